@@ -1,0 +1,167 @@
+"""Our asyncio FastAGI server: one task per call, every read bounded, every session ends.
+
+panoramisk.fast_agi is not used: it freezes the loop on a client that closes before the
+headers, takes the unsolicited HANGUP line for a reply and desyncs on multi-line 520s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from ntpd_ivr.agi.channel import AgiChannel
+from ntpd_ivr.agi.protocol import AgiRequest, parse_request
+from ntpd_ivr.errors import AgiHangup, AgiProtocolError
+from ntpd_ivr.log import CallLogger
+from ntpd_ivr.settings import AgiSettings
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[AgiChannel], Awaitable[None]]
+
+# Asterisk sends ~25 headers plus one per argument (at most 128).
+MAX_HEADER_LINES = 256
+MAX_HEADER_BYTES = 64 * 1024
+LINE_LIMIT = 64 * 1024
+CLOSE_TIMEOUT_SECONDS = 1.0
+
+
+class FastAgiServer:
+    def __init__(self, settings: AgiSettings, routes: Mapping[str, Handler]) -> None:
+        self._settings = settings
+        self._routes = dict(routes)
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+        self._sessions_total = 0
+        self._port = settings.port
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def serving(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    @property
+    def active_sessions(self) -> int:
+        return len(self._sessions)
+
+    @property
+    def sessions_total(self) -> int:
+        return self._sessions_total
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._accept, self._settings.host, self._settings.port, limit=LINE_LIMIT)
+        self._port = self._server.sockets[0].getsockname()[1]
+        logger.info("FastAGI listening on %s:%d (scripts: %s)", self._settings.host,
+                    self._port, ", ".join(sorted(self._routes)))
+
+    async def stop(self) -> None:
+        """Stop accepting, let live calls finish within the grace period, then cancel them."""
+        if self._server is None:
+            return
+        self._server.close()
+        if self._sessions:
+            logger.info("FastAGI stopping: waiting for %d live session(s)", len(self._sessions))
+            _, pending = await asyncio.wait(set(self._sessions),
+                                            timeout=self._settings.shutdown_grace_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                logger.warning("FastAGI stopping: cancelled %d session(s)", len(pending))
+                await asyncio.wait(pending)
+        await self._server.wait_closed()
+        self._server = None
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._sessions_total += 1
+        task = asyncio.create_task(self._session(reader, writer))
+        self._sessions.add(task)
+        task.add_done_callback(self._sessions.discard)
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            request = await self._read_request(reader, peer)
+            if request is not None:
+                await self._run(request, reader, writer)
+        finally:
+            await _close(writer)
+
+    async def _read_request(self, reader: asyncio.StreamReader,
+                            peer: object) -> AgiRequest | None:
+        lines: list[str] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self._settings.header_timeout_seconds):
+                while True:
+                    # readline() returns b"" at EOF, so a client that leaves early ends
+                    # this loop instead of spinning (panoramisk's freeze).
+                    raw = await reader.readline()
+                    if not raw.endswith(b"\n"):
+                        logger.warning("FastAGI client %s closed before sending its headers",
+                                       peer)
+                        return None
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if not line:
+                        break
+                    lines.append(line)
+                    size += len(raw)
+                    if len(lines) > MAX_HEADER_LINES or size > MAX_HEADER_BYTES:
+                        logger.warning("FastAGI client %s sent oversized headers", peer)
+                        return None
+            return parse_request(lines)
+        except TimeoutError:
+            logger.warning("FastAGI client %s sent no complete headers within %s s", peer,
+                           self._settings.header_timeout_seconds)
+        except ValueError as exc:  # a line over the StreamReader limit
+            logger.warning("FastAGI client %s sent an oversized header line: %s", peer, exc)
+        except AgiProtocolError as exc:
+            logger.warning("FastAGI client %s sent bad headers: %s", peer, exc)
+        except OSError as exc:
+            logger.warning("FastAGI client %s: connection error reading headers: %s", peer, exc)
+        return None
+
+    async def _run(self, request: AgiRequest, reader: asyncio.StreamReader,
+                   writer: asyncio.StreamWriter) -> None:
+        log = CallLogger(logger, request.uniqueid)
+        handler = self._routes.get(request.script)
+        if handler is None:
+            # No variable gets set, so the dialplan takes its fallback path.
+            log.error("no handler for AGI script %r (channel %s)", request.script,
+                      request.channel)
+            return
+        log.info("AGI %s from %s on %s", request.script, request.caller_number,
+                 request.channel)
+        budget = self._settings.call_budget_seconds
+        # Asterisk never times out a FastAGI socket: without this bound a stuck
+        # handler would leave a 112 caller in silence.
+        deadline = asyncio.timeout(budget)
+        try:
+            async with AgiChannel(request, reader, writer, self._settings) as channel:
+                async with deadline:
+                    await handler(channel)
+        except TimeoutError:
+            if not deadline.expired():
+                log.exception("AGI %s handler failed", request.script)
+            else:
+                log.error("AGI %s exceeded its %s s call budget; closing the session",
+                          request.script, budget)
+        except AgiHangup as exc:
+            log.info("AGI %s ended by hang-up: %s", request.script, exc)
+        except Exception:
+            log.exception("AGI %s handler failed", request.script)
+        else:
+            log.debug("AGI %s finished", request.script)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+            await writer.wait_closed()
+    except (OSError, TimeoutError):
+        writer.transport.abort()

@@ -1,0 +1,226 @@
+"""Controller settings: defaults, then one TOML file, then environment, then command line.
+
+Validated once at start-up. Every error names the file (or environment variable) and the
+key, so a telecom engineer can fix a typo without reading a traceback.
+
+Environment overrides are ``NTPD_IVR_<SECTION>_<KEY>``, e.g. ``NTPD_IVR_AMI_SECRET``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ntpd_ivr.errors import ConfigError
+
+ENV_PREFIX = "NTPD_IVR_"
+
+
+@dataclass(frozen=True)
+class AgiSettings:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    # Asterisk has no read timeout on a FastAGI socket: if we stall, the caller hears
+    # silence. We therefore bound how long we hold any one call; past it we close the
+    # session and the dialplan's fallback queues the caller.
+    call_budget_seconds: float = 12.0
+    header_timeout_seconds: float = 2.0
+    reply_timeout_seconds: float = 15.0
+    shutdown_grace_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "ntpd-ivr"
+    secret: str = ""
+    action_timeout_seconds: float = 5.0
+    ping_interval_seconds: float = 5.0
+    ping_timeout_seconds: float = 3.0
+    reconnect_delay_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""
+    connect_timeout_seconds: float = 3.0
+    statement_timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8112
+
+
+@dataclass(frozen=True)
+class RecordsSettings:
+    # Append-only, fsync'd write-ahead spool: every call-record change lands here first,
+    # so a database outage or a crash never loses a record.
+    spool_dir: str = ".run/spool"
+    batch_max: int = 200
+    retry_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class IvrSettings:
+    # Prompt directory as Asterisk sees it (inside its root when it runs chrooted).
+    prompts_dir: str = "/usr/share/ntpd-ivr/prompts"
+    language: str = "id"
+    digit_timeout_ms: int = 3000
+    default_queue: str = "takers-default"
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Settings:
+    agi: AgiSettings = field(default_factory=AgiSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    records: RecordsSettings = field(default_factory=RecordsSettings)
+    ivr: IvrSettings = field(default_factory=IvrSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    source: str = "defaults"
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    f.name: f.type if isinstance(f.type, type) else globals()[f.type]
+    for f in dataclasses.fields(Settings)
+    if f.name != "source"
+}
+
+
+def _coerce(value: Any, target: type[Any], where: str) -> Any:
+    """Turn a TOML or environment value into the field's type, or say where it is wrong."""
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false",
+                                                         "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if target is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}") from None
+    if target is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if target is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise AssertionError(f"unsupported settings type {target}")  # pragma: no cover
+
+
+def _field_types(section_cls: type[Any]) -> dict[str, type[Any]]:
+    names = {"str": str, "int": int, "float": float, "bool": bool}
+    return {f.name: names[f.type] if isinstance(f.type, str) else f.type
+            for f in dataclasses.fields(section_cls)}
+
+
+def _apply(values: dict[str, dict[str, Any]], raw: Mapping[str, Any], origin: str) -> None:
+    for section, body in raw.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"{origin}: unknown section [{section}] "
+                              f"(known: {', '.join(sorted(_SECTIONS))})")
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"{origin}: [{section}] must be a table")
+        types = _field_types(_SECTIONS[section])
+        for key, value in body.items():
+            if key not in types:
+                raise ConfigError(f"{origin}: unknown key {section}.{key} "
+                                  f"(known: {', '.join(sorted(types))})")
+            values[section][key] = _coerce(value, types[key], f"{origin}: {section}.{key}")
+
+
+def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, dict[str, dict[str, str]]]]:
+    found = []
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        for section in _SECTIONS:
+            if rest.startswith(section + "_"):
+                found.append((f"environment {name}", {section: {rest[len(section) + 1:]: value}}))
+                break
+        else:
+            if rest not in {"config"}:
+                raise ConfigError(f"environment {name}: no such setting "
+                                  f"(sections: {', '.join(sorted(_SECTIONS))})")
+    return found
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Build validated settings. ``path`` falls back to ``$NTPD_IVR_CONFIG``."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    source = "defaults"
+    config_path = path or environ.get(ENV_PREFIX + "CONFIG")
+    if config_path:
+        file = Path(config_path)
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{file}: settings file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        _apply(values, raw, str(file))
+        source = str(file)
+    for origin, raw_env in _env_overrides(environ):
+        _apply(values, raw_env, origin)
+    if overrides:
+        _apply(values, overrides, "command line")
+    sections = {name: cls(**values[name]) for name, cls in _SECTIONS.items()}
+    settings = Settings(**sections, source=source)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    where = settings.source
+    for name in ("agi", "ami", "web"):
+        section = getattr(settings, name)
+        if not 0 < section.port < 65536:
+            raise ConfigError(f"{where}: {name}.port must be 1-65535, got {section.port}")
+        try:
+            ipaddress.ip_address(section.host)
+        except ValueError:
+            if section.host != "localhost":
+                raise ConfigError(f"{where}: {name}.host must be an IP address, "
+                                  f"got {section.host!r}") from None
+    if not settings.ami.secret:
+        raise ConfigError(f"{where}: ami.secret is empty; `make run` generates one in "
+                          ".run/ntpd-ivr.toml, or set NTPD_IVR_AMI_SECRET")
+    if not settings.database.url:
+        raise ConfigError(f"{where}: database.url is empty; set it or NTPD_IVR_DATABASE_URL")
+    if not settings.database.url.startswith("postgresql+asyncpg://"):
+        raise ConfigError(f"{where}: database.url must start with postgresql+asyncpg://")
+    for key in ("call_budget_seconds", "header_timeout_seconds", "reply_timeout_seconds"):
+        if getattr(settings.agi, key) <= 0:
+            raise ConfigError(f"{where}: agi.{key} must be positive")
+    if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"{where}: log.level must be DEBUG, INFO, WARNING or ERROR")
