@@ -1,0 +1,310 @@
+"""The call record spool on its own: no database (engine=None keeps everything spooled)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from ntpd_ivr.calls import records
+from ntpd_ivr.calls.records import CallUpdate, Position, RecordKeeper, Spool, merge_updates
+from ntpd_ivr.settings import RecordsSettings
+
+
+def update(n: int, uniqueid: str | None = None, **changes: object) -> CallUpdate:
+    return CallUpdate(uniqueid or f"1700000000.{n}", 1_700_000_000.0 + n, **changes)  # type: ignore[arg-type]
+
+
+def spooled_lines(directory: Path) -> list[str]:
+    return [line for path in sorted(directory.glob("calls-*.jsonl"))
+            for line in path.read_text().splitlines()]
+
+
+def open_spool(directory: Path, compact_bytes: int = records.COMPACT_BYTES) -> tuple[Spool, int]:
+    spool = Spool(directory, compact_bytes)
+    return spool, spool.open()
+
+
+# --- CallUpdate -------------------------------------------------------------------------
+
+def test_update_json_round_trip_keeps_every_field_and_omits_unset_ones() -> None:
+    full = CallUpdate("1700000000.1", 1_700_000_000.25, linkedid="1700000000.0",
+                      caller_number="+62811", trunk="telkom", dialed="112", ivr_digit="2",
+                      category="fire", queue="takers-fire", route_reason="menu",
+                      arrived_at=1.5, queued_at=2.5, answered_at=3.5, answered_by="PJSIP/101",
+                      ended_at=4.5, hangup_cause=16, hangup_cause_text="Normal Clearing")
+    assert CallUpdate.from_json(full.to_json()) == full
+    sparse = update(1, category="police")
+    assert json.loads(sparse.to_json()) == {"uniqueid": "1700000000.1", "at": 1_700_000_001.0,
+                                            "category": "police"}
+    assert CallUpdate.from_json(sparse.to_json()) == sparse
+
+
+@pytest.mark.parametrize("bad", [
+    {"uniqueid": ""}, {"at": float("nan")}, {"at": float("inf")}, {"at": -1.0},
+    {"arrived_at": "yesterday"}, {"ended_at": True}, {"hangup_cause": True},
+    {"hangup_cause": 2**31}, {"hangup_cause": -1}, {"caller_number": 62811},
+])
+def test_update_refuses_values_the_database_would_refuse(bad: dict[str, object]) -> None:
+    fields: dict[str, object] = {"uniqueid": "1.1", "at": 1.0, **bad}
+    with pytest.raises(ValueError):
+        CallUpdate(**fields)  # type: ignore[arg-type]
+
+
+def test_update_replaces_characters_postgresql_text_cannot_hold() -> None:
+    dirty = update(1, caller_number="08\x001\udcff")
+    assert dirty.caller_number == "08\ufffd1\ufffd"
+    assert CallUpdate.from_json(dirty.to_json()) == dirty
+
+
+@pytest.mark.parametrize("line", ['{"uniqueid":"1.1","at":1', "[1, 2]", '"text"',
+                                  '{"at": 1.0}', "\x00\x00\x00", b"\xff\xfe"])
+def test_from_json_says_value_error_for_anything_not_an_update(line: str | bytes) -> None:
+    with pytest.raises(ValueError):
+        CallUpdate.from_json(line)
+
+
+def test_merge_follows_the_upsert_rules() -> None:
+    [row] = merge_updates([
+        update(1, "a", arrived_at=200.0, caller_number="0811", category="police"),
+        update(2, "a", arrived_at=150.0, category="fire"),
+        update(3, "a", arrived_at=300.0, answered_by="PJSIP/101"),
+    ])
+    assert row["arrived_at"].timestamp() == 150.0
+    assert (row["caller_number"], row["category"], row["answered_by"]) == \
+        ("0811", "fire", "PJSIP/101")
+    assert (row["created_at"].timestamp(), row["updated_at"].timestamp()) == \
+        (1_700_000_001.0, 1_700_000_003.0)
+    assert row["queue"] is None
+
+
+# --- Spool (synchronous) ----------------------------------------------------------------
+
+def test_spool_reads_in_order_and_resumes_from_the_committed_cursor(tmp_path: Path) -> None:
+    spool, pending = open_spool(tmp_path)
+    assert pending == 0
+    spool.append("".join(update(n).to_json() + "\n" for n in range(5)).encode())
+    first = spool.read(3)
+    assert [u.uniqueid for u in first.updates] == [f"1700000000.{n}" for n in range(3)]
+    assert spool.read(3).updates == first.updates, "read() must not move the cursor"
+    spool.commit(first.end)
+    spool.close()
+
+    spool, pending = open_spool(tmp_path)
+    assert pending == 2
+    rest = spool.read(10)
+    assert [u.uniqueid for u in rest.updates] == ["1700000000.3", "1700000000.4"]
+    assert json.loads((tmp_path / "cursor.json").read_text()) == first.end._asdict()
+    assert oct(tmp_path.stat().st_mode & 0o777) == oct(0o700)
+    spool.close()
+
+
+def test_torn_last_line_is_skipped_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spool, _ = open_spool(tmp_path)
+    spool.append((update(1).to_json() + "\n").encode())
+    spool.close()
+    with spool.path(1).open("ab") as file:  # crash in the middle of a write
+        file.write(update(2).to_json().encode()[:20])
+
+    spool, pending = open_spool(tmp_path)
+    spool.append((update(3).to_json() + "\n").encode())
+    with caplog.at_level(logging.WARNING):
+        batch = spool.read(10)
+    assert [u.uniqueid for u in batch.updates] == ["1700000000.1", "1700000000.3"]
+    assert batch.lines == 3 and pending == 2
+    assert "skipping unreadable spool line" in caplog.text
+    spool.close()
+
+
+def test_complete_last_line_without_newline_is_kept(tmp_path: Path) -> None:
+    spool, _ = open_spool(tmp_path)
+    spool.close()
+    spool.path(1).write_text(update(1).to_json())  # crashed before the newline only
+    spool, pending = open_spool(tmp_path)
+    spool.append((update(2).to_json() + "\n").encode())
+    assert [u.uniqueid for u in spool.read(10).updates] == ["1700000000.1", "1700000000.2"]
+    assert pending == 1
+    spool.close()
+
+
+def test_failed_write_is_cut_off_so_the_next_line_is_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spool, _ = open_spool(tmp_path)
+    real_write = os.write
+
+    def write_half_then_fail(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data)[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", write_half_then_fail)
+    with pytest.raises(OSError):
+        spool.append((update(1).to_json() + "\n").encode())
+    monkeypatch.setattr(os, "write", real_write)
+    spool.append((update(2).to_json() + "\n").encode())
+    batch = spool.read(10)
+    assert [u.uniqueid for u in batch.updates] == ["1700000000.2"] and batch.lines == 1
+    spool.close()
+
+
+def test_compaction_starts_a_new_segment_once_all_is_applied(tmp_path: Path) -> None:
+    spool, _ = open_spool(tmp_path, compact_bytes=1000)
+    spool.append("".join(update(n).to_json() + "\n" for n in range(40)).encode())
+    spool.commit(spool.read(10).end)
+    assert spool.segments == [1], "must not compact while updates remain unapplied"
+    spool.commit(spool.read(100).end)
+    assert spool.segments == [2] and not spool.path(1).exists()
+    assert spool.cursor == Position(2, 0)
+    spool.append((update(99).to_json() + "\n").encode())
+    spool.close()
+
+    spool, pending = open_spool(tmp_path, compact_bytes=1000)
+    assert pending == 1 and [u.uniqueid for u in spool.read(10).updates] == ["1700000000.99"]
+    spool.close()
+
+
+def test_small_spool_is_not_compacted(tmp_path: Path) -> None:
+    spool, _ = open_spool(tmp_path)
+    spool.append((update(1).to_json() + "\n").encode())
+    spool.commit(spool.read(10).end)
+    assert spool.segments == [1]
+    spool.close()
+
+
+def test_crash_during_compaction_recovers(tmp_path: Path) -> None:
+    # Crash after the new segment was made, before the cursor moved: read on into it.
+    spool, _ = open_spool(tmp_path)
+    spool.append((update(1).to_json() + "\n").encode())
+    spool.commit(spool.read(10).end)
+    spool.close()
+    spool.path(2).write_text(update(2).to_json() + "\n")
+    spool, pending = open_spool(tmp_path)
+    assert pending == 1
+    batch = spool.read(10)
+    assert [u.uniqueid for u in batch.updates] == ["1700000000.2"]
+    spool.commit(batch.end)
+    assert spool.segments == [2] and not spool.path(1).exists()
+    spool.close()
+
+    # Crash after the cursor moved, before the old segment was deleted.
+    spool.path(1).write_text(update(1).to_json() + "\n")
+    spool, pending = open_spool(tmp_path)
+    assert pending == 0 and not spool.path(1).exists()
+    spool.close()
+
+
+def test_unreadable_cursor_replays_the_whole_spool(tmp_path: Path) -> None:
+    spool, _ = open_spool(tmp_path)
+    spool.append("".join(update(n).to_json() + "\n" for n in range(3)).encode())
+    spool.commit(spool.read(2).end)
+    spool.close()
+    (tmp_path / "cursor.json").write_text("{garbage")
+    spool, pending = open_spool(tmp_path)
+    assert pending == 3
+    spool.close()
+
+
+def test_cursor_past_the_end_is_pulled_back(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spool, _ = open_spool(tmp_path)
+    spool.append("".join(update(n).to_json() + "\n" for n in range(3)).encode())
+    spool.commit(spool.read(3).end)
+    spool.close()
+    spool.path(1).write_bytes(b"")  # someone emptied the segment under the cursor
+    spool, pending = open_spool(tmp_path)
+    assert pending == 0 and spool.cursor == Position(1, 0)
+    assert "past the end" in caplog.text
+    spool.append((update(9).to_json() + "\n").encode())
+    assert [u.uniqueid for u in spool.read(10).updates] == ["1700000000.9"]
+    spool.close()
+
+
+# --- RecordKeeper without a database ------------------------------------------------------
+
+def settings(tmp_path: Path) -> RecordsSettings:
+    return RecordsSettings(spool_dir=str(tmp_path / "spool"), batch_max=50, retry_seconds=0.05)
+
+
+async def test_disabled_database_keeps_every_update_spooled(tmp_path: Path) -> None:
+    keeper = RecordKeeper(settings(tmp_path), None)
+    await keeper.start()
+    for n in range(10):
+        await keeper.record(update(n, category="fire"))
+    assert keeper.state() == {"database": "disabled", "pending": 10, "applied_total": 0,
+                              "last_error": None}
+    # record() returned, so the line is on disk already, before any stop().
+    assert len(spooled_lines(tmp_path / "spool")) == 10
+    await keeper.stop()
+
+    again = RecordKeeper(settings(tmp_path), None)
+    await again.start()
+    assert again.state()["pending"] == 10
+    await again.record(update(10))
+    await again.stop()
+    lines = spooled_lines(tmp_path / "spool")
+    assert [CallUpdate.from_json(line).uniqueid for line in lines] == \
+        [f"1700000000.{n}" for n in range(11)]
+
+
+async def test_concurrent_records_share_one_write_and_fsync(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    appends: list[int] = []
+    real_append = Spool.append
+
+    def counting_append(self: Spool, data: bytes) -> None:
+        appends.append(data.count(b"\n"))
+        real_append(self, data)
+
+    monkeypatch.setattr(Spool, "append", counting_append)
+    keeper = RecordKeeper(settings(tmp_path), None)
+    await keeper.start()
+    await asyncio.gather(*(keeper.record(update(n)) for n in range(200)))
+    await keeper.stop()
+    assert sum(appends) == 200
+    assert len(appends) < 20, f"no group commit: {len(appends)} writes for 200 records"
+    assert len(spooled_lines(tmp_path / "spool")) == 200
+
+
+async def test_record_outside_start_stop_is_refused(tmp_path: Path) -> None:
+    keeper = RecordKeeper(settings(tmp_path), None)
+    with pytest.raises(RuntimeError):
+        await keeper.record(update(1))
+    await keeper.start()
+    await keeper.stop()
+    with pytest.raises(RuntimeError):
+        await keeper.record(update(1))
+
+
+async def test_cancelled_caller_does_not_break_the_keeper(tmp_path: Path) -> None:
+    keeper = RecordKeeper(settings(tmp_path), None)
+    await keeper.start()
+    first = asyncio.create_task(keeper.record(update(1)))
+    await asyncio.sleep(0)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await keeper.record(update(2))
+    await keeper.stop()
+    # The cancelled update may or may not have been written; the later one always is.
+    assert "1700000000.2" in {CallUpdate.from_json(line).uniqueid
+                              for line in spooled_lines(tmp_path / "spool")}
+
+
+async def test_spool_write_failure_reaches_the_caller(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(self: Spool, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    keeper = RecordKeeper(settings(tmp_path), None)
+    await keeper.start()
+    monkeypatch.setattr(Spool, "append", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        await keeper.record(update(1))
+    monkeypatch.undo()
+    await keeper.record(update(2))
+    assert keeper.state()["pending"] == 1
+    await keeper.stop()
