@@ -1,0 +1,79 @@
+"""SIPp, driven from Python: callers from the operator trunk's address, call-taker stand-ins
+at their static contacts. Used by `ntpd-ivr call` and the end-to-end tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ntpd_ivr.errors import StackError
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "sipp-scenarios"
+
+
+def _sipp() -> str:
+    path = shutil.which("sipp")
+    if not path:
+        raise StackError("sipp is missing: apt-get install sip-tester")
+    return path
+
+
+@dataclass(frozen=True)
+class SippResult:
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Taker:
+    """A call-taker stand-in answering `calls` calls, each talking `talk_ms`."""
+
+    def __init__(self, ip: str, port: int, talk_ms: int = 1500, calls: int = 1,
+                 scenario: str = "taker-answer.xml") -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-sipp-taker-"))
+        self.process = subprocess.Popen(
+            [_sipp(), "-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port),
+             "-d", str(talk_ms), "-m", str(calls), "-nostdin", "-trace_err"],
+            cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+
+    def wait(self, timeout: float) -> SippResult:
+        try:
+            out, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+            return SippResult(-1, out.decode(errors="replace") + "\n(timed out)")
+        return SippResult(self.process.returncode, out.decode(errors="replace"))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def place_call(target: str, source_ip: str, source_port: int, *, dialed: str = "112",
+               digit: str | None = "1", caller: str = "081234567890", digit_delay_ms: int = 1500,
+               timeout: float = 60.0) -> SippResult:
+    """One call from the operator trunk; `digit=None` presses nothing."""
+    scenario = "caller-info-dtmf.xml" if digit is not None else "caller-no-input.xml"
+    args = [_sipp(), target, "-sf", str(SCENARIOS / scenario), "-i", source_ip,
+            "-p", str(source_port), "-s", dialed, "-key", "caller", caller,
+            "-d", str(digit_delay_ms), "-m", "1", "-nostdin", "-trace_err"]
+    if digit is not None:
+        args += ["-key", "digit", digit]
+    with tempfile.TemporaryDirectory(prefix="ntpd-sipp-caller-") as workdir:
+        try:
+            proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            return SippResult(-1, f"{exc.stdout or ''}\n(timed out after {timeout} s)")
+        errors = "".join(p.read_text(errors="replace") for p in Path(workdir).glob("*errors*"))
+        return SippResult(proc.returncode, proc.stdout + proc.stderr + errors)
