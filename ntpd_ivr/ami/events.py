@@ -1,0 +1,317 @@
+"""Raw AMI messages become frozen dataclasses here; nothing past this module sees a dict.
+
+Header names are Asterisk 22's (checked against apps/app_queue.c, main/manager_channels.c
+and the generated AMI event documentation). Channel events carry Asterisk's channel
+snapshot, so `Uniqueid` is always the channel the event is about; queue-member events add
+the member's channel under a `Dest` prefix (`DestUniqueid`, `DestChannel`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AmiEvent:
+    name: str
+    received_at: float  # time.time() when the message was read off the socket
+    timestamp: float | None = None  # Asterisk's own clock; only with timestampevents=yes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Newchannel(AmiEvent):
+    uniqueid: str
+    linkedid: str
+    channel: str
+    caller_number: str
+    context: str
+    exten: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hangup(AmiEvent):
+    uniqueid: str
+    linkedid: str
+    channel: str
+    cause: int
+    cause_txt: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueCallerJoin(AmiEvent):
+    uniqueid: str
+    queue: str
+    position: int
+    caller_number: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueCallerLeave(AmiEvent):
+    uniqueid: str
+    queue: str
+    position: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueCallerAbandon(AmiEvent):
+    uniqueid: str
+    queue: str
+    position: int
+    original_position: int
+    hold_time: int  # seconds in the queue (the XML docs wrongly call it an epoch time)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentCalled(AmiEvent):
+    uniqueid: str  # the caller's channel
+    queue: str
+    interface: str
+    member_name: str
+    dest_channel: str  # the member's channel being rung
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentConnect(AmiEvent):
+    uniqueid: str  # the caller's channel
+    queue: str
+    interface: str
+    member_name: str
+    hold_time: int  # seconds the caller waited
+    ring_time: int  # seconds the member rang
+    dest_uniqueid: str  # the member's channel
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentComplete(AmiEvent):
+    uniqueid: str
+    queue: str
+    interface: str
+    member_name: str
+    hold_time: int
+    talk_time: int
+    reason: str  # caller, agent or transfer
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentRingNoAnswer(AmiEvent):
+    uniqueid: str
+    queue: str
+    interface: str
+    member_name: str
+    ring_time: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeEnter(AmiEvent):
+    uniqueid: str
+    bridge_uniqueid: str
+    channel: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeLeave(AmiEvent):
+    uniqueid: str
+    bridge_uniqueid: str
+    channel: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FullyBooted(AmiEvent):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoreShowChannel(AmiEvent):
+    """One item of a CoreShowChannels list (resync after login)."""
+
+    uniqueid: str
+    linkedid: str
+    channel: str
+    context: str
+    exten: str
+    caller_number: str
+    application: str
+    duration_seconds: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueMember(AmiEvent):
+    """One member item of a QueueStatus list.
+
+    The member's name is `member_name`, as on the Agent* events: `name` is the event's.
+    """
+
+    queue: str
+    member_name: str
+    interface: str
+    status: int  # AST_DEVICE_*: 1 not in use, 2 in use, 5 unavailable, 6 ringing...
+    paused: bool
+    in_call: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueEntry(AmiEvent):
+    """One waiting-caller item of a QueueStatus list."""
+
+    queue: str
+    uniqueid: str
+    position: int
+    wait: int  # seconds
+    caller_number: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OtherEvent(AmiEvent):
+    """Any event we do not type, kept whole for logging and debugging."""
+
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+def _caller_number(value: str) -> str:
+    # Asterisk writes "<unknown>" (channel snapshots) or "unknown" (QueueStatus) for a
+    # withheld number; the core wants "" so that `number or None` means "no number".
+    return "" if value in ("<unknown>", "unknown") else value
+
+
+def _flag(value: str) -> bool:
+    if value not in ("0", "1"):
+        raise ValueError(f"expected 0 or 1, got {value!r}")
+    return value == "1"
+
+
+def _hms(value: str) -> int:
+    hours, minutes, seconds = (int(part) for part in value.split(":"))
+    if not (0 <= minutes < 60 and 0 <= seconds < 60 and hours >= 0):
+        raise ValueError(f"expected HH:MM:SS, got {value!r}")
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@dataclass(frozen=True)
+class _Field:
+    attr: str
+    headers: tuple[str, ...]  # first present wins
+    convert: Callable[[str], Any] = str
+    # Identity and numeric fields must be present and non-empty. Descriptive text may be
+    # absent: panoramisk strips a message's trailing whitespace, so an empty header that
+    # happens to come last ("Exten: ") reaches us without its ": " and is dropped.
+    required: bool = True
+
+
+def _req(attr: str, *headers: str, convert: Callable[[str], Any] = str) -> _Field:
+    return _Field(attr, headers, convert, True)
+
+
+def _opt(attr: str, *headers: str, convert: Callable[[str], Any] = str) -> _Field:
+    return _Field(attr, headers, convert, False)
+
+
+_CALLER = _opt("caller_number", "CallerIDNum", convert=_caller_number)
+_QUEUE_MEMBER = (_req("queue", "Queue"), _req("interface", "Interface"),
+                 _opt("member_name", "MemberName"))
+
+_SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
+    "Newchannel": (Newchannel, (
+        _req("uniqueid", "Uniqueid"), _req("linkedid", "Linkedid"), _req("channel", "Channel"),
+        _CALLER, _opt("context", "Context"), _opt("exten", "Exten"))),
+    "Hangup": (Hangup, (
+        _req("uniqueid", "Uniqueid"), _req("linkedid", "Linkedid"), _req("channel", "Channel"),
+        _req("cause", "Cause", convert=int), _opt("cause_txt", "Cause-txt"))),
+    "QueueCallerJoin": (QueueCallerJoin, (
+        _req("uniqueid", "Uniqueid"), _req("queue", "Queue"),
+        _req("position", "Position", convert=int), _CALLER)),
+    "QueueCallerLeave": (QueueCallerLeave, (
+        _req("uniqueid", "Uniqueid"), _req("queue", "Queue"),
+        _req("position", "Position", convert=int))),
+    "QueueCallerAbandon": (QueueCallerAbandon, (
+        _req("uniqueid", "Uniqueid"), _req("queue", "Queue"),
+        _req("position", "Position", convert=int),
+        _req("original_position", "OriginalPosition", convert=int),
+        _req("hold_time", "HoldTime", convert=int))),
+    "AgentCalled": (AgentCalled, (
+        _req("uniqueid", "Uniqueid"), *_QUEUE_MEMBER, _opt("dest_channel", "DestChannel"))),
+    "AgentConnect": (AgentConnect, (
+        _req("uniqueid", "Uniqueid"), *_QUEUE_MEMBER,
+        _req("hold_time", "HoldTime", convert=int), _req("ring_time", "RingTime", convert=int),
+        _req("dest_uniqueid", "DestUniqueid"))),
+    "AgentComplete": (AgentComplete, (
+        _req("uniqueid", "Uniqueid"), *_QUEUE_MEMBER,
+        _req("hold_time", "HoldTime", convert=int), _req("talk_time", "TalkTime", convert=int),
+        _opt("reason", "Reason"))),
+    "AgentRingNoAnswer": (AgentRingNoAnswer, (
+        _req("uniqueid", "Uniqueid"), *_QUEUE_MEMBER,
+        _req("ring_time", "RingTime", convert=int))),
+    "BridgeEnter": (BridgeEnter, (
+        _req("uniqueid", "Uniqueid"), _req("bridge_uniqueid", "BridgeUniqueid"),
+        _req("channel", "Channel"))),
+    "BridgeLeave": (BridgeLeave, (
+        _req("uniqueid", "Uniqueid"), _req("bridge_uniqueid", "BridgeUniqueid"),
+        _req("channel", "Channel"))),
+    "FullyBooted": (FullyBooted, ()),
+    "CoreShowChannel": (CoreShowChannel, (
+        _req("uniqueid", "Uniqueid"), _req("linkedid", "Linkedid"), _req("channel", "Channel"),
+        _opt("context", "Context"), _opt("exten", "Exten"), _CALLER,
+        _opt("application", "Application"),
+        _req("duration_seconds", "Duration", convert=_hms))),
+    # QueueStatus writes the member with its own header names (Name, Location), unlike the
+    # QueueMember* change events (MemberName, Interface); accept either spelling.
+    "QueueMember": (QueueMember, (
+        _req("queue", "Queue"), _opt("member_name", "Name", "MemberName"),
+        _req("interface", "Location", "Interface"), _req("status", "Status", convert=int),
+        _req("paused", "Paused", convert=_flag), _req("in_call", "InCall", convert=_flag))),
+    "QueueEntry": (QueueEntry, (
+        _req("queue", "Queue"), _req("uniqueid", "Uniqueid"),
+        _req("position", "Position", convert=int), _req("wait", "Wait", convert=int), _CALLER)),
+}
+_SPECS_BY_LOWER = {name.lower(): (name, spec) for name, spec in _SPECS.items()}
+
+
+def _timestamp(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def parse_event(message: Mapping[str, str], received_at: float | None = None) -> AmiEvent | None:
+    """Type one AMI event. Malformed messages give None and one warning; never raises."""
+    headers = {key.lower(): value for key, value in message.items()}
+    raw_name = headers.get("event", "")
+    uniqueid = headers.get("uniqueid", "")
+    common: dict[str, Any] = {
+        "received_at": time.time() if received_at is None else received_at,
+        "timestamp": _timestamp(headers.get("timestamp"))}
+    if not raw_name:
+        log.warning("dropping AMI message without an Event header (headers: %s)",
+                    ", ".join(message), extra={"call_id": uniqueid or "-"})
+        return None
+    known = _SPECS_BY_LOWER.get(raw_name.lower())
+    if known is None:
+        fields = tuple((key, value) for key, value in message.items()
+                       if key.lower() not in ("event", "timestamp"))
+        return OtherEvent(name=raw_name, fields=fields, **common)
+    name, (cls, specs) = known
+    values: dict[str, Any] = {}
+    for spec in specs:
+        raw = next((headers[h.lower()] for h in spec.headers if h.lower() in headers), None)
+        if raw is None or (spec.required and not raw.strip()):
+            if spec.required:
+                _malformed(name, uniqueid, f"missing {spec.headers[0]}")
+                return None
+            raw = ""
+        try:
+            values[spec.attr] = spec.convert(raw.strip())
+        except ValueError:
+            _malformed(name, uniqueid, f"bad {spec.headers[0]} {raw!r}")
+            return None
+    return cls(name=name, **common, **values)
+
+
+def _malformed(name: str, uniqueid: str, problem: str) -> None:
+    log.warning("dropping malformed AMI %s event: %s", name, problem,
+                extra={"call_id": uniqueid or "-"})

@@ -1,0 +1,220 @@
+"""parse_event over AMI messages shaped like Asterisk 22 writes them."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import pytest
+
+from ntpd_ivr.ami.events import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AgentRingNoAnswer,
+    AmiEvent,
+    BridgeEnter,
+    BridgeLeave,
+    CoreShowChannel,
+    FullyBooted,
+    Hangup,
+    Newchannel,
+    OtherEvent,
+    QueueCallerAbandon,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueEntry,
+    QueueMember,
+    parse_event,
+)
+
+
+def msg(text: str) -> dict[str, str]:
+    """'Key: value' lines, as panoramisk hands them over."""
+    pairs = (line.partition(":") for line in text.strip().splitlines() if line.strip())
+    return {key.strip(): value.strip() for key, _, value in pairs}
+
+
+# Asterisk's channel snapshot, as ast_manager_build_channel_state_string writes it.
+CALLER = """
+Channel: PJSIP/operator-telkomsel-0000000a
+ChannelState: 4
+ChannelStateDesc: Ring
+CallerIDNum: 081234567890
+CallerIDName: <unknown>
+ConnectedLineNum: <unknown>
+ConnectedLineName: <unknown>
+Language: id
+AccountCode:
+Context: from-operator
+Exten: 112
+Priority: 1
+Uniqueid: 1718000000.10
+Linkedid: 1718000000.10
+"""
+MEMBER = "\n".join("Dest" + line for line in """
+Channel: PJSIP/taker-07-0000000b
+ChannelState: 6
+ChannelStateDesc: Up
+CallerIDNum: 2007
+Uniqueid: 1718000000.11
+Linkedid: 1718000000.10
+""".strip().splitlines())
+PRIV = "Privilege: agent,all\nTimestamp: 1718000012.345678\n"
+
+AT = 1718000013.0
+CASES: list[tuple[str, AmiEvent]] = [
+    ("Event: Newchannel\nPrivilege: call,all\nTimestamp: 1718000012.345678\n" + CALLER,
+     Newchannel(name="Newchannel", received_at=AT, timestamp=1718000012.345678,
+                uniqueid="1718000000.10", linkedid="1718000000.10",
+                channel="PJSIP/operator-telkomsel-0000000a", caller_number="081234567890",
+                context="from-operator", exten="112")),
+    ("Event: Hangup\n" + PRIV + CALLER + "Cause: 16\nCause-txt: Normal Clearing",
+     Hangup(name="Hangup", received_at=AT, timestamp=1718000012.345678,
+            uniqueid="1718000000.10", linkedid="1718000000.10",
+            channel="PJSIP/operator-telkomsel-0000000a", cause=16, cause_txt="Normal Clearing")),
+    ("Event: QueueCallerJoin\n" + PRIV + CALLER + "Queue: q-ambulans\nPosition: 2\nCount: 2",
+     QueueCallerJoin(name="QueueCallerJoin", received_at=AT, timestamp=1718000012.345678,
+                     uniqueid="1718000000.10", queue="q-ambulans", position=2,
+                     caller_number="081234567890")),
+    ("Event: QueueCallerLeave\n" + PRIV + CALLER + "Queue: q-ambulans\nCount: 0\nPosition: 1",
+     QueueCallerLeave(name="QueueCallerLeave", received_at=AT, timestamp=1718000012.345678,
+                      uniqueid="1718000000.10", queue="q-ambulans", position=1)),
+    ("Event: QueueCallerAbandon\n" + PRIV + CALLER
+     + "Queue: q-ambulans\nPosition: 1\nOriginalPosition: 3\nHoldTime: 41",
+     QueueCallerAbandon(name="QueueCallerAbandon", received_at=AT, timestamp=1718000012.345678,
+                        uniqueid="1718000000.10", queue="q-ambulans", position=1,
+                        original_position=3, hold_time=41)),
+    ("Event: AgentCalled\n" + PRIV + CALLER + MEMBER
+     + "\nQueue: q-ambulans\nMemberName: Taker 07\nInterface: PJSIP/taker-07",
+     AgentCalled(name="AgentCalled", received_at=AT, timestamp=1718000012.345678,
+                 uniqueid="1718000000.10", queue="q-ambulans", interface="PJSIP/taker-07",
+                 member_name="Taker 07", dest_channel="PJSIP/taker-07-0000000b")),
+    ("Event: AgentConnect\n" + PRIV + CALLER + MEMBER
+     + "\nQueue: q-ambulans\nMemberName: Taker 07\nInterface: PJSIP/taker-07\n"
+       "RingTime: 3\nHoldTime: 12",
+     AgentConnect(name="AgentConnect", received_at=AT, timestamp=1718000012.345678,
+                  uniqueid="1718000000.10", queue="q-ambulans", interface="PJSIP/taker-07",
+                  member_name="Taker 07", hold_time=12, ring_time=3,
+                  dest_uniqueid="1718000000.11")),
+    ("Event: AgentComplete\n" + PRIV + CALLER + MEMBER
+     + "\nQueue: q-ambulans\nMemberName: Taker 07\nInterface: PJSIP/taker-07\n"
+       "HoldTime: 12\nTalkTime: 95\nReason: caller",
+     AgentComplete(name="AgentComplete", received_at=AT, timestamp=1718000012.345678,
+                   uniqueid="1718000000.10", queue="q-ambulans", interface="PJSIP/taker-07",
+                   member_name="Taker 07", hold_time=12, talk_time=95, reason="caller")),
+    ("Event: AgentRingNoAnswer\n" + PRIV + CALLER + MEMBER
+     + "\nQueue: q-ambulans\nMemberName: Taker 07\nInterface: PJSIP/taker-07\nRingTime: 15",
+     AgentRingNoAnswer(name="AgentRingNoAnswer", received_at=AT, timestamp=1718000012.345678,
+                       uniqueid="1718000000.10", queue="q-ambulans",
+                       interface="PJSIP/taker-07", member_name="Taker 07", ring_time=15)),
+    ("Event: BridgeEnter\nPrivilege: call,all\nBridgeUniqueid: 5a1e-b7\nBridgeType: basic\n"
+     "BridgeNumChannels: 2\n" + CALLER + "SwapUniqueid: ",
+     BridgeEnter(name="BridgeEnter", received_at=AT, uniqueid="1718000000.10",
+                 bridge_uniqueid="5a1e-b7", channel="PJSIP/operator-telkomsel-0000000a")),
+    ("Event: BridgeLeave\nPrivilege: call,all\nBridgeUniqueid: 5a1e-b7\nBridgeType: basic\n"
+     "BridgeNumChannels: 1\n" + CALLER,
+     BridgeLeave(name="BridgeLeave", received_at=AT, uniqueid="1718000000.10",
+                 bridge_uniqueid="5a1e-b7", channel="PJSIP/operator-telkomsel-0000000a")),
+    ("Event: FullyBooted\nPrivilege: system,all\nUptime: 12\nLastReload: 12\n"
+     "Status: Fully Booted",
+     FullyBooted(name="FullyBooted", received_at=AT)),
+    ("Event: CoreShowChannel\nActionID: a/1\n" + CALLER.replace("081234567890", "<unknown>")
+     + "BridgeId: \nApplication: Queue\nApplicationData: q-ambulans\nDuration: 01:02:03",
+     CoreShowChannel(name="CoreShowChannel", received_at=AT, uniqueid="1718000000.10",
+                     linkedid="1718000000.10", channel="PJSIP/operator-telkomsel-0000000a",
+                     context="from-operator", exten="112", caller_number="",
+                     application="Queue", duration_seconds=3723)),
+    ("Event: QueueMember\nQueue: q-ambulans\nName: Taker 07\nLocation: PJSIP/taker-07\n"
+     "StateInterface: PJSIP/taker-07\nMembership: dynamic\nPenalty: 0\nCallsTaken: 4\n"
+     "LastCall: 1718000000\nLastPause: 0\nLoginTime: 1717990000\nInCall: 1\nStatus: 2\n"
+     "Paused: 0\nPausedReason: \nWrapuptime: 0\nActionID: a/2",
+     QueueMember(name="QueueMember", received_at=AT, queue="q-ambulans",
+                 member_name="Taker 07", interface="PJSIP/taker-07", status=2, paused=False,
+                 in_call=True)),
+    ("Event: QueueEntry\nQueue: q-ambulans\nPosition: 1\n"
+     "Channel: PJSIP/operator-telkomsel-0000000a\nUniqueid: 1718000000.10\n"
+     "CallerIDNum: unknown\nCallerIDName: unknown\nConnectedLineNum: unknown\n"
+     "ConnectedLineName: unknown\nWait: 37\nPriority: 0\nActionID: a/2",
+     QueueEntry(name="QueueEntry", received_at=AT, queue="q-ambulans",
+                uniqueid="1718000000.10", position=1, wait=37, caller_number="")),
+    ("Event: VarSet\nPrivilege: dialplan,all\nChannel: PJSIP/x-01\nUniqueid: 1.2\n"
+     "Variable: NTPD_CATEGORY\nValue: 1",
+     OtherEvent(name="VarSet", received_at=AT, fields=(
+         ("Privilege", "dialplan,all"), ("Channel", "PJSIP/x-01"), ("Uniqueid", "1.2"),
+         ("Variable", "NTPD_CATEGORY"), ("Value", "1")))),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[e.name for _, e in CASES])
+def test_parse_event_types_each_message(text: str, expected: AmiEvent) -> None:
+    assert parse_event(msg(text), received_at=AT) == expected
+
+
+def test_every_typed_class_has_a_case() -> None:
+    typed = {cls for cls in AmiEvent.__subclasses__() if cls is not OtherEvent}
+    assert typed == {type(e) for _, e in CASES} - {OtherEvent}
+
+
+def test_received_at_defaults_to_now_and_bad_timestamp_is_none() -> None:
+    event = parse_event({"Event": "FullyBooted", "Timestamp": "soon"})
+    assert event is not None and event.timestamp is None
+    assert abs(event.received_at - time.time()) < 5
+
+
+def test_header_names_are_case_insensitive_like_panoramisk() -> None:
+    event = parse_event({"event": "hangup", "UNIQUEID": "1.1", "linkedid": "1.1",
+                         "channel": "PJSIP/a-1", "cause": "17"}, received_at=AT)
+    assert isinstance(event, Hangup)
+    assert (event.name, event.cause, event.cause_txt) == ("Hangup", 17, "")
+
+
+def test_queue_member_accepts_the_change_event_spelling_too() -> None:
+    event = parse_event({"Event": "QueueMember", "Queue": "q", "MemberName": "T1",
+                         "Interface": "PJSIP/t1", "Status": "1", "Paused": "1",
+                         "InCall": "0"}, received_at=AT)
+    assert isinstance(event, QueueMember)
+    assert (event.member_name, event.interface, event.paused) == ("T1", "PJSIP/t1", True)
+
+
+def test_events_are_frozen() -> None:
+    event = parse_event(msg(CASES[1][0]), received_at=AT)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.cause = 1  # type: ignore[union-attr]
+
+
+def _without(text: str, header: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith(header + ":"))
+
+
+MALFORMED = [
+    ("missing Uniqueid", _without(CASES[1][0], "Uniqueid"), "missing Uniqueid"),
+    ("empty Uniqueid", CASES[0][0].replace("Uniqueid: 1718000000.10", "Uniqueid: "),
+     "missing Uniqueid"),
+    ("non-integer Cause", CASES[1][0].replace("Cause: 16", "Cause: normal"), "bad Cause"),
+    ("non-integer Position", CASES[2][0].replace("Position: 2", "Position: two"),
+     "bad Position"),
+    ("missing DestUniqueid", _without(CASES[6][0], "DestUniqueid"), "missing DestUniqueid"),
+    ("bad Duration", CASES[12][0].replace("01:02:03", "62 min"), "bad Duration"),
+    ("Paused not 0/1", CASES[13][0].replace("Paused: 0", "Paused: maybe"), "bad Paused"),
+    ("no Event header", "Response: Success\nActionID: x", "without an Event header"),
+]
+
+
+@pytest.mark.parametrize(("text", "problem"), [(t, p) for _, t, p in MALFORMED],
+                         ids=[i for i, _, _ in MALFORMED])
+def test_malformed_messages_give_none_and_one_warning(
+        text: str, problem: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="ntpd_ivr.ami.events"):
+        assert parse_event(msg(text), received_at=AT) is None
+    assert len(caplog.records) == 1
+    assert problem in caplog.records[0].getMessage()
+
+
+def test_malformed_warning_names_the_event_and_call(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="ntpd_ivr.ami.events"):
+        parse_event(msg(CASES[1][0].replace("Cause: 16", "Cause: x")))
+    record = caplog.records[0]
+    assert "Hangup" in record.getMessage()
+    assert record.call_id == "1718000000.10"  # type: ignore[attr-defined]
