@@ -157,8 +157,8 @@ class AsteriskInstance:
         return self.host_path(f"{self.base}/log/console.out")
 
     def prepare(self) -> None:
-        for sub in ("etc", "lib", "lib/keys", "run", "log", "spool", "cache", "log/cdr-csv", "log/cdr-custom",
-                    "log/cel-custom"):
+        for sub in ("etc", "lib", "lib/keys", "run", "log", "spool", "cache", "log/cdr-csv",
+                    "log/cdr-custom", "log/cel-custom"):
             self.host_path(f"{self.base}/{sub}").mkdir(parents=True, exist_ok=True)
         etc = self.host_path(self.etc)
         for old in etc.glob("*.conf"):

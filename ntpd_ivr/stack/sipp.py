@@ -74,6 +74,7 @@ def place_call(target: str, source_ip: str, source_port: int, *, dialed: str = "
             proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True,
                                   timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            return SippResult(-1, f"{exc.stdout or ''}\n(timed out after {timeout} s)")
+            partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
+            return SippResult(-1, f"{partial}\n(timed out after {timeout} s)")
         errors = "".join(p.read_text(errors="replace") for p in Path(workdir).glob("*errors*"))
         return SippResult(proc.returncode, proc.stdout + proc.stderr + errors)

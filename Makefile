@@ -1,0 +1,68 @@
+# ntpd-ivr — `make run` brings up the whole service, `make test` runs the tests.
+# Both install what they need: Debian packages (as root) and Python deps in .venv.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     := .venv
+PY       := $(VENV)/bin/python
+PYTHON   ?= python3
+RUN_DIR  ?= .run
+# debootstrap builds Asterisk 22 (Debian sid) when the machine has none; sip-tester is SIPp;
+# espeak-ng + sox render the Bahasa Indonesia prompts.
+APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates
+
+.PHONY: help deps venv run call test test-unit test-e2e lint prompts clean
+
+help: ## this list
+	@echo "ntpd-ivr — NTPD 112 call center on Asterisk 22"
+	@echo
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo
+	@echo "Variables: RUN_DIR=$(RUN_DIR) (state, secrets, logs), PYTHON=$(PYTHON)"
+
+deps: ## install missing Debian packages (as root) — run by run and test
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "[ntpd-ivr] installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "[ntpd-ivr] missing Debian packages:$$missing — run: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@echo "[ntpd-ivr] Python dependencies into $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -U pip
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv with the Python dependencies
+
+run: deps venv ## bring up Asterisk 22, PostgreSQL, the controller and web on loopback
+	$(PY) -m ntpd_ivr run --run-dir $(RUN_DIR)
+
+call: venv ## place a test 112 call (press 1) into the running service; prints the record
+	$(PY) -m ntpd_ivr call --run-dir $(RUN_DIR) --digit $${DIGIT-1}
+
+test: deps venv ## all tests: unit, protocol, integration and end-to-end (real Asterisk, PostgreSQL, SIPp)
+	$(PY) -m pytest
+
+test-unit: venv ## fast tests only (no Asterisk, no PostgreSQL)
+	$(PY) -m pytest tests/unit tests/protocol
+
+test-e2e: deps venv ## end-to-end tests only
+	$(PY) -m pytest tests/e2e
+
+lint: venv ## ruff and mypy
+	$(VENV)/bin/ruff check ntpd_ivr tests migrations
+	$(VENV)/bin/mypy
+
+prompts: venv ## render prompt audio into build/prompts
+	$(PY) -m ntpd_ivr prompts --out build/prompts
+
+clean: ## remove .venv, build output and caches (keeps the run folder and its secrets)
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from ntpd_ivr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,107 @@
+"""The composition root: settings in, a running service out. No module-level state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+
+from ntpd_ivr import dialplan_contract as dp
+from ntpd_ivr.agi.server import FastAgiServer, Handler
+from ntpd_ivr.ami.client import AmiClient
+from ntpd_ivr.ami.events import AmiEvent, CoreShowChannel, parse_event
+from ntpd_ivr.calls.records import RecordKeeper
+from ntpd_ivr.calls.tracker import CallTracker
+from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.ivr.emergency import EmergencyIvr
+from ntpd_ivr.settings import Settings
+from ntpd_ivr.web.app import init as init_web
+
+log = logging.getLogger(__name__)
+
+
+def build_routes(ivr: Handler) -> dict[str, Handler]:
+    """FastAGI script name -> handler. Every AGI() in dialplan/ must name one of these."""
+    return {dp.SCRIPT_EMERGENCY_IVR: ivr}
+
+
+class Service:
+    """FastAGI IVR, AMI tracking, call records and the web app, started and stopped as one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database)
+        self.records = RecordKeeper(settings.records, self.engine)
+        self.tracker = CallTracker()
+        self.ivr = EmergencyIvr(settings.ivr, self.records)
+        self.agi = FastAgiServer(settings.agi, build_routes(self.ivr))
+        self.ami = AmiClient(settings.ami, on_event=self._on_ami_event, on_login=self._resync)
+        self.web_runner = web.AppRunner(init_web(self.health), access_log=None)
+        self._stopping = asyncio.Event()
+
+    async def _on_ami_event(self, event: AmiEvent) -> None:
+        update = self.tracker.apply(event)
+        if update is not None:
+            await self.records.record(update)
+
+    async def _resync(self) -> None:
+        """Events during a disconnect are lost: pick up the live calls again."""
+        replies = await self.ami.action({"Action": "CoreShowChannels"})
+        items = replies if isinstance(replies, list) else []
+        channels = [e for e in (parse_event(m) for m in items) if isinstance(e, CoreShowChannel)]
+        updates = self.tracker.resync(channels, now=time.time())
+        for update in updates:
+            await self.records.record(update)
+        log.info("AMI resync: %d live channel(s), %d 112 call(s) picked up again",
+                 len(items), len(updates))
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        detail: dict[str, Any] = {
+            "fastagi": {"serving": self.agi.serving, "host": self.settings.agi.host,
+                        "port": self.agi.port, "active_sessions": self.agi.active_sessions},
+            "ami": self.ami.state(),
+            "records": self.records.state(),
+        }
+        healthy = self.agi.serving
+        detail["status"] = "ok" if healthy and self.ami.connected else (
+            "degraded" if healthy else "down")
+        return healthy, detail
+
+    async def start(self) -> None:
+        # Records first so the first call can be recorded; then calls; then the rest.
+        await self.records.start()
+        await self.agi.start()
+        await self.ami.start()
+        await self.web_runner.setup()
+        site = web.TCPSite(self.web_runner, self.settings.web.host, self.settings.web.port)
+        await site.start()
+        log.info("FastAGI on %s:%d, web on http://%s:%d, AMI to %s:%d, settings from %s",
+                 self.settings.agi.host, self.agi.port, self.settings.web.host,
+                 self.settings.web.port, self.settings.ami.host, self.settings.ami.port,
+                 self.settings.source)
+
+    async def stop(self) -> None:
+        # Stop taking calls first (live ones drain), then what follows them.
+        await self.agi.stop()
+        await self.web_runner.cleanup()
+        await self.ami.stop()
+        await self.records.stop(timeout=10.0)
+        await self.engine.dispose()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+        await self.start()
+        try:
+            await self._stopping.wait()
+        finally:
+            log.info("stopping")
+            await self.stop()

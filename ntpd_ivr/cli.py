@@ -1,0 +1,191 @@
+"""ntpd-ivr command line. `ntpd-ivr --help` lists the commands; each has its own --help."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ntpd_ivr.errors import ConfigError, StackError
+
+DEFAULT_RUN_DIR = Path(".run")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from ntpd_ivr.settings import load_settings
+
+    overrides: dict[str, dict[str, Any]] = {}
+    if getattr(args, "log_level", None):
+        overrides["log"] = {"level": args.log_level}
+    return load_settings(args.config, overrides=overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ntpd_ivr.app import Service
+    from ntpd_ivr.log import setup_logging
+
+    settings = _load(args)
+    setup_logging(settings.log.level)
+    asyncio.run(Service(settings).run())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ntpd_ivr.app import Service
+    from ntpd_ivr.log import setup_logging
+    from ntpd_ivr.settings import load_settings
+    from ntpd_ivr.stack.devstack import DevStack, StackLayout
+
+    stack = DevStack(StackLayout.dev(args.run_dir.resolve()))
+    try:
+        stack.up()
+        settings = load_settings(stack.layout.settings_file, overrides={
+            "log": {"level": args.log_level or "INFO"}})
+        print("\nntpd-ivr is up. Where each part listens:\n" + stack.describe(), flush=True)
+        print("\nPlace a test call with `make call` (another terminal). Ctrl-C stops all.\n",
+              flush=True)
+        setup_logging(settings.log.level)
+        asyncio.run(Service(settings).run())
+    finally:
+        stack.down()
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP
+    from ntpd_ivr.stack.sipp import Taker, place_call
+
+    state_file = args.run_dir / "stack.json"
+    if not state_file.exists():
+        raise StackError(f"{state_file} not found: start the service first with `make run`")
+    state = json.loads(state_file.read_text())
+    taker = Taker(TAKER_IP, state["taker_ports"][0], talk_ms=args.talk_ms)
+    started = time.time()
+    print(f"calling {args.dialed} from {args.caller}, pressing {args.digit or 'nothing'}...")
+    try:
+        result = place_call(f"127.0.0.1:{state['sip_port']}", OPERATOR_IP, 0,
+                            dialed=args.dialed, digit=args.digit or None, caller=args.caller)
+        taker.wait(timeout=10)
+    finally:
+        taker.stop()
+    print("call " + ("completed" if result.ok else f"FAILED:\n{result.output[-2000:]}"))
+    row = asyncio.run(_latest_call(args.run_dir / "ntpd-ivr.toml", args.caller, started))
+    if row is None:
+        print("no call record found")
+        return 1
+    width = max(len(k) for k in row)
+    for key, value in row.items():
+        print(f"  {key:<{width}}  {value}")
+    return 0 if result.ok else 1
+
+
+async def _latest_call(settings_file: Path, caller: str, since: float) -> dict[str, Any] | None:
+    from sqlalchemy import select
+
+    from ntpd_ivr.db.models import Call
+    from ntpd_ivr.db.session import make_engine
+    from ntpd_ivr.settings import load_settings
+
+    engine = make_engine(load_settings(settings_file).database)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            async with engine.connect() as conn:
+                found = (await conn.execute(
+                    select(Call.__table__).where(Call.caller_number == caller)
+                    .order_by(Call.arrived_at.desc()).limit(1))).mappings().first()
+            if found and found["ended_at"] is not None and \
+                    found["arrived_at"].timestamp() >= since - 1:
+                return dict(found)
+            if time.monotonic() > deadline:
+                return dict(found) if found else None
+            await asyncio.sleep(0.5)
+    finally:
+        await engine.dispose()
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from ntpd_ivr.db.migrate import upgrade
+
+    url = args.url or _load(args).database.url
+    upgrade(url)
+    print("database schema is at head")
+    return 0
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    from ntpd_ivr.ivr.prompts import render_prompts
+
+    for path in render_prompts(args.out):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ntpd-ivr",
+        description="NTPD 112 emergency call center controller for Asterisk 22.",
+        epilog="Settings: defaults, then --config FILE (TOML), then NTPD_IVR_<SECTION>_<KEY> "
+               "environment variables, then command-line flags.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", "-c", type=Path, default=None,
+                       help="settings file (TOML); default $NTPD_IVR_CONFIG")
+        p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    p = sub.add_parser("serve", help="run the controller: FastAGI IVR, AMI tracking, web",
+                       description="Run the controller against an Asterisk and PostgreSQL "
+                                   "that are already running.")
+    with_config(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("run", help="bring up the whole local service (what `make run` does)",
+                       description="Provision and start Asterisk 22 and PostgreSQL on "
+                                   "loopback, migrate the schema, then run the controller. "
+                                   "Ctrl-C stops everything.")
+    p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
+                   help="state, secrets and logs (default .run)")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("call", help="place a test 112 call into the running local service",
+                       description="Place one SIP call with SIPp from the operator trunk, "
+                                   "answer it with a call-taker stand-in, and print the call "
+                                   "record from PostgreSQL.")
+    p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
+    p.add_argument("--digit", default="1", help="menu digit to press ('' for none)")
+    p.add_argument("--dialed", default="112")
+    p.add_argument("--caller", default="081234567890")
+    p.add_argument("--talk-ms", type=int, default=1500)
+    p.set_defaults(func=cmd_call)
+
+    p = sub.add_parser("db", help="database schema (alembic)")
+    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_sub.add_parser("upgrade", help="migrate the schema to the newest revision")
+    with_config(up)
+    up.add_argument("--url", help="database URL instead of the settings' database.url")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("prompts", help="render prompt audio (espeak-ng + sox)")
+    p.add_argument("--out", type=Path, default=Path("build/prompts"))
+    p.set_defaults(func=cmd_prompts)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"ntpd-ivr: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StackError as exc:
+        print(f"ntpd-ivr: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130

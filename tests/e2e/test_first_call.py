@@ -1,0 +1,118 @@
+"""A 112 call end to end: SIPp caller -> Asterisk 22 -> FastAGI IVR -> app_queue ->
+SIPp call-taker, and the call record read back from PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ntpd_ivr.db.models import Call
+from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.settings import load_settings
+from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
+from ntpd_ivr.stack.sipp import place_call
+
+from .conftest import Controller, Takers
+
+pytestmark = pytest.mark.e2e
+
+
+def new_caller() -> str:
+    return "08" + "".join(random.choices("0123456789", k=10))
+
+
+async def finished_call(stack: DevStack, caller: str, wait_s: float = 15.0) -> dict[str, Any]:
+    """The caller's row once its end is recorded (records are written asynchronously)."""
+    engine = make_engine(load_settings(stack.layout.settings_file).database)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(select(Call.__table__).where(
+                    Call.caller_number == caller))).mappings().all()
+            if len(rows) == 1 and rows[0]["ended_at"] is not None:
+                return dict(rows[0])
+            assert len(rows) <= 1, f"one call, {len(rows)} rows: {rows}"
+            assert time.monotonic() < deadline, f"no finished record for {caller}: {rows}"
+            await asyncio.sleep(0.3)
+    finally:
+        await engine.dispose()
+
+
+def call(stack: DevStack, caller: str, digit: str | None) -> None:
+    result = place_call(f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0,
+                        digit=digit, caller=caller, digit_delay_ms=1200, timeout=60)
+    assert result.ok, result.output[-3000:]
+
+
+def who_answered(takers: Takers) -> str:
+    """The stand-in that completed a call (SIPp exits 0 after its one call)."""
+    done = []
+    for name, taker in takers.by_name.items():
+        if taker.process.poll() is None:
+            continue
+        result = taker.wait(timeout=1)
+        assert result.ok, result.output[-2000:]
+        done.append(name)
+    assert len(done) == 1, f"expected one call-taker to take the call, got {done}"
+    return done[0]
+
+
+async def test_caller_presses_1_and_a_call_taker_answers(
+        stack: DevStack, running_controller: Controller, takers: Takers) -> None:
+    caller = new_caller()
+    await asyncio.to_thread(call, stack, caller, "1")
+    await asyncio.sleep(0.5)
+    taker = who_answered(takers)
+    row = await finished_call(stack, caller)
+
+    assert row["ivr_digit"] == "1"
+    assert row["category"] == "ambulance"
+    assert row["route_reason"] == "menu"
+    assert row["queue"] == "takers-default"
+    assert row["dialed"] == "112"
+    assert row["trunk"] == "operator-local"
+    assert row["answered_by"] == taker
+    assert row["uniqueid"] and row["linkedid"] == row["uniqueid"]
+    assert row["arrived_at"] <= row["queued_at"] <= row["answered_at"] <= row["ended_at"]
+    # The call-taker talked ~1.5 s before hanging up: the record must show it.
+    assert 1.0 <= (row["ended_at"] - row["answered_at"]).total_seconds() < 10
+    assert row["hangup_cause"] == 16  # normal clearing
+
+
+async def test_silent_caller_still_reaches_a_call_taker(
+        stack: DevStack, running_controller: Controller, takers: Takers) -> None:
+    caller = new_caller()
+    await asyncio.to_thread(call, stack, caller, None)
+    await asyncio.sleep(0.5)
+    taker = who_answered(takers)
+    row = await finished_call(stack, caller)
+    assert (row["ivr_digit"], row["route_reason"], row["answered_by"]) == ("", "no-input", taker)
+
+
+async def test_health_reports_every_part(running_controller: Controller) -> None:
+    status, body = running_controller.health()
+    assert status == 200
+    assert body["fastagi"]["serving"] is True
+    assert body["ami"]["connected"] is True
+    assert body["records"]["database"] == "ok"
+
+
+async def test_with_the_controller_stopped_the_call_still_reaches_a_call_taker(
+        stack: DevStack, controller: Controller, takers: Takers) -> None:
+    controller.stop()
+    try:
+        caller = new_caller()
+        started = time.monotonic()
+        await asyncio.to_thread(call, stack, caller, "1")
+        await asyncio.sleep(0.5)
+        assert who_answered(takers) in {"taker-1", "taker-2"}
+        # Straight to the fallback queue: no menu, no waiting on a dead controller.
+        assert time.monotonic() - started < 15
+    finally:
+        controller.start()

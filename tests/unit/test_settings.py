@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.settings import load_settings
+
+GOOD = """
+[ami]
+secret = "s3cret"
+port = 15038
+[database]
+url = "postgresql+asyncpg://ntpd:pw@127.0.0.1:5433/ntpd"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "ntpd-ivr.toml"
+    path.write_text(text)
+    return path
+
+
+def test_file_then_environment_then_command_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    settings = load_settings(path, environ={"NTPD_IVR_AMI_PORT": "25038",
+                                            "NTPD_IVR_AGI_PORT": "4999"},
+                             overrides={"agi": {"port": 5000}})
+    assert settings.ami.secret == "s3cret"
+    assert settings.ami.port == 25038       # environment beats file
+    assert settings.agi.port == 5000        # command line beats environment
+    assert settings.agi.host == "127.0.0.1"  # loopback unless configured otherwise
+    assert settings.source == str(path)
+
+
+@pytest.mark.parametrize(("text", "environ", "message"), [
+    (GOOD + "[ami2]\nx = 1\n", {}, "unknown section [ami2]"),
+    (GOOD.replace("port = 15038", "prot = 15038"), {}, "unknown key ami.prot"),
+    (GOOD.replace("port = 15038", 'port = "many"'), {}, "ami.port: expected a whole number"),
+    (GOOD.replace("port = 15038", "port = 70000"), {}, "ami.port must be 1-65535"),
+    (GOOD.replace('secret = "s3cret"', ""), {}, "ami.secret is empty"),
+    (GOOD.replace("postgresql+asyncpg", "mysql"), {}, "database.url must start with"),
+    (GOOD + "[agi]\nhost = \"my-box\"\n", {}, "agi.host must be an IP address"),
+    ("[ami\n", {}, "not valid TOML"),
+    (GOOD, {"NTPD_IVR_AMI_PORT": "x"}, "environment NTPD_IVR_AMI_PORT: ami.port"),
+    (GOOD, {"NTPD_IVR_NOPE_X": "1"}, "environment NTPD_IVR_NOPE_X: no such setting"),
+])
+def test_errors_name_the_file_and_key(tmp_path: Path, text: str, environ: dict[str, str],
+                                      message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=environ)
+    assert message in str(caught.value)
+    if not environ:
+        assert str(path) in str(caught.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.toml: settings file not found"):
+        load_settings(tmp_path / "nope.toml", environ={})
