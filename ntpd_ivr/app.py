@@ -19,6 +19,7 @@ from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.settings import Settings
+from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import init as init_web
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,14 @@ class Service:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
         await self.start()
+        watchdog = None
+        if self.settings.agi.loop_stall_exit_seconds > 0:
+            watchdog = LoopWatchdog(self.settings.agi.loop_stall_exit_seconds)
+            watchdog.start()
         try:
             await self._stopping.wait()
         finally:
             log.info("stopping")
+            if watchdog is not None:
+                await watchdog.stop()
             await self.stop()

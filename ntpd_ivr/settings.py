@@ -33,6 +33,9 @@ class AgiSettings:
     header_timeout_seconds: float = 2.0
     reply_timeout_seconds: float = 15.0
     shutdown_grace_seconds: float = 5.0
+    # Exit (for the service manager to restart us) if the event loop freezes this long:
+    # callers held in AGI then fall back to a queue. 0 disables. See ntpd_ivr/watchdog.py.
+    loop_stall_exit_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"{where}: database.url is empty; set it or NTPD_IVR_DATABASE_URL")
     if not settings.database.url.startswith("postgresql+asyncpg://"):
         raise ConfigError(f"{where}: database.url must start with postgresql+asyncpg://")
+    if settings.agi.loop_stall_exit_seconds < 0:
+        raise ConfigError(f"{where}: agi.loop_stall_exit_seconds must be 0 (off) or positive")
     for key in ("call_budget_seconds", "header_timeout_seconds", "reply_timeout_seconds"):
         if getattr(settings.agi, key) <= 0:
             raise ConfigError(f"{where}: agi.{key} must be positive")

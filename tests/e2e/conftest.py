@@ -56,6 +56,13 @@ class Controller:
             time.sleep(0.2)
         raise AssertionError(f"controller not healthy in {timeout} s: {self.log_tail()}")
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no drain, no flush."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -77,8 +84,11 @@ def stack() -> Iterator[DevStack]:
         yield dev
     finally:
         dev.down()
-        dev.destroy()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if os.environ.get("E2E_KEEP_STACK") == "1":  # for post-mortems of a failed run
+            print(f"\nkept {run_dir} and {dev.asterisk.messages_log if dev.asterisk else ''}")
+        else:
+            dev.destroy()
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -116,3 +116,26 @@ async def test_with_the_controller_stopped_the_call_still_reaches_a_call_taker(
         assert time.monotonic() - started < 15
     finally:
         controller.start()
+
+
+async def test_controller_killed_during_the_menu_the_caller_still_reaches_a_call_taker(
+        stack: DevStack, running_controller: Controller, takers: Takers) -> None:
+    caller = new_caller()
+    # A silent caller keeps the controller in the menu (~10 s) while it dies.
+    placing = asyncio.create_task(asyncio.to_thread(
+        lambda: place_call(f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0,
+                           digit=None, caller=caller, timeout=60)))
+    try:
+        deadline = time.monotonic() + 10
+        while running_controller.health()[1]["fastagi"]["active_sessions"] == 0:
+            assert time.monotonic() < deadline, "the call never reached the IVR"
+            await asyncio.sleep(0.1)
+        running_controller.kill()
+        result = await placing
+        assert result.ok, result.output[-3000:]
+        await asyncio.sleep(0.5)
+        assert who_answered(takers) in {"taker-1", "taker-2"}
+    finally:
+        if not placing.done():
+            await placing
+        running_controller.start()
