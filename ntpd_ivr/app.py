@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.server import FastAgiServer, Handler
@@ -16,11 +19,14 @@ from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent, CoreShowChannel, parse_event
 from ntpd_ivr.calls.records import RecordKeeper
 from ntpd_ivr.calls.tracker import CallTracker
+from ntpd_ivr.db.models import Call
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.settings import Settings
 from ntpd_ivr.watchdog import LoopWatchdog
+from ntpd_ivr.web.app import WebDeps
 from ntpd_ivr.web.app import init as init_web
+from ntpd_ivr.web.auth import SessionSigner, UserStore
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +47,13 @@ class Service:
         self.ivr = EmergencyIvr(settings.ivr, self.records)
         self.agi = FastAgiServer(settings.agi, build_routes(self.ivr))
         self.ami = AmiClient(settings.ami, on_event=self._on_ami_event, on_login=self._resync)
-        self.web_runner = web.AppRunner(init_web(self.health), access_log=None)
+        users = UserStore(Path(settings.web.users_file)) if settings.web.users_file else None
+        if not users or not users.users:
+            log.warning("no web users: nobody can log in (add one: ntpd-ivr user add)")
+        signer = SessionSigner(settings.web.session_secret or secrets.token_urlsafe(32))
+        web_deps = WebDeps(health=self.health, users=users or UserStore(Path("/nonexistent")),
+                           signer=signer, recent_calls=self.recent_calls)
+        self.web_runner = web.AppRunner(init_web(web_deps), access_log=None)
         self._stopping = asyncio.Event()
 
     async def _on_ami_event(self, event: AmiEvent) -> None:
@@ -59,6 +71,14 @@ class Service:
             await self.records.record(update)
         log.info("AMI resync: %d live channel(s), %d 112 call(s) picked up again",
                  len(items), len(updates))
+
+    async def recent_calls(self, limit: int) -> list[dict[str, Any]]:
+        """The latest calls for the web views, newest first; read-only."""
+        table = Call.__table__
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(table).order_by(table.c.arrived_at.desc().nulls_last())
+                                      .limit(limit))
+            return [dict(row) for row in rows.mappings()]
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         detail: dict[str, Any] = {

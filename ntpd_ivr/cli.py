@@ -117,6 +117,27 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_add(args: argparse.Namespace) -> int:
+    import secrets as token_source
+
+    from ntpd_ivr.web.auth import UserStore
+
+    path = args.users_file or Path(_load(args).web.users_file or "")
+    if not str(path):
+        raise ConfigError("no users file: pass --users-file or set web.users_file")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if len(password) < 10:
+            raise ConfigError("password from stdin: use at least 10 characters")
+    else:
+        password = token_source.token_urlsafe(12)
+    UserStore(path).put(args.name, args.role, password)
+    print(f"user {args.name} ({args.role}) saved in {path}")
+    if not args.password_stdin:
+        print(f"generated password (shown once): {password}")
+    return 0
+
+
 def cmd_prompts(args: argparse.Namespace) -> int:
     from ntpd_ivr.ivr.prompts import render_prompts
 
@@ -170,6 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(up)
     up.add_argument("--url", help="database URL instead of the settings' database.url")
     up.set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("user", help="web users and roles (calltaker, supervisor, admin)")
+    user_sub = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_sub.add_parser("add", help="add a user or reset a password",
+                              description="Add a web user, or set a new password and role "
+                                          "for an existing one. Without --password-stdin a "
+                                          "password is generated and shown once.")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["calltaker", "supervisor", "admin"], required=True)
+    add.add_argument("--users-file", type=Path, help="default: the settings' web.users_file")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of standard input")
+    with_config(add)
+    add.set_defaults(func=cmd_user_add)
 
     p = sub.add_parser("prompts", help="render prompt audio (espeak-ng + sox)")
     p.add_argument("--out", type=Path, default=Path("build/prompts"))

@@ -61,6 +61,10 @@ class DatabaseSettings:
 class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8112
+    # Users and their roles (`ntpd-ivr user add`); empty: nobody can log in.
+    users_file: str = ""
+    # Signs session cookies. Empty: a random one per start (logins end at a restart).
+    session_secret: str = ""
 
 
 @dataclass(frozen=True)

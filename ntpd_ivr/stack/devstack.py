@@ -20,6 +20,7 @@ from ntpd_ivr.ivr.prompts import render_prompts
 from ntpd_ivr.stack.asterisk import AsteriskInstance, find_or_build_asterisk
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.postgres import LocalPostgres
+from ntpd_ivr.web.auth import UserStore
 
 OPERATOR_IP = "127.0.0.2"   # the operator trunk is identified by this source address
 TAKER_IP = "127.0.0.3"      # call-taker stand-ins listen here
@@ -63,15 +64,20 @@ class StackLayout:
         return self.run_dir / "stack.json"
 
 
+SECRET_KEYS = ("ami_secret", "db_password", "taker_password", "web_session_secret",
+               "web_supervisor_password")
+
+
 def _load_or_create_secrets(path: Path) -> dict[str, str]:
-    if path.exists():
-        return dict(json.loads(path.read_text()))
-    values = {key: secrets.token_urlsafe(24)
-              for key in ("ami_secret", "db_password", "taker_password")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(values, out, indent=2)
+    values: dict[str, str] = dict(json.loads(path.read_text())) if path.exists() else {}
+    missing = [key for key in SECRET_KEYS if key not in values]
+    if missing:
+        values.update({key: secrets.token_urlsafe(24) for key in missing})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(values, out, indent=2)
+        path.with_suffix(".tmp").replace(path)
     return values
 
 
@@ -126,6 +132,8 @@ url = "{self.postgres.url}"
 [web]
 host = "{LOOPBACK}"
 port = {layout.web_port}
+users_file = "{layout.run_dir / 'users.toml'}"
+session_secret = "{self.secrets['web_session_secret']}"
 
 [records]
 spool_dir = "{layout.run_dir / 'spool'}"
@@ -149,6 +157,9 @@ prompts_dir = "{prompts_dir}"
         self.postgres.start()
         upgrade(self.postgres.url)
         self._write_controller_settings(prompts_inside)
+        users = UserStore(self.layout.run_dir / "users.toml")
+        if "supervisor" not in users.users:
+            users.put("supervisor", "supervisor", self.secrets["web_supervisor_password"])
         self.asterisk.start()
         self.layout.state_file.write_text(json.dumps(
             {**asdict(self.layout), "run_dir": str(self.layout.run_dir),
@@ -167,7 +178,10 @@ prompts_dir = "{prompts_dir}"
             f"{TAKER_IP}:{layout.taker_ports[1]}",
             f"  AMI                          tcp {LOOPBACK}:{layout.ami_port}",
             f"  FastAGI (controller)         tcp {LOOPBACK}:{layout.agi_port}",
-            f"  web / health                 http://{LOOPBACK}:{layout.web_port}/healthz",
+            f"  web / health                 http://{LOOPBACK}:{layout.web_port}/ "
+            f"(/healthz is public)",
+            f"  web login                    user supervisor, password "
+            f"web_supervisor_password in {layout.run_dir / 'secrets.json'}",
             f"  PostgreSQL                   tcp {LOOPBACK}:{layout.pg_port} (db ntpd)",
             f"  settings (with secrets)      {layout.settings_file}",
             f"  Asterisk logs                "

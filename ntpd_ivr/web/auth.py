@@ -1,0 +1,148 @@
+"""Login and roles for the web app.
+
+Users live in a TOML file a supervisor can read and diff (no passwords in it, only scrypt
+hashes), managed with `ntpd-ivr user add`. A login gives an HMAC-signed session cookie
+(HttpOnly, SameSite=Strict) naming the user, role and expiry; nothing is stored server-side.
+
+Roles, each including the ones below it: admin > supervisor > calltaker.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ntpd_ivr.errors import ConfigError
+
+ROLES = ("calltaker", "supervisor", "admin")
+SESSION_COOKIE = "ntpd_session"
+SESSION_SECONDS = 12 * 3600  # one shift
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def role_allows(role: str, required: str) -> bool:
+    return ROLES.index(role) >= ROLES.index(required)
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return "scrypt${n}${r}${p}${salt}${digest}".format(
+        **_SCRYPT, salt=base64.b64encode(salt).decode(), digest=base64.b64encode(digest).decode())
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        computed = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
+                                  r=int(r), p=int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    password_hash: str
+
+
+def validate_name(name: str) -> str:
+    if not name or not set(name) <= _NAME_CHARS or len(name) > 64:
+        raise ConfigError(f"user name {name!r}: use 1-64 of a-z 0-9 - _ .")
+    return name
+
+
+class UserStore:
+    """The users file: `[users.<name>] role = "...", password_hash = "scrypt$..."`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.users: dict[str, User] = {}
+        if path.exists():
+            self.users = self._load()
+
+    def _load(self) -> dict[str, User]:
+        try:
+            raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{self.path}: not valid TOML: {exc}") from None
+        users = {}
+        for name, body in raw.get("users", {}).items():
+            where = f"{self.path}: users.{name}"
+            try:
+                validate_name(name)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            if not isinstance(body, dict) or body.get("role") not in ROLES:
+                raise ConfigError(f"{where}.role must be one of {', '.join(ROLES)}")
+            if not str(body.get("password_hash", "")).startswith("scrypt$"):
+                raise ConfigError(f"{where}.password_hash must be an scrypt hash "
+                                  "(set it with `ntpd-ivr user add`)")
+            users[name] = User(name, body["role"], body["password_hash"])
+        return users
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        user = self.users.get(name)
+        if user is None:
+            # Same work as a real check, so timing does not tell which names exist.
+            verify_password(password, hash_password("x"))
+            return None
+        return user if verify_password(password, user.password_hash) else None
+
+    def put(self, name: str, role: str, password: str) -> None:
+        validate_name(name)
+        if role not in ROLES:
+            raise ConfigError(f"role {role!r}: must be one of {', '.join(ROLES)}")
+        self.users[name] = User(name, role, hash_password(password))
+        lines = ["# ntpd-ivr web users. Manage with `ntpd-ivr user add`; hashes only.\n"]
+        for user in sorted(self.users.values(), key=lambda u: u.name):
+            lines.append(f'\n[users.{user.name}]\nrole = "{user.role}"\n'
+                         f'password_hash = "{user.password_hash}"\n')
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(self.path)
+
+
+@dataclass(frozen=True)
+class Session:
+    user: str
+    role: str
+    expires: int
+
+
+class SessionSigner:
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(secret.encode()).digest()
+
+    def _mac(self, payload: str) -> str:
+        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, user: User, now: float | None = None) -> str:
+        expires = int((now if now is not None else time.time()) + SESSION_SECONDS)
+        payload = f"{user.name}|{user.role}|{expires}"
+        return f"{payload}|{self._mac(payload)}"
+
+    def read(self, token: str, now: float | None = None) -> Session | None:
+        try:
+            name, role, expires, mac = token.split("|")
+            expiry = int(expires)
+        except ValueError:
+            return None
+        if not hmac.compare_digest(mac, self._mac(f"{name}|{role}|{expires}")):
+            return None
+        if role not in ROLES or expiry < (now if now is not None else time.time()):
+            return None
+        return Session(name, role, expiry)

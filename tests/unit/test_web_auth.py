@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.web.auth import (
+    SESSION_SECONDS,
+    SessionSigner,
+    User,
+    UserStore,
+    hash_password,
+    role_allows,
+    verify_password,
+)
+
+
+def test_password_hashes_verify_and_differ_per_salt() -> None:
+    first, second = hash_password("correct horse"), hash_password("correct horse")
+    assert first != second and first.startswith("scrypt$")
+    assert verify_password("correct horse", first) and verify_password("correct horse", second)
+    assert not verify_password("wrong horse", first)
+    assert not verify_password("x", "garbage")
+
+
+@pytest.mark.parametrize(("role", "required", "allowed"), [
+    ("calltaker", "calltaker", True), ("calltaker", "supervisor", False),
+    ("supervisor", "calltaker", True), ("supervisor", "admin", False),
+    ("admin", "supervisor", True),
+])
+def test_roles_include_the_ones_below(role: str, required: str, allowed: bool) -> None:
+    assert role_allows(role, required) is allowed
+
+
+def test_sessions_are_signed_and_expire() -> None:
+    signer = SessionSigner("k1")
+    token = signer.issue(User("ani", "calltaker", "-"), now=1000.0)
+    session = signer.read(token, now=1001.0)
+    assert session is not None and (session.user, session.role) == ("ani", "calltaker")
+    assert signer.read(token, now=1000.0 + SESSION_SECONDS + 1) is None
+    assert signer.read(token.replace("calltaker", "admin"), now=1001.0) is None
+    assert SessionSigner("k2").read(token, now=1001.0) is None
+    assert signer.read("not|a|token", now=1001.0) is None
+
+
+def test_user_store_round_trip_and_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "users.toml"
+    UserStore(path).put("budi", "supervisor", "s3cret-pass")
+    store = UserStore(path)
+    assert store.authenticate("budi", "s3cret-pass") is not None
+    assert store.authenticate("budi", "nope") is None
+    assert store.authenticate("nobody", "s3cret-pass") is None
+    assert "s3cret-pass" not in path.read_text()
+    path.write_text('[users.budi]\nrole = "boss"\npassword_hash = "scrypt$1"\n')
+    with pytest.raises(ConfigError, match=r"users\.toml: users\.budi\.role must be one of"):
+        UserStore(path)
+    with pytest.raises(ConfigError, match="role 'boss'"):
+        UserStore(tmp_path / "other.toml").put("x", "boss", "pw")
