@@ -18,22 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
+import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import Table, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.db.models import Call, CallEvent
 from ntpd_ivr.log import CallLogger
 from ntpd_ivr.settings import RecordsSettings
 
@@ -72,11 +75,25 @@ class CallUpdate:
     ended_at: float | None = None
     hangup_cause: int | None = None
     hangup_cause_text: str | None = None
+    region: str | None = None
+    priority: int | None = None
+    disposition: str | None = None  # one of DISPOSITIONS
+    abandoned_at: float | None = None
+    reconciled: bool | None = None  # True: filled from Asterisk's CDR, AMI events missed
 
     def __post_init__(self) -> None:
         if not isinstance(self.uniqueid, str) or not self.uniqueid:
             raise ValueError(f"uniqueid must be a non-empty string, not {self.uniqueid!r}")
         object.__setattr__(self, "at", _epoch("at", self.at))
+        if self.disposition is not None and self.disposition not in DISPOSITIONS:
+            raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}, "
+                             f"not {self.disposition!r}")
+        if self.reconciled is not None and type(self.reconciled) is not bool:
+            raise ValueError(f"reconciled must be true or false, not {self.reconciled!r}")
+        priority = self.priority
+        if priority is not None and (type(priority) is not int
+                                     or not -_MAX_INT4 <= priority <= _MAX_INT4):
+            raise ValueError(f"priority must be a whole number, not {priority!r}")
         for name in TIME_FIELDS:
             if (value := getattr(self, name)) is not None:
                 object.__setattr__(self, name, _epoch(name, value))
@@ -111,12 +128,15 @@ class CallUpdate:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(CallUpdate))
-TIME_FIELDS = ("arrived_at", "queued_at", "answered_at", "ended_at")
+TIME_FIELDS = ("arrived_at", "queued_at", "answered_at", "ended_at", "abandoned_at")
 TEXT_FIELDS = tuple(name for name in _FIELD_NAMES[2:]
-                    if name not in TIME_FIELDS and name != "hangup_cause")
+                    if name not in TIME_FIELDS
+                    and name not in ("hangup_cause", "priority", "reconciled"))
 # PostgreSQL text cannot hold NUL, and UTF-8 cannot encode a lone surrogate (what
 # surrogateescape makes of a caller id's stray bytes): either would be refused forever.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+DISPOSITIONS = ("answered", "abandoned-in-queue", "hung-up-in-ivr", "abandoned-ringing",
+                "failed")
 
 
 def _epoch(name: str, value: object) -> float:
@@ -125,6 +145,88 @@ def _epoch(name: str, value: object) -> float:
             or not 0 <= value <= _MAX_EPOCH:
         raise ValueError(f"{name} must be epoch seconds, not {value!r}")
     return float(value)
+
+
+_STEP_KIND = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+StepValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class CallStep:
+    """Something that happened to a call, kept as a row of ``call_events``: an IVR step,
+    an agency-dispatch attempt, a queue or bridge event. ``at`` is epoch seconds.
+
+    Recording the same step twice (a spool replay) stores it once: rows are unique by
+    (uniqueid, kind, at, detail). ``detail`` is copied into a read-only mapping.
+    """
+
+    uniqueid: str
+    at: float
+    kind: str
+    detail: Mapping[str, StepValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.uniqueid, str) or not self.uniqueid:
+            raise ValueError(f"uniqueid must be a non-empty string, not {self.uniqueid!r}")
+        if _UNSTORABLE.search(self.uniqueid):
+            raise ValueError(f"uniqueid holds characters PostgreSQL cannot store: "
+                             f"{self.uniqueid!r}")
+        object.__setattr__(self, "at", _epoch("at", self.at))
+        if not isinstance(self.kind, str) or not _STEP_KIND.match(self.kind):
+            raise ValueError(f"kind must be 1-64 of a-z 0-9 _ . : - starting with a letter, "
+                             f"not {self.kind!r}")
+        if not isinstance(self.detail, Mapping):
+            raise ValueError(f"detail must be a mapping, not {self.detail!r}")
+        clean: dict[str, StepValue] = {}
+        for key, value in self.detail.items():
+            if not isinstance(key, str) or _UNSTORABLE.search(key):
+                raise ValueError(f"detail key must be a storable string, not {key!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"detail[{key!r}] must be a finite number, not {value!r}")
+            if isinstance(value, str):
+                value = _UNSTORABLE.sub("\ufffd", value)
+            elif value is not None and not isinstance(value, bool | int | float):
+                raise ValueError(f"detail[{key!r}] must be a string, number, boolean or "
+                                 f"None, not {value!r}")
+            clean[key] = value
+        object.__setattr__(self, "detail", MappingProxyType(clean))
+
+    def __hash__(self) -> int:
+        return hash((self.uniqueid, self.at, self.kind, self.detail_json()))
+
+    def detail_json(self) -> str:
+        """Canonical JSON of the detail: the same detail always gives the same text."""
+        return json.dumps(dict(self.detail), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)
+
+    def to_json(self) -> str:
+        body = {"type": "step", "uniqueid": self.uniqueid, "at": self.at, "kind": self.kind,
+                "detail": dict(self.detail)}
+        return json.dumps(body, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CallStep:
+        try:
+            body = json.loads(text)
+            if body.get("type") != "step":
+                raise ValueError("not a call step")
+            return cls(body["uniqueid"], body["at"], body["kind"], body.get("detail") or {})
+        except (TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"not a call step: {exc}") from None
+
+
+Record = CallUpdate | CallStep
+
+
+def parse_spool_line(text: str | bytes) -> Record:
+    """A spool line back into what was recorded. Raises ValueError for anything else."""
+    try:
+        body = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a record: {exc}") from None
+    if isinstance(body, dict) and body.get("type") == "step":
+        return CallStep.from_json(text)
+    return CallUpdate.from_json(text)
 
 
 def merge_updates(updates: Sequence[CallUpdate]) -> list[dict[str, Any]]:
@@ -145,26 +247,51 @@ def merge_updates(updates: Sequence[CallUpdate]) -> list[dict[str, Any]]:
         for name, value in update.changes().items():
             if name == "arrived_at" and row[name] is not None:
                 value = min(value, row[name])
+            if name == "reconciled":
+                value = value or bool(row[name])
             row[name] = value
     for row in rows.values():
+        # Once filled from the CDR, a row says so for good (see apply_updates).
+        row["reconciled"] = bool(row["reconciled"])
         for name in (*TIME_FIELDS, "created_at", "updated_at"):
             if row[name] is not None:
                 row[name] = datetime.fromtimestamp(row[name], UTC)
     return list(rows.values())
 
 
-async def apply_updates(engine: AsyncEngine, updates: Sequence[CallUpdate]) -> None:
-    """Upsert updates in one transaction: a non-null field overwrites, a null one keeps
-    the column, arrived_at and created_at keep the earliest value, updated_at the latest."""
+def step_rows(steps: Sequence[CallStep]) -> list[dict[str, Any]]:
+    """call_events rows, one per distinct step (a batch may hold a step twice)."""
+    rows: dict[tuple[str, str, float, str], dict[str, Any]] = {}
+    for step in steps:
+        detail = step.detail_json()
+        digest = hashlib.sha256(detail.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        rows.setdefault((step.uniqueid, step.kind, step.at, digest), {
+            "uniqueid": step.uniqueid, "at": datetime.fromtimestamp(step.at, UTC),
+            "kind": step.kind, "detail": dict(step.detail), "detail_digest": digest})
+    return list(rows.values())
+
+
+async def apply_updates(engine: AsyncEngine, records: Sequence[Record]) -> None:
+    """Apply records in one transaction. Call updates are upserted into ``calls``: a
+    non-null field overwrites, a null one keeps the column, arrived_at and created_at
+    keep the earliest value, updated_at the latest. Call steps are inserted into
+    ``call_events`` unless already there."""
     table = cast(Table, Call.__table__)
-    rows = merge_updates(updates)
+    rows = merge_updates([r for r in records if isinstance(r, CallUpdate)])
+    events = step_rows([r for r in records if isinstance(r, CallStep)])
     async with engine.begin() as connection:
+        events_table = cast(Table, CallEvent.__table__)
+        for start in range(0, len(events), _ROWS_PER_STATEMENT):
+            await connection.execute(
+                pg_insert(events_table).values(events[start:start + _ROWS_PER_STATEMENT])
+                .on_conflict_do_nothing(constraint="uq_call_events_step"))
         for start in range(0, len(rows), _ROWS_PER_STATEMENT):
             insert = pg_insert(table).values(rows[start:start + _ROWS_PER_STATEMENT])
             new = insert.excluded
             merged: dict[str, Any] = {name: func.coalesce(new[name], table.c[name])
                                       for name in _FIELD_NAMES[2:]}
             merged["arrived_at"] = func.least(table.c.arrived_at, new.arrived_at)
+            merged["reconciled"] = table.c.reconciled | new.reconciled
             merged["created_at"] = func.least(table.c.created_at, new.created_at)
             merged["updated_at"] = func.greatest(table.c.updated_at, new.updated_at)
             await connection.execute(
@@ -177,7 +304,7 @@ class Position(NamedTuple):
 
 
 class SpoolBatch(NamedTuple):
-    updates: list[CallUpdate]
+    updates: list[Record]
     lines: int  # lines consumed, including unreadable ones that were skipped
     end: Position
 
@@ -250,7 +377,7 @@ class Spool:
 
     def read(self, max_lines: int) -> SpoolBatch:
         """Up to max_lines updates from the cursor on; the cursor itself does not move."""
-        updates: list[CallUpdate] = []
+        updates: list[Record] = []
         lines = 0
         segment, offset = self.cursor
         while True:
@@ -260,7 +387,7 @@ class Spool:
                     lines += 1
                     if line.strip():
                         try:
-                            updates.append(CallUpdate.from_json(line))
+                            updates.append(parse_spool_line(line))
                         except ValueError as exc:
                             log.warning("skipping unreadable spool line at %s byte %d "
                                         "(torn by a crash?): %s", self.path(segment), offset,
@@ -392,15 +519,18 @@ class RecordKeeper:
             self._apply_task = asyncio.create_task(self._apply_loop(self._engine),
                                                    name="records-apply")
 
-    async def record(self, update: CallUpdate) -> None:
-        """Return once `update` is durable in the spool (it reaches PostgreSQL later)."""
+    async def record(self, update: CallUpdate | CallStep) -> None:
+        """Return once `update` (a CallUpdate or a CallStep) is durable in the spool; it
+        reaches PostgreSQL later, in spool order."""
         if self._flush_task is None or self._closing:
             raise RuntimeError("the record keeper is not running")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(((update.to_json() + "\n").encode(), future))
         self._queued.set()
         await future
-        CallLogger(log, update.uniqueid).debug("record spooled: %s", update.changes())
+        CallLogger(log, update.uniqueid).debug(
+            "record spooled: %s", update.changes() if isinstance(update, CallUpdate)
+            else f"step {update.kind} {dict(update.detail)}")
 
     # A deadline for the whole shutdown, not for one await: asyncio.timeout cannot say it.
     async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109

@@ -8,18 +8,27 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.events import (
+    AgentCalled,
+    AgentComplete,
     AgentConnect,
+    AgentRingNoAnswer,
     AmiEvent,
+    BridgeEnter,
+    BridgeLeave,
     CoreShowChannel,
     Hangup,
     Newchannel,
+    QueueCallerAbandon,
     QueueCallerJoin,
+    QueueCallerLeave,
 )
-from ntpd_ivr.calls.records import CallUpdate
+from ntpd_ivr.calls.records import CallStep, CallUpdate, Record
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +36,9 @@ log = logging.getLogger(__name__)
 EMERGENCY_CONTEXTS = frozenset({dp.CONTEXT_FROM_OPERATOR, dp.CONTEXT_EMERGENCY,
                                 dp.CONTEXT_FALLBACK})
 _CHANNEL_SUFFIX = re.compile(r"^(?:PJSIP|SIP|IAX2)/(?P<endpoint>.+)-[0-9a-f]{8}$")
+# Queue events can follow the caller's Hangup (AgentComplete does): keep that many ended
+# calls in mind so their last steps are still recorded.
+_ENDED_MEMORY = 1000
 
 
 def endpoint_of(channel: str) -> str:
@@ -39,33 +51,103 @@ def _when(event: AmiEvent) -> float:
     return event.timestamp if event.timestamp is not None else event.received_at
 
 
+@dataclass
+class _CallState:
+    queued: bool = False
+    answered: bool = False
+    abandoned: bool = False
+    # Picked up by a resync: what happened while AMI was away is unknown, so the hangup
+    # sets no disposition of its own unless one was seen (the CDR reconciliation fills it).
+    partial: bool = False
+
+
+def disposition_at_hangup(state: _CallState) -> str | None:
+    if state.answered:
+        return "answered"
+    if state.abandoned or (state.queued and not state.partial):
+        return "abandoned-in-queue"
+    if state.partial:
+        return None
+    return "hung-up-in-ivr"
+
+
 class CallTracker:
     def __init__(self) -> None:
-        self.tracked: set[str] = set()
+        self._calls: dict[str, _CallState] = {}
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        # Ended without a disposition (picked up by a resync, what decides it was missed):
+        # Asterisk's CDR must complete them, so reconciliation does not skip them.
+        self._unsettled: set[str] = set()
+
+    @property
+    def tracked(self) -> set[str]:
+        return set(self._calls)
+
+    @property
+    def recently_ended(self) -> frozenset[str]:
+        """Calls whose Hangup this tracker saw and whose record it could finish (the last
+        few hundred): reconciliation leaves them to the controller's own records."""
+        return frozenset(self._ended.keys() - self._unsettled)
+
+    @property
+    def unsettled(self) -> frozenset[str]:
+        """Recently ended calls whose disposition only Asterisk's CDR can tell."""
+        return frozenset(self._unsettled)
 
     def track(self, uniqueid: str) -> None:
-        self.tracked.add(uniqueid)
+        self._calls.setdefault(uniqueid, _CallState())
 
-    def apply(self, event: AmiEvent) -> CallUpdate | None:
+    def apply(self, event: AmiEvent) -> list[Record]:
+        """What one AMI event changes in the records: call updates and call steps."""
         at = _when(event)
         if isinstance(event, Newchannel):
             if event.context != dp.CONTEXT_FROM_OPERATOR:
-                return None
-            self.tracked.add(event.uniqueid)
-            return CallUpdate(uniqueid=event.uniqueid, at=at, linkedid=event.linkedid,
-                              caller_number=event.caller_number or None,
-                              trunk=endpoint_of(event.channel), dialed=event.exten or None,
-                              arrived_at=at)
-        if isinstance(event, QueueCallerJoin) and event.uniqueid in self.tracked:
-            return CallUpdate(uniqueid=event.uniqueid, at=at, queue=event.queue, queued_at=at)
-        if isinstance(event, AgentConnect) and event.uniqueid in self.tracked:
-            return CallUpdate(uniqueid=event.uniqueid, at=at, answered_at=at,
-                              answered_by=event.member_name or endpoint_of(event.interface))
-        if isinstance(event, Hangup) and event.uniqueid in self.tracked:
-            self.tracked.discard(event.uniqueid)
-            return CallUpdate(uniqueid=event.uniqueid, at=at, ended_at=at,
-                              hangup_cause=event.cause, hangup_cause_text=event.cause_txt)
-        return None
+                return []
+            self.track(event.uniqueid)
+            return [CallUpdate(uniqueid=event.uniqueid, at=at, linkedid=event.linkedid,
+                               caller_number=event.caller_number or None,
+                               trunk=endpoint_of(event.channel), dialed=event.exten or None,
+                               arrived_at=at)]
+        uniqueid = getattr(event, "uniqueid", None)
+        if not isinstance(uniqueid, str):
+            return []
+        state = self._calls.get(uniqueid)
+        if state is None:
+            if uniqueid in self._ended:
+                step = _step(event, at)
+                return [step] if step is not None else []
+            return []
+        records: list[Record] = []
+        if isinstance(event, QueueCallerJoin):
+            state.queued = True
+            records.append(CallUpdate(uniqueid=uniqueid, at=at, queue=event.queue,
+                                      queued_at=at))
+        elif isinstance(event, QueueCallerAbandon):
+            state.abandoned = True
+            records.append(CallUpdate(uniqueid=uniqueid, at=at, abandoned_at=at,
+                                      disposition="abandoned-in-queue"))
+        elif isinstance(event, AgentConnect):
+            state.answered = True
+            records.append(CallUpdate(uniqueid=uniqueid, at=at, answered_at=at,
+                                      answered_by=event.member_name
+                                      or endpoint_of(event.interface),
+                                      disposition="answered"))
+        elif isinstance(event, Hangup):
+            del self._calls[uniqueid]
+            self._ended[uniqueid] = None
+            while len(self._ended) > _ENDED_MEMORY:
+                self._unsettled.discard(self._ended.popitem(last=False)[0])
+            disposition = disposition_at_hangup(state)
+            if disposition is None:
+                self._unsettled.add(uniqueid)
+            records.append(CallUpdate(uniqueid=uniqueid, at=at, ended_at=at,
+                                      hangup_cause=event.cause,
+                                      hangup_cause_text=event.cause_txt,
+                                      disposition=disposition))
+        step = _step(event, at)
+        if step is not None:
+            records.append(step)
+        return records
 
     def resync(self, channels: Iterable[CoreShowChannel], now: float) -> list[CallUpdate]:
         """After an AMI (re)login: follow again every live 112 call.
@@ -81,14 +163,67 @@ class CallTracker:
             # Ended while we were away: the reconciliation from Asterisk's CDR fills them in.
             log.warning("%d tracked call(s) ended while AMI was down: %s", len(gone),
                         ", ".join(sorted(gone)))
-        self.tracked -= gone
+        for uniqueid in gone:
+            del self._calls[uniqueid]
         updates = []
         for uniqueid, channel in sorted(live.items()):
-            if uniqueid in self.tracked:
+            if uniqueid in self._calls:
+                # Still live, but its queue events may have been missed.
+                self._calls[uniqueid].partial = True
                 continue
-            self.tracked.add(uniqueid)
+            self._calls[uniqueid] = _CallState(queued=channel.application == "Queue",
+                                               partial=True)
             updates.append(CallUpdate(uniqueid=uniqueid, at=now, linkedid=channel.linkedid,
                                       caller_number=channel.caller_number or None,
                                       trunk=endpoint_of(channel.channel),
                                       arrived_at=now - channel.duration_seconds))
         return updates
+
+
+def _step(event: AmiEvent, at: float) -> CallStep | None:
+    """The call_events row for a queue, agent, bridge or hangup event on the caller."""
+    uniqueid: str = getattr(event, "uniqueid", "")
+    detail: dict[str, str | int | float | bool | None]
+    if isinstance(event, QueueCallerJoin):
+        kind, detail = "queue.join", {"queue": event.queue, "position": event.position}
+    elif isinstance(event, QueueCallerLeave):
+        kind, detail = "queue.leave", {"queue": event.queue, "position": event.position}
+    elif isinstance(event, QueueCallerAbandon):
+        kind, detail = "queue.abandon", {"queue": event.queue, "position": event.position,
+                                         "original_position": event.original_position,
+                                         "hold_time": event.hold_time}
+    elif isinstance(event, AgentCalled):
+        kind, detail = "agent.called", {"queue": event.queue, "member": event.member_name,
+                                        "interface": event.interface,
+                                        "channel": event.dest_channel}
+    elif isinstance(event, AgentRingNoAnswer):
+        kind, detail = "agent.ring_no_answer", {"queue": event.queue,
+                                                "member": event.member_name,
+                                                "interface": event.interface,
+                                                "ring_time": event.ring_time}
+    elif isinstance(event, AgentConnect):
+        kind, detail = "agent.connect", {"queue": event.queue, "member": event.member_name,
+                                         "interface": event.interface,
+                                         "hold_time": event.hold_time,
+                                         "ring_time": event.ring_time,
+                                         "member_uniqueid": event.dest_uniqueid}
+    elif isinstance(event, AgentComplete):
+        kind, detail = "agent.complete", {"queue": event.queue, "member": event.member_name,
+                                          "interface": event.interface,
+                                          "hold_time": event.hold_time,
+                                          "talk_time": event.talk_time,
+                                          "reason": event.reason}
+    elif isinstance(event, BridgeEnter):
+        kind, detail = "bridge.enter", {"bridge": event.bridge_uniqueid}
+    elif isinstance(event, BridgeLeave):
+        kind, detail = "bridge.leave", {"bridge": event.bridge_uniqueid}
+    elif isinstance(event, Hangup):
+        kind, detail = "hangup", {"cause": event.cause, "cause_txt": event.cause_txt}
+    else:
+        return None
+    try:
+        return CallStep(uniqueid, at, kind, detail)
+    except ValueError as exc:
+        log.warning("not recording %s step: %s", kind, exc, extra={"call_id": uniqueid})
+        return None
+

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Index, MetaData, Text, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Identity,
+    Index,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -41,9 +52,56 @@ class Call(Base):
     ended_at: Mapped[datetime | None]
     hangup_cause: Mapped[int | None]
     hangup_cause_text: Mapped[str | None]
+    region: Mapped[str | None]
+    priority: Mapped[int | None]
+    # answered | abandoned-in-queue | hung-up-in-ivr | ... (records.DISPOSITIONS)
+    disposition: Mapped[str | None]
+    abandoned_at: Mapped[datetime | None]
+    # True when the row was filled from Asterisk's CDR because the controller missed
+    # the call's AMI events (down, crashed, AMI cut).
+    reconciled: Mapped[bool] = mapped_column(server_default=false())
     # Written by the record keeper as the event times of the first and last update, so
     # replaying the spool reproduces the row exactly; now() only for rows made by hand.
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    __table_args__ = (Index("ix_calls_arrived_at", "arrived_at"),)
+    __table_args__ = (Index("ix_calls_arrived_at", "arrived_at"),
+                      Index("ix_calls_region", "region", "arrived_at"),
+                      Index("ix_calls_category", "category", "arrived_at"))
+
+
+class CallEvent(Base):
+    """A step in a call's life (IVR, queue, agent, bridge, agency dispatch): CallStep."""
+
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    uniqueid: Mapped[str]
+    at: Mapped[datetime]
+    kind: Mapped[str]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    # sha256 of the canonical detail JSON: with (uniqueid, kind, at) it makes a replayed
+    # step a no-op while two different steps at the same instant are both kept.
+    detail_digest: Mapped[str]
+
+    __table_args__ = (
+        UniqueConstraint("uniqueid", "kind", "at", "detail_digest",
+                         name="uq_call_events_step"),
+        Index("ix_call_events_at", "at"),
+    )
+
+
+class CallTaker(Base):
+    __tablename__ = "call_takers"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    region: Mapped[str | None]
+    created: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    region: Mapped[str | None]
+    created: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -9,6 +9,7 @@ from ntpd_ivr.ami.events import (
     Newchannel,
     QueueCallerJoin,
 )
+from ntpd_ivr.calls.records import CallStep, CallUpdate
 from ntpd_ivr.calls.tracker import CallTracker, endpoint_of
 
 CALLER = "1795849218.0"
@@ -43,7 +44,7 @@ def call_events() -> list:
 
 def test_a_call_becomes_updates_on_the_callers_record_only() -> None:
     tracker = CallTracker()
-    updates = [u for u in map(tracker.apply, call_events()) if u is not None]
+    updates = [r for e in call_events() for r in tracker.apply(e) if isinstance(r, CallUpdate)]
     assert {u.uniqueid for u in updates} == {CALLER}
     arrival, queued, answered, ended = updates
     assert (arrival.arrived_at, arrival.trunk, arrival.dialed, arrival.caller_number) == (
@@ -58,15 +59,16 @@ def test_a_call_becomes_updates_on_the_callers_record_only() -> None:
 def test_received_time_is_used_without_asterisk_timestamps() -> None:
     event = call_events()[0]
     tracker = CallTracker()
-    update = tracker.apply(Newchannel(**{**event.__dict__, "timestamp": None}))
-    assert update is not None and update.arrived_at == 100.5
+    [update] = tracker.apply(Newchannel(**{**event.__dict__, "timestamp": None}))
+    assert isinstance(update, CallUpdate) and update.arrived_at == 100.5
 
 
 def test_calls_seen_first_by_the_ivr_are_followed_too() -> None:
     tracker = CallTracker()
     tracker.track(CALLER)
-    update = tracker.apply(call_events()[-1])
-    assert update is not None and update.ended_at == 106.6
+    update, step = tracker.apply(call_events()[-1])
+    assert isinstance(update, CallUpdate) and update.ended_at == 106.6
+    assert isinstance(step, CallStep) and step.kind == "hangup"
 
 
 def test_endpoint_of_channel_names() -> None:

@@ -1,0 +1,280 @@
+"""Reconciliation from Asterisk's own CDR: calls the controller missed (it was down, it
+crashed, AMI was cut) are written into ``calls`` from ``cdr_custom``'s Master.csv.
+
+Only the 112 caller's own leg counts (dcontext is one of the emergency contexts and
+uniqueid == linkedid). A call is written when it is missing from ``calls``, has no end,
+or has no disposition; it is marked ``reconciled``. Columns the controller already
+filled from AMI are never overwritten (AMI times are exact, the CDR's are whole seconds),
+and writing the same CDR twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Table, func, literal_column, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ntpd_ivr.calls.records import CallUpdate, RecordKeeper, merge_updates
+from ntpd_ivr.calls.tracker import EMERGENCY_CONTEXTS, CallTracker, endpoint_of
+from ntpd_ivr.db.models import Call
+
+log = logging.getLogger(__name__)
+
+# asterisk-conf/cdr_custom.conf writes these columns, in this order.
+CDR_COLUMNS = ("clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "start",
+               "answer", "end", "duration", "billsec", "disposition", "uniqueid", "linkedid")
+# Columns reconciliation may fill; each only where the row has none yet.
+_FILLED = ("linkedid", "caller_number", "trunk", "queue", "arrived_at", "answered_by",
+           "ended_at", "disposition")
+
+
+@dataclass(frozen=True)
+class CdrCall:
+    """One 112 call as Asterisk's CDR saw it (its rows for the caller's leg, folded)."""
+
+    uniqueid: str
+    caller_number: str
+    channel: str
+    dstchannel: str
+    lastapp: str
+    start: float
+    end: float | None
+    answered: bool  # the CDR's own disposition, ANSWERED (the IVR answers every call)
+
+    def disposition(self) -> str:
+        if self.dstchannel and self.answered:
+            return "answered"  # bridged to a call-taker
+        if self.lastapp == "Queue":
+            return "abandoned-in-queue"
+        return "hung-up-in-ivr"
+
+    def update(self) -> CallUpdate:
+        return CallUpdate(
+            uniqueid=self.uniqueid, at=self.end or self.start, linkedid=self.uniqueid,
+            caller_number=self.caller_number or None, trunk=endpoint_of(self.channel),
+            arrived_at=self.start, ended_at=self.end,
+            # A queue call the caller abandoned still names the call-taker it rang.
+            answered_by=endpoint_of(self.dstchannel)
+            if self.dstchannel and self.answered else None,
+            disposition=self.disposition(), reconciled=True)
+
+
+def parse_cdr_time(text: str) -> float | None:
+    """'2026-11-28 07:09:30' (Asterisk's local time, UTC on our stack), '…30.123456', or
+    epoch seconds ('1795849770.123456', what ${CDR(start,u)} gives). '' is None."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        raise ValueError(f"not a CDR time: {text!r}") from None
+
+
+def parse_cdr(lines: Iterable[str], source: str = "CDR") -> list[CdrCall]:
+    """112 callers' calls from Master.csv lines. Bad rows are skipped with a warning that
+    names the file and line; other calls (call-taker legs, other contexts) are ignored."""
+    folded: dict[str, dict[str, Any]] = {}
+    for number, row in enumerate(csv.reader(lines), start=1):
+        if not row:
+            continue
+        if len(row) != len(CDR_COLUMNS):
+            log.warning("%s line %d: %d columns, expected %d (%s); skipped", source, number,
+                        len(row), len(CDR_COLUMNS), ", ".join(CDR_COLUMNS))
+            continue
+        cdr = dict(zip(CDR_COLUMNS, row, strict=True))
+        if cdr["dcontext"] not in EMERGENCY_CONTEXTS or not cdr["uniqueid"] \
+                or cdr["uniqueid"] != cdr["linkedid"]:
+            continue
+        try:
+            start = parse_cdr_time(cdr["start"])
+            end = parse_cdr_time(cdr["end"])
+        except ValueError as exc:
+            log.warning("%s line %d: %s; skipped", source, number, exc)
+            continue
+        if start is None:
+            log.warning("%s line %d: no start time; skipped", source, number)
+            continue
+        call = folded.get(cdr["uniqueid"])
+        if call is None:
+            folded[cdr["uniqueid"]] = call = {
+                "uniqueid": cdr["uniqueid"], "caller_number": cdr["src"],
+                "channel": cdr["channel"], "dstchannel": "", "lastapp": "", "start": start,
+                "end": end, "answered": False}
+        call["start"] = min(call["start"], start)
+        if end is not None:
+            call["end"] = max(call["end"] or end, end)
+        call["lastapp"] = cdr["lastapp"] or call["lastapp"]
+        # A queue that rang several call-takers leaves a row per member rung: the one
+        # ANSWERED names who took the call, whatever order the rows came in.
+        if cdr["dstchannel"] and not call["answered"]:
+            call["dstchannel"] = cdr["dstchannel"]
+            call["answered"] = cdr["disposition"] == "ANSWERED"
+    return [CdrCall(**call) for call in folded.values()]
+
+
+def read_cdr(path: Path) -> list[CdrCall]:
+    """Blocking file read: call it in a thread from async code. A missing file (Asterisk
+    has written no CDR yet) is no calls."""
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as file:
+            return parse_cdr(file, str(path))
+    except FileNotFoundError:
+        log.info("no CDR file at %s yet: nothing to reconcile", path)
+        return []
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    examined: int  # ended 112 calls in the CDR
+    inserted: int  # missing from calls
+    completed: int  # present but without an end or a disposition
+
+
+async def reconcile(engine: AsyncEngine, calls: Sequence[CdrCall],
+                    skip: Collection[str] = ()) -> ReconcileResult:
+    """Write the CDR's ended calls that ``calls`` lacks or has unfinished. ``skip``: calls
+    whose end the controller saw itself (its record may still be on its way)."""
+    table = cast(Table, Call.__table__)
+    ended = {c.uniqueid: c for c in calls if c.end is not None and c.uniqueid not in skip}
+    if not ended:
+        return ReconcileResult(0, 0, 0)
+    inserted = completed = 0
+    ids = list(ended)
+    async with engine.begin() as connection:
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            done = set((await connection.execute(
+                select(table.c.uniqueid).where(
+                    table.c.uniqueid.in_(chunk), table.c.ended_at.is_not(None),
+                    table.c.disposition.is_not(None)))).scalars())
+            todo = [ended[uid].update() for uid in chunk if uid not in done]
+            if not todo:
+                continue
+            rows = merge_updates(todo)
+            insert = pg_insert(table).values(rows)
+            new = insert.excluded
+            merged: dict[str, Any] = {name: func.coalesce(table.c[name], new[name])
+                                      for name in _FILLED}
+            merged["reconciled"] = True
+            merged["updated_at"] = func.greatest(table.c.updated_at, new.updated_at)
+            result = await connection.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[table.c.uniqueid], set_=merged,
+                    where=or_(table.c.ended_at.is_(None), table.c.disposition.is_(None)))
+                # xmax is 0 on a row this statement inserted, not on one it updated.
+                .returning(table.c.uniqueid, literal_column("(calls.xmax = 0)")))
+            for _uid, fresh in result:
+                if fresh:
+                    inserted += 1
+                else:
+                    completed += 1
+    outcome = ReconcileResult(len(ended), inserted, completed)
+    if inserted or completed:
+        log.warning("reconciled from Asterisk's CDR: %d call(s) the controller had missed, "
+                    "%d completed", inserted, completed)
+    return outcome
+
+
+class Reconciler:
+    """Runs reconciliation in the background of the service: at start-up and after each
+    AMI login, once the spool has reached the database (so the controller's own records
+    are in before the CDR fills gaps). One run at a time; a failed run waits for the
+    next trigger, and the CLI `ntpd-ivr reconcile` can always be run by hand."""
+
+    def __init__(self, cdr_csv: Path, engine: AsyncEngine, records: RecordKeeper,
+                 tracker: CallTracker, drain_timeout: float = 30.0,
+                 settle_delay: float = 1.0, settle_attempts: int = 10) -> None:
+        self.cdr_csv = cdr_csv
+        self._engine = engine
+        self._records = records
+        self._tracker = tracker
+        self._drain_timeout = drain_timeout
+        self._settle_delay = settle_delay
+        self._settle_attempts = settle_attempts
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+        # Ended calls the controller could not finish, waiting for their CDR row:
+        # uniqueid -> reconciliation runs left.
+        self._awaited: dict[str, int] = {}
+        self._settle_task: asyncio.Task[None] | None = None
+        self.last: ReconcileResult | None = None
+        self.last_error: str | None = None
+
+    def trigger(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.create_task(self._run(), name="records-reconcile")
+
+    def settle(self, uniqueid: str) -> None:
+        """A call ended whose disposition the controller missed (AMI events lost while
+        it was down or disconnected): reconcile once Asterisk has written its CDR row,
+        which comes just after the Hangup event; retried a few times if it is late."""
+        self._awaited[uniqueid] = self._settle_attempts
+        if self._settle_task is None or self._settle_task.done():
+            self._settle_task = asyncio.create_task(self._settle_loop(),
+                                                    name="records-reconcile-settle")
+
+    async def _settle_loop(self) -> None:
+        while self._awaited:
+            await asyncio.sleep(self._settle_delay)
+            self.trigger()
+            if self._task is not None:
+                await asyncio.gather(self._task, return_exceptions=True)
+            for uniqueid in list(self._awaited):
+                self._awaited[uniqueid] -= 1
+                if self._awaited[uniqueid] <= 0:
+                    del self._awaited[uniqueid]
+                    log.warning("no CDR row for ended call %s after %d tries; it stays "
+                                "without a disposition until the next reconciliation",
+                                uniqueid, self._settle_attempts,
+                                extra={"call_id": uniqueid})
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._settle_task, self._task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = self._settle_task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._again = False
+            await self._run_once()
+            if not self._again:
+                return
+
+    async def _run_once(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._drain_timeout
+        # Polled: the keeper has no "drained" event, and this runs once per login.
+        while self._records.state()["pending"] and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        if self._records.state()["pending"]:
+            log.warning("reconciliation postponed: %d call record updates still wait for "
+                        "the database", self._records.state()["pending"])
+            return
+        try:
+            calls = await asyncio.to_thread(read_cdr, self.cdr_csv)
+            self.last = await reconcile(self._engine, calls, self._tracker.recently_ended)
+            self.last_error = None
+            for call in calls:
+                if call.end is not None:
+                    self._awaited.pop(call.uniqueid, None)
+        except Exception as exc:  # a database outage: the next trigger tries again
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("reconciliation from %s failed: %s", self.cdr_csv, self.last_error)

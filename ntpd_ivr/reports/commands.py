@@ -1,0 +1,98 @@
+"""`ntpd-ivr reconcile` and `ntpd-ivr report`, registered by ntpd_ivr/cli.py."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def iso_time(text: str) -> datetime:
+    """An ISO 8601 date or time; without a zone it is UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 date or time: {text!r} (e.g. 2026-11-28 or "
+            f"2026-11-28T07:00:00+07:00)") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def cmd_reconcile(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
+    from ntpd_ivr.calls.reconcile import read_cdr, reconcile
+    from ntpd_ivr.db.session import make_engine
+
+    settings = load(args)
+    cdr = args.cdr or (Path(settings.records.cdr_csv) if settings.records.cdr_csv else None)
+    if cdr is None:
+        print("ntpd-ivr: no CDR file: give --cdr PATH or set records.cdr_csv",
+              file=sys.stderr)
+        return 2
+    if not cdr.is_file():
+        print(f"ntpd-ivr: CDR file {cdr} not found", file=sys.stderr)
+        return 2
+
+    async def run() -> str:
+        engine = make_engine(settings.database)
+        try:
+            result = await reconcile(engine, await asyncio.to_thread(read_cdr, cdr))
+        finally:
+            await engine.dispose()
+        return (f"{result.examined} ended 112 call(s) in {cdr}: {result.inserted} added, "
+                f"{result.completed} completed from the CDR")
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
+    from ntpd_ivr.db.session import make_engine
+    from ntpd_ivr.reports.figures import compute_figures
+    from ntpd_ivr.reports.report import load_rows, render
+
+    if args.to <= args.start:
+        print("ntpd-ivr: --to must be after --from", file=sys.stderr)
+        return 2
+    settings = load(args)
+
+    async def run() -> str:
+        engine = make_engine(settings.database)
+        try:
+            rows = await load_rows(engine, args.start, args.to, args.region)
+        finally:
+            await engine.dispose()
+        return render(compute_figures(rows), args.format, start=args.start, end=args.to,
+                      region=args.region)
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None],
+                 load: Callable[[argparse.Namespace], Any]) -> None:
+    p = sub.add_parser("reconcile", help="fill call records the controller missed from "
+                                         "Asterisk's CDR",
+                       description="Read Asterisk's cdr_custom Master.csv and write every "
+                                   "112 call missing from `calls` (or missing its end) "
+                                   "with reconciled=true. Safe to run again.")
+    with_config(p)
+    p.add_argument("--cdr", type=Path, default=None,
+                   help="Master.csv (default: the settings' records.cdr_csv)")
+    p.set_defaults(func=lambda a: cmd_reconcile(a, load))
+
+    p = sub.add_parser("report", help="answer-time figures over all offered 112 calls",
+                       description="Offered, answered, abandoned, % answered within "
+                                   "10/15/20 s, average answer time, average of the slowest "
+                                   "10 %, abandon rate, counts per category and region, for "
+                                   "calls that arrived in [--from, --to).")
+    with_config(p)
+    p.add_argument("--from", dest="start", type=iso_time, required=True,
+                   help="ISO 8601 (UTC without a zone)")
+    p.add_argument("--to", type=iso_time, required=True)
+    p.add_argument("--region", default=None)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=lambda a: cmd_report(a, load))

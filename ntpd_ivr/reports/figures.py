@@ -1,0 +1,100 @@
+"""PSAP answer-time figures over ALL offered calls, abandoned ones included (EU 112 COCOM
+reporting; NENA-STA-020.1: 90 % within 15 s, 95 % within 20 s; NFPA 1225: 90 % within
+10 s). Pure functions: rows in, figures out.
+
+Answer time = answered_at - arrived_at (from the operator trunk's first event to the
+call-taker's connect). A call counts as answered when it has an answer time, or when its
+disposition says "answered" (a call reconciled from the CDR, whose answer instant Asterisk
+did not record): such calls count as answered but never as "within N s", and are left out
+of the averages; ``answered_time_unknown`` says how many there were.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+THRESHOLDS = (10, 15, 20)
+
+
+@dataclass(frozen=True)
+class CallRow:
+    arrived_at: datetime
+    answered_at: datetime | None = None
+    disposition: str | None = None
+    ended_at: datetime | None = None
+    category: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class Figures:
+    offered: int
+    answered: int
+    abandoned: int
+    answered_within: dict[int, float | None]  # threshold s -> % of offered
+    average_answer_seconds: float | None
+    slowest_10pct_average_seconds: float | None
+    abandon_rate: float | None  # % of offered
+    answered_time_unknown: int
+    in_progress: int = 0  # neither answered nor ended yet: not counted as abandoned
+    by_disposition: dict[str, int] = field(default_factory=dict)
+    by_category: dict[str, int] = field(default_factory=dict)
+    by_region: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "offered": self.offered, "answered": self.answered, "abandoned": self.abandoned,
+            **{f"answered_within_{t}s_pct": v for t, v in self.answered_within.items()},
+            "average_answer_seconds": self.average_answer_seconds,
+            "slowest_10pct_average_seconds": self.slowest_10pct_average_seconds,
+            "abandon_rate_pct": self.abandon_rate,
+            "answered_time_unknown": self.answered_time_unknown,
+            "in_progress": self.in_progress, "by_disposition": self.by_disposition,
+            "by_category": self.by_category, "by_region": self.by_region,
+        }
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def _disposition(call: CallRow) -> str:
+    if call.disposition:
+        return call.disposition
+    if call.answered_at is not None:
+        return "answered"
+    return "in-progress" if call.ended_at is None else "unknown"
+
+
+def compute_figures(rows: Iterable[CallRow]) -> Figures:
+    calls = list(rows)
+    offered = len(calls)
+    answer_times = sorted(
+        max(0.0, (c.answered_at - c.arrived_at).total_seconds())
+        for c in calls if c.answered_at is not None)
+    unknown = sum(1 for c in calls if c.answered_at is None and c.disposition == "answered")
+    answered = len(answer_times) + unknown
+    in_progress = sum(1 for c in calls if c.answered_at is None and c.ended_at is None
+                      and c.disposition is None)
+    abandoned = offered - answered - in_progress
+    within = {t: _pct(sum(1 for s in answer_times if s <= t), offered) for t in THRESHOLDS}
+    average = round(sum(answer_times) / len(answer_times), 3) if answer_times else None
+    slowest: float | None = None
+    if answer_times:
+        # The slowest tenth, at least one call (COCOM "average of the slowest 10 %").
+        count = max(1, math.ceil(len(answer_times) / 10))
+        tail = answer_times[-count:]
+        slowest = round(sum(tail) / len(tail), 3)
+    return Figures(
+        offered=offered, answered=answered, abandoned=abandoned, answered_within=within,
+        average_answer_seconds=average, slowest_10pct_average_seconds=slowest,
+        abandon_rate=_pct(abandoned, offered), answered_time_unknown=unknown,
+        in_progress=in_progress,
+        by_disposition=dict(sorted(Counter(_disposition(c) for c in calls).items())),
+        by_category=dict(sorted(Counter(c.category or "unclassified" for c in calls).items())),
+        by_region=dict(sorted(Counter(c.region or "unknown" for c in calls).items())))

@@ -1,0 +1,71 @@
+"""`ntpd-ivr report`: the answer-time figures for a period, read from ``calls``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ntpd_ivr.db.models import Call
+from ntpd_ivr.reports.figures import THRESHOLDS, CallRow, Figures
+
+
+async def load_rows(engine: AsyncEngine, start: datetime, end: datetime,
+                    region: str | None = None) -> list[CallRow]:
+    """Every call that arrived in [start, end), abandoned ones included."""
+    query = select(Call.arrived_at, Call.answered_at, Call.disposition, Call.ended_at,
+                   Call.category, Call.region).where(
+        Call.arrived_at >= start, Call.arrived_at < end)
+    if region is not None:
+        query = query.where(Call.region == region)
+    async with engine.connect() as connection:
+        result = await connection.execute(query)
+        return [CallRow(*row) for row in result]
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:g}{unit}"
+
+
+def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
+           region: str | None) -> str:
+    if fmt == "json":
+        return json.dumps({"from": start.isoformat(), "to": end.isoformat(),
+                           "region": region, **figures.as_dict()}, indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["figure", "value"])
+        for key, value in figures.as_dict().items():
+            if isinstance(value, dict):
+                for name, count in value.items():
+                    writer.writerow([f"{key}.{name}", count])
+            else:
+                writer.writerow([key, "" if value is None else value])
+        return out.getvalue().rstrip("\n")
+    lines = [f"112 calls from {start.isoformat()} to {end.isoformat()}"
+             + (f", region {region}" if region else ""),
+             f"  offered                      {figures.offered}",
+             f"  answered                     {figures.answered}"
+             + (f" ({figures.answered_time_unknown} with unknown answer time, from the CDR)"
+                if figures.answered_time_unknown else ""),
+             f"  abandoned                    {figures.abandoned}",
+             f"  abandon rate                 {_fmt(figures.abandon_rate, ' %')}"]
+    if figures.in_progress:
+        lines.append(f"  still in progress            {figures.in_progress}")
+    for threshold in THRESHOLDS:
+        lines.append(f"  answered within {threshold:>2} s         "
+                     f"{_fmt(figures.answered_within[threshold], ' %')} of offered")
+    lines += [f"  average answer time          {_fmt(figures.average_answer_seconds, ' s')}",
+              f"  average of the slowest 10 %  "
+              f"{_fmt(figures.slowest_10pct_average_seconds, ' s')}"]
+    for title, counts in (("by disposition", figures.by_disposition),
+                          ("by category", figures.by_category),
+                          ("by region", figures.by_region)):
+        lines.append(f"  {title}:")
+        lines += [f"    {name:<26} {count}" for name, count in counts.items()]
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""Reconciliation from the CDR and the report, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ntpd_ivr import cli
+from ntpd_ivr.calls.reconcile import parse_cdr, reconcile
+from ntpd_ivr.calls.records import CallUpdate, apply_updates
+from tests.integration.test_records_db import rows, ts
+from tests.unit.test_records_reconcile_cdr import ABANDONED, ANSWERED, IVR
+
+if TYPE_CHECKING:
+    from tests.conftest import RunningPostgres
+
+AMI_ARRIVAL = 1795849769.75  # the AMI Newchannel time, finer than the CDR's 07:09:30
+
+
+async def test_missing_calls_are_added_and_unfinished_ones_completed_once(
+        db_engine: AsyncEngine) -> None:
+    # From AMI: the answered call arrived and was answered, then the controller died.
+    await apply_updates(db_engine, [
+        CallUpdate("1795849770.0", AMI_ARRIVAL, arrived_at=AMI_ARRIVAL, category="fire",
+                   answered_at=AMI_ARRIVAL + 2, answered_by="taker-1"),
+        CallUpdate("1795849900.3", 1795849900.4, arrived_at=1795849900.4, ended_at=1795849903.3,
+                   disposition="hung-up-in-ivr", caller_number="ami-number")])
+    before = await rows(db_engine)
+    calls = parse_cdr([ANSWERED, ABANDONED, IVR])
+
+    result = await reconcile(db_engine, calls)
+    assert (result.examined, result.inserted, result.completed) == (3, 1, 1)
+    table = await rows(db_engine)
+    answered = table["1795849770.0"]
+    assert answered["reconciled"] is True
+    assert answered["arrived_at"] == ts(AMI_ARRIVAL), "AMI data is never overwritten"
+    assert (answered["category"], answered["answered_by"]) == ("fire", "taker-1")
+    assert answered["ended_at"] == ts(1795849774.0)
+    assert answered["disposition"] == "answered"
+    missed = table["1795849800.2"]
+    assert (missed["reconciled"], missed["disposition"], missed["caller_number"]) == (
+        True, "abandoned-in-queue", "0811")
+    assert table["1795849900.3"] == before["1795849900.3"], "a complete row is left alone"
+
+    again = await reconcile(db_engine, calls)
+    assert (again.inserted, again.completed) == (0, 0)
+    assert await rows(db_engine) == table
+
+
+def write_config(tmp_path: Path, url: str) -> Path:
+    config = tmp_path / "ntpd-ivr.toml"
+    config.write_text(f'[ami]\nsecret = "test-only"\n[database]\nurl = "{url}"\n'
+                      f'[records]\nspool_dir = "{tmp_path}/spool"\n')
+    return config
+
+
+async def test_reconcile_and_report_commands(
+        tmp_path: Path, db_engine: AsyncEngine, postgres: RunningPostgres,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    config = write_config(tmp_path, postgres.url)
+    cdr = tmp_path / "Master.csv"
+    cdr.write_text("\n".join([ANSWERED, ABANDONED, IVR]) + "\n")
+    code = await asyncio.to_thread(cli.main, ["reconcile", "--config", str(config),
+                                              "--cdr", str(cdr)])
+    assert code == 0
+    assert "3 ended 112 call(s)" in capsys.readouterr().out
+    await apply_updates(db_engine, [CallUpdate("1795849770.0", AMI_ARRIVAL,
+                                               answered_at=AMI_ARRIVAL + 4.25)])
+    code = await asyncio.to_thread(cli.main, [
+        "report", "--config", str(config), "--from", "2026-11-28", "--to", "2026-11-29",
+        "--format", "json"])
+    assert code == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert (figures["offered"], figures["answered"], figures["abandoned"]) == (3, 1, 2)
+    assert figures["answered_within_10s_pct"] == pytest.approx(33.33)
+    assert figures["average_answer_seconds"] == 4.0  # from the CDR arrival at 07:09:30
+    assert figures["by_disposition"] == {"abandoned-in-queue": 1, "answered": 1,
+                                         "hung-up-in-ivr": 1}
+    assert await asyncio.to_thread(cli.main, [
+        "reconcile", "--config", str(config), "--cdr", str(tmp_path / "none.csv")]) == 2
+    assert "none.csv not found" in capsys.readouterr().err
