@@ -1,0 +1,345 @@
+"""The routing config: regions, agencies, menu, legacy numbers and time budgets, in one TOML
+file that telecom engineers edit (see config/routing.example.toml).
+
+Loaded and validated once at start-up; every error names the file and the key, e.g.
+``config/routing.toml: regions.muba.overflow_to: no region 'sumse' (known: ...)``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time as dtime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ntpd_ivr.errors import ConfigError
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_ASTERISK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+_DIGITS = re.compile(r"^\+?[0-9]{1,20}$")
+_HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+UNCLASSIFIED = "unclassified"
+MODES = ("direct", "via-call-taker")
+
+
+@dataclass(frozen=True)
+class Hours:
+    """Opening hours in the config's time zone; ``start > end`` wraps past midnight."""
+
+    start_minute: int = 0
+    end_minute: int = 24 * 60
+
+    def open_at(self, at: dtime) -> bool:
+        minute = at.hour * 60 + at.minute
+        if self.start_minute <= self.end_minute:
+            return self.start_minute <= minute < self.end_minute
+        return minute >= self.start_minute or minute < self.end_minute
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    priority: int
+    life_threatening: bool = False
+
+
+@dataclass(frozen=True)
+class Agency:
+    key: str              # "<region>-<agency>": the extension in [ntpd-agency-dispatch]
+    region: str
+    name: str
+    categories: tuple[str, ...]
+    mode: str             # "direct": bridge to its trunk; "via-call-taker": queue
+    primary_trunk: str    # PJSIP endpoint
+    backup_trunk: str     # PJSIP endpoint, "" when none
+    hours: Hours
+    after_hours_agency: str  # agency key to try outside hours, "" = call-taker
+    ring_seconds: int
+
+
+@dataclass(frozen=True)
+class Region:
+    key: str
+    name: str
+    level: str            # province, kabupaten, kota
+    queue: str            # app_queue name of its call-takers
+    overflow_to: str      # region key, "" when none
+    max_wait_seconds: float
+    trunks: tuple[str, ...]
+    dids: tuple[str, ...]
+    caller_prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IvrBudget:
+    language: str = "id"
+    prompt_timeout_ms: int = 3000
+    max_seconds_in_ivr: float = 10.0
+    menu_seconds: float = 8.0
+    english_key: str = "9"
+    english_menu_seconds: float = 4.5
+    live_state_timeout_ms: int = 300
+    live_state_cache_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    source: str
+    timezone: str
+    default_region: str
+    ivr: IvrBudget
+    categories: Mapping[str, Category]
+    menu: Mapping[str, str]             # digit -> category
+    legacy_numbers: Mapping[str, str]   # dialled number -> category
+    regions: Mapping[str, Region]
+    agencies: Mapping[str, Agency] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @classmethod
+    def minimal(cls, queue: str) -> RoutingConfig:
+        """One region, the built-in menu: what runs when no routing config is set."""
+        cats = {"ambulance": Category("ambulance", 10, True), "fire": Category("fire", 10, True),
+                "police": Category("police", 8), "disaster": Category("disaster", 8),
+                UNCLASSIFIED: Category(UNCLASSIFIED, 5)}
+        region = Region("default", "default", "kota", queue, "", 0.0, (), (), ())
+        return cls(source="built-in", timezone="Asia/Jakarta", default_region="default",
+                   ivr=IvrBudget(), categories=MappingProxyType(cats),
+                   menu=MappingProxyType({"1": "ambulance", "2": "fire", "3": "police",
+                                          "4": "disaster"}),
+                   legacy_numbers=MappingProxyType({}),
+                   regions=MappingProxyType({"default": region}))
+
+
+class _Reader:
+    """Typed access to one TOML table that remembers where it is, for error messages."""
+
+    def __init__(self, origin: str, table: Mapping[str, Any], path: str) -> None:
+        self.origin, self.table, self.path = origin, table, path
+        self.used: set[str] = set()
+
+    def where(self, key: str) -> str:
+        return f"{self.origin}: {self.path + '.' if self.path else ''}{key}"
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.where(key)}: {message}")
+
+    def get(self, key: str, kind: type[Any], default: Any = ...) -> Any:
+        self.used.add(key)
+        if key not in self.table:
+            if default is ...:
+                raise self.fail(key, "missing")
+            return default
+        value = self.table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(key, f"expected {kind.__name__}, got {value!r}")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        values = self.get(key, list, [])
+        if not all(isinstance(v, str) for v in values):
+            raise self.fail(key, f"expected a list of strings, got {values!r}")
+        return tuple(values)
+
+    def sub(self, key: str, default: Any = ...) -> _Reader:
+        return _Reader(self.origin, self.get(key, dict, default), self.where(key).split(": ", 1)[1])
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise self.fail(unknown[0], "unknown key")
+
+
+def _hours(reader: _Reader, key: str) -> Hours:
+    text = reader.get(key, str, "00:00-24:00")
+    match = _HOURS.match(text)
+    if not match:
+        raise reader.fail(key, f"expected HH:MM-HH:MM, got {text!r}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if h1 > 23 or m1 > 59 or m2 > 59 or end > 24 * 60 or start == end:
+        raise reader.fail(key, f"not a time range: {text!r}")
+    return Hours(start, end)
+
+
+def _name(reader: _Reader, key: str, pattern: re.Pattern[str], what: str, value: str) -> str:
+    if not pattern.match(value):
+        raise reader.fail(key, f"{value!r} is not a valid {what}")
+    return value
+
+
+def parse_routing_config(text: str, origin: str) -> RoutingConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
+    top = _Reader(origin, raw, "")
+    timezone = top.get("timezone", str, "Asia/Jakarta")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise top.fail("timezone", f"unknown time zone {timezone!r}") from None
+
+    ivr_r = top.sub("ivr", {})
+    ivr = IvrBudget(**{f: ivr_r.get(f, type(getattr(IvrBudget(), f)), getattr(IvrBudget(), f))
+                       for f in IvrBudget.__dataclass_fields__})
+    ivr_r.finish()
+    if ivr.max_seconds_in_ivr <= 1:
+        raise ivr_r.fail("max_seconds_in_ivr", "must be more than 1 second")
+    if ivr.menu_seconds + 1 > ivr.max_seconds_in_ivr:
+        raise ivr_r.fail("menu_seconds", f"the menu ({ivr.menu_seconds:g} s) leaves under "
+                         f"1 s to press a key within max_seconds_in_ivr "
+                         f"({ivr.max_seconds_in_ivr:g} s): shorten prompts/{ivr.language}/menu")
+    if ivr.prompt_timeout_ms < 500:
+        raise ivr_r.fail("prompt_timeout_ms", "must be at least 500")
+    if not ((len(ivr.english_key) == 1 and ivr.english_key in "0123456789*#") or
+            ivr.english_key == ""):
+        raise ivr_r.fail("english_key", f"one key or \"\", got {ivr.english_key!r}")
+    if not 50 <= ivr.live_state_timeout_ms <= 2000:
+        raise ivr_r.fail("live_state_timeout_ms", "must be 50-2000: a caller waits for it")
+
+    cats_r = top.sub("categories")
+    categories: dict[str, Category] = {}
+    for name in cats_r.table:
+        c = cats_r.sub(name)
+        _name(cats_r, name, _NAME, "category name", name)
+        prio = c.get("priority", int)
+        if not 0 <= prio <= 100:
+            raise c.fail("priority", "must be 0-100")
+        categories[name] = Category(name, prio, c.get("life_threatening", bool, False))
+        c.finish()
+    if UNCLASSIFIED not in categories:
+        raise cats_r.fail(UNCLASSIFIED, "missing: callers who press 0, nothing or a wrong "
+                          "key are queued in this category")
+    urgent = [c for c in categories.values() if c.life_threatening]
+    other = [c for c in categories.values() if not c.life_threatening]
+    if urgent and other:
+        low = min(urgent, key=lambda c: c.priority)
+        high = max(other, key=lambda c: c.priority)
+        if low.priority <= high.priority:
+            raise cats_r.fail(f"{low.name}.priority", f"life-threatening {low.name} "
+                              f"({low.priority}) must outrank {high.name} ({high.priority})")
+
+    def category_map(key: str, key_pattern: re.Pattern[str], what: str) -> dict[str, str]:
+        table = top.sub(key, {})
+        result = {}
+        for k, v in table.table.items():
+            _name(table, k, key_pattern, what, k)
+            if not isinstance(v, str) or v not in categories:
+                raise table.fail(k, f"no category {v!r} (known: {', '.join(sorted(categories))})")
+            result[k] = v
+        return result
+
+    menu = category_map("menu", re.compile(r"^[1-8]$"), "menu key (1-8; 0 is the call-taker, "
+                        "9 English)")
+    if ivr.english_key in menu:
+        raise ConfigError(f"{origin}: menu.{ivr.english_key}: key is ivr.english_key")
+    legacy = category_map("legacy_numbers", _DIGITS, "number")
+
+    regions_r = top.sub("regions")
+    regions: dict[str, Region] = {}
+    agencies: dict[str, Agency] = {}
+    pending_after_hours: list[tuple[_Reader, str]] = []
+    for key in regions_r.table:
+        _name(regions_r, key, _NAME, "region name", key)
+        r = regions_r.sub(key)
+        level = r.get("level", str, "kota")
+        if level not in ("province", "kabupaten", "kota"):
+            raise r.fail("level", f"province, kabupaten or kota, got {level!r}")
+        dids = r.strings("dids")
+        prefixes = r.strings("caller_prefixes")
+        for list_key, values in (("dids", dids), ("caller_prefixes", prefixes)):
+            for v in values:
+                if not _DIGITS.match(v):
+                    raise r.fail(list_key, f"{v!r} is not a number")
+        trunks = r.strings("trunks")
+        for t in trunks:
+            _name(r, "trunks", _ASTERISK_NAME, "PJSIP endpoint name", t)
+        region = Region(
+            key=key, name=r.get("name", str, key), level=level,
+            queue=_name(r, "queue", _ASTERISK_NAME, "queue name", r.get("queue", str)),
+            overflow_to=r.get("overflow_to", str, ""),
+            max_wait_seconds=r.get("max_wait_seconds", float, 20.0),
+            trunks=trunks, dids=dids, caller_prefixes=prefixes)
+        if region.max_wait_seconds <= 0:
+            raise r.fail("max_wait_seconds", "must be positive")
+        ag_r = r.sub("agencies", {})
+        for akey in ag_r.table:
+            _name(ag_r, akey, _NAME, "agency name", akey)
+            a = ag_r.sub(akey)
+            cats = a.strings("categories")
+            for cat in cats:
+                if cat not in categories:
+                    raise a.fail("categories", f"no category {cat!r}")
+            mode = a.get("mode", str, "via-call-taker")
+            if mode not in MODES:
+                raise a.fail("mode", f"one of {', '.join(MODES)}, got {mode!r}")
+            primary = a.get("primary_trunk", str, "")
+            backup = a.get("backup_trunk", str, "")
+            for tk, tv in (("primary_trunk", primary), ("backup_trunk", backup)):
+                if tv:
+                    _name(a, tk, _ASTERISK_NAME, "PJSIP endpoint name", tv)
+            if mode == "direct" and not primary:
+                raise a.fail("primary_trunk", "a direct agency needs a trunk")
+            ring = a.get("ring_seconds", int, 15)
+            if not 5 <= ring <= 60:
+                raise a.fail("ring_seconds", "must be 5-60")
+            full = f"{key}-{akey}"
+            agencies[full] = Agency(full, key, a.get("name", str, akey), cats, mode, primary,
+                                    backup, _hours(a, "hours"),
+                                    a.get("after_hours_agency", str, ""), ring)
+            if agencies[full].after_hours_agency:
+                pending_after_hours.append((a, agencies[full].after_hours_agency))
+            a.finish()
+        r.finish()
+        regions[key] = region
+    if not regions:
+        raise regions_r.fail("", "at least one region is needed")
+    for region in regions.values():
+        if region.overflow_to and region.overflow_to not in regions:
+            raise ConfigError(f"{origin}: regions.{region.key}.overflow_to: no region "
+                              f"{region.overflow_to!r} (known: {', '.join(sorted(regions))})")
+        if region.overflow_to == region.key:
+            raise ConfigError(f"{origin}: regions.{region.key}.overflow_to: itself")
+    for reader, target in pending_after_hours:
+        if target not in agencies:
+            raise reader.fail("after_hours_agency", f"no agency {target!r} (known: "
+                              f"{', '.join(sorted(agencies))}; written <region>-<agency>)")
+    seen: dict[tuple[str, str], str] = {}
+    for region in regions.values():
+        for kind, values in (("dids", region.dids), ("caller_prefixes", region.caller_prefixes),
+                             ("trunks", region.trunks)):
+            for v in values:
+                if (kind, v) in seen:
+                    raise ConfigError(f"{origin}: regions.{region.key}.{kind}: {v!r} is "
+                                      f"already regions.{seen[kind, v]}.{kind}")
+                seen[kind, v] = region.key
+    default_region = top.get("default_region", str)
+    if default_region not in regions:
+        raise top.fail("default_region", f"no region {default_region!r}")
+    top.finish()
+    return RoutingConfig(
+        source=origin, timezone=timezone, default_region=default_region, ivr=ivr,
+        categories=MappingProxyType(categories), menu=MappingProxyType(menu),
+        legacy_numbers=MappingProxyType(legacy), regions=MappingProxyType(regions),
+        agencies=MappingProxyType(agencies))
+
+
+def load_routing_config(path: str | Path) -> RoutingConfig:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: routing config not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc}") from None
+    return parse_routing_config(text, str(file))

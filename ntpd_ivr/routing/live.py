@@ -1,0 +1,87 @@
+"""Live queue state for routing, from AMI QueueSummary: short timeout, cached ~1 s.
+
+A caller never waits on this: a failure, a timeout or a garbled answer gives an empty
+state ("unknown"), and the routing engine then keeps the caller on the regional queue.
+Concurrent callers share one in-flight request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from ntpd_ivr.routing.engine import LiveState, QueueState
+
+log = logging.getLogger(__name__)
+
+UNKNOWN: LiveState = MappingProxyType({})
+
+
+class AmiActions(Protocol):
+    async def action(self, action: dict[str, str],
+                     timeout: float | None = None) -> Any: ...  # noqa: ASYNC109
+
+
+def parse_queue_summary(replies: Any) -> LiveState:
+    """QueueSummary events -> queue name -> state. Unparsable entries are skipped."""
+    items = replies if isinstance(replies, list) else []
+    states: dict[str, QueueState] = {}
+    for item in items:
+        if not isinstance(item, Mapping) or item.get("Event") != "QueueSummary":
+            continue
+        try:
+            states[str(item["Queue"])] = QueueState(
+                logged_in=int(item["LoggedIn"]), available=int(item["Available"]),
+                callers=int(item["Callers"]),
+                longest_wait_seconds=float(item.get("LongestHoldTime", 0) or 0))
+        except (KeyError, ValueError, TypeError):
+            log.warning("skipping unreadable QueueSummary entry %r", dict(item))
+    return MappingProxyType(states)
+
+
+class QueueMonitor:
+    def __init__(self, ami: AmiActions | None, timeout_seconds: float = 0.3,
+                 cache_seconds: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ami = ami
+        self.timeout_seconds = timeout_seconds
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._cached: tuple[float, LiveState] | None = None
+        self._inflight: asyncio.Task[LiveState] | None = None
+
+    async def _fetch(self) -> LiveState:
+        if self.ami is None:
+            return UNKNOWN
+        try:
+            replies = await asyncio.wait_for(
+                self.ami.action({"Action": "QueueSummary"}, timeout=self.timeout_seconds),
+                self.timeout_seconds + 0.05)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("live queue state unknown (AMI QueueSummary: %s); callers stay on "
+                        "their regional queue", exc)
+            return UNKNOWN
+        return parse_queue_summary(replies)
+
+    async def snapshot(self) -> LiveState:
+        now = self.clock()
+        if self._cached is not None and now - self._cached[0] < self.cache_seconds:
+            return self._cached[1]
+        if self._inflight is None or self._inflight.done():
+            self._inflight = asyncio.create_task(self._fetch())
+        task = self._inflight
+        try:
+            # shield: one caller hanging up must not cancel the request the others share.
+            state = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # pragma: no cover - _fetch does not raise
+            return UNKNOWN
+        self._cached = (self.clock(), state)
+        return state

@@ -1,0 +1,65 @@
+"""The routing config: the example loads; every mistake names the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.routing.config import load_routing_config, parse_routing_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
+TEXT = EXAMPLE.read_text()
+
+
+def test_example_loads() -> None:
+    config = load_routing_config(EXAMPLE)
+    assert set(config.regions) == {"sumsel", "palembang", "muba"}
+    assert config.regions["muba"].overflow_to == "sumsel"
+    assert config.menu["1"] == "ambulance"
+    assert config.legacy_numbers["118"] == "ambulance"
+    damkar = config.agencies["palembang-damkar"]
+    assert (damkar.mode, damkar.primary_trunk, damkar.backup_trunk) == (
+        "direct", "agency-damkar-plg", "agency-damkar-plg-backup")
+    assert config.ivr.max_seconds_in_ivr == 10.0
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('overflow_to = "sumsel"        # no call', 'overflow_to = "sumse"  #',
+     "regions.palembang.overflow_to: no region 'sumse'"),
+    ('queue = "takers-muba"', 'queue = 12', "regions.muba.queue: expected str"),
+    ('queue = "takers-muba"', 'queue = "takers muba"', "regions.muba.queue: 'takers muba'"),
+    ('queue = "takers-muba"', '', "regions.muba.queue: missing"),
+    ('mode = "direct"               #', 'mode = "dierct" #', "agencies.damkar.mode: one of"),
+    ('1 = "ambulance"', '1 = "ambulans"', "menu.1: no category 'ambulans'"),
+    ('1 = "ambulance"', '9 = "ambulance"', "menu.9: '9' is not a valid menu key"),
+    ('110 = "police"', '110 = "polisi"', "legacy_numbers.110: no category 'polisi'"),
+    ('priority = 9\n', 'priority = 1\n', "categories.sar.priority: life-threatening sar (1)"),
+    ('hours = "07:30-16:00"', 'hours = "7.30-16"', "agencies.bpbd.hours: expected HH:MM-HH:MM"),
+    ('max_seconds_in_ivr = 10.0', 'max_seconds_in_ivr = 5.0', "ivr.menu_seconds: the menu"),
+    ('timezone = "Asia/Jakarta"', 'timezone = "Asia/Jakrta"', "timezone: unknown time zone"),
+    ('default_region = "sumsel"', 'default_region = "jambi"', "default_region: no region"),
+    ('caller_prefixes = ["0714"]', 'caller_prefixes = ["0711"]',
+     "regions.muba.caller_prefixes: '0711' is already regions.palembang.caller_prefixes"),
+    ('ring_seconds = 10', 'ring_seconds = 10\nringtime = 3', "agencies.bpbd.ringtime: unknown"),
+    ('[categories.unclassified]', '[categories.other]', "categories.unclassified: missing"),
+    ('primary_trunk = "agency-bpbd-plg"', '', "agencies.bpbd.primary_trunk: a direct"),
+    ('live_state_timeout_ms = 300', 'live_state_timeout_ms = 5000',
+     "ivr.live_state_timeout_ms: must be 50-2000"),
+])
+def test_errors_name_the_file_and_key(old: str, new: str, message: str) -> None:
+    assert old in TEXT, old
+    with pytest.raises(ConfigError) as caught:
+        parse_routing_config(TEXT.replace(old, new, 1), "routing.toml")
+    assert str(caught.value).startswith("routing.toml: ")
+    assert message in str(caught.value)
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.toml: routing config not found"):
+        load_routing_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[regions\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
+        load_routing_config(bad)

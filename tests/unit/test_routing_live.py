@@ -1,0 +1,66 @@
+"""Live queue state: parsed from QueueSummary, cached, and "unknown" on any failure."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ntpd_ivr.errors import AmiError
+from ntpd_ivr.routing.live import QueueMonitor, parse_queue_summary
+
+SUMMARY = [
+    {"Response": "Success", "EventList": "start", "Message": "Queue summary will follow"},
+    {"Event": "QueueSummary", "Queue": "takers-muba", "LoggedIn": "0", "Available": "0",
+     "Callers": "0", "HoldTime": "0", "TalkTime": "0", "LongestHoldTime": "0"},
+    {"Event": "QueueSummary", "Queue": "takers-default", "LoggedIn": "2", "Available": "1",
+     "Callers": "3", "HoldTime": "4", "TalkTime": "0", "LongestHoldTime": "27"},
+    {"Event": "QueueSummary", "Queue": "broken", "LoggedIn": "x"},
+    {"Event": "QueueSummaryComplete", "EventList": "Complete", "ListItems": "3"},
+]
+
+
+class FakeAmi:
+    def __init__(self, reply: Any = None, fail: bool = False, delay: float = 0.0) -> None:
+        self.reply, self.fail, self.delay, self.calls = reply, fail, delay, 0
+
+    async def action(self, action: dict[str, str],
+                     timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        self.calls += 1
+        assert action == {"Action": "QueueSummary"}
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise AmiError("not connected")
+        return self.reply
+
+
+def test_parse() -> None:
+    live = parse_queue_summary(SUMMARY)
+    assert set(live) == {"takers-muba", "takers-default"}
+    assert live["takers-muba"].logged_in == 0
+    assert live["takers-default"].longest_wait_seconds == 27.0
+    assert parse_queue_summary(None) == {}
+
+
+async def test_cached_for_a_second_and_shared() -> None:
+    now = [100.0]
+    ami = FakeAmi(SUMMARY)
+    monitor = QueueMonitor(ami, cache_seconds=1.0, clock=lambda: now[0])
+    first, second = await asyncio.gather(monitor.snapshot(), monitor.snapshot())
+    assert first["takers-default"].logged_in == 2 and first == second
+    assert ami.calls == 1
+    now[0] += 0.5
+    await monitor.snapshot()
+    assert ami.calls == 1
+    now[0] += 1.0
+    await monitor.snapshot()
+    assert ami.calls == 2
+
+
+async def test_failure_and_timeout_give_unknown_fast() -> None:
+    assert await QueueMonitor(FakeAmi(fail=True)).snapshot() == {}
+    slow = QueueMonitor(FakeAmi(SUMMARY, delay=5.0), timeout_seconds=0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await slow.snapshot() == {}
+    assert loop.time() - started < 0.5
+    assert await QueueMonitor(None).snapshot() == {}
