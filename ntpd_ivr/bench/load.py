@@ -1,0 +1,194 @@
+"""SIPp load for the benchmarks: bench callers on one IVR path, call-takers that carry load.
+
+Every call of a run has its own caller number, `<prefix><call number>`, with a prefix of
+fixed length per run, so the bench can match SIPp's calls to the `calls` table and to
+what the call-takers answered (sipp-scenarios/bench-caller.xml, bench-taker.xml).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ntpd_ivr.errors import StackError
+from ntpd_ivr.stack.sipp import SCENARIOS
+
+# Three IVR paths on one Asterisk, each reached from its own trunk (source address).
+PATH_SOURCES = {"a": "127.0.0.2", "b": "127.0.0.6", "c": "127.0.0.7"}
+PATH_NAMES = {"a": "controller FastAGI IVR", "b": "pure dialplan Read()",
+              "c": "pyst2 AGI, process per call"}
+_PATH_DIGIT = {"a": "1", "b": "2", "c": "3"}
+
+
+def _sipp() -> str:
+    path = shutil.which("sipp")
+    if not path:
+        raise StackError("sipp is missing: apt-get install sip-tester")
+    return path
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN when there are no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def run_tag() -> str:
+    return f"{random.randrange(100):02d}"
+
+
+def caller_prefix(path: str, tag: str, step: int) -> str:
+    """Fixed length (9 digits): 089, path digit, run tag (2), step (3)."""
+    return f"089{_PATH_DIGIT[path]}{tag}{step % 1000:03d}"
+
+
+@dataclass(frozen=True)
+class CallTiming:
+    number: str            # the caller number, <prefix><call number>
+    invite_at: float       # epoch seconds the INVITE was sent
+    answer_s: float        # INVITE -> 200 OK
+    bye_s: float           # INVITE -> BYE from Asterisk (the call-taker hung up)
+
+
+@dataclass
+class LoadResult:
+    path: str
+    rate: float
+    prefix: str
+    offered: int
+    calls: list[CallTiming]
+    returncode: int
+    output_tail: str
+    started_at: float
+    ended_at: float
+    talk_ms: int
+    offered_numbers: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> int:
+        return len(self.calls)
+
+    @property
+    def failed(self) -> int:
+        return self.offered - self.succeeded
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failed / self.offered if self.offered else 0.0
+
+    def answer_ms(self, q: float) -> float:
+        return percentile((c.answer_s * 1000 for c in self.calls), q)
+
+    def taker_ms(self, q: float) -> float:
+        """Time to reach a call-taker: INVITE -> BYE, less the call-taker's talk time."""
+        return percentile((c.bye_s * 1000 - self.talk_ms for c in self.calls), q)
+
+
+def _parse_caller_logs(workdir: Path, prefix: str) -> tuple[list[str], list[CallTiming]]:
+    offered: list[str] = []
+    done: list[CallTiming] = []
+    for log in workdir.glob("*_logs.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            parts = line.strip().split(";")
+            if parts[0] == "S" and len(parts) == 2:
+                offered.append(prefix + parts[1])
+            elif parts[0] == "E" and len(parts) == 8:
+                t = [float(x) for x in parts[2:]]
+                t0, t1, t2 = t[0] + t[1] / 1e6, t[2] + t[3] / 1e6, t[4] + t[5] / 1e6
+                done.append(CallTiming(prefix + parts[1], t0, t1 - t0, t2 - t0))
+    return offered, done
+
+
+class CallerLoad:
+    """One SIPp caller process: `rate` calls/s for `calls` calls on one IVR path."""
+
+    def __init__(self, target: str, path: str, rate: float, calls: int, prefix: str, *,
+                 talk_ms: int, digit: str = "1", digit_delay_ms: int = 500,
+                 dialed: str = "112") -> None:
+        self.path, self.rate, self.calls, self.prefix = path, rate, calls, prefix
+        self.talk_ms = talk_ms
+        self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-bench-caller-"))
+        self.started_at = time.time()
+        self.process = subprocess.Popen(
+            [_sipp(), target, "-sf", str(SCENARIOS / "bench-caller.xml"),
+             "-i", PATH_SOURCES[path], "-p", "0", "-s", dialed,
+             "-key", "caller", prefix, "-key", "digit", digit, "-d", str(digit_delay_ms),
+             "-r", f"{rate:g}", "-m", str(calls), "-l", str(max(100, int(rate * 120))),
+             "-nostdin", "-trace_logs", "-trace_err", "-max_socket", "50000"],
+            cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)
+
+    def wait(self, timeout: float) -> LoadResult:
+        try:
+            _, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # Bounded in time: calls still in progress count as failed.
+            os.killpg(self.process.pid, signal.SIGKILL)
+            _, err = self.process.communicate()
+        ended = time.time()
+        offered, done = _parse_caller_logs(self.workdir, self.prefix)
+        errors = "".join(p.read_text(errors="replace")[-2000:]
+                         for p in self.workdir.glob("*_errors.log"))
+        result = LoadResult(self.path, self.rate, self.prefix, max(len(offered), len(done)),
+                            done, self.process.returncode,
+                            (err.decode(errors="replace") + errors)[-3000:],
+                            self.started_at, ended, self.talk_ms, offered)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return result
+
+
+def run_calls(target: str, path: str, rate: float, seconds: float, prefix: str, *,
+              talk_ms: int, extra_timeout: float = 120.0) -> LoadResult:
+    calls = max(1, round(rate * seconds))
+    load = CallerLoad(target, path, rate, calls, prefix, talk_ms=talk_ms)
+    return load.wait(timeout=seconds + talk_ms / 1000 + extra_timeout)
+
+
+class TakerPool:
+    """Bench call-takers at both static contacts, each taking many concurrent calls."""
+
+    def __init__(self, ip: str, ports: Iterable[int], talk_ms: int) -> None:
+        self.talk_ms = talk_ms
+        self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-bench-takers-"))
+        self.processes = [
+            subprocess.Popen(
+                [_sipp(), "-sf", str(SCENARIOS / "bench-taker.xml"), "-i", ip,
+                 "-p", str(port), "-d", str(talk_ms), "-m", "10000000", "-nostdin",
+                 "-trace_logs", "-max_socket", "50000"],
+                cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
+            for port in ports]
+        time.sleep(0.5)  # let SIPp bind before Asterisk rings it
+        for proc in self.processes:
+            if proc.poll() is not None:
+                code = proc.returncode
+                self.stop()
+                raise StackError(f"bench call-taker exited with {code}")
+
+    def answered(self) -> list[str]:
+        """Caller numbers of the calls the call-takers answered and hung up so far."""
+        found: list[str] = []
+        for log in self.workdir.glob("*_logs.log"):
+            for line in log.read_text(errors="replace").splitlines():
+                if line.startswith("T;"):
+                    found.append(line[2:].strip())
+        return found
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,268 @@
+"""What a benchmark runs against: a stack with the bench trunks, the controller as a
+subprocess (so a fault run can SIGKILL it), /proc sampling of that process, and the
+`calls` table read back for the records check."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ntpd_ivr.errors import StackError
+from ntpd_ivr.stack.devstack import TAKER_IP, DevStack, StackLayout
+
+PYST2_SCRIPT = Path(__file__).with_name("pyst2_ivr.py")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _progress(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+class ControllerProcess:
+    """`ntpd-ivr serve` in a subprocess, as an operator runs it."""
+
+    def __init__(self, settings_file: Path, web_port: int, log_path: Path) -> None:
+        self.settings_file, self.web_port, self.log_path = settings_file, web_port, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None
+        return self.process.pid
+
+    def healthy(self) -> bool:
+        url = f"http://127.0.0.1:{self.web_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                body: dict[str, Any] = json.loads(reply.read())
+                return reply.status == 200 and bool(body["ami"]["connected"])
+        except (OSError, urllib.error.HTTPError, ValueError, KeyError):
+            return False
+
+    def start(self, timeout: float = 30.0) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ntpd_ivr", "serve", "--config",
+                 str(self.settings_file), "--log-level", "INFO"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StackError(f"controller exited with {self.process.returncode}; "
+                                 f"see {self.log_path}")
+            if self.healthy():
+                return
+            time.sleep(0.2)
+        raise StackError(f"controller not healthy in {timeout:.0f} s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush -- what a crash looks like."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+
+@dataclass(frozen=True)
+class ProcSample:
+    at: float
+    cpu_s: float
+    rss_mb: float
+
+
+def proc_sample(pid: int) -> ProcSample | None:
+    """CPU seconds (user+system) and resident memory of a process, from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        statm = Path(f"/proc/{pid}/statm").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK   # utime, stime
+    rss_mb = int(statm.split()[1]) * PAGE_KB / 1024
+    return ProcSample(time.time(), cpu, rss_mb)
+
+
+class ProcSampler:
+    """Samples a (possibly restarted) process every `interval` s in a thread."""
+
+    def __init__(self, controller: ControllerProcess, interval: float = 0.5) -> None:
+        self.controller, self.interval = controller, interval
+        self.samples: list[tuple[int, ProcSample]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pid = self.controller.pid
+            if pid is not None:
+                sample = proc_sample(pid)
+                if sample is not None:
+                    self.samples.append((pid, sample))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> ProcSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        pid = self.controller.pid
+        if pid is not None and (sample := proc_sample(pid)) is not None:
+            self.samples.append((pid, sample))
+
+    def cpu_seconds(self) -> float:
+        """CPU used during sampling, summed over each process id seen."""
+        by_pid: dict[int, list[float]] = {}
+        for pid, sample in self.samples:
+            by_pid.setdefault(pid, []).append(sample.cpu_s)
+        return sum(max(v) - min(v) for v in by_pid.values())
+
+    def peak_rss_mb(self) -> float:
+        return max((s.rss_mb for _, s in self.samples), default=float("nan"))
+
+
+async def _call_rows(settings_file: Path, prefix: str) -> list[str]:
+    from sqlalchemy import select
+
+    from ntpd_ivr.db.models import Call
+    from ntpd_ivr.db.session import make_engine
+    from ntpd_ivr.settings import load_settings
+
+    engine = make_engine(load_settings(settings_file).database)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(select(Call.caller_number)
+                                      .where(Call.caller_number.like(prefix + "%")))
+            return [str(r[0]) for r in rows]
+    finally:
+        await engine.dispose()
+
+
+def call_rows(settings_file: Path, prefix: str) -> list[str]:
+    """Caller numbers of the `calls` rows whose caller number starts with `prefix`."""
+    return asyncio.run(_call_rows(settings_file, prefix))
+
+
+@dataclass(frozen=True)
+class RecordsCheck:
+    expected: int          # SIPp's successful calls
+    rows: int
+    missing: list[str]     # successful SIPp calls without a row
+    duplicated: list[str]  # caller numbers with more than one row
+
+    @property
+    def ok(self) -> bool:
+        return self.rows == self.expected and not self.missing and not self.duplicated
+
+
+def check_records(settings_file: Path, prefix: str, succeeded: list[str],
+                  wait_seconds: float = 20.0) -> RecordsCheck:
+    """Compare SIPp's successful calls with the `calls` rows, waiting for writes to land."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        error: Exception | None
+        try:
+            rows = call_rows(settings_file, prefix)
+        except Exception as exc:  # database still down: try again until the deadline
+            rows, error = [], exc
+        else:
+            error = None
+        counts = Counter(rows)
+        missing = sorted(set(succeeded) - set(counts))
+        duplicated = sorted(n for n, c in counts.items() if c > 1)
+        check = RecordsCheck(len(succeeded), len(rows), missing, duplicated)
+        if (check.ok and error is None) or time.monotonic() > deadline:
+            return check
+        time.sleep(1.0)
+
+
+class BenchStack:
+    """An ephemeral stack with the bench trunks, its controller and the pyst2 AGI."""
+
+    def __init__(self, keep: bool = False) -> None:
+        self.run_dir = Path(tempfile.mkdtemp(prefix="ntpd-ivr-bench-"))
+        layout = StackLayout.ephemeral(self.run_dir, name=f"bench-{os.getpid()}")
+        self.dev = DevStack(layout, bench=True)
+        self.controller = ControllerProcess(layout.settings_file, layout.web_port,
+                                            self.run_dir / "controller.log")
+        self.keep = keep
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.dev.layout.sip_port}"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.dev.layout.settings_file
+
+    @property
+    def taker_contacts(self) -> tuple[str, tuple[int, int]]:
+        return TAKER_IP, self.dev.layout.taker_ports
+
+    def up(self) -> None:
+        _progress(f"bringing up a bench stack in {self.run_dir}")
+        self.dev.up()
+        self.install_pyst2()
+        self.prepare_queue()
+        self.controller.start()
+        _progress("stack up: Asterisk, PostgreSQL, controller")
+
+    def install_pyst2(self) -> None:
+        """The pyst2 AGI runs where Asterisk runs: copy it and pyst2 into the root."""
+        import asterisk  # pyst2's package
+
+        assert self.dev.asterisk is not None
+        dest = self.dev.asterisk.host_path(f"{self.dev.asterisk.base}/bench-agi")
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PYST2_SCRIPT, dest / PYST2_SCRIPT.name)
+        (dest / PYST2_SCRIPT.name).chmod(0o755)
+        package = Path(asterisk.__file__).parent
+        shutil.rmtree(dest / "asterisk", ignore_errors=True)
+        shutil.copytree(package, dest / "asterisk",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+
+    def prepare_queue(self) -> None:
+        """Let each call-taker stand-in take many calls at once (ringinuse=yes, runtime
+        only, this stack only): the bench measures the IVR, not two humans' capacity."""
+        assert self.dev.asterisk is not None
+        for member in ("PJSIP/taker-1", "PJSIP/taker-2"):
+            self.dev.asterisk.cli(f"queue set ringinuse yes on {member} in takers-default")
+
+    def restart_asterisk(self) -> None:
+        assert self.dev.asterisk is not None
+        self.dev.asterisk.stop()
+        self.dev.asterisk.start()
+        self.prepare_queue()
+
+    def down(self) -> None:
+        self.controller.stop()
+        self.dev.down()
+        if not self.keep:
+            self.dev.destroy()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
