@@ -11,7 +11,7 @@ RUN_DIR  ?= .run
 # espeak-ng + sox render the Bahasa Indonesia prompts.
 APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates
 
-.PHONY: help deps venv run call test test-unit test-e2e lint prompts clean
+.PHONY: help deps venv run call test test-unit test-e2e lint prompts clean bench bench-faults
 
 help: ## this list
 	@echo "ntpd-ivr — NTPD 112 call center on Asterisk 22"
@@ -60,6 +60,18 @@ test-e2e: deps venv ## end-to-end tests only
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check ntpd_ivr tests migrations
 	$(VENV)/bin/mypy
+
+# matplotlib (optional group `bench`) draws the benchmark charts; only the bench needs it.
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	@touch $@
+
+BENCH_ARGS ?=
+bench: deps venv $(VENV)/.bench-installed ## capacity of 3 IVR paths + surge + soak (SIPp); BENCH_ARGS=...
+	$(PY) -m ntpd_ivr bench $(BENCH_ARGS)
+
+bench-faults: deps venv $(VENV)/.bench-installed ## kill controller / stop PostgreSQL / restart Asterisk under load
+	$(PY) -m ntpd_ivr bench-faults $(BENCH_ARGS)
 
 prompts: venv ## render prompt audio into build/prompts
 	$(PY) -m ntpd_ivr prompts --out build/prompts

@@ -17,11 +17,15 @@ from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.server import FastAgiServer, Handler
 from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent, CoreShowChannel, parse_event
-from ntpd_ivr.calls.records import RecordKeeper
+from ntpd_ivr.calls.reconcile import Reconciler
+from ntpd_ivr.calls.records import CallUpdate, RecordKeeper
 from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.ivr.emergency import EmergencyIvr
+from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
+from ntpd_ivr.routing.live import QueueMonitor
+from ntpd_ivr.routing.steps import trunk_attempt_step
 from ntpd_ivr.settings import Settings
 from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import WebDeps
@@ -44,9 +48,18 @@ class Service:
         self.engine = make_engine(settings.database)
         self.records = RecordKeeper(settings.records, self.engine)
         self.tracker = CallTracker()
-        self.ivr = EmergencyIvr(settings.ivr, self.records)
-        self.agi = FastAgiServer(settings.agi, build_routes(self.ivr))
+        self.reconciler = (Reconciler(Path(settings.records.cdr_csv), self.engine,
+                                      self.records, self.tracker)
+                           if settings.records.cdr_csv and self.engine is not None else None)
+        self.routing = (load_routing_config(settings.ivr.routing_config)
+                        if settings.ivr.routing_config
+                        else RoutingConfig.minimal(settings.ivr.default_queue))
         self.ami = AmiClient(settings.ami, on_event=self._on_ami_event, on_login=self._resync)
+        self.queue_monitor = QueueMonitor(
+            self.ami, timeout_seconds=self.routing.ivr.live_state_timeout_ms / 1000,
+            cache_seconds=self.routing.ivr.live_state_cache_seconds)
+        self.ivr = EmergencyIvr(settings.ivr, self.records, self.routing, self.queue_monitor)
+        self.agi = FastAgiServer(settings.agi, build_routes(self.ivr))
         users = UserStore(Path(settings.web.users_file)) if settings.web.users_file else None
         if not users or not users.users:
             log.warning("no web users: nobody can log in (add one: ntpd-ivr user add)")
@@ -57,9 +70,14 @@ class Service:
         self._stopping = asyncio.Event()
 
     async def _on_ami_event(self, event: AmiEvent) -> None:
-        update = self.tracker.apply(event)
-        if update is not None:
-            await self.records.record(update)
+        if (step := trunk_attempt_step(event)) is not None:
+            await self.records.record(step)
+        for record in self.tracker.apply(event):
+            await self.records.record(record)
+            if (self.reconciler is not None and isinstance(record, CallUpdate)
+                    and record.uniqueid in self.tracker.unsettled):
+                # Ended, but how (answered? by whom?) was lost with AMI: ask the CDR.
+                self.reconciler.settle(record.uniqueid)
 
     async def _resync(self) -> None:
         """Events during a disconnect are lost: pick up the live calls again."""
@@ -71,6 +89,10 @@ class Service:
             await self.records.record(update)
         log.info("AMI resync: %d live channel(s), %d 112 call(s) picked up again",
                  len(items), len(updates))
+        if self.reconciler is not None:
+            # Calls that ended while AMI was away (or the controller was down) are in
+            # Asterisk's CDR now.
+            self.reconciler.trigger()
 
     async def recent_calls(self, limit: int) -> list[dict[str, Any]]:
         """The latest calls for the web views, newest first; read-only."""
@@ -95,6 +117,8 @@ class Service:
     async def start(self) -> None:
         # Records first so the first call can be recorded; then calls; then the rest.
         await self.records.start()
+        if self.reconciler is not None:
+            self.reconciler.trigger()
         await self.agi.start()
         await self.ami.start()
         await self.web_runner.setup()
@@ -110,6 +134,8 @@ class Service:
         await self.agi.stop()
         await self.web_runner.cleanup()
         await self.ami.stop()
+        if self.reconciler is not None:
+            await self.reconciler.stop()
         await self.records.stop(timeout=10.0)
         await self.engine.dispose()
 

@@ -138,6 +138,83 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.runner import bench
+
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    if not rates or any(r <= 0 for r in rates) or set(args.paths) - set("abc"):
+        raise ConfigError("--rates must be positive numbers, --paths letters of 'abc'")
+    return bench(paths=args.paths, rates=rates, step_seconds=args.step_seconds,
+                 p99_limit_ms=args.p99_limit_ms, talk_ms=args.talk_ms,
+                 surge_hold=args.surge_hold, soak_minutes=args.soak_minutes,
+                 soak_rate=args.soak_rate, out=args.out, keep=args.keep)
+
+
+def cmd_bench_faults(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.runner import bench_faults
+
+    return bench_faults(rate=args.rate, db_down_seconds=args.db_down_seconds,
+                        talk_ms=args.talk_ms, out=args.out, keep=args.keep)
+
+
+def _routing(args: argparse.Namespace) -> Any:
+    from ntpd_ivr.routing.config import load_routing_config
+
+    path = args.routing or (_load(args).ivr.routing_config if args.config else "")
+    if not path:
+        raise ConfigError("no routing config: give --routing FILE, or --config with "
+                          "ivr.routing_config set")
+    return load_routing_config(path)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from ntpd_ivr.routing.render import check
+
+    config = _routing(args)
+    problems = check(config, args.asterisk_conf, args.dialplan)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{config.source}: {len(config.regions)} region(s), {len(config.agencies)} "
+          f"agency(ies): " + ("OK" if not problems else f"{len(problems)} problem(s)"))
+    return 1 if problems else 0
+
+
+def cmd_config_render(args: argparse.Namespace) -> int:
+    from ntpd_ivr.routing.render import GENERATED_NAME, render_agency_dialplan
+
+    out = args.out / GENERATED_NAME
+    out.write_text(render_agency_dialplan(_routing(args)), encoding="utf-8")
+    print(out)
+    return 0
+
+
+def cmd_config_reload(args: argparse.Namespace) -> int:
+    from ntpd_ivr.ami.client import AmiClient
+
+    settings = _load(args)
+
+    async def reload() -> list[str]:
+        ami = AmiClient(settings.ami)
+        await ami.start()
+        try:
+            if not await ami.wait_connected(timeout=10):
+                raise StackError(f"AMI {settings.ami.host}:{settings.ami.port}: not connected")
+            # Reloading these modules keeps live calls, bridges and queue callers.
+            results = []
+            for module in ("pbx_config.so", "res_pjsip.so", "app_queue.so"):
+                reply = await ami.action({"Action": "Reload", "Module": module}, timeout=10)
+                first: Any = reply[0] if isinstance(reply, list) and reply else reply
+                status = first.get("Response", "?") if isinstance(first, dict) else "?"
+                results.append(f"{module}: {status}")
+            return results
+        finally:
+            await ami.stop()
+
+    lines = asyncio.run(reload())
+    print("\n".join(lines))
+    return 0 if all(line.endswith("Success") for line in lines) else 1
+
+
 def cmd_prompts(args: argparse.Namespace) -> int:
     from ntpd_ivr.ivr.prompts import render_prompts
 
@@ -206,9 +283,63 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(add)
     add.set_defaults(func=cmd_user_add)
 
+    p = sub.add_parser("config", help="routing config: check, render, reload")
+    cfg_sub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    repo = Path(__file__).resolve().parents[1]
+    for name, func, helptext in (
+            ("check", cmd_config_check, "validate the routing config against the Asterisk "
+             "queues, endpoints and contexts it names"),
+            ("render", cmd_config_render, "generate dialplan/ntpd-agencies.conf from it"),
+            ("reload", cmd_config_reload, "reload dialplan, PJSIP and queues over AMI "
+             "(live calls are kept)")):
+        c = cfg_sub.add_parser(name, help=helptext, description=helptext)
+        with_config(c)
+        c.add_argument("--routing", type=Path, help="routing config (default: the settings' "
+                       "ivr.routing_config)")
+        c.add_argument("--asterisk-conf", type=Path, default=repo / "asterisk-conf")
+        c.add_argument("--dialplan", type=Path, default=repo / "dialplan")
+        c.add_argument("--out", type=Path, default=repo / "dialplan")
+        c.set_defaults(func=func)
+
     p = sub.add_parser("prompts", help="render prompt audio (espeak-ng + sox)")
     p.add_argument("--out", type=Path, default=Path("build/prompts"))
     p.set_defaults(func=cmd_prompts)
+
+    from ntpd_ivr.reports.commands import add_commands
+    add_commands(sub, with_config, _load)
+
+    p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, soak",
+                       description="Bring up an ephemeral stack with the bench trunks and "
+                                   "ramp SIPp calls through (a) the controller's FastAGI IVR, "
+                                   "(b) a pure-dialplan IVR, (c) a pyst2 process-per-call AGI; "
+                                   "then a surge and a soak on (a). See docs/performance.md.")
+    p.add_argument("--paths", default="abc", help="IVR paths to ramp (default abc)")
+    p.add_argument("--rates", default="5,10,20,40,80,120,160,240,320",
+                   help="calls/s per ramp step, comma-separated")
+    p.add_argument("--step-seconds", type=float, default=10.0)
+    p.add_argument("--p99-limit-ms", type=float, default=500.0,
+                   help="INVITE->200 p99 above this ends a ramp (default 500)")
+    p.add_argument("--talk-ms", type=int, default=2000, help="call-taker talk time")
+    p.add_argument("--surge-hold", type=float, default=60.0,
+                   help="seconds at the top rate after 10 s at 1 call/s (0: no surge)")
+    p.add_argument("--soak-minutes", type=float, default=30.0, help="0: no soak")
+    p.add_argument("--soak-rate", type=float, default=None,
+                   help="calls/s for the soak (default half the top rate of path a)")
+    p.add_argument("--out", type=Path, default=Path("build/bench"))
+    p.add_argument("--keep", action="store_true", help="keep the stack's folders and logs")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("bench-faults", help="faults under load: controller, PostgreSQL, Asterisk",
+                       description="Under SIPp load on the operator trunk: SIGKILL and restart "
+                                   "the controller, stop PostgreSQL then start it, restart "
+                                   "Asterisk; report calls offered, answered, failed and "
+                                   "records missing or duplicated.")
+    p.add_argument("--rate", type=float, default=20.0, help="calls/s during the faults")
+    p.add_argument("--db-down-seconds", type=float, default=60.0)
+    p.add_argument("--talk-ms", type=int, default=2000)
+    p.add_argument("--out", type=Path, default=Path("build/bench"))
+    p.add_argument("--keep", action="store_true")
+    p.set_defaults(func=cmd_bench_faults)
     return parser
 
 

@@ -17,6 +17,8 @@ CONTEXT_FROM_OPERATOR: Final = "from-operator"      # operator trunks land here
 CONTEXT_EMERGENCY: Final = "ntpd-emergency"         # answer, IVR, queue
 CONTEXT_FALLBACK: Final = "ntpd-fallback"           # controller unreachable or failed
 CONTEXT_FROM_TAKERS: Final = "from-takers"          # call-taker softphones
+CONTEXT_AGENCY_DISPATCH: Final = "ntpd-agency-dispatch"  # generated: one exten per agency
+CONTEXT_AGENCY_DIAL: Final = "ntpd-agency-dial"     # primary, backup, then call-taker
 
 # --- Channel variables the dialplan sets before AGI -------------------------------------
 VAR_TRUNK: Final = "NTPD_TRUNK"            # PJSIP endpoint of the operator trunk
@@ -30,9 +32,13 @@ VAR_DIGIT: Final = "NTPD_DIGIT"            # the IVR digit ('' when none)
 VAR_CATEGORY: Final = "NTPD_CATEGORY"      # category chosen (ambulance, fire, police, ...)
 VAR_ROUTE_REASON: Final = "NTPD_ROUTE_REASON"
 VAR_QUEUE_PRIO: Final = "QUEUE_PRIO"       # app_queue's own priority variable
+VAR_AGENCY: Final = "NTPD_AGENCY"          # agency to bridge to first ('' = queue only)
 
 HANDLER_SET_VARIABLES: Final = frozenset({VAR_QUEUE, VAR_DIGIT, VAR_CATEGORY,
-                                          VAR_ROUTE_REASON, VAR_QUEUE_PRIO})
+                                          VAR_ROUTE_REASON, VAR_QUEUE_PRIO, VAR_AGENCY})
+
+# --- AMI UserEvent the agency dialplan sends after each trunk attempt ---------------------
+USEREVENT_TRUNK_ATTEMPT: Final = "NTPDTrunkAttempt"
 
 # --- Asterisk's own variables we read ------------------------------------------------------
 VAR_AGISTATUS: Final = "AGISTATUS"

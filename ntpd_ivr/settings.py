@@ -74,6 +74,10 @@ class RecordsSettings:
     spool_dir: str = ".run/spool"
     batch_max: int = 200
     retry_seconds: float = 2.0
+    # Asterisk's own CDR (cdr_custom Master.csv, column order in asterisk-conf/
+    # cdr_custom.conf): calls the controller missed are filled in from it at start-up and
+    # after every AMI login. Empty: no reconciliation.
+    cdr_csv: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,9 @@ class IvrSettings:
     language: str = "id"
     digit_timeout_ms: int = 3000
     default_queue: str = "takers-default"
+    # Regions, agencies, menu, legacy numbers, time budgets (config/routing.example.toml).
+    # Empty: one region on default_queue with the built-in menu.
+    routing_config: str = ""
 
 
 @dataclass(frozen=True)

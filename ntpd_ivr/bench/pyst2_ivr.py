@@ -7,8 +7,7 @@ It is NOT part of the service. `ntpd-ivr bench` copies it, with pyst2's pure-Pyt
 root's own python3 (+ python3-six) runs it:
     AGI(/srv/ntpd-ivr/<instance>/bench-agi/pyst2_ivr.py,<prompt>,<timeout ms>,<queue>)
 The menu table mirrors the [menu] and [categories] of config/routing.example.toml (no
-imports from ntpd_ivr: the root's
-Python does not have it).
+imports from ntpd_ivr: the root's Python does not have it).
 """
 
 import os

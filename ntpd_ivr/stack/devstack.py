@@ -24,6 +24,11 @@ from ntpd_ivr.web.auth import UserStore
 
 OPERATOR_IP = "127.0.0.2"   # the operator trunk is identified by this source address
 TAKER_IP = "127.0.0.3"      # call-taker stand-ins listen here
+AGENCY_IP = "127.0.0.4"     # agency trunk stand-ins (direct dispatch) listen here
+# The routing config the dev/test stack runs with (South Sumatra).
+ROUTING_CONFIG = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
+AGENCY_TRUNKS = ("agency_damkar_plg", "agency_damkar_plg_backup", "agency_bpbd_plg",
+                 "agency_bpbd_plg_backup")
 LOOPBACK = "127.0.0.1"
 
 
@@ -41,6 +46,8 @@ class StackLayout:
     web_port: int
     pg_port: int
     taker_ports: tuple[int, int]
+    # Contacts of AGENCY_TRUNKS, in that order, at AGENCY_IP.
+    agency_ports: tuple[int, int, int, int] = (5081, 5082, 5083, 5084)
 
     @classmethod
     def dev(cls, run_dir: Path) -> StackLayout:
@@ -53,7 +60,13 @@ class StackLayout:
         """Free ports, for a test session beside a running dev service."""
         return cls(name, run_dir, sip_port=free_port("udp"), ami_port=free_port(),
                    agi_port=free_port(), web_port=free_port(), pg_port=free_port(),
-                   taker_ports=(free_port("udp"), free_port("udp")))
+                   taker_ports=(free_port("udp"), free_port("udp")),
+                   agency_ports=(free_port("udp"), free_port("udp"), free_port("udp"),
+                                 free_port("udp")))
+
+    def agency_port(self, trunk: str) -> int:
+        """The stand-in port of an agency trunk endpoint, e.g. "agency-damkar-plg"."""
+        return self.agency_ports[AGENCY_TRUNKS.index(trunk.replace("-", "_"))]
 
     @property
     def settings_file(self) -> Path:
@@ -91,8 +104,11 @@ def _postgres_dir(layout: StackLayout) -> Path:
 
 
 class DevStack:
-    def __init__(self, layout: StackLayout) -> None:
+    def __init__(self, layout: StackLayout, *, bench: bool = False) -> None:
         self.layout = layout
+        # `ntpd-ivr bench` stacks also load the benchmark trunks and IVR paths
+        # (asterisk-conf/pjsip-bench.conf, dialplan/ntpd-bench.conf).
+        self.bench = bench
         layout.run_dir.mkdir(parents=True, exist_ok=True)
         self.secrets = _load_or_create_secrets(layout.run_dir / "secrets.json")
         self.postgres = LocalPostgres(_postgres_dir(layout), port=layout.pg_port,
@@ -110,8 +126,17 @@ class DevStack:
             "taker_password": self.secrets["taker_password"],
             "taker1_contact": f"sip:taker-1@{TAKER_IP}:{layout.taker_ports[0]}",
             "taker2_contact": f"sip:taker-2@{TAKER_IP}:{layout.taker_ports[1]}",
+            **{f"{trunk}_contact": f"sip:agency@{AGENCY_IP}:{port}"
+               for trunk, port in zip(AGENCY_TRUNKS, layout.agency_ports, strict=True)},
             "prompts_dir": prompts_dir,
+            "bench": "" if self.bench else ";",
         }
+
+    def _cdr_csv(self) -> Path | str:
+        """Where Asterisk's cdr_custom writes Master.csv, as the controller sees it."""
+        if self.asterisk is None:
+            return ""
+        return self.asterisk.host_path(f"{self.asterisk.base}/log/cdr-custom/Master.csv")
 
     def _write_controller_settings(self, prompts_dir: str) -> None:
         layout = self.layout
@@ -137,9 +162,11 @@ session_secret = "{self.secrets['web_session_secret']}"
 
 [records]
 spool_dir = "{layout.run_dir / 'spool'}"
+cdr_csv = "{self._cdr_csv()}"
 
 [ivr]
 prompts_dir = "{prompts_dir}"
+routing_config = "{ROUTING_CONFIG}"
 """
         fd = os.open(layout.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:

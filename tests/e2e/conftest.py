@@ -11,14 +11,44 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from ntpd_ivr.db.models import Call, CallEvent
+from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import TAKER_IP, DevStack, StackLayout
 from ntpd_ivr.stack.sipp import Taker
+
+Row = dict[str, Any]
+
+
+async def call_rows(stack: DevStack, callers: Sequence[str]) -> list[Row]:
+    """The `calls` rows of these caller numbers, read from the stack's PostgreSQL."""
+    engine = make_engine(load_settings(stack.layout.settings_file).database)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(Call.__table__).where(
+                Call.caller_number.in_(callers)))).mappings().all()
+        return [dict(row) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+async def call_steps(stack: DevStack, uniqueid: str) -> list[Row]:
+    """The call's `call_events` rows, oldest first."""
+    engine = make_engine(load_settings(stack.layout.settings_file).database)
+    try:
+        async with engine.connect() as conn:
+            steps = (await conn.execute(select(CallEvent.__table__).where(
+                CallEvent.uniqueid == uniqueid).order_by(CallEvent.at))).mappings().all()
+        return [dict(step) for step in steps]
+    finally:
+        await engine.dispose()
 
 
 class Controller:

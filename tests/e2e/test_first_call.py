@@ -9,15 +9,11 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from ntpd_ivr.db.models import Call
-from ntpd_ivr.db.session import make_engine
-from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
 from ntpd_ivr.stack.sipp import place_call
 
-from .conftest import Controller, Takers
+from .conftest import Controller, Takers, call_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -28,20 +24,14 @@ def new_caller() -> str:
 
 async def finished_call(stack: DevStack, caller: str, wait_s: float = 15.0) -> dict[str, Any]:
     """The caller's row once its end is recorded (records are written asynchronously)."""
-    engine = make_engine(load_settings(stack.layout.settings_file).database)
-    try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            async with engine.connect() as conn:
-                rows = (await conn.execute(select(Call.__table__).where(
-                    Call.caller_number == caller))).mappings().all()
-            if len(rows) == 1 and rows[0]["ended_at"] is not None:
-                return dict(rows[0])
-            assert len(rows) <= 1, f"one call, {len(rows)} rows: {rows}"
-            assert time.monotonic() < deadline, f"no finished record for {caller}: {rows}"
-            await asyncio.sleep(0.3)
-    finally:
-        await engine.dispose()
+    deadline = time.monotonic() + wait_s
+    while True:
+        rows = await call_rows(stack, [caller])
+        if len(rows) == 1 and rows[0]["ended_at"] is not None:
+            return rows[0]
+        assert len(rows) <= 1, f"one call, {len(rows)} rows: {rows}"
+        assert time.monotonic() < deadline, f"no finished record for {caller}: {rows}"
+        await asyncio.sleep(0.3)
 
 
 def call(stack: DevStack, caller: str, digit: str | None) -> None:
