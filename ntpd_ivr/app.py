@@ -18,7 +18,7 @@ from ntpd_ivr.agi.server import FastAgiServer, Handler
 from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent, CoreShowChannel, parse_event
 from ntpd_ivr.calls.reconcile import Reconciler
-from ntpd_ivr.calls.records import CallUpdate, RecordKeeper
+from ntpd_ivr.calls.records import CallStep, CallUpdate, RecordKeeper
 from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.db.session import make_engine
@@ -33,6 +33,11 @@ from ntpd_ivr.web.app import init as init_web
 from ntpd_ivr.web.auth import SessionSigner, UserStore
 
 log = logging.getLogger(__name__)
+
+
+def _report_spool_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a call record from AMI did not reach the spool: %s", future.exception())
 
 
 def build_routes(ivr: Handler) -> dict[str, Handler]:
@@ -69,11 +74,16 @@ class Service:
         self.web_runner = web.AppRunner(init_web(web_deps), access_log=None)
         self._stopping = asyncio.Event()
 
+    def _spool_from_ami(self, record: CallUpdate | CallStep) -> None:
+        # Queued in order but not awaited (see RecordKeeper.submit). What a crash takes
+        # before the fsync comes back from the resync at the next login and the CDR.
+        self.records.submit(record).add_done_callback(_report_spool_failure)
+
     async def _on_ami_event(self, event: AmiEvent) -> None:
         if (step := trunk_attempt_step(event)) is not None:
-            await self.records.record(step)
+            self._spool_from_ami(step)
         for record in self.tracker.apply(event):
-            await self.records.record(record)
+            self._spool_from_ami(record)
             if (self.reconciler is not None and isinstance(record, CallUpdate)
                     and record.uniqueid in self.tracker.unsettled):
                 # Ended, but how (answered? by whom?) was lost with AMI: ask the CDR.

@@ -519,15 +519,22 @@ class RecordKeeper:
             self._apply_task = asyncio.create_task(self._apply_loop(self._engine),
                                                    name="records-apply")
 
-    async def record(self, update: CallUpdate | CallStep) -> None:
-        """Return once `update` (a CallUpdate or a CallStep) is durable in the spool; it
-        reaches PostgreSQL later, in spool order."""
+    def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]:
+        """Queue `update` for the spool in call order, without waiting for its fsync; the
+        future resolves once it is durable. For a producer that must not fall behind
+        (the one AMI consumer: one fsync round trip per event cannot keep up with a
+        surge, and the events would pile up in memory)."""
         if self._flush_task is None or self._closing:
             raise RuntimeError("the record keeper is not running")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(((update.to_json() + "\n").encode(), future))
         self._queued.set()
-        await future
+        return future
+
+    async def record(self, update: CallUpdate | CallStep) -> None:
+        """Return once `update` (a CallUpdate or a CallStep) is durable in the spool; it
+        reaches PostgreSQL later, in spool order."""
+        await self.submit(update)
         CallLogger(log, update.uniqueid).debug(
             "record spooled: %s", update.changes() if isinstance(update, CallUpdate)
             else f"step {update.kind} {dict(update.detail)}")

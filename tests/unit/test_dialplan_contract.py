@@ -48,3 +48,17 @@ def test_operator_context_cannot_dial_out() -> None:
     for context in (dp.CONTEXT_EMERGENCY, dp.CONTEXT_FALLBACK):
         body = dialplan_text().split(f"[{context}]", 1)[1].split("\n[", 1)[0]
         assert "Dial(" not in body and "Originate" not in body
+
+
+def test_ami_event_filter_lets_through_every_event_the_controller_follows() -> None:
+    from ntpd_ivr.ami import events
+
+    manager = (DIALPLAN.parent / "asterisk-conf" / "manager.conf").read_text()
+    allowed = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\)", manager, re.M))
+    # List items arrive as replies to actions, which Asterisk does not filter.
+    replies_only = {"CoreShowChannel", "QueueMember", "QueueEntry"}
+    typed = {cls.__name__ for cls in vars(events).values()
+             if isinstance(cls, type) and issubclass(cls, events.AmiEvent)
+             and cls not in (events.AmiEvent, events.OtherEvent)}
+    assert typed - replies_only <= allowed, typed - replies_only - allowed
+    assert "UserEvent" in allowed  # the agency dialplan's NTPDTrunkAttempt

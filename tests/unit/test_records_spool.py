@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -267,6 +268,28 @@ async def test_concurrent_records_share_one_write_and_fsync(
     assert sum(appends) == 200
     assert len(appends) < 20, f"no group commit: {len(appends)} writes for 200 records"
     assert len(spooled_lines(tmp_path / "spool")) == 200
+
+
+async def test_submit_never_waits_for_the_disk_and_keeps_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_append = Spool.append
+
+    def slow_append(self: Spool, data: bytes) -> None:
+        time.sleep(0.05)  # a slow fsync, in the spool's own thread
+        real_append(self, data)
+
+    monkeypatch.setattr(Spool, "append", slow_append)
+    keeper = RecordKeeper(settings(tmp_path), None)
+    await keeper.start()
+    started = time.monotonic()
+    futures = [keeper.submit(update(n)) for n in range(300)]   # as the AMI consumer does
+    queued_in = time.monotonic() - started
+    await asyncio.gather(*futures)
+    await keeper.stop()
+    assert queued_in < 0.05, f"submit() waited for the disk: {queued_in:.3f} s for 300"
+    lines = spooled_lines(tmp_path / "spool")
+    assert [CallUpdate.from_json(line).uniqueid for line in lines] == \
+        [f"1700000000.{n}" for n in range(300)]
 
 
 async def test_record_outside_start_stop_is_refused(tmp_path: Path) -> None:
