@@ -316,7 +316,7 @@ def bench_faults(*, rate: float, db_down_seconds: float, talk_ms: int, out: Path
                 stack, takers, "controller SIGKILL + restart", rate, 30, 10, kill_controller,
                 caller_prefix("a", tag, 500), talk_ms=talk_ms,
                 note="Calls placed while the controller was down go to the fallback queue; "
-                     "their records need the reconciliation being added separately."))
+                     "their records come from the CDR reconciliation (reconciled = true)."))
 
             def stop_postgres() -> tuple[float, float]:
                 start = time.time()
