@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 
 import pytest
 
-from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
-from ntpd_ivr.stack.sipp import place_call
+from ntpd_ivr.stack.devstack import DevStack
 
 from .conftest import Controller, Takers
-from .test_first_call import finished_call, new_caller, who_answered
+from .test_first_call import finished_call, new_caller, silent_caller_in_the_menu, who_answered
 
 pytestmark = pytest.mark.e2e
 
@@ -21,14 +19,7 @@ pytestmark = pytest.mark.e2e
 async def test_reload_keeps_the_call_in_progress(
         stack: DevStack, running_controller: Controller, takers: Takers) -> None:
     caller = new_caller()
-    # A silent caller is in the menu for ~10 s: reload while the call is live.
-    placing = asyncio.create_task(asyncio.to_thread(
-        lambda: place_call(f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0,
-                           digit=None, caller=caller, timeout=60)))
-    deadline = time.monotonic() + 10
-    while running_controller.health()[1]["fastagi"]["active_sessions"] == 0:
-        assert time.monotonic() < deadline, "the call never reached the IVR"
-        await asyncio.sleep(0.1)
+    placing = await silent_caller_in_the_menu(stack, running_controller, caller)
 
     reload = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "ntpd_ivr", "config", "reload", "--config",

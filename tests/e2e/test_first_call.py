@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
-from ntpd_ivr.stack.sipp import place_call
+from ntpd_ivr.stack.sipp import SippResult, place_call
 
 from .conftest import Controller, Takers, call_rows
 
@@ -51,6 +51,20 @@ def who_answered(takers: Takers) -> str:
         done.append(name)
     assert len(done) == 1, f"expected one call-taker to take the call, got {done}"
     return done[0]
+
+
+async def silent_caller_in_the_menu(stack: DevStack, controller: Controller,
+                                    caller: str) -> asyncio.Task[SippResult]:
+    """A call from a caller who presses nothing (the menu holds them ~10 s), returned once
+    the controller has the call in its IVR."""
+    placing = asyncio.create_task(asyncio.to_thread(
+        lambda: place_call(f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0,
+                           digit=None, caller=caller, timeout=60)))
+    deadline = time.monotonic() + 10
+    while controller.health()[1]["fastagi"]["active_sessions"] == 0:
+        assert time.monotonic() < deadline, "the call never reached the IVR"
+        await asyncio.sleep(0.1)
+    return placing
 
 
 async def test_caller_presses_1_and_a_call_taker_answers(
@@ -110,16 +124,8 @@ async def test_with_the_controller_stopped_the_call_still_reaches_a_call_taker(
 
 async def test_controller_killed_during_the_menu_the_caller_still_reaches_a_call_taker(
         stack: DevStack, running_controller: Controller, takers: Takers) -> None:
-    caller = new_caller()
-    # A silent caller keeps the controller in the menu (~10 s) while it dies.
-    placing = asyncio.create_task(asyncio.to_thread(
-        lambda: place_call(f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0,
-                           digit=None, caller=caller, timeout=60)))
+    placing = await silent_caller_in_the_menu(stack, running_controller, new_caller())
     try:
-        deadline = time.monotonic() + 10
-        while running_controller.health()[1]["fastagi"]["active_sessions"] == 0:
-            assert time.monotonic() < deadline, "the call never reached the IVR"
-            await asyncio.sleep(0.1)
         running_controller.kill()
         result = await placing
         assert result.ok, result.output[-3000:]
