@@ -145,7 +145,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not rates or any(r <= 0 for r in rates) or set(args.paths) - set("abc"):
         raise ConfigError("--rates must be positive numbers, --paths letters of 'abc'")
     return bench(paths=args.paths, rates=rates, step_seconds=args.step_seconds,
-                 p99_limit_ms=args.p99_limit_ms, talk_ms=args.talk_ms,
+                 p99_limit_ms=args.p99_limit_ms, taker_p99_limit_ms=args.taker_p99_limit_ms,
+                 talk_ms=args.talk_ms,
                  surge_hold=args.surge_hold, soak_minutes=args.soak_minutes,
                  soak_rate=args.soak_rate, out=args.out, keep=args.keep)
 
@@ -319,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-seconds", type=float, default=10.0)
     p.add_argument("--p99-limit-ms", type=float, default=500.0,
                    help="INVITE->200 p99 above this ends a ramp (default 500)")
+    p.add_argument("--taker-p99-limit-ms", type=float, default=5000.0,
+                   help="time-to-call-taker p99 above this ends a ramp (default 5000; an "
+                        "unloaded call takes ~1000: digit at 500 ms, 300 ms ring)")
     p.add_argument("--talk-ms", type=int, default=2000, help="call-taker talk time")
     p.add_argument("--surge-hold", type=float, default=60.0,
                    help="seconds at the top rate after 10 s at 1 call/s (0: no surge)")
