@@ -65,11 +65,11 @@ class Service:
             cache_seconds=self.routing.ivr.live_state_cache_seconds)
         self.ivr = EmergencyIvr(settings.ivr, self.records, self.routing, self.queue_monitor)
         self.agi = FastAgiServer(settings.agi, build_routes(self.ivr))
-        users = UserStore(Path(settings.web.users_file)) if settings.web.users_file else None
-        if not users or not users.users:
+        users = UserStore(Path(settings.web.users_file) if settings.web.users_file else None)
+        if not users.users:
             log.warning("no web users: nobody can log in (add one: ntpd-ivr user add)")
         signer = SessionSigner(settings.web.session_secret or secrets.token_urlsafe(32))
-        web_deps = WebDeps(health=self.health, users=users or UserStore(Path("/nonexistent")),
+        web_deps = WebDeps(health=self.health, users=users,
                            signer=signer, recent_calls=self.recent_calls)
         self.web_runner = web.AppRunner(init_web(web_deps), access_log=None)
         self._stopping = asyncio.Event()

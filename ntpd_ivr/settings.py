@@ -84,8 +84,8 @@ class RecordsSettings:
 class IvrSettings:
     # Prompt directory as Asterisk sees it (inside its root when it runs chrooted).
     prompts_dir: str = "/usr/share/ntpd-ivr/prompts"
-    language: str = "id"
-    digit_timeout_ms: int = 3000
+    # The menu's language and key timeout live in the routing config ([ivr]), with the
+    # rest of the IVR's time budget.
     default_queue: str = "takers-default"
     # Regions, agencies, menu, legacy numbers, time budgets (config/routing.example.toml).
     # Empty: one region on default_queue with the built-in menu.

@@ -66,20 +66,21 @@ def validate_name(name: str) -> str:
 class UserStore:
     """The users file: `[users.<name>] role = "...", password_hash = "scrypt$..."`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
+        """`path=None`: no users file, so nobody can log in."""
         self.path = path
         self.users: dict[str, User] = {}
-        if path.exists():
-            self.users = self._load()
+        if path is not None and path.exists():
+            self.users = self._load(path)
 
-    def _load(self) -> dict[str, User]:
+    def _load(self, path: Path) -> dict[str, User]:
         try:
-            raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{self.path}: not valid TOML: {exc}") from None
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         users = {}
         for name, body in raw.get("users", {}).items():
-            where = f"{self.path}: users.{name}"
+            where = f"{path}: users.{name}"
             try:
                 validate_name(name)
             except ConfigError as exc:
@@ -101,6 +102,8 @@ class UserStore:
         return user if verify_password(password, user.password_hash) else None
 
     def put(self, name: str, role: str, password: str) -> None:
+        if self.path is None:
+            raise ConfigError("no users file: set web.users_file")
         validate_name(name)
         if role not in ROLES:
             raise ConfigError(f"role {role!r}: must be one of {', '.join(ROLES)}")

@@ -57,3 +57,10 @@ def test_errors_name_the_file_and_key(tmp_path: Path, text: str, environ: dict[s
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.toml: settings file not found"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_ivr_keys_that_belong_to_the_routing_config_are_refused(tmp_path: Path) -> None:
+    # Language and key timeout are set in the routing config; here they would do nothing.
+    path = write(tmp_path, GOOD + "[ivr]\ndigit_timeout_ms = 5000\n")
+    with pytest.raises(ConfigError, match=r"unknown key ivr\.digit_timeout_ms"):
+        load_settings(path, environ={})

@@ -55,3 +55,10 @@ def test_user_store_round_trip_and_errors_name_the_file(tmp_path: Path) -> None:
         UserStore(path)
     with pytest.raises(ConfigError, match="role 'boss'"):
         UserStore(tmp_path / "other.toml").put("x", "boss", "pw")
+
+
+def test_no_users_file_means_nobody_logs_in() -> None:
+    store = UserStore(None)
+    assert store.users == {} and store.authenticate("anyone", "anything") is None
+    with pytest.raises(ConfigError, match="no users file"):
+        store.put("budi", "supervisor", "s3cret-pass")
