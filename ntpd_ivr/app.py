@@ -6,7 +6,6 @@ import asyncio
 import logging
 import secrets
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,15 @@ from sqlalchemy import select
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.server import FastAgiServer, Handler
 from ntpd_ivr.ami.client import AmiClient
-from ntpd_ivr.ami.events import AmiEvent, CoreShowChannel, parse_event
+from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
-from ntpd_ivr.calls.records import CallStep, CallUpdate, RecordKeeper
+from ntpd_ivr.calls.recorder import CallRecorder
 from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 from ntpd_ivr.routing.live import QueueMonitor
-from ntpd_ivr.routing.steps import trunk_attempt_step
 from ntpd_ivr.settings import Settings
 from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import WebDeps
@@ -33,11 +31,6 @@ from ntpd_ivr.web.app import init as init_web
 from ntpd_ivr.web.auth import SessionSigner, UserStore
 
 log = logging.getLogger(__name__)
-
-
-def _report_spool_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("a call record from AMI did not reach the spool: %s", future.exception())
 
 
 def build_routes(ivr: Handler) -> dict[str, Handler]:
@@ -59,7 +52,9 @@ class Service:
         self.routing = (load_routing_config(settings.ivr.routing_config)
                         if settings.ivr.routing_config
                         else RoutingConfig.minimal(settings.ivr.default_queue))
-        self.ami = AmiClient(settings.ami, on_event=self._on_ami_event, on_login=self._resync)
+        self.recorder = CallRecorder(self.records, self.tracker, self.reconciler)
+        self.ami = AmiClient(settings.ami, on_event=self.recorder.on_event,
+                             on_login=self._on_ami_login)
         self.queue_monitor = QueueMonitor(
             self.ami, timeout_seconds=self.routing.ivr.live_state_timeout_ms / 1000,
             cache_seconds=self.routing.ivr.live_state_cache_seconds)
@@ -74,35 +69,8 @@ class Service:
         self.web_runner = web.AppRunner(init_web(web_deps), access_log=None)
         self._stopping = asyncio.Event()
 
-    def _spool_from_ami(self, record: CallUpdate | CallStep) -> None:
-        # Queued in order but not awaited (see RecordKeeper.submit). What a crash takes
-        # before the fsync comes back from the resync at the next login and the CDR.
-        self.records.submit(record).add_done_callback(_report_spool_failure)
-
-    async def _on_ami_event(self, event: AmiEvent) -> None:
-        if (step := trunk_attempt_step(event)) is not None:
-            self._spool_from_ami(step)
-        for record in self.tracker.apply(event):
-            self._spool_from_ami(record)
-            if (self.reconciler is not None and isinstance(record, CallUpdate)
-                    and record.uniqueid in self.tracker.unsettled):
-                # Ended, but how (answered? by whom?) was lost with AMI: ask the CDR.
-                self.reconciler.settle(record.uniqueid)
-
-    async def _resync(self) -> None:
-        """Events during a disconnect are lost: pick up the live calls again."""
-        replies = await self.ami.action({"Action": "CoreShowChannels"})
-        items = replies if isinstance(replies, list) else []
-        channels = [e for e in (parse_event(m) for m in items) if isinstance(e, CoreShowChannel)]
-        updates = self.tracker.resync(channels, now=time.time())
-        for update in updates:
-            await self.records.record(update)
-        log.info("AMI resync: %d live channel(s), %d 112 call(s) picked up again",
-                 len(items), len(updates))
-        if self.reconciler is not None:
-            # Calls that ended while AMI was away (or the controller was down) are in
-            # Asterisk's CDR now.
-            self.reconciler.trigger()
+    async def _on_ami_login(self) -> None:
+        await self.recorder.resync(self.ami)
 
     async def recent_calls(self, limit: int) -> list[dict[str, Any]]:
         """The latest calls for the web views, newest first; read-only."""

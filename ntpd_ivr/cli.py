@@ -204,9 +204,7 @@ def cmd_config_reload(args: argparse.Namespace) -> int:
             results = []
             for module in ("pbx_config.so", "res_pjsip.so", "app_queue.so"):
                 reply = await ami.action({"Action": "Reload", "Module": module}, timeout=10)
-                first: Any = reply[0] if isinstance(reply, list) and reply else reply
-                status = first.get("Response", "?") if isinstance(first, dict) else "?"
-                results.append(f"{module}: {status}")
+                results.append(f"{module}: {reply.response.response or '?'}")
             return results
         finally:
             await ami.stop()

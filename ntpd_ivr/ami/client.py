@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 
-from ntpd_ivr.ami.events import AmiEvent, parse_event
+from ntpd_ivr.ami.events import ActionResult, AmiEvent, parse_event, parse_response
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.settings import AmiSettings
 
@@ -208,11 +209,11 @@ class AmiClient:
 
     async def action(self, action: dict[str, str],
                      timeout: float | None = None,  # noqa: ASYNC109
-                     ) -> list[dict[str, str]] | dict[str, str]:
-        """Send one action and wait for its answer, or raise AmiError.
+                     ) -> ActionResult:
+        """Send one action and wait for its answer, typed, or raise AmiError.
 
-        List actions (CoreShowChannels, QueueStatus) return their item events, without
-        the opening Response and the closing *Complete event.
+        List actions (CoreShowChannels, QueueStatus, QueueSummary) also return their item
+        events, typed like any event, without the closing *Complete event.
         """
         name = action.get("Action", "?")
         timeout = self.settings.action_timeout_seconds if timeout is None else timeout
@@ -231,12 +232,16 @@ class AmiClient:
         finally:
             self._inflight.discard(future)
             protocol.responses.pop(request.id, None)  # a late answer has nobody to go to
+        now = time.time()
         if isinstance(answer, list):
-            return [_plain(m) for m in answer[1:] if not str(m.get("Event", "")).endswith(
-                "Complete")]
-        if answer.get("Response") not in ("Success", "Follows", "Goodbye"):
-            raise AmiError(f"AMI {name} failed: {answer.get('Message') or answer.get('Response')}")
-        return _plain(answer)
+            items = (parse_event(_plain(m), now) for m in answer[1:]
+                     if not str(m.get("Event", "")).endswith("Complete"))
+            return ActionResult(parse_response(_plain(answer[0]), now),
+                                tuple(item for item in items if item is not None))
+        response = parse_response(_plain(answer), now)
+        if response.response not in ("Success", "Follows", "Goodbye"):
+            raise AmiError(f"AMI {name} failed: {response.message or response.response}")
+        return ActionResult(response)
 
     async def ping_watchdog(self) -> None:
         """Every ping interval: Ping under a pong timeout; abort a dead transport.

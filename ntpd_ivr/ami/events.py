@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ntpd_ivr import dialplan_contract as dp
+
 log = logging.getLogger(__name__)
 
 
@@ -167,6 +169,53 @@ class QueueEntry(AmiEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class QueueSummary(AmiEvent):
+    """One item of a QueueSummary list: a queue's live figures."""
+
+    queue: str
+    logged_in: int
+    available: int
+    callers: int
+    longest_hold_time: int  # seconds the longest-waiting caller has waited
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencyTrunkAttempt(AmiEvent):
+    """The dialplan's UserEvent after each agency trunk Dial() (dialplan_contract
+    USEREVENT_TRUNK_ATTEMPT): which trunk was tried for the caller, and how it went."""
+
+    uniqueid: str  # the caller's channel
+    agency: str
+    attempt: str  # primary or backup
+    trunk: str
+    result: str  # DIALSTATUS: ANSWER, BUSY, NOANSWER, CONGESTION, CHANUNAVAIL...
+    cause: str  # HANGUPCAUSE
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionResponse(AmiEvent):
+    """The answer to an action: `Response: Success|Error|Follows`, its message, the rest
+    of its headers as (name, value) pairs."""
+
+    response: str
+    message: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def get(self, header: str, default: str = "") -> str:
+        wanted = header.lower()
+        return next((value for key, value in self.fields if key.lower() == wanted), default)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """An action's answer; for a list action (CoreShowChannels, QueueSummary,
+    QueueStatus...) also its item events, typed, without the closing *Complete event."""
+
+    response: ActionResponse
+    events: tuple[AmiEvent, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class OtherEvent(AmiEvent):
     """Any event we do not type, kept whole for logging and debugging."""
 
@@ -183,6 +232,10 @@ def _flag(value: str) -> bool:
     if value not in ("0", "1"):
         raise ValueError(f"expected 0 or 1, got {value!r}")
     return value == "1"
+
+
+def _int_or_zero(value: str) -> int:
+    return int(value) if value else 0
 
 
 def _hms(value: str) -> int:
@@ -264,6 +317,14 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
         _req("queue", "Queue"), _opt("member_name", "Name", "MemberName"),
         _req("interface", "Location", "Interface"), _req("status", "Status", convert=int),
         _req("paused", "Paused", convert=_flag), _req("in_call", "InCall", convert=_flag))),
+    "QueueSummary": (QueueSummary, (
+        _req("queue", "Queue"), _req("logged_in", "LoggedIn", convert=int),
+        _req("available", "Available", convert=int), _req("callers", "Callers", convert=int),
+        _opt("longest_hold_time", "LongestHoldTime", convert=_int_or_zero))),
+    # A UserEvent is typed by its own UserEvent header (see _spec_name).
+    "UserEvent:" + dp.USEREVENT_TRUNK_ATTEMPT: (AgencyTrunkAttempt, (
+        _req("uniqueid", "Uniqueid"), _opt("agency", "Agency"), _opt("attempt", "Attempt"),
+        _opt("trunk", "Trunk"), _opt("result", "Result"), _opt("cause", "Cause"))),
     "QueueEntry": (QueueEntry, (
         _req("queue", "Queue"), _req("uniqueid", "Uniqueid"),
         _req("position", "Position", convert=int), _req("wait", "Wait", convert=int), _CALLER)),
@@ -290,7 +351,10 @@ def parse_event(message: Mapping[str, str], received_at: float | None = None) ->
         log.warning("dropping AMI message without an Event header (headers: %s)",
                     ", ".join(message), extra={"call_id": uniqueid or "-"})
         return None
-    known = _SPECS_BY_LOWER.get(raw_name.lower())
+    spec_name = raw_name.lower()
+    if spec_name == "userevent":
+        spec_name = f"userevent:{headers.get('userevent', '').lower()}"
+    known = _SPECS_BY_LOWER.get(spec_name)
     if known is None:
         fields = tuple((key, value) for key, value in message.items()
                        if key.lower() not in ("event", "timestamp"))
@@ -309,7 +373,17 @@ def parse_event(message: Mapping[str, str], received_at: float | None = None) ->
         except ValueError:
             _malformed(name, uniqueid, f"bad {spec.headers[0]} {raw!r}")
             return None
-    return cls(name=name, **common, **values)
+    return cls(name=name.partition(":")[0], **common, **values)
+
+
+def parse_response(message: Mapping[str, str], received_at: float | None = None
+                   ) -> ActionResponse:
+    """Type an action's Response message; never raises."""
+    return ActionResponse(
+        name="Response", received_at=time.time() if received_at is None else received_at,
+        response=message.get("Response", ""), message=message.get("Message", ""),
+        fields=tuple((key, value) for key, value in message.items()
+                     if key not in ("Response", "Message")))
 
 
 def _malformed(name: str, uniqueid: str, problem: str) -> None:

@@ -17,24 +17,20 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, literal_column, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.calls.records import CallUpdate, RecordKeeper, merge_updates
+from ntpd_ivr.calls.keeper import RecordKeeper
+from ntpd_ivr.calls.store import fill_calls, transaction, unfinished
 from ntpd_ivr.calls.tracker import EMERGENCY_CONTEXTS, CallTracker, endpoint_of
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.calls.values import CallUpdate, disposition_of
 
 log = logging.getLogger(__name__)
 
 # asterisk-conf/cdr_custom.conf writes these columns, in this order.
 CDR_COLUMNS = ("clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "start",
                "answer", "end", "duration", "billsec", "disposition", "uniqueid", "linkedid")
-# Columns reconciliation may fill; each only where the row has none yet.
-_FILLED = ("linkedid", "caller_number", "trunk", "queue", "arrived_at", "answered_by",
-           "ended_at", "disposition")
 
 
 @dataclass(frozen=True)
@@ -51,11 +47,9 @@ class CdrCall:
     answered: bool  # the CDR's own disposition, ANSWERED (the IVR answers every call)
 
     def disposition(self) -> str:
-        if self.dstchannel and self.answered:
-            return "answered"  # bridged to a call-taker
-        if self.lastapp == "Queue":
-            return "abandoned-in-queue"
-        return "hung-up-in-ivr"
+        # Bridged to a call-taker: answered; last seen in Queue(): abandoned there.
+        return disposition_of(answered=bool(self.dstchannel) and self.answered,
+                              reached_queue=self.lastapp == "Queue")
 
     def update(self) -> CallUpdate:
         return CallUpdate(
@@ -148,40 +142,17 @@ async def reconcile(engine: AsyncEngine, calls: Sequence[CdrCall],
                     skip: Collection[str] = ()) -> ReconcileResult:
     """Write the CDR's ended calls that ``calls`` lacks or has unfinished. ``skip``: calls
     whose end the controller saw itself (its record may still be on its way)."""
-    table = cast(Table, Call.__table__)
     ended = {c.uniqueid: c for c in calls if c.end is not None and c.uniqueid not in skip}
     if not ended:
         return ReconcileResult(0, 0, 0)
     inserted = completed = 0
     ids = list(ended)
-    async with engine.begin() as connection:
+    async with transaction(engine) as pg:
         for start in range(0, len(ids), 1000):
-            chunk = ids[start:start + 1000]
-            done = set((await connection.execute(
-                select(table.c.uniqueid).where(
-                    table.c.uniqueid.in_(chunk), table.c.ended_at.is_not(None),
-                    table.c.disposition.is_not(None)))).scalars())
-            todo = [ended[uid].update() for uid in chunk if uid not in done]
-            if not todo:
-                continue
-            rows = merge_updates(todo)
-            insert = pg_insert(table).values(rows)
-            new = insert.excluded
-            merged: dict[str, Any] = {name: func.coalesce(table.c[name], new[name])
-                                      for name in _FILLED}
-            merged["reconciled"] = True
-            merged["updated_at"] = func.greatest(table.c.updated_at, new.updated_at)
-            result = await connection.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[table.c.uniqueid], set_=merged,
-                    where=or_(table.c.ended_at.is_(None), table.c.disposition.is_(None)))
-                # xmax is 0 on a row this statement inserted, not on one it updated.
-                .returning(table.c.uniqueid, literal_column("(calls.xmax = 0)")))
-            for _uid, fresh in result:
-                if fresh:
-                    inserted += 1
-                else:
-                    completed += 1
+            todo = await unfinished(pg, ids[start:start + 1000])
+            fresh, filled = await fill_calls(pg, [ended[uid].update() for uid in todo])
+            inserted += fresh
+            completed += filled
     outcome = ReconcileResult(len(ended), inserted, completed)
     if inserted or completed:
         log.warning("reconciled from Asterisk's CDR: %d call(s) the controller had missed, "

@@ -28,7 +28,7 @@ from ntpd_ivr.ami.events import (
     QueueCallerJoin,
     QueueCallerLeave,
 )
-from ntpd_ivr.calls.records import CallStep, CallUpdate, Record
+from ntpd_ivr.calls.values import CallStep, CallUpdate, Record, disposition_of
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,12 @@ class _CallState:
 
 
 def disposition_at_hangup(state: _CallState) -> str | None:
-    if state.answered:
-        return "answered"
-    if state.abandoned or (state.queued and not state.partial):
-        return "abandoned-in-queue"
-    if state.partial:
+    """The call's disposition (values.disposition_of), or None when a resync left us
+    not knowing: an answer or an abandon seen settles it, anything else is the CDR's."""
+    if state.partial and not (state.answered or state.abandoned):
         return None
-    return "hung-up-in-ivr"
+    return disposition_of(answered=state.answered,
+                          reached_queue=state.queued or state.abandoned)
 
 
 class CallTracker:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.channel import AgiChannel
-from ntpd_ivr.calls.records import CallStep, CallUpdate
+from ntpd_ivr.calls.values import CallStep, CallUpdate
 from ntpd_ivr.errors import AgiError, AgiHangup
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import CallFacts, LiveState, route

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Protocol
 
+from ntpd_ivr.ami.events import ActionResult, AmiEvent, QueueSummary
 from ntpd_ivr.routing.engine import LiveState, QueueState
 
 log = logging.getLogger(__name__)
@@ -23,24 +24,17 @@ UNKNOWN: LiveState = MappingProxyType({})
 
 class AmiActions(Protocol):
     async def action(self, action: dict[str, str],
-                     timeout: float | None = None) -> Any: ...  # noqa: ASYNC109
+                     timeout: float | None = None) -> ActionResult: ...  # noqa: ASYNC109
 
 
-def parse_queue_summary(replies: Any) -> LiveState:
-    """QueueSummary events -> queue name -> state. Unparsable entries are skipped."""
-    items = replies if isinstance(replies, list) else []
-    states: dict[str, QueueState] = {}
-    for item in items:
-        if not isinstance(item, Mapping) or item.get("Event") != "QueueSummary":
-            continue
-        try:
-            states[str(item["Queue"])] = QueueState(
-                logged_in=int(item["LoggedIn"]), available=int(item["Available"]),
-                callers=int(item["Callers"]),
-                longest_wait_seconds=float(item.get("LongestHoldTime", 0) or 0))
-        except (KeyError, ValueError, TypeError):
-            log.warning("skipping unreadable QueueSummary entry %r", dict(item))
-    return MappingProxyType(states)
+def live_state(events: Iterable[AmiEvent]) -> LiveState:
+    """QueueSummary items -> queue name -> state (ami/ has typed them and dropped the
+    malformed ones)."""
+    return MappingProxyType({
+        event.queue: QueueState(logged_in=event.logged_in, available=event.available,
+                                callers=event.callers,
+                                longest_wait_seconds=float(event.longest_hold_time))
+        for event in events if isinstance(event, QueueSummary)})
 
 
 class QueueMonitor:
@@ -58,7 +52,7 @@ class QueueMonitor:
         if self.ami is None:
             return UNKNOWN
         try:
-            replies = await asyncio.wait_for(
+            result = await asyncio.wait_for(
                 self.ami.action({"Action": "QueueSummary"}, timeout=self.timeout_seconds),
                 self.timeout_seconds + 0.05)
         except asyncio.CancelledError:
@@ -67,7 +61,7 @@ class QueueMonitor:
             log.warning("live queue state unknown (AMI QueueSummary: %s); callers stay on "
                         "their regional queue", exc)
             return UNKNOWN
-        return parse_queue_summary(replies)
+        return live_state(result.events)
 
     async def snapshot(self) -> LiveState:
         now = self.clock()

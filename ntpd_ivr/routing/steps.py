@@ -9,28 +9,25 @@ from __future__ import annotations
 
 import logging
 
-from ntpd_ivr import dialplan_contract as dp
-from ntpd_ivr.ami.events import AmiEvent, OtherEvent
-from ntpd_ivr.calls.records import CallStep
+from ntpd_ivr.ami.events import AgencyTrunkAttempt, AmiEvent
+from ntpd_ivr.calls.values import CallStep
 
 log = logging.getLogger(__name__)
 
 KIND_TRUNK_ATTEMPT = "agency.attempt"
-_DETAIL = {"agency": "agency", "attempt": "attempt", "trunk": "trunk", "result": "result",
-           "cause": "hangup_cause"}
 
 
 def trunk_attempt_step(event: AmiEvent) -> CallStep | None:
-    """The CallStep for an NTPDTrunkAttempt UserEvent; None for any other event."""
-    if not isinstance(event, OtherEvent) or event.name.lower() != "userevent":
+    """The CallStep for an agency trunk attempt event; None for any other event."""
+    if not isinstance(event, AgencyTrunkAttempt):
         return None
-    headers = {key.lower(): value for key, value in event.fields}
-    if headers.get("userevent", "").lower() != dp.USEREVENT_TRUNK_ATTEMPT.lower():
-        return None
-    detail = {name: headers.get(header, "") for header, name in _DETAIL.items()}
     try:
-        return CallStep(headers.get("uniqueid", ""), event.timestamp or event.received_at,
-                        KIND_TRUNK_ATTEMPT, detail)
+        return CallStep(event.uniqueid, event.timestamp or event.received_at,
+                        KIND_TRUNK_ATTEMPT,
+                        {"agency": event.agency, "attempt": event.attempt,
+                         "trunk": event.trunk, "result": event.result,
+                         "hangup_cause": event.cause})
     except ValueError as exc:
-        log.warning("unreadable %s event: %s", dp.USEREVENT_TRUNK_ATTEMPT, exc)
+        log.warning("unreadable agency trunk attempt event: %s", exc,
+                    extra={"call_id": event.uniqueid})
         return None

@@ -20,7 +20,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.calls.records import CallUpdate, RecordKeeper
+from ntpd_ivr.calls.keeper import RecordKeeper
+from ntpd_ivr.calls.values import CallUpdate
 from ntpd_ivr.db import migrate
 from ntpd_ivr.db.models import Base, Call
 from ntpd_ivr.db.session import make_engine
@@ -242,7 +243,8 @@ async def test_nothing_is_lost_while_the_database_is_down(
 
 CRASHING_WRITER = textwrap.dedent("""
     import asyncio, os, sys
-    from ntpd_ivr.calls.records import CallUpdate, RecordKeeper
+    from ntpd_ivr.calls.keeper import RecordKeeper
+    from ntpd_ivr.calls.values import CallUpdate
     from ntpd_ivr.settings import RecordsSettings
 
     async def main():

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr import cli
 from ntpd_ivr.calls.reconcile import parse_cdr, reconcile
-from ntpd_ivr.calls.records import CallUpdate, apply_updates
+from ntpd_ivr.calls.store import apply_records
+from ntpd_ivr.calls.values import CallUpdate
 from tests.integration.test_records_db import rows, ts
 from tests.unit.test_records_reconcile_cdr import ABANDONED, ANSWERED, IVR
 
@@ -24,7 +25,7 @@ AMI_ARRIVAL = 1795849769.75  # the AMI Newchannel time, finer than the CDR's 07:
 async def test_missing_calls_are_added_and_unfinished_ones_completed_once(
         db_engine: AsyncEngine) -> None:
     # From AMI: the answered call arrived and was answered, then the controller died.
-    await apply_updates(db_engine, [
+    await apply_records(db_engine, [
         CallUpdate("1795849770.0", AMI_ARRIVAL, arrived_at=AMI_ARRIVAL, category="fire",
                    answered_at=AMI_ARRIVAL + 2, answered_by="taker-1"),
         CallUpdate("1795849900.3", 1795849900.4, arrived_at=1795849900.4, ended_at=1795849903.3,
@@ -70,7 +71,7 @@ async def test_reconcile_and_report_commands(
                                               "--cdr", str(cdr)])
     assert code == 0
     assert "3 ended 112 call(s)" in capsys.readouterr().out
-    await apply_updates(db_engine, [CallUpdate("1795849770.0", AMI_ARRIVAL,
+    await apply_records(db_engine, [CallUpdate("1795849770.0", AMI_ARRIVAL,
                                                answered_at=AMI_ARRIVAL + 4.25)])
     code = await asyncio.to_thread(cli.main, [
         "report", "--config", str(config), "--from", "2026-11-28", "--to", "2026-11-29",

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.calls.records import CallStep, CallUpdate, RecordKeeper
+from ntpd_ivr.calls.keeper import RecordKeeper
+from ntpd_ivr.calls.values import CallStep, CallUpdate
 from ntpd_ivr.settings import RecordsSettings
 from tests.integration.test_records_db import T0, rows, settled, ts
 

@@ -23,7 +23,6 @@ from ntpd_ivr.ami.events import (
     Hangup,
     Newchannel,
     QueueCallerJoin,
-    parse_event,
 )
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.settings import AmiSettings
@@ -195,20 +194,20 @@ async def test_action_round_trip_and_list_action(fake: FakeAmi,
     assert await client.wait_connected(2.0)
 
     answer = await client.action({"Action": "Setvar", "Variable": "X", "Value": "1"})
-    assert answer["Response"] == "Success" and answer["Message"] == "OK"  # type: ignore[call-overload]
+    assert (answer.response.response, answer.response.message) == ("Success", "OK")
+    assert answer.events == ()
     sent = fake.actions[-1]
     assert (sent["Action"], sent["Variable"], sent["Value"]) == ("Setvar", "X", "1")
 
     items = await client.action({"Action": "CoreShowChannels"})
-    assert isinstance(items, list) and len(items) == 2
-    parsed = [parse_event(item) for item in items]
-    assert all(isinstance(p, CoreShowChannel) for p in parsed)
+    parsed = items.events
+    assert len(parsed) == 2 and all(isinstance(p, CoreShowChannel) for p in parsed)
     assert [p.uniqueid for p in parsed] == ["1.1", "1.2"]  # type: ignore[union-attr]
     assert parsed[0].duration_seconds == 65  # type: ignore[union-attr]
 
     # panoramisk 1.4 alone would wait forever here ("Added ... to queue" looks like a list).
     added = await client.action({"Action": "QueueAdd", "Queue": "q", "Interface": "PJSIP/t"})
-    assert added["Message"] == "Added interface to queue"  # type: ignore[call-overload]
+    assert added.response.message == "Added interface to queue"
 
 
 async def test_error_response_raises_with_asterisks_message(
@@ -231,7 +230,7 @@ async def test_action_times_out_when_never_answered(fake: FakeAmi,
     with pytest.raises(AmiError, match=r"no answer within 0\.5s"):  # the settings' default
         await client.action({"Action": "NeverAnswered"})
     assert client.connected  # a slow action is not a dead link
-    assert isinstance(await client.action({"Action": "Ping"}), dict)
+    assert (await client.action({"Action": "Ping"})).response.response == "Success"
 
 
 async def test_start_returns_while_asterisk_is_down_and_actions_fail_fast(
@@ -310,7 +309,7 @@ async def test_malformed_event_and_failing_handler_are_survived(
     assert client.state()["events_malformed"] == 1
     assert "handler failed" in caplog.text and "handler bug" in caplog.text
     assert client.connected
-    assert isinstance(await client.action({"Action": "Ping"}), dict)
+    assert (await client.action({"Action": "Ping"})).response.response == "Success"
 
 
 async def test_dropped_connection_reconnects_and_runs_on_login_again(
@@ -329,7 +328,7 @@ async def test_dropped_connection_reconnects_and_runs_on_login_again(
     assert fake.connections == 2
     assert client.state()["logins"] == 2
     assert "connection lost" in client.state()["last_error"]
-    assert isinstance(await client.action({"Action": "Ping"}), dict)
+    assert (await client.action({"Action": "Ping"})).response.response == "Success"
     # panoramisk would replay the unanswered action after FullyBooted: it must not.
     await asyncio.sleep(0.1)
     assert sum(a.get("Action") == "NeverAnswered" for a in fake.actions) == 1

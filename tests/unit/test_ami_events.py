@@ -9,6 +9,8 @@ import time
 import pytest
 
 from ntpd_ivr.ami.events import (
+    ActionResponse,
+    AgencyTrunkAttempt,
     AgentCalled,
     AgentComplete,
     AgentConnect,
@@ -26,7 +28,9 @@ from ntpd_ivr.ami.events import (
     QueueCallerLeave,
     QueueEntry,
     QueueMember,
+    QueueSummary,
     parse_event,
+    parse_response,
 )
 
 
@@ -139,6 +143,19 @@ CASES: list[tuple[str, AmiEvent]] = [
      "ConnectedLineName: unknown\nWait: 37\nPriority: 0\nActionID: a/2",
      QueueEntry(name="QueueEntry", received_at=AT, queue="q-ambulans",
                 uniqueid="1718000000.10", position=1, wait=37, caller_number="")),
+    ("Event: QueueSummary\nQueue: takers-default\nLoggedIn: 2\nAvailable: 1\nCallers: 3\n"
+     "HoldTime: 4\nTalkTime: 0\nLongestHoldTime: 27\nActionID: a/3",
+     QueueSummary(name="QueueSummary", received_at=AT, queue="takers-default", logged_in=2,
+                  available=1, callers=3, longest_hold_time=27)),
+    ("Event: UserEvent\nPrivilege: user,all\nChannel: PJSIP/operator-local-00000007\n"
+     "Uniqueid: 1700000000.7\nUserEvent: NTPDTrunkAttempt\nAgency: palembang-damkar\n"
+     "Attempt: backup\nTrunk: PJSIP/agency-damkar-plg-backup\nResult: BUSY\nCause: 17",
+     AgencyTrunkAttempt(name="UserEvent", received_at=AT, uniqueid="1700000000.7",
+                        agency="palembang-damkar", attempt="backup",
+                        trunk="PJSIP/agency-damkar-plg-backup", result="BUSY", cause="17")),
+    ("Event: UserEvent\nUniqueid: 1.3\nUserEvent: SomethingElse\nFoo: bar",
+     OtherEvent(name="UserEvent", received_at=AT, fields=(
+         ("Uniqueid", "1.3"), ("UserEvent", "SomethingElse"), ("Foo", "bar")))),
     ("Event: VarSet\nPrivilege: dialplan,all\nChannel: PJSIP/x-01\nUniqueid: 1.2\n"
      "Variable: NTPD_CATEGORY\nValue: 1",
      OtherEvent(name="VarSet", received_at=AT, fields=(
@@ -153,8 +170,17 @@ def test_parse_event_types_each_message(text: str, expected: AmiEvent) -> None:
 
 
 def test_every_typed_class_has_a_case() -> None:
-    typed = {cls for cls in AmiEvent.__subclasses__() if cls is not OtherEvent}
+    typed = {cls for cls in AmiEvent.__subclasses__()
+             if cls not in (OtherEvent, ActionResponse)}  # responses: parse_response
     assert typed == {type(e) for _, e in CASES} - {OtherEvent}
+
+
+def test_action_response_keeps_its_headers() -> None:
+    response = parse_response(msg("Response: Error\nActionID: a/9\n"
+                                  "Message: Channel specified does not exist"), received_at=AT)
+    assert (response.response, response.message) == ("Error",
+                                                     "Channel specified does not exist")
+    assert response.get("actionid") == "a/9" and response.get("Nope") == ""
 
 
 def test_received_at_defaults_to_now_and_bad_timestamp_is_none() -> None:

@@ -4,8 +4,8 @@ parse_event): dispositions, abandon times and call_events steps."""
 from __future__ import annotations
 
 from ntpd_ivr.ami.events import CoreShowChannel, parse_event
-from ntpd_ivr.calls.records import CallStep, CallUpdate, Record
 from ntpd_ivr.calls.tracker import CallTracker
+from ntpd_ivr.calls.values import CallStep, CallUpdate, Record
 
 CALLER = "1795849300.4"
 

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ntpd_ivr.calls import records
-from ntpd_ivr.calls.records import CallUpdate, Position, RecordKeeper, Spool, merge_updates
+from ntpd_ivr.calls.keeper import RecordKeeper
+from ntpd_ivr.calls.spool import COMPACT_BYTES, Position, Spool, decode_line, encode_line
+from ntpd_ivr.calls.store import merge_updates
+from ntpd_ivr.calls.values import CallUpdate
 from ntpd_ivr.settings import RecordsSettings
 
 
@@ -25,7 +27,7 @@ def spooled_lines(directory: Path) -> list[str]:
             for line in path.read_text().splitlines()]
 
 
-def open_spool(directory: Path, compact_bytes: int = records.COMPACT_BYTES) -> tuple[Spool, int]:
+def open_spool(directory: Path, compact_bytes: int = COMPACT_BYTES) -> tuple[Spool, int]:
     spool = Spool(directory, compact_bytes)
     return spool, spool.open()
 
@@ -38,11 +40,11 @@ def test_update_json_round_trip_keeps_every_field_and_omits_unset_ones() -> None
                       category="fire", queue="takers-fire", route_reason="menu",
                       arrived_at=1.5, queued_at=2.5, answered_at=3.5, answered_by="PJSIP/101",
                       ended_at=4.5, hangup_cause=16, hangup_cause_text="Normal Clearing")
-    assert CallUpdate.from_json(full.to_json()) == full
+    assert decode_line(encode_line(full)) == full
     sparse = update(1, category="police")
-    assert json.loads(sparse.to_json()) == {"uniqueid": "1700000000.1", "at": 1_700_000_001.0,
+    assert json.loads(encode_line(sparse)) == {"uniqueid": "1700000000.1", "at": 1_700_000_001.0,
                                             "category": "police"}
-    assert CallUpdate.from_json(sparse.to_json()) == sparse
+    assert decode_line(encode_line(sparse)) == sparse
 
 
 @pytest.mark.parametrize("bad", [
@@ -59,14 +61,14 @@ def test_update_refuses_values_the_database_would_refuse(bad: dict[str, object])
 def test_update_replaces_characters_postgresql_text_cannot_hold() -> None:
     dirty = update(1, caller_number="08\x001\udcff")
     assert dirty.caller_number == "08\ufffd1\ufffd"
-    assert CallUpdate.from_json(dirty.to_json()) == dirty
+    assert decode_line(encode_line(dirty)) == dirty
 
 
 @pytest.mark.parametrize("line", ['{"uniqueid":"1.1","at":1', "[1, 2]", '"text"',
                                   '{"at": 1.0}', "\x00\x00\x00", b"\xff\xfe"])
 def test_from_json_says_value_error_for_anything_not_an_update(line: str | bytes) -> None:
     with pytest.raises(ValueError):
-        CallUpdate.from_json(line)
+        decode_line(line)
 
 
 def test_merge_follows_the_upsert_rules() -> None:
@@ -88,7 +90,7 @@ def test_merge_follows_the_upsert_rules() -> None:
 def test_spool_reads_in_order_and_resumes_from_the_committed_cursor(tmp_path: Path) -> None:
     spool, pending = open_spool(tmp_path)
     assert pending == 0
-    spool.append("".join(update(n).to_json() + "\n" for n in range(5)).encode())
+    spool.append(b"".join(encode_line(update(n)) for n in range(5)))
     first = spool.read(3)
     assert [u.uniqueid for u in first.updates] == [f"1700000000.{n}" for n in range(3)]
     assert spool.read(3).updates == first.updates, "read() must not move the cursor"
@@ -107,13 +109,13 @@ def test_spool_reads_in_order_and_resumes_from_the_committed_cursor(tmp_path: Pa
 def test_torn_last_line_is_skipped_with_a_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     spool, _ = open_spool(tmp_path)
-    spool.append((update(1).to_json() + "\n").encode())
+    spool.append(encode_line(update(1)))
     spool.close()
     with spool.path(1).open("ab") as file:  # crash in the middle of a write
-        file.write(update(2).to_json().encode()[:20])
+        file.write(encode_line(update(2))[:20])
 
     spool, pending = open_spool(tmp_path)
-    spool.append((update(3).to_json() + "\n").encode())
+    spool.append(encode_line(update(3)))
     with caplog.at_level(logging.WARNING):
         batch = spool.read(10)
     assert [u.uniqueid for u in batch.updates] == ["1700000000.1", "1700000000.3"]
@@ -125,9 +127,10 @@ def test_torn_last_line_is_skipped_with_a_warning(
 def test_complete_last_line_without_newline_is_kept(tmp_path: Path) -> None:
     spool, _ = open_spool(tmp_path)
     spool.close()
-    spool.path(1).write_text(update(1).to_json())  # crashed before the newline only
+    # Crashed before the newline only.
+    spool.path(1).write_text(encode_line(update(1)).decode().rstrip("\n"))
     spool, pending = open_spool(tmp_path)
-    spool.append((update(2).to_json() + "\n").encode())
+    spool.append(encode_line(update(2)))
     assert [u.uniqueid for u in spool.read(10).updates] == ["1700000000.1", "1700000000.2"]
     assert pending == 1
     spool.close()
@@ -144,9 +147,9 @@ def test_failed_write_is_cut_off_so_the_next_line_is_whole(
 
     monkeypatch.setattr(os, "write", write_half_then_fail)
     with pytest.raises(OSError):
-        spool.append((update(1).to_json() + "\n").encode())
+        spool.append(encode_line(update(1)))
     monkeypatch.setattr(os, "write", real_write)
-    spool.append((update(2).to_json() + "\n").encode())
+    spool.append(encode_line(update(2)))
     batch = spool.read(10)
     assert [u.uniqueid for u in batch.updates] == ["1700000000.2"] and batch.lines == 1
     spool.close()
@@ -154,13 +157,13 @@ def test_failed_write_is_cut_off_so_the_next_line_is_whole(
 
 def test_compaction_starts_a_new_segment_once_all_is_applied(tmp_path: Path) -> None:
     spool, _ = open_spool(tmp_path, compact_bytes=1000)
-    spool.append("".join(update(n).to_json() + "\n" for n in range(40)).encode())
+    spool.append(b"".join(encode_line(update(n)) for n in range(40)))
     spool.commit(spool.read(10).end)
     assert spool.segments == [1], "must not compact while updates remain unapplied"
     spool.commit(spool.read(100).end)
     assert spool.segments == [2] and not spool.path(1).exists()
     assert spool.cursor == Position(2, 0)
-    spool.append((update(99).to_json() + "\n").encode())
+    spool.append(encode_line(update(99)))
     spool.close()
 
     spool, pending = open_spool(tmp_path, compact_bytes=1000)
@@ -170,7 +173,7 @@ def test_compaction_starts_a_new_segment_once_all_is_applied(tmp_path: Path) -> 
 
 def test_small_spool_is_not_compacted(tmp_path: Path) -> None:
     spool, _ = open_spool(tmp_path)
-    spool.append((update(1).to_json() + "\n").encode())
+    spool.append(encode_line(update(1)))
     spool.commit(spool.read(10).end)
     assert spool.segments == [1]
     spool.close()
@@ -179,10 +182,10 @@ def test_small_spool_is_not_compacted(tmp_path: Path) -> None:
 def test_crash_during_compaction_recovers(tmp_path: Path) -> None:
     # Crash after the new segment was made, before the cursor moved: read on into it.
     spool, _ = open_spool(tmp_path)
-    spool.append((update(1).to_json() + "\n").encode())
+    spool.append(encode_line(update(1)))
     spool.commit(spool.read(10).end)
     spool.close()
-    spool.path(2).write_text(update(2).to_json() + "\n")
+    spool.path(2).write_text(encode_line(update(2)).decode())
     spool, pending = open_spool(tmp_path)
     assert pending == 1
     batch = spool.read(10)
@@ -192,7 +195,7 @@ def test_crash_during_compaction_recovers(tmp_path: Path) -> None:
     spool.close()
 
     # Crash after the cursor moved, before the old segment was deleted.
-    spool.path(1).write_text(update(1).to_json() + "\n")
+    spool.path(1).write_text(encode_line(update(1)).decode())
     spool, pending = open_spool(tmp_path)
     assert pending == 0 and not spool.path(1).exists()
     spool.close()
@@ -200,7 +203,7 @@ def test_crash_during_compaction_recovers(tmp_path: Path) -> None:
 
 def test_unreadable_cursor_replays_the_whole_spool(tmp_path: Path) -> None:
     spool, _ = open_spool(tmp_path)
-    spool.append("".join(update(n).to_json() + "\n" for n in range(3)).encode())
+    spool.append(b"".join(encode_line(update(n)) for n in range(3)))
     spool.commit(spool.read(2).end)
     spool.close()
     (tmp_path / "cursor.json").write_text("{garbage")
@@ -212,14 +215,14 @@ def test_unreadable_cursor_replays_the_whole_spool(tmp_path: Path) -> None:
 def test_cursor_past_the_end_is_pulled_back(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     spool, _ = open_spool(tmp_path)
-    spool.append("".join(update(n).to_json() + "\n" for n in range(3)).encode())
+    spool.append(b"".join(encode_line(update(n)) for n in range(3)))
     spool.commit(spool.read(3).end)
     spool.close()
     spool.path(1).write_bytes(b"")  # someone emptied the segment under the cursor
     spool, pending = open_spool(tmp_path)
     assert pending == 0 and spool.cursor == Position(1, 0)
     assert "past the end" in caplog.text
-    spool.append((update(9).to_json() + "\n").encode())
+    spool.append(encode_line(update(9)))
     assert [u.uniqueid for u in spool.read(10).updates] == ["1700000000.9"]
     spool.close()
 
@@ -247,7 +250,7 @@ async def test_disabled_database_keeps_every_update_spooled(tmp_path: Path) -> N
     await again.record(update(10))
     await again.stop()
     lines = spooled_lines(tmp_path / "spool")
-    assert [CallUpdate.from_json(line).uniqueid for line in lines] == \
+    assert [decode_line(line).uniqueid for line in lines] == \
         [f"1700000000.{n}" for n in range(11)]
 
 
@@ -288,7 +291,7 @@ async def test_submit_never_waits_for_the_disk_and_keeps_order(
     await keeper.stop()
     assert queued_in < 0.05, f"submit() waited for the disk: {queued_in:.3f} s for 300"
     lines = spooled_lines(tmp_path / "spool")
-    assert [CallUpdate.from_json(line).uniqueid for line in lines] == \
+    assert [decode_line(line).uniqueid for line in lines] == \
         [f"1700000000.{n}" for n in range(300)]
 
 
@@ -313,7 +316,7 @@ async def test_cancelled_caller_does_not_break_the_keeper(tmp_path: Path) -> Non
     await keeper.record(update(2))
     await keeper.stop()
     # The cancelled update may or may not have been written; the later one always is.
-    assert "1700000000.2" in {CallUpdate.from_json(line).uniqueid
+    assert "1700000000.2" in {decode_line(line).uniqueid
                               for line in spooled_lines(tmp_path / "spool")}
 
 

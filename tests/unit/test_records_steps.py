@@ -7,15 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ntpd_ivr.calls.records import (
-    CallStep,
-    CallUpdate,
-    RecordKeeper,
-    Spool,
-    merge_updates,
-    parse_spool_line,
-    step_rows,
-)
+from ntpd_ivr.calls.keeper import RecordKeeper
+from ntpd_ivr.calls.spool import Spool, decode_line, encode_line
+from ntpd_ivr.calls.store import merge_updates, step_rows
+from ntpd_ivr.calls.values import CallStep, CallUpdate
 from ntpd_ivr.settings import RecordsSettings
 
 T0 = 1_700_000_000.0
@@ -24,13 +19,12 @@ T0 = 1_700_000_000.0
 def test_step_round_trips_through_its_spool_line() -> None:
     step = CallStep("1700000000.1", T0 + 0.25, "ivr.digit",
                     {"digit": "1", "attempt": 2, "ms": 1.5, "barge": True, "none": None})
-    line = step.to_json()
+    line = encode_line(step)
     assert json.loads(line)["type"] == "step"
-    assert parse_spool_line(line) == step
-    assert CallStep.from_json(line) == step
-    assert hash(parse_spool_line(line)) == hash(step)
+    assert decode_line(line) == step
+    assert hash(decode_line(line)) == hash(step)
     update = CallUpdate("1700000000.1", T0, category="fire", disposition="answered")
-    assert parse_spool_line(update.to_json()) == update
+    assert decode_line(encode_line(update)) == update
 
 
 def test_step_detail_is_a_frozen_copy() -> None:
@@ -65,7 +59,7 @@ def test_step_text_is_made_storable() -> None:
                                   "[1]", "not json"])
 def test_spool_line_that_is_neither_is_a_value_error(line: str) -> None:
     with pytest.raises(ValueError):
-        parse_spool_line(line)
+        decode_line(line)
 
 
 def test_step_rows_fold_duplicates_and_keep_different_details() -> None:
@@ -73,8 +67,8 @@ def test_step_rows_fold_duplicates_and_keep_different_details() -> None:
     other = CallStep("u1", T0, "agent.ring_no_answer", {"member": "taker-2"})
     rows = step_rows([same, same, other, CallStep("u1", T0 + 1, "hangup")])
     assert len(rows) == 3
-    assert rows[0]["detail"] == {"member": "taker-1"}
-    assert rows[0]["detail_digest"] != rows[1]["detail_digest"]
+    assert json.loads(rows[0].detail) == {"member": "taker-1"}
+    assert rows[0].detail_digest != rows[1].detail_digest
 
 
 @pytest.mark.parametrize("bad", [{"disposition": "lost"}, {"reconciled": 1},

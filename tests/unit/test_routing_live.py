@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ntpd_ivr.ami.events import ActionResult, parse_event, parse_response
 from ntpd_ivr.errors import AmiError
-from ntpd_ivr.routing.live import QueueMonitor, parse_queue_summary
+from ntpd_ivr.routing.live import QueueMonitor, live_state
 
-SUMMARY = [
-    {"Response": "Success", "EventList": "start", "Message": "Queue summary will follow"},
+ITEMS = [
     {"Event": "QueueSummary", "Queue": "takers-muba", "LoggedIn": "0", "Available": "0",
      "Callers": "0", "HoldTime": "0", "TalkTime": "0", "LongestHoldTime": "0"},
     {"Event": "QueueSummary", "Queue": "takers-default", "LoggedIn": "2", "Available": "1",
      "Callers": "3", "HoldTime": "4", "TalkTime": "0", "LongestHoldTime": "27"},
     {"Event": "QueueSummary", "Queue": "broken", "LoggedIn": "x"},
-    {"Event": "QueueSummaryComplete", "EventList": "Complete", "ListItems": "3"},
 ]
+# What AmiClient.action() makes of Asterisk's answer: the malformed item is dropped there.
+SUMMARY = ActionResult(
+    parse_response({"Response": "Success", "EventList": "start",
+                    "Message": "Queue summary will follow"}),
+    tuple(event for item in ITEMS if (event := parse_event(item)) is not None))
 
 
 class FakeAmi:
@@ -33,12 +37,14 @@ class FakeAmi:
         return self.reply
 
 
-def test_parse() -> None:
-    live = parse_queue_summary(SUMMARY)
+def test_live_state_from_typed_queue_summaries() -> None:
+    assert len(SUMMARY.events) == 2  # "broken" refused at the AMI edge
+    live = live_state(SUMMARY.events)
     assert set(live) == {"takers-muba", "takers-default"}
     assert live["takers-muba"].logged_in == 0
+    assert live["takers-default"].callers == 3
     assert live["takers-default"].longest_wait_seconds == 27.0
-    assert parse_queue_summary(None) == {}
+    assert live_state(()) == {}
 
 
 async def test_cached_for_a_second_and_shared() -> None:

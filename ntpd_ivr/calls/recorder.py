@@ -1,0 +1,70 @@
+"""AMI in, call records out: the one place where an AMI event becomes records.
+
+Every event goes through the tracker (which 112 call it is about, what it changes); trunk
+attempts become steps; after each AMI login the live calls are picked up again; a call
+whose end the tracker could not settle is handed to the CDR reconciliation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+from ntpd_ivr.ami.events import ActionResult, AmiEvent, CoreShowChannel
+from ntpd_ivr.calls.keeper import RecordKeeper
+from ntpd_ivr.calls.reconcile import Reconciler
+from ntpd_ivr.calls.tracker import CallTracker
+from ntpd_ivr.calls.values import CallUpdate, Record
+from ntpd_ivr.routing.steps import trunk_attempt_step
+
+log = logging.getLogger(__name__)
+
+
+class AmiActions(Protocol):
+    async def action(self, action: dict[str, str],
+                     timeout: float | None = None) -> ActionResult: ...  # noqa: ASYNC109
+
+
+def _report_spool_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a call record from AMI did not reach the spool: %s", future.exception())
+
+
+class CallRecorder:
+    def __init__(self, records: RecordKeeper, tracker: CallTracker,
+                 reconciler: Reconciler | None) -> None:
+        self.records = records
+        self.tracker = tracker
+        self.reconciler = reconciler
+
+    def _spool(self, record: Record) -> None:
+        # Queued in order but not awaited (see RecordKeeper.submit): one consumer must not
+        # wait an fsync per event. What a crash takes before the fsync comes back from the
+        # resync at the next login and from the CDR.
+        self.records.submit(record).add_done_callback(_report_spool_failure)
+
+    async def on_event(self, event: AmiEvent) -> None:
+        if (step := trunk_attempt_step(event)) is not None:
+            self._spool(step)
+        for record in self.tracker.apply(event):
+            self._spool(record)
+            if (self.reconciler is not None and isinstance(record, CallUpdate)
+                    and record.uniqueid in self.tracker.unsettled):
+                # Ended, but how (answered? by whom?) was lost with AMI: ask the CDR.
+                self.reconciler.settle(record.uniqueid)
+
+    async def resync(self, ami: AmiActions) -> None:
+        """Events during a disconnect are lost: pick up the live calls again."""
+        result = await ami.action({"Action": "CoreShowChannels"})
+        channels = [e for e in result.events if isinstance(e, CoreShowChannel)]
+        updates = self.tracker.resync(channels, now=time.time())
+        for update in updates:
+            await self.records.record(update)
+        log.info("AMI resync: %d live channel(s), %d 112 call(s) picked up again",
+                 len(result.events), len(updates))
+        if self.reconciler is not None:
+            # Calls that ended while AMI was away (or the controller was down) are in
+            # Asterisk's CDR now.
+            self.reconciler.trigger()

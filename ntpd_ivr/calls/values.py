@@ -1,0 +1,168 @@
+"""What a call record is made of: value types checked at the edge, and the one rule that
+says how a call ended. No I/O here.
+
+A ``CallUpdate`` is a change to one ``calls`` row; a ``CallStep`` is one ``call_events``
+row. Both refuse, when they are built, anything PostgreSQL would refuse later, so that
+nothing spooled can be refused by the database and stall every record behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any
+
+_MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z, PostgreSQL and datetime both accept it
+_MAX_INT4 = 2**31 - 1
+# PostgreSQL text cannot hold NUL, and UTF-8 cannot encode a lone surrogate (what
+# surrogateescape makes of a caller id's stray bytes): either would be refused forever.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_STEP_KIND = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+
+DISPOSITIONS = ("answered", "abandoned-in-queue", "hung-up-in-ivr", "abandoned-ringing",
+                "failed")
+
+
+def disposition_of(*, answered: bool, reached_queue: bool) -> str:
+    """How a 112 call ended, the one rule for AMI tracking and CDR reconciliation alike:
+    a call-taker (or agency) answered; or the caller gave up in the queue; or before it."""
+    if answered:
+        return "answered"
+    if reached_queue:
+        return "abandoned-in-queue"
+    return "hung-up-in-ivr"
+
+
+def _epoch(name: str, value: object) -> float:
+    # The comparison also refuses NaN and infinity.
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not 0 <= value <= _MAX_EPOCH:
+        raise ValueError(f"{name} must be epoch seconds, not {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class CallUpdate:
+    """A change to one call's record. ``None`` means "unchanged"; times are epoch seconds."""
+
+    uniqueid: str
+    at: float
+    linkedid: str | None = None
+    caller_number: str | None = None
+    trunk: str | None = None
+    dialed: str | None = None
+    ivr_digit: str | None = None
+    category: str | None = None
+    queue: str | None = None
+    route_reason: str | None = None
+    arrived_at: float | None = None
+    queued_at: float | None = None
+    answered_at: float | None = None
+    answered_by: str | None = None
+    ended_at: float | None = None
+    hangup_cause: int | None = None
+    hangup_cause_text: str | None = None
+    region: str | None = None
+    priority: int | None = None
+    disposition: str | None = None  # one of DISPOSITIONS
+    abandoned_at: float | None = None
+    reconciled: bool | None = None  # True: filled from Asterisk's CDR, AMI events missed
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.uniqueid, str) or not self.uniqueid:
+            raise ValueError(f"uniqueid must be a non-empty string, not {self.uniqueid!r}")
+        object.__setattr__(self, "at", _epoch("at", self.at))
+        if self.disposition is not None and self.disposition not in DISPOSITIONS:
+            raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}, "
+                             f"not {self.disposition!r}")
+        if self.reconciled is not None and type(self.reconciled) is not bool:
+            raise ValueError(f"reconciled must be true or false, not {self.reconciled!r}")
+        priority = self.priority
+        if priority is not None and (type(priority) is not int
+                                     or not -_MAX_INT4 <= priority <= _MAX_INT4):
+            raise ValueError(f"priority must be a whole number, not {priority!r}")
+        for name in TIME_FIELDS:
+            if (value := getattr(self, name)) is not None:
+                object.__setattr__(self, name, _epoch(name, value))
+        for name in TEXT_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise ValueError(f"{name} must be a string, not {value!r}")
+            if _UNSTORABLE.search(value):
+                object.__setattr__(self, name, _UNSTORABLE.sub("\ufffd", value))
+        cause = self.hangup_cause
+        if cause is not None and (type(cause) is not int or not 0 <= cause <= _MAX_INT4):
+            raise ValueError(f"hangup_cause must be a whole number >= 0, not {cause!r}")
+
+    def changes(self) -> dict[str, Any]:
+        """The fields this update sets."""
+        return {name: value for name in CHANGE_FIELDS
+                if (value := getattr(self, name)) is not None}
+
+
+FIELD_NAMES = tuple(f.name for f in fields(CallUpdate))
+CHANGE_FIELDS = FIELD_NAMES[2:]  # every column an update can set (not uniqueid, at)
+TIME_FIELDS = ("arrived_at", "queued_at", "answered_at", "ended_at", "abandoned_at")
+TEXT_FIELDS = tuple(name for name in CHANGE_FIELDS
+                    if name not in TIME_FIELDS
+                    and name not in ("hangup_cause", "priority", "reconciled"))
+
+StepValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class CallStep:
+    """Something that happened to a call, kept as a row of ``call_events``: an IVR step,
+    an agency-dispatch attempt, a queue or bridge event. ``at`` is epoch seconds.
+
+    Recording the same step twice (a spool replay) stores it once: rows are unique by
+    (uniqueid, kind, at, detail). ``detail`` is copied into a read-only mapping.
+    """
+
+    uniqueid: str
+    at: float
+    kind: str
+    detail: Mapping[str, StepValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.uniqueid, str) or not self.uniqueid:
+            raise ValueError(f"uniqueid must be a non-empty string, not {self.uniqueid!r}")
+        if _UNSTORABLE.search(self.uniqueid):
+            raise ValueError(f"uniqueid holds characters PostgreSQL cannot store: "
+                             f"{self.uniqueid!r}")
+        object.__setattr__(self, "at", _epoch("at", self.at))
+        if not isinstance(self.kind, str) or not _STEP_KIND.match(self.kind):
+            raise ValueError(f"kind must be 1-64 of a-z 0-9 _ . : - starting with a letter, "
+                             f"not {self.kind!r}")
+        if not isinstance(self.detail, Mapping):
+            raise ValueError(f"detail must be a mapping, not {self.detail!r}")
+        clean: dict[str, StepValue] = {}
+        for key, value in self.detail.items():
+            if not isinstance(key, str) or _UNSTORABLE.search(key):
+                raise ValueError(f"detail key must be a storable string, not {key!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"detail[{key!r}] must be a finite number, not {value!r}")
+            if isinstance(value, str):
+                value = _UNSTORABLE.sub("\ufffd", value)
+            elif value is not None and not isinstance(value, bool | int | float):
+                raise ValueError(f"detail[{key!r}] must be a string, number, boolean or "
+                                 f"None, not {value!r}")
+            clean[key] = value
+        object.__setattr__(self, "detail", MappingProxyType(clean))
+
+    def __hash__(self) -> int:
+        return hash((self.uniqueid, self.at, self.kind, self.detail_json()))
+
+    def detail_json(self) -> str:
+        """Canonical JSON of the detail: the same detail always gives the same text."""
+        return json.dumps(dict(self.detail), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)
+
+
+Record = CallUpdate | CallStep
