@@ -72,7 +72,7 @@ class RecordsSettings:
     # Append-only, fsync'd write-ahead spool: every call-record change lands here first,
     # so a database outage or a crash never loses a record.
     spool_dir: str = ".run/spool"
-    batch_max: int = 200
+    batch_max: int = 500
     retry_seconds: float = 2.0
     # Asterisk's own CDR (cdr_custom Master.csv, column order in asterisk-conf/
     # cdr_custom.conf): calls the controller missed are filled in from it at start-up and

@@ -134,7 +134,8 @@ class FastAgiServer:
             log.error("no handler for AGI script %r (channel %s)", request.script,
                       request.channel)
             return
-        log.info("AGI %s from %s on %s", request.script, request.caller_number,
+        # One INFO line per call is the handler's (its decision); this one is for debugging.
+        log.debug("AGI %s from %s on %s", request.script, request.caller_number,
                  request.channel)
         budget = self._settings.call_budget_seconds
         # Asterisk never times out a FastAGI socket: without this bound a stuck

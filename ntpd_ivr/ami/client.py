@@ -26,7 +26,13 @@ from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 
-from ntpd_ivr.ami.events import ActionResult, AmiEvent, parse_event, parse_response
+from ntpd_ivr.ami.events import (
+    ActionResult,
+    AmiEvent,
+    parse_event,
+    parse_headers,
+    parse_response,
+)
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.settings import AmiSettings
 
@@ -278,7 +284,15 @@ class AmiClient:
     def _on_message(self, _manager: Any, message: Mapping[str, Any]) -> None:
         # Called synchronously from data_received: must be quick and must not raise.
         self.events_received += 1
-        event = parse_event(_plain(message))
+        store = getattr(message, "_store", None)
+        if isinstance(store, dict):
+            # panoramisk's Message keeps {lowercase key: (key, value)}: read it as it is
+            # rather than through its case-insensitive lookups (most of the AMI cost).
+            headers = {key: value if isinstance(value, str) else "\n".join(map(str, value))
+                       for key, (_, value) in store.items()}
+            event = parse_headers(headers, lambda: tuple(_plain(message).items()))
+        else:
+            event = parse_event(_plain(message))
         if event is None:
             self.events_malformed += 1
             return

@@ -255,6 +255,10 @@ class _Field:
     # happens to come last ("Exten: ") reaches us without its ": " and is dropped.
     required: bool = True
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(header.lower() for header in self.headers)
+
 
 def _req(attr: str, *headers: str, convert: Callable[[str], Any] = str) -> _Field:
     return _Field(attr, headers, convert, True)
@@ -329,7 +333,11 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
         _req("queue", "Queue"), _req("uniqueid", "Uniqueid"),
         _req("position", "Position", convert=int), _req("wait", "Wait", convert=int), _CALLER)),
 }
-_SPECS_BY_LOWER = {name.lower(): (name, spec) for name, spec in _SPECS.items()}
+# Event name (lowercase) -> (its name, its class, [(attr, lowercase headers, field)]):
+# worked out once here, not for every event.
+_SPECS_BY_LOWER = {
+    name.lower(): (name.partition(":")[0], cls, tuple((f.attr, f.keys, f) for f in fields))
+    for name, (cls, fields) in _SPECS.items()}
 
 
 def _timestamp(value: str | None) -> float | None:
@@ -342,38 +350,50 @@ def _timestamp(value: str | None) -> float | None:
 def parse_event(message: Mapping[str, str], received_at: float | None = None) -> AmiEvent | None:
     """Type one AMI event. Malformed messages give None and one warning; never raises."""
     headers = {key.lower(): value for key, value in message.items()}
+    return parse_headers(headers, lambda: tuple(message.items()), received_at)
+
+
+def parse_headers(headers: Mapping[str, str],
+                  original: Callable[[], tuple[tuple[str, str], ...]],
+                  received_at: float | None = None) -> AmiEvent | None:
+    """parse_event for headers already keyed in lowercase; `original` gives the headers
+    as sent, only needed for an event we do not type (OtherEvent keeps them whole)."""
     raw_name = headers.get("event", "")
     uniqueid = headers.get("uniqueid", "")
-    common: dict[str, Any] = {
-        "received_at": time.time() if received_at is None else received_at,
-        "timestamp": _timestamp(headers.get("timestamp"))}
+    received = time.time() if received_at is None else received_at
+    timestamp = _timestamp(headers.get("timestamp"))
     if not raw_name:
         log.warning("dropping AMI message without an Event header (headers: %s)",
-                    ", ".join(message), extra={"call_id": uniqueid or "-"})
+                    ", ".join(key for key, _ in original()), extra={"call_id": uniqueid or "-"})
         return None
     spec_name = raw_name.lower()
     if spec_name == "userevent":
         spec_name = f"userevent:{headers.get('userevent', '').lower()}"
     known = _SPECS_BY_LOWER.get(spec_name)
     if known is None:
-        fields = tuple((key, value) for key, value in message.items()
+        fields = tuple((key, value) for key, value in original()
                        if key.lower() not in ("event", "timestamp"))
-        return OtherEvent(name=raw_name, fields=fields, **common)
-    name, (cls, specs) = known
+        return OtherEvent(name=raw_name, received_at=received, timestamp=timestamp,
+                          fields=fields)
+    name, cls, specs = known
     values: dict[str, Any] = {}
-    for spec in specs:
-        raw = next((headers[h.lower()] for h in spec.headers if h.lower() in headers), None)
+    for attr, keys, spec in specs:
+        raw = None
+        for key in keys:
+            raw = headers.get(key)
+            if raw is not None:
+                break
         if raw is None or (spec.required and not raw.strip()):
             if spec.required:
                 _malformed(name, uniqueid, f"missing {spec.headers[0]}")
                 return None
             raw = ""
         try:
-            values[spec.attr] = spec.convert(raw.strip())
+            values[attr] = spec.convert(raw.strip())
         except ValueError:
             _malformed(name, uniqueid, f"bad {spec.headers[0]} {raw!r}")
             return None
-    return cls(name=name.partition(":")[0], **common, **values)
+    return cls(name=name, received_at=received, timestamp=timestamp, **values)
 
 
 def parse_response(message: Mapping[str, str], received_at: float | None = None

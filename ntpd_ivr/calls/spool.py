@@ -117,8 +117,10 @@ class Spool:
             os.close(self._fd)
             self._fd = -1
 
-    def append(self, data: bytes) -> None:
-        """Append whole lines and make them durable before returning."""
+    def append(self, data: bytes) -> tuple[Position, Position]:
+        """Append whole lines and make them durable before returning; where they start
+        and where they end."""
+        start = Position(self.live, self._live_size)
         try:
             view = memoryview(data)
             while view:
@@ -131,6 +133,7 @@ class Spool:
                 os.ftruncate(self._fd, self._live_size)
             raise
         self._live_size += len(data)
+        return start, Position(self.live, self._live_size)
 
     def read(self, max_lines: int) -> SpoolBatch:
         """Up to max_lines updates from the cursor on; the cursor itself does not move."""

@@ -31,7 +31,8 @@ MIN_WAIT_MS = 1000
 
 
 class RecordSink(Protocol):
-    async def record(self, update: CallUpdate | CallStep) -> None: ...
+    def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]:
+        """Queue a record for the spool, in order; the future resolves once it is durable."""
 
 
 class LiveStateSource(Protocol):
@@ -55,35 +56,49 @@ class EmergencyIvr:
         self.records = records
         self.routing = routing or RoutingConfig.minimal(settings.default_queue)
         self.live = live or _NoLiveState()
+        # Each live call's last record queued for the spool.
+        self._last_record: dict[str, asyncio.Future[None]] = {}
 
-    async def _write(self, channel: AgiChannel, record: CallUpdate | CallStep) -> None:
+    def _submit(self, channel: AgiChannel, record: CallUpdate | CallStep) -> None:
         try:
-            await asyncio.wait_for(self.records.record(record), RECORD_WAIT_SECONDS)
-        except asyncio.CancelledError:
-            raise
+            self._last_record[channel.request.uniqueid] = self.records.submit(record)
         except Exception:
-            channel.log.exception("call record not confirmed in time; call goes on")
+            channel.log.exception("call record not queued; call goes on")
 
-    async def _record(self, channel: AgiChannel, **fields: Any) -> None:
+    def _record(self, channel: AgiChannel, **fields: Any) -> None:
         try:
             update = CallUpdate(uniqueid=channel.request.uniqueid, at=time.time(), **fields)
         except ValueError:
             channel.log.exception("unstorable call update %r", fields)
             return
-        await self._write(channel, update)
+        self._submit(channel, update)
 
-    async def _step(self, channel: AgiChannel, kind: str, **detail: Any) -> None:
+    def _step(self, channel: AgiChannel, kind: str, **detail: Any) -> None:
         try:
             step = CallStep(channel.request.uniqueid, time.time(), kind, detail)
         except ValueError:
             channel.log.exception("unstorable call step %s %r", kind, detail)
             return
-        await self._write(channel, step)
+        self._submit(channel, step)
+
+    async def _durable(self, channel: AgiChannel) -> None:
+        """Wait until this call's records so far are in the spool (it is written in order,
+        so the last one says it), but never longer than RECORD_WAIT_SECONDS."""
+        last = self._last_record.pop(channel.request.uniqueid, None)
+        if last is None:
+            return
+        # asyncio.wait, not wait_for: a timeout must not cancel the spool's own future.
+        done, _ = await asyncio.wait({last}, timeout=RECORD_WAIT_SECONDS)
+        if not done:
+            channel.log.error("call record not confirmed within %s s; call goes on",
+                              RECORD_WAIT_SECONDS)
+        elif last.exception() is not None:
+            channel.log.error("call record not spooled (%s); call goes on", last.exception())
 
     async def _menu(self, channel: AgiChannel, language: str, timeout_ms: int) -> tuple[str, bool]:
         """One GET DATA of prompts/<language>/menu; raises _HungUp when the caller left."""
         prompt = f"{self.settings.prompts_dir}/{language}/menu"
-        await self._step(channel, "ivr.prompt", prompt=f"{language}/menu", timeout_ms=timeout_ms)
+        self._step(channel, "ivr.prompt", prompt=f"{language}/menu", timeout_ms=timeout_ms)
         try:
             digit, timed_out = await channel.get_data(prompt, timeout_ms, 1)
         except AgiHangup:
@@ -97,17 +112,23 @@ class EmergencyIvr:
                 raise _HungUp from None
             channel.log.error("menu prompt %s failed; routing the caller as no input", prompt)
             digit, timed_out = "", True
-        await self._step(channel, "ivr.input", prompt=f"{language}/menu", digit=digit,
+        self._step(channel, "ivr.input", prompt=f"{language}/menu", digit=digit,
                          timed_out=timed_out)
         return digit, timed_out
 
     async def __call__(self, channel: AgiChannel) -> None:
+        try:
+            await self._answer(channel)
+        finally:
+            self._last_record.pop(channel.request.uniqueid, None)
+
+    async def _answer(self, channel: AgiChannel) -> None:
         started = time.monotonic()
         request = channel.request
         dialed = request.args[0] if request.args else request.extension
         trunk = request.args[1] if len(request.args) > 1 else ""
-        await self._record(channel, caller_number=request.caller_number, trunk=trunk or None,
-                           dialed=dialed or None, arrived_at=time.time())
+        self._record(channel, caller_number=request.caller_number, trunk=trunk or None,
+                     dialed=dialed or None, arrived_at=time.time())
         budget = self.routing.ivr
         digit: str | None = None
         english = False
@@ -127,8 +148,8 @@ class EmergencyIvr:
                         english = True
         except _HungUp:
             channel.log.info("caller hung up during the menu")
-            await self._step(channel, "ivr.hangup", seconds=round(time.monotonic() - started, 3))
-            await self._record(channel, route_reason="hangup-in-ivr")
+            self._step(channel, "ivr.hangup", seconds=round(time.monotonic() - started, 3))
+            self._record(channel, route_reason="hangup-in-ivr")
             return
 
         facts = CallFacts(trunk=trunk, dialed=dialed, caller=request.caller_number,
@@ -136,17 +157,20 @@ class EmergencyIvr:
         live = await self.live.snapshot()
         decision = route(facts, self.routing, live)
         channel.log.info(
-            "digit=%r region=%s(%s) -> queue=%s (%s) category=%s priority=%d (%s) agency=%s (%s)",
-            digit, decision.region, decision.region_match, decision.queue,
+            "from %s on %s: digit=%r region=%s(%s) -> queue=%s (%s) category=%s "
+            "priority=%d (%s) agency=%s (%s)", request.caller_number or "-",
+            request.channel, digit, decision.region, decision.region_match, decision.queue,
             decision.queue_reason, decision.category, decision.priority, decision.reason,
             decision.agency or "-", decision.agency_reason)
-        await self._step(channel, "route.decision", **decision.as_detail(),
-                         seconds_in_ivr=round(time.monotonic() - started, 3))
-        await channel.set_variable(dp.VAR_DIGIT, digit or "")
-        await channel.set_variable(dp.VAR_CATEGORY, decision.category)
-        await channel.set_variable(dp.VAR_ROUTE_REASON, decision.reason)
-        await channel.set_variable(dp.VAR_QUEUE_PRIO, str(decision.priority))
-        await channel.set_variable(dp.VAR_AGENCY, decision.agency)
-        await channel.set_variable(dp.VAR_QUEUE, decision.queue)
-        await self._record(channel, ivr_digit=digit or "", category=decision.category,
-                           queue=decision.queue, route_reason=decision.reason)
+        self._step(channel, "route.decision", **decision.as_detail(),
+                   seconds_in_ivr=round(time.monotonic() - started, 3))
+        self._record(channel, ivr_digit=digit or "", category=decision.category,
+                     queue=decision.queue, route_reason=decision.reason,
+                     region=decision.region, priority=decision.priority)
+        # The decision is on disk before the dialplan acts on it.
+        await self._durable(channel)
+        # NTPD_QUEUE last: the dialplan reads an empty one as "take the fallback".
+        await channel.set_variables({
+            dp.VAR_DIGIT: digit or "", dp.VAR_CATEGORY: decision.category,
+            dp.VAR_ROUTE_REASON: decision.reason, dp.VAR_QUEUE_PRIO: str(decision.priority),
+            dp.VAR_AGENCY: decision.agency, dp.VAR_QUEUE: decision.queue})

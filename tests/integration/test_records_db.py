@@ -20,7 +20,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.calls import keeper as keeper_module
 from ntpd_ivr.calls.keeper import RecordKeeper
+from ntpd_ivr.calls.spool import Spool, SpoolBatch
 from ntpd_ivr.calls.values import CallUpdate
 from ntpd_ivr.db import migrate
 from ntpd_ivr.db.models import Base, Call
@@ -161,6 +163,32 @@ async def test_updates_merge_into_one_row(
     assert table["c2"]["caller_number"] == "0822" and table["c2"]["category"] is None
 
 
+async def test_applier_takes_fresh_records_from_memory_not_the_file(
+        tmp_path: Path, db_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[int] = []
+    real_read = Spool.read
+
+    def counting_read(self: Spool, max_lines: int) -> SpoolBatch:
+        batch = real_read(self, max_lines)
+        reads.append(batch.lines)
+        return batch
+
+    monkeypatch.setattr(Spool, "read", counting_read)
+    keeper = RecordKeeper(keeper_settings(tmp_path, batch_max=7), db_engine)
+    await keeper.start()
+    await keeper.record(CallUpdate("m0", T0 - 1, category="first"))
+    await settled(keeper)  # at start the applier reads the file: it may hold a backlog
+    reads.clear()
+    for n in range(40):
+        await keeper.record(CallUpdate(f"m{n % 5}", T0 + n, category=f"c{n}"))
+    await settled(keeper)
+    await keeper.stop()
+    assert sum(reads) == 0, f"read {sum(reads)} records back from the file: {reads}"
+    table = await rows(db_engine)
+    assert {uid: row["category"] for uid, row in table.items()} == {
+        f"m{k}": f"c{35 + k}" for k in range(5)}
+
+
 async def test_replaying_the_spool_gives_the_same_rows(
         tmp_path: Path, db_engine: AsyncEngine) -> None:
     keeper = RecordKeeper(keeper_settings(tmp_path, batch_max=3), db_engine)
@@ -201,9 +229,14 @@ def expected_rows(updates: list[CallUpdate]) -> dict[str, dict[str, Any]]:
     return {uid: {**row, "arrived_at": ts(row["arrived_at"])} for uid, row in table.items()}
 
 
+# fresh_max 5: memory overflows during the outage, so the applier must catch up from the
+# spool file and then go back to memory, without losing or repeating a record.
+@pytest.mark.parametrize("fresh_max", [keeper_module.FRESH_MAX, 5])
 async def test_nothing_is_lost_while_the_database_is_down(
         tmp_path: Path, postgres_factory: Callable[[], Awaitable[RunningPostgres]],
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        fresh_max: int) -> None:
+    monkeypatch.setattr(keeper_module, "FRESH_MAX", fresh_max)
     private = await postgres_factory()
     engine = make_engine(DatabaseSettings(url=private.url, connect_timeout_seconds=1))
     keeper = RecordKeeper(keeper_settings(tmp_path, batch_max=7), engine)
@@ -213,7 +246,7 @@ async def test_nothing_is_lost_while_the_database_is_down(
                           answered_by=f"PJSIP/{n}" if n % 3 == 0 else None)
                for n in range(50)]
     try:
-        with caplog.at_level(logging.WARNING, logger="ntpd_ivr.calls.records"):
+        with caplog.at_level(logging.WARNING, logger="ntpd_ivr.calls.keeper"):
             for n, update in enumerate(updates):
                 if n == 15:
                     await asyncio.to_thread(private.server.stop)

@@ -65,3 +65,6 @@ def test_ami_event_filter_lets_through_every_event_the_controller_follows() -> N
              and cls not in (events.AmiEvent, events.OtherEvent)}
     assert typed - replies_only <= allowed, typed - replies_only - allowed
     assert "UserEvent" in allowed  # the agency dialplan's NTPDTrunkAttempt
+    # The call-taker legs' own events are left out by their context: the contract's name.
+    assert re.search(r"^eventfilter\(action\(exclude\),header\(Context\),method\(exact\)\)"
+                     rf" = {dp.CONTEXT_FROM_TAKERS}$", manager, re.M)

@@ -259,9 +259,9 @@ async def test_concurrent_records_share_one_write_and_fsync(
     appends: list[int] = []
     real_append = Spool.append
 
-    def counting_append(self: Spool, data: bytes) -> None:
+    def counting_append(self: Spool, data: bytes) -> tuple[Position, Position]:
         appends.append(data.count(b"\n"))
-        real_append(self, data)
+        return real_append(self, data)
 
     monkeypatch.setattr(Spool, "append", counting_append)
     keeper = RecordKeeper(settings(tmp_path), None)
@@ -277,9 +277,9 @@ async def test_submit_never_waits_for_the_disk_and_keeps_order(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_append = Spool.append
 
-    def slow_append(self: Spool, data: bytes) -> None:
+    def slow_append(self: Spool, data: bytes) -> tuple[Position, Position]:
         time.sleep(0.05)  # a slow fsync, in the spool's own thread
-        real_append(self, data)
+        return real_append(self, data)
 
     monkeypatch.setattr(Spool, "append", slow_append)
     keeper = RecordKeeper(settings(tmp_path), None)
