@@ -149,4 +149,5 @@ class EmergencyIvr:
         await channel.set_variable(dp.VAR_AGENCY, decision.agency)
         await channel.set_variable(dp.VAR_QUEUE, decision.queue)
         await self._record(channel, ivr_digit=digit or "", category=decision.category,
-                           queue=decision.queue, route_reason=decision.reason)
+                           queue=decision.queue, route_reason=decision.reason,
+                           region=decision.region, priority=decision.priority)
