@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -24,8 +26,11 @@ from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import CallFacts, LiveState, route
 from ntpd_ivr.settings import IvrSettings
 
-# A record write must never hold a caller: past this, the caller goes on and we log.
+# A record write must never hold a caller: a call waits for its records this long in all,
+# not per write (five writes to a hung sink would be five times the wait); then goes on.
 RECORD_WAIT_SECONDS = 1.0
+# Each FastAGI session runs in a task of its own, so a context of its own: one per call.
+_record_deadline: ContextVar[float] = ContextVar("record_deadline", default=0.0)
 HANGUP_SETTLE_SECONDS = 0.2
 MIN_WAIT_MS = 1000
 
@@ -55,14 +60,22 @@ class EmergencyIvr:
         self.records = records
         self.routing = routing or RoutingConfig.minimal(settings.default_queue)
         self.live = live or _NoLiveState()
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def _write(self, channel: AgiChannel, record: CallUpdate | CallStep) -> None:
-        try:
-            await asyncio.wait_for(self.records.record(record), RECORD_WAIT_SECONDS)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            channel.log.exception("call record not confirmed in time; call goes on")
+        # Not cancelled when the caller stops waiting: a write cut off could lose the record.
+        write = asyncio.ensure_future(self.records.record(record))
+        self._writes.add(write)
+        write.add_done_callback(functools.partial(self._written, channel))
+        left = _record_deadline.get() - time.monotonic()
+        done, _ = await asyncio.wait({write}, timeout=max(left, 0.0))
+        if not done:
+            channel.log.error("call record not confirmed in time; call goes on")
+
+    def _written(self, channel: AgiChannel, write: asyncio.Task[None]) -> None:
+        self._writes.discard(write)
+        if not write.cancelled() and (error := write.exception()) is not None:
+            channel.log.error("call record write failed", exc_info=error)
 
     async def _record(self, channel: AgiChannel, **fields: Any) -> None:
         try:
@@ -103,6 +116,7 @@ class EmergencyIvr:
 
     async def __call__(self, channel: AgiChannel) -> None:
         started = time.monotonic()
+        _record_deadline.set(started + RECORD_WAIT_SECONDS)
         request = channel.request
         dialed = request.args[0] if request.args else request.extension
         trunk = request.args[1] if len(request.args) > 1 else ""
