@@ -38,8 +38,7 @@ SLACK = 0.5  # scheduling on a shared 2-core machine
 
 # Asterisk's replies to GET DATA (res_agi.c handle_getdata).
 TIMEOUT = ("200 result= (timeout)",)
-FAILED = ("200 result=-1",)  # the prompt could not be played; the caller is still there
-HUNG_UP = ("200 result=-1", "HANGUP")
+FAILED = ("200 result=-1",)  # a prompt that cannot be played, or a hang-up during it
 
 
 def pressed(key: str) -> tuple[str, ...]:
@@ -48,10 +47,12 @@ def pressed(key: str) -> tuple[str, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class Menu:
-    """How Asterisk answers one GET DATA: `reply` after `seconds`; no reply: it never does."""
+    """How Asterisk answers one GET DATA: `reply` after `seconds`; no reply: it never does.
+    `hangup_after`: the caller hung up, and Asterisk's HANGUP line follows the reply."""
 
     reply: tuple[str, ...]
     seconds: float = 0.0
+    hangup_after: float | None = None
 
 
 _GET_DATA = re.compile(r'^GET DATA "/prompts/([^"]*)" (\d+) 1$')
@@ -91,7 +92,11 @@ class ScriptedAsterisk:
             self.prompts.append((match[1], int(match[2])))
             menu = self.menus[match[1]]
             await asyncio.sleep(menu.seconds)
-            return menu.reply
+            if menu.hangup_after is None:
+                return menu.reply
+            self.fake.send(*menu.reply)
+            await asyncio.sleep(menu.hangup_after)
+            return ("HANGUP",)
         pytest.fail(f"the IVR sent a command this script does not know: {command!r}")
 
 
@@ -205,8 +210,8 @@ async def test_failed_prompt_routes_the_caller_as_no_input(dial: Dial) -> None:
 
 
 async def test_hang_up_during_the_prompt_sets_nothing(dial: Dial) -> None:
-    # The same result=-1 as a failed prompt, then HANGUP: this caller is gone.
-    call = await place_call(dial, {"id/menu": Menu(HUNG_UP)})
+    # The same result=-1 as a failed prompt, then HANGUP a moment later: this caller is gone.
+    call = await place_call(dial, {"id/menu": Menu(FAILED, hangup_after=0.05)})
     assert call.asterisk.variables == {}
     assert [r.route_reason for r in call.records.kept if isinstance(r, CallUpdate)
             and r.route_reason] == ["hangup-in-ivr"]
