@@ -45,8 +45,10 @@ venv: $(VENV)/.installed ## create .venv with the Python dependencies
 run: deps venv ## bring up Asterisk 22, PostgreSQL, the controller and web on loopback
 	$(PY) -m ntpd_ivr run --run-dir $(RUN_DIR)
 
-call: venv ## place a test 112 call (press 1) into the running service; prints the record
-	$(PY) -m ntpd_ivr call --run-dir $(RUN_DIR) --digit $${DIGIT-1}
+# `make call DIGIT=` presses nothing: quoted, so the empty value is still an argument.
+DIGIT ?= 1
+call: venv ## place a test 112 call (DIGIT=1; DIGIT= none) into the running service; prints the record
+	$(PY) -m ntpd_ivr call --run-dir $(RUN_DIR) --digit '$(DIGIT)'
 
 test: deps venv ## all tests: unit, protocol, integration and end-to-end (real Asterisk, PostgreSQL, SIPp)
 	$(PY) -m pytest

@@ -222,6 +222,13 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _menu_key(text: str) -> str:
+    """One DTMF key, or "" for a caller who presses nothing."""
+    if text and (len(text) != 1 or text not in "0123456789*#"):
+        raise argparse.ArgumentTypeError(f"one key (0-9, * or #) or '' for none, not {text!r}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ntpd-ivr",
@@ -255,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "answer it with a call-taker stand-in, and print the call "
                                    "record from PostgreSQL.")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
-    p.add_argument("--digit", default="1", help="menu digit to press ('' for none)")
+    p.add_argument("--digit", type=_menu_key, default="1",
+                   help="menu key to press: 0-9, * or #; '' presses nothing")
     p.add_argument("--dialed", default="112")
     p.add_argument("--caller", default="081234567890")
     p.add_argument("--talk-ms", type=int, default=1500)

@@ -90,10 +90,11 @@ class EmergencyIvr:
         # asyncio.wait, not wait_for: a timeout must not cancel the spool's own future.
         done, _ = await asyncio.wait({last}, timeout=RECORD_WAIT_SECONDS)
         if not done:
-            channel.log.error("call record not confirmed within %s s; call goes on",
+            channel.log.error("call record not confirmed in time (%s s); call goes on",
                               RECORD_WAIT_SECONDS)
         elif last.exception() is not None:
-            channel.log.error("call record not spooled (%s); call goes on", last.exception())
+            channel.log.error("call record write failed (%s); call goes on",
+                              last.exception())
 
     async def _menu(self, channel: AgiChannel, language: str, timeout_ms: int) -> tuple[str, bool]:
         """One GET DATA of prompts/<language>/menu; raises _HungUp when the caller left."""

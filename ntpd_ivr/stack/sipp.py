@@ -55,6 +55,8 @@ class Taker:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
+        # A taker that already finished still holds its output pipe open until read.
+        if self.process.stdout is not None and not self.process.stdout.closed:
             self.process.communicate()
         shutil.rmtree(self.workdir, ignore_errors=True)
 

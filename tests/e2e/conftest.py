@@ -3,8 +3,10 @@ a subprocess (so a test can stop it), and SIPp call-taker stand-ins."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -21,8 +23,8 @@ from sqlalchemy import select
 from ntpd_ivr.db.models import Call, CallEvent
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.settings import load_settings
-from ntpd_ivr.stack.devstack import TAKER_IP, DevStack, StackLayout
-from ntpd_ivr.stack.sipp import Taker
+from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP, DevStack, StackLayout
+from ntpd_ivr.stack.sipp import Taker, place_call
 
 Row = dict[str, Any]
 
@@ -49,6 +51,32 @@ async def call_steps(stack: DevStack, uniqueid: str) -> list[Row]:
         return [dict(step) for step in steps]
     finally:
         await engine.dispose()
+
+
+def caller(prefix: str = "08") -> str:
+    return prefix + "".join(random.choices("0123456789", k=12 - len(prefix)))
+
+
+async def record(stack: DevStack, number: str, *, kinds: frozenset[str] = frozenset(),
+                 wait_s: float = 15.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The caller's finished call row and its steps (once the `kinds` are all there)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        rows = await call_rows(stack, [number])
+        steps = await call_steps(stack, rows[0]["uniqueid"]) if len(rows) == 1 else []
+        if (len(rows) == 1 and rows[0]["ended_at"] is not None
+                and kinds <= {s["kind"] for s in steps}):
+            return rows[0], steps
+        assert time.monotonic() < deadline, f"no finished record for {number}: {rows} {steps}"
+        await asyncio.sleep(0.3)
+
+
+async def dial(stack: DevStack, number: str, digit: str | None, *, dialed: str = "112",
+               delay_ms: int = 1200) -> None:
+    result = await asyncio.to_thread(
+        place_call, f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0, dialed=dialed,
+        digit=digit, caller=number, digit_delay_ms=delay_ms, timeout=60)
+    assert result.ok, result.output[-3000:]
 
 
 class Controller:

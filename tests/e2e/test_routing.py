@@ -5,7 +5,6 @@ with the call record and its steps (call_events) read back from PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import random
 import shutil
 import subprocess
 import tempfile
@@ -16,43 +15,17 @@ from typing import Any
 import pytest
 
 from ntpd_ivr.stack.devstack import AGENCY_IP, OPERATOR_IP, DevStack
-from ntpd_ivr.stack.sipp import SCENARIOS, Taker, place_call
+from ntpd_ivr.stack.sipp import SCENARIOS, Taker
 
-from .conftest import Controller, Takers, call_rows, call_steps
+from .conftest import Controller, Takers, caller, dial, record
 
 pytestmark = pytest.mark.e2e
-
-
-def caller(prefix: str = "08") -> str:
-    return prefix + "".join(random.choices("0123456789", k=12 - len(prefix)))
-
-
-async def record(stack: DevStack, number: str, *, kinds: frozenset[str] = frozenset(),
-                 wait_s: float = 15.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The caller's finished call row and its steps (once the `kinds` are all there)."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        rows = await call_rows(stack, [number])
-        steps = await call_steps(stack, rows[0]["uniqueid"]) if len(rows) == 1 else []
-        if (len(rows) == 1 and rows[0]["ended_at"] is not None
-                and kinds <= {s["kind"] for s in steps}):
-            return rows[0], steps
-        assert time.monotonic() < deadline, f"no finished record for {number}: {rows} {steps}"
-        await asyncio.sleep(0.3)
 
 
 def step(steps: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     found = [s["detail"] for s in steps if s["kind"] == kind]
     assert len(found) == 1, f"one {kind} step expected: {steps}"
     return found[0]
-
-
-async def dial(stack: DevStack, number: str, digit: str | None, *, dialed: str = "112",
-               delay_ms: int = 1200) -> None:
-    result = await asyncio.to_thread(
-        place_call, f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0, dialed=dialed,
-        digit=digit, caller=number, digit_delay_ms=delay_ms, timeout=60)
-    assert result.ok, result.output[-3000:]
 
 
 def answered_by_a_taker(takers: Takers) -> str:
