@@ -7,7 +7,6 @@ what the call-takers answered (sipp-scenarios/bench-caller.xml, bench-taker.xml)
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.sipp import SCENARIOS
+from ntpd_ivr.stats import percentile
 
 # Three IVR paths on one Asterisk, each reached from its own trunk (source address).
 PATH_SOURCES = {"a": "127.0.0.2", "b": "127.0.0.6", "c": "127.0.0.7"}
@@ -34,15 +34,6 @@ def _sipp() -> str:
     if not path:
         raise StackError("sipp is missing: apt-get install sip-tester")
     return path
-
-
-def percentile(values: Iterable[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); NaN when there are no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def run_tag() -> str:

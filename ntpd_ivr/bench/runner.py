@@ -17,11 +17,11 @@ from ntpd_ivr.bench.load import (
     LoadResult,
     TakerPool,
     caller_prefix,
-    percentile,
     run_calls,
     run_tag,
 )
 from ntpd_ivr.bench.stack import BenchStack, ProcSampler, check_records
+from ntpd_ivr.stats import percentile
 
 DEFAULT_RATES = (5, 10, 20, 40, 80, 120, 160, 240, 320)
 MAX_FAILURE_RATIO = 0.001  # > 0.1 % failed calls ends a ramp
