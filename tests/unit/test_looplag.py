@@ -36,6 +36,7 @@ def test_window_is_bounded_and_percentiles_in_ms() -> None:
     assert state["lag_ms_p50"] == 49.0
     assert state["lag_ms_p99"] == 98.0
     assert state["lag_ms_max"] == 99.0
+    assert state["recent_ms"][:3] == [0.0, 1.0, 2.0] and len(state["recent_ms"]) == 100
 
 
 def test_negative_lag_counts_as_zero() -> None:
