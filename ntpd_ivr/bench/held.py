@@ -112,6 +112,7 @@ class HeldLevel:
     loop_lag_p99_ms: float       # every sample of the controller's loop during the level
     loop_lag_max_ms: float
     loop_lag_samples: int
+    loop_lag_missed: int         # fell out of /healthz's window between two polls
     asterisk_peak_fds: int
     records_rows: int
     records_missing: int
@@ -137,9 +138,10 @@ class HeldLevel:
                 f"{self.in_queue} in the queue at mid-hold; controller RSS peak "
                 f"{self.controller_peak_rss_mb:.0f} MB, {self.controller_cpu_s:.1f} CPU s, "
                 f"loop lag p99 {self.loop_lag_p99_ms:.1f} max {self.loop_lag_max_ms:.1f} ms "
-                f"({self.loop_lag_samples} samples); Asterisk {self.asterisk_peak_fds} open "
-                f"files; records {self.records_rows}/{self.held}, {self.records_missing} "
-                f"missing, {self.records_duplicated} duplicated "
+                f"({self.loop_lag_samples} samples, {self.loop_lag_missed} missed); "
+                f"Asterisk {self.asterisk_peak_fds} open files; records "
+                f"{self.records_rows}/{self.held}, {self.records_missing} missing, "
+                f"{self.records_duplicated} duplicated "
                 f"-> {'ok' if self.shortfall() is None else 'NOT held: ' + str(self.shortfall())}")
 
 
@@ -172,6 +174,7 @@ def hold_one_level(stack: StackUnderTest, level: int, rate: float, plateau_secon
                      peak_concurrent(result.calls), in_queue, controller.peak_rss_mb(),
                      controller.cpu_seconds(), controller.lag.p99_ms(),
                      controller.lag.max_ms(), len(controller.lag.samples_ms),
+                     controller.lag.missed,
                      ast.peak_open_fds(), check.rows, len(check.missing),
                      len(check.duplicated), check.ok)
 

@@ -183,9 +183,12 @@ def ratio_line(x: PathTop, y: PathTop) -> str:
             f"first not carried: {above(x)}, {above(y)})")
 
 
-def ramps(stack: BenchStack, paths: str, rates: Sequence[float], fine_step: float,
-          seconds: float, tag: str, *, talk_ms: int, p99_limit_ms: float,
-          taker_p99_limit_ms: float) -> list[StepResult]:
+Measure = Callable[[str, float, int], StepResult]  # (path, rate, step number) -> step
+
+
+def ramps(paths: str, rates: Sequence[float], fine_step: float, measure: Measure, *,
+          settle_seconds: float = 2.0,
+          progress: Callable[[str], None] = _progress) -> list[StepResult]:
     """Coarse ramps of all paths interleaved, then (per path) `fine_step` steps between
     its last carried coarse rate and its first rate not carried, interleaved likewise."""
     seq = 0
@@ -193,22 +196,19 @@ def ramps(stack: BenchStack, paths: str, rates: Sequence[float], fine_step: floa
 
     def run_step(path: str, rate: float) -> StepResult:
         nonlocal seq
-        _progress(f"path {path} ({PATH_NAMES[path]}, {phase}): {rate:g} calls/s "
-                  f"for {seconds:g} s ...")
-        step = measure_step(stack, path, rate, seconds, caller_prefix(path, tag, seq),
-                            talk_ms=talk_ms, p99_limit_ms=p99_limit_ms,
-                            taker_p99_limit_ms=taker_p99_limit_ms)
+        progress(f"path {path} ({PATH_NAMES[path]}, {phase}): {rate:g} calls/s ...")
+        step = measure(path, rate, seq)
         step.phase, step.seq = phase, seq
         seq += 1
-        _progress(_step_line(step))
-        time.sleep(2)  # let Asterisk settle between steps
+        progress(_step_line(step))
+        time.sleep(settle_seconds)  # let Asterisk settle between steps
         return step
 
     steps = interleaved_ramps({p: rates for p in paths}, run_step)
     fine = {p: fine_rates(*knee([s for s in steps if s.path == p]), fine_step) for p in paths}
     fine = {p: r for p, r in fine.items() if r}
     if fine:
-        _progress("fine steps near the knee: " + "; ".join(
+        progress("fine steps near the knee: " + "; ".join(
             f"{p} {', '.join(f'{r:g}' for r in rs)}" for p, rs in fine.items()))
         phase = "fine"
         steps += interleaved_ramps(fine, run_step, first_turn=len(rates))
@@ -358,8 +358,14 @@ def bench(*, paths: str, rates: Sequence[float], fine_step: float, step_seconds:
         ip, ports = stack.taker_contacts
         takers = TakerPool(ip, ports, talk_ms=talk_ms)
         try:
-            steps = ramps(stack, paths, rates, fine_step, step_seconds, tag, talk_ms=talk_ms,
-                          p99_limit_ms=p99_limit_ms, taker_p99_limit_ms=taker_p99_limit_ms)
+            def measure(path: str, rate: float, seq: int) -> StepResult:
+                return measure_step(stack, path, rate, step_seconds,
+                                    caller_prefix(path, tag, seq), talk_ms=talk_ms,
+                                    p99_limit_ms=p99_limit_ms,
+                                    taker_p99_limit_ms=taker_p99_limit_ms)
+
+            _progress(f"ramps of {step_seconds:g} s per step, paths {paths or 'none'}")
+            steps = ramps(paths, rates, fine_step, measure)
             if steps:
                 write_csv(steps, out / "bench-ramp.csv")
                 plot_ramp(steps, out / "bench-ramp.png", p99_limit_ms)

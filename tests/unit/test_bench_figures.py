@@ -16,6 +16,7 @@ from ntpd_ivr.bench.runner import (
     interleaved_ramps,
     knee,
     path_top,
+    ramps,
     ratio_line,
     rotated,
 )
@@ -185,7 +186,7 @@ def held(**changes: object) -> HeldLevel:
     base: dict[str, object] = dict(
         level=100, rate=25.0, hold_s=36.0, offered=100, held=100, failed=0,
         peak_concurrent=100, in_queue=100, controller_peak_rss_mb=70.0, controller_cpu_s=3.0,
-        loop_lag_p99_ms=2.0, loop_lag_max_ms=5.0, loop_lag_samples=500,
+        loop_lag_p99_ms=2.0, loop_lag_max_ms=5.0, loop_lag_samples=500, loop_lag_missed=0,
         asterisk_peak_fds=700, records_rows=100, records_missing=0, records_duplicated=0,
         records_ok=True)
     base.update(changes)
@@ -201,3 +202,23 @@ def test_a_level_is_held_only_if_every_caller_was_held_in_the_queue_and_recorded
     assert held(in_queue=None).shortfall() is None      # no CLI answer: judged on the rest
     assert held(records_ok=False, records_rows=99, records_missing=1).shortfall() == \
         "records 99/100: 1 missing, 0 duplicated"
+
+
+def test_ramps_refine_each_paths_knee_in_10_calls_per_second_steps() -> None:
+    limit = {"a": 115, "b": 120}      # what each path really carries
+    ran: list[tuple[str, float, int]] = []
+
+    def measure(path: str, rate: float, seq: int) -> StepResult:
+        ran.append((path, rate, seq))
+        return step(path, rate, rate <= limit[path])
+
+    steps = ramps("ab", [5, 10, 20, 40, 80, 120, 160], 10, measure, settle_seconds=0,
+                  progress=lambda _: None)
+    fine = [(s.path, s.rate) for s in steps if s.phase == "fine"]
+    # a: 80 carried, 120 not -> 90, 100, 110 (all carried); b: 120 carried, 160 not ->
+    # 130 fails and ends b's fine ramp. The rounds go on rotating (ba, ab, ...).
+    assert fine == [("b", 130), ("a", 90), ("a", 100), ("a", 110)]
+    assert [seq for _, _, seq in ran] == list(range(len(ran)))     # unique caller prefixes
+    assert [s.seq for s in steps] == list(range(len(steps)))
+    a, b = path_top("a", steps), path_top("b", steps)
+    assert ratio_line(a, b) == "a/b = 0.92 (a=110, b=120; first not carried: a 120, b 130)"
