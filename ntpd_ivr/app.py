@@ -22,6 +22,7 @@ from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.ivr.emergency import EmergencyIvr
+from ntpd_ivr.looplag import LoopLagMonitor
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 from ntpd_ivr.routing.live import QueueMonitor
 from ntpd_ivr.settings import Settings
@@ -68,6 +69,7 @@ class Service:
                            signer=signer, recent_calls=self.recent_calls)
         self.web_runner = web.AppRunner(init_web(web_deps), access_log=None)
         self._stopping = asyncio.Event()
+        self.loop_lag = LoopLagMonitor()
 
     async def _on_ami_login(self) -> None:
         await self.recorder.resync(self.ami)
@@ -86,6 +88,7 @@ class Service:
                         "port": self.agi.port, "active_sessions": self.agi.active_sessions},
             "ami": self.ami.state(),
             "records": self.records.state(),
+            "loop": self.loop_lag.state(),
         }
         healthy = self.agi.serving
         detail["status"] = "ok" if healthy and self.ami.connected else (
@@ -102,6 +105,7 @@ class Service:
         await self.web_runner.setup()
         site = web.TCPSite(self.web_runner, self.settings.web.host, self.settings.web.port)
         await site.start()
+        self.loop_lag.start()
         log.info("FastAGI on %s:%d, web on http://%s:%d, AMI to %s:%d, settings from %s",
                  self.settings.agi.host, self.agi.port, self.settings.web.host,
                  self.settings.web.port, self.settings.ami.host, self.settings.ami.port,
@@ -116,6 +120,7 @@ class Service:
             await self.reconciler.stop()
         await self.records.stop(timeout=10.0)
         await self.engine.dispose()
+        await self.loop_lag.stop()
 
     def request_stop(self) -> None:
         self._stopping.set()

@@ -138,17 +138,35 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _numbers(text: str, flag: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        raise ConfigError(f"{flag} must be positive numbers, comma-separated")
+    return values
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.held import held_levels
     from ntpd_ivr.bench.runner import bench
 
-    rates = [float(r) for r in args.rates.split(",") if r.strip()]
-    if not rates or any(r <= 0 for r in rates) or set(args.paths) - set("abc"):
-        raise ConfigError("--rates must be positive numbers, --paths letters of 'abc'")
-    return bench(paths=args.paths, rates=rates, step_seconds=args.step_seconds,
-                 p99_limit_ms=args.p99_limit_ms, taker_p99_limit_ms=args.taker_p99_limit_ms,
-                 talk_ms=args.talk_ms,
+    rates = _numbers(args.rates, "--rates")
+    paths = "".join(dict.fromkeys(args.paths))
+    if set(paths) - set("abc"):
+        raise ConfigError("--paths: letters of 'abc' ('' for none)")
+    if args.fine_step < 0 or args.held < 0 or args.held_rate <= 0 or args.held_steps < 1:
+        raise ConfigError("--fine-step and --held must be >= 0, --held-rate > 0, "
+                          "--held-steps >= 1")
+    levels = ([round(v) for v in _numbers(args.held_levels, "--held-levels")]
+              if args.held_levels else held_levels(args.held, args.held_steps))
+    return bench(paths=paths, rates=rates, fine_step=args.fine_step,
+                 step_seconds=args.step_seconds, p99_limit_ms=args.p99_limit_ms,
+                 taker_p99_limit_ms=args.taker_p99_limit_ms, talk_ms=args.talk_ms,
                  surge_hold=args.surge_hold, soak_minutes=args.soak_minutes,
-                 soak_rate=args.soak_rate, out=args.out, keep=args.keep)
+                 soak_rate=args.soak_rate, held_levels=levels, held_rate=args.held_rate,
+                 held_seconds=args.held_seconds, out=args.out, keep=args.keep)
 
 
 def cmd_bench_faults(args: argparse.Namespace) -> int:
@@ -315,14 +333,25 @@ def build_parser() -> argparse.ArgumentParser:
     from ntpd_ivr.reports.commands import add_commands
     add_commands(sub, with_config, _load)
 
-    p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, soak",
+    p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, "
+                       "held callers, soak",
                        description="Bring up an ephemeral stack with the bench trunks and "
                                    "ramp SIPp calls through (a) the controller's FastAGI IVR, "
-                                   "(b) a pure-dialplan IVR, (c) a pyst2 process-per-call AGI; "
-                                   "then a surge and a soak on (a). See docs/performance.md.")
-    p.add_argument("--paths", default="abc", help="IVR paths to ramp (default abc)")
+                                   "(b) a pure-dialplan IVR, (c) a pyst2 process-per-call AGI, "
+                                   "interleaved (each rate runs every path, in an order that "
+                                   "rotates), then in --fine-step steps near each path's knee; "
+                                   "report the top rates, the ratios a/b and a/c and the "
+                                   "controller's CPU ms per call; then a surge on (a), the "
+                                   "held-callers run and a soak on (a). "
+                                   "See docs/performance.md.")
+    p.add_argument("--paths", default="abc", help="IVR paths to ramp (default abc; '' for "
+                   "none, e.g. to run only the held callers)")
     p.add_argument("--rates", default="5,10,20,40,80,120,160,240,320",
-                   help="calls/s per ramp step, comma-separated")
+                   help="coarse calls/s per ramp step, comma-separated")
+    p.add_argument("--fine-step", type=float, default=10.0,
+                   help="calls/s between the fine steps run between each path's last "
+                        "carried coarse rate and its first rate not carried (default 10; "
+                        "0: only --rates)")
     p.add_argument("--step-seconds", type=float, default=10.0)
     p.add_argument("--p99-limit-ms", type=float, default=500.0,
                    help="INVITE->200 p99 above this ends a ramp (default 500)")
@@ -335,6 +364,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soak-minutes", type=float, default=30.0, help="0: no soak")
     p.add_argument("--soak-rate", type=float, default=None,
                    help="calls/s for the soak (default half the top rate of path a)")
+    p.add_argument("--held", type=int, default=1000, metavar="N",
+                   help="held callers: callers who press nothing in the menu, then wait in "
+                        "the queue with every call-taker paused, raised in --held-steps "
+                        "levels to N at once; report controller RSS, event-loop lag and "
+                        "records per level; stops at the first level not held or that the "
+                        "fd/RTP limits forbid (default 1000; 0: no held-callers run)")
+    p.add_argument("--held-steps", type=int, default=4,
+                   help="levels up to --held (default 4: 250, 500, 750, 1000)")
+    p.add_argument("--held-levels", default="",
+                   help="explicit levels instead, comma-separated (e.g. 100,1000)")
+    p.add_argument("--held-rate", type=float, default=25.0,
+                   help="calls/s while placing held callers (default 25)")
+    p.add_argument("--held-seconds", type=float, default=20.0,
+                   help="seconds all callers of a level are held at once, after the last "
+                        "reached the queue; SIPp then hangs each one up (default 20)")
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true", help="keep the stack's folders and logs")
     p.set_defaults(func=cmd_bench)

@@ -7,7 +7,6 @@ what the call-takers answered (sipp-scenarios/bench-caller.xml, bench-taker.xml)
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.sipp import SCENARIOS
+from ntpd_ivr.stats import percentile
 
 # Three IVR paths on one Asterisk, each reached from its own trunk (source address).
 PATH_SOURCES = {"a": "127.0.0.2", "b": "127.0.0.6", "c": "127.0.0.7"}
@@ -34,15 +34,6 @@ def _sipp() -> str:
     if not path:
         raise StackError("sipp is missing: apt-get install sip-tester")
     return path
-
-
-def percentile(values: Iterable[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); NaN when there are no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def run_tag() -> str:
@@ -111,21 +102,37 @@ def _parse_caller_logs(workdir: Path, prefix: str) -> tuple[list[str], list[Call
     return offered, done
 
 
+def peak_concurrent(calls: Iterable[CallTiming]) -> int:
+    """The most calls that were up at once (from 200 OK to the end of the call)."""
+    edges = sorted([(c.invite_at + c.answer_s, 1) for c in calls]
+                   + [(c.invite_at + c.bye_s, -1) for c in calls])  # at a tie, ends first
+    up = peak = 0
+    for _, delta in edges:
+        up += delta
+        peak = max(peak, up)
+    return peak
+
+
 class CallerLoad:
-    """One SIPp caller process: `rate` calls/s for `calls` calls on one IVR path."""
+    """One SIPp caller process: `rate` calls/s for `calls` calls on one IVR path.
+
+    `pause_ms` is the scenario's default pause: the delay before the digit in
+    bench-caller.xml, the hold before SIPp hangs up in bench-held-caller.xml."""
 
     def __init__(self, target: str, path: str, rate: float, calls: int, prefix: str, *,
-                 talk_ms: int, digit: str = "1", digit_delay_ms: int = 500,
-                 dialed: str = "112") -> None:
+                 talk_ms: int, digit: str = "1", pause_ms: int = 500,
+                 dialed: str = "112", scenario: str = "bench-caller.xml",
+                 max_concurrent: int | None = None) -> None:
         self.path, self.rate, self.calls, self.prefix = path, rate, calls, prefix
         self.talk_ms = talk_ms
         self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-bench-caller-"))
         self.started_at = time.time()
+        limit = max_concurrent if max_concurrent is not None else max(100, int(rate * 120))
         self.process = subprocess.Popen(
-            [_sipp(), target, "-sf", str(SCENARIOS / "bench-caller.xml"),
+            [_sipp(), target, "-sf", str(SCENARIOS / scenario),
              "-i", PATH_SOURCES[path], "-p", "0", "-s", dialed,
-             "-key", "caller", prefix, "-key", "digit", digit, "-d", str(digit_delay_ms),
-             "-r", f"{rate:g}", "-m", str(calls), "-l", str(max(100, int(rate * 120))),
+             "-key", "caller", prefix, "-key", "digit", digit, "-d", str(pause_ms),
+             "-r", f"{rate:g}", "-m", str(calls), "-l", str(limit),
              "-nostdin", "-trace_logs", "-trace_err", "-max_socket", "50000"],
             cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True)

@@ -7,28 +7,36 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ntpd_ivr.bench.held import held_run
 from ntpd_ivr.bench.load import (
     PATH_NAMES,
     CallerLoad,
     LoadResult,
     TakerPool,
     caller_prefix,
-    percentile,
     run_calls,
     run_tag,
 )
 from ntpd_ivr.bench.stack import BenchStack, ProcSampler, check_records
+from ntpd_ivr.stats import percentile
 
 DEFAULT_RATES = (5, 10, 20, 40, 80, 120, 160, 240, 320)
+DEFAULT_FINE_STEP = 10.0  # calls/s between the knee's two coarse steps
 MAX_FAILURE_RATIO = 0.001  # > 0.1 % failed calls ends a ramp
 
 
 def _progress(message: str) -> None:
     print(f"[bench] {message}", flush=True)
+
+
+def cpu_ms_per_call(cpu_seconds: float, offered: int) -> float:
+    """Controller CPU per call offered in a step (ms); NaN for a step with no call."""
+    return cpu_seconds * 1000 / offered if offered > 0 else math.nan
 
 
 @dataclass
@@ -47,6 +55,11 @@ class StepResult:
     records_rows: int | None
     records_ok: bool | None
     carried: bool
+    controller_cpu_ms_per_call: float = math.nan
+    loop_lag_p99_ms: float = math.nan    # the controller's event loop, from /healthz
+    loop_lag_max_ms: float = math.nan
+    phase: str = "coarse"                # coarse, or fine (the steps near the knee)
+    seq: int = 0                         # order in which the steps ran, over all paths
 
 
 def _step_line(s: StepResult) -> str:
@@ -55,19 +68,23 @@ def _step_line(s: StepResult) -> str:
     return (f"path {s.path} {s.rate:g}/s: {s.succeeded}/{s.offered} ok, {s.failed} failed, "
             f"INVITE->200 p50 {s.invite_200_p50_ms:.1f} p99 {s.invite_200_p99_ms:.1f} ms, "
             f"to taker p50 {s.taker_p50_ms:.0f} p99 {s.taker_p99_ms:.0f} ms, "
-            f"controller {s.controller_cpu_s:.1f} CPU s, {s.controller_peak_rss_mb:.0f} MB"
+            f"controller {s.controller_cpu_s:.1f} CPU s = "
+            f"{s.controller_cpu_ms_per_call:.1f} ms/call, {s.controller_peak_rss_mb:.0f} MB, "
+            f"loop lag p99 {s.loop_lag_p99_ms:.1f} max {s.loop_lag_max_ms:.1f} ms"
             f"{rec} -> {'carried' if s.carried else 'NOT carried'}")
 
 
 def measure_step(stack: BenchStack, path: str, rate: float, seconds: float, prefix: str, *,
                  talk_ms: int, p99_limit_ms: float, taker_p99_limit_ms: float) -> StepResult:
-    with ProcSampler(stack.controller) as sampler:
-        result = run_calls(stack.target, path, rate, seconds, prefix, talk_ms=talk_ms)
     rows: int | None = None
     records_ok: bool | None = None
-    if path == "a":
-        check = check_records(stack.settings_file, prefix, [c.number for c in result.calls])
-        rows, records_ok = check.rows, check.ok
+    with ProcSampler(lambda: stack.controller.pid,
+                     health_url=stack.controller.health_url) as sampler:
+        result = run_calls(stack.target, path, rate, seconds, prefix, talk_ms=talk_ms)
+        if path == "a":
+            # Inside the sampling: writing the step's records is part of its cost.
+            check = check_records(stack.settings_file, prefix, [c.number for c in result.calls])
+            rows, records_ok = check.rows, check.ok
     p99 = result.answer_ms(99)
     # INVITE->200 stays low long after the queue behind it is saturated (a 10 s step at
     # 120 calls/s passed on it with callers waiting 41 s, and a 60 s surge at that rate
@@ -76,39 +93,153 @@ def measure_step(stack: BenchStack, path: str, rate: float, seconds: float, pref
     carried = (result.offered > 0 and result.failure_ratio <= MAX_FAILURE_RATIO
                and not math.isnan(p99) and p99 <= p99_limit_ms
                and not math.isnan(taker_p99) and taker_p99 <= taker_p99_limit_ms)
+    cpu = sampler.cpu_seconds()
     return StepResult(path, rate, result.offered, result.succeeded, result.failed,
                       result.answer_ms(50), p99, result.taker_ms(50), result.taker_ms(99),
-                      sampler.cpu_seconds(), sampler.peak_rss_mb(), rows, records_ok, carried)
+                      cpu, sampler.peak_rss_mb(), rows, records_ok, carried,
+                      cpu_ms_per_call(cpu, result.offered),
+                      sampler.lag.p99_ms(), sampler.lag.max_ms())
 
 
-def ramp(stack: BenchStack, path: str, rates: Sequence[float], seconds: float, tag: str, *,
-         talk_ms: int, p99_limit_ms: float, taker_p99_limit_ms: float,
-         step_base: int = 0) -> list[StepResult]:
+StepRunner = Callable[[str, float], StepResult]
+
+
+def rotated(paths: str, turn: int) -> str:
+    """The paths in the order of one round: shifted by one each round (abc, bca, cab)."""
+    if not paths:
+        return paths
+    k = turn % len(paths)
+    return paths[k:] + paths[:k]
+
+
+def interleaved_ramps(schedule: Mapping[str, Sequence[float]], run_step: StepRunner, *,
+                      first_turn: int = 0) -> list[StepResult]:
+    """Ramp every path at once: round k runs the k-th rate of each path whose ramp goes
+    on, in an order rotated by one each round, so that no path always runs first (after a
+    pause) or last, and a busy neighbour hits every path alike. A path's ramp ends at its
+    first step not carried."""
+    paths = "".join(schedule)
+    ended: set[str] = set()
     steps: list[StepResult] = []
-    for i, rate in enumerate(rates):
-        _progress(f"path {path} ({PATH_NAMES[path]}): {rate:g} calls/s for {seconds:g} s ...")
-        step = measure_step(stack, path, rate, seconds, caller_prefix(path, tag, step_base + i),
-                            talk_ms=talk_ms, p99_limit_ms=p99_limit_ms,
-                            taker_p99_limit_ms=taker_p99_limit_ms)
-        _progress(_step_line(step))
-        steps.append(step)
-        if not step.carried:
-            break
-        time.sleep(2)  # let Asterisk settle between steps
+    for k in range(max((len(r) for r in schedule.values()), default=0)):
+        for path in rotated(paths, first_turn + k):
+            if path in ended or k >= len(schedule[path]):
+                continue
+            step = run_step(path, schedule[path][k])
+            steps.append(step)
+            if not step.carried:
+                ended.add(path)
     return steps
 
 
-def top_rate(steps: Sequence[StepResult]) -> float:
-    return max((s.rate for s in steps if s.carried), default=0.0)
+def knee(steps: Sequence[StepResult]) -> tuple[float | None, float | None]:
+    """(last carried rate, first rate not carried) of one path's steps in the order run."""
+    carried: float | None = None
+    for step in steps:
+        if not step.carried:
+            return carried, step.rate
+        carried = step.rate
+    return carried, None
 
 
-def write_steps_csv(steps: Sequence[StepResult], path: Path) -> None:
+def fine_rates(last_carried: float | None, first_failed: float | None,
+               step: float) -> list[float]:
+    """The rates strictly between the knee's two coarse steps, `step` apart: with 80
+    carried and 120 not, 90, 100, 110. None when either end is missing (nothing carried,
+    or nothing failed: the ramp did not reach the knee) or `step` is 0."""
+    if last_carried is None or first_failed is None or step <= 0:
+        return []
+    n = math.ceil((first_failed - last_carried) / step - 1e-9) - 1
+    return [last_carried + step * i for i in range(1, n + 1)]
+
+
+@dataclass(frozen=True)
+class PathTop:
+    path: str
+    rate: float                   # the highest carried rate (0: none)
+    not_carried: float | None     # the first rate not carried (None: none was)
+    cpu_ms_per_call: float        # controller CPU per call at the top step
+
+
+def path_top(path: str, steps: Sequence[StepResult]) -> PathTop:
+    mine = [s for s in steps if s.path == path]
+    carried = [s for s in mine if s.carried]
+    top = max(carried, key=lambda s: s.rate, default=None)
+    failed = [s.rate for s in mine if not s.carried]
+    return PathTop(path, top.rate if top else 0.0, min(failed, default=None),
+                   top.controller_cpu_ms_per_call if top else math.nan)
+
+
+def ratio_line(x: PathTop, y: PathTop) -> str:
+    """'a/b = 0.92 (a=110, b=120; first not carried: a 120, b 130)'."""
+    def above(t: PathTop) -> str:
+        return f"{t.path} {t.not_carried:g}" if t.not_carried is not None else \
+            f"{t.path} none"
+
+    name = f"{x.path}/{y.path}"
+    if y.rate <= 0:
+        return f"{name} = n/a ({y.path} carried no step)"
+    return (f"{name} = {x.rate / y.rate:.2f} ({x.path}={x.rate:g}, {y.path}={y.rate:g}; "
+            f"first not carried: {above(x)}, {above(y)})")
+
+
+Measure = Callable[[str, float, int], StepResult]  # (path, rate, step number) -> step
+
+
+def ramps(paths: str, rates: Sequence[float], fine_step: float, measure: Measure, *,
+          settle_seconds: float = 2.0,
+          progress: Callable[[str], None] = _progress) -> list[StepResult]:
+    """Coarse ramps of all paths interleaved, then (per path) `fine_step` steps between
+    its last carried coarse rate and its first rate not carried, interleaved likewise."""
+    seq = 0
+    phase = "coarse"
+
+    def run_step(path: str, rate: float) -> StepResult:
+        nonlocal seq
+        progress(f"path {path} ({PATH_NAMES[path]}, {phase}): {rate:g} calls/s ...")
+        step = measure(path, rate, seq)
+        step.phase, step.seq = phase, seq
+        seq += 1
+        progress(_step_line(step))
+        time.sleep(settle_seconds)  # let Asterisk settle between steps
+        return step
+
+    steps = interleaved_ramps({p: rates for p in paths}, run_step)
+    fine = {p: fine_rates(*knee([s for s in steps if s.path == p]), fine_step) for p in paths}
+    fine = {p: r for p, r in fine.items() if r}
+    if fine:
+        progress("fine steps near the knee: " + "; ".join(
+            f"{p} {', '.join(f'{r:g}' for r in rs)}" for p, rs in fine.items()))
+        phase = "fine"
+        steps += interleaved_ramps(fine, run_step, first_turn=len(rates))
+    return steps
+
+
+def summary_lines(steps: Sequence[StepResult], paths: str, p99_limit_ms: float,
+                  taker_p99_limit_ms: float) -> list[str]:
+    tops = {p: path_top(p, steps) for p in paths}
+    lines = ["highest sustained calls/s (<= 0.1 % failed, INVITE->200 p99 <= "
+             f"{p99_limit_ms:g} ms, to a call-taker p99 <= {taker_p99_limit_ms:g} ms): "
+             + ", ".join(f"{p}={t.rate:g}" for p, t in tops.items())]
+    if "a" in tops:
+        lines += [ratio_line(tops["a"], tops[other]) for other in "bc" if other in tops]
+    for p in paths:
+        mine = sorted((s for s in steps if s.path == p), key=lambda s: s.rate)
+        lines.append(f"controller CPU per call offered, path {p}: " + ", ".join(
+            f"{s.rate:g}/s {s.controller_cpu_ms_per_call:.1f} ms" for s in mine)
+            + (f"; at the top ({tops[p].rate:g}/s) {tops[p].cpu_ms_per_call:.1f} ms"
+               if tops[p].rate else ""))
+    return lines
+
+
+def write_csv(rows: Sequence[Any], path: Path) -> None:
+    """One dataclass per row (steps, held levels), floats to 3 decimals."""
     with path.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(asdict(steps[0])))
+        writer = csv.DictWriter(out, fieldnames=list(asdict(rows[0])))
         writer.writeheader()
-        for s in steps:
+        for row in rows:
             writer.writerow({k: (f"{v:.3f}" if isinstance(v, float) else v)
-                             for k, v in asdict(s).items()})
+                             for k, v in asdict(row).items()})
 
 
 def plot_ramp(steps: Sequence[StepResult], path: Path, p99_limit_ms: float) -> None:
@@ -119,7 +250,7 @@ def plot_ramp(steps: Sequence[StepResult], path: Path, p99_limit_ms: float) -> N
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     for p in sorted({s.path for s in steps}):
-        mine = [s for s in steps if s.path == p]
+        mine = sorted((s for s in steps if s.path == p), key=lambda s: s.rate)
         rates = [s.rate for s in mine]
         label = f"{p}: {PATH_NAMES[p]}"
         ax1.plot(rates, [s.invite_200_p99_ms for s in mine], marker="o", label=label)
@@ -169,7 +300,7 @@ def timed_run(stack: BenchStack, name: str, phases: Sequence[tuple[float, float]
     run = TimedRun(name, max(r for r, _ in phases))
     prefixes: list[str] = []
     loads: list[CallerLoad] = []
-    with ProcSampler(stack.controller, interval=1.0) as sampler:
+    with ProcSampler(lambda: stack.controller.pid, interval=1.0) as sampler:
         for i, (rate, seconds) in enumerate(phases):
             prefix = caller_prefix("a", tag, step + i)
             prefixes.append(prefix)
@@ -214,45 +345,56 @@ def plot_timed(run: TimedRun, path: Path) -> None:
     plt.close(fig)
 
 
-def bench(*, paths: str, rates: Sequence[float], step_seconds: float, p99_limit_ms: float,
-          taker_p99_limit_ms: float, talk_ms: int, surge_hold: float, soak_minutes: float,
-          soak_rate: float | None, out: Path, keep: bool = False) -> int:
+def bench(*, paths: str, rates: Sequence[float], fine_step: float, step_seconds: float,
+          p99_limit_ms: float, taker_p99_limit_ms: float, talk_ms: int, surge_hold: float,
+          soak_minutes: float, soak_rate: float | None, held_levels: Sequence[int],
+          held_rate: float, held_seconds: float, out: Path, keep: bool = False) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stack = BenchStack(keep=keep)
     tag = run_tag()
+    summary: list[str] = []
     try:
         stack.up()
         ip, ports = stack.taker_contacts
         takers = TakerPool(ip, ports, talk_ms=talk_ms)
         try:
-            steps: list[StepResult] = []
-            for n, path in enumerate(paths):
-                steps += ramp(stack, path, rates, step_seconds, tag, talk_ms=talk_ms,
-                              p99_limit_ms=p99_limit_ms,
-                              taker_p99_limit_ms=taker_p99_limit_ms, step_base=n * 100)
-            write_steps_csv(steps, out / "bench-ramp.csv")
-            plot_ramp(steps, out / "bench-ramp.png", p99_limit_ms)
-            tops = {p: top_rate([s for s in steps if s.path == p]) for p in paths}
-            _progress("highest sustained calls/s (<= 0.1 % failed, INVITE->200 p99 <= "
-                      f"{p99_limit_ms:g} ms, to a call-taker p99 <= {taker_p99_limit_ms:g} ms): "
-                      + ", ".join(f"{p}={v:g}" for p, v in tops.items()))
-            if "a" in tops:
-                for other in ("b", "c"):
-                    if tops.get(other):
-                        _progress(f"ratio a/{other}: {tops['a'] / tops[other]:.2f}")
-            top = tops.get("a", 0.0)
+            def measure(path: str, rate: float, seq: int) -> StepResult:
+                return measure_step(stack, path, rate, step_seconds,
+                                    caller_prefix(path, tag, seq), talk_ms=talk_ms,
+                                    p99_limit_ms=p99_limit_ms,
+                                    taker_p99_limit_ms=taker_p99_limit_ms)
+
+            _progress(f"ramps of {step_seconds:g} s per step, paths {paths or 'none'}")
+            steps = ramps(paths, rates, fine_step, measure)
+            if steps:
+                write_csv(steps, out / "bench-ramp.csv")
+                plot_ramp(steps, out / "bench-ramp.png", p99_limit_ms)
+                summary += summary_lines(steps, paths, p99_limit_ms, taker_p99_limit_ms)
+                for line in summary:
+                    _progress(line)
+            top = path_top("a", steps).rate
             if surge_hold > 0 and top > 0:
                 surge = timed_run(stack, "surge", [(1, 10), (top, surge_hold)], tag, 900,
                                   talk_ms=talk_ms)
                 plot_timed(surge, out / "bench-surge.png")
+                summary.append(surge.summary())
+            if held_levels:
+                held, stopped = held_run(stack.under_test(), held_levels, held_rate,
+                                         held_seconds, tag)
+                if held:
+                    write_csv(held, out / "bench-held.csv")
+                summary += [h.line() for h in held] + [f"held callers: {stopped}"]
+                _progress(f"held callers: {stopped}")
             if soak_minutes > 0 and top > 0:
                 rate = soak_rate or max(1.0, top / 2)
                 soak = timed_run(stack, "soak", [(rate, soak_minutes * 60)], tag, 950,
                                  talk_ms=talk_ms)
                 plot_timed(soak, out / "bench-soak.png")
+                summary.append(soak.summary())
         finally:
             takers.stop()
-        _progress(f"wrote {out}/bench-ramp.csv and charts in {out}")
+        (out / "bench-summary.txt").write_text("".join(f"{line}\n" for line in summary))
+        _progress(f"wrote the CSVs, charts and bench-summary.txt in {out}")
     finally:
         stack.down()
     return 0

@@ -5,8 +5,11 @@ subprocess (so a fault run can SIGKILL it), /proc sampling of that process, and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -17,12 +20,15 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ntpd_ivr.errors import StackError
+from ntpd_ivr.stack.asterisk import AsteriskInstance
 from ntpd_ivr.stack.devstack import TAKER_IP, DevStack, StackLayout
+from ntpd_ivr.stats import percentile
 
 PYST2_SCRIPT = Path(__file__).with_name("pyst2_ivr.py")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -46,14 +52,13 @@ class ControllerProcess:
             return None
         return self.process.pid
 
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/healthz"
+
     def healthy(self) -> bool:
-        url = f"http://127.0.0.1:{self.web_port}/healthz"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                body: dict[str, Any] = json.loads(reply.read())
-                return reply.status == 200 and bool(body["ami"]["connected"])
-        except (OSError, urllib.error.HTTPError, ValueError, KeyError):
-            return False
+        body = health(self.health_url)
+        return body is not None and body.get("status") == "ok"
 
     def start(self, timeout: float = 30.0) -> None:
         with self.log_path.open("ab") as log:
@@ -92,37 +97,99 @@ class ProcSample:
     at: float
     cpu_s: float
     rss_mb: float
+    open_fds: int
 
 
 def proc_sample(pid: int) -> ProcSample | None:
-    """CPU seconds (user+system) and resident memory of a process, from /proc."""
+    """CPU seconds (user+system), resident memory and open files of a process, from /proc."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         statm = Path(f"/proc/{pid}/statm").read_text()
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK   # utime, stime
     rss_mb = int(statm.split()[1]) * PAGE_KB / 1024
-    return ProcSample(time.time(), cpu, rss_mb)
+    return ProcSample(time.time(), cpu, rss_mb, fds)
+
+
+def open_files_limit(pid: int) -> int | None:
+    """The soft RLIMIT_NOFILE of a running process (None if unknown or unlimited)."""
+    try:
+        text = Path(f"/proc/{pid}/limits").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            soft = line.split()[3]
+            return int(soft) if soft.isdigit() else None
+    return None
+
+
+def health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The controller's /healthz JSON (either status), or None if it did not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            body: dict[str, Any] = json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read())
+    except (OSError, ValueError):
+        return None
+    return body
+
+
+class LagReader:
+    """Every event-loop lag sample the controller took while we polled /healthz, exactly
+    once: its "loop" section holds the recent samples and a running count."""
+
+    def __init__(self) -> None:
+        self.samples_ms: list[float] = []
+        self.missed = 0          # samples that fell out of the window between two polls
+        self._seen: int | None = None
+
+    def feed(self, loop: dict[str, Any]) -> None:
+        total, recent = int(loop["samples_total"]), list(loop["recent_ms"])
+        if self._seen is not None and total >= self._seen:
+            new = total - self._seen
+            taken = recent[len(recent) - min(new, len(recent)):] if new else []
+            self.samples_ms += [float(v) for v in taken]
+            self.missed += new - len(taken)
+        self._seen = total       # the first poll (or a restarted controller) is a baseline
+
+    def p99_ms(self) -> float:
+        return percentile(self.samples_ms, 99)
+
+    def max_ms(self) -> float:
+        return max(self.samples_ms, default=math.nan)
 
 
 class ProcSampler:
-    """Samples a (possibly restarted) process every `interval` s in a thread."""
+    """Samples a (possibly restarted) process every `interval` s in a thread; with a
+    health URL, also reads the controller's event-loop lag from it."""
 
-    def __init__(self, controller: ControllerProcess, interval: float = 0.5) -> None:
-        self.controller, self.interval = controller, interval
+    def __init__(self, pid_of: Callable[[], int | None], interval: float = 0.5,
+                 health_url: str | None = None) -> None:
+        self.pid_of, self.interval, self.health_url = pid_of, interval, health_url
         self.samples: list[tuple[int, ProcSample]] = []
+        self.lag = LagReader()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self) -> None:
+        pid = self.pid_of()
+        if pid is not None:
+            sample = proc_sample(pid)
+            if sample is not None:
+                self.samples.append((pid, sample))
+        if self.health_url is not None:
+            body = health(self.health_url)
+            if body is not None and isinstance(body.get("loop"), dict):
+                self.lag.feed(body["loop"])
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            pid = self.controller.pid
-            if pid is not None:
-                sample = proc_sample(pid)
-                if sample is not None:
-                    self.samples.append((pid, sample))
+            self._sample()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> ProcSampler:
@@ -131,10 +198,8 @@ class ProcSampler:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
-        pid = self.controller.pid
-        if pid is not None and (sample := proc_sample(pid)) is not None:
-            self.samples.append((pid, sample))
+        self._thread.join(timeout=10)
+        self._sample()
 
     def cpu_seconds(self) -> float:
         """CPU used during sampling, summed over each process id seen."""
@@ -144,7 +209,10 @@ class ProcSampler:
         return sum(max(v) - min(v) for v in by_pid.values())
 
     def peak_rss_mb(self) -> float:
-        return max((s.rss_mb for _, s in self.samples), default=float("nan"))
+        return max((s.rss_mb for _, s in self.samples), default=math.nan)
+
+    def peak_open_fds(self) -> int:
+        return max((s.open_fds for _, s in self.samples), default=0)
 
 
 async def _call_rows(settings_file: Path, prefix: str) -> list[str]:
@@ -202,6 +270,51 @@ def check_records(settings_file: Path, prefix: str, succeeded: list[str],
         time.sleep(1.0)
 
 
+BENCH_OPEN_FILES = 65536
+
+
+def raise_open_files_limit(wanted: int = BENCH_OPEN_FILES) -> int:
+    """Raise this process's soft RLIMIT_NOFILE (to the hard limit, or as root to `wanted`)
+    before the stack starts: Asterisk, PostgreSQL and SIPp inherit it, and 1,000 held
+    callers need some 6,000 open files in Asterisk alone, where a login shell gives 1,024.
+    Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < wanted and os.geteuid() == 0:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return wanted
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
+    return max(soft, target)
+
+
+TAKER_MEMBERS = ("PJSIP/taker-1", "PJSIP/taker-2")
+TAKER_QUEUE = "takers-default"
+
+
+def set_takers_paused(asterisk: AsteriskInstance, paused: bool) -> None:
+    """Pause (or unpause) both call-takers in the queue 112 callers wait in: a caller
+    there then waits with no call-taker free, as in a surge (the held-callers run)."""
+    for member in TAKER_MEMBERS:
+        if paused:
+            asterisk.cli(f"queue pause member {member} queue {TAKER_QUEUE} reason bench-held")
+        else:
+            asterisk.cli(f"queue unpause member {member} queue {TAKER_QUEUE}")
+
+
+@dataclass(frozen=True)
+class StackUnderTest:
+    """What a held-callers run needs of a stack: the bench's own, or an end-to-end test's."""
+
+    target: str                                # SIP address:port of Asterisk
+    settings_file: Path                        # the controller's (for the records check)
+    asterisk: AsteriskInstance
+    controller_pid: Callable[[], int | None]
+    health_url: str
+
+
 class BenchStack:
     """An ephemeral stack with the bench trunks, its controller and the pyst2 AGI."""
 
@@ -225,8 +338,14 @@ class BenchStack:
     def taker_contacts(self) -> tuple[str, tuple[int, int]]:
         return TAKER_IP, self.dev.layout.taker_ports
 
+    def under_test(self) -> StackUnderTest:
+        assert self.dev.asterisk is not None
+        return StackUnderTest(self.target, self.settings_file, self.dev.asterisk,
+                              lambda: self.controller.pid, self.controller.health_url)
+
     def up(self) -> None:
         _progress(f"bringing up a bench stack in {self.run_dir}")
+        raise_open_files_limit()
         self.dev.up()
         self.install_pyst2()
         self.prepare_queue()
@@ -251,8 +370,8 @@ class BenchStack:
         """Let each call-taker stand-in take many calls at once (ringinuse=yes, runtime
         only, this stack only): the bench measures the IVR, not two humans' capacity."""
         assert self.dev.asterisk is not None
-        for member in ("PJSIP/taker-1", "PJSIP/taker-2"):
-            self.dev.asterisk.cli(f"queue set ringinuse yes on {member} in takers-default")
+        for member in TAKER_MEMBERS:
+            self.dev.asterisk.cli(f"queue set ringinuse yes on {member} in {TAKER_QUEUE}")
 
     def restart_asterisk(self) -> None:
         assert self.dev.asterisk is not None
