@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.calls.spool import COMPACT_BYTES, Position, Spool, SpoolBatch, encode_line
-from ntpd_ivr.calls.store import apply_records
+from ntpd_ivr.calls.store import RecordStore
 from ntpd_ivr.calls.values import CallStep, CallUpdate, Record
 from ntpd_ivr.log import CallLogger
 from ntpd_ivr.settings import RecordsSettings
@@ -92,7 +92,7 @@ class RecordKeeper:
             log.info("%d call record updates in the spool await the database", self._pending)
         self._flush_task = asyncio.create_task(self._flush_loop(), name="records-flush")
         if self._engine is not None:
-            self._apply_task = asyncio.create_task(self._apply_loop(self._engine),
+            self._apply_task = asyncio.create_task(self._apply_loop(RecordStore(self._engine)),
                                                    name="records-apply")
 
     def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]:
@@ -213,7 +213,13 @@ class RecordKeeper:
             end = fresh.end
         return SpoolBatch(records, len(records), end)
 
-    async def _apply_loop(self, engine: AsyncEngine) -> None:
+    async def _apply_loop(self, store: RecordStore) -> None:
+        try:
+            await self._apply_all(store)
+        finally:
+            await store.close()
+
+    async def _apply_all(self, store: RecordStore) -> None:
         assert self._flush_task is not None
         while True:
             self._spooled.clear()
@@ -232,7 +238,7 @@ class RecordKeeper:
                 continue
             if batch.updates:
                 try:
-                    await apply_records(engine, batch.updates)
+                    await store.apply(batch.updates)
                 except Exception as exc:
                     self._database_failed(exc)
                     if self._closing:

@@ -160,9 +160,11 @@ class Spool:
 
     def commit(self, end: Position) -> None:
         """Everything before `end` is applied: move the cursor, drop what is behind it."""
-        self._write_cursor(end)
+        behind = [s for s in self.segments if s < end.segment]
+        # Durable before a segment goes, so that no cursor ever points at a deleted one.
+        self._write_cursor(end, durable=bool(behind))
         self.cursor = end
-        for segment in [s for s in self.segments if s < end.segment]:
+        for segment in behind:
             self.path(segment).unlink()
             self.segments.remove(segment)
         if end == Position(self.live, self._live_size) and self._live_size > self.compact_bytes:
@@ -175,7 +177,7 @@ class Spool:
         fd = os.open(self.path(new), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         _fsync_dir(self.directory)
         self.segments.append(new)
-        self._write_cursor(Position(new, 0))
+        self._write_cursor(Position(new, 0), durable=True)
         self.cursor = Position(new, 0)
         os.close(self._fd)
         self._fd, self._live_size = fd, 0
@@ -197,14 +199,20 @@ class Spool:
             return first
         return cursor
 
-    def _write_cursor(self, position: Position) -> None:
+    def _write_cursor(self, position: Position, durable: bool = False) -> None:
+        """Replace the cursor file. Not fsync'd unless `durable`: a cursor that a power
+        cut takes back only makes the next start apply some records again, which changes
+        nothing (applying is idempotent), so the applier does not pay two fsyncs a batch.
+        A process crash keeps it either way (the page cache survives the process)."""
         temporary = self.directory / "cursor.json.tmp"
         with temporary.open("w") as file:
             json.dump(position._asdict(), file)
-            file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
         temporary.replace(self.directory / "cursor.json")
-        _fsync_dir(self.directory)
+        if durable:
+            _fsync_dir(self.directory)
 
     def _end_torn_line(self, segment: int) -> None:
         # A crash mid-write leaves a last line without its newline. Ending it keeps the
