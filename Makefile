@@ -11,7 +11,7 @@ RUN_DIR  ?= .run
 # espeak-ng + sox render the Bahasa Indonesia prompts.
 APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates
 
-.PHONY: help deps venv run call test test-unit test-e2e lint prompts clean bench bench-faults
+.PHONY: help deps venv run call test test-unit test-e2e lint prompts clean bench bench-profile bench-faults
 
 help: ## this list
 	@echo "ntpd-ivr — NTPD 112 call center on Asterisk 22"
@@ -71,6 +71,9 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 BENCH_ARGS ?=
 bench: deps venv $(VENV)/.bench-installed ## capacity of 3 IVR paths + surge + soak (SIPp); BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench $(BENCH_ARGS)
+
+bench-profile: deps venv $(VENV)/.bench-installed ## py-spy on the controller under path-a load; BENCH_ARGS=...
+	$(PY) -m ntpd_ivr bench-profile $(BENCH_ARGS)
 
 bench-faults: deps venv $(VENV)/.bench-installed ## kill controller / stop PostgreSQL / restart Asterisk under load
 	$(PY) -m ntpd_ivr bench-faults $(BENCH_ARGS)

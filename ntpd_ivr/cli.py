@@ -169,6 +169,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
                  held_seconds=args.held_seconds, out=args.out, keep=args.keep)
 
 
+def cmd_bench_profile(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.profile import profile
+
+    if args.rate <= 0 or args.seconds <= 0 or args.top < 1:
+        raise ConfigError("--rate and --seconds must be > 0, --top >= 1")
+    return profile(rate=args.rate, seconds=args.seconds, talk_ms=args.talk_ms, top=args.top,
+                   out=args.out, keep=args.keep)
+
+
 def cmd_bench_faults(args: argparse.Namespace) -> int:
     from ntpd_ivr.bench.runner import bench_faults
 
@@ -382,6 +391,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true", help="keep the stack's folders and logs")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("bench-profile", help="py-spy on the controller under path-a load",
+                       description="Bring up a bench stack, place SIPp calls on path a (the "
+                                   "controller's FastAGI IVR) at one rate, sample the "
+                                   "controller with py-spy meanwhile; print its CPU ms per "
+                                   "call and the top frames, and write the raw profile and a "
+                                   "flame graph. See docs/performance.md.")
+    p.add_argument("--rate", type=float, default=80.0, help="calls/s (default 80)")
+    p.add_argument("--seconds", type=float, default=20.0, help="seconds of calls (default 20)")
+    p.add_argument("--talk-ms", type=int, default=2000)
+    p.add_argument("--top", type=int, default=25, help="frames listed (default 25)")
+    p.add_argument("--out", type=Path, default=Path("build/profile"))
+    p.add_argument("--keep", action="store_true", help="keep the stack's folders and logs")
+    p.set_defaults(func=cmd_bench_profile)
 
     p = sub.add_parser("bench-faults", help="faults under load: controller, PostgreSQL, Asterisk",
                        description="Under SIPp load on the operator trunk: SIGKILL and restart "

@@ -25,6 +25,7 @@ from typing import Any
 from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
+from panoramisk.message import Message
 
 from ntpd_ivr.ami.events import (
     ActionResult,
@@ -68,7 +69,48 @@ class _Action(actions.Action):  # type: ignore[misc]
         return str(self.responses[0].get("EventList", "")).lower() == "start"
 
 
+def _event_headers(block: str) -> dict[str, str]:
+    """One AMI message's headers, keyed in lowercase; a repeated header (ChanVariable)
+    keeps every value, one per line. Lines without ': ' are skipped, as panoramisk does."""
+    headers: dict[str, str] = {}
+    for line in block.split("\r\n"):
+        key, sep, value = line.partition(": ")
+        if not sep:
+            continue
+        key = key.lower()
+        headers[key] = f"{headers[key]}\n{value}" if key in headers else value
+    return headers
+
+
 class _Protocol(AMIProtocol):  # type: ignore[misc]
+    def data_received(self, data: bytes) -> None:
+        """Events go straight to the client as plain headers; answers to actions (they
+        carry an ActionID), the banner and Shutdown take panoramisk's own path.
+
+        panoramisk turns every message into a case-insensitive Message and matches it
+        against each registered pattern: with a dozen events per call, that was the
+        largest part of the controller's AMI cost under load.
+        """
+        manager = self.factory
+        client = getattr(manager, "client", None)
+        if self.version is None or client is None:
+            super().data_received(data)
+            return
+        text = data.decode("ascii", "ignore")  # as panoramisk decodes
+        if self.queue:
+            text = self.queue.popleft() + text
+        blocks = text.split("\r\n\r\n")
+        self.queue.append(blocks.pop())
+        for raw in blocks:
+            block = raw.strip()  # Asterisk sometimes ends a message with one EOL only
+            if (block.startswith("Event: ") and "\r\nActionID: " not in block
+                    and not block.startswith("Event: Shutdown")):
+                client.on_event_block(block)
+                continue
+            message = Message.from_line(block)
+            if message is not None:
+                self.handle_message(message)
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self.factory is None:
             # The connect was cancelled (stop) before panoramisk adopted this protocol;
@@ -84,6 +126,7 @@ class _Manager(Manager):  # type: ignore[misc]
     def __init__(self, client: AmiClient, **config: Any) -> None:
         super().__init__(**config)
         self._client = client
+        self.client = client  # _Protocol hands events to it
         # panoramisk int()s the delay (0.5 s would become a busy loop); keep the float.
         self.reconnect_timeout = client.settings.reconnect_delay_seconds
         self.connect_task: asyncio.Task[Any] | None = None
@@ -280,6 +323,18 @@ class AmiClient:
         protocol.transport.abort()  # panoramisk sees connection_lost and reconnects
 
     # --- events -------------------------------------------------------------------------
+
+    def on_event_block(self, block: str) -> None:
+        """One event message as Asterisk wrote it (from _Protocol): type it and queue it.
+        Called synchronously from data_received: must be quick and must not raise."""
+        self.events_received += 1
+        event = parse_headers(_event_headers(block), lambda: tuple(
+            (key, value) for key, sep, value in (line.partition(": ")
+                                                 for line in block.split("\r\n")) if sep))
+        if event is None:
+            self.events_malformed += 1
+            return
+        self._queue.put_nowait(event)
 
     def _on_message(self, _manager: Any, message: Mapping[str, Any]) -> None:
         # Called synchronously from data_received: must be quick and must not raise.
