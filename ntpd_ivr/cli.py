@@ -88,6 +88,7 @@ async def _latest_call(settings_file: Path, caller: str, since: float) -> dict[s
 
     from ntpd_ivr.db.models import Call
     from ntpd_ivr.db.session import make_engine
+    from ntpd_ivr.numbers import canonical_caller
     from ntpd_ivr.settings import load_settings
 
     engine = make_engine(load_settings(settings_file).database)
@@ -96,7 +97,7 @@ async def _latest_call(settings_file: Path, caller: str, since: float) -> dict[s
         while True:
             async with engine.connect() as conn:
                 found = (await conn.execute(
-                    select(Call.__table__).where(Call.caller_number == caller)
+                    select(Call.__table__).where(Call.caller_number == canonical_caller(caller))
                     .order_by(Call.arrived_at.desc()).limit(1))).mappings().first()
             if found and found["ended_at"] is not None and \
                     found["arrived_at"].timestamp() >= since - 1:
@@ -181,11 +182,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_render(args: argparse.Namespace) -> int:
-    from ntpd_ivr.routing.render import GENERATED_NAME, render_agency_dialplan
+    from ntpd_ivr.routing.render import rendered_files
 
-    out = args.out / GENERATED_NAME
-    out.write_text(render_agency_dialplan(_routing(args)), encoding="utf-8")
-    print(out)
+    for path, text in rendered_files(_routing(args), args.asterisk_conf, args.out).items():
+        path.write_text(text, encoding="utf-8")
+        print(path)
     return 0
 
 
@@ -290,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, helptext in (
             ("check", cmd_config_check, "validate the routing config against the Asterisk "
              "queues, endpoints and contexts it names"),
-            ("render", cmd_config_render, "generate dialplan/ntpd-agencies.conf from it"),
+            ("render", cmd_config_render, "generate dialplan/ntpd-agencies.conf (into --out) "
+             "and asterisk-conf/pjsip-operators.conf (into --asterisk-conf) from it"),
             ("reload", cmd_config_reload, "reload dialplan, PJSIP and queues over AMI "
              "(live calls are kept)")):
         c = cfg_sub.add_parser(name, help=helptext, description=helptext)

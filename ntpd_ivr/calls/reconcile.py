@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ntpd_ivr.calls.records import CallUpdate, RecordKeeper, merge_updates
 from ntpd_ivr.calls.tracker import EMERGENCY_CONTEXTS, CallTracker, endpoint_of
 from ntpd_ivr.db.models import Call
+from ntpd_ivr.numbers import canonical_caller
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def parse_cdr(lines: Iterable[str], source: str = "CDR") -> list[CdrCall]:
         call = folded.get(cdr["uniqueid"])
         if call is None:
             folded[cdr["uniqueid"]] = call = {
-                "uniqueid": cdr["uniqueid"], "caller_number": cdr["src"],
+                "uniqueid": cdr["uniqueid"], "caller_number": canonical_caller(cdr["src"]),
                 "channel": cdr["channel"], "dstchannel": "", "lastapp": "", "start": start,
                 "end": end, "answered": False}
         call["start"] = min(call["start"], start)

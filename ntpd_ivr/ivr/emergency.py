@@ -20,6 +20,7 @@ from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.channel import AgiChannel
 from ntpd_ivr.calls.records import CallStep, CallUpdate
 from ntpd_ivr.errors import AgiError, AgiHangup
+from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import CallFacts, LiveState, route
 from ntpd_ivr.settings import IvrSettings
@@ -106,7 +107,8 @@ class EmergencyIvr:
         request = channel.request
         dialed = request.args[0] if request.args else request.extension
         trunk = request.args[1] if len(request.args) > 1 else ""
-        await self._record(channel, caller_number=request.caller_number, trunk=trunk or None,
+        caller = canonical_caller(request.caller_number)  # +62..., or "withheld"/"unknown"
+        await self._record(channel, caller_number=caller, trunk=trunk or None,
                            dialed=dialed or None, arrived_at=time.time())
         budget = self.routing.ivr
         digit: str | None = None
@@ -131,7 +133,7 @@ class EmergencyIvr:
             await self._record(channel, route_reason="hangup-in-ivr")
             return
 
-        facts = CallFacts(trunk=trunk, dialed=dialed, caller=request.caller_number,
+        facts = CallFacts(trunk=trunk, dialed=dialed, caller=caller,
                           digit=digit, at=datetime.now(UTC), english_requested=english)
         live = await self.live.snapshot()
         decision = route(facts, self.routing, live)

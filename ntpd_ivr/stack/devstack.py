@@ -22,7 +22,11 @@ from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.postgres import LocalPostgres
 from ntpd_ivr.web.auth import UserStore
 
-OPERATOR_IP = "127.0.0.2"   # the operator trunk is identified by this source address
+# Operator trunks are identified by these source addresses (operators.*.match of the
+# routing config): operator-local takes the caller number from P-Asserted-Identity,
+# operator-b from the From header only.
+OPERATOR_IP = "127.0.0.2"
+OPERATOR_B_IP = "127.0.0.8"
 TAKER_IP = "127.0.0.3"      # call-taker stand-ins listen here
 AGENCY_IP = "127.0.0.4"     # agency trunk stand-ins (direct dispatch) listen here
 # The routing config the dev/test stack runs with (South Sumatra).
@@ -122,7 +126,6 @@ class DevStack:
             "ami_bind": LOOPBACK, "ami_port": str(layout.ami_port),
             "ami_user": "ntpd-ivr", "ami_secret": self.secrets["ami_secret"],
             "agi_url": f"agi://{LOOPBACK}:{layout.agi_port}",
-            "operator_trunk_match": OPERATOR_IP,
             "taker_password": self.secrets["taker_password"],
             "taker1_contact": f"sip:taker-1@{TAKER_IP}:{layout.taker_ports[0]}",
             "taker2_contact": f"sip:taker-2@{TAKER_IP}:{layout.taker_ports[1]}",
