@@ -191,30 +191,11 @@ def cmd_config_render(args: argparse.Namespace) -> int:
 
 
 def cmd_config_reload(args: argparse.Namespace) -> int:
-    from ntpd_ivr.ami.client import AmiClient
+    from ntpd_ivr.asterisk_reload import reload_modules
 
-    settings = _load(args)
-
-    async def reload() -> list[str]:
-        ami = AmiClient(settings.ami)
-        await ami.start()
-        try:
-            if not await ami.wait_connected(timeout=10):
-                raise StackError(f"AMI {settings.ami.host}:{settings.ami.port}: not connected")
-            # Reloading these modules keeps live calls, bridges and queue callers.
-            results = []
-            for module in ("pbx_config.so", "res_pjsip.so", "app_queue.so"):
-                reply = await ami.action({"Action": "Reload", "Module": module}, timeout=10)
-                first: Any = reply[0] if isinstance(reply, list) and reply else reply
-                status = first.get("Response", "?") if isinstance(first, dict) else "?"
-                results.append(f"{module}: {status}")
-            return results
-        finally:
-            await ami.stop()
-
-    lines = asyncio.run(reload())
-    print("\n".join(lines))
-    return 0 if all(line.endswith("Success") for line in lines) else 1
+    results = asyncio.run(reload_modules(_load(args).ami))
+    print("\n".join(f"{module}: {'Success' if ok else 'Error'}" for module, ok in results))
+    return 0 if all(ok for _, ok in results) else 1
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
@@ -310,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ntpd_ivr.reports.commands import add_commands
     add_commands(sub, with_config, _load)
+    from ntpd_ivr.takers.commands import add_commands as add_taker_commands
+    add_taker_commands(sub, with_config, _load)
 
     p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, soak",
                        description="Bring up an ephemeral stack with the bench trunks and "

@@ -93,6 +93,15 @@ class IvrSettings:
 
 
 @dataclass(frozen=True)
+class TakersSettings:
+    # Call-takers' SIP accounts (`ntpd-ivr taker add`): digest hashes, mode 0600.
+    accounts_file: str = ""
+    # Asterisk's configuration directory as this host sees it: `ntpd-ivr taker` writes
+    # pjsip-takers.conf and queues-takers.conf there, then reloads res_pjsip and app_queue.
+    asterisk_conf_dir: str = "/etc/asterisk"
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "INFO"
 
@@ -105,6 +114,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     records: RecordsSettings = field(default_factory=RecordsSettings)
     ivr: IvrSettings = field(default_factory=IvrSettings)
+    takers: TakersSettings = field(default_factory=TakersSettings)
     log: LogSettings = field(default_factory=LogSettings)
     source: str = "defaults"
 

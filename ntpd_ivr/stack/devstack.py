@@ -20,6 +20,8 @@ from ntpd_ivr.ivr.prompts import render_prompts
 from ntpd_ivr.stack.asterisk import AsteriskInstance, find_or_build_asterisk
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.postgres import LocalPostgres
+from ntpd_ivr.takers.accounts import AccountStore
+from ntpd_ivr.takers.render import write_includes
 from ntpd_ivr.web.auth import UserStore
 
 # Operator trunks are identified by these source addresses (operators.*.match of the
@@ -133,6 +135,9 @@ class DevStack:
                for trunk, port in zip(AGENCY_TRUNKS, layout.agency_ports, strict=True)},
             "prompts_dir": prompts_dir,
             "bench": "" if self.bench else ";",
+            # SIPp call-taker stand-ins at static contacts (pjsip-standins.conf): every
+            # local stack has them; real call-takers are added with `ntpd-ivr taker add`.
+            "standins": "",
         }
 
     def _cdr_csv(self) -> Path | str:
@@ -170,14 +175,27 @@ cdr_csv = "{self._cdr_csv()}"
 [ivr]
 prompts_dir = "{prompts_dir}"
 routing_config = "{ROUTING_CONFIG}"
+
+[takers]
+accounts_file = "{self.takers_file}"
+asterisk_conf_dir = "{self.asterisk.host_path(self.asterisk.etc) if self.asterisk else ''}"
 """
         fd = os.open(layout.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(text)
 
+    @property
+    def takers_file(self) -> Path:
+        return self.layout.run_dir / "takers.toml"
+
+    def _write_taker_includes(self, etc: Path) -> None:
+        write_includes(AccountStore(self.takers_file).accounts.values(),
+                       str(self.takers_file), etc)
+
     def up(self) -> None:
         install = find_or_build_asterisk()
         self.asterisk = AsteriskInstance(install, self.layout.name, {})
+        self.asterisk.after_render = self._write_taker_includes
         prompts_inside = f"{self.asterisk.base}/prompts"
         self.asterisk.values.update(self._asterisk_values(prompts_inside))
         _progress("rendering prompts (espeak-ng, Bahasa Indonesia)")
