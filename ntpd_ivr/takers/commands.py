@@ -12,7 +12,7 @@ from typing import Any
 
 from ntpd_ivr.errors import ConfigError, StackError
 from ntpd_ivr.takers.accounts import REALM, AccountStore
-from ntpd_ivr.takers.render import write_includes
+from ntpd_ivr.takers.render import PJSIP_NAME, write_includes
 
 RELOADED = ("res_pjsip.so", "app_queue.so")
 
@@ -73,6 +73,16 @@ def cmd_taker_add(args: argparse.Namespace, load: Callable[[argparse.Namespace],
     if args.region not in routing.regions:
         raise ConfigError(f"--region {args.region!r}: no such region in {routing.source} "
                           f"(known: {', '.join(sorted(routing.regions))})")
+    conf_dir = Path(settings.takers.asterisk_conf_dir)
+    for path in sorted(conf_dir.glob("pjsip*.conf")):
+        if path.name == PJSIP_NAME:
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith(f"[{args.name}]"):
+                # Same name, same PJSIP section: the call-taker's auth would land on an
+                # operator trunk or a stand-in and turn its calls away.
+                raise ConfigError(f"call-taker name {args.name!r}: already [{args.name}] in "
+                                  f"{path}: choose another name")
     queue = routing.regions[args.region].queue
     return _change(args, settings, lambda store: _password_message(
         args.name, store.add(args.name, args.region, queue)))

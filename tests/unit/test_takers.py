@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ntpd_ivr.cli import main
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.takers.accounts import REALM, AccountStore, TakerAccount, digest_ha1
 from ntpd_ivr.takers.render import (
@@ -19,6 +20,7 @@ from ntpd_ivr.takers.render import (
     write_includes,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 ANI = TakerAccount("ani", "palembang", "takers-palembang", digest_ha1("ani", "pw-ani"))
 BUDI = TakerAccount("budi", "palembang", "takers-palembang", digest_ha1("budi", "pw-budi"))
 CITRA = TakerAccount("citra", "muba", "takers-muba", digest_ha1("citra", "pw-citra"))
@@ -112,3 +114,25 @@ def test_includes_are_written_no_more_open_than_pjsip_conf(tmp_path: Path) -> No
     assert [p.name for p in written] == [PJSIP_NAME, QUEUES_NAME]
     assert stat.S_IMODE((tmp_path / PJSIP_NAME).stat().st_mode) == 0o640
     assert ANI.ha1 in (tmp_path / PJSIP_NAME).read_text()
+
+
+def test_a_taker_cannot_take_the_name_of_an_operator_trunk(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "asterisk"
+    conf.mkdir()
+    (conf / "pjsip-operators.conf").write_text("[operator-local](operator-trunk)\n")
+    (conf / "pjsip.conf").write_text("[taker](!)\n")
+    settings_file = tmp_path / "ntpd-ivr.toml"
+    settings_file.write_text(
+        '[ami]\nsecret = "unused"\n[database]\nurl = "postgresql+asyncpg://unused/x"\n'
+        f'[ivr]\nrouting_config = "{REPO / "config" / "routing.example.toml"}"\n'
+        f'[takers]\naccounts_file = "{tmp_path / "takers.toml"}"\n'
+        f'asterisk_conf_dir = "{conf}"\n')
+    args = ["taker", "add", "--region", "muba", "--no-reload", "--config", str(settings_file)]
+    assert main([*args[:2], "operator-local", *args[2:]]) == 2
+    assert "call-taker name 'operator-local': already [operator-local] in " \
+           f"{conf / 'pjsip-operators.conf'}" in capsys.readouterr().err
+    assert not (tmp_path / "takers.toml").exists()
+    assert main([*args[:2], "ani", *args[2:]]) == 0
+    assert "ani" in AccountStore(tmp_path / "takers.toml").accounts
+    assert "member => PJSIP/ani,0,ani,PJSIP/ani" in (conf / QUEUES_NAME).read_text()
