@@ -192,10 +192,26 @@ def cmd_config_render(args: argparse.Namespace) -> int:
 
 def cmd_config_reload(args: argparse.Namespace) -> int:
     from ntpd_ivr.asterisk_reload import reload_modules
+    from ntpd_ivr.routing.config import load_routing_config
+    from ntpd_ivr.routing.reload import render_into, signal_controller
 
-    results = asyncio.run(reload_modules(_load(args).ami))
+    settings = _load(args)
+    path = settings.ivr.routing_config
+    if args.routing and (not path or Path(args.routing).resolve() != Path(path).resolve()):
+        raise ConfigError(f"--routing {args.routing}: reload loads the controller's own "
+                          f"routing file, ivr.routing_config ({path or 'not set'}): edit that")
+    if path:
+        # A bad file stops here, with its file and key: nothing is written or reloaded.
+        for written in render_into(load_routing_config(path), Path(settings.asterisk.conf_dir)):
+            print(f"wrote {written}")
+    results = asyncio.run(reload_modules(settings.ami))
     print("\n".join(f"{module}: {'Success' if ok else 'Error'}" for module, ok in results))
-    return 0 if all(ok for _, ok in results) else 1
+    if not all(ok for _, ok in results):
+        return 1
+    if path:
+        pid = signal_controller(settings.service.pid_file)
+        print(f"controller (pid {pid}): SIGHUP, loads {path} again")
+    return 0
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
@@ -274,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
              "queues, endpoints and contexts it names"),
             ("render", cmd_config_render, "generate dialplan/ntpd-agencies.conf (into --out) "
              "and asterisk-conf/pjsip-operators.conf (into --asterisk-conf) from it"),
-            ("reload", cmd_config_reload, "reload dialplan, PJSIP and queues over AMI "
-             "(live calls are kept)")):
+            ("reload", cmd_config_reload, "check the routing config, render it into "
+             "asterisk.conf_dir, reload dialplan, PJSIP and queues over AMI, and make the "
+             "controller load it again (SIGHUP); live calls keep their route")):
         c = cfg_sub.add_parser(name, help=helptext, description=helptext)
         with_config(c)
         c.add_argument("--routing", type=Path, help="routing config (default: the settings' "

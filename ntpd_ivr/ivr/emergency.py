@@ -104,17 +104,19 @@ class EmergencyIvr:
 
     async def __call__(self, channel: AgiChannel) -> None:
         started = time.monotonic()
+        # This call keeps the routing config it started with, whatever a reload brings.
+        routing = self.routing
         request = channel.request
         dialed = request.args[0] if request.args else request.extension
         trunk = request.args[1] if len(request.args) > 1 else ""
         caller = canonical_caller(request.caller_number)  # +62..., or "withheld"/"unknown"
         await self._record(channel, caller_number=caller, trunk=trunk or None,
                            dialed=dialed or None, arrived_at=time.time())
-        budget = self.routing.ivr
+        budget = routing.ivr
         digit: str | None = None
         english = False
         try:
-            if dialed not in self.routing.legacy_numbers:
+            if dialed not in routing.legacy_numbers:
                 wait_ms = int(min(budget.prompt_timeout_ms,
                                   (budget.max_seconds_in_ivr - budget.menu_seconds) * 1000))
                 digit, _ = await self._menu(channel, budget.language, max(wait_ms, MIN_WAIT_MS))
@@ -136,7 +138,7 @@ class EmergencyIvr:
         facts = CallFacts(trunk=trunk, dialed=dialed, caller=caller,
                           digit=digit, at=datetime.now(UTC), english_requested=english)
         live = await self.live.snapshot()
-        decision = route(facts, self.routing, live)
+        decision = route(facts, routing, live)
         channel.log.info(
             "digit=%r region=%s(%s) -> queue=%s (%s) category=%s priority=%d (%s) agency=%s (%s)",
             digit, decision.region, decision.region_match, decision.queue,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from ntpd_ivr.db.migrate import upgrade
 from ntpd_ivr.ivr.prompts import render_prompts
+from ntpd_ivr.routing.config import load_routing_config
+from ntpd_ivr.routing.render import rendered_files
 from ntpd_ivr.stack.asterisk import AsteriskInstance, find_or_build_asterisk
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.postgres import LocalPostgres
@@ -31,7 +33,7 @@ OPERATOR_IP = "127.0.0.2"
 OPERATOR_B_IP = "127.0.0.8"
 TAKER_IP = "127.0.0.3"      # call-taker stand-ins listen here
 AGENCY_IP = "127.0.0.4"     # agency trunk stand-ins (direct dispatch) listen here
-# The routing config the dev/test stack runs with (South Sumatra).
+# The routing config a dev/test stack starts from (South Sumatra), copied into its run folder.
 ROUTING_CONFIG = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
 AGENCY_TRUNKS = ("agency_damkar_plg", "agency_damkar_plg_backup", "agency_bpbd_plg",
                  "agency_bpbd_plg_backup")
@@ -174,11 +176,16 @@ cdr_csv = "{self._cdr_csv()}"
 
 [ivr]
 prompts_dir = "{prompts_dir}"
-routing_config = "{ROUTING_CONFIG}"
+routing_config = "{self.routing_file}"
 
 [takers]
 accounts_file = "{self.takers_file}"
-asterisk_conf_dir = "{self.asterisk.host_path(self.asterisk.etc) if self.asterisk else ''}"
+
+[asterisk]
+conf_dir = "{self.asterisk.host_path(self.asterisk.etc) if self.asterisk else ''}"
+
+[service]
+pid_file = "{layout.run_dir / 'controller.pid'}"
 """
         fd = os.open(layout.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -188,14 +195,26 @@ asterisk_conf_dir = "{self.asterisk.host_path(self.asterisk.etc) if self.asteris
     def takers_file(self) -> Path:
         return self.layout.run_dir / "takers.toml"
 
-    def _write_taker_includes(self, etc: Path) -> None:
+    @property
+    def routing_file(self) -> Path:
+        """This stack's routing config: a copy of the example, made once, to edit and
+        `ntpd-ivr config reload` (delete it to start over from the example)."""
+        return self.layout.run_dir / "routing.toml"
+
+    def _write_generated(self, etc: Path) -> None:
+        """What is generated from this stack's state, over the repository's copies."""
         write_includes(AccountStore(self.takers_file).accounts.values(),
                        str(self.takers_file), etc)
+        for path, text in rendered_files(load_routing_config(self.routing_file),
+                                         etc, etc).items():
+            path.write_text(text, encoding="utf-8")
 
     def up(self) -> None:
         install = find_or_build_asterisk()
         self.asterisk = AsteriskInstance(install, self.layout.name, {})
-        self.asterisk.after_render = self._write_taker_includes
+        self.asterisk.after_render = self._write_generated
+        if not self.routing_file.exists():
+            shutil.copyfile(ROUTING_CONFIG, self.routing_file)
         prompts_inside = f"{self.asterisk.base}/prompts"
         self.asterisk.values.update(self._asterisk_values(prompts_inside))
         _progress("rendering prompts (espeak-ng, Bahasa Indonesia)")
@@ -232,6 +251,8 @@ asterisk_conf_dir = "{self.asterisk.host_path(self.asterisk.etc) if self.asteris
             f"web_supervisor_password in {layout.run_dir / 'secrets.json'}",
             f"  PostgreSQL                   tcp {LOOPBACK}:{layout.pg_port} (db ntpd)",
             f"  settings (with secrets)      {layout.settings_file}",
+            f"  routing config               {self.routing_file} (edit, then "
+            f"`ntpd-ivr config reload --config {layout.settings_file}`)",
             f"  Asterisk logs                "
             f"{self.asterisk.messages_log if self.asterisk else '-'}",
         ])

@@ -26,9 +26,9 @@ def _store(settings: Any) -> AccountStore:
 
 def apply(store: AccountStore, settings: Any, *, reload: bool = True) -> int:
     """Write the includes for Asterisk, then reload it. 0 when Asterisk has them live."""
-    conf_dir = Path(settings.takers.asterisk_conf_dir)
+    conf_dir = Path(settings.asterisk.conf_dir)
     if not conf_dir.is_dir():
-        raise ConfigError(f"{settings.source}: takers.asterisk_conf_dir: {conf_dir} is not "
+        raise ConfigError(f"{settings.source}: asterisk.conf_dir: {conf_dir} is not "
                           "a directory")
     for path in write_includes(store.accounts.values(), str(store.path), conf_dir):
         print(f"wrote {path}")
@@ -73,7 +73,7 @@ def cmd_taker_add(args: argparse.Namespace, load: Callable[[argparse.Namespace],
     if args.region not in routing.regions:
         raise ConfigError(f"--region {args.region!r}: no such region in {routing.source} "
                           f"(known: {', '.join(sorted(routing.regions))})")
-    conf_dir = Path(settings.takers.asterisk_conf_dir)
+    conf_dir = Path(settings.asterisk.conf_dir)
     for path in sorted(conf_dir.glob("pjsip*.conf")):
         if path.name == PJSIP_NAME:
             continue
@@ -117,7 +117,7 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None
     p = sub.add_parser("taker", help="call-takers' SIP accounts: add, remove, passwd, list",
                        description="Call-takers' own SIP accounts. Each change is written "
                                    "into Asterisk's pjsip-takers.conf and queues-takers.conf "
-                                   "(takers.asterisk_conf_dir) and applied with a reload of "
+                                   "(asterisk.conf_dir) and applied with a reload of "
                                    "res_pjsip and app_queue: no restart, live calls stay.")
     taker_sub = p.add_subparsers(dest="taker_command", required=True, metavar="ACTION")
 

@@ -127,7 +127,7 @@ def test_a_taker_cannot_take_the_name_of_an_operator_trunk(
         '[ami]\nsecret = "unused"\n[database]\nurl = "postgresql+asyncpg://unused/x"\n'
         f'[ivr]\nrouting_config = "{REPO / "config" / "routing.example.toml"}"\n'
         f'[takers]\naccounts_file = "{tmp_path / "takers.toml"}"\n'
-        f'asterisk_conf_dir = "{conf}"\n')
+        f'[asterisk]\nconf_dir = "{conf}"\n')
     args = ["taker", "add", "--region", "muba", "--no-reload", "--config", str(settings_file)]
     assert main([*args[:2], "operator-local", *args[2:]]) == 2
     assert "call-taker name 'operator-local': already [operator-local] in " \
