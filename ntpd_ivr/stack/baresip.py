@@ -22,7 +22,10 @@ MODULES = Path("/usr/lib/baresip/modules")
 class Softphone:
     """One baresip registering `user` with `password` at `registrar` (host:port)."""
 
-    def __init__(self, user: str, password: str, registrar: str, ip: str = "127.0.0.9") -> None:
+    def __init__(self, user: str, password: str, registrar: str, ip: str = "127.0.0.9",
+                 tls_ca: Path | None = None) -> None:
+        """`tls_ca`: register over TLS (`registrar` is then the TLS port), trusting that
+        CA, with SRTP (SDES) media required."""
         binary = shutil.which("baresip")
         if not binary:
             raise StackError("baresip is missing: apt-get install baresip")
@@ -48,11 +51,13 @@ class Softphone:
             "module_app menu.so",
             "module_app ctrl_tcp.so",
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
+            *([f"sip_cafile {tls_ca}", "module srtp.so"] if tls_ca else []),
             "",
         ]))
+        transport, media = ("tls", ";mediaenc=srtp-mand") if tls_ca else ("udp", "")
         (self.workdir / "accounts").write_text(
-            f"<sip:{user}@{registrar};transport=udp>;auth_pass={password};"
-            "answermode=auto;audio_codecs=PCMA;regint=60\n")
+            f"<sip:{user}@{registrar};transport={transport}>;auth_pass={password};"
+            f"answermode=auto;audio_codecs=PCMA;regint=60{media}\n")
         self.log_path = self.workdir / "baresip.log"
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(

@@ -22,6 +22,7 @@ from ntpd_ivr.routing.render import rendered_files
 from ntpd_ivr.stack.asterisk import AsteriskInstance, find_or_build_asterisk
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.postgres import LocalPostgres
+from ntpd_ivr.stack.tls import ensure_local_ca
 from ntpd_ivr.takers.accounts import AccountStore
 from ntpd_ivr.takers.render import write_includes
 from ntpd_ivr.web.auth import UserStore
@@ -56,6 +57,7 @@ class StackLayout:
     taker_ports: tuple[int, int]
     # Contacts of AGENCY_TRUNKS, in that order, at AGENCY_IP.
     agency_ports: tuple[int, int, int, int] = (5081, 5082, 5083, 5084)
+    sip_tls_port: int = 5061  # call-takers' phones over TLS
 
     @classmethod
     def dev(cls, run_dir: Path) -> StackLayout:
@@ -70,7 +72,8 @@ class StackLayout:
                    agi_port=free_port(), web_port=free_port(), pg_port=free_port(),
                    taker_ports=(free_port("udp"), free_port("udp")),
                    agency_ports=(free_port("udp"), free_port("udp"), free_port("udp"),
-                                 free_port("udp")))
+                                 free_port("udp")),
+                   sip_tls_port=free_port())
 
     def agency_port(self, trunk: str) -> int:
         """The stand-in port of an agency trunk endpoint, e.g. "agency-damkar-plg"."""
@@ -123,10 +126,32 @@ class DevStack:
                                       password=self.secrets["db_password"])
         self.asterisk: AsteriskInstance | None = None
 
+    @property
+    def asterisk_keys(self) -> str:
+        """Where Asterisk reads its TLS certificate and key (inside its root)."""
+        return f"{self.asterisk.base}/lib/keys" if self.asterisk else ""
+
+    @property
+    def tls_dir(self) -> Path:
+        """The local CA (ca.crt: what phones trust) and the SIP server certificate."""
+        return self.layout.run_dir / "tls"
+
+    def _install_certificate(self) -> None:
+        assert self.asterisk is not None
+        files = ensure_local_ca(self.tls_dir, LOOPBACK)
+        keys = self.asterisk.host_path(self.asterisk_keys)
+        keys.mkdir(parents=True, exist_ok=True)
+        for source in (files.server_cert, files.server_key):
+            shutil.copyfile(source, keys / source.name)
+        (keys / files.server_key.name).chmod(0o600)
+
     def _asterisk_values(self, prompts_dir: str) -> dict[str, str]:
         layout = self.layout
         return {
             "sip_bind": LOOPBACK, "sip_port": str(layout.sip_port),
+            "sip_tls_port": str(layout.sip_tls_port),
+            "tls_cert_file": f"{self.asterisk_keys}/sip-server.crt",
+            "tls_key_file": f"{self.asterisk_keys}/sip-server.key",
             "ami_bind": LOOPBACK, "ami_port": str(layout.ami_port),
             "ami_user": "ntpd-ivr", "ami_secret": self.secrets["ami_secret"],
             "agi_url": f"agi://{LOOPBACK}:{layout.agi_port}",
@@ -217,6 +242,8 @@ pid_file = "{layout.run_dir / 'controller.pid'}"
             shutil.copyfile(ROUTING_CONFIG, self.routing_file)
         prompts_inside = f"{self.asterisk.base}/prompts"
         self.asterisk.values.update(self._asterisk_values(prompts_inside))
+        _progress(f"TLS: local CA and SIP certificate in {self.tls_dir}")
+        self._install_certificate()
         _progress("rendering prompts (espeak-ng, Bahasa Indonesia)")
         render_prompts(self.asterisk.host_path(prompts_inside))
         _progress(f"PostgreSQL on {LOOPBACK}:{self.layout.pg_port}")
@@ -241,6 +268,8 @@ pid_file = "{layout.run_dir / 'controller.pid'}"
         layout = self.layout
         return "\n".join([
             f"  SIP (operator trunk from {OPERATOR_IP})  udp {LOOPBACK}:{layout.sip_port}",
+            f"  SIP over TLS (call-takers)   tls {LOOPBACK}:{layout.sip_tls_port} "
+            f"(phones trust {self.tls_dir / 'ca.crt'})",
             f"  call-taker stand-ins         {TAKER_IP}:{layout.taker_ports[0]}, "
             f"{TAKER_IP}:{layout.taker_ports[1]}",
             f"  AMI                          tcp {LOOPBACK}:{layout.ami_port}",

@@ -1,6 +1,6 @@
 """The call-taker accounts file and its passwords.
 
-One `[takers.<name>]` table per call-taker: region, queue and the SIP digest
+One `[takers.<name>]` table per call-taker: region, queue, transport and the SIP digest
 hash (HA1 = MD5(name:realm:password), what res_pjsip's `md5_cred` takes). The password
 itself is generated, shown once and stored nowhere; the file is mode 0600 all the same,
 since an HA1 lets a phone register.
@@ -20,6 +20,7 @@ from ntpd_ivr.errors import ConfigError
 # The digest realm Asterisk challenges with (auth `realm`); part of every stored hash, so
 # changing it means a new password for everyone.
 REALM = "ntpd-ivr"
+TRANSPORTS = ("udp", "tls")  # tls: SIP over TLS and SRTP (SDES) media
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 _HA1 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -48,6 +49,7 @@ class TakerAccount:
     region: str      # routing region
     queue: str       # that region's app_queue queue
     ha1: str         # MD5(name:REALM:password)
+    transport: str = "udp"  # one of TRANSPORTS
 
 
 class AccountStore:
@@ -75,10 +77,15 @@ class AccountStore:
             if not _HA1.match(body["ha1"]):
                 raise ConfigError(f"{where}.ha1: not a digest hash (set it with "
                                   "`ntpd-ivr taker passwd`)")
-            unknown = sorted(set(body) - {"region", "queue", "ha1"})
+            transport = body.get("transport", "udp")
+            if transport not in TRANSPORTS:
+                raise ConfigError(f"{where}.transport: one of {', '.join(TRANSPORTS)}, "
+                                  f"got {transport!r}")
+            unknown = sorted(set(body) - {"region", "queue", "ha1", "transport"})
             if unknown:
                 raise ConfigError(f"{where}.{unknown[0]}: unknown key")
-            accounts[name] = TakerAccount(name, body["region"], body["queue"], body["ha1"])
+            accounts[name] = TakerAccount(name, body["region"], body["queue"], body["ha1"],
+                                          transport)
         return accounts
 
     def save(self) -> None:
@@ -86,7 +93,7 @@ class AccountStore:
                  "passwd`.\n# Digest hashes only (the passwords were shown once); mode 0600.\n"]
         for a in sorted(self.accounts.values(), key=lambda a: a.name):
             lines.append(f'\n[takers.{a.name}]\nregion = "{a.region}"\nqueue = "{a.queue}"\n'
-                         f'ha1 = "{a.ha1}"\n')
+                         f'transport = "{a.transport}"\nha1 = "{a.ha1}"\n')
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.touch(mode=0o600)
@@ -94,21 +101,24 @@ class AccountStore:
         tmp.write_text("".join(lines), encoding="utf-8")
         tmp.replace(self.path)
 
-    def add(self, name: str, region: str, queue: str) -> str:
+    def add(self, name: str, region: str, queue: str, transport: str = "udp") -> str:
         """Add a call-taker; returns their generated password (to be shown once)."""
         validate_taker_name(name)
         if name in self.accounts:
             raise ConfigError(f"call-taker {name!r} exists: `ntpd-ivr taker passwd {name}` "
                               "gives a new password")
+        if transport not in TRANSPORTS:
+            raise ConfigError(f"transport {transport!r}: one of {', '.join(TRANSPORTS)}")
         password = new_password()
-        self.accounts[name] = TakerAccount(name, region, queue, digest_ha1(name, password))
+        self.accounts[name] = TakerAccount(name, region, queue, digest_ha1(name, password),
+                                           transport)
         return password
 
     def passwd(self, name: str) -> str:
         account = self._get(name)
         password = new_password()
         self.accounts[name] = TakerAccount(account.name, account.region, account.queue,
-                                           digest_ha1(name, password))
+                                           digest_ha1(name, password), account.transport)
         return password
 
     def remove(self, name: str) -> TakerAccount:

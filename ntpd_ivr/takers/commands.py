@@ -84,8 +84,9 @@ def cmd_taker_add(args: argparse.Namespace, load: Callable[[argparse.Namespace],
                 raise ConfigError(f"call-taker name {args.name!r}: already [{args.name}] in "
                                   f"{path}: choose another name")
     queue = routing.regions[args.region].queue
+    transport = "tls" if args.tls else "udp"
     return _change(args, settings, lambda store: _password_message(
-        args.name, store.add(args.name, args.region, queue)))
+        args.name, store.add(args.name, args.region, queue, transport)))
 
 
 def cmd_taker_passwd(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
@@ -103,9 +104,10 @@ def cmd_taker_remove(args: argparse.Namespace, load: Callable[[argparse.Namespac
 
 def cmd_taker_list(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
     store = _store(load(args))
-    rows = [("NAME", "REGION", "QUEUE")] + [
-        (a.name, a.region, a.queue) for a in sorted(store.accounts.values(), key=lambda a: a.name)]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    rows = [("NAME", "REGION", "QUEUE", "TRANSPORT")] + [
+        (a.name, a.region, a.queue, a.transport)
+        for a in sorted(store.accounts.values(), key=lambda a: a.name)]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True))
               .rstrip())
@@ -134,6 +136,8 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None
                  "password once", cmd_taker_add)
     add.add_argument("name", help="SIP user name, e.g. ani (a-z 0-9 -)")
     add.add_argument("--region", required=True, help="routing region, e.g. palembang")
+    add.add_argument("--tls", action="store_true",
+                     help="the phone registers over TLS and media is SRTP (SDES), required")
     for name, helptext, func in (
             ("remove", "remove a call-taker: their phone can no longer register",
              cmd_taker_remove),

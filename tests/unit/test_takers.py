@@ -136,3 +136,25 @@ def test_a_taker_cannot_take_the_name_of_an_operator_trunk(
     assert main([*args[:2], "ani", *args[2:]]) == 0
     assert "ani" in AccountStore(tmp_path / "takers.toml").accounts
     assert "member => PJSIP/ani,0,ani,PJSIP/ani" in (conf / QUEUES_NAME).read_text()
+
+
+def test_a_tls_account_is_tls_only_with_srtp_required_and_udp_ones_are_not() -> None:
+    dina = TakerAccount("dina", "muba", "takers-muba", digest_ha1("dina", "pw"), "tls")
+    text = render_pjsip([ANI, dina], "takers.toml")
+    assert _section(text, "[dina](taker)") == [
+        "auth = dina", "aors = dina", "transport = transport-tls", "media_encryption = sdes",
+        "media_encryption_optimistic = no", "rewrite_contact = yes"]
+    assert _section(text, "[ani](taker)") == ["auth = ani", "aors = ani"]
+
+
+def test_the_transport_is_kept_across_passwd_and_old_files_read_as_udp(tmp_path: Path) -> None:
+    path = tmp_path / "takers.toml"
+    store = AccountStore(path)
+    store.add("dina", "muba", "takers-muba", "tls")
+    store.passwd("dina")
+    store.save()
+    assert AccountStore(path).accounts["dina"].transport == "tls"
+    path.write_text(f'[takers.ani]\nregion = "p"\nqueue = "q"\nha1 = "{ANI.ha1}"\n')
+    assert AccountStore(path).accounts["ani"].transport == "udp"
+    with pytest.raises(ConfigError, match="transport 'tcp': one of udp, tls"):
+        store.add("eko", "muba", "takers-muba", "tcp")
