@@ -177,7 +177,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     print(f"{config.source}: {len(config.regions)} region(s), {len(config.agencies)} "
-          f"agency(ies): " + ("OK" if not problems else f"{len(problems)} problem(s)"))
+          f"agency(ies), {len(config.operators)} operator(s): "
+          + ("OK" if not problems else f"{len(problems)} problem(s)"))
     return 1 if problems else 0
 
 

@@ -146,6 +146,12 @@ def check(config: RoutingConfig, asterisk_conf: Path = REPO_ROOT / "asterisk-con
         if context not in contexts:
             problems.append(f"{dialplan}: no context [{context}]")
     for operator in config.operators.values():
+        elsewhere = [str(path) for path, _, _ in pjsip.get(operator.key, [])
+                     if path.name != OPERATORS_NAME]
+        if elsewhere:
+            # One name, one PJSIP object: the operator would merge into it.
+            problems.append(f"{src}: operators.{operator.key}: the name is already used in "
+                            f"{', '.join(sorted(set(elsewhere)))}")
         if operator.key not in endpoints:
             problems.append(f"{src}: operators.{operator.key}: no PJSIP endpoint "
                             f"{operator.key!r} in {asterisk_conf}/pjsip*.conf")

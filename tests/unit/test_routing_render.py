@@ -89,3 +89,7 @@ def test_check_finds_a_stale_operator_file_and_a_missing_template(tmp_path: Path
     (conf / OPERATORS_NAME).write_text("")
     assert any(p.startswith(f"{CONFIG.source}: operators.operator-b: no PJSIP endpoint")
                for p in check(CONFIG, conf, plan))
+    (conf / OPERATORS_NAME).write_text(render_operators(CONFIG))
+    (conf / "pjsip-agencies.conf").write_text("[operator-b](agency-trunk)\n")
+    assert f"{CONFIG.source}: operators.operator-b: the name is already used in " \
+           f"{conf / 'pjsip-agencies.conf'}" in check(CONFIG, conf, plan)
