@@ -8,8 +8,10 @@ PY       := $(VENV)/bin/python
 PYTHON   ?= python3
 RUN_DIR  ?= .run
 # debootstrap builds Asterisk 22 (Debian sid) when the machine has none; sip-tester is SIPp;
-# espeak-ng + sox render the Bahasa Indonesia prompts.
-APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates
+# espeak-ng + sox render the Bahasa Indonesia prompts; baresip is the real softphone of the
+# call-taker tests; openssl makes the local CA of `make run` for SIP over TLS.
+APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates \
+                baresip openssl
 
 .PHONY: help deps venv run call test test-unit test-e2e lint prompts clean bench bench-profile bench-faults
 
@@ -42,7 +44,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv with the Python dependencies
 
-run: deps venv ## bring up Asterisk 22, PostgreSQL, the controller and web on loopback
+run: deps venv ## bring up Asterisk 22 (SIP, TLS: local CA), PostgreSQL, controller, web on loopback
 	$(PY) -m ntpd_ivr run --run-dir $(RUN_DIR)
 
 # `make call DIGIT=` presses nothing: quoted, so the empty value is still an argument.
@@ -50,7 +52,7 @@ DIGIT ?= 1
 call: venv ## place a test 112 call (DIGIT=1; DIGIT= none) into the running service; prints the record
 	$(PY) -m ntpd_ivr call --run-dir $(RUN_DIR) --digit '$(DIGIT)'
 
-test: deps venv ## all tests: unit, protocol, integration and end-to-end (real Asterisk, PostgreSQL, SIPp)
+test: deps venv ## all tests: unit, protocol, integration, end-to-end (Asterisk, PostgreSQL, SIPp, baresip)
 	$(PY) -m pytest
 
 test-unit: venv ## fast tests only (no Asterisk, no PostgreSQL)

@@ -25,6 +25,7 @@ from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.looplag import LoopLagMonitor
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 from ntpd_ivr.routing.live import QueueMonitor
+from ntpd_ivr.routing.reload import load_for_reload, remove_pid_file, write_pid_file
 from ntpd_ivr.settings import Settings
 from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import WebDeps
@@ -125,11 +126,23 @@ class Service:
     def request_stop(self) -> None:
         self._stopping.set()
 
+    def reload_routing(self) -> None:
+        """SIGHUP: the routing file again (ntpd_ivr/routing/reload.py). A bad file leaves
+        the running config; calls in progress keep the config they started with."""
+        if not self.settings.ivr.routing_config:
+            return
+        self.routing = load_for_reload(self.settings.ivr.routing_config, self.routing)
+        self.ivr.routing = self.routing
+        self.queue_monitor.timeout_seconds = self.routing.ivr.live_state_timeout_ms / 1000
+        self.queue_monitor.cache_seconds = self.routing.ivr.live_state_cache_seconds
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_routing)
         await self.start()
+        write_pid_file(self.settings.service.pid_file)
         watchdog = None
         if self.settings.agi.loop_stall_exit_seconds > 0:
             watchdog = LoopWatchdog(self.settings.agi.loop_stall_exit_seconds)
@@ -140,4 +153,5 @@ class Service:
             log.info("stopping")
             if watchdog is not None:
                 await watchdog.stop()
+            remove_pid_file(self.settings.service.pid_file)
             await self.stop()

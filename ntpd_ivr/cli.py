@@ -88,6 +88,7 @@ async def _latest_call(settings_file: Path, caller: str, since: float) -> dict[s
 
     from ntpd_ivr.db.models import Call
     from ntpd_ivr.db.session import make_engine
+    from ntpd_ivr.numbers import canonical_caller
     from ntpd_ivr.settings import load_settings
 
     engine = make_engine(load_settings(settings_file).database)
@@ -96,7 +97,7 @@ async def _latest_call(settings_file: Path, caller: str, since: float) -> dict[s
         while True:
             async with engine.connect() as conn:
                 found = (await conn.execute(
-                    select(Call.__table__).where(Call.caller_number == caller)
+                    select(Call.__table__).where(Call.caller_number == canonical_caller(caller))
                     .order_by(Call.arrived_at.desc()).limit(1))).mappings().first()
             if found and found["ended_at"] is not None and \
                     found["arrived_at"].timestamp() >= since - 1:
@@ -203,42 +204,42 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     print(f"{config.source}: {len(config.regions)} region(s), {len(config.agencies)} "
-          f"agency(ies): " + ("OK" if not problems else f"{len(problems)} problem(s)"))
+          f"agency(ies), {len(config.operators)} operator(s): "
+          + ("OK" if not problems else f"{len(problems)} problem(s)"))
     return 1 if problems else 0
 
 
 def cmd_config_render(args: argparse.Namespace) -> int:
-    from ntpd_ivr.routing.render import GENERATED_NAME, render_agency_dialplan
+    from ntpd_ivr.routing.render import rendered_files
 
-    out = args.out / GENERATED_NAME
-    out.write_text(render_agency_dialplan(_routing(args)), encoding="utf-8")
-    print(out)
+    for path, text in rendered_files(_routing(args), args.asterisk_conf, args.out).items():
+        path.write_text(text, encoding="utf-8")
+        print(path)
     return 0
 
 
 def cmd_config_reload(args: argparse.Namespace) -> int:
-    from ntpd_ivr.ami.client import AmiClient
+    from ntpd_ivr.asterisk_reload import reload_modules
+    from ntpd_ivr.routing.config import load_routing_config
+    from ntpd_ivr.routing.reload import render_into, signal_controller
 
     settings = _load(args)
-
-    async def reload() -> list[str]:
-        ami = AmiClient(settings.ami)
-        await ami.start()
-        try:
-            if not await ami.wait_connected(timeout=10):
-                raise StackError(f"AMI {settings.ami.host}:{settings.ami.port}: not connected")
-            # Reloading these modules keeps live calls, bridges and queue callers.
-            results = []
-            for module in ("pbx_config.so", "res_pjsip.so", "app_queue.so"):
-                reply = await ami.action({"Action": "Reload", "Module": module}, timeout=10)
-                results.append(f"{module}: {reply.response.response or '?'}")
-            return results
-        finally:
-            await ami.stop()
-
-    lines = asyncio.run(reload())
-    print("\n".join(lines))
-    return 0 if all(line.endswith("Success") for line in lines) else 1
+    path = settings.ivr.routing_config
+    if args.routing and (not path or Path(args.routing).resolve() != Path(path).resolve()):
+        raise ConfigError(f"--routing {args.routing}: reload loads the controller's own "
+                          f"routing file, ivr.routing_config ({path or 'not set'}): edit that")
+    if path:
+        # A bad file stops here, with its file and key: nothing is written or reloaded.
+        for written in render_into(load_routing_config(path), Path(settings.asterisk.conf_dir)):
+            print(f"wrote {written}")
+    results = asyncio.run(reload_modules(settings.ami))
+    print("\n".join(f"{module}: {'Success' if ok else 'Error'}" for module, ok in results))
+    if not all(ok for _, ok in results):
+        return 1
+    if path:
+        pid = signal_controller(settings.service.pid_file)
+        print(f"controller (pid {pid}): SIGHUP, loads {path} again")
+    return 0
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
@@ -323,9 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, helptext in (
             ("check", cmd_config_check, "validate the routing config against the Asterisk "
              "queues, endpoints and contexts it names"),
-            ("render", cmd_config_render, "generate dialplan/ntpd-agencies.conf from it"),
-            ("reload", cmd_config_reload, "reload dialplan, PJSIP and queues over AMI "
-             "(live calls are kept)")):
+            ("render", cmd_config_render, "generate dialplan/ntpd-agencies.conf (into --out) "
+             "and asterisk-conf/pjsip-operators.conf (into --asterisk-conf) from it"),
+            ("reload", cmd_config_reload, "check the routing config, render it into "
+             "asterisk.conf_dir, reload dialplan, PJSIP and queues over AMI, and make the "
+             "controller load it again (SIGHUP); live calls keep their route")):
         c = cfg_sub.add_parser(name, help=helptext, description=helptext)
         with_config(c)
         c.add_argument("--routing", type=Path, help="routing config (default: the settings' "
@@ -341,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ntpd_ivr.reports.commands import add_commands
     add_commands(sub, with_config, _load)
+    from ntpd_ivr.takers.commands import add_commands as add_taker_commands
+    add_taker_commands(sub, with_config, _load)
 
     p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, "
                        "held callers, soak",

@@ -93,6 +93,27 @@ class IvrSettings:
 
 
 @dataclass(frozen=True)
+class TakersSettings:
+    # Call-takers' SIP accounts (`ntpd-ivr taker add`): digest hashes, mode 0600.
+    accounts_file: str = ""
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    # Asterisk's configuration directory as this host sees it. What is generated goes
+    # there before a reload: pjsip-takers.conf and queues-takers.conf (`ntpd-ivr taker`),
+    # ntpd-agencies.conf and pjsip-operators.conf (`ntpd-ivr config reload`).
+    conf_dir: str = "/etc/asterisk"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    # The controller writes its process id here; `ntpd-ivr config reload` sends it SIGHUP
+    # to load the routing config again. Empty: no pid file.
+    pid_file: str = ""
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "INFO"
 
@@ -105,6 +126,9 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     records: RecordsSettings = field(default_factory=RecordsSettings)
     ivr: IvrSettings = field(default_factory=IvrSettings)
+    takers: TakersSettings = field(default_factory=TakersSettings)
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     log: LogSettings = field(default_factory=LogSettings)
     source: str = "defaults"
 

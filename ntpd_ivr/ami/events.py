@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ntpd_ivr import dialplan_contract as dp
+from ntpd_ivr.numbers import canonical_caller
 
 log = logging.getLogger(__name__)
 
@@ -223,9 +224,9 @@ class OtherEvent(AmiEvent):
 
 
 def _caller_number(value: str) -> str:
-    # Asterisk writes "<unknown>" (channel snapshots) or "unknown" (QueueStatus) for a
-    # withheld number; the core wants "" so that `number or None` means "no number".
-    return "" if value in ("<unknown>", "unknown") else value
+    # One canonical form at the edge (+62..., or a marker such as "withheld"/"unknown" for
+    # Asterisk's "<unknown>"): ntpd_ivr/numbers.py.
+    return canonical_caller(value)
 
 
 def _flag(value: str) -> bool:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ntpd_ivr.errors import StackError
+from ntpd_ivr.numbers import canonical_caller, canonical_prefix
 from ntpd_ivr.stack.asterisk import AsteriskInstance
 from ntpd_ivr.stack.devstack import TAKER_IP, DevStack, StackLayout
 from ntpd_ivr.stats import percentile
@@ -253,6 +254,8 @@ def check_records(settings_file: Path, prefix: str, succeeded: list[str],
                   wait_seconds: float = 20.0) -> RecordsCheck:
     """Compare SIPp's successful calls with the `calls` rows, waiting for writes to land."""
     deadline = time.monotonic() + wait_seconds
+    # Records hold callers in canonical form (ntpd_ivr/numbers.py): 0891... is +62891...
+    prefix, succeeded = canonical_prefix(prefix), [canonical_caller(n) for n in succeeded]
     while True:
         error: Exception | None
         try:

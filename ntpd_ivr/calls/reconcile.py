@@ -25,6 +25,7 @@ from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.store import fill_calls, transaction, unfinished
 from ntpd_ivr.calls.tracker import EMERGENCY_CONTEXTS, CallTracker, endpoint_of
 from ntpd_ivr.calls.values import CallUpdate, disposition_of
+from ntpd_ivr.numbers import canonical_caller
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def parse_cdr(lines: Iterable[str], source: str = "CDR") -> list[CdrCall]:
         call = folded.get(cdr["uniqueid"])
         if call is None:
             folded[cdr["uniqueid"]] = call = {
-                "uniqueid": cdr["uniqueid"], "caller_number": cdr["src"],
+                "uniqueid": cdr["uniqueid"], "caller_number": canonical_caller(cdr["src"]),
                 "channel": cdr["channel"], "dstchannel": "", "lastapp": "", "start": start,
                 "end": end, "answered": False}
         call["start"] = min(call["start"], start)

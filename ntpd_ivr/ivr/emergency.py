@@ -20,6 +20,7 @@ from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.channel import AgiChannel
 from ntpd_ivr.calls.values import CallStep, CallUpdate
 from ntpd_ivr.errors import AgiError, AgiHangup
+from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import CallFacts, LiveState, route
 from ntpd_ivr.settings import IvrSettings
@@ -125,16 +126,19 @@ class EmergencyIvr:
 
     async def _answer(self, channel: AgiChannel) -> None:
         started = time.monotonic()
+        # This call keeps the routing config it started with, whatever a reload brings.
+        routing = self.routing
         request = channel.request
         dialed = request.args[0] if request.args else request.extension
         trunk = request.args[1] if len(request.args) > 1 else ""
-        self._record(channel, caller_number=request.caller_number, trunk=trunk or None,
+        caller = canonical_caller(request.caller_number)  # +62..., or "withheld"/"unknown"
+        self._record(channel, caller_number=caller, trunk=trunk or None,
                      dialed=dialed or None, arrived_at=time.time())
-        budget = self.routing.ivr
+        budget = routing.ivr
         digit: str | None = None
         english = False
         try:
-            if dialed not in self.routing.legacy_numbers:
+            if dialed not in routing.legacy_numbers:
                 wait_ms = int(min(budget.prompt_timeout_ms,
                                   (budget.max_seconds_in_ivr - budget.menu_seconds) * 1000))
                 digit, _ = await self._menu(channel, budget.language, max(wait_ms, MIN_WAIT_MS))
@@ -153,10 +157,10 @@ class EmergencyIvr:
             self._record(channel, route_reason="hangup-in-ivr")
             return
 
-        facts = CallFacts(trunk=trunk, dialed=dialed, caller=request.caller_number,
+        facts = CallFacts(trunk=trunk, dialed=dialed, caller=caller,
                           digit=digit, at=datetime.now(UTC), english_requested=english)
         live = await self.live.snapshot()
-        decision = route(facts, self.routing, live)
+        decision = route(facts, routing, live)
         channel.log.info(
             "from %s on %s: digit=%r region=%s(%s) -> queue=%s (%s) category=%s "
             "priority=%d (%s) agency=%s (%s)", request.caller_number or "-",

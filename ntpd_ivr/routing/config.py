@@ -7,6 +7,7 @@ Loaded and validated once at start-up; every error names the file and the key, e
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 import zoneinfo
@@ -18,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.numbers import canonical_prefix
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _ASTERISK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -25,6 +27,13 @@ _DIGITS = re.compile(r"^\+?[0-9]{1,20}$")
 _HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 UNCLASSIFIED = "unclassified"
 MODES = ("direct", "via-call-taker")
+# Where res_pjsip takes the caller's number from (res_pjsip_caller_id.c): with
+# trust_id_inbound=yes, P-Asserted-Identity, else Remote-Party-ID, else From; with
+# trust_id_inbound=no, the From header only (what the operator's PAI says is ignored).
+CALLER_ID_SOURCES = ("asserted", "from")
+# Codecs Asterisk 22 ships and an operator trunk may offer; G.711 (alaw for Indonesia's
+# E1 networks, then ulaw) needs no transcoding of the prompts.
+KNOWN_CODECS = ("alaw", "ulaw", "g722", "g729", "gsm", "ilbc", "opus", "speex", "slin")
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,18 @@ class Region:
 
 
 @dataclass(frozen=True)
+class Operator:
+    """One operator's SIP trunk into the center: a PJSIP endpoint + identify (rendered into
+    asterisk-conf/pjsip-operators.conf), matched by the source address of its INVITEs."""
+
+    key: str                   # PJSIP endpoint name; what regions.<r>.trunks names
+    name: str
+    match: tuple[str, ...]     # source addresses or networks (identify `match`)
+    caller_id: str             # one of CALLER_ID_SOURCES
+    codecs: tuple[str, ...]    # in order of preference
+
+
+@dataclass(frozen=True)
 class IvrBudget:
     language: str = "id"
     prompt_timeout_ms: int = 3000
@@ -98,6 +119,7 @@ class RoutingConfig:
     legacy_numbers: Mapping[str, str]   # dialled number -> category
     regions: Mapping[str, Region]
     agencies: Mapping[str, Agency] = field(default_factory=lambda: MappingProxyType({}))
+    operators: Mapping[str, Operator] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -245,6 +267,8 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         raise ConfigError(f"{origin}: menu.{ivr.english_key}: key is ivr.english_key")
     legacy = category_map("legacy_numbers", _DIGITS, "number")
 
+    operators = _operators(top.sub("operators", {}))
+
     regions_r = top.sub("regions")
     regions: dict[str, Region] = {}
     agencies: dict[str, Agency] = {}
@@ -256,14 +280,20 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         if level not in ("province", "kabupaten", "kota"):
             raise r.fail("level", f"province, kabupaten or kota, got {level!r}")
         dids = r.strings("dids")
-        prefixes = r.strings("caller_prefixes")
-        for list_key, values in (("dids", dids), ("caller_prefixes", prefixes)):
-            for v in values:
-                if not _DIGITS.match(v):
-                    raise r.fail(list_key, f"{v!r} is not a number")
+        for v in dids:
+            if not _DIGITS.match(v):
+                raise r.fail("dids", f"{v!r} is not a number")
+        # Callers arrive in canonical form (+62711...): prefixes are compared in that form.
+        try:
+            prefixes = tuple(canonical_prefix(v) for v in r.strings("caller_prefixes"))
+        except ValueError as exc:
+            raise r.fail("caller_prefixes", str(exc)) from None
         trunks = r.strings("trunks")
         for t in trunks:
             _name(r, "trunks", _ASTERISK_NAME, "PJSIP endpoint name", t)
+            if operators and t not in operators:
+                raise r.fail("trunks", f"no operator {t!r} (known: "
+                             f"{', '.join(sorted(operators))}; see [operators.<name>])")
         region = Region(
             key=key, name=r.get("name", str, key), level=level,
             queue=_name(r, "queue", _ASTERISK_NAME, "queue name", r.get("queue", str)),
@@ -331,7 +361,61 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         source=origin, timezone=timezone, default_region=default_region, ivr=ivr,
         categories=MappingProxyType(categories), menu=MappingProxyType(menu),
         legacy_numbers=MappingProxyType(legacy), regions=MappingProxyType(regions),
-        agencies=MappingProxyType(agencies))
+        agencies=MappingProxyType(agencies), operators=MappingProxyType(operators))
+
+
+def _match(reader: _Reader, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An identify `match` entry: an address, a network, or an IPv4 address with a port."""
+    address = value
+    if value.count(":") == 1 and "/" not in value:  # IPv4 "a.b.c.d:port"
+        address, _, port = value.partition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise reader.fail("match", f"{value!r}: not a port")
+    try:
+        return ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        # Host names are refused: Asterisk resolves them once at load, and a look-up on a
+        # closed network stalls the reload.
+        raise reader.fail("match", f"{value!r} is not an IP address or network "
+                          "(a.b.c.d, a.b.c.d/nn, a.b.c.d:port)") from None
+
+
+def _operators(table: _Reader) -> dict[str, Operator]:
+    operators: dict[str, Operator] = {}
+    claimed: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str, str]] = []
+    for key in table.table:
+        _name(table, key, _NAME, "operator name (it is the PJSIP endpoint)", key)
+        o = table.sub(key)
+        match = o.strings("match")
+        if not match:
+            raise o.fail("match", "at least one source address: the trunk is identified by it")
+        for value in match:
+            network = _match(o, value)
+            for other, other_key, other_value in claimed:
+                if network.overlaps(other):
+                    raise o.fail("match", f"{value!r} overlaps operators.{other_key}.match "
+                                 f"{other_value!r}: a call would belong to either")
+            claimed.append((network, key, value))
+        caller_id = o.get("caller_id", str, "asserted")
+        if caller_id not in CALLER_ID_SOURCES:
+            raise o.fail("caller_id", f"one of {', '.join(CALLER_ID_SOURCES)}, got {caller_id!r}")
+        codecs = o.strings("codecs") or ("alaw", "ulaw")
+        for codec in codecs:
+            if codec not in KNOWN_CODECS:
+                raise o.fail("codecs", f"unknown codec {codec!r} (known: "
+                             f"{', '.join(KNOWN_CODECS)})")
+        if len(set(codecs)) != len(codecs):
+            raise o.fail("codecs", f"a codec twice: {list(codecs)}")
+        if not {"alaw", "ulaw"} & set(codecs):
+            raise o.fail("codecs", "needs alaw or ulaw: the prompts and the call-takers' "
+                         "phones speak G.711")
+        name = o.get("name", str, key)
+        if not name.isprintable() or ";" in name:
+            # It becomes a comment line of the rendered pjsip-operators.conf.
+            raise o.fail("name", f"one line without ';', got {name!r}")
+        operators[key] = Operator(key, name, match, caller_id, codecs)
+        o.finish()
+    return operators
 
 
 def load_routing_config(path: str | Path) -> RoutingConfig:

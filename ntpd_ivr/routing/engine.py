@@ -17,7 +17,7 @@ from ntpd_ivr.routing.config import UNCLASSIFIED, Agency, Region, RoutingConfig
 class CallFacts:
     trunk: str        # PJSIP endpoint the call came in on
     dialed: str       # number the caller dialled (112, 110, a DID)
-    caller: str       # caller's number as the operator sent it
+    caller: str       # caller's number, canonical (ntpd_ivr/numbers.py): +62711...
     digit: str | None  # menu key; "" = no input; None = no menu played (legacy number)
     at: datetime      # time of the call, timezone-aware
     english_requested: bool = False

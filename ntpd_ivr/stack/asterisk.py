@@ -20,7 +20,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +148,9 @@ class AsteriskInstance:
             **values,
         }
         self.process: subprocess.Popen[bytes] | None = None
+        # Writes the files that are generated from state rather than from the repository
+        # (the call-takers' accounts) into the freshly rendered config folder.
+        self.after_render: Callable[[Path], object] | None = None
 
     def host_path(self, inside: str) -> Path:
         return self.install.host_path(inside)
@@ -164,6 +167,8 @@ class AsteriskInstance:
         for old in etc.glob("*.conf"):
             old.unlink()
         render_config(self.values, etc)
+        if self.after_render is not None:
+            self.after_render(etc)
 
     def start(self, timeout: float = 60.0) -> None:
         self.prepare()

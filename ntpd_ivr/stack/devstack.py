@@ -17,15 +17,24 @@ from pathlib import Path
 
 from ntpd_ivr.db.migrate import upgrade
 from ntpd_ivr.ivr.prompts import render_prompts
+from ntpd_ivr.routing.config import load_routing_config
+from ntpd_ivr.routing.render import rendered_files
 from ntpd_ivr.stack.asterisk import AsteriskInstance, find_or_build_asterisk
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.postgres import LocalPostgres
+from ntpd_ivr.stack.tls import ensure_local_ca
+from ntpd_ivr.takers.accounts import AccountStore
+from ntpd_ivr.takers.render import write_includes
 from ntpd_ivr.web.auth import UserStore
 
-OPERATOR_IP = "127.0.0.2"   # the operator trunk is identified by this source address
+# Operator trunks are identified by these source addresses (operators.*.match of the
+# routing config): operator-local takes the caller number from P-Asserted-Identity,
+# operator-b from the From header only.
+OPERATOR_IP = "127.0.0.2"
+OPERATOR_B_IP = "127.0.0.8"
 TAKER_IP = "127.0.0.3"      # call-taker stand-ins listen here
 AGENCY_IP = "127.0.0.4"     # agency trunk stand-ins (direct dispatch) listen here
-# The routing config the dev/test stack runs with (South Sumatra).
+# The routing config a dev/test stack starts from (South Sumatra), copied into its run folder.
 ROUTING_CONFIG = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
 AGENCY_TRUNKS = ("agency_damkar_plg", "agency_damkar_plg_backup", "agency_bpbd_plg",
                  "agency_bpbd_plg_backup")
@@ -48,6 +57,7 @@ class StackLayout:
     taker_ports: tuple[int, int]
     # Contacts of AGENCY_TRUNKS, in that order, at AGENCY_IP.
     agency_ports: tuple[int, int, int, int] = (5081, 5082, 5083, 5084)
+    sip_tls_port: int = 5061  # call-takers' phones over TLS
 
     @classmethod
     def dev(cls, run_dir: Path) -> StackLayout:
@@ -62,7 +72,8 @@ class StackLayout:
                    agi_port=free_port(), web_port=free_port(), pg_port=free_port(),
                    taker_ports=(free_port("udp"), free_port("udp")),
                    agency_ports=(free_port("udp"), free_port("udp"), free_port("udp"),
-                                 free_port("udp")))
+                                 free_port("udp")),
+                   sip_tls_port=free_port())
 
     def agency_port(self, trunk: str) -> int:
         """The stand-in port of an agency trunk endpoint, e.g. "agency-damkar-plg"."""
@@ -115,14 +126,35 @@ class DevStack:
                                       password=self.secrets["db_password"])
         self.asterisk: AsteriskInstance | None = None
 
+    @property
+    def asterisk_keys(self) -> str:
+        """Where Asterisk reads its TLS certificate and key (inside its root)."""
+        return f"{self.asterisk.base}/lib/keys" if self.asterisk else ""
+
+    @property
+    def tls_dir(self) -> Path:
+        """The local CA (ca.crt: what phones trust) and the SIP server certificate."""
+        return self.layout.run_dir / "tls"
+
+    def _install_certificate(self) -> None:
+        assert self.asterisk is not None
+        files = ensure_local_ca(self.tls_dir, LOOPBACK)
+        keys = self.asterisk.host_path(self.asterisk_keys)
+        keys.mkdir(parents=True, exist_ok=True)
+        for source in (files.server_cert, files.server_key):
+            shutil.copyfile(source, keys / source.name)
+        (keys / files.server_key.name).chmod(0o600)
+
     def _asterisk_values(self, prompts_dir: str) -> dict[str, str]:
         layout = self.layout
         return {
             "sip_bind": LOOPBACK, "sip_port": str(layout.sip_port),
+            "sip_tls_port": str(layout.sip_tls_port),
+            "tls_cert_file": f"{self.asterisk_keys}/sip-server.crt",
+            "tls_key_file": f"{self.asterisk_keys}/sip-server.key",
             "ami_bind": LOOPBACK, "ami_port": str(layout.ami_port),
             "ami_user": "ntpd-ivr", "ami_secret": self.secrets["ami_secret"],
             "agi_url": f"agi://{LOOPBACK}:{layout.agi_port}",
-            "operator_trunk_match": OPERATOR_IP,
             "taker_password": self.secrets["taker_password"],
             "taker1_contact": f"sip:taker-1@{TAKER_IP}:{layout.taker_ports[0]}",
             "taker2_contact": f"sip:taker-2@{TAKER_IP}:{layout.taker_ports[1]}",
@@ -130,6 +162,9 @@ class DevStack:
                for trunk, port in zip(AGENCY_TRUNKS, layout.agency_ports, strict=True)},
             "prompts_dir": prompts_dir,
             "bench": "" if self.bench else ";",
+            # SIPp call-taker stand-ins at static contacts (pjsip-standins.conf): every
+            # local stack has them; real call-takers are added with `ntpd-ivr taker add`.
+            "standins": "",
         }
 
     def _cdr_csv(self) -> Path | str:
@@ -166,17 +201,49 @@ cdr_csv = "{self._cdr_csv()}"
 
 [ivr]
 prompts_dir = "{prompts_dir}"
-routing_config = "{ROUTING_CONFIG}"
+routing_config = "{self.routing_file}"
+
+[takers]
+accounts_file = "{self.takers_file}"
+
+[asterisk]
+conf_dir = "{self.asterisk.host_path(self.asterisk.etc) if self.asterisk else ''}"
+
+[service]
+pid_file = "{layout.run_dir / 'controller.pid'}"
 """
         fd = os.open(layout.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(text)
 
+    @property
+    def takers_file(self) -> Path:
+        return self.layout.run_dir / "takers.toml"
+
+    @property
+    def routing_file(self) -> Path:
+        """This stack's routing config: a copy of the example, made once, to edit and
+        `ntpd-ivr config reload` (delete it to start over from the example)."""
+        return self.layout.run_dir / "routing.toml"
+
+    def _write_generated(self, etc: Path) -> None:
+        """What is generated from this stack's state, over the repository's copies."""
+        write_includes(AccountStore(self.takers_file).accounts.values(),
+                       str(self.takers_file), etc)
+        for path, text in rendered_files(load_routing_config(self.routing_file),
+                                         etc, etc).items():
+            path.write_text(text, encoding="utf-8")
+
     def up(self) -> None:
         install = find_or_build_asterisk()
         self.asterisk = AsteriskInstance(install, self.layout.name, {})
+        self.asterisk.after_render = self._write_generated
+        if not self.routing_file.exists():
+            shutil.copyfile(ROUTING_CONFIG, self.routing_file)
         prompts_inside = f"{self.asterisk.base}/prompts"
         self.asterisk.values.update(self._asterisk_values(prompts_inside))
+        _progress(f"TLS: local CA and SIP certificate in {self.tls_dir}")
+        self._install_certificate()
         _progress("rendering prompts (espeak-ng, Bahasa Indonesia)")
         render_prompts(self.asterisk.host_path(prompts_inside))
         _progress(f"PostgreSQL on {LOOPBACK}:{self.layout.pg_port}")
@@ -201,6 +268,8 @@ routing_config = "{ROUTING_CONFIG}"
         layout = self.layout
         return "\n".join([
             f"  SIP (operator trunk from {OPERATOR_IP})  udp {LOOPBACK}:{layout.sip_port}",
+            f"  SIP over TLS (call-takers)   tls {LOOPBACK}:{layout.sip_tls_port} "
+            f"(phones trust {self.tls_dir / 'ca.crt'})",
             f"  call-taker stand-ins         {TAKER_IP}:{layout.taker_ports[0]}, "
             f"{TAKER_IP}:{layout.taker_ports[1]}",
             f"  AMI                          tcp {LOOPBACK}:{layout.ami_port}",
@@ -211,6 +280,8 @@ routing_config = "{ROUTING_CONFIG}"
             f"web_supervisor_password in {layout.run_dir / 'secrets.json'}",
             f"  PostgreSQL                   tcp {LOOPBACK}:{layout.pg_port} (db ntpd)",
             f"  settings (with secrets)      {layout.settings_file}",
+            f"  routing config               {self.routing_file} (edit, then "
+            f"`ntpd-ivr config reload --config {layout.settings_file}`)",
             f"  Asterisk logs                "
             f"{self.asterisk.messages_log if self.asterisk else '-'}",
         ])

@@ -63,14 +63,20 @@ class Taker:
 
 def place_call(target: str, source_ip: str, source_port: int, *, dialed: str = "112",
                digit: str | None = "1", caller: str = "081234567890", digit_delay_ms: int = 1500,
-               timeout: float = 60.0) -> SippResult:
-    """One call from the operator trunk; `digit=None` presses nothing."""
-    scenario = "caller-info-dtmf.xml" if digit is not None else "caller-no-input.xml"
+               timeout: float = 60.0, pai: str | None = None) -> SippResult:
+    """One call from the operator trunk; `digit=None` presses nothing; `pai` adds a
+    P-Asserted-Identity with that user (and needs a digit)."""
+    if pai is not None and digit is None:
+        raise ValueError("a P-Asserted-Identity caller presses a digit (caller-pai.xml)")
+    scenario = ("caller-pai.xml" if pai is not None else
+                "caller-info-dtmf.xml" if digit is not None else "caller-no-input.xml")
     args = [_sipp(), target, "-sf", str(SCENARIOS / scenario), "-i", source_ip,
             "-p", str(source_port), "-s", dialed, "-key", "caller", caller,
             "-d", str(digit_delay_ms), "-m", "1", "-nostdin", "-trace_err"]
     if digit is not None:
         args += ["-key", "digit", digit]
+    if pai is not None:
+        args += ["-key", "pai", pai]
     with tempfile.TemporaryDirectory(prefix="ntpd-sipp-caller-") as workdir:
         try:
             proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True,

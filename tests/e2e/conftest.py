@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from ntpd_ivr.db.models import Call, CallEvent
 from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP, DevStack, StackLayout
 from ntpd_ivr.stack.sipp import Taker, place_call
@@ -30,12 +31,14 @@ Row = dict[str, Any]
 
 
 async def call_rows(stack: DevStack, callers: Sequence[str]) -> list[Row]:
-    """The `calls` rows of these caller numbers, read from the stack's PostgreSQL."""
+    """The `calls` rows of these caller numbers (in any form: records hold the canonical
+    one, ntpd_ivr/numbers.py), read from the stack's PostgreSQL."""
     engine = make_engine(load_settings(stack.layout.settings_file).database)
     try:
         async with engine.connect() as conn:
             rows = (await conn.execute(select(Call.__table__).where(
-                Call.caller_number.in_(callers)))).mappings().all()
+                Call.caller_number.in_([canonical_caller(c) for c in callers])))
+                    ).mappings().all()
         return [dict(row) for row in rows]
     finally:
         await engine.dispose()

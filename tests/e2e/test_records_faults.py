@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
 
@@ -83,9 +84,10 @@ async def complete_rows(stack: DevStack, callers: Sequence[str],
     deadline = time.monotonic() + wait_s
     while True:
         rows = await call_rows(stack, callers)
+        as_dialled = {canonical_caller(c): c for c in callers}  # records hold +62...
         by_caller: dict[str, list[Row]] = {}
         for row in rows:
-            by_caller.setdefault(row["caller_number"], []).append(row)
+            by_caller.setdefault(as_dialled[row["caller_number"]], []).append(row)
         # Never twice, at no moment.
         assert all(len(r) == 1 for r in by_caller.values()), f"a call recorded twice: {rows}"
         if set(by_caller) == set(callers) and all(complete(r[0]) for r in by_caller.values()):

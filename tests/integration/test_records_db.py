@@ -327,3 +327,28 @@ async def test_compaction_with_the_database_keeps_every_update(
     assert len(segments) == 1 and segments[0] != "calls-000000000001.jsonl", segments
     table = await rows(db_engine)
     assert len(table) == 40 and {row["category"] for row in table.values()} == {"r2"}
+
+
+async def test_migration_0003_puts_recorded_callers_in_canonical_form(
+        postgres: RunningPostgres) -> None:
+    engine = make_engine(DatabaseSettings(url=postgres.url))
+    insert = text("INSERT INTO calls (uniqueid, caller_number) VALUES (:u, :n)")
+    try:
+        await asyncio.to_thread(migrate.downgrade, postgres.url, "0002")
+        async with engine.begin() as connection:
+            await connection.execute(text("TRUNCATE calls"))
+            await connection.execute(insert, [
+                {"u": "m1", "n": "081234567890"}, {"u": "m2", "n": "6281234567890"},
+                {"u": "m3", "n": "+6281234567890"}, {"u": "m4", "n": "<unknown>"},
+                {"u": "m5", "n": "anonymous"}, {"u": "m6", "n": None}, {"u": "m7", "n": "112"}])
+        await asyncio.to_thread(migrate.upgrade, postgres.url)
+        async with engine.connect() as connection:
+            rows = dict((await connection.execute(
+                text("SELECT uniqueid, caller_number FROM calls"))).all())
+        assert rows == {"m1": "+6281234567890", "m2": "+6281234567890", "m3": "+6281234567890",
+                        "m4": "unknown", "m5": "withheld", "m6": None, "m7": "112"}
+    finally:
+        await asyncio.to_thread(migrate.upgrade, postgres.url)
+        async with engine.begin() as connection:
+            await connection.execute(text("TRUNCATE calls"))
+        await engine.dispose()

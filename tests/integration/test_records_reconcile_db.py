@@ -44,7 +44,7 @@ async def test_missing_calls_are_added_and_unfinished_ones_completed_once(
     assert answered["disposition"] == "answered"
     missed = table["1795849800.2"]
     assert (missed["reconciled"], missed["disposition"], missed["caller_number"]) == (
-        True, "abandoned-in-queue", "0811")
+        True, "abandoned-in-queue", "+6281100001111")  # canonical form
     assert table["1795849900.3"] == before["1795849900.3"], "a complete row is left alone"
 
     again = await reconcile(db_engine, calls)

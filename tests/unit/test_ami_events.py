@@ -72,7 +72,7 @@ CASES: list[tuple[str, AmiEvent]] = [
     ("Event: Newchannel\nPrivilege: call,all\nTimestamp: 1718000012.345678\n" + CALLER,
      Newchannel(name="Newchannel", received_at=AT, timestamp=1718000012.345678,
                 uniqueid="1718000000.10", linkedid="1718000000.10",
-                channel="PJSIP/operator-telkomsel-0000000a", caller_number="081234567890",
+                channel="PJSIP/operator-telkomsel-0000000a", caller_number="+6281234567890",
                 context="from-operator", exten="112")),
     ("Event: Hangup\n" + PRIV + CALLER + "Cause: 16\nCause-txt: Normal Clearing",
      Hangup(name="Hangup", received_at=AT, timestamp=1718000012.345678,
@@ -81,7 +81,7 @@ CASES: list[tuple[str, AmiEvent]] = [
     ("Event: QueueCallerJoin\n" + PRIV + CALLER + "Queue: q-ambulans\nPosition: 2\nCount: 2",
      QueueCallerJoin(name="QueueCallerJoin", received_at=AT, timestamp=1718000012.345678,
                      uniqueid="1718000000.10", queue="q-ambulans", position=2,
-                     caller_number="081234567890")),
+                     caller_number="+6281234567890")),
     ("Event: QueueCallerLeave\n" + PRIV + CALLER + "Queue: q-ambulans\nCount: 0\nPosition: 1",
      QueueCallerLeave(name="QueueCallerLeave", received_at=AT, timestamp=1718000012.345678,
                       uniqueid="1718000000.10", queue="q-ambulans", position=1)),
@@ -128,7 +128,7 @@ CASES: list[tuple[str, AmiEvent]] = [
      + "BridgeId: \nApplication: Queue\nApplicationData: q-ambulans\nDuration: 01:02:03",
      CoreShowChannel(name="CoreShowChannel", received_at=AT, uniqueid="1718000000.10",
                      linkedid="1718000000.10", channel="PJSIP/operator-telkomsel-0000000a",
-                     context="from-operator", exten="112", caller_number="",
+                     context="from-operator", exten="112", caller_number="unknown",
                      application="Queue", duration_seconds=3723)),
     ("Event: QueueMember\nQueue: q-ambulans\nName: Taker 07\nLocation: PJSIP/taker-07\n"
      "StateInterface: PJSIP/taker-07\nMembership: dynamic\nPenalty: 0\nCallsTaken: 4\n"
@@ -142,7 +142,7 @@ CASES: list[tuple[str, AmiEvent]] = [
      "CallerIDNum: unknown\nCallerIDName: unknown\nConnectedLineNum: unknown\n"
      "ConnectedLineName: unknown\nWait: 37\nPriority: 0\nActionID: a/2",
      QueueEntry(name="QueueEntry", received_at=AT, queue="q-ambulans",
-                uniqueid="1718000000.10", position=1, wait=37, caller_number="")),
+                uniqueid="1718000000.10", position=1, wait=37, caller_number="unknown")),
     ("Event: QueueSummary\nQueue: takers-default\nLoggedIn: 2\nAvailable: 1\nCallers: 3\n"
      "HoldTime: 4\nTalkTime: 0\nLongestHoldTime: 27\nActionID: a/3",
      QueueSummary(name="QueueSummary", received_at=AT, queue="takers-default", logged_in=2,

@@ -36,9 +36,9 @@ def call(digit: str | None = "1", *, trunk: str = "operator-local", dialed: str 
 @pytest.mark.parametrize(("facts", "region", "match"), [
     (call(), "sumsel", "trunk"),
     (call(trunk="operator-other"), "sumsel", "default"),
-    (call(caller="07115550000"), "palembang", "caller-prefix"),
-    (call(caller="0714123456"), "muba", "caller-prefix"),
-    (call(dialed="1120714", caller="07115550000"), "muba", "did"),  # DID beats the prefix
+    (call(caller="+627115550000"), "palembang", "caller-prefix"),
+    (call(caller="+62714123456"), "muba", "caller-prefix"),
+    (call(dialed="1120714", caller="+627115550000"), "muba", "did"),  # DID beats the prefix
 ])
 def test_region(config: RoutingConfig, facts: CallFacts, region: str, match: str) -> None:
     decision = route(facts, config, ALL_STAFFED)
@@ -68,8 +68,8 @@ def test_category_and_priority(config: RoutingConfig, facts: CallFacts, category
     assert (decision.category, decision.priority, decision.reason) == (category, priority, reason)
 
 
-PLG = "07115550000"
-MUBA = "0714123456"
+PLG = "+627115550000"  # callers reach the engine in canonical form
+MUBA = "+62714123456"
 
 
 @pytest.mark.parametrize(("caller", "live", "queue", "queue_reason"), [

@@ -7,8 +7,15 @@ from pathlib import Path
 
 from ntpd_ivr.ami.events import parse_event
 from ntpd_ivr.routing.config import load_routing_config
-from ntpd_ivr.routing.render import GENERATED_NAME, check, render_agency_dialplan
+from ntpd_ivr.routing.render import (
+    GENERATED_NAME,
+    OPERATORS_NAME,
+    check,
+    render_agency_dialplan,
+    render_operators,
+)
 from ntpd_ivr.routing.steps import trunk_attempt_step
+from ntpd_ivr.stack.devstack import OPERATOR_B_IP, OPERATOR_IP
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = load_routing_config(REPO / "config" / "routing.example.toml")
@@ -53,3 +60,36 @@ def test_trunk_attempt_user_event_becomes_a_step() -> None:
                                  "hangup_cause": "17"}
     other = parse_event({"Event": "UserEvent", "UserEvent": "Other", "Uniqueid": "1.1"})
     assert other is not None and trunk_attempt_step(other) is None
+
+
+def test_operators_render_one_endpoint_and_identify_each_with_their_caller_id_source() -> None:
+    text = render_operators(CONFIG)
+    sections = text.split("\n\n")
+    local = next(s for s in sections if "[operator-local](operator-trunk)" in s)
+    assert local.splitlines()[-3:] == ["disallow = all", "allow = alaw,ulaw",
+                                       "trust_id_inbound = yes"]
+    other = next(s for s in sections if "[operator-b](operator-trunk)" in s)
+    assert other.splitlines()[-3:] == ["disallow = all", "allow = alaw", "trust_id_inbound = no"]
+    assert "[operator-b]\ntype = identify\nendpoint = operator-b\nmatch = 127.0.0.8" in text
+    assert f"match = {OPERATOR_IP}" in text and f"match = {OPERATOR_B_IP}" in text
+
+
+def test_check_finds_a_stale_operator_file_and_a_missing_template(tmp_path: Path) -> None:
+    conf, plan = tmp_path / "asterisk-conf", tmp_path / "dialplan"
+    shutil.copytree(REPO / "asterisk-conf", conf)
+    shutil.copytree(REPO / "dialplan", plan)
+    (conf / OPERATORS_NAME).write_text(render_operators(CONFIG).replace("127.0.0.8", "10.1.1.1"))
+    pjsip = (conf / "pjsip.conf").read_text().replace("[operator-trunk](!)", "[op-trunk](!)")
+    (conf / "pjsip.conf").write_text(pjsip)
+    problems = check(CONFIG, conf, plan)
+    assert f"{conf / OPERATORS_NAME}: not rendered from {CONFIG.source}: run `ntpd-ivr " \
+           "config render`" in problems
+    assert any(p.startswith(f"{conf}/pjsip.conf: no [operator-trunk](!) template")
+               for p in problems)
+    (conf / OPERATORS_NAME).write_text("")
+    assert any(p.startswith(f"{CONFIG.source}: operators.operator-b: no PJSIP endpoint")
+               for p in check(CONFIG, conf, plan))
+    (conf / OPERATORS_NAME).write_text(render_operators(CONFIG))
+    (conf / "pjsip-agencies.conf").write_text("[operator-b](agency-trunk)\n")
+    assert f"{CONFIG.source}: operators.operator-b: the name is already used in " \
+           f"{conf / 'pjsip-agencies.conf'}" in check(CONFIG, conf, plan)
