@@ -158,13 +158,13 @@ class Call:
 
 async def place_call(dial: Dial, menus: Mapping[str, Menu], *, records: Records | None = None,
                      live: LiveStateSource | None = None,
-                     call_budget_seconds: float = 5.0) -> Call:
+                     call_budget_seconds: float = 5.0, args: tuple[str, ...] = ARGS) -> Call:
     records = records or Records()
     ivr = EmergencyIvr(IvrSettings(prompts_dir="/prompts"), records, FAST, live)
     try:
         async with serving({dp.SCRIPT_EMERGENCY_IVR: ivr},
                            call_budget_seconds=call_budget_seconds) as server:
-            asterisk = ScriptedAsterisk(await dial(server.port, args=ARGS), menus)
+            asterisk = ScriptedAsterisk(await dial(server.port, args=args), menus)
             seconds = await asterisk.serve(call_budget_seconds + STEP)
     finally:
         records.release()
