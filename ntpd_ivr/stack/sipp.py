@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,14 +64,19 @@ class Taker:
 
 def place_call(target: str, source_ip: str, source_port: int, *, dialed: str = "112",
                digit: str | None = "1", caller: str = "081234567890", digit_delay_ms: int = 1500,
-               timeout: float = 60.0) -> SippResult:
-    """One call from the operator trunk; `digit=None` presses nothing."""
-    scenario = "caller-info-dtmf.xml" if digit is not None else "caller-no-input.xml"
+               timeout: float = 60.0, scenario: str | None = None,
+               keys: Mapping[str, str] | None = None) -> SippResult:
+    """One call from the operator trunk; `digit=None` presses nothing. `scenario` and
+    `keys` (-key name value) for a caller that sends more, e.g. caller-location.xml."""
+    if scenario is None:
+        scenario = "caller-info-dtmf.xml" if digit is not None else "caller-no-input.xml"
     args = [_sipp(), target, "-sf", str(SCENARIOS / scenario), "-i", source_ip,
             "-p", str(source_port), "-s", dialed, "-key", "caller", caller,
             "-d", str(digit_delay_ms), "-m", "1", "-nostdin", "-trace_err"]
     if digit is not None:
         args += ["-key", "digit", digit]
+    for name, value in (keys or {}).items():
+        args += ["-key", name, value]
     with tempfile.TemporaryDirectory(prefix="ntpd-sipp-caller-") as workdir:
         try:
             proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True,
