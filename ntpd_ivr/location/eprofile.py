@@ -41,6 +41,13 @@ def split_varlist(text: str) -> dict[str, str] | None:
 
 def parse_effective_location(text: str) -> Location:
     """One effective_location string into a Location ("none" when empty)."""
+    try:
+        return _parse(text)
+    except Exception as exc:  # a fault of ours must not reach the call
+        return Location.malformed(f"internal error reading the location: {exc!r}", text)
+
+
+def _parse(text: str) -> Location:
     if not text:
         return Location.none()
     items = split_varlist(text)

@@ -99,8 +99,7 @@ class Location:
             raise ValueError("a call-taker's location names its kecamatan")
         civic = {"A3": kecamatan.strip(), "A4": desa.strip(), "LOC": address.strip()}
         civic = {key: _clip(value, MAX_TEXT_CHARS) for key, value in civic.items() if value}
-        kind: LocationKind = "civic"
-        return cls(kind, source="call-taker", lat=lat, lon=lon, radius_m=radius_m,
+        return cls("civic", source="call-taker", lat=lat, lon=lon, radius_m=radius_m,
                    civic=civic)
 
     @property

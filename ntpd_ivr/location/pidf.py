@@ -74,6 +74,13 @@ def parse_xml(data: bytes) -> Element:
 
 def parse_pidf(data: bytes | str) -> Location:
     """A PIDF-LO document into a Location; anything unusable is ``kind="malformed"``."""
+    try:
+        return _parse_pidf(data)
+    except Exception as exc:  # a fault of ours must not reach the call
+        return Location.malformed(f"internal error reading the PIDF-LO: {exc!r}")
+
+
+def _parse_pidf(data: bytes | str) -> Location:
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     raw = data[:4096].decode("utf-8", "replace")
@@ -85,7 +92,8 @@ def parse_pidf(data: bytes | str) -> Location:
         root = parse_xml(data)
     except _Refused as exc:
         return Location.malformed(f"refused XML: {exc}", raw)
-    except (expat.ExpatError, ValueError, RecursionError) as exc:
+    except (expat.ExpatError, ValueError, LookupError, RecursionError) as exc:
+        # LookupError: an XML declaration naming an encoding Python does not know.
         return Location.malformed(f"not XML: {exc}", raw)
     if root.tag != f"{{{NS_PIDF}}}presence":
         return Location.malformed(f"root element is {root.tag}, not a PIDF presence "

@@ -66,7 +66,12 @@ def _from_dialplan(location_b64: str, header_b64: str) -> Location:
 
 
 def record_fields(location: Location) -> dict[str, Any]:
-    """The ``calls`` columns of a location, as CallUpdate fields (None = not set)."""
+    """Every ``calls`` location column of a location, None included.
+
+    As CallUpdate fields (the IVR's arrival record) None means "unchanged", which is
+    right for the first location of a call. A later one that replaces it (a call-taker's)
+    must set them all, None as NULL, e.g. ``update(Call).values(**record_fields(loc))``,
+    or it would keep columns of the one it replaces."""
     return {
         "location_kind": location.kind,
         "location_source": location.source if location.kind != "none" else None,
