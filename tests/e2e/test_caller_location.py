@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
+from typing import Any
 
 import pytest
 
@@ -47,6 +49,19 @@ async def test_a_circle_shows_its_centre_and_radius_on_the_record(
     assert row["disposition"] == "answered"  # the location cost the caller nothing
 
 
+def api_calls(stack: DevStack) -> list[dict[str, Any]]:
+    """GET /api/calls as the supervisor: what the screens will read."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    base = f"http://127.0.0.1:{stack.layout.web_port}"
+    login = json.dumps({"user": "supervisor",
+                        "password": stack.secrets["web_supervisor_password"]}).encode()
+    opener.open(urllib.request.Request(f"{base}/login", data=login, headers={
+        "Content-Type": "application/json"}), timeout=5).close()
+    with opener.open(f"{base}/api/calls?limit=50", timeout=5) as reply:
+        calls: list[dict[str, Any]] = json.loads(reply.read())["calls"]
+    return calls
+
+
 async def test_a_civic_address_shows_its_fields_on_the_record(
         stack: DevStack, running_controller: Controller, takers: Takers) -> None:
     number = caller()
@@ -59,6 +74,10 @@ async def test_a_civic_address_shows_its_fields_on_the_record(
     assert civic == {**pidf.SEKAYU_CIVIC, "lang": "id"}
     assert row["location_raw"].startswith('lang="id",country="ID",A1="Sumatera Selatan",')
     assert row["location_lat"] is None and row["location_radius_m"] is None
+    # The web API gives the civic address as a JSON object.
+    [listed] = [c for c in await asyncio.to_thread(api_calls, stack)
+                if c["caller_number"] == number]
+    assert (listed["location_kind"], listed["location_civic"]["A3"]) == ("civic", "Sekayu")
 
 
 async def test_a_malformed_pidf_is_recorded_and_the_caller_still_reaches_a_call_taker(
