@@ -25,6 +25,8 @@ VAR_TRUNK: Final = "NTPD_TRUNK"            # PJSIP endpoint of the operator trun
 VAR_DIALED: Final = "NTPD_DIALED"          # number the caller dialled (112, 110, ...)
 VAR_AGI_URL: Final = "NTPD_AGI_URL"        # global: agi://127.0.0.1:4573
 VAR_FALLBACK_QUEUE: Final = "NTPD_FALLBACK_QUEUE"  # global: queue used without controller
+VAR_LOCATION: Final = "NTPD_LOCATION"      # base64 GEOLOC_PROFILE(effective_location)
+VAR_GEOLOCATION: Final = "NTPD_GEOLOCATION"  # base64 of the SIP Geolocation header
 
 # --- Channel variables handlers set for the dialplan (read after AGI returns) -------------
 VAR_QUEUE: Final = "NTPD_QUEUE"            # the queue to join; empty means "use fallback"

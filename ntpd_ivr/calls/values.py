@@ -71,6 +71,17 @@ class CallUpdate:
     disposition: str | None = None  # one of DISPOSITIONS
     abandoned_at: float | None = None
     reconciled: bool | None = None  # True: filled from Asterisk's CDR, AMI events missed
+    # The caller's location (ntpd_ivr.location.service.record_fields); civic is JSON text.
+    location_kind: str | None = None
+    location_source: str | None = None
+    location_lat: float | None = None
+    location_lon: float | None = None
+    location_radius_m: float | None = None
+    location_confidence: int | None = None
+    location_civic: str | None = None
+    location_shape: str | None = None
+    location_raw: str | None = None
+    location_error: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.uniqueid, str) or not self.uniqueid:
@@ -99,6 +110,17 @@ class CallUpdate:
                 raise ValueError(f"{name} must be a string, not {value!r}")
             if _UNSTORABLE.search(value):
                 object.__setattr__(self, name, _UNSTORABLE.sub("\ufffd", value))
+        for name in FLOAT_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, not {value!r}")
+            object.__setattr__(self, name, float(value))
+        confidence = self.location_confidence
+        if confidence is not None and (type(confidence) is not int or not 0 <= confidence <= 100):
+            raise ValueError(f"location_confidence must be 0..100, not {confidence!r}")
         cause = self.hangup_cause
         if cause is not None and (type(cause) is not int or not 0 <= cause <= _MAX_INT4):
             raise ValueError(f"hangup_cause must be a whole number >= 0, not {cause!r}")
@@ -112,9 +134,11 @@ class CallUpdate:
 FIELD_NAMES = tuple(f.name for f in fields(CallUpdate))
 CHANGE_FIELDS = FIELD_NAMES[2:]  # every column an update can set (not uniqueid, at)
 TIME_FIELDS = ("arrived_at", "queued_at", "answered_at", "ended_at", "abandoned_at")
+FLOAT_FIELDS = ("location_lat", "location_lon", "location_radius_m")
 TEXT_FIELDS = tuple(name for name in CHANGE_FIELDS
-                    if name not in TIME_FIELDS
-                    and name not in ("hangup_cause", "priority", "reconciled"))
+                    if name not in TIME_FIELDS and name not in FLOAT_FIELDS
+                    and name not in ("hangup_cause", "priority", "reconciled",
+                                     "location_confidence"))
 
 StepValue = str | int | float | bool | None
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Double,
     Identity,
     Index,
     MetaData,
@@ -60,6 +61,18 @@ class Call(Base):
     # True when the row was filled from Asterisk's CDR because the controller missed
     # the call's AMI events (down, crashed, AMI cut).
     reconciled: Mapped[bool] = mapped_column(server_default=false())
+    # The caller's location (ntpd_ivr/location): point | circle | civic | unsupported |
+    # malformed | none, from the network (the operator's PIDF-LO) or a call-taker.
+    location_kind: Mapped[str | None]
+    location_source: Mapped[str | None]
+    location_lat: Mapped[float | None] = mapped_column(Double)
+    location_lon: Mapped[float | None] = mapped_column(Double)
+    location_radius_m: Mapped[float | None] = mapped_column(Double)
+    location_confidence: Mapped[int | None]
+    location_civic: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    location_shape: Mapped[str | None]
+    location_raw: Mapped[str | None]
+    location_error: Mapped[str | None]
     # Written by the record keeper as the event times of the first and last update, so
     # replaying the spool reproduces the row exactly; now() only for rows made by hand.
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

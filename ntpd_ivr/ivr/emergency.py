@@ -20,6 +20,7 @@ from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.channel import AgiChannel
 from ntpd_ivr.calls.values import CallStep, CallUpdate
 from ntpd_ivr.errors import AgiError, AgiHangup
+from ntpd_ivr.location.service import from_dialplan, record_fields
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import CallFacts, LiveState, route
@@ -132,8 +133,15 @@ class EmergencyIvr:
         dialed = request.args[0] if request.args else request.extension
         trunk = request.args[1] if len(request.args) > 1 else ""
         caller = canonical_caller(request.caller_number)  # +62..., or "withheld"/"unknown"
+        # Arguments 3 and 4: the caller's location as Asterisk read it (ntpd_ivr/location).
+        # Recorded with the arrival; it never changes the route and never raises.
+        location = from_dialplan(request.args[2] if len(request.args) > 2 else "",
+                                 request.args[3] if len(request.args) > 3 else "")
+        if location.kind == "malformed":
+            channel.log.warning("caller location malformed: %s", location.error)
         self._record(channel, caller_number=caller, trunk=trunk or None,
-                     dialed=dialed or None, arrived_at=time.time())
+                     dialed=dialed or None, arrived_at=time.time(),
+                     **record_fields(location))
         budget = routing.ivr
         digit: str | None = None
         english = False

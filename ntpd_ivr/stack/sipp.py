@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,13 +64,16 @@ class Taker:
 
 def place_call(target: str, source_ip: str, source_port: int, *, dialed: str = "112",
                digit: str | None = "1", caller: str = "081234567890", digit_delay_ms: int = 1500,
-               timeout: float = 60.0, pai: str | None = None) -> SippResult:
+               timeout: float = 60.0, pai: str | None = None, scenario: str | None = None,
+               keys: Mapping[str, str] | None = None) -> SippResult:
     """One call from the operator trunk; `digit=None` presses nothing; `pai` adds a
-    P-Asserted-Identity with that user (and needs a digit)."""
+    P-Asserted-Identity with that user (and needs a digit). `scenario` and `keys`
+    (-key name value) for a caller that sends more, e.g. caller-location.xml."""
     if pai is not None and digit is None:
         raise ValueError("a P-Asserted-Identity caller presses a digit (caller-pai.xml)")
-    scenario = ("caller-pai.xml" if pai is not None else
-                "caller-info-dtmf.xml" if digit is not None else "caller-no-input.xml")
+    if scenario is None:
+        scenario = ("caller-pai.xml" if pai is not None else
+                    "caller-info-dtmf.xml" if digit is not None else "caller-no-input.xml")
     args = [_sipp(), target, "-sf", str(SCENARIOS / scenario), "-i", source_ip,
             "-p", str(source_port), "-s", dialed, "-key", "caller", caller,
             "-d", str(digit_delay_ms), "-m", "1", "-nostdin", "-trace_err"]
@@ -77,6 +81,8 @@ def place_call(target: str, source_ip: str, source_port: int, *, dialed: str = "
         args += ["-key", "digit", digit]
     if pai is not None:
         args += ["-key", "pai", pai]
+    for name, value in (keys or {}).items():
+        args += ["-key", name, value]
     with tempfile.TemporaryDirectory(prefix="ntpd-sipp-caller-") as workdir:
         try:
             proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True,

@@ -1,0 +1,124 @@
+"""The caller's location as the call record keeps it: one frozen value, whatever it came
+from (the operator's PIDF-LO through Asterisk, or a call-taker typing it in). No I/O.
+
+Kinds:
+- ``point``: WGS 84 latitude/longitude (gml:Point, RFC 5491 §5.2.1);
+- ``circle``: a point with an uncertainty radius in metres (gs:Circle, RFC 5491 §5.2.3);
+- ``civic``: a civic address (RFC 5139 civicAddress); for Indonesia A1 is the province,
+  A2 the kabupaten/kota, A3 the kecamatan, A4 the desa/kelurahan;
+- ``unsupported``: well-formed, but a shape we do not reduce (Polygon, Ellipse, ArcBand,
+  a location by reference): kept raw, with the centre when the shape has one;
+- ``malformed``: the operator sent location and it was unusable; ``error`` says why;
+- ``none``: no location was offered.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+LocationKind = Literal["point", "circle", "civic", "unsupported", "malformed", "none"]
+LocationSource = Literal["network", "call-taker"]
+KINDS: tuple[LocationKind, ...] = ("point", "circle", "civic", "unsupported", "malformed",
+                                   "none")
+SOURCES: tuple[LocationSource, ...] = ("network", "call-taker")
+
+# RFC 5139 civicAddress elements (and RFC 6848's additions), in the RFC's order. Anything
+# else in a civic address is dropped: it cannot be shown under a known label.
+CIVIC_KEYS = ("country", "A1", "A2", "A3", "A4", "A5", "A6", "PRM", "PRD", "RD", "STS",
+              "POD", "POM", "RDSEC", "RDBR", "RDSUBBR", "HNO", "HNS", "LMK", "LOC", "FLR",
+              "NAM", "PC", "BLD", "UNIT", "ROOM", "SEAT", "PLC", "PCN", "POBOX", "ADDCODE",
+              "PN", "MP", "STP", "HNP", "lang")
+MAX_RADIUS_M = 1_000_000.0  # a "location" vaguer than 1000 km tells a PSAP nothing
+MAX_RAW_CHARS = 4096        # what the record keeps of what was received
+MAX_TEXT_CHARS = 256        # one civic field, one error
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A caller's location. Build it with the class methods; they never raise for bad
+    input from the network (``Location.malformed`` is the answer), only for a
+    programming error."""
+
+    kind: LocationKind
+    source: LocationSource = "network"
+    lat: float | None = None
+    lon: float | None = None
+    radius_m: float | None = None
+    civic: Mapping[str, str] = field(default_factory=dict)
+    shape: str | None = None   # the GML shape or "civicAddress" / "URI" as received
+    raw: str | None = None     # what was received, clipped to MAX_RAW_CHARS
+    error: str | None = None   # why it is malformed or unsupported
+    confidence: int | None = None  # RFC 7459, percent, when the sender stated it
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"location kind must be one of {KINDS}, not {self.kind!r}")
+        if self.source not in SOURCES:
+            raise ValueError(f"location source must be one of {SOURCES}, not {self.source!r}")
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("latitude and longitude come together")
+        if self.lat is not None and self.lon is not None:
+            check_coordinates(self.lat, self.lon)
+        if self.radius_m is not None and not (
+                math.isfinite(self.radius_m) and 0 <= self.radius_m <= MAX_RADIUS_M):
+            raise ValueError(f"radius must be 0..{MAX_RADIUS_M:.0f} m, not {self.radius_m!r}")
+        if self.confidence is not None and (type(self.confidence) is not int
+                                            or not 0 < self.confidence < 100):
+            raise ValueError(f"confidence must be 1..99 %, not {self.confidence!r}")
+        object.__setattr__(self, "civic", MappingProxyType(dict(self.civic)))
+        if self.raw is not None:
+            object.__setattr__(self, "raw", _clip(self.raw, MAX_RAW_CHARS))
+        if self.error is not None:
+            object.__setattr__(self, "error", _clip(self.error, MAX_TEXT_CHARS))
+
+    @classmethod
+    def none(cls) -> Location:
+        return cls("none")
+
+    @classmethod
+    def malformed(cls, reason: str, raw: str | None = None) -> Location:
+        return cls("malformed", raw=raw, error=reason)
+
+    @classmethod
+    def entered_by_call_taker(cls, *, address: str, kecamatan: str, desa: str = "",
+                              lat: float | None = None, lon: float | None = None,
+                              radius_m: float | None = None) -> Location:
+        """What a call-taker types: an address, the kecamatan and desa picked from the
+        region's list, optional coordinates. Raises ValueError for what the screen must
+        refuse (no kecamatan, coordinates off the globe)."""
+        if not kecamatan.strip():
+            raise ValueError("a call-taker's location names its kecamatan")
+        civic = {"A3": kecamatan.strip(), "A4": desa.strip(), "LOC": address.strip()}
+        civic = {key: _clip(value, MAX_TEXT_CHARS) for key, value in civic.items() if value}
+        return cls("civic", source="call-taker", lat=lat, lon=lon, radius_m=radius_m,
+                   civic=civic)
+
+    @property
+    def usable(self) -> bool:
+        """Something a dispatcher can act on."""
+        return self.kind in ("point", "circle", "civic")
+
+    def civic_json(self) -> str | None:
+        """The civic fields as canonical JSON (the ``calls.location_civic`` column)."""
+        if not self.civic:
+            return None
+        return json.dumps(dict(self.civic), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)
+
+
+def check_coordinates(lat: float, lon: float) -> None:
+    """Raise ValueError unless (lat, lon) is a WGS 84 position in degrees."""
+    for name, value, limit in (("latitude", lat, 90.0), ("longitude", lon, 180.0)):
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value) or not -limit <= value <= limit:
+            raise ValueError(f"{name} must be -{limit:.0f}..{limit:.0f} degrees, "
+                             f"not {value!r}")
