@@ -8,8 +8,10 @@ PY       := $(VENV)/bin/python
 PYTHON   ?= python3
 RUN_DIR  ?= .run
 # debootstrap builds Asterisk 22 (Debian sid) when the machine has none; sip-tester is SIPp;
-# espeak-ng + sox render the Bahasa Indonesia prompts.
-APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates
+# espeak-ng + sox render the Bahasa Indonesia prompts; chromium is the browser the
+# Playwright tests drive (tests/browser: Debian's build, never one Playwright downloads).
+APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates \
+                chromium
 
 .PHONY: help deps venv run call test test-unit test-e2e lint prompts clean bench bench-profile bench-faults
 
