@@ -118,7 +118,8 @@ async def test_supervisor_notice_reaches_a_calltaker_socket(
         tmp_path: Path) -> None:
     hub = LiveHub()
     async with serving_web(tmp_path, hub=hub) as taker:
-        supervisor = TestClient(taker.server)  # a second browser, with its own cookies
+        # A second browser, with its own cookies.
+        supervisor: TestClient[Any, Any] = TestClient(taker.server)
         await supervisor.start_server()
         try:
             await log_in(taker, "ani")

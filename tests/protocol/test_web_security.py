@@ -3,6 +3,7 @@ language switch and security headers. Each answer is a 4xx with a reason."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -148,12 +149,11 @@ async def test_notices_need_a_session(client: TestClient) -> None:  # type: igno
     ({"data": "[1]", "headers": {"Content-Type": "application/json"}}, "JSON object"),
     ({"data": "text", "headers": {"Content-Type": "text/plain"}}, "send JSON or a form"),
 ])
-async def test_bad_notice_is_a_400(client: TestClient, kwargs: dict[str, object],
-                                   reason: str) -> None:  # type: ignore[type-arg]
+async def test_bad_notice_is_a_400(
+        client: TestClient, kwargs: dict[str, Any], reason: str) -> None:  # type: ignore[type-arg]
     headers = await log_in(client, "budi")
     extra = kwargs.pop("headers", {})
-    assert isinstance(extra, dict)
-    reply = await client.post("/api/notices", headers={**headers, **extra}, **kwargs)  # type: ignore[arg-type]
+    reply = await client.post("/api/notices", headers={**headers, **extra}, **kwargs)
     assert reply.status == 400 and reason in (await reply.json())["reason"]
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ntpd_ivr.web.app import WebDeps, init
@@ -16,7 +17,7 @@ from ntpd_ivr.web.ratelimit import LoginLimiter
 
 CALL = {"uniqueid": "1795849770.0", "caller_number": "0811", "category": "ambulance"}
 PASSWORDS = {"ani": "ani-password", "budi": "budi-password"}
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 
 
 async def recent_calls(limit: int) -> list[dict[str, Any]]:
