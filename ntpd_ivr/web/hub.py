@@ -223,8 +223,10 @@ class LiveHub:
             async for message in socket:
                 if message.type == WSMsgType.TEXT:
                     self.handle(client, message.data)
-                else:
-                    self.drop(client, "sent a non-text frame", WSCloseCode.UNSUPPORTED_DATA)
+                elif message.type == WSMsgType.BINARY:
+                    self.drop(client, "sent a binary frame", WSCloseCode.UNSUPPORTED_DATA)
+                else:  # ERROR: aiohttp has already closed it (e.g. a frame over the size limit)
+                    break
         finally:
             expiry.cancel()
             self.detach(client)

@@ -114,6 +114,20 @@ async def test_a_binary_frame_closes_the_socket(client: TestClient, hub: LiveHub
     assert not hub.clients
 
 
+async def test_an_oversized_command_closes_the_socket(
+        client: TestClient, hub: LiveHub) -> None:  # type: ignore[type-arg]
+    await log_in(client, "ani")
+    ws = await client.ws_connect("/ws")
+    await ws.send_str(json.dumps({"id": 1, "type": "subscribe", "topic": "x" * 5000}))
+    closing = await ws.receive(timeout=STEP)
+    assert closing.type == WSMsgType.CLOSE and closing.data == WSCloseCode.MESSAGE_TOO_BIG
+    for _ in range(200):  # the server's side ends just after the close reaches us
+        if not hub.clients:
+            break
+        await asyncio.sleep(0.01)
+    assert not hub.clients
+
+
 async def test_supervisor_notice_reaches_a_calltaker_socket(
         tmp_path: Path) -> None:
     hub = LiveHub()

@@ -126,6 +126,12 @@ async def test_oversized_or_mistyped_credentials_are_a_400(
     assert reply.status == 400 and reason in (await reply.json())["reason"]
 
 
+async def test_oversized_body_is_a_413(client: TestClient) -> None:  # type: ignore[type-arg]
+    reply = await client.post("/login", json={"user": "ani", "password": "p" * 20_000},
+                              headers=await csrf_headers(client))
+    assert reply.status == 413
+
+
 async def test_calltaker_may_not_post_notices(client: TestClient) -> None:  # type: ignore[type-arg]
     headers = await log_in(client, "ani")
     reply = await client.post("/api/notices", json={"text": "banjir"}, headers=headers)
