@@ -92,14 +92,10 @@ def middleware(guard: CsrfGuard, refuse: Refuse) -> Callable[..., Awaitable[web.
         request[CSRF_SEED] = seed or secrets.token_urlsafe(32)
         try:
             if request.method not in SAFE_METHODS:
-                try:
-                    guard.check(seed, await sent_token(request))
-                except CsrfRefused as exc:
-                    response = refuse(request, exc)
-                else:
-                    response = await handler(request)
-            else:
-                response = await handler(request)
+                guard.check(seed, await sent_token(request))
+            response = await handler(request)
+        except CsrfRefused as exc:
+            response = refuse(request, exc)
         except web.HTTPException as exc:
             _give_cookie(exc, request, seed)
             raise
