@@ -75,6 +75,9 @@ class CallUpdate:
     def __post_init__(self) -> None:
         if not isinstance(self.uniqueid, str) or not self.uniqueid:
             raise ValueError(f"uniqueid must be a non-empty string, not {self.uniqueid!r}")
+        if _UNSTORABLE.search(self.uniqueid):
+            raise ValueError(f"uniqueid holds characters PostgreSQL cannot store: "
+                             f"{self.uniqueid!r}")
         object.__setattr__(self, "at", _epoch("at", self.at))
         if self.disposition is not None and self.disposition not in DISPOSITIONS:
             raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}, "

@@ -48,7 +48,8 @@ def test_update_json_round_trip_keeps_every_field_and_omits_unset_ones() -> None
 
 
 @pytest.mark.parametrize("bad", [
-    {"uniqueid": ""}, {"at": float("nan")}, {"at": float("inf")}, {"at": -1.0},
+    {"uniqueid": ""}, {"uniqueid": "1.\udcff"}, {"at": float("nan")}, {"at": float("inf")},
+    {"at": -1.0},
     {"arrived_at": "yesterday"}, {"ended_at": True}, {"hangup_cause": True},
     {"hangup_cause": 2**31}, {"hangup_cause": -1}, {"caller_number": 62811},
 ])
