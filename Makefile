@@ -13,7 +13,7 @@ RUN_DIR  ?= .run
 APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates \
                 chromium
 
-.PHONY: help deps venv run call test test-unit test-e2e lint prompts clean bench bench-profile bench-faults
+.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults
 
 help: ## this list
 	@echo "ntpd-ivr — NTPD 112 call center on Asterisk 22"
@@ -52,11 +52,14 @@ DIGIT ?= 1
 call: venv ## place a test 112 call (DIGIT=1; DIGIT= none) into the running service; prints the record
 	$(PY) -m ntpd_ivr call --run-dir $(RUN_DIR) --digit '$(DIGIT)'
 
-test: deps venv ## all tests: unit, protocol, integration and end-to-end (real Asterisk, PostgreSQL, SIPp)
+test: deps venv ## all tests: unit, protocol, integration, browser and end-to-end (real Asterisk, PostgreSQL, SIPp)
 	$(PY) -m pytest
 
 test-unit: venv ## fast tests only (no Asterisk, no PostgreSQL)
 	$(PY) -m pytest tests/unit tests/protocol
+
+test-browser: deps venv ## browser tests only (Debian's Chromium via Playwright; screenshots in build/test-artifacts/browser)
+	$(PY) -m pytest tests/browser
 
 test-e2e: deps venv ## end-to-end tests only
 	$(PY) -m pytest tests/e2e
