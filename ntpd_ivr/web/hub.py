@@ -169,7 +169,8 @@ class LiveHub:
         if client not in self.clients:
             return
         self.clients.discard(client)
-        log.warning("live socket of %s closed: %s", client.label(), reason)
+        level = logging.INFO if code == WSCloseCode.GOING_AWAY else logging.WARNING
+        log.log(level, "live socket of %s closed: %s", client.label(), reason)
         task = asyncio.create_task(self._close(client, code, reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
