@@ -9,11 +9,13 @@ PYTHON   ?= python3
 RUN_DIR  ?= .run
 # debootstrap builds Asterisk 22 (Debian sid) when the machine has none; sip-tester is SIPp;
 # espeak-ng + sox render the Bahasa Indonesia prompts; baresip is the real softphone of the
-# call-taker tests; openssl makes the local CA of `make run` for SIP over TLS.
+# call-taker tests; openssl makes the local CA of `make run` for SIP over TLS; chromium is the
+# browser the Playwright tests drive (tests/browser: Debian's build, never one Playwright
+# downloads).
 APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates \
-                baresip openssl
+                baresip openssl chromium
 
-.PHONY: help deps venv run call test test-unit test-e2e lint prompts clean bench bench-profile bench-faults
+.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults
 
 help: ## this list
 	@echo "ntpd-ivr — NTPD 112 call center on Asterisk 22"
@@ -52,11 +54,14 @@ DIGIT ?= 1
 call: venv ## place a test 112 call (DIGIT=1; DIGIT= none) into the running service; prints the record
 	$(PY) -m ntpd_ivr call --run-dir $(RUN_DIR) --digit '$(DIGIT)'
 
-test: deps venv ## all tests: unit, protocol, integration, end-to-end (Asterisk, PostgreSQL, SIPp, baresip)
+test: deps venv ## all tests: unit, protocol, integration, browser, end-to-end (Asterisk, PostgreSQL, SIPp, baresip)
 	$(PY) -m pytest
 
 test-unit: venv ## fast tests only (no Asterisk, no PostgreSQL)
 	$(PY) -m pytest tests/unit tests/protocol
+
+test-browser: deps venv ## browser tests only (Debian's Chromium via Playwright; screenshots in build/test-artifacts/browser)
+	$(PY) -m pytest tests/browser
 
 test-e2e: deps venv ## end-to-end tests only
 	$(PY) -m pytest tests/e2e
@@ -71,7 +76,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	@touch $@
 
 BENCH_ARGS ?=
-bench: deps venv $(VENV)/.bench-installed ## capacity of 3 IVR paths + surge + soak (SIPp); BENCH_ARGS=...
+bench: deps venv $(VENV)/.bench-installed ## 3 IVR paths interleaved: a/b, CPU/call; surge, held callers, soak (SIPp); BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench $(BENCH_ARGS)
 
 bench-profile: deps venv $(VENV)/.bench-installed ## py-spy on the controller under path-a load; BENCH_ARGS=...

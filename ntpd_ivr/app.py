@@ -31,6 +31,7 @@ from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import WebDeps
 from ntpd_ivr.web.app import init as init_web
 from ntpd_ivr.web.auth import SessionSigner, UserStore
+from ntpd_ivr.web.hub import LiveHub
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ class Service:
         if not users.users:
             log.warning("no web users: nobody can log in (add one: ntpd-ivr user add)")
         signer = SessionSigner(settings.web.session_secret or secrets.token_urlsafe(32))
-        web_deps = WebDeps(health=self.health, users=users,
-                           signer=signer, recent_calls=self.recent_calls)
+        self.hub = LiveHub()  # call and queue state is pushed to the screens through it
+        web_deps = WebDeps(health=self.health, users=users, signer=signer,
+                           recent_calls=self.recent_calls, hub=self.hub)
         self.web_runner = web.AppRunner(init_web(web_deps), access_log=None)
         self._stopping = asyncio.Event()
         self.loop_lag = LoopLagMonitor()
@@ -103,14 +105,17 @@ class Service:
             self.reconciler.trigger()
         await self.agi.start()
         await self.ami.start()
-        await self.web_runner.setup()
-        site = web.TCPSite(self.web_runner, self.settings.web.host, self.settings.web.port)
-        await site.start()
+        await self.start_web()
         self.loop_lag.start()
         log.info("FastAGI on %s:%d, web on http://%s:%d, AMI to %s:%d, settings from %s",
                  self.settings.agi.host, self.agi.port, self.settings.web.host,
                  self.settings.web.port, self.settings.ami.host, self.settings.ami.port,
                  self.settings.source)
+
+    async def start_web(self) -> None:
+        await self.web_runner.setup()
+        site = web.TCPSite(self.web_runner, self.settings.web.host, self.settings.web.port)
+        await site.start()
 
     async def stop(self) -> None:
         # Stop taking calls first (live ones drain), then what follows them.

@@ -1,17 +1,23 @@
-"""The HTTP side: health (public), login, and role-checked pages and API for call-takers and
-supervisors. Errors are JSON `{"error": id, "reason": text}` with a 4xx status."""
+"""The HTTP side: health (public), login, and role-checked pages, API and live push for
+call-takers and supervisors.
+
+Errors are JSON `{"error": id, "reason": text}` with a 4xx status, or, for a browser
+(Accept: text/html), the same refusal as a page in the user's language.
+"""
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ntpd_ivr.web import csrf
 from ntpd_ivr.web.auth import (
     SESSION_COOKIE,
     SESSION_SECONDS,
@@ -20,12 +26,29 @@ from ntpd_ivr.web.auth import (
     UserStore,
     role_allows,
 )
+from ntpd_ivr.web.hub import LiveHub
+from ntpd_ivr.web.i18n import LANG_COOKIE, LANG_COOKIE_SECONDS, LANGUAGES, translator
+from ntpd_ivr.web.ratelimit import LoginLimiter
+from ntpd_ivr.web.templates import CSRF_GUARD, SESSION_KEY, TEMPLATES, make_environment, render
 
 log = logging.getLogger(__name__)
 
 HealthProbe = Callable[[], tuple[bool, dict[str, Any]]]
 RecentCalls = Callable[[int], Awaitable[list[dict[str, Any]]]]
 MAX_BODY_BYTES = 16 * 1024
+MAX_PASSWORD_CHARS = 1024  # scrypt of a huge password would be a cheap way to burn CPU
+MAX_NOTICE_CHARS = 500
+STATIC_DIR = Path(__file__).parent / "static"
+CALL_COLUMNS = ("arrived_at", "caller_number", "dialed", "category", "queue", "answered_by",
+                "answered_at", "ended_at", "hangup_cause_text")
+# Every asset comes from this server (centers may be offline from the internet); the
+# browser enforces it, so a page that slipped in a CDN link would break in tests.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'self'; "
+                               "frame-ancestors 'none'; object-src 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 @dataclass(frozen=True)
@@ -34,17 +57,42 @@ class WebDeps:
     users: UserStore
     signer: SessionSigner
     recent_calls: RecentCalls
+    hub: LiveHub = field(default_factory=LiveHub)
+    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
 
 DEPS: web.AppKey[WebDeps] = web.AppKey("deps", WebDeps)
-SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Route name -> least role allowed. Routes not listed are public.
-REQUIRED_ROLE = {"home": "calltaker", "me": "calltaker", "calls": "calltaker"}
+REQUIRED_ROLE = {"home": "calltaker", "me": "calltaker", "calls": "calltaker",
+                 "live": "calltaker", "notices": "supervisor"}
+PAGES = frozenset({"home"})  # without a session these send the browser to the login page
 
 
-def problem(status: int, error: str, reason: str) -> web.Response:
-    return web.json_response({"error": error, "reason": reason}, status=status)
+def problem(status: int, error: str, reason: str,
+            headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": error, "reason": reason}, status=status,
+                             headers=headers)
+
+
+def wants_html(request: web.Request) -> bool:
+    return (request.content_type != "application/json"
+            and "text/html" in request.headers.get("Accept", ""))
+
+
+def refuse(request: web.Request, status: int, error: str, reason: str) -> web.Response:
+    """A 4xx: JSON with the English reason, or a page with the reason in the user's
+    language (the catalogue's `error.<id>`)."""
+    log.info("refused %s %s from %s: %d %s (%s)", request.method, request.path,
+             request.remote, status, error, reason)
+    if not wants_html(request):
+        return problem(status, error, reason)
+    return render(request, "error.html", status=status, error=error,
+                  reason=translator(request)(f"error.{error}"))
+
+
+def refuse_csrf(request: web.Request, exc: csrf.CsrfRefused) -> web.Response:
+    return refuse(request, 403, "csrf", str(exc))
 
 
 @web.middleware
@@ -56,14 +104,19 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     token = request.cookies.get(SESSION_COOKIE, "")
     session = request.app[DEPS].signer.read(token) if token else None
     if session is None:
-        if route.name == "home":
+        if route.name in PAGES:
             raise web.HTTPSeeOther("/login")
         return problem(401, "unauthenticated", "log in first: POST /login")
     if not role_allows(session.role, required):
-        return problem(403, "forbidden", f"role {session.role} may not use this; "
-                                         f"needs {required} or above")
+        return refuse(request, 403, "forbidden",
+                      f"role {session.role} may not use this; needs {required} or above")
     request[SESSION_KEY] = session
     return await handler(request)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -72,59 +125,77 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(detail, status=200 if healthy else 503)
 
 
-LOGIN_PAGE = """<!doctype html><html lang="id"><meta charset="utf-8">
-<title>NTPD 112 — masuk</title>
-<body><h1>NTPD 112</h1>
-<form method="post" action="/login">
-<label>Pengguna / user <input name="user" autocomplete="username" required></label><br>
-<label>Kata sandi / password <input name="password" type="password"
- autocomplete="current-password" required></label><br>
-<button>Masuk / log in</button></form>{message}</body></html>"""
-
-
 async def login_form(request: web.Request) -> web.Response:
-    return web.Response(text=LOGIN_PAGE.format(message=""), content_type="text/html")
+    return render(request, "login.html", message="", user="")
 
 
-async def _credentials(request: web.Request) -> tuple[str, str]:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES,
-                                            actual_size=request.content_length)
+async def csrf_token(request: web.Request) -> web.Response:
+    """For scripts and JSON clients: the token to send as X-CSRF-Token with this cookie."""
+    return web.json_response({"csrf_token": csrf.token(request, request.app[CSRF_GUARD])})
+
+
+async def _fields(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ValueError("body is not valid JSON") from None
         if not isinstance(body, dict):
-            raise ValueError("body must be a JSON object with user and password")
-    elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        body = dict(await request.post())
-    else:
-        raise ValueError("send JSON or a form with user and password")
+            raise ValueError("body must be a JSON object")
+        return body
+    if request.content_type in csrf.FORM_TYPES:
+        return dict(await request.post())
+    raise ValueError("send JSON or a form")
+
+
+async def _credentials(request: web.Request) -> tuple[str, str]:
+    body = await _fields(request)
     user, password = body.get("user"), body.get("password")
     if not isinstance(user, str) or not isinstance(password, str) or not user or not password:
         raise ValueError("user and password are required strings")
+    if len(user) > 64 or len(password) > MAX_PASSWORD_CHARS:
+        raise ValueError(f"user is at most 64 characters, password at most "
+                         f"{MAX_PASSWORD_CHARS}")
     return user, password
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    wants_json = request.content_type == "application/json"
+    html_reply = wants_html(request) or request.content_type in csrf.FORM_TYPES
+    t = translator(request)
     try:
         name, password = await _credentials(request)
     except ValueError as exc:
+        if html_reply:
+            return render(request, "login.html", status=400, message=t("login.bad_input"),
+                          user="")
         return problem(400, "bad-request", str(exc))
     deps = request.app[DEPS]
+    address = request.remote or "unknown"
+    wait = deps.login_limiter.retry_after(name, address)
+    if wait is not None:
+        log.warning("web login for %r from %s refused: too many failures, retry in %d s",
+                    name, address, wait)
+        headers = {"Retry-After": str(wait)}
+        if html_reply:
+            return render(request, "login.html", status=429, headers=headers, user=name,
+                          message=t("login.limited", minutes=-(-wait // 60)))
+        return problem(429, "rate-limited",
+                       f"too many failed logins; retry in {wait} s", headers)
     user = deps.users.authenticate(name, password)
     if user is None:
-        log.warning("failed web login for %r from %s", name, request.remote)
-        if wants_json:
-            return problem(401, "bad-credentials", "unknown user or wrong password")
-        page = LOGIN_PAGE.format(message="<p>Pengguna atau kata sandi salah.</p>")
-        return web.Response(text=page, content_type="text/html", status=401)
-    log.info("web login: %s (%s) from %s", user.name, user.role, request.remote)
-    response: web.StreamResponse = (
-        web.json_response({"user": user.name, "role": user.role}) if wants_json
-        else web.HTTPSeeOther("/"))
+        deps.login_limiter.failed(name, address)
+        log.warning("failed web login for %r from %s", name, address)
+        if html_reply:
+            return render(request, "login.html", status=401, message=t("login.failed"),
+                          user=name)
+        return problem(401, "bad-credentials", "unknown user or wrong password")
+    deps.login_limiter.succeeded(name)
+    log.info("web login: %s (%s) from %s", user.name, user.role, address)
+    seed = csrf.renew(request)  # a cookie planted before login is worthless after it
+    response: web.Response = (
+        web.HTTPSeeOther("/") if html_reply
+        else web.json_response({"user": user.name, "role": user.role,
+                                "csrf_token": request.app[CSRF_GUARD].token_for(seed)}))
     response.set_cookie(SESSION_COOKIE, deps.signer.issue(user), max_age=SESSION_SECONDS,
                         httponly=True, samesite="Strict", path="/")
     if isinstance(response, web.HTTPException):
@@ -133,9 +204,36 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.Response:
-    response = web.json_response({"logged_out": True})
+    response: web.Response = (web.HTTPSeeOther("/login")
+                              if request.content_type in csrf.FORM_TYPES
+                              else web.json_response({"logged_out": True}))
     response.del_cookie(SESSION_COOKIE, path="/")
+    csrf.renew(request)
+    if isinstance(response, web.HTTPException):
+        raise response
     return response
+
+
+def _same_site_path(target: str) -> str:
+    """Only a path on this site (no scheme, no host, no `//`), else the home page."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+async def choose_language(request: web.Request) -> web.StreamResponse:
+    try:
+        body = await _fields(request)
+    except ValueError as exc:
+        return refuse(request, 400, "bad-request", str(exc))
+    lang, back = body.get("lang"), body.get("next", "/")
+    if lang not in LANGUAGES:
+        return refuse(request, 400, "bad-request", f"lang must be one of {', '.join(LANGUAGES)}")
+    response = web.HTTPSeeOther(_same_site_path(back if isinstance(back, str) else "/"))
+    response.set_cookie(LANG_COOKIE, str(lang), max_age=LANG_COOKIE_SECONDS, httponly=True,
+                        samesite="Strict", path="/")
+    raise response
 
 
 async def me(request: web.Request) -> web.Response:
@@ -165,29 +263,60 @@ async def calls(request: web.Request) -> web.Response:
 
 
 async def home(request: web.Request) -> web.Response:
-    session: Session = request[SESSION_KEY]
     rows = await request.app[DEPS].recent_calls(50)
-    columns = ("arrived_at", "caller_number", "dialed", "category", "queue", "answered_by",
-               "answered_at", "ended_at", "hangup_cause_text")
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(row.get(c) or ''))}</td>" for c in columns)
-        + "</tr>" for row in rows)
-    head = "".join(f"<th>{c}</th>" for c in columns)
-    page = (f'<!doctype html><html lang="id"><meta charset="utf-8"><title>NTPD 112</title>'
-            f"<body><p>{html.escape(session.user)} ({session.role})</p>"
-            f"<h1>Panggilan terakhir</h1><table border=1><tr>{head}</tr>{body}</table>"
-            f"</body></html>")
-    return web.Response(text=page, content_type="text/html")
+    return render(request, "home.html", rows=rows, columns=CALL_COLUMNS)
+
+
+async def live(request: web.Request) -> web.StreamResponse:
+    """The WebSocket of the live-push hub. The session cookie was checked by the auth
+    middleware; the Origin check stops another site's page from opening it (browsers do
+    not apply the same-origin policy to WebSockets)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != request.host:
+        return problem(403, "bad-origin", f"WebSocket from origin {origin} refused")
+    return await request.app[DEPS].hub.serve(request, request[SESSION_KEY])
+
+
+async def notices(request: web.Request) -> web.Response:
+    """A supervisor's message to every call-taker screen, e.g. "banjir di Kec. X"."""
+    session: Session = request[SESSION_KEY]
+    try:
+        body = await _fields(request)
+    except ValueError as exc:
+        return problem(400, "bad-request", str(exc))
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTICE_CHARS:
+        return problem(400, "bad-request", f"text must be 1-{MAX_NOTICE_CHARS} characters")
+    delivered = request.app[DEPS].hub.publish("notices", "notice",
+                                              {"text": text.strip(), "by": session.user})
+    log.info("notice by %s to %d screens: %r", session.user, delivered, text)
+    return web.json_response({"delivered": delivered})
+
+
+async def _close_live_sockets(app: web.Application) -> None:
+    await app[DEPS].hub.close_all()
 
 
 def init(deps: WebDeps) -> web.Application:
-    app = web.Application(middlewares=[auth_middleware], client_max_size=MAX_BODY_BYTES)
+    guard = csrf.CsrfGuard(deps.signer.derive("csrf"))
+    app = web.Application(
+        middlewares=[csrf.middleware(guard, refuse_csrf), auth_middleware],
+        client_max_size=MAX_BODY_BYTES)
     app[DEPS] = deps
+    app[CSRF_GUARD] = guard
+    app[TEMPLATES] = make_environment()
+    app.on_response_prepare.append(security_headers)
+    app.on_shutdown.append(_close_live_sockets)
     app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_static("/static", STATIC_DIR, name="static")
     app.router.add_get("/login", login_form, name="login-form")
     app.router.add_post("/login", login, name="login")
     app.router.add_post("/logout", logout, name="logout")
+    app.router.add_post("/lang", choose_language, name="lang")
+    app.router.add_get("/api/csrf", csrf_token, name="csrf")
     app.router.add_get("/", home, name="home")
     app.router.add_get("/api/me", me, name="me")
     app.router.add_get("/api/calls", calls, name="calls")
+    app.router.add_post("/api/notices", notices, name="notices")
+    app.router.add_get("/ws", live, name="live")
     return app

@@ -130,6 +130,10 @@ class SessionSigner:
     def __init__(self, secret: str) -> None:
         self._key = hashlib.sha256(secret.encode()).digest()
 
+    def derive(self, purpose: str) -> bytes:
+        """A key for another use (CSRF tokens), so one secret never signs two kinds of thing."""
+        return hmac.new(self._key, f"derive|{purpose}".encode(), hashlib.sha256).digest()
+
     def _mac(self, payload: str) -> str:
         return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 

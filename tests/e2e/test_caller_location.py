@@ -56,8 +56,11 @@ def api_calls(stack: DevStack) -> list[dict[str, Any]]:
     base = f"http://127.0.0.1:{stack.layout.web_port}"
     login = json.dumps({"user": "supervisor",
                         "password": stack.secrets["web_supervisor_password"]}).encode()
+    # A state-changing request carries the CSRF token the app hands out (ntpd_ivr/web/csrf.py).
+    with opener.open(f"{base}/api/csrf", timeout=5) as reply:
+        token = json.loads(reply.read())["csrf_token"]
     opener.open(urllib.request.Request(f"{base}/login", data=login, headers={
-        "Content-Type": "application/json"}), timeout=5).close()
+        "Content-Type": "application/json", "X-CSRF-Token": token}), timeout=5).close()
     with opener.open(f"{base}/api/calls?limit=50", timeout=5) as reply:
         calls: list[dict[str, Any]] = json.loads(reply.read())["calls"]
     return calls

@@ -5,25 +5,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from ntpd_ivr.web.app import WebDeps, init
-from ntpd_ivr.web.auth import SessionSigner, UserStore
-
-CALL = {"uniqueid": "1795849770.0", "caller_number": "0811", "category": "ambulance"}
-
-
-async def recent_calls(limit: int) -> list[dict[str, Any]]:
-    return [CALL] * min(limit, 3)
+from tests.protocol.webtools import CALL, csrf_headers, log_in, serving_web
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    users = UserStore(tmp_path / "users.toml")
-    users.put("ani", "calltaker", "ani-password")
-    deps = WebDeps(health=lambda: (True, {"status": "ok"}), users=users,
-                   signer=SessionSigner("test-secret"), recent_calls=recent_calls)
-    async with TestClient(TestServer(init(deps), host="127.0.0.1")) as test_client:
+    async with serving_web(tmp_path) as test_client:
         yield test_client
 
 
@@ -48,19 +37,22 @@ async def test_api_needs_login(client: TestClient) -> None:  # type: ignore[type
 ])
 async def test_malformed_login_is_a_400_with_a_reason(
         client: TestClient, kwargs: dict[str, Any], reason: str) -> None:  # type: ignore[type-arg]
+    kwargs["headers"] = {**kwargs.get("headers", {}), **await csrf_headers(client)}
     reply = await client.post("/login", **kwargs)
     assert reply.status == 400
     assert reason in (await reply.json())["reason"]
 
 
 async def test_wrong_password_is_refused(client: TestClient) -> None:  # type: ignore[type-arg]
-    reply = await client.post("/login", json={"user": "ani", "password": "guess"})
+    reply = await client.post("/login", json={"user": "ani", "password": "guess"},
+                              headers=await csrf_headers(client))
     assert reply.status == 401
     assert "ntpd_session" not in reply.cookies
 
 
 async def test_calltaker_logs_in_and_reads_calls(client: TestClient) -> None:  # type: ignore[type-arg]
-    reply = await client.post("/login", json={"user": "ani", "password": "ani-password"})
+    reply = await client.post("/login", json={"user": "ani", "password": "ani-password"},
+                              headers=await csrf_headers(client))
     assert reply.status == 200 and (await reply.json())["role"] == "calltaker"
     cookie = reply.cookies["ntpd_session"]
     assert cookie["httponly"] and cookie["samesite"] == "Strict"
@@ -70,7 +62,8 @@ async def test_calltaker_logs_in_and_reads_calls(client: TestClient) -> None:  #
     assert calls.status == 200 and (await calls.json())["calls"] == [CALL, CALL]
     page = await client.get("/")
     assert page.status == 200 and "0811" in await page.text()
-    await client.post("/logout")
+    headers = {"X-CSRF-Token": (await reply.json())["csrf_token"]}
+    assert (await client.post("/logout", headers=headers)).status == 200
     assert (await client.get("/api/me")).status == 401
 
 
@@ -78,7 +71,7 @@ async def test_calltaker_logs_in_and_reads_calls(client: TestClient) -> None:  #
                                                ("501", "1-500")])
 async def test_bad_query_is_a_400_with_a_reason(
         client: TestClient, limit: str, reason: str) -> None:  # type: ignore[type-arg]
-    await client.post("/login", json={"user": "ani", "password": "ani-password"})
+    await log_in(client, "ani")
     reply = await client.get("/api/calls", params={"limit": limit})
     assert reply.status == 400 and reason in (await reply.json())["reason"]
 

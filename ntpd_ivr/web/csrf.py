@@ -1,0 +1,105 @@
+"""CSRF protection for every state-changing request, the login form included.
+
+Signed double-submit (OWASP's recommended variant for stateless sessions): the browser
+holds a random HttpOnly, SameSite=Strict cookie, and each form or script sends back
+HMAC(key, cookie) as the `csrf_token` field or the `X-CSRF-Token` header. A cross-site page
+can neither read the cookie nor compute the HMAC. The cookie is replaced at login and
+logout, so a cookie planted before login is worthless after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+CSRF_COOKIE = "ntpd_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+# The cookie value this request uses: the browser's, or a fresh one set on the response.
+CSRF_SEED: web.RequestKey[str] = web.RequestKey("csrf_seed", str)
+
+
+class CsrfRefused(Exception):
+    """The reason (English, for logs and JSON clients) a request was refused."""
+
+
+class CsrfGuard:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def token_for(self, seed: str) -> str:
+        return hmac.new(self._key, f"csrf|{seed}".encode(), hashlib.sha256).hexdigest()
+
+    def check(self, seed: str | None, token: str | None) -> None:
+        if not seed:
+            raise CsrfRefused("no CSRF cookie: load a page of this site first "
+                              f"(GET /login or GET /api/csrf), then send {CSRF_HEADER}")
+        if not token:
+            raise CsrfRefused(f"no CSRF token: send the {CSRF_FIELD} form field "
+                              f"or the {CSRF_HEADER} header")
+        if not hmac.compare_digest(token, self.token_for(seed)):
+            raise CsrfRefused("CSRF token does not match this browser's cookie: reload the page")
+
+
+def token(request: web.Request, guard: CsrfGuard) -> str:
+    """The token a page rendered for this request must carry."""
+    return guard.token_for(request[CSRF_SEED])
+
+
+def renew(request: web.Request) -> str:
+    """A new cookie value for this request (login, logout); set it with `set_cookie`."""
+    request[CSRF_SEED] = secrets.token_urlsafe(32)
+    return request[CSRF_SEED]
+
+
+def set_cookie(response: web.StreamResponse, seed: str) -> None:
+    response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="Strict", path="/")
+
+
+async def sent_token(request: web.Request) -> str | None:
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    if request.content_type in FORM_TYPES:
+        value = (await request.post()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _give_cookie(response: web.StreamResponse, request: web.Request, sent: str) -> None:
+    """Set the cookie when this browser had none, or when the handler renewed it."""
+    if request[CSRF_SEED] != sent and not response.prepared:
+        set_cookie(response, request[CSRF_SEED])
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Refuse = Callable[[web.Request, CsrfRefused], web.StreamResponse]
+
+
+def middleware(guard: CsrfGuard, refuse: Refuse) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Checks unsafe methods before the handler runs; gives every browser a cookie."""
+
+    @web.middleware
+    async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        seed = request.cookies.get(CSRF_COOKIE, "")
+        request[CSRF_SEED] = seed or secrets.token_urlsafe(32)
+        try:
+            if request.method not in SAFE_METHODS:
+                guard.check(seed, await sent_token(request))
+            response = await handler(request)
+        except CsrfRefused as exc:
+            response = refuse(request, exc)
+        except web.HTTPException as exc:
+            _give_cookie(exc, request, seed)
+            raise
+        _give_cookie(response, request, seed)
+        return response
+
+    return csrf_middleware

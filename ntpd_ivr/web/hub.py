@@ -1,0 +1,241 @@
+"""The live-push hub: the controller publishes, browsers watching a topic receive.
+
+Modelled on Home Assistant's websocket_api and aiohttp's chat demo. A browser opens
+`/ws` with its session cookie (the auth middleware has already checked it), then sends
+typed commands, each with an id and one answer:
+
+    -> {"id": 1, "type": "subscribe", "topic": "notices"}
+    <- {"id": 1, "type": "result", "success": true}
+    <- {"type": "event", "topic": "notices", "kind": "notice", "data": {...}}
+
+Subscriptions are explicit, checked against the topic's least role, and end with the
+socket. `publish()` never waits for a browser: each socket has a bounded queue and its own
+writer task, and a socket whose queue is full, or whose send stalls, is closed; the others
+never wait for it. The hub holds every open socket and closes them all at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from ntpd_ivr.web.auth import ROLES, Session, role_allows
+
+log = logging.getLogger(__name__)
+
+# Topic -> least role that may subscribe. The screens add theirs (calls, queues, wall).
+DEFAULT_TOPICS: Mapping[str, str] = {"notices": "calltaker"}
+MAX_COMMAND_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Event:
+    """One message pushed to every socket subscribed to its topic."""
+    topic: str
+    kind: str
+    data: Mapping[str, Any]
+
+    def encode(self) -> str:
+        return json.dumps({"type": "event", "topic": self.topic, "kind": self.kind,
+                           "data": self.data}, default=str)
+
+
+@dataclass(frozen=True)
+class Command:
+    id: int
+    type: str
+    topic: str
+
+
+class CommandError(Exception):
+    def __init__(self, code: str, message: str, command_id: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.command_id = code, message, command_id
+
+
+COMMAND_TYPES = ("subscribe", "unsubscribe")
+
+
+def parse_command(text: str) -> Command:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError:
+        raise CommandError("invalid-json", "a command is one JSON object") from None
+    if not isinstance(raw, dict):
+        raise CommandError("invalid-format", "a command is one JSON object")
+    command_id = raw.get("id")
+    if not isinstance(command_id, int) or isinstance(command_id, bool) or command_id < 1:
+        raise CommandError("invalid-format", "id must be a positive whole number")
+    kind, topic = raw.get("type"), raw.get("topic")
+    if kind not in COMMAND_TYPES:
+        raise CommandError("unknown-command", f"type must be one of {', '.join(COMMAND_TYPES)}",
+                           command_id)
+    if not isinstance(topic, str):
+        raise CommandError("invalid-format", "topic must be a string", command_id)
+    return Command(command_id, kind, topic)
+
+
+def result(command_id: int | None, error: CommandError | None = None) -> str:
+    if error is None:
+        return json.dumps({"id": command_id, "type": "result", "success": True})
+    return json.dumps({"id": command_id, "type": "result", "success": False,
+                       "error": {"code": error.code, "message": error.message}})
+
+
+class Socket(Protocol):
+    """What the hub needs of a WebSocket (aiohttp's WebSocketResponse, or a test's fake)."""
+
+    async def send_str(self, data: str, compress: int | None = None) -> None: ...
+
+    async def close(self, *, code: int = ..., message: bytes = ..., drain: bool = ...) -> bool: ...
+
+
+@dataclass(eq=False)
+class LiveClient:
+    socket: Socket
+    session: Session
+    queue: asyncio.Queue[str]
+    topics: set[str] = field(default_factory=set)
+    writer: asyncio.Task[None] | None = None
+
+    def label(self) -> str:
+        return f"{self.session.user} ({self.session.role})"
+
+
+class LiveHub:
+    def __init__(self, topics: Mapping[str, str] = DEFAULT_TOPICS, *, queue_size: int = 64,
+                 send_timeout_seconds: float = 5.0, heartbeat_seconds: float = 30.0) -> None:
+        unknown = {role for role in topics.values() if role not in ROLES}
+        if unknown:
+            raise ValueError(f"topic roles must be among {ROLES}, got {sorted(unknown)}")
+        self.topics = dict(topics)
+        self.queue_size = queue_size
+        self.send_timeout_seconds = send_timeout_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.clients: set[LiveClient] = set()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def publish(self, topic: str, kind: str, data: Mapping[str, Any]) -> int:
+        """Queue an event for every subscriber of `topic`; returns how many got it queued.
+        Call it from the event loop's thread; it never waits."""
+        if topic not in self.topics:
+            raise ValueError(f"unknown topic {topic!r}; known: {', '.join(self.topics)}")
+        text = Event(topic, kind, data).encode()
+        queued = 0
+        for client in list(self.clients):
+            if topic in client.topics and self._offer(client, text):
+                queued += 1
+        return queued
+
+    def _offer(self, client: LiveClient, text: str) -> bool:
+        try:
+            client.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.drop(client, "too slow: its queue is full")
+            return False
+        return True
+
+    def attach(self, socket: Socket, session: Session) -> LiveClient:
+        client = LiveClient(socket, session, asyncio.Queue(self.queue_size))
+        client.writer = asyncio.create_task(self._write(client))
+        self.clients.add(client)
+        log.info("live socket opened: %s (%d open)", client.label(), len(self.clients))
+        return client
+
+    async def _write(self, client: LiveClient) -> None:
+        while True:
+            text = await client.queue.get()
+            try:
+                await asyncio.wait_for(client.socket.send_str(text), self.send_timeout_seconds)
+            except TimeoutError:
+                self.drop(client, f"too slow: a send took over {self.send_timeout_seconds} s")
+                return
+            except ConnectionError:
+                self.drop(client, "connection lost")
+                return
+
+    def drop(self, client: LiveClient, reason: str,
+             code: int = WSCloseCode.POLICY_VIOLATION) -> None:
+        """Forget the client now (it gets nothing more) and close its socket in the
+        background, so the publisher never waits on it."""
+        if client not in self.clients:
+            return
+        self.clients.discard(client)
+        level = logging.INFO if code == WSCloseCode.GOING_AWAY else logging.WARNING
+        log.log(level, "live socket of %s closed: %s", client.label(), reason)
+        task = asyncio.create_task(self._close(client, code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close(self, client: LiveClient, code: int, reason: str) -> None:
+        if client.writer is not None:
+            client.writer.cancel()
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await asyncio.wait_for(
+                client.socket.close(code=code, message=reason.encode()[:120]),
+                self.send_timeout_seconds)
+
+    def detach(self, client: LiveClient) -> None:
+        """The socket ended by itself (browser left)."""
+        if client in self.clients:
+            self.clients.discard(client)
+            log.info("live socket closed: %s (%d open)", client.label(), len(self.clients))
+        if client.writer is not None:
+            client.writer.cancel()
+
+    def handle(self, client: LiveClient, text: str) -> None:
+        command_id: int | None = None
+        try:
+            command = parse_command(text)
+            command_id = command.id
+            least_role = self.topics.get(command.topic)
+            if least_role is None:
+                raise CommandError("unknown-topic", f"no topic {command.topic!r}", command.id)
+            if not role_allows(client.session.role, least_role):
+                raise CommandError("forbidden", f"topic {command.topic} needs {least_role} "
+                                                f"or above", command.id)
+        except CommandError as exc:
+            self._offer(client, result(exc.command_id if exc.command_id else command_id, exc))
+            return
+        if command.type == "subscribe":
+            client.topics.add(command.topic)
+        else:
+            client.topics.discard(command.topic)
+        self._offer(client, result(command.id))
+
+    async def serve(self, request: web.Request, session: Session) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(heartbeat=self.heartbeat_seconds,
+                                       max_msg_size=MAX_COMMAND_BYTES)
+        await socket.prepare(request)
+        client = self.attach(socket, session)
+        # A session ends at its expiry even on a socket that stays open.
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, session.expires - time.time()),
+            lambda: self.drop(client, "session expired", WSCloseCode.POLICY_VIOLATION))
+        try:
+            async for message in socket:
+                if message.type == WSMsgType.TEXT:
+                    self.handle(client, message.data)
+                elif message.type == WSMsgType.BINARY:
+                    self.drop(client, "sent a binary frame", WSCloseCode.UNSUPPORTED_DATA)
+                else:  # ERROR: aiohttp has already closed it (e.g. a frame over the size limit)
+                    break
+        finally:
+            expiry.cancel()
+            self.detach(client)
+        return socket
+
+    async def close_all(self) -> None:
+        """At shutdown: every socket gets a Going Away close, then the hub is empty."""
+        for client in list(self.clients):
+            self.drop(client, "server shutting down", WSCloseCode.GOING_AWAY)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

@@ -1,0 +1,38 @@
+"""Server-rendered pages: Jinja2 templates from this package, with autoescape on.
+
+Every page gets the translator `t`, the language, the CSRF token for its forms, the
+session (or None) and its own path (for the language switch to come back to).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from ntpd_ivr.web import csrf
+from ntpd_ivr.web.auth import Session
+from ntpd_ivr.web.i18n import LANGUAGES, translator
+
+TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
+CSRF_GUARD: web.AppKey[csrf.CsrfGuard] = web.AppKey("csrf_guard", csrf.CsrfGuard)
+SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
+
+
+def make_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("ntpd_ivr.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a misspelt name fails the test, not the page
+        trim_blocks=True, lstrip_blocks=True)
+
+
+def render(request: web.Request, name: str, *, status: int = 200,
+           headers: dict[str, str] | None = None, **context: Any) -> web.Response:
+    t = translator(request)
+    page = request.app[TEMPLATES].get_template(name).render(
+        t=t, lang=t.lang, other_lang=next(lang for lang in LANGUAGES if lang != t.lang),
+        csrf_token=csrf.token(request, request.app[CSRF_GUARD]),
+        session=request.get(SESSION_KEY), path=request.path_qs, status=status, **context)
+    return web.Response(text=page, status=status, content_type="text/html", headers=headers)

@@ -1,0 +1,197 @@
+"""Browser tests: Debian's Chromium, driven by Playwright, against the real controller's
+web app.
+
+- One Chromium for all browser tests, started from /usr/bin/chromium (never a browser
+  that a test tool downloaded) with a fresh profile directory; each test gets its own
+  browser context (cookies, storage), sized 1366x768 as the centers' desk screens.
+- The web app is the controller's own: `Service` built from a settings file, users added
+  with `ntpd-ivr user add` (passwords generated here), the page data read from a real
+  PostgreSQL (the session's, tests/conftest.py). Asterisk is not started: these tests are
+  about the screens' foundation, not calls. Tests that need live calls use the stack of
+  tests/e2e/conftest.py and the controller it runs.
+- The app runs on its own event loop in a thread, because Playwright's sync API may not
+  run inside an asyncio loop; `RunningWeb.publish` hands events to that loop.
+- Each test keeps screenshots under build/test-artifacts/browser/ (and one at the moment
+  of failure), the pages a reviewer can look at without running anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Response, sync_playwright
+
+from ntpd_ivr.app import Service
+from ntpd_ivr.settings import load_settings
+from ntpd_ivr.stack.ports import free_port
+from tests.conftest import RunningPostgres
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+VIEWPORT = {"width": 1366, "height": 768}
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "browser"
+STEP_MS = 5000  # how long a page may take to show what a step expects
+
+
+@pytest.fixture(scope="package")
+def chromium() -> Iterator[Browser]:
+    """Package scope: one browser for every browser test, closed before the other test
+    folders run, so Playwright's own event loop never overlaps pytest-asyncio's."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make deps` installs Debian's chromium")
+    with sync_playwright() as playwright, \
+            tempfile.TemporaryDirectory(prefix="ntpd-ivr-chromium-") as profile:
+        root = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            assert root.browser is not None
+            yield root.browser
+        finally:
+            root.close()
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+@pytest.fixture
+def context(chromium: Browser) -> Iterator[BrowserContext]:
+    ctx = chromium.new_context(viewport=VIEWPORT, locale="id-ID")  # type: ignore[arg-type]
+    ctx.set_default_timeout(STEP_MS)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
+    page = context.new_page()
+    yield page
+    if request.node.stash.get(FAILED, False):
+        screenshot(page, request, "at-failure")
+
+
+def screenshot(page: Page, request: pytest.FixtureRequest, step: str) -> Path:
+    """Keep what the page shows now as build/test-artifacts/browser/<test>--<step>.png."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+    path = ARTIFACTS / f"{name}--{step}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+    return path
+
+
+@dataclass(frozen=True)
+class RunningWeb:
+    base_url: str
+    passwords: Mapping[str, str]
+    service: Service
+    loop: asyncio.AbstractEventLoop
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def publish(self, topic: str, kind: str, data: Mapping[str, Any]) -> int:
+        """`LiveHub.publish` on the app's own loop, as the controller would call it."""
+        async def publish() -> int:
+            return self.service.hub.publish(topic, kind, data)
+        return asyncio.run_coroutine_threadsafe(publish(), self.loop).result(timeout=5)
+
+
+def add_user(settings_file: Path, name: str, role: str) -> str:
+    """`ntpd-ivr user add`, as an operator runs it; returns the generated password."""
+    password = secrets.token_urlsafe(16)
+    done = subprocess.run(
+        [sys.executable, "-m", "ntpd_ivr", "user", "add", name, "--role", role,
+         "--config", str(settings_file), "--password-stdin"],
+        input=password + "\n", capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return password
+
+
+@pytest.fixture(scope="package")
+def web(postgres: RunningPostgres, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[RunningWeb]:
+    run_dir = tmp_path_factory.mktemp("browser-web")
+    port = free_port()
+    settings_file = run_dir / "ntpd-ivr.toml"
+    settings_file.write_text(
+        f'[web]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'users_file = "{run_dir / "users.toml"}"\n'
+        f'session_secret = "{secrets.token_urlsafe(32)}"\n'
+        f'[database]\nurl = "{postgres.url}"\n'
+        f'[ami]\nsecret = "{secrets.token_urlsafe(16)}"\n'  # required; AMI is not started
+        f'[records]\nspool_dir = "{run_dir / "spool"}"\n', encoding="utf-8")
+    passwords = {"ani": add_user(settings_file, "ani", "calltaker"),
+                 "budi": add_user(settings_file, "budi", "supervisor")}
+    settings = load_settings(settings_file, environ={})
+
+    started = threading.Event()
+    failure: list[BaseException] = []
+    handles: dict[str, Any] = {}
+
+    async def serve() -> None:
+        service = Service(settings)
+        stop = asyncio.Event()
+        handles.update(service=service, loop=asyncio.get_running_loop(), stop=stop)
+        try:
+            await service.start_web()
+            started.set()
+            await stop.wait()
+        finally:
+            await service.web_runner.cleanup()
+            await service.engine.dispose()
+
+    def run() -> None:
+        try:
+            asyncio.run(serve())
+        except BaseException as exc:  # handed to the test thread below
+            failure.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=run, name="web-under-test", daemon=True)
+    thread.start()
+    assert started.wait(30), "the web app did not start in 30 s"
+    if failure:
+        raise failure[0]
+    try:
+        yield RunningWeb(f"http://127.0.0.1:{port}", passwords, handles["service"],
+                         handles["loop"])
+    finally:
+        handles["loop"].call_soon_threadsafe(handles["stop"].set)
+        thread.join(timeout=30)
+        if failure:
+            raise failure[0]
+
+
+def log_in(page: Page, web: RunningWeb, user: str, password: str | None = None) -> Response:
+    """Through the real login form, as a person would; returns the form post's answer."""
+    page.goto(web.url("/login"))
+    page.fill("#login-form input[name=user]", user)
+    page.fill("#login-form input[name=password]",
+              web.passwords[user] if password is None else password)
+    with page.expect_response(lambda r: r.request.method == "POST"
+                              and r.url == web.url("/login")) as posted:
+        page.click("#login-form button[type=submit]")
+    page.wait_for_load_state()
+    return posted.value

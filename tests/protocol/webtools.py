@@ -1,0 +1,52 @@
+"""The real web app on a free loopback port, with a real users file, for protocol tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from ntpd_ivr.web.app import WebDeps, init
+from ntpd_ivr.web.auth import SessionSigner, UserStore
+from ntpd_ivr.web.hub import LiveHub
+from ntpd_ivr.web.ratelimit import LoginLimiter
+
+CALL = {"uniqueid": "1795849770.0", "caller_number": "0811", "category": "ambulance"}
+PASSWORDS = {"ani": "ani-password", "budi": "budi-password"}
+Client = TestClient[web.Request, web.Application]
+
+
+async def recent_calls(limit: int) -> list[dict[str, Any]]:
+    return [CALL] * min(limit, 3)
+
+
+@contextlib.asynccontextmanager
+async def serving_web(tmp_path: Path, *, hub: LiveHub | None = None,
+                      limiter: LoginLimiter | None = None) -> AsyncIterator[Client]:
+    users = UserStore(tmp_path / "users.toml")
+    users.put("ani", "calltaker", PASSWORDS["ani"])
+    users.put("budi", "supervisor", PASSWORDS["budi"])
+    deps = WebDeps(health=lambda: (True, {"status": "ok"}), users=users,
+                   signer=SessionSigner("test-secret"), recent_calls=recent_calls,
+                   hub=hub or LiveHub(), login_limiter=limiter or LoginLimiter())
+    async with TestClient(TestServer(init(deps), host="127.0.0.1")) as client:
+        yield client
+
+
+async def csrf_headers(client: Client) -> dict[str, str]:
+    """What a page's script does: read the token for this browser's CSRF cookie."""
+    reply = await client.get("/api/csrf")
+    assert reply.status == 200
+    return {"X-CSRF-Token": (await reply.json())["csrf_token"]}
+
+
+async def log_in(client: Client, user: str) -> dict[str, str]:
+    """Log in as `user` with JSON; returns the headers (new CSRF token) for later posts."""
+    reply = await client.post("/login", json={"user": user, "password": PASSWORDS[user]},
+                              headers=await csrf_headers(client))
+    assert reply.status == 200, await reply.text()
+    return {"X-CSRF-Token": (await reply.json())["csrf_token"]}

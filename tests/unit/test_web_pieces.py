@@ -1,0 +1,171 @@
+"""The web's shared pieces without a server: message catalogue, CSRF tokens, the login
+rate limiter, and the hub's fairness with fake sockets of our own."""
+
+import asyncio
+import json
+import string
+from datetime import datetime
+
+import pytest
+
+from ntpd_ivr.web.app import _same_site_path
+from ntpd_ivr.web.auth import Session, SessionSigner
+from ntpd_ivr.web.csrf import CsrfGuard, CsrfRefused
+from ntpd_ivr.web.hub import CommandError, Event, LiveHub, parse_command
+from ntpd_ivr.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, MESSAGES
+from ntpd_ivr.web.ratelimit import LoginLimiter, LoginLimits
+
+TAKER = Session("ani", "calltaker", 2**40)
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_message_exists_in_every_language_with_the_same_placeholders() -> None:
+    assert DEFAULT_LANGUAGE == "id" and set(MESSAGES) == set(LANGUAGES)
+    reference = MESSAGES[DEFAULT_LANGUAGE]
+    for lang, catalogue in MESSAGES.items():
+        assert catalogue.keys() == reference.keys(), lang
+        for key, text in catalogue.items():
+            assert _fields(text) == _fields(reference[key]), (lang, key)
+
+
+def test_csrf_tokens_are_bound_to_the_cookie_and_the_key() -> None:
+    guard = CsrfGuard(SessionSigner("s1").derive("csrf"))
+    token = guard.token_for("cookie-a")
+    guard.check("cookie-a", token)
+    with pytest.raises(CsrfRefused, match="does not match"):
+        guard.check("cookie-b", token)
+    with pytest.raises(CsrfRefused, match="does not match"):
+        guard.check("cookie-a", CsrfGuard(SessionSigner("s2").derive("csrf"))
+                    .token_for("cookie-a"))
+    with pytest.raises(CsrfRefused, match="no CSRF token"):
+        guard.check("cookie-a", None)
+    with pytest.raises(CsrfRefused, match="no CSRF cookie"):
+        guard.check("", token)
+    assert SessionSigner("s1").derive("csrf") != SessionSigner("s1").derive("other")
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/login", "/login"), ("/?a=1", "/?a=1"), ("//evil.example", "/"),
+    ("https://evil.example/", "/"), ("javascript:alert(1)", "/"), ("", "/"),
+])
+def test_only_paths_on_this_site_are_followed(target: str, expected: str) -> None:
+    assert _same_site_path(target) == expected
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_limiter_counts_per_user_and_per_address() -> None:
+    clock = Clock()
+    limiter = LoginLimiter(LoginLimits(failures=3, window_seconds=60.0), clock=clock)
+    for address in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):  # one name from three addresses
+        assert limiter.retry_after("ani", address) is None
+        limiter.failed("ani", address)
+        clock.now += 1
+    assert limiter.retry_after("ani", "127.0.0.9") == 57  # the first failure, at 0, leaves at 60
+    assert limiter.retry_after("budi", "127.0.0.9") is None
+    for name in ("x", "y", "z"):  # three names from one address
+        limiter.failed(name, "127.0.0.7")
+    assert limiter.retry_after("budi", "127.0.0.7") == 60
+    clock.now += 61
+    assert limiter.retry_after("ani", "127.0.0.9") is None
+    assert limiter.retry_after("budi", "127.0.0.7") is None
+
+
+def test_success_clears_the_user_but_not_the_address() -> None:
+    limiter = LoginLimiter(LoginLimits(failures=2, window_seconds=60.0), clock=Clock())
+    limiter.failed("ani", "127.0.0.1")
+    limiter.failed("budi", "127.0.0.1")
+    limiter.succeeded("ani")
+    assert limiter.retry_after("ani", "127.0.0.2") is None
+    assert limiter.retry_after("ani", "127.0.0.1") is not None
+
+
+def test_limiter_memory_is_bounded() -> None:
+    clock = Clock()
+    limiter = LoginLimiter(LoginLimits(failures=5, window_seconds=60.0, max_keys=10),
+                           clock=clock)
+    for n in range(100):
+        limiter.failed(f"user{n}", f"127.0.{n}.1")
+        assert len(limiter._failures) <= 10
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("[]", "invalid-format"), ("nope", "invalid-json"), ('{"id": 0}', "invalid-format"),
+    ('{"id": true, "type": "subscribe", "topic": "t"}', "invalid-format"),
+    ('{"id": 4, "type": "publish", "topic": "t"}', "unknown-command"),
+])
+def test_commands_are_checked(text: str, code: str) -> None:
+    with pytest.raises(CommandError) as refused:
+        parse_command(text)
+    assert refused.value.code == code
+
+
+class FakeSocket:
+    """A browser: `stalled` ones never finish a send, as one that stopped reading."""
+
+    def __init__(self, stalled: bool = False) -> None:
+        self.stalled = stalled
+        self.sent: list[str] = []
+        self.closed_with: int | None = None
+
+    async def send_str(self, data: str, compress: int | None = None) -> None:
+        if self.stalled:
+            await asyncio.Event().wait()
+        self.sent.append(data)
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        self.closed_with = code
+        return True
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_slow_socket_is_dropped_and_the_others_get_everything() -> None:
+    hub = LiveHub(queue_size=4, send_timeout_seconds=30.0)
+    fast, slow = FakeSocket(), FakeSocket(stalled=True)
+    for socket in (fast, slow):
+        hub.attach(socket, TAKER).topics.add("notices")
+    for n in range(20):
+        hub.publish("notices", "notice", {"n": n})
+        await settle()
+    assert len(fast.sent) == 20 and '"n": 19' in fast.sent[-1]
+    assert slow.closed_with == 1008 and len(hub.clients) == 1
+    await hub.close_all()
+    assert fast.closed_with == 1001 and not hub.clients
+
+
+async def test_a_send_that_stalls_past_the_timeout_drops_the_socket() -> None:
+    hub = LiveHub(queue_size=64, send_timeout_seconds=0.05)
+    slow = FakeSocket(stalled=True)
+    hub.attach(slow, TAKER).topics.add("notices")
+    hub.publish("notices", "notice", {"n": 1})
+    for _ in range(100):
+        if slow.closed_with is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert slow.closed_with == 1008 and not hub.clients
+
+
+def test_publishing_to_an_unknown_topic_is_a_bug() -> None:
+    with pytest.raises(ValueError, match="unknown topic"):
+        LiveHub().publish("callz", "x", {})
+    with pytest.raises(ValueError, match="topic roles"):
+        LiveHub({"wall": "boss"})
+
+
+def test_events_are_typed_json() -> None:
+    text = Event("notices", "notice", {"text": "banjir", "at": datetime(2026, 1, 2)}).encode()
+    assert json.loads(text) == {"type": "event", "topic": "notices", "kind": "notice",
+                                "data": {"text": "banjir", "at": "2026-01-02 00:00:00"}}
