@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,7 @@ from ntpd_ivr.bench.load import (
     run_tag,
 )
 from ntpd_ivr.bench.stack import BenchStack, ProcSampler, check_records
+from ntpd_ivr.errors import StackError
 from ntpd_ivr.stats import percentile
 
 DEFAULT_RATES = (5, 10, 20, 40, 80, 120, 160, 240, 320)
@@ -186,8 +188,37 @@ def ratio_line(x: PathTop, y: PathTop) -> str:
 Measure = Callable[[str, float, int], StepResult]  # (path, rate, step number) -> step
 
 
+DRAIN_TIMEOUT_SECONDS = 180.0
+
+
+def active_channels(cli_output: str) -> int | None:
+    """'0 active channels' (Asterisk's `core show channels count`) -> 0."""
+    found = re.search(r"^(\d+) active channels?", cli_output, re.M)
+    return int(found.group(1)) if found else None
+
+
+def wait_for_idle_asterisk(stack: BenchStack, timeout: float = DRAIN_TIMEOUT_SECONDS) -> None:
+    """Until Asterisk has no channel left, then 2 s more. A step past a path's knee can
+    leave calls behind it (SIPp gives up on them, Asterisk and the pyst2 processes do
+    not): interleaved, they would load whichever path's step came next."""
+    assert stack.dev.asterisk is not None
+    deadline = time.monotonic() + timeout
+    left: int | None = None
+    while time.monotonic() < deadline:
+        try:
+            left = active_channels(stack.dev.asterisk.cli("core show channels count"))
+        except (StackError, OSError):
+            left = None
+        if left == 0:
+            break
+        time.sleep(1.0)
+    else:
+        _progress(f"Asterisk still has {left} channel(s) after {timeout:g} s; going on")
+    time.sleep(2.0)
+
+
 def ramps(paths: str, rates: Sequence[float], fine_step: float, measure: Measure, *,
-          settle_seconds: float = 2.0,
+          settle: Callable[[], None] = lambda: time.sleep(2.0),
           progress: Callable[[str], None] = _progress) -> list[StepResult]:
     """Coarse ramps of all paths interleaved, then (per path) `fine_step` steps between
     its last carried coarse rate and its first rate not carried, interleaved likewise."""
@@ -201,7 +232,7 @@ def ramps(paths: str, rates: Sequence[float], fine_step: float, measure: Measure
         step.phase, step.seq = phase, seq
         seq += 1
         progress(_step_line(step))
-        time.sleep(settle_seconds)  # let Asterisk settle between steps
+        settle()  # the next step, of whichever path, starts on an idle Asterisk
         return step
 
     steps = interleaved_ramps({p: rates for p in paths}, run_step)
@@ -365,7 +396,8 @@ def bench(*, paths: str, rates: Sequence[float], fine_step: float, step_seconds:
                                     taker_p99_limit_ms=taker_p99_limit_ms)
 
             _progress(f"ramps of {step_seconds:g} s per step, paths {paths or 'none'}")
-            steps = ramps(paths, rates, fine_step, measure)
+            steps = ramps(paths, rates, fine_step, measure,
+                          settle=lambda: wait_for_idle_asterisk(stack))
             if steps:
                 write_csv(steps, out / "bench-ramp.csv")
                 plot_ramp(steps, out / "bench-ramp.png", p99_limit_ms)

@@ -11,6 +11,7 @@ from ntpd_ivr.bench.held import HeldLevel, HeldLimits, held_levels, rtp_call_cap
 from ntpd_ivr.bench.load import CallTiming, peak_concurrent
 from ntpd_ivr.bench.runner import (
     StepResult,
+    active_channels,
     cpu_ms_per_call,
     fine_rates,
     interleaved_ramps,
@@ -212,7 +213,7 @@ def test_ramps_refine_each_paths_knee_in_10_calls_per_second_steps() -> None:
         ran.append((path, rate, seq))
         return step(path, rate, rate <= limit[path])
 
-    steps = ramps("ab", [5, 10, 20, 40, 80, 120, 160], 10, measure, settle_seconds=0,
+    steps = ramps("ab", [5, 10, 20, 40, 80, 120, 160], 10, measure, settle=lambda: None,
                   progress=lambda _: None)
     fine = [(s.path, s.rate) for s in steps if s.phase == "fine"]
     # a: 80 carried, 120 not -> 90, 100, 110 (all carried); b: 120 carried, 160 not ->
@@ -222,3 +223,10 @@ def test_ramps_refine_each_paths_knee_in_10_calls_per_second_steps() -> None:
     assert [s.seq for s in steps] == list(range(len(steps)))
     a, b = path_top("a", steps), path_top("b", steps)
     assert ratio_line(a, b) == "a/b = 0.92 (a=110, b=120; first not carried: a 120, b 130)"
+
+
+def test_active_channels_reads_asterisks_count() -> None:
+    shown = "12 active channels\n6 active calls\n3071 calls processed\n"
+    assert active_channels(shown) == 12
+    assert active_channels("1 active channel\n1 active call\n") == 1
+    assert active_channels("No such command 'core show channels count'") is None
