@@ -47,7 +47,7 @@ class StepFigures:
     reached: int                 # dispatches that reached the step
     p50_seconds: float | None
     p90_seconds: float | None
-    commitment_seconds: int | None  # the agency's; None for a region or without one
+    commitment_seconds: int | None  # the line's agency's (None: several agencies, or none)
     within_pct: float | None     # % of the dispatches (with a commitment) within it
 
 

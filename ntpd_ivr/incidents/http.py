@@ -14,7 +14,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -188,14 +188,23 @@ def _actions_for(status: str) -> list[str]:
     return [a for a in AGENCY_ACTIONS if status in TRANSITIONS[ACTIONS[a]][0]]
 
 
+def _local_time(zone: tzinfo) -> Callable[[str, str], str]:
+    """Times are shown in the center's zone (the routing config's, WIB by default)."""
+    def show(iso: str, fmt: str) -> str:
+        return datetime.fromisoformat(iso).astimezone(zone).strftime(fmt)
+    return show
+
+
 @guarded
 async def agency_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     agency = _agency_filter(request)
-    known = service.routing().agencies.get(agency or "")
+    config = service.routing()
+    known = config.agencies.get(agency or "")
     rows = await service.agency_dispatches(agency)
     return render(request, "agency.html", rows=rows, times=SCREEN_TIMES,
                   agency_name=known.name if known else (agency or "*"),
+                  when=_local_time(config.zone),
                   actions={row["id"]: _actions_for(row["status"]) for row in rows})
 
 
@@ -237,7 +246,8 @@ def _duration(seconds: float | None) -> str:
 @guarded
 async def report_page(request: web.Request) -> web.Response:
     start, end, lines = await _report(request)
-    return render(request, "commitments.html", lines=lines, start=start, end=end,
+    return render(request, "commitments.html", lines=lines, start=start.isoformat(),
+                  end=end.isoformat(), when=_local_time(request.app[SERVICE].routing().zone),
                   duration=_duration, all_agencies=commitments.ALL_AGENCIES)
 
 
