@@ -4,6 +4,9 @@ change (tests/conftest.py gives the database)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -281,3 +284,28 @@ async def test_the_telephony_drives_a_connect_dispatch(center: Center) -> None:
     other = await center.service.dispatch(incident["id"], "palembang-bpbd", "connect", "ani")
     timed_out = await center.service.timed_out(other["id"], T0 + timedelta(seconds=40))
     assert timed_out["status"] == "timed-out"
+
+
+async def test_ntpd_ivr_report_prints_the_agencies_commitments(center: Center,
+                                                               tmp_path: Path) -> None:
+    """`ntpd-ivr report`, as a supervisor runs it, over what the service recorded."""
+    incident = await center.service.create_incident(
+        IncidentDraft("palembang", "fire", "Ilir Barat I", "Rumah terbakar", "high"), "ani")
+    dispatch = await center.service.dispatch(incident["id"], "palembang-damkar", "notify",
+                                             "ani")
+    await center.service.transition(dispatch["id"], "accept", "damkar",
+                                    at=T0 + timedelta(seconds=90))
+    url = center.engine.url.render_as_string(hide_password=False)
+    settings = tmp_path / "ntpd-ivr.toml"
+    settings.write_text(f'[database]\nurl = "{url}"\n[ami]\nsecret = "x"\n'
+                        f'[ivr]\nrouting_config = "{EXAMPLE}"\n', encoding="utf-8")
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ntpd_ivr", "report", "--config", str(settings),
+        "--from", "2026-11-29", "--to", "2026-11-30", "--format", "json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(done.communicate(), 60)
+    assert done.returncode == 0, err.decode()
+    lines = json.loads(out)["agencies"]
+    damkar = next(x for x in lines if x["agency"] == "palembang-damkar")
+    assert (damkar["dispatches"], damkar["accept"]["p50_seconds"],
+            damkar["accept"]["within_pct"]) == (1, 90.0, 0.0)  # 90 s against 60 s
