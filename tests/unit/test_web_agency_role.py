@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
+from ntpd_ivr.cli import main
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.web.auth import SessionSigner, User, UserStore, role_allows
 from ntpd_ivr.web.i18n import MESSAGES, add_messages
@@ -56,3 +58,20 @@ def test_domain_messages_merge_once_with_both_languages() -> None:
         add_messages({"id": {"test.y": "y"}, "en": {}})
     for lang in ("id", "en"):
         del MESSAGES[lang]["test.x"]
+
+
+def test_user_add_checks_the_agency_against_the_routing_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    example = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
+    settings = tmp_path / "ntpd-ivr.toml"
+    settings.write_text(f'[web]\nusers_file = "{tmp_path / "users.toml"}"\n'
+                        f'[ami]\nsecret = "x"\n[ivr]\nrouting_config = "{example}"\n'
+                        '[database]\nurl = "postgresql+asyncpg://x@127.0.0.1/x"\n')
+    for agency, status in (("palembang-pemadam", 2), ("palembang-damkar", 0)):
+        monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+        assert main(["user", "add", "damkar", "--role", "agency", "--agency", agency,
+                     "--config", str(settings), "--password-stdin"]) == status, agency
+    assert "no such agency in" in capsys.readouterr().err
+    user = UserStore(tmp_path / "users.toml").users["damkar"]
+    assert user.agency == "palembang-damkar"
