@@ -118,6 +118,19 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_agency(agency: str, routing_file: str) -> None:
+    """An agency user's agency must be one the routing config knows, or it would see
+    nothing and nobody would know why."""
+    from ntpd_ivr.routing.config import load_routing_config
+
+    if not routing_file:
+        return
+    known = load_routing_config(routing_file).agencies
+    if agency not in known:
+        raise ConfigError(f"--agency {agency}: no such agency in {routing_file} "
+                          f"(known: {', '.join(sorted(known))})")
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     import secrets as token_source
 
@@ -132,6 +145,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             raise ConfigError("password from stdin: use at least 10 characters")
     else:
         password = token_source.token_urlsafe(12)
+    if args.agency and args.config:
+        _check_agency(args.agency, _load(args).ivr.routing_config)
     UserStore(path).put(args.name, args.role, password, args.agency or "")
     print(f"user {args.name} ({args.role}{' of ' + args.agency if args.agency else ''}) "
           f"saved in {path}")
