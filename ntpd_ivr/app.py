@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from ntpd_ivr.calls.recorder import CallRecorder
 from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.incidents.http import add_routes as add_incident_routes
+from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.looplag import LoopLagMonitor
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
@@ -31,7 +34,7 @@ from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import WebDeps
 from ntpd_ivr.web.app import init as init_web
 from ntpd_ivr.web.auth import SessionSigner, UserStore
-from ntpd_ivr.web.hub import LiveHub
+from ntpd_ivr.web.hub import DEFAULT_TOPICS, LiveHub
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +70,23 @@ class Service:
         if not users.users:
             log.warning("no web users: nobody can log in (add one: ntpd-ivr user add)")
         signer = SessionSigner(settings.web.session_secret or secrets.token_urlsafe(32))
-        self.hub = LiveHub()  # call and queue state is pushed to the screens through it
+        # Call, queue and incident state is pushed to the screens through it.
+        self.hub = LiveHub({**DEFAULT_TOPICS, "incidents": "calltaker",
+                            "dispatches": "agency"})
+        self.incidents = IncidentService(self.engine, lambda: self.routing,
+                                         publish=self._incident_changed)
         web_deps = WebDeps(health=self.health, users=users, signer=signer,
                            recent_calls=self.recent_calls, hub=self.hub)
-        self.web_runner = web.AppRunner(init_web(web_deps), access_log=None)
+        web_app = init_web(web_deps)
+        add_incident_routes(web_app, self.incidents)
+        self.web_runner = web.AppRunner(web_app, access_log=None)
         self._stopping = asyncio.Event()
         self.loop_lag = LoopLagMonitor()
+
+    def _incident_changed(self, kind: str, data: Mapping[str, Any]) -> None:
+        self.hub.publish("incidents", kind, data)
+        if kind.startswith("dispatch."):  # to that agency's screens alone
+            self.hub.publish("dispatches", kind, data, agency=data["agency"])
 
     async def _on_ami_login(self) -> None:
         await self.recorder.resync(self.ami)

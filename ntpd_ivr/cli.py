@@ -118,6 +118,19 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_agency(agency: str, routing_file: str) -> None:
+    """An agency user's agency must be one the routing config knows, or it would see
+    nothing and nobody would know why."""
+    from ntpd_ivr.routing.config import load_routing_config
+
+    if not routing_file:
+        return
+    known = load_routing_config(routing_file).agencies
+    if agency not in known:
+        raise ConfigError(f"--agency {agency}: no such agency in {routing_file} "
+                          f"(known: {', '.join(sorted(known))})")
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     import secrets as token_source
 
@@ -132,8 +145,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             raise ConfigError("password from stdin: use at least 10 characters")
     else:
         password = token_source.token_urlsafe(12)
-    UserStore(path).put(args.name, args.role, password)
-    print(f"user {args.name} ({args.role}) saved in {path}")
+    if args.agency and args.config:
+        _check_agency(args.agency, _load(args).ivr.routing_config)
+    UserStore(path).put(args.name, args.role, password, args.agency or "")
+    print(f"user {args.name} ({args.role}{' of ' + args.agency if args.agency else ''}) "
+          f"saved in {path}")
     if not args.password_stdin:
         print(f"generated password (shown once): {password}")
     return 0
@@ -304,14 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--url", help="database URL instead of the settings' database.url")
     up.set_defaults(func=cmd_db_upgrade)
 
-    p = sub.add_parser("user", help="web users and roles (calltaker, supervisor, admin)")
+    p = sub.add_parser("user", help="web users and roles (calltaker, supervisor, admin, "
+                                    "agency)")
     user_sub = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     add = user_sub.add_parser("add", help="add a user or reset a password",
                               description="Add a web user, or set a new password and role "
                                           "for an existing one. Without --password-stdin a "
                                           "password is generated and shown once.")
     add.add_argument("name")
-    add.add_argument("--role", choices=["calltaker", "supervisor", "admin"], required=True)
+    add.add_argument("--role", choices=["calltaker", "supervisor", "admin", "agency"],
+                     required=True)
+    add.add_argument("--agency", help="with --role agency: the agency it acts for, "
+                                      "<region>-<agency> as in the routing config")
     add.add_argument("--users-file", type=Path, help="default: the settings' web.users_file")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of standard input")

@@ -118,3 +118,9 @@ class Agency(Base):
     name: Mapped[str] = mapped_column(primary_key=True)
     region: Mapped[str | None]
     created: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# The domains keep their own tables; imported here so that Base.metadata (alembic, the
+# schema test) is the whole schema.
+from ntpd_ivr.audit import model as _audit_model  # noqa: E402, F401
+from ntpd_ivr.incidents import tables as _incident_tables  # noqa: E402, F401

@@ -51,22 +51,29 @@ def cmd_reconcile(args: argparse.Namespace, load: Callable[[argparse.Namespace],
 
 def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
     from ntpd_ivr.db.session import make_engine
+    from ntpd_ivr.incidents import commitments
     from ntpd_ivr.reports.figures import compute_figures
     from ntpd_ivr.reports.report import load_rows, render
+    from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 
     if args.to <= args.start:
         print("ntpd-ivr: --to must be after --from", file=sys.stderr)
         return 2
     settings = load(args)
+    routing = (load_routing_config(settings.ivr.routing_config) if settings.ivr.routing_config
+               else RoutingConfig.minimal(settings.ivr.default_queue))
 
     async def run() -> str:
         engine = make_engine(settings.database)
         try:
             rows = await load_rows(engine, args.start, args.to, args.region)
+            dispatches = await commitments.load_dispatches(engine, args.start, args.to,
+                                                           region=args.region)
         finally:
             await engine.dispose()
+        agencies = commitments.compute(dispatches, routing)
         return render(compute_figures(rows), args.format, start=args.start, end=args.to,
-                      region=args.region)
+                      region=args.region, agencies=agencies)
 
     print(asyncio.run(run()))
     return 0
@@ -88,7 +95,10 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None
                        description="Offered, answered, abandoned, % answered within "
                                    "10/15/20 s, average answer time, average of the slowest "
                                    "10 %, abandon rate, counts per category and region, for "
-                                   "calls that arrived in [--from, --to).")
+                                   "calls that arrived in [--from, --to); then, per agency "
+                                   "and region, its dispatches against its commitment: time "
+                                   "to answer, accept and on scene as p50/p90 and the share "
+                                   "within the commitment.")
     with_config(p)
     p.add_argument("--from", dest="start", type=iso_time, required=True,
                    help="ISO 8601 (UTC without a zone)")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.db.models import Call
+from ntpd_ivr.incidents.commitments import AgencyFigures, flat, render_table
 from ntpd_ivr.reports.figures import THRESHOLDS, CallRow, Figures
 
 
@@ -32,10 +34,11 @@ def _fmt(value: float | None, unit: str = "") -> str:
 
 
 def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
-           region: str | None) -> str:
+           region: str | None, agencies: Sequence[AgencyFigures] = ()) -> str:
     if fmt == "json":
         return json.dumps({"from": start.isoformat(), "to": end.isoformat(),
-                           "region": region, **figures.as_dict()}, indent=2)
+                           "region": region, **figures.as_dict(),
+                           "agencies": [line.as_dict() for line in agencies]}, indent=2)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -45,6 +48,9 @@ def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
                 for name, count in value.items():
                     writer.writerow([f"{key}.{name}", count])
             else:
+                writer.writerow([key, "" if value is None else value])
+        for line in agencies:
+            for key, value in flat(line.as_dict(), f"agencies.{line.region}.{line.agency}"):
                 writer.writerow([key, "" if value is None else value])
         return out.getvalue().rstrip("\n")
     lines = [f"112 calls from {start.isoformat()} to {end.isoformat()}"
@@ -68,4 +74,4 @@ def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
                           ("by region", figures.by_region)):
         lines.append(f"  {title}:")
         lines += [f"    {name:<26} {count}" for name, count in counts.items()]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", render_table(agencies)])

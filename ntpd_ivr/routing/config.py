@@ -58,6 +58,19 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Commitment:
+    """What an agency signed ("komitmen pelayanan"): how fast it answers the center's call,
+    accepts a dispatch and is on scene. None: no commitment on that step."""
+
+    answer_seconds: int | None = None
+    accept_seconds: int | None = None
+    on_scene_seconds: int | None = None
+
+
+COMMITMENT_KEYS = {"answer_seconds": 1, "accept_seconds": 1, "on_scene_minutes": 60}
+
+
+@dataclass(frozen=True)
 class Agency:
     key: str              # "<region>-<agency>": the extension in [ntpd-agency-dispatch]
     region: str
@@ -69,6 +82,7 @@ class Agency:
     hours: Hours
     after_hours_agency: str  # agency key to try outside hours, "" = call-taker
     ring_seconds: int
+    commitment: Commitment = field(default_factory=Commitment)
 
 
 @dataclass(frozen=True)
@@ -191,6 +205,18 @@ def _hours(reader: _Reader, key: str) -> Hours:
     if h1 > 23 or m1 > 59 or m2 > 59 or end > 24 * 60 or start == end:
         raise reader.fail(key, f"not a time range: {text!r}")
     return Hours(start, end)
+
+
+def _commitment(reader: _Reader) -> Commitment:
+    seconds: dict[str, int] = {}
+    for key, unit in COMMITMENT_KEYS.items():
+        value = reader.get(key, int, None)
+        if value is not None:
+            if not 1 <= value <= 24 * 3600 // unit:
+                raise reader.fail(key, f"must be 1-{24 * 3600 // unit}")
+            seconds[key.replace("_minutes", "_seconds")] = value * unit
+    reader.finish()
+    return Commitment(**seconds)
 
 
 def _name(reader: _Reader, key: str, pattern: re.Pattern[str], what: str, value: str) -> str:
@@ -326,7 +352,8 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
             full = f"{key}-{akey}"
             agencies[full] = Agency(full, key, a.get("name", str, akey), cats, mode, primary,
                                     backup, _hours(a, "hours"),
-                                    a.get("after_hours_agency", str, ""), ring)
+                                    a.get("after_hours_agency", str, ""), ring,
+                                    _commitment(a.sub("commitment", {})))
             if agencies[full].after_hours_agency:
                 pending_after_hours.append((a, agencies[full].after_hours_agency))
             a.finish()

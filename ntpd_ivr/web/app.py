@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ntpd_ivr.web import csrf
 from ntpd_ivr.web.auth import (
+    AGENCY_ROLE,
     SESSION_COOKIE,
     SESSION_SECONDS,
     Session,
@@ -67,6 +68,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUIRED_ROLE = {"home": "calltaker", "me": "calltaker", "calls": "calltaker",
                  "live": "calltaker", "notices": "supervisor"}
 PAGES = frozenset({"home"})  # without a session these send the browser to the login page
+# Where a login lands, by role (default "/"): an agency user has no call-taker screen.
+LANDING = {"agency": "/agency"}
+
+
+@dataclass
+class RouteGuard:
+    """The app's route name -> roles allowed (any one, each with what it includes), and
+    its pages; the domains' add_routes() add theirs with `protect`."""
+    roles: dict[str, tuple[str, ...]]
+    pages: set[str]
+
+
+GUARD: web.AppKey[RouteGuard] = web.AppKey("route_guard", RouteGuard)
+
+
+def protect(app: web.Application, name: str, *roles: str, page: bool = False) -> None:
+    app[GUARD].roles[name] = roles
+    if page:
+        app[GUARD].pages.add(name)
 
 
 def problem(status: int, error: str, reason: str,
@@ -98,18 +118,20 @@ def refuse_csrf(request: web.Request, exc: csrf.CsrfRefused) -> web.Response:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = request.match_info.route
-    required = REQUIRED_ROLE.get(route.name or "")
+    guard = request.app[GUARD]
+    required = guard.roles.get(route.name or "")
     if required is None:
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE, "")
     session = request.app[DEPS].signer.read(token) if token else None
     if session is None:
-        if route.name in PAGES:
+        if route.name in guard.pages:
             raise web.HTTPSeeOther("/login")
         return problem(401, "unauthenticated", "log in first: POST /login")
-    if not role_allows(session.role, required):
+    if not any(role_allows(session.role, role) for role in required):
         return refuse(request, 403, "forbidden",
-                      f"role {session.role} may not use this; needs {required} or above")
+                      f"role {session.role} may not use this; needs "
+                      f"{' or '.join(required)} or above")
     request[SESSION_KEY] = session
     return await handler(request)
 
@@ -134,7 +156,7 @@ async def csrf_token(request: web.Request) -> web.Response:
     return web.json_response({"csrf_token": csrf.token(request, request.app[CSRF_GUARD])})
 
 
-async def _fields(request: web.Request) -> dict[str, Any]:
+async def request_fields(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
         try:
             body = await request.json()
@@ -149,7 +171,7 @@ async def _fields(request: web.Request) -> dict[str, Any]:
 
 
 async def _credentials(request: web.Request) -> tuple[str, str]:
-    body = await _fields(request)
+    body = await request_fields(request)
     user, password = body.get("user"), body.get("password")
     if not isinstance(user, str) or not isinstance(password, str) or not user or not password:
         raise ValueError("user and password are required strings")
@@ -193,7 +215,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     log.info("web login: %s (%s) from %s", user.name, user.role, address)
     seed = csrf.renew(request)  # a cookie planted before login is worthless after it
     response: web.Response = (
-        web.HTTPSeeOther("/") if html_reply
+        web.HTTPSeeOther(LANDING.get(user.role, "/")) if html_reply
         else web.json_response({"user": user.name, "role": user.role,
                                 "csrf_token": request.app[CSRF_GUARD].token_for(seed)}))
     response.set_cookie(SESSION_COOKIE, deps.signer.issue(user), max_age=SESSION_SECONDS,
@@ -224,7 +246,7 @@ def _same_site_path(target: str) -> str:
 
 async def choose_language(request: web.Request) -> web.StreamResponse:
     try:
-        body = await _fields(request)
+        body = await request_fields(request)
     except ValueError as exc:
         return refuse(request, 400, "bad-request", str(exc))
     lang, back = body.get("lang"), body.get("next", "/")
@@ -281,7 +303,7 @@ async def notices(request: web.Request) -> web.Response:
     """A supervisor's message to every call-taker screen, e.g. "banjir di Kec. X"."""
     session: Session = request[SESSION_KEY]
     try:
-        body = await _fields(request)
+        body = await request_fields(request)
     except ValueError as exc:
         return problem(400, "bad-request", str(exc))
     text = body.get("text")
@@ -304,6 +326,10 @@ def init(deps: WebDeps) -> web.Application:
         client_max_size=MAX_BODY_BYTES)
     app[DEPS] = deps
     app[CSRF_GUARD] = guard
+    app[GUARD] = RouteGuard({name: (role,) for name, role in REQUIRED_ROLE.items()},
+                            set(PAGES))
+    # Agency screens are pushed too; each topic of the hub has its own least role.
+    app[GUARD].roles["live"] = ("calltaker", AGENCY_ROLE)
     app[TEMPLATES] = make_environment()
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(_close_live_sockets)

@@ -4,7 +4,10 @@ Users live in a TOML file a supervisor can read and diff (no passwords in it, on
 hashes), managed with `ntpd-ivr user add`. A login gives an HMAC-signed session cookie
 (HttpOnly, SameSite=Strict) naming the user, role and expiry; nothing is stored server-side.
 
-Roles, each including the ones below it: admin > supervisor > calltaker.
+Roles, each including the ones below it: admin > supervisor > calltaker, and
+supervisor > agency. An `agency` user is scoped to one agency of the routing config
+(`agency = "<region>-<agency>"` in the users file, carried in the signed session): it sees
+that agency's dispatches and nothing of the call-takers' screens.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from pathlib import Path
 
 from ntpd_ivr.errors import ConfigError
 
-ROLES = ("calltaker", "supervisor", "admin")
+ROLES = ("calltaker", "supervisor", "admin", "agency")
+AGENCY_ROLE = "agency"
+# Role -> the roles whose rights it has.
+_INCLUDES = {"calltaker": {"calltaker"}, "agency": {"agency"},
+             "supervisor": {"calltaker", "agency", "supervisor"}, "admin": set(ROLES)}
 SESSION_COOKIE = "ntpd_session"
 SESSION_SECONDS = 12 * 3600  # one shift
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -28,7 +35,7 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 def role_allows(role: str, required: str) -> bool:
-    return ROLES.index(role) >= ROLES.index(required)
+    return required in _INCLUDES.get(role, set())
 
 
 def hash_password(password: str) -> str:
@@ -55,6 +62,7 @@ class User:
     name: str
     role: str
     password_hash: str
+    agency: str = ""  # the agency an `agency` user acts for; "" for every other role
 
 
 def validate_name(name: str) -> str:
@@ -90,7 +98,12 @@ class UserStore:
             if not str(body.get("password_hash", "")).startswith("scrypt$"):
                 raise ConfigError(f"{where}.password_hash must be an scrypt hash "
                                   "(set it with `ntpd-ivr user add`)")
-            users[name] = User(name, body["role"], body["password_hash"])
+            agency = body.get("agency", "")
+            try:
+                validate_scope(body["role"], agency)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.agency: {exc}") from None
+            users[name] = User(name, body["role"], body["password_hash"], agency)
         return users
 
     def authenticate(self, name: str, password: str) -> User | None:
@@ -101,17 +114,19 @@ class UserStore:
             return None
         return user if verify_password(password, user.password_hash) else None
 
-    def put(self, name: str, role: str, password: str) -> None:
+    def put(self, name: str, role: str, password: str, agency: str = "") -> None:
         if self.path is None:
             raise ConfigError("no users file: set web.users_file")
         validate_name(name)
         if role not in ROLES:
             raise ConfigError(f"role {role!r}: must be one of {', '.join(ROLES)}")
-        self.users[name] = User(name, role, hash_password(password))
+        validate_scope(role, agency)
+        self.users[name] = User(name, role, hash_password(password), agency)
         lines = ["# ntpd-ivr web users. Manage with `ntpd-ivr user add`; hashes only.\n"]
         for user in sorted(self.users.values(), key=lambda u: u.name):
             lines.append(f'\n[users.{user.name}]\nrole = "{user.role}"\n'
-                         f'password_hash = "{user.password_hash}"\n')
+                         + (f'agency = "{user.agency}"\n' if user.agency else "")
+                         + f'password_hash = "{user.password_hash}"\n')
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("".join(lines), encoding="utf-8")
@@ -119,11 +134,25 @@ class UserStore:
         tmp.replace(self.path)
 
 
+def validate_scope(role: str, agency: object) -> str:
+    """An agency user names its agency (a routing config key, `<region>-<agency>`); no
+    other role has one."""
+    if role == AGENCY_ROLE:
+        if not isinstance(agency, str) or not agency or not set(agency) <= _NAME_CHARS \
+                or len(agency) > 81:
+            raise ConfigError("an agency user needs its agency, written <region>-<agency> "
+                              "as in the routing config")
+    elif agency:
+        raise ConfigError(f"only an {AGENCY_ROLE} user has an agency")
+    return str(agency)
+
+
 @dataclass(frozen=True)
 class Session:
     user: str
     role: str
     expires: int
+    agency: str = ""  # the scope of an `agency` user
 
 
 class SessionSigner:
@@ -139,17 +168,17 @@ class SessionSigner:
 
     def issue(self, user: User, now: float | None = None) -> str:
         expires = int((now if now is not None else time.time()) + SESSION_SECONDS)
-        payload = f"{user.name}|{user.role}|{expires}"
+        payload = f"{user.name}|{user.role}|{user.agency}|{expires}"
         return f"{payload}|{self._mac(payload)}"
 
     def read(self, token: str, now: float | None = None) -> Session | None:
         try:
-            name, role, expires, mac = token.split("|")
+            name, role, agency, expires, mac = token.split("|")
             expiry = int(expires)
         except ValueError:
             return None
-        if not hmac.compare_digest(mac, self._mac(f"{name}|{role}|{expires}")):
+        if not hmac.compare_digest(mac, self._mac(f"{name}|{role}|{agency}|{expires}")):
             return None
         if role not in ROLES or expiry < (now if now is not None else time.time()):
             return None
-        return Session(name, role, expiry)
+        return Session(name, role, expiry, agency)

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from ntpd_ivr.web.auth import ROLES, Session, role_allows
+from ntpd_ivr.web.auth import AGENCY_ROLE, ROLES, Session, role_allows
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,10 @@ def result(command_id: int | None, error: CommandError | None = None) -> str:
                        "error": {"code": error.code, "message": error.message}})
 
 
+def _sees(session: Session, agency: str | None) -> bool:
+    return agency is None or session.role != AGENCY_ROLE or session.agency == agency
+
+
 class Socket(Protocol):
     """What the hub needs of a WebSocket (aiohttp's WebSocketResponse, or a test's fake)."""
 
@@ -123,15 +127,18 @@ class LiveHub:
         self.clients: set[LiveClient] = set()
         self._closing: set[asyncio.Task[None]] = set()
 
-    def publish(self, topic: str, kind: str, data: Mapping[str, Any]) -> int:
+    def publish(self, topic: str, kind: str, data: Mapping[str, Any], *,
+                agency: str | None = None) -> int:
         """Queue an event for every subscriber of `topic`; returns how many got it queued.
+        `agency`: the event concerns that agency alone, and no other agency's user gets it.
         Call it from the event loop's thread; it never waits."""
         if topic not in self.topics:
             raise ValueError(f"unknown topic {topic!r}; known: {', '.join(self.topics)}")
         text = Event(topic, kind, data).encode()
         queued = 0
         for client in list(self.clients):
-            if topic in client.topics and self._offer(client, text):
+            if topic in client.topics and _sees(client.session, agency) \
+                    and self._offer(client, text):
                 queued += 1
         return queued
 

@@ -7,6 +7,7 @@ they are for the people who write integrations, not for call-takers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -33,6 +34,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "role.calltaker": "penerima panggilan",
         "role.supervisor": "supervisor",
         "role.admin": "admin",
+        "role.agency": "instansi",
         "home.title": "Panggilan terakhir",
         "home.none": "Belum ada panggilan.",
         "col.arrived_at": "Masuk",
@@ -72,6 +74,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "role.calltaker": "call-taker",
         "role.supervisor": "supervisor",
         "role.admin": "admin",
+        "role.agency": "agency",
         "home.title": "Latest calls",
         "home.none": "No calls yet.",
         "col.arrived_at": "Arrived",
@@ -96,6 +99,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.bad-request": "Bad request.",
     },
 }
+
+
+def add_messages(catalogue: Mapping[str, Mapping[str, str]]) -> None:
+    """A domain package's own screen text (ntpd_ivr/<domain>/messages.py), merged once:
+    both languages, the same keys, no key taken from another package."""
+    if set(catalogue) != set(LANGUAGES) or len({frozenset(m) for m in catalogue.values()}) != 1:
+        raise ValueError(f"a catalogue has the same keys in each of {LANGUAGES}")
+    for lang, messages in catalogue.items():
+        for key, text in messages.items():
+            if MESSAGES[lang].setdefault(key, text) != text:
+                raise ValueError(f"message {key!r} is already defined otherwise")
 
 
 @dataclass(frozen=True)

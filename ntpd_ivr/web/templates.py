@@ -28,6 +28,14 @@ def make_environment() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True)
 
 
+def add_template_package(app: web.Application, package: str) -> None:
+    """A domain package's own templates (`<package>/templates/`), which may extend
+    base.html; the web package's templates come first."""
+    env = app[TEMPLATES]
+    assert env.loader is not None
+    env.loader = jinja2.ChoiceLoader([env.loader, jinja2.PackageLoader(package, "templates")])
+
+
 def render(request: web.Request, name: str, *, status: int = 200,
            headers: dict[str, str] | None = None, **context: Any) -> web.Response:
     t = translator(request)

@@ -24,10 +24,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, sync_playwright
@@ -37,12 +37,14 @@ from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.ports import free_port
 from tests.conftest import RunningPostgres
 
+T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 VIEWPORT = {"width": 1366, "height": 768}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "browser"
+ROUTING_EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
 STEP_MS = 5000  # how long a page may take to show what a step expects
 
 
@@ -111,6 +113,10 @@ class RunningWeb:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """A coroutine on the app's own loop (a service call, as the controller makes it)."""
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout=10)
+
     def publish(self, topic: str, kind: str, data: Mapping[str, Any]) -> int:
         """`LiveHub.publish` on the app's own loop, as the controller would call it."""
         async def publish() -> int:
@@ -118,11 +124,11 @@ class RunningWeb:
         return asyncio.run_coroutine_threadsafe(publish(), self.loop).result(timeout=5)
 
 
-def add_user(settings_file: Path, name: str, role: str) -> str:
+def add_user(settings_file: Path, name: str, role: str, *options: str) -> str:
     """`ntpd-ivr user add`, as an operator runs it; returns the generated password."""
     password = secrets.token_urlsafe(16)
     done = subprocess.run(
-        [sys.executable, "-m", "ntpd_ivr", "user", "add", name, "--role", role,
+        [sys.executable, "-m", "ntpd_ivr", "user", "add", name, "--role", role, *options,
          "--config", str(settings_file), "--password-stdin"],
         input=password + "\n", capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
@@ -141,9 +147,12 @@ def web(postgres: RunningPostgres, tmp_path_factory: pytest.TempPathFactory
         f'session_secret = "{secrets.token_urlsafe(32)}"\n'
         f'[database]\nurl = "{postgres.url}"\n'
         f'[ami]\nsecret = "{secrets.token_urlsafe(16)}"\n'  # required; AMI is not started
-        f'[records]\nspool_dir = "{run_dir / "spool"}"\n', encoding="utf-8")
+        f'[records]\nspool_dir = "{run_dir / "spool"}"\n'
+        f'[ivr]\nrouting_config = "{ROUTING_EXAMPLE}"\n', encoding="utf-8")
     passwords = {"ani": add_user(settings_file, "ani", "calltaker"),
-                 "budi": add_user(settings_file, "budi", "supervisor")}
+                 "budi": add_user(settings_file, "budi", "supervisor"),
+                 "damkar": add_user(settings_file, "damkar", "agency",
+                                    "--agency", "palembang-damkar")}
     settings = load_settings(settings_file, environ={})
 
     started = threading.Event()

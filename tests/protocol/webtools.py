@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,10 @@ from ntpd_ivr.web.hub import LiveHub
 from ntpd_ivr.web.ratelimit import LoginLimiter
 
 CALL = {"uniqueid": "1795849770.0", "caller_number": "0811", "category": "ambulance"}
-PASSWORDS = {"ani": "ani-password", "budi": "budi-password"}
+PASSWORDS = {"ani": "ani-password", "budi": "budi-password", "damkar": "damkar-password",
+             "dinkes": "dinkes-password"}
+# Agency users (role agency), each scoped to one agency of config/routing.example.toml.
+AGENCY_USERS = {"damkar": "palembang-damkar", "dinkes": "palembang-dinkes"}
 Client = TestClient[web.Request, web.Application]
 
 
@@ -26,14 +29,23 @@ async def recent_calls(limit: int) -> list[dict[str, Any]]:
 
 @contextlib.asynccontextmanager
 async def serving_web(tmp_path: Path, *, hub: LiveHub | None = None,
-                      limiter: LoginLimiter | None = None) -> AsyncIterator[Client]:
+                      limiter: LoginLimiter | None = None,
+                      extend: Callable[[web.Application], None] | None = None
+                      ) -> AsyncIterator[Client]:
+    """`extend`: what the composition root adds to the app (a domain's add_routes); with
+    it come the agency users."""
     users = UserStore(tmp_path / "users.toml")
     users.put("ani", "calltaker", PASSWORDS["ani"])
     users.put("budi", "supervisor", PASSWORDS["budi"])
+    for name, agency in AGENCY_USERS.items() if extend is not None else ():
+        users.put(name, "agency", PASSWORDS[name], agency)
     deps = WebDeps(health=lambda: (True, {"status": "ok"}), users=users,
                    signer=SessionSigner("test-secret"), recent_calls=recent_calls,
                    hub=hub or LiveHub(), login_limiter=limiter or LoginLimiter())
-    async with TestClient(TestServer(init(deps), host="127.0.0.1")) as client:
+    app = init(deps)
+    if extend is not None:
+        extend(app)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client
 
 

@@ -1,0 +1,21 @@
+"""The incidents domain's errors, each with its HTTP status and error id."""
+
+from __future__ import annotations
+
+
+class IncidentsError(Exception):
+    status = 400
+    error = "bad-request"
+
+
+class NotFound(IncidentsError):
+    """No such incident or dispatch, or not one this user may see (never say which)."""
+    status = 404
+    error = "not-found"
+
+
+class Conflict(IncidentsError):
+    """The request does not fit the current state (a closed incident, a dispatch that is
+    already accepted, ...)."""
+    status = 409
+    error = "conflict"

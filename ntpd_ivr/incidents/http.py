@@ -1,0 +1,285 @@
+"""The incidents domain over HTTP: JSON endpoints for the call-taker's screen and scripts
+(docs/incidents.md), the agency's screen, and the commitment report page.
+
+`add_routes(app, service)` registers every route with the roles that may use it; the web
+package's middleware checks the session, the role and the CSRF token before a handler
+runs. An agency user is scoped here, by its session's agency: another agency's incident
+or dispatch answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ntpd_ivr.incidents import commitments, schemas
+from ntpd_ivr.incidents.exceptions import IncidentsError, NotFound
+from ntpd_ivr.incidents.messages import MESSAGES
+from ntpd_ivr.incidents.model import AGENCY_EVENTS, TRANSITIONS, DispatchEvent
+from ntpd_ivr.incidents.schemas import BadInput
+from ntpd_ivr.incidents.service import IncidentService
+from ntpd_ivr.reports.commands import iso_time
+from ntpd_ivr.web import csrf
+from ntpd_ivr.web.app import protect, refuse, request_fields
+from ntpd_ivr.web.auth import AGENCY_ROLE, Session, role_allows
+from ntpd_ivr.web.i18n import add_messages
+from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
+
+log = logging.getLogger(__name__)
+
+SERVICE: web.AppKey[IncidentService] = web.AppKey("incidents", IncidentService)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_ID = 2**62
+# URL action -> dispatch event. attempt, answer and time_out come only from the telephony.
+ACTIONS: dict[str, DispatchEvent] = {"accept": "accept", "refuse": "refuse",
+                                     "on-the-way": "on_the_way", "on-scene": "on_scene",
+                                     "resolve": "resolve", "cancel": "cancel"}
+AGENCY_ACTIONS = tuple(action for action, event in ACTIONS.items() if event in AGENCY_EVENTS)
+SCREEN_TIMES = ("accepted_at", "on_the_way_at", "on_scene_at", "resolved_at", "refused_at")
+REPORT_DEFAULT_DAYS = 30
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, default=str))
+
+
+def guarded(handler: Handler) -> Handler:
+    """A domain error becomes its 4xx, JSON or a page in the user's language."""
+    @functools.wraps(handler)
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except IncidentsError as exc:
+            return refuse(request, exc.status, exc.error, str(exc))
+    return run
+
+
+def _session(request: web.Request) -> Session:
+    return request[SESSION_KEY]
+
+
+def _scope(session: Session) -> str | None:
+    """The agency an agency user is limited to; None: every agency (supervisor, admin)."""
+    return session.agency if session.role == AGENCY_ROLE else None
+
+
+def _id(request: web.Request, name: str = "id") -> int:
+    value = int(request.match_info[name])  # the route allows digits only
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"no {name} {value}")
+    return value
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        return await request_fields(request)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _is_form(request: web.Request) -> bool:
+    return request.content_type in csrf.FORM_TYPES
+
+
+@guarded
+async def suggest(request: web.Request) -> web.Response:
+    category = schemas.text(request.query, "category")
+    kecamatan = schemas.text(request.query, "kecamatan")
+    return _json({"incidents": await request.app[SERVICE].suggest(category, kecamatan)})
+
+
+@guarded
+async def create_incident(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    body = await _body(request)
+    draft = schemas.incident_draft(body, service.routing())
+    incident = await service.create_incident(draft, _session(request).user,
+                                             schemas.call_uniqueid(body))
+    return _json(incident, status=201)
+
+
+@guarded
+async def get_incident(request: web.Request) -> web.Response:
+    return _json(await request.app[SERVICE].incident(_id(request),
+                                                      agency=_scope(_session(request))))
+
+
+@guarded
+async def close_incident(request: web.Request) -> web.Response:
+    return _json(await request.app[SERVICE].close_incident(_id(request),
+                                                            _session(request).user))
+
+
+@guarded
+async def proposal(request: web.Request) -> web.Response:
+    return _json({"agencies": await request.app[SERVICE].proposal(_id(request))})
+
+
+@guarded
+async def create_dispatch(request: web.Request) -> web.Response:
+    body = await _body(request)
+    agency = schemas.text(body, "agency")
+    mode = body.get("mode", "notify")
+    if mode != "notify":
+        # "connect" (dial the agency trunk, announcement, key 1, ConfBridge) comes with the
+        # telephony; the service already takes it.
+        raise BadInput("mode must be \"notify\" (the agency acknowledges on its screen)")
+    dispatch = await request.app[SERVICE].dispatch(_id(request), agency, "notify",
+                                                   _session(request).user)
+    return _json(dispatch, status=201)
+
+
+@guarded
+async def set_disposition(request: web.Request) -> web.Response:
+    call = schemas.call_uniqueid(dict(request.match_info), "uniqueid")
+    assert call is not None  # the route has it
+    request_body = schemas.disposition(await _body(request))
+    return _json(await request.app[SERVICE].set_disposition(call, request_body,
+                                                             _session(request).user))
+
+
+def _may(session: Session, action: str) -> bool:
+    if action == "cancel":
+        return role_allows(session.role, "calltaker")
+    return role_allows(session.role, AGENCY_ROLE)
+
+
+@guarded
+async def dispatch_action(request: web.Request) -> web.StreamResponse:
+    session = _session(request)
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise NotFound(f"no action {action!r} (known: {', '.join(ACTIONS)})")
+    if not _may(session, action):
+        return refuse(request, 403, "forbidden", f"role {session.role} may not {action} "
+                                                 "a dispatch")
+    dispatch_id = _id(request)
+    result = await request.app[SERVICE].transition(dispatch_id, ACTIONS[action], session.user,
+                                                   agency=_scope(session))
+    if _is_form(request):
+        raise web.HTTPSeeOther("/agency")
+    return _json(result)
+
+
+def _agency_filter(request: web.Request) -> str | None:
+    scope = _scope(_session(request))
+    if scope is not None:
+        return scope
+    wanted = request.query.get("agency", "")
+    return wanted or None
+
+
+@guarded
+async def list_dispatches(request: web.Request) -> web.Response:
+    dispatches = await request.app[SERVICE].agency_dispatches(_agency_filter(request))
+    return _json({"dispatches": dispatches})
+
+
+def _actions_for(status: str) -> list[str]:
+    return [a for a in AGENCY_ACTIONS if status in TRANSITIONS[ACTIONS[a]][0]]
+
+
+def _local_time(zone: tzinfo) -> Callable[[str, str], str]:
+    """Times are shown in the center's zone (the routing config's, WIB by default)."""
+    def show(iso: str, fmt: str) -> str:
+        return datetime.fromisoformat(iso).astimezone(zone).strftime(fmt)
+    return show
+
+
+@guarded
+async def agency_page(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    agency = _agency_filter(request)
+    config = service.routing()
+    known = config.agencies.get(agency or "")
+    rows = await service.agency_dispatches(agency)
+    return render(request, "agency.html", rows=rows, times=SCREEN_TIMES,
+                  agency_name=known.name if known else (agency or "*"),
+                  when=_local_time(config.zone),
+                  actions={row["id"]: _actions_for(row["status"]) for row in rows})
+
+
+def _period(request: web.Request, now: datetime) -> tuple[datetime, datetime]:
+    try:
+        end = iso_time(request.query["to"]) if request.query.get("to") else now
+        start = (iso_time(request.query["from"]) if request.query.get("from")
+                 else end - timedelta(days=REPORT_DEFAULT_DAYS))
+    except argparse.ArgumentTypeError as exc:
+        raise BadInput(f"from and to: {exc}") from None
+    if end <= start:
+        raise BadInput("to must be after from")
+    return start, end
+
+
+async def _report(request: web.Request) -> tuple[datetime, datetime,
+                                                 list[commitments.AgencyFigures]]:
+    service = request.app[SERVICE]
+    start, end = _period(request, service.clock() + timedelta(seconds=1))
+    rows = await commitments.load_dispatches(service.engine, start, end,
+                                             agency=_agency_filter(request),
+                                             region=request.query.get("region") or None)
+    return start, end, commitments.compute(rows, service.routing())
+
+
+@guarded
+async def report_json(request: web.Request) -> web.Response:
+    start, end, lines = await _report(request)
+    return _json({"from": start.isoformat(), "to": end.isoformat(),
+                  "lines": [line.as_dict() for line in lines]})
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+@guarded
+async def report_page(request: web.Request) -> web.Response:
+    start, end, lines = await _report(request)
+    return render(request, "commitments.html", lines=lines, start=start.isoformat(),
+                  end=end.isoformat(), when=_local_time(request.app[SERVICE].routing().zone),
+                  duration=_duration, all_agencies=commitments.ALL_AGENCIES)
+
+
+def add_routes(app: web.Application, service: IncidentService) -> None:
+    """The incidents domain in the web app (called by the composition root)."""
+    app[SERVICE] = service
+    add_messages(MESSAGES)
+    add_template_package(app, "ntpd_ivr.incidents")
+    routes: list[tuple[str, str, Handler, str, tuple[str, ...]]] = [
+        ("GET", "/api/incidents/suggest", suggest, "incidents-suggest", ("calltaker",)),
+        ("POST", "/api/incidents", create_incident, "incidents-create", ("calltaker",)),
+        ("GET", r"/api/incidents/{id:\d+}", get_incident, "incident",
+         ("calltaker", AGENCY_ROLE)),
+        ("POST", r"/api/incidents/{id:\d+}/close", close_incident, "incident-close",
+         ("calltaker",)),
+        ("GET", r"/api/incidents/{id:\d+}/proposal", proposal, "incident-proposal",
+         ("calltaker",)),
+        ("POST", r"/api/incidents/{id:\d+}/dispatches", create_dispatch, "dispatch-create",
+         ("calltaker",)),
+        ("POST", "/api/calls/{uniqueid}/disposition", set_disposition, "call-disposition",
+         ("calltaker",)),
+        ("GET", "/api/dispatches", list_dispatches, "dispatches", (AGENCY_ROLE,)),
+        ("POST", r"/api/dispatches/{id:\d+}/{action}", dispatch_action, "dispatch-action",
+         ("calltaker", AGENCY_ROLE)),
+        ("GET", "/api/reports/commitments", report_json, "report-commitments",
+         (AGENCY_ROLE,)),
+    ]
+    for method, path, handler, name, roles in routes:
+        app.router.add_route(method, path, handler, name=name)
+        protect(app, name, *roles)
+    app.router.add_static("/agency-static", STATIC_DIR, name="agency-static")
+    for path, handler, name in (("/agency", agency_page, "agency-page"),
+                                ("/reports/commitments", report_page, "report-page")):
+        app.router.add_get(path, handler, name=name)
+        protect(app, name, AGENCY_ROLE, page=True)

@@ -1,0 +1,88 @@
+"""The incidents, call dispositions and dispatches tables (migration 0005)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Double, ForeignKey, Identity, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ntpd_ivr.db.models import Base
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    region: Mapped[str]
+    category: Mapped[str]
+    kecamatan: Mapped[str]
+    kecamatan_key: Mapped[str]  # model.kecamatan_key(kecamatan): what suggestions match on
+    desa: Mapped[str] = mapped_column(server_default="")
+    address: Mapped[str] = mapped_column(server_default="")
+    lat: Mapped[float | None] = mapped_column(Double)
+    lon: Mapped[float | None] = mapped_column(Double)
+    description: Mapped[str]
+    people_involved: Mapped[int] = mapped_column(server_default="0")
+    severity: Mapped[str]
+    status: Mapped[str] = mapped_column(server_default="open")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str]
+    closed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_incidents_suggest", "category", "kecamatan_key", "created_at"),
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+    )
+
+
+class CallDisposition(Base):
+    """What each call was, set by its call-taker; a genuine or duplicate call names its
+    incident (one incident, several calls)."""
+
+    __tablename__ = "call_dispositions"
+
+    uniqueid: Mapped[str] = mapped_column(primary_key=True)  # calls.uniqueid (may come later)
+    disposition: Mapped[str]
+    incident_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("incidents.id", ondelete="RESTRICT"))
+    set_at: Mapped[datetime]
+    set_by: Mapped[str]
+
+    __table_args__ = (
+        Index("ix_call_dispositions_incident_id", "incident_id"),
+        CheckConstraint("(disposition IN ('genuine', 'duplicate')) = (incident_id IS NOT NULL)",
+                        name="incident"),
+    )
+
+
+class Dispatch(Base):
+    """One incident handed to one agency; its status follows model.TRANSITIONS."""
+
+    __tablename__ = "dispatches"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incidents.id", ondelete="RESTRICT"))
+    agency: Mapped[str]           # routing config key "<region>-<agency>"
+    region: Mapped[str]           # the agency's region
+    mode: Mapped[str]             # connect | notify
+    status: Mapped[str]
+    proposed: Mapped[bool]        # the responsibility matrix proposed this agency
+    attempts: Mapped[int] = mapped_column(server_default="0")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str]
+    answered_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    refused_at: Mapped[datetime | None]
+    timed_out_at: Mapped[datetime | None]
+    on_the_way_at: Mapped[datetime | None]
+    on_scene_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_dispatches_incident_id", "incident_id"),
+        Index("ix_dispatches_agency", "agency", "created_at"),
+        Index("ix_dispatches_created_at", "created_at"),
+    )
