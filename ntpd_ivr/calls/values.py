@@ -37,6 +37,13 @@ def disposition_of(*, answered: bool, reached_queue: bool) -> str:
     return "hung-up-in-ivr"
 
 
+def _check_uniqueid(uniqueid: object) -> None:
+    if not isinstance(uniqueid, str) or not uniqueid:
+        raise ValueError(f"uniqueid must be a non-empty string, not {uniqueid!r}")
+    if _UNSTORABLE.search(uniqueid):
+        raise ValueError(f"uniqueid holds characters PostgreSQL cannot store: {uniqueid!r}")
+
+
 def _epoch(name: str, value: object) -> float:
     # The comparison also refuses NaN and infinity.
     if isinstance(value, bool) or not isinstance(value, int | float) \
@@ -84,11 +91,7 @@ class CallUpdate:
     location_error: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.uniqueid, str) or not self.uniqueid:
-            raise ValueError(f"uniqueid must be a non-empty string, not {self.uniqueid!r}")
-        if _UNSTORABLE.search(self.uniqueid):
-            raise ValueError(f"uniqueid holds characters PostgreSQL cannot store: "
-                             f"{self.uniqueid!r}")
+        _check_uniqueid(self.uniqueid)
         object.__setattr__(self, "at", _epoch("at", self.at))
         if self.disposition is not None and self.disposition not in DISPOSITIONS:
             raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}, "
@@ -158,11 +161,7 @@ class CallStep:
     detail: Mapping[str, StepValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.uniqueid, str) or not self.uniqueid:
-            raise ValueError(f"uniqueid must be a non-empty string, not {self.uniqueid!r}")
-        if _UNSTORABLE.search(self.uniqueid):
-            raise ValueError(f"uniqueid holds characters PostgreSQL cannot store: "
-                             f"{self.uniqueid!r}")
+        _check_uniqueid(self.uniqueid)
         object.__setattr__(self, "at", _epoch("at", self.at))
         if not isinstance(self.kind, str) or not _STEP_KIND.match(self.kind):
             raise ValueError(f"kind must be 1-64 of a-z 0-9 _ . : - starting with a letter, "
