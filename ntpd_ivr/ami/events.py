@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.numbers import canonical_caller
@@ -214,6 +214,13 @@ class ActionResult:
 
     response: ActionResponse
     events: tuple[AmiEvent, ...] = ()
+
+
+class AmiActions(Protocol):
+    """What a consumer of actions needs of the AMI client (AmiClient, or a fake)."""
+
+    async def action(self, action: dict[str, str],
+                     timeout: float | None = None) -> ActionResult: ...  # noqa: ASYNC109
 
 
 @dataclass(frozen=True, kw_only=True)

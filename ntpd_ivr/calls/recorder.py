@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
 
-from ntpd_ivr.ami.events import ActionResult, AmiEvent, CoreShowChannel
+from ntpd_ivr.ami.events import AmiActions, AmiEvent, CoreShowChannel
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
 from ntpd_ivr.calls.tracker import CallTracker
@@ -21,10 +20,6 @@ from ntpd_ivr.routing.steps import trunk_attempt_step
 
 log = logging.getLogger(__name__)
 
-
-class AmiActions(Protocol):
-    async def action(self, action: dict[str, str],
-                     timeout: float | None = None) -> ActionResult: ...  # noqa: ASYNC109
 
 
 def _report_spool_failure(future: asyncio.Future[None]) -> None:

@@ -12,19 +12,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from types import MappingProxyType
-from typing import Protocol
 
-from ntpd_ivr.ami.events import ActionResult, AmiEvent, QueueSummary
+from ntpd_ivr.ami.events import AmiActions, AmiEvent, QueueSummary
 from ntpd_ivr.routing.engine import LiveState, QueueState
 
 log = logging.getLogger(__name__)
 
 UNKNOWN: LiveState = MappingProxyType({})
 
-
-class AmiActions(Protocol):
-    async def action(self, action: dict[str, str],
-                     timeout: float | None = None) -> ActionResult: ...  # noqa: ASYNC109
 
 
 def live_state(events: Iterable[AmiEvent]) -> LiveState:
