@@ -226,6 +226,15 @@ def wait_for_idle_asterisk(stack: BenchStack, timeout: float = DRAIN_TIMEOUT_SEC
     time.sleep(2.0)
 
 
+def controller_alive(stack: BenchStack, after: str) -> None:
+    """Stop the bench when the controller has gone (its watchdog ends it when its event
+    loop stalls): every later figure would be the fallback queue's, not the controller's."""
+    if stack.controller.pid is None:
+        raise StackError(f"the controller exited during {after}; the figures after it would "
+                         f"measure the fallback queue, so the bench stops here (see "
+                         f"{stack.controller.log_path})")
+
+
 def ramps(paths: str, rates: Sequence[float], fine_step: float, measure: Measure, *,
           settle: Callable[[], None] = lambda: time.sleep(2.0),
           progress: Callable[[str], None] = _progress) -> list[StepResult]:
@@ -405,8 +414,11 @@ def bench(*, paths: str, rates: Sequence[float], fine_step: float, step_seconds:
                                     taker_p99_limit_ms=taker_p99_limit_ms)
 
             _progress(f"ramps of {step_seconds:g} s per step, paths {paths or 'none'}")
-            steps = ramps(paths, rates, fine_step, measure,
-                          settle=lambda: wait_for_idle_asterisk(stack))
+            def settle() -> None:
+                wait_for_idle_asterisk(stack)
+                controller_alive(stack, "the last ramp step")
+
+            steps = ramps(paths, rates, fine_step, measure, settle=settle)
             if steps:
                 write_csv(steps, out / "bench-ramp.csv")
                 plot_ramp(steps, out / "bench-ramp.png", p99_limit_ms)
@@ -419,6 +431,7 @@ def bench(*, paths: str, rates: Sequence[float], fine_step: float, step_seconds:
                                   talk_ms=talk_ms)
                 plot_timed(surge, out / "bench-surge.png")
                 summary.append(surge.summary())
+                controller_alive(stack, "the surge")
             if held_levels:
                 held, stopped = held_run(stack.under_test(), held_levels, held_rate,
                                          held_seconds, tag)
@@ -426,6 +439,7 @@ def bench(*, paths: str, rates: Sequence[float], fine_step: float, step_seconds:
                     write_csv(held, out / "bench-held.csv")
                 summary += [h.line() for h in held] + [f"held callers: {stopped}"]
                 _progress(f"held callers: {stopped}")
+                controller_alive(stack, "the held callers")
             if soak_minutes > 0 and top > 0:
                 rate = soak_rate or max(1.0, top / 2)
                 soak = timed_run(stack, "soak", [(rate, soak_minutes * 60)], tag, 950,

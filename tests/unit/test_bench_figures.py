@@ -12,6 +12,7 @@ from ntpd_ivr.bench.load import CallTiming, peak_concurrent
 from ntpd_ivr.bench.runner import (
     StepResult,
     active_channels,
+    controller_alive,
     cpu_ms_per_call,
     fine_rates,
     interleaved_ramps,
@@ -22,6 +23,7 @@ from ntpd_ivr.bench.runner import (
     rotated,
 )
 from ntpd_ivr.bench.stack import LagReader
+from ntpd_ivr.errors import StackError
 
 
 def step(path: str, rate: float, carried: bool, cpu_ms: float = math.nan) -> StepResult:
@@ -230,3 +232,18 @@ def test_active_channels_reads_asterisks_count() -> None:
     assert active_channels(shown) == 12
     assert active_channels("1 active channel\n1 active call\n") == 1
     assert active_channels("No such command 'core show channels count'") is None
+
+
+def test_the_bench_stops_when_the_controller_is_gone() -> None:
+    class Controller:
+        pid: int | None = 4242
+        log_path = "/tmp/controller.log"
+
+    class Stack:
+        controller = Controller()
+
+    stack = Stack()
+    controller_alive(stack, "the surge")  # type: ignore[arg-type]
+    stack.controller.pid = None
+    with pytest.raises(StackError, match="exited during the surge.*fallback queue"):
+        controller_alive(stack, "the surge")  # type: ignore[arg-type]
