@@ -245,5 +245,5 @@ def test_the_bench_stops_when_the_controller_is_gone() -> None:
     stack = Stack()
     controller_alive(stack, "the surge")  # type: ignore[arg-type]
     stack.controller.pid = None
-    with pytest.raises(StackError, match="exited during the surge.*fallback queue"):
+    with pytest.raises(StackError, match=r"exited during the surge.*fallback queue"):
         controller_alive(stack, "the surge")  # type: ignore[arg-type]
