@@ -132,7 +132,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             raise ConfigError("password from stdin: use at least 10 characters")
     else:
         password = token_source.token_urlsafe(12)
-    UserStore(path).put(args.name, args.role, password)
+    UserStore(path).put(args.name, args.role, password, args.sip_endpoint)
     print(f"user {args.name} ({args.role}) saved in {path}")
     if not args.password_stdin:
         print(f"generated password (shown once): {password}")
@@ -313,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", choices=["calltaker", "supervisor", "admin"], required=True)
     add.add_argument("--users-file", type=Path, help="default: the settings' web.users_file")
+    add.add_argument("--sip-endpoint", help="a call-taker's PJSIP endpoint (e.g. ani, "
+                                            "taker-1): their screen pops when it rings")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of standard input")
     with_config(add)

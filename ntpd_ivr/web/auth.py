@@ -55,6 +55,13 @@ class User:
     name: str
     role: str
     password_hash: str
+    # The call-taker's PJSIP endpoint (ntpd-ivr taker add NAME, or a stand-in): where the
+    # queue rings them, so where their screen pops and whose queue presence they set.
+    sip_endpoint: str | None = None
+
+
+def valid_endpoint(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64 and set(value) <= _NAME_CHARS
 
 
 def validate_name(name: str) -> str:
@@ -90,7 +97,11 @@ class UserStore:
             if not str(body.get("password_hash", "")).startswith("scrypt$"):
                 raise ConfigError(f"{where}.password_hash must be an scrypt hash "
                                   "(set it with `ntpd-ivr user add`)")
-            users[name] = User(name, body["role"], body["password_hash"])
+            endpoint = body.get("sip_endpoint")
+            if endpoint is not None and not valid_endpoint(endpoint):
+                raise ConfigError(f"{where}.sip_endpoint must be an endpoint name "
+                                  "(a-z 0-9 - _ .)")
+            users[name] = User(name, body["role"], body["password_hash"], endpoint)
         return users
 
     def authenticate(self, name: str, password: str) -> User | None:
@@ -101,17 +112,21 @@ class UserStore:
             return None
         return user if verify_password(password, user.password_hash) else None
 
-    def put(self, name: str, role: str, password: str) -> None:
+    def put(self, name: str, role: str, password: str, sip_endpoint: str | None = None) -> None:
         if self.path is None:
             raise ConfigError("no users file: set web.users_file")
         validate_name(name)
         if role not in ROLES:
             raise ConfigError(f"role {role!r}: must be one of {', '.join(ROLES)}")
-        self.users[name] = User(name, role, hash_password(password))
+        if sip_endpoint is not None and not valid_endpoint(sip_endpoint):
+            raise ConfigError(f"sip endpoint {sip_endpoint!r}: use a-z 0-9 - _ .")
+        self.users[name] = User(name, role, hash_password(password), sip_endpoint)
         lines = ["# ntpd-ivr web users. Manage with `ntpd-ivr user add`; hashes only.\n"]
         for user in sorted(self.users.values(), key=lambda u: u.name):
             lines.append(f'\n[users.{user.name}]\nrole = "{user.role}"\n'
-                         f'password_hash = "{user.password_hash}"\n')
+                         f'password_hash = "{user.password_hash}"\n'
+                         + (f'sip_endpoint = "{user.sip_endpoint}"\n'
+                            if user.sip_endpoint else ""))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("".join(lines), encoding="utf-8")
