@@ -67,6 +67,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUIRED_ROLE = {"home": "calltaker", "me": "calltaker", "calls": "calltaker",
                  "live": "calltaker", "notices": "supervisor"}
 PAGES = frozenset({"home"})  # without a session these send the browser to the login page
+# The app's own copies, to which each domain's add_routes() adds its routes' least roles
+# and pages (ntpd_ivr/workspace/http.py).
+ROUTE_ROLES: web.AppKey[dict[str, str]] = web.AppKey("route_roles", dict)
+PAGE_ROUTES: web.AppKey[set[str]] = web.AppKey("page_routes", set)
 
 
 def problem(status: int, error: str, reason: str,
@@ -98,13 +102,13 @@ def refuse_csrf(request: web.Request, exc: csrf.CsrfRefused) -> web.Response:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = request.match_info.route
-    required = REQUIRED_ROLE.get(route.name or "")
+    required = request.app[ROUTE_ROLES].get(route.name or "")
     if required is None:
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE, "")
     session = request.app[DEPS].signer.read(token) if token else None
     if session is None:
-        if route.name in PAGES:
+        if route.name in request.app[PAGE_ROUTES]:
             raise web.HTTPSeeOther("/login")
         return problem(401, "unauthenticated", "log in first: POST /login")
     if not role_allows(session.role, required):
@@ -297,7 +301,9 @@ async def _close_live_sockets(app: web.Application) -> None:
     await app[DEPS].hub.close_all()
 
 
-def init(deps: WebDeps) -> web.Application:
+def init(deps: WebDeps,
+         domains: tuple[Callable[[web.Application], None], ...] = ()) -> web.Application:
+    """`domains`: each domain's add_routes(app) (its routes, roles and state)."""
     guard = csrf.CsrfGuard(deps.signer.derive("csrf"))
     app = web.Application(
         middlewares=[csrf.middleware(guard, refuse_csrf), auth_middleware],
@@ -305,6 +311,8 @@ def init(deps: WebDeps) -> web.Application:
     app[DEPS] = deps
     app[CSRF_GUARD] = guard
     app[TEMPLATES] = make_environment()
+    app[ROUTE_ROLES] = dict(REQUIRED_ROLE)
+    app[PAGE_ROUTES] = set(PAGES)
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(_close_live_sockets)
     app.router.add_get("/healthz", healthz, name="healthz")
@@ -319,4 +327,6 @@ def init(deps: WebDeps) -> web.Application:
     app.router.add_get("/api/calls", calls, name="calls")
     app.router.add_post("/api/notices", notices, name="notices")
     app.router.add_get("/ws", live, name="live")
+    for add_routes in domains:
+        add_routes(app)
     return app

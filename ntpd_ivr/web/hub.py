@@ -123,15 +123,18 @@ class LiveHub:
         self.clients: set[LiveClient] = set()
         self._closing: set[asyncio.Task[None]] = set()
 
-    def publish(self, topic: str, kind: str, data: Mapping[str, Any]) -> int:
-        """Queue an event for every subscriber of `topic`; returns how many got it queued.
+    def publish(self, topic: str, kind: str, data: Mapping[str, Any], *,
+                user: str | None = None) -> int:
+        """Queue an event for every subscriber of `topic` (only `user`'s sockets when
+        given: a call-taker's own screen pop); returns how many got it queued.
         Call it from the event loop's thread; it never waits."""
         if topic not in self.topics:
             raise ValueError(f"unknown topic {topic!r}; known: {', '.join(self.topics)}")
         text = Event(topic, kind, data).encode()
         queued = 0
         for client in list(self.clients):
-            if topic in client.topics and self._offer(client, text):
+            if (topic in client.topics and (user is None or client.session.user == user)
+                    and self._offer(client, text)):
                 queued += 1
         return queued
 
@@ -232,6 +235,10 @@ class LiveHub:
             expiry.cancel()
             self.detach(client)
         return socket
+
+    def watching(self, topic: str, user: str) -> bool:
+        """Whether `user` has a socket subscribed to `topic` (nothing to look up if not)."""
+        return any(topic in c.topics and c.session.user == user for c in self.clients)
 
     async def close_all(self) -> None:
         """At shutdown: every socket gets a Going Away close, then the hub is empty."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from ntpd_ivr.web.ratelimit import LoginLimiter
 CALL = {"uniqueid": "1795849770.0", "caller_number": "0811", "category": "ambulance"}
 PASSWORDS = {"ani": "ani-password", "budi": "budi-password"}
 Client = TestClient[web.Request, web.Application]
+Domains = tuple[Callable[[web.Application], None], ...]
 
 
 async def recent_calls(limit: int) -> list[dict[str, Any]]:
@@ -26,14 +27,18 @@ async def recent_calls(limit: int) -> list[dict[str, Any]]:
 
 @contextlib.asynccontextmanager
 async def serving_web(tmp_path: Path, *, hub: LiveHub | None = None,
-                      limiter: LoginLimiter | None = None) -> AsyncIterator[Client]:
+                      limiter: LoginLimiter | None = None,
+                      domains: Callable[[UserStore, LiveHub], Domains] | None = None,
+                      ) -> AsyncIterator[Client]:
+    """`domains`: the domains' add_routes, made from the users and the hub."""
     users = UserStore(tmp_path / "users.toml")
-    users.put("ani", "calltaker", PASSWORDS["ani"])
+    users.put("ani", "calltaker", PASSWORDS["ani"], "taker-1")
     users.put("budi", "supervisor", PASSWORDS["budi"])
     deps = WebDeps(health=lambda: (True, {"status": "ok"}), users=users,
                    signer=SessionSigner("test-secret"), recent_calls=recent_calls,
                    hub=hub or LiveHub(), login_limiter=limiter or LoginLimiter())
-    async with TestClient(TestServer(init(deps), host="127.0.0.1")) as client:
+    app = init(deps, domains(users, deps.hub) if domains is not None else ())
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client
 
 
