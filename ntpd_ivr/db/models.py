@@ -80,7 +80,9 @@ class Call(Base):
 
     __table_args__ = (Index("ix_calls_arrived_at", "arrived_at"),
                       Index("ix_calls_region", "region", "arrived_at"),
-                      Index("ix_calls_category", "category", "arrived_at"))
+                      Index("ix_calls_category", "category", "arrived_at"),
+                      # The caller's history on the call-taker's screen (workspace).
+                      Index("ix_calls_caller_number", "caller_number", "arrived_at"))
 
 
 class CallEvent(Base):
@@ -118,3 +120,22 @@ class Agency(Base):
     name: Mapped[str] = mapped_column(primary_key=True)
     region: Mapped[str | None]
     created: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AuditEntry(Base):
+    """Who changed what, when, and how it went: presence (workspace) and, later, incidents
+    and dispatches. Written in the same transaction as the change it records; for a change
+    made only in Asterisk (AMI), after it, with its outcome."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor: Mapped[str]  # the web user
+    action: Mapped[str]  # e.g. presence.login, presence.pause
+    target: Mapped[str]  # what it acted on, e.g. the SIP endpoint
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    outcome: Mapped[str]  # ok, or why not
+
+    __table_args__ = (Index("ix_audit_log_at", "at"),
+                      Index("ix_audit_log_target", "target", "at"))
