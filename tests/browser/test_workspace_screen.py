@@ -24,16 +24,21 @@ CALLER = "081298765432"
 
 @pytest.fixture
 def desk_user(stack: DevStack, controller: Controller) -> Iterator[str]:
-    """A call-taker tied to taker-1; taker-2 paused, so the queue rings taker-1."""
+    """A call-taker tied to taker-1; every other queue member paused (taker-2, and any
+    account an earlier test left), so the queue rings taker-1."""
     add_web_user(stack, USER, PASSWORD, sip_endpoint=ENDPOINT)
     controller.stop()  # the controller reads its users file at start
     controller.start()
     assert stack.asterisk is not None
-    stack.asterisk.cli("queue pause member PJSIP/taker-2 reason browser-test")
+    others = set(re.findall(r"\((PJSIP/[\w.-]+)", stack.asterisk.cli("queue show")))
+    others.discard(f"PJSIP/{ENDPOINT}")
+    for interface in others:
+        stack.asterisk.cli(f"queue pause member {interface} reason browser-test")
     try:
         yield USER
     finally:
-        stack.asterisk.cli("queue unpause member PJSIP/taker-2")
+        for interface in others:
+            stack.asterisk.cli(f"queue unpause member {interface}")
 
 
 def test_a_real_call_pops_on_the_call_takers_desk(
