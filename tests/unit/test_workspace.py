@@ -7,6 +7,7 @@ import asyncio
 import json
 import string
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -193,14 +194,21 @@ class Socket:
         return True
 
 
-def service_with(tmp_path: Path, store: FakeStore | None = None,
+@pytest.fixture
+async def hub() -> AsyncIterator[LiveHub]:
+    """Closed at the end, failed or not: no writer task outlives its test's loop."""
+    live = LiveHub(TOPICS)
+    yield live
+    await live.close_all()
+
+
+def service_with(tmp_path: Path, hub: LiveHub, store: FakeStore | None = None,
                  queues: FakeQueues | None = None) -> tuple[WorkspaceService, FakeQueues,
                                                              FakeStore, LiveHub]:
     users = UserStore(tmp_path / "users.toml")
     users.put("ani", "calltaker", "ani-password", "taker-1")
     users.put("budi", "calltaker", "budi-password", "taker-2")
     users.put("cici", "supervisor", "cici-password")
-    hub = LiveHub(TOPICS)
     queues = queues or FakeQueues()
     store = store or FakeStore()
     return WorkspaceService(queues, store, users, hub, lambda: QUEUES,
@@ -218,8 +226,9 @@ async def settle() -> None:
     await asyncio.sleep(0.05)
 
 
-async def test_login_pause_unpause_logout_go_to_asterisk_and_the_audit(tmp_path: Path) -> None:
-    service, queues, store, hub = service_with(tmp_path)
+async def test_login_pause_unpause_logout_go_to_asterisk_and_the_audit(
+        tmp_path: Path, hub: LiveHub) -> None:
+    service, queues, store, _ = service_with(tmp_path, hub)
     ani = watch(hub, "ani")
     presence = await service.change_presence("ani", PresenceChange("login", "takers-default"))
     assert presence.state == "available"
@@ -239,8 +248,8 @@ async def test_login_pause_unpause_logout_go_to_asterisk_and_the_audit(tmp_path:
         "available", "paused", "available", "logged-out"]
 
 
-async def test_refusals_are_audited_and_name_why(tmp_path: Path) -> None:
-    service, queues, store, _ = service_with(tmp_path)
+async def test_refusals_are_audited_and_name_why(tmp_path: Path, hub: LiveHub) -> None:
+    service, queues, store, _ = service_with(tmp_path, hub)
     with pytest.raises(NotLoggedIn):
         await service.change_presence("ani", PresenceChange("pause", reason="break"))
     with pytest.raises(NoEndpoint):
@@ -256,11 +265,12 @@ async def test_refusals_are_audited_and_name_why(tmp_path: Path) -> None:
         ("ani", "failed: not connected to Asterisk")]
 
 
-async def test_presence_is_rebuilt_from_asterisk_after_a_login(tmp_path: Path) -> None:
+async def test_presence_is_rebuilt_from_asterisk_after_a_login(
+        tmp_path: Path, hub: LiveHub) -> None:
     queues = FakeQueues()
     queues.members[("takers-default", "PJSIP/taker-1")] = FakeMember(paused=True,
                                                                      reason="break")
-    service, _, _, hub = service_with(tmp_path, queues=queues)
+    service, _, _, _ = service_with(tmp_path, hub, queues=queues)
     ani = watch(hub, "ani")
     assert service.presence_of("taker-1").state == "logged-out"  # before: nothing known
     service.on_login()
@@ -269,13 +279,14 @@ async def test_presence_is_rebuilt_from_asterisk_after_a_login(tmp_path: Path) -
     assert any(e["kind"] == "presence" and e["data"]["reason"] == "break" for e in ani.sent)
 
 
-async def test_a_ringing_call_pops_on_that_call_takers_screen_only(tmp_path: Path) -> None:
+async def test_a_ringing_call_pops_on_that_call_takers_screen_only(
+        tmp_path: Path, hub: LiveHub) -> None:
     store = FakeStore(rows={"1.1": {"uniqueid": "1.1", "caller_number": "+628111",
                                     "region": "palembang", "category": "ambulance",
                                     "queued_at": datetime.fromtimestamp(time.time() - 5, UTC)}},
                       history=[{"uniqueid": "0.5", "caller_number": "+628111",
                                 "disposition": "answered", "arrived_at": None}])
-    service, _, _, hub = service_with(tmp_path, store=store)
+    service, _, _, _ = service_with(tmp_path, hub, store=store)
     ani, budi = watch(hub, "ani"), watch(hub, "budi")
     started = time.monotonic()
     service.on_event(called())
@@ -296,16 +307,16 @@ async def test_a_ringing_call_pops_on_that_call_takers_screen_only(tmp_path: Pat
     assert ani.sent[-1]["kind"] == "call.connected" and ani.sent[-1]["data"]["wait_seconds"] == 6
 
 
-async def test_no_lookup_for_a_phone_nobody_watches(tmp_path: Path) -> None:
-    service, _, store, _ = service_with(tmp_path)
+async def test_no_lookup_for_a_phone_nobody_watches(tmp_path: Path, hub: LiveHub) -> None:
+    service, _, store, _ = service_with(tmp_path, hub)
     service.on_event(called(interface="PJSIP/nobody"))
     service.on_event(called())  # taker-1 is ani's, but her screen is not open
     await settle()
     assert store.lookups == 0
 
 
-async def test_a_slow_database_does_not_hold_the_pop_back(tmp_path: Path) -> None:
-    service, _, _, hub = service_with(tmp_path, store=FakeStore(delay=5.0))
+async def test_a_slow_database_does_not_hold_the_pop_back(tmp_path: Path, hub: LiveHub) -> None:
+    service, _, _, _ = service_with(tmp_path, hub, store=FakeStore(delay=5.0))
     ani = watch(hub, "ani")
     started = time.monotonic()
     service.on_event(called())
@@ -324,8 +335,8 @@ async def test_a_slow_database_does_not_hold_the_pop_back(tmp_path: Path) -> Non
     await service.stop()
 
 
-async def test_an_answer_during_the_lookup_is_not_lost(tmp_path: Path) -> None:
-    service, _, _, hub = service_with(tmp_path, store=FakeStore(delay=0.1))
+async def test_an_answer_during_the_lookup_is_not_lost(tmp_path: Path, hub: LiveHub) -> None:
+    service, _, _, _ = service_with(tmp_path, hub, store=FakeStore(delay=0.1))
     ani = watch(hub, "ani")
     service.on_event(called())
     service.on_event(AgentConnect(name="AgentConnect", received_at=NOW, uniqueid="1.1",
