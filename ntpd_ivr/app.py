@@ -16,6 +16,7 @@ from sqlalchemy import select
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.server import FastAgiServer, Handler
 from ntpd_ivr.ami.client import AmiClient
+from ntpd_ivr.ami.events import AmiEvent
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
 from ntpd_ivr.calls.recorder import CallRecorder
@@ -35,6 +36,10 @@ from ntpd_ivr.web.app import WebDeps
 from ntpd_ivr.web.app import init as init_web
 from ntpd_ivr.web.auth import SessionSigner, UserStore
 from ntpd_ivr.web.hub import DEFAULT_TOPICS, LiveHub
+from ntpd_ivr.workspace import http as workspace_http
+from ntpd_ivr.workspace.model import TOPICS as WORKSPACE_TOPICS
+from ntpd_ivr.workspace.service import WorkspaceService
+from ntpd_ivr.workspace.store import DbStore
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,7 @@ class Service:
                         if settings.ivr.routing_config
                         else RoutingConfig.minimal(settings.ivr.default_queue))
         self.recorder = CallRecorder(self.records, self.tracker, self.reconciler)
-        self.ami = AmiClient(settings.ami, on_event=self.recorder.on_event,
+        self.ami = AmiClient(settings.ami, on_event=self._on_ami_event,
                              on_login=self._on_ami_login)
         self.queue_monitor = QueueMonitor(
             self.ami, timeout_seconds=self.routing.ivr.live_state_timeout_ms / 1000,
@@ -71,13 +76,16 @@ class Service:
             log.warning("no web users: nobody can log in (add one: ntpd-ivr user add)")
         signer = SessionSigner(settings.web.session_secret or secrets.token_urlsafe(32))
         # Call, queue and incident state is pushed to the screens through it.
-        self.hub = LiveHub({**DEFAULT_TOPICS, "incidents": "calltaker",
+        self.hub = LiveHub({**DEFAULT_TOPICS, **WORKSPACE_TOPICS, "incidents": "calltaker",
                             "dispatches": "agency"})
         self.incidents = IncidentService(self.engine, lambda: self.routing,
                                          publish=self._incident_changed)
+        self.workspace = WorkspaceService(
+            self.ami, DbStore(self.engine), users, self.hub,
+            lambda: sorted({r.queue for r in self.routing.regions.values()}))
         web_deps = WebDeps(health=self.health, users=users, signer=signer,
                            recent_calls=self.recent_calls, hub=self.hub)
-        web_app = init_web(web_deps)
+        web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),))
         add_incident_routes(web_app, self.incidents)
         self.web_runner = web.AppRunner(web_app, access_log=None)
         self._stopping = asyncio.Event()
@@ -88,7 +96,12 @@ class Service:
         if kind.startswith("dispatch."):  # to that agency's screens alone
             self.hub.publish("dispatches", kind, data, agency=data["agency"])
 
+    async def _on_ami_event(self, event: AmiEvent) -> None:
+        await self.recorder.on_event(event)
+        self.workspace.on_event(event)  # never waits: screen pops run in tasks of their own
+
     async def _on_ami_login(self) -> None:
+        self.workspace.on_login()
         await self.recorder.resync(self.ami)
 
     async def recent_calls(self, limit: int) -> list[dict[str, Any]]:

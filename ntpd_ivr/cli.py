@@ -147,7 +147,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         password = token_source.token_urlsafe(12)
     if args.agency and args.config:
         _check_agency(args.agency, _load(args).ivr.routing_config)
-    UserStore(path).put(args.name, args.role, password, args.agency or "")
+    UserStore(path).put(args.name, args.role, password, args.agency or "",
+                        sip_endpoint=args.sip_endpoint)
     print(f"user {args.name} ({args.role}{' of ' + args.agency if args.agency else ''}) "
           f"saved in {path}")
     if not args.password_stdin:
@@ -333,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--agency", help="with --role agency: the agency it acts for, "
                                       "<region>-<agency> as in the routing config")
     add.add_argument("--users-file", type=Path, help="default: the settings' web.users_file")
+    add.add_argument("--sip-endpoint", help="a call-taker's PJSIP endpoint (e.g. ani, "
+                                            "taker-1): their screen pops when it rings")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of standard input")
     with_config(add)

@@ -24,6 +24,10 @@ from ntpd_ivr.settings import DatabaseSettings
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.postgres import LocalPostgres
 
+# The live stack's fixtures (stack, controller, running_controller, takers), defined once
+# here so that tests/e2e and tests/browser share one Asterisk and one controller.
+from tests.stack_fixtures import controller, running_controller, stack, takers  # noqa: F401
+
 
 @dataclass(frozen=True)
 class RunningPostgres:

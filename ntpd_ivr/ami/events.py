@@ -77,6 +77,7 @@ class AgentCalled(AmiEvent):
     interface: str
     member_name: str
     dest_channel: str  # the member's channel being rung
+    caller_number: str = ""  # the caller's, canonical (for the call-taker's screen pop)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +157,8 @@ class QueueMember(AmiEvent):
     status: int  # AST_DEVICE_*: 1 not in use, 2 in use, 5 unavailable, 6 ringing...
     paused: bool
     in_call: bool
+    paused_reason: str = ""
+    membership: str = ""  # static, dynamic or realtime: only a dynamic one can be removed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -299,7 +302,8 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
         _req("original_position", "OriginalPosition", convert=int),
         _req("hold_time", "HoldTime", convert=int))),
     "AgentCalled": (AgentCalled, (
-        _req("uniqueid", "Uniqueid"), *_QUEUE_MEMBER, _opt("dest_channel", "DestChannel"))),
+        _req("uniqueid", "Uniqueid"), *_QUEUE_MEMBER, _opt("dest_channel", "DestChannel"),
+        _CALLER)),
     "AgentConnect": (AgentConnect, (
         _req("uniqueid", "Uniqueid"), *_QUEUE_MEMBER,
         _req("hold_time", "HoldTime", convert=int), _req("ring_time", "RingTime", convert=int),
@@ -328,7 +332,8 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
     "QueueMember": (QueueMember, (
         _req("queue", "Queue"), _opt("member_name", "Name", "MemberName"),
         _req("interface", "Location", "Interface"), _req("status", "Status", convert=int),
-        _req("paused", "Paused", convert=_flag), _req("in_call", "InCall", convert=_flag))),
+        _req("paused", "Paused", convert=_flag), _req("in_call", "InCall", convert=_flag),
+        _opt("paused_reason", "PausedReason"), _opt("membership", "Membership"))),
     "QueueSummary": (QueueSummary, (
         _req("queue", "Queue"), _req("logged_in", "LoggedIn", convert=int),
         _req("available", "Available", convert=int), _req("callers", "Callers", convert=int),

@@ -80,7 +80,9 @@ class Call(Base):
 
     __table_args__ = (Index("ix_calls_arrived_at", "arrived_at"),
                       Index("ix_calls_region", "region", "arrived_at"),
-                      Index("ix_calls_category", "category", "arrived_at"))
+                      Index("ix_calls_category", "category", "arrived_at"),
+                      # The caller's history on the call-taker's screen (workspace).
+                      Index("ix_calls_caller_number", "caller_number", "arrived_at"))
 
 
 class CallEvent(Base):

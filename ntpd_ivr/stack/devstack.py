@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -249,7 +250,10 @@ pid_file = "{layout.run_dir / 'controller.pid'}"
         _progress(f"PostgreSQL on {LOOPBACK}:{self.layout.pg_port}")
         self.postgres.init()
         self.postgres.start()
-        upgrade(self.postgres.url)
+        # In a thread of its own: alembic runs its own event loop, and up() may be called
+        # where one is already running (a Playwright browser test's, for one).
+        with ThreadPoolExecutor(1, thread_name_prefix="migrate") as migrate:
+            migrate.submit(upgrade, self.postgres.url).result()
         self._write_controller_settings(prompts_inside)
         users = UserStore(self.layout.run_dir / "users.toml")
         if "supervisor" not in users.users:

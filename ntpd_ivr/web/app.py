@@ -319,7 +319,9 @@ async def _close_live_sockets(app: web.Application) -> None:
     await app[DEPS].hub.close_all()
 
 
-def init(deps: WebDeps) -> web.Application:
+def init(deps: WebDeps,
+         domains: tuple[Callable[[web.Application], None], ...] = ()) -> web.Application:
+    """`domains`: each domain's add_routes(app) (its routes, roles and state)."""
     guard = csrf.CsrfGuard(deps.signer.derive("csrf"))
     app = web.Application(
         middlewares=[csrf.middleware(guard, refuse_csrf), auth_middleware],
@@ -345,4 +347,6 @@ def init(deps: WebDeps) -> web.Application:
     app.router.add_get("/api/calls", calls, name="calls")
     app.router.add_post("/api/notices", notices, name="notices")
     app.router.add_get("/ws", live, name="live")
+    for add_routes in domains:
+        add_routes(app)
     return app

@@ -63,6 +63,13 @@ class User:
     role: str
     password_hash: str
     agency: str = ""  # the agency an `agency` user acts for; "" for every other role
+    # The call-taker's PJSIP endpoint (ntpd-ivr taker add NAME, or a stand-in): where the
+    # queue rings them, so where their screen pops and whose queue presence they set.
+    sip_endpoint: str | None = None
+
+
+def valid_endpoint(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64 and set(value) <= _NAME_CHARS
 
 
 def validate_name(name: str) -> str:
@@ -103,7 +110,11 @@ class UserStore:
                 validate_scope(body["role"], agency)
             except ConfigError as exc:
                 raise ConfigError(f"{where}.agency: {exc}") from None
-            users[name] = User(name, body["role"], body["password_hash"], agency)
+            endpoint = body.get("sip_endpoint")
+            if endpoint is not None and not valid_endpoint(endpoint):
+                raise ConfigError(f"{where}.sip_endpoint must be an endpoint name "
+                                  "(a-z 0-9 - _ .)")
+            users[name] = User(name, body["role"], body["password_hash"], agency, endpoint)
         return users
 
     def authenticate(self, name: str, password: str) -> User | None:
@@ -114,19 +125,24 @@ class UserStore:
             return None
         return user if verify_password(password, user.password_hash) else None
 
-    def put(self, name: str, role: str, password: str, agency: str = "") -> None:
+    def put(self, name: str, role: str, password: str, agency: str = "",
+            sip_endpoint: str | None = None) -> None:
         if self.path is None:
             raise ConfigError("no users file: set web.users_file")
         validate_name(name)
         if role not in ROLES:
             raise ConfigError(f"role {role!r}: must be one of {', '.join(ROLES)}")
         validate_scope(role, agency)
-        self.users[name] = User(name, role, hash_password(password), agency)
+        if sip_endpoint is not None and not valid_endpoint(sip_endpoint):
+            raise ConfigError(f"sip endpoint {sip_endpoint!r}: use a-z 0-9 - _ .")
+        self.users[name] = User(name, role, hash_password(password), agency, sip_endpoint)
         lines = ["# ntpd-ivr web users. Manage with `ntpd-ivr user add`; hashes only.\n"]
         for user in sorted(self.users.values(), key=lambda u: u.name):
             lines.append(f'\n[users.{user.name}]\nrole = "{user.role}"\n'
                          + (f'agency = "{user.agency}"\n' if user.agency else "")
-                         + f'password_hash = "{user.password_hash}"\n')
+                         + f'password_hash = "{user.password_hash}"\n'
+                         + (f'sip_endpoint = "{user.sip_endpoint}"\n'
+                            if user.sip_endpoint else ""))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("".join(lines), encoding="utf-8")

@@ -128,17 +128,19 @@ class LiveHub:
         self._closing: set[asyncio.Task[None]] = set()
 
     def publish(self, topic: str, kind: str, data: Mapping[str, Any], *,
-                agency: str | None = None) -> int:
+                agency: str | None = None, user: str | None = None) -> int:
         """Queue an event for every subscriber of `topic`; returns how many got it queued.
         `agency`: the event concerns that agency alone, and no other agency's user gets it.
+        `user`: only that user's sockets get it (a call-taker's own screen pop).
         Call it from the event loop's thread; it never waits."""
         if topic not in self.topics:
             raise ValueError(f"unknown topic {topic!r}; known: {', '.join(self.topics)}")
         text = Event(topic, kind, data).encode()
         queued = 0
         for client in list(self.clients):
-            if topic in client.topics and _sees(client.session, agency) \
-                    and self._offer(client, text):
+            if (topic in client.topics and _sees(client.session, agency)
+                    and (user is None or client.session.user == user)
+                    and self._offer(client, text)):
                 queued += 1
         return queued
 
@@ -239,6 +241,10 @@ class LiveHub:
             expiry.cancel()
             self.detach(client)
         return socket
+
+    def watching(self, topic: str, user: str) -> bool:
+        """Whether `user` has a socket subscribed to `topic` (nothing to look up if not)."""
+        return any(topic in c.topics and c.session.user == user for c in self.clients)
 
     async def close_all(self) -> None:
         """At shutdown: every socket gets a Going Away close, then the hub is empty."""

@@ -21,6 +21,7 @@ PASSWORDS = {"ani": "ani-password", "budi": "budi-password", "damkar": "damkar-p
 # Agency users (role agency), each scoped to one agency of config/routing.example.toml.
 AGENCY_USERS = {"damkar": "palembang-damkar", "dinkes": "palembang-dinkes"}
 Client = TestClient[web.Request, web.Application]
+Domains = tuple[Callable[[web.Application], None], ...]
 
 
 async def recent_calls(limit: int) -> list[dict[str, Any]]:
@@ -30,19 +31,21 @@ async def recent_calls(limit: int) -> list[dict[str, Any]]:
 @contextlib.asynccontextmanager
 async def serving_web(tmp_path: Path, *, hub: LiveHub | None = None,
                       limiter: LoginLimiter | None = None,
-                      extend: Callable[[web.Application], None] | None = None
+                      extend: Callable[[web.Application], None] | None = None,
+                      domains: Callable[[UserStore, LiveHub], Domains] | None = None,
                       ) -> AsyncIterator[Client]:
     """`extend`: what the composition root adds to the app (a domain's add_routes); with
-    it come the agency users."""
+    it come the agency users. `domains`: the domains' add_routes, made from the users and
+    the hub."""
     users = UserStore(tmp_path / "users.toml")
-    users.put("ani", "calltaker", PASSWORDS["ani"])
+    users.put("ani", "calltaker", PASSWORDS["ani"], sip_endpoint="taker-1")
     users.put("budi", "supervisor", PASSWORDS["budi"])
     for name, agency in AGENCY_USERS.items() if extend is not None else ():
         users.put(name, "agency", PASSWORDS[name], agency)
     deps = WebDeps(health=lambda: (True, {"status": "ok"}), users=users,
                    signer=SessionSigner("test-secret"), recent_calls=recent_calls,
                    hub=hub or LiveHub(), login_limiter=limiter or LoginLimiter())
-    app = init(deps)
+    app = init(deps, domains(users, deps.hub) if domains is not None else ())
     if extend is not None:
         extend(app)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:

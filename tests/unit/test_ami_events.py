@@ -94,7 +94,8 @@ CASES: list[tuple[str, AmiEvent]] = [
      + "\nQueue: q-ambulans\nMemberName: Taker 07\nInterface: PJSIP/taker-07",
      AgentCalled(name="AgentCalled", received_at=AT, timestamp=1718000012.345678,
                  uniqueid="1718000000.10", queue="q-ambulans", interface="PJSIP/taker-07",
-                 member_name="Taker 07", dest_channel="PJSIP/taker-07-0000000b")),
+                 member_name="Taker 07", dest_channel="PJSIP/taker-07-0000000b",
+                 caller_number="+6281234567890")),
     ("Event: AgentConnect\n" + PRIV + CALLER + MEMBER
      + "\nQueue: q-ambulans\nMemberName: Taker 07\nInterface: PJSIP/taker-07\n"
        "RingTime: 3\nHoldTime: 12",
@@ -136,7 +137,7 @@ CASES: list[tuple[str, AmiEvent]] = [
      "Paused: 0\nPausedReason: \nWrapuptime: 0\nActionID: a/2",
      QueueMember(name="QueueMember", received_at=AT, queue="q-ambulans",
                  member_name="Taker 07", interface="PJSIP/taker-07", status=2, paused=False,
-                 in_call=True)),
+                 in_call=True, membership="dynamic")),
     ("Event: QueueEntry\nQueue: q-ambulans\nPosition: 1\n"
      "Channel: PJSIP/operator-telkomsel-0000000a\nUniqueid: 1718000000.10\n"
      "CallerIDNum: unknown\nCallerIDName: unknown\nConnectedLineNum: unknown\n"

@@ -1,0 +1,112 @@
+// The call-taker's desk (templates/workspace.html, ntpd_ivr/workspace/http.py): the
+// screen pop and the queue presence arrive over the live-push hub's `workspace` topic,
+// for this user only. The page never polls; a dropped socket reconnects with backoff.
+"use strict";
+(() => {
+  const desk = document.getElementById("workspace");
+  if (!desk) return;
+  const labels = desk.dataset;
+  const $ = (id) => document.getElementById(id);
+  const callCard = $("call");
+  let nextId = 1;
+  let delay = 1000;
+
+  function label(prefix, value) {
+    // data-label-state-logged-out is dataset.labelStateLoggedOut
+    const key = prefix + String(value).split("-")
+      .map((part) => part.charAt(0).toUpperCase() + part.slice(1)).join("");
+    return labels[key] ?? String(value);
+  }
+
+  function text(id, value) {
+    $(id).textContent = value === null || value === undefined || value === ""
+      ? labels.unknown : String(value);
+  }
+
+  function where(location) {
+    if (!location) return labels.locationNone;
+    const parts = [];
+    if (location.lat !== null && location.lon !== null) {
+      parts.push(`${location.lat}, ${location.lon}`);
+    }
+    if (location.radius_m) parts.push(`± ${location.radius_m} m`);
+    if (location.civic) parts.push(Object.values(location.civic).join(", "));
+    if (!parts.length) parts.push(location.kind);
+    return parts.join(" · ");
+  }
+
+  function showCall(call) {
+    callCard.dataset.state = call.state;
+    callCard.dataset.uniqueid = call.uniqueid;
+    $("call-state").textContent = label("labelCall", call.state);
+    $("call-none").hidden = true;
+    $("call-facts").hidden = false;
+    text("call-caller", call.caller_number);
+    text("call-region", call.region);
+    text("call-category", call.category);
+    text("call-wait", call.wait_seconds === null ? null
+      : labels.seconds.replace("{n}", call.wait_seconds));
+    text("call-location", where(call.location));
+    const body = $("history").querySelector("tbody");
+    body.replaceChildren();
+    for (const earlier of call.history) {
+      const row = document.createElement("tr");
+      for (const value of [earlier.arrived_at, earlier.category, earlier.disposition]) {
+        const cell = document.createElement("td");
+        cell.textContent = value ?? "";
+        row.append(cell);
+      }
+      body.append(row);
+    }
+    $("history-note").textContent = !call.history_complete ? labels.historyIncomplete
+      : call.history.length ? "" : labels.historyNone;
+  }
+
+  function callState(data, state) {
+    if (callCard.dataset.uniqueid !== data.uniqueid) return;
+    callCard.dataset.state = state;
+    $("call-state").textContent = label("labelCall", state);
+    if (data.wait_seconds !== undefined) {
+      text("call-wait", labels.seconds.replace("{n}", data.wait_seconds));
+    }
+  }
+
+  function showPresence(presence) {
+    const state = $("presence-state");
+    if (!state) return;
+    state.dataset.state = presence.state;
+    state.textContent = label("labelState", presence.state);
+    $("presence-reason").textContent = presence.reason ? label("labelReason", presence.reason) : "";
+    $("presence-queues").textContent = presence.queues.map((q) => q.queue).join(", ");
+  }
+
+  const initial = JSON.parse($("call-initial").textContent);
+  if (initial) showCall(initial);
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/ws`);
+    socket.addEventListener("open", () => {
+      socket.send(JSON.stringify({ id: nextId++, type: "subscribe", topic: "workspace" }));
+    });
+    socket.addEventListener("message", (message) => {
+      const data = JSON.parse(message.data);
+      if (data.type === "result") {
+        if (data.success) { delay = 1000; desk.dataset.live = "yes"; }
+        else console.error("workspace:", data.error);
+        return;
+      }
+      if (data.type !== "event") return;
+      if (data.kind === "call.ringing") showCall(data.data);
+      else if (data.kind === "presence") showPresence(data.data);
+      else if (data.kind.startsWith("call.")) callState(data.data, data.kind.slice(5));
+    });
+    socket.addEventListener("close", () => {
+      desk.dataset.live = "no";
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30000);
+    });
+  }
+
+  connect();
+})();

@@ -1,0 +1,186 @@
+"""Presence and screen pops as values: no I/O here.
+
+Presence is read from Asterisk (QueueStatus), never kept on our side only: Asterisk's
+queue members are the truth, so a controller restart loses nothing (the state is rebuilt
+after every AMI login).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ntpd_ivr.ami.events import AgentCalled, QueueMember
+from ntpd_ivr.numbers import MARKERS
+
+TOPIC = "workspace"  # the live-push topic of a call-taker's own screen
+TOPICS = {TOPIC: "calltaker"}
+PRESENCE_ACTIONS = ("login", "logout", "pause", "unpause")
+PAUSE_REASONS = ("break", "wrap-up", "training", "meeting", "other")
+LOGGED_OUT, AVAILABLE, PAUSED = "logged-out", "available", "paused"
+MAX_HISTORY = 10
+
+
+class WorkspaceError(Exception):
+    """A refusal with its HTTP status and error id (wazo-calld style)."""
+
+    status = 409
+    error = "conflict"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NoEndpoint(WorkspaceError):
+    error = "no-endpoint"
+
+
+class NotLoggedIn(WorkspaceError):
+    error = "not-logged-in"
+
+
+class AlreadyMember(WorkspaceError):
+    error = "already-member"
+
+
+class StaticMember(WorkspaceError):
+    error = "static-member"
+
+
+class AsteriskRefused(WorkspaceError):
+    status = 502
+    error = "asterisk"
+
+
+@dataclass(frozen=True)
+class PresenceChange:
+    """What a call-taker asked for, validated (ValueError names the bad field)."""
+
+    action: str
+    queue: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any], queues: Sequence[str]) -> PresenceChange:
+        action = body.get("action")
+        if action not in PRESENCE_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(PRESENCE_ACTIONS)}")
+        if action == "login":
+            queue = body.get("queue")
+            if queue not in queues:
+                raise ValueError(f"queue must be one of {', '.join(queues)}")
+            return cls(action, queue=str(queue))
+        if action == "pause":
+            reason = body.get("reason")
+            if reason not in PAUSE_REASONS:
+                raise ValueError(f"reason must be one of {', '.join(PAUSE_REASONS)}")
+            return cls(action, reason=str(reason))
+        return cls(str(action))
+
+
+@dataclass(frozen=True)
+class Membership:
+    queue: str
+    paused: bool
+    reason: str
+    dynamic: bool  # added by a login (QueueAdd); a static one is in queues*.conf
+    status: int  # AST_DEVICE_*
+    in_call: bool
+
+
+@dataclass(frozen=True)
+class Presence:
+    endpoint: str
+    memberships: tuple[Membership, ...] = ()
+
+    @property
+    def state(self) -> str:
+        if not self.memberships:
+            return LOGGED_OUT
+        return PAUSED if all(m.paused for m in self.memberships) else AVAILABLE
+
+    @property
+    def reason(self) -> str:
+        return next((m.reason for m in self.memberships if m.paused and m.reason), "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"endpoint": self.endpoint, "state": self.state, "reason": self.reason,
+                "queues": [{"queue": m.queue, "paused": m.paused, "reason": m.reason,
+                            "dynamic": m.dynamic, "in_call": m.in_call}
+                           for m in self.memberships]}
+
+
+def interface_of(endpoint: str) -> str:
+    return f"PJSIP/{endpoint}"
+
+
+def endpoint_of(interface: str) -> str:
+    """'PJSIP/taker-1' -> 'taker-1' (the member's interface, as queues name it)."""
+    return interface.partition("/")[2] or interface
+
+
+def presence_from_members(members: Iterable[QueueMember]) -> dict[str, Presence]:
+    """QueueStatus's member items -> each endpoint's presence across its queues."""
+    found: dict[str, list[Membership]] = {}
+    for m in members:
+        found.setdefault(endpoint_of(m.interface), []).append(Membership(
+            m.queue, m.paused, m.paused_reason, m.membership == "dynamic", m.status,
+            m.in_call))
+    return {endpoint: Presence(endpoint, tuple(sorted(ms, key=lambda m: m.queue)))
+            for endpoint, ms in found.items()}
+
+
+def _epoch(value: Any) -> float | None:
+    return value.timestamp() if isinstance(value, datetime) else None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
+def location_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The calls row's location columns, or None when nothing usable was received."""
+    kind = row.get("location_kind")
+    if kind in (None, "none"):
+        return None
+    return {"kind": kind, "source": row.get("location_source"),
+            "lat": row.get("location_lat"), "lon": row.get("location_lon"),
+            "radius_m": row.get("location_radius_m"), "civic": row.get("location_civic"),
+            "error": row.get("location_error")}
+
+
+def history_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"uniqueid": row.get("uniqueid"), "arrived_at": _iso(row.get("arrived_at")),
+            "disposition": row.get("disposition"), "category": row.get("category"),
+            "region": row.get("region"), "answered_by": row.get("answered_by")}
+
+
+def has_history(caller_number: str) -> bool:
+    """`withheld`, `unknown`, `invalid` are never one caller: no history for them."""
+    return bool(caller_number) and caller_number not in MARKERS
+
+
+def pop_of(called: AgentCalled, row: Mapping[str, Any] | None,
+           history: Sequence[Mapping[str, Any]] | None, now: float) -> dict[str, Any]:
+    """What the call-taker's screen shows when their phone rings. `row` is the calls row
+    (None if not written yet), `history` the caller's earlier calls (None if the look-up
+    did not finish in time)."""
+    row = row or {}
+    queued = _epoch(row.get("queued_at")) or _epoch(row.get("arrived_at"))
+    return {
+        "uniqueid": called.uniqueid,
+        "queue": called.queue,
+        "endpoint": endpoint_of(called.interface),
+        "caller_number": row.get("caller_number") or called.caller_number or None,
+        "region": row.get("region"),
+        "category": row.get("category"),
+        "ivr_digit": row.get("ivr_digit"),
+        "arrived_at": _iso(row.get("arrived_at")),
+        "wait_seconds": max(0, round(now - queued)) if queued is not None else None,
+        "location": location_of(row),
+        "history": [history_entry(h) for h in history or ()],
+        "history_complete": history is not None,
+    }

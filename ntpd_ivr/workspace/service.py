@@ -1,0 +1,260 @@
+"""The workspace's service: the only code that changes a call-taker's presence, and the
+one that pops calls on their screens.
+
+The AMI consumer hands every event to `on_event`, which must stay cheap (the call path,
+see docs/performance.md): it only looks at queue-member events, and only for endpoints a
+web user is tied to; the database look-ups for a pop run in a task of their own, under a
+time limit, after the event has been handed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from ntpd_ivr.ami.events import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AgentRingNoAnswer,
+    AmiEvent,
+)
+from ntpd_ivr.errors import AmiError
+from ntpd_ivr.web.auth import UserStore
+from ntpd_ivr.web.hub import LiveHub
+from ntpd_ivr.workspace.ami import AmiActions, presence_actions, queue_members
+from ntpd_ivr.workspace.model import (
+    MAX_HISTORY,
+    TOPIC,
+    AlreadyMember,
+    AsteriskRefused,
+    NoEndpoint,
+    NotLoggedIn,
+    Presence,
+    PresenceChange,
+    StaticMember,
+    WorkspaceError,
+    endpoint_of,
+    has_history,
+    pop_of,
+    presence_from_members,
+)
+
+log = logging.getLogger(__name__)
+
+POP_LOOKUP_SECONDS = 0.7  # the pop must reach the screen within 1 s of AgentCalled
+ROW_RETRY_SECONDS = 0.1  # the calls row may still be on its way from the spool
+_MEMBER_EVENTS = (AgentCalled, AgentConnect, AgentComplete, AgentRingNoAnswer)
+
+
+class WorkspaceStore(Protocol):
+    async def call_row(self, uniqueid: str) -> dict[str, Any] | None: ...
+
+    async def caller_history(self, caller_number: str, *, before_uniqueid: str,
+                             limit: int) -> list[dict[str, Any]]: ...
+
+    async def audit(self, *, actor: str, action: str, target: str,
+                    detail: Mapping[str, Any], outcome: str) -> None: ...
+
+
+class WorkspaceService:
+    def __init__(self, ami: AmiActions, store: WorkspaceStore, users: UserStore,
+                 hub: LiveHub, queues: Callable[[], Sequence[str]], *,
+                 lookup_seconds: float = POP_LOOKUP_SECONDS) -> None:
+        self.ami = ami
+        self.store = store
+        self.users = users
+        self.hub = hub
+        self.queues = queues
+        self.lookup_seconds = lookup_seconds
+        self.presence: dict[str, Presence] = {}
+        self.pops: dict[str, dict[str, Any]] = {}  # endpoint -> the call on its screen
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._by_endpoint: dict[str, tuple[str, ...]] = {}
+        self.reload_users()
+
+    # --- who is who ----------------------------------------------------------------------
+
+    def reload_users(self) -> None:
+        found: dict[str, list[str]] = {}
+        for user in self.users.users.values():
+            if user.sip_endpoint:
+                found.setdefault(user.sip_endpoint, []).append(user.name)
+        self._by_endpoint = {endpoint: tuple(names) for endpoint, names in found.items()}
+
+    def endpoint_of_user(self, user: str) -> str | None:
+        found = self.users.users.get(user)
+        return found.sip_endpoint if found is not None else None
+
+    def presence_of(self, endpoint: str) -> Presence:
+        return self.presence.get(endpoint) or Presence(endpoint)
+
+    def _publish(self, endpoint: str, kind: str, data: Mapping[str, Any]) -> None:
+        for user in self._by_endpoint.get(endpoint, ()):
+            self.hub.publish(TOPIC, kind, data, user=user)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- screen pop ---------------------------------------------------------------------
+
+    def on_event(self, event: AmiEvent) -> None:
+        """Every AMI event, in order, from the AMI consumer; never waits."""
+        if not isinstance(event, _MEMBER_EVENTS):
+            return
+        endpoint = endpoint_of(event.interface)
+        users = self._by_endpoint.get(endpoint)
+        if not users:
+            return
+        if isinstance(event, AgentCalled):
+            if any(self.hub.watching(TOPIC, user) for user in users):
+                # Known by its id at once, so that an AgentConnect or the end arriving
+                # during the look-up is not lost: their state goes into the pop.
+                placeholder: dict[str, Any] = {"uniqueid": event.uniqueid, "state": "ringing"}
+                self.pops[endpoint] = placeholder
+                self._spawn(self.pop(event, endpoint, placeholder), f"pop-{event.uniqueid}")
+            return
+        pop = self.pops.get(endpoint)
+        if pop is None or pop["uniqueid"] != event.uniqueid:
+            return
+        if isinstance(event, AgentConnect):
+            pop.update(state="connected", wait_seconds=event.hold_time)
+            self._publish(endpoint, "call.connected",
+                          {"uniqueid": event.uniqueid, "wait_seconds": event.hold_time})
+        else:  # rang out, or the call is over: the screen keeps it, marked as such
+            pop["state"] = "missed" if isinstance(event, AgentRingNoAnswer) else "ended"
+            del self.pops[endpoint]
+            self._publish(endpoint, f"call.{pop['state']}", {"uniqueid": event.uniqueid})
+
+    async def pop(self, called: AgentCalled, endpoint: str,
+                  placeholder: dict[str, Any]) -> None:
+        """Look the call and its caller up (under a time limit) and push it to the screen.
+        What the time limit cut short is pushed as missing, never held back."""
+        row: dict[str, Any] | None = None
+        history: list[dict[str, Any]] | None = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lookup_seconds
+        # The IVR's update (region, category) may still be on its way from the spool: ask
+        # again for half the time, then go on with what there is.
+        row_deadline = loop.time() + self.lookup_seconds / 2
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    row = await self.store.call_row(called.uniqueid)
+                    if (row is not None and row.get("category")) or loop.time() >= row_deadline:
+                        break
+                    await asyncio.sleep(ROW_RETRY_SECONDS)
+                number = (row or {}).get("caller_number") or called.caller_number
+                history = (await self.store.caller_history(
+                    number, before_uniqueid=called.uniqueid, limit=MAX_HISTORY)
+                    if has_history(number) else [])
+        except TimeoutError:
+            log.warning("screen pop for %s: look-up over %g s, popped without %s", endpoint,
+                        self.lookup_seconds, "the call row" if row is None else "the history",
+                        extra={"call_id": called.uniqueid})
+        except Exception:  # the database is down: the phone rings all the same
+            log.exception("screen pop for %s: look-up failed", endpoint,
+                          extra={"call_id": called.uniqueid})
+        pop = pop_of(called, row, history, time.time())
+        pop.update({key: placeholder[key] for key in ("state", "wait_seconds")
+                    if key in placeholder})
+        if self.pops.get(endpoint) is placeholder:
+            self.pops[endpoint] = pop
+        self._publish(endpoint, "call.ringing", pop)
+        log.info("screen pop to %s (%s)", endpoint,
+                 ", ".join(self._by_endpoint.get(endpoint, ())),
+                 extra={"call_id": called.uniqueid})
+
+    # --- presence -----------------------------------------------------------------------
+
+    def on_login(self) -> None:
+        """After every AMI login: presence again from Asterisk (events were lost)."""
+        self._spawn(self.resync(), "workspace-resync")
+
+    async def resync(self) -> None:
+        try:
+            members = await queue_members(self.ami)
+        except AmiError as exc:
+            log.warning("presence not rebuilt from QueueStatus: %s", exc)
+            return
+        self.presence = presence_from_members(members)
+        for endpoint in self._by_endpoint:
+            self._publish(endpoint, "presence", self.presence_of(endpoint).to_json())
+        log.info("presence rebuilt from QueueStatus: %d member(s) of %d endpoint(s)",
+                 len(members), len(self.presence))
+
+    async def refresh(self, endpoint: str) -> Presence:
+        members = await queue_members(self.ami, endpoint)
+        found = presence_from_members(m for m in members if endpoint_of(m.interface) == endpoint)
+        presence = found.get(endpoint, Presence(endpoint))
+        if presence.memberships:
+            self.presence[endpoint] = presence
+        else:
+            self.presence.pop(endpoint, None)
+        return presence
+
+    async def change_presence(self, user: str, change: PresenceChange) -> Presence:
+        """Log in, log out, pause, unpause: in Asterisk, then read back from it, audited
+        (who, what, how it went), then pushed to the call-taker's screens."""
+        endpoint = self.endpoint_of_user(user)
+        if endpoint is None:
+            raise NoEndpoint(f"web user {user} has no sip_endpoint: "
+                             "ntpd-ivr user add NAME --sip-endpoint ENDPOINT")
+        detail: dict[str, Any] = {"queue": change.queue} if change.queue else {}
+        if change.reason:
+            detail["reason"] = change.reason
+        action = f"presence.{change.action}"
+        try:
+            current = await self.refresh(endpoint)
+            refusal = self._refusal(change, current)
+            if refusal is not None:
+                await self._audit(user, action, endpoint, detail, f"refused: {refusal.error}")
+                raise refusal
+            for ami_action in presence_actions(change, endpoint, current):
+                await self.ami.action(ami_action)
+        except AmiError as exc:
+            await self._audit(user, action, endpoint, detail, f"failed: {exc}")
+            raise AsteriskRefused(str(exc)) from None
+        try:
+            presence = await self.refresh(endpoint)
+        except AmiError as exc:  # done, but not read back: the next resync will
+            log.warning("presence of %s not read back: %s", endpoint, exc)
+            presence = self.presence_of(endpoint)
+        await self._audit(user, action, endpoint, detail, "ok")
+        log.info("presence of %s: %s by %s -> %s", endpoint, change.action, user,
+                 presence.state)
+        self._publish(endpoint, "presence", presence.to_json())
+        return presence
+
+    @staticmethod
+    def _refusal(change: PresenceChange, current: Presence) -> WorkspaceError | None:
+        if change.action == "login":
+            if any(m.queue == change.queue for m in current.memberships):
+                return AlreadyMember(f"{current.endpoint} is already in {change.queue}")
+            return None
+        if not current.memberships:
+            return NotLoggedIn(f"{current.endpoint} is in no queue: log in first")
+        if change.action == "logout" and not any(m.dynamic for m in current.memberships):
+            return StaticMember(f"{current.endpoint} is a member of its queues by "
+                                "configuration (queues*.conf), not by a login")
+        return None
+
+    async def _audit(self, user: str, action: str, endpoint: str,
+                     detail: Mapping[str, Any], outcome: str) -> None:
+        try:
+            await self.store.audit(actor=user, action=action, target=endpoint,
+                                   detail=detail, outcome=outcome)
+        except Exception:
+            # The change is made in Asterisk already; say so loudly rather than hide it.
+            log.exception("AUDIT NOT WRITTEN: %s %s on %s (%s) %s", user, action, endpoint,
+                          detail, outcome)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

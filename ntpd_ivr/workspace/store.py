@@ -1,0 +1,86 @@
+"""The workspace's database side: one call and its caller's history for a screen pop
+(read-only, off the call path), and the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ntpd_ivr.audit.model import AuditEvent
+from ntpd_ivr.audit.trail import Entry, record
+from ntpd_ivr.db.models import Call
+
+_CALLS = Call.__table__
+# Presence changes go into the one audit trail (ntpd_ivr/audit) as subject "presence",
+# the call-taker's SIP endpoint as its id, and how it went as detail["outcome"].
+SUBJECT = "presence"
+_HISTORY_COLUMNS = (_CALLS.c.uniqueid, _CALLS.c.arrived_at, _CALLS.c.disposition,
+                    _CALLS.c.category, _CALLS.c.region, _CALLS.c.answered_by)
+
+
+async def call_row(engine: AsyncEngine, uniqueid: str) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(_CALLS).where(_CALLS.c.uniqueid == uniqueid))
+               ).mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def caller_history(engine: AsyncEngine, caller_number: str, *, before_uniqueid: str,
+                         limit: int) -> list[dict[str, Any]]:
+    """This caller's earlier calls, newest first (ix_calls_caller_number)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(*_HISTORY_COLUMNS)
+            .where(_CALLS.c.caller_number == caller_number,
+                   _CALLS.c.uniqueid != before_uniqueid)
+            .order_by(_CALLS.c.arrived_at.desc().nulls_last()).limit(limit))
+        return [dict(row) for row in rows.mappings()]
+
+
+async def write_audit(conn: AsyncConnection, *, actor: str, action: str, target: str,
+                      detail: Mapping[str, Any], outcome: str) -> None:
+    """One audit row, on the caller's connection: inside the transaction of the change."""
+    await record(conn, Entry(datetime.now(UTC), actor, action, SUBJECT, target,
+                             {**detail, "outcome": outcome}))
+
+
+async def audit_rows(engine: AsyncEngine, target: str, limit: int = 50) -> list[dict[str, Any]]:
+    """This endpoint's presence entries, newest first, as (actor, action, target, detail,
+    outcome) rows."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(AuditEvent.actor, AuditEvent.action, AuditEvent.subject_id,
+                   AuditEvent.detail)
+            .where(AuditEvent.subject_type == SUBJECT, AuditEvent.subject_id == target)
+            .order_by(AuditEvent.id.desc()).limit(limit))
+        return [{"actor": actor, "action": action, "target": subject_id,
+                 "detail": {k: v for k, v in detail.items() if k != "outcome"},
+                 "outcome": detail.get("outcome", "")}
+                for actor, action, subject_id, detail in rows]
+
+
+class DbStore:
+    """The workspace's store on the service's engine (tests use a fake with these methods)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def call_row(self, uniqueid: str) -> dict[str, Any] | None:
+        return await call_row(self.engine, uniqueid)
+
+    async def caller_history(self, caller_number: str, *, before_uniqueid: str,
+                             limit: int) -> list[dict[str, Any]]:
+        return await caller_history(self.engine, caller_number,
+                                    before_uniqueid=before_uniqueid, limit=limit)
+
+    async def audit(self, *, actor: str, action: str, target: str,
+                    detail: Mapping[str, Any], outcome: str) -> None:
+        # A presence change lives in Asterisk only: the audit row is the one DB write.
+        # Changes with rows of their own write them in this same transaction.
+        async with self.engine.begin() as conn:
+            await write_audit(conn, actor=actor, action=action, target=target,
+                              detail=detail, outcome=outcome)
