@@ -5,15 +5,8 @@ and reading presence back with QueueStatus.
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from ntpd_ivr.ami.events import ActionResult, QueueMember
+from ntpd_ivr.ami.events import AmiActions, QueueMember
 from ntpd_ivr.workspace.model import Presence, PresenceChange, interface_of
-
-
-class AmiActions(Protocol):
-    async def action(self, action: dict[str, str],
-                     timeout: float | None = None) -> ActionResult: ...  # noqa: ASYNC109
 
 
 def presence_actions(change: PresenceChange, endpoint: str,

@@ -20,12 +20,13 @@ from ntpd_ivr.ami.events import (
     AgentComplete,
     AgentConnect,
     AgentRingNoAnswer,
+    AmiActions,
     AmiEvent,
 )
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
-from ntpd_ivr.workspace.ami import AmiActions, presence_actions, queue_members
+from ntpd_ivr.workspace.ami import presence_actions, queue_members
 from ntpd_ivr.workspace.model import (
     MAX_HISTORY,
     TOPIC,
