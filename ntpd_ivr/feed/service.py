@@ -58,6 +58,7 @@ class MonitoringFeed:
         self.failed_total = 0
         self.pending = 0
         self.last_error: str | None = None
+        self._origin: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
@@ -84,8 +85,11 @@ class MonitoringFeed:
         t = FeedOutbox.__table__
         async with self.engine.connect() as conn:
             last = (await conn.execute(select(func.max(t.c.period_end)))).scalar_one()
-        # The first tick ever starts with the period under way: no history backfill.
-        first = last if last is not None else current
+        # Before the first push ever, start with the period under way at the first tick:
+        # no backfill of history from before the feed was configured.
+        if self._origin is None:
+            self._origin = current
+        first = last if last is not None else self._origin
         first = max(first, current - MAX_BACKFILL * self.interval)
         queued = 0
         start = first
