@@ -52,7 +52,7 @@ def page_table(html: str) -> list[list[str]]:
 async def test_page_csv_json_api_and_cli_agree(db_engine: AsyncEngine, tmp_path: Path,
                                                by: str) -> None:
     await seed(db_engine)
-    async with serving_center(db_engine, tmp_path) as (client, tokens):
+    async with serving_center(db_engine, tmp_path) as (client, _):
         cli_csv, cli_json = await asyncio.gather(
             cli_report(db_engine, tmp_path, by, "csv", "--within", "15"),
             cli_report(db_engine, tmp_path, by, "json", "--within", "15"))

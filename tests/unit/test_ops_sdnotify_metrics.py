@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from ntpd_ivr.ami.events import AgentConnect, AmiEvent, Newchannel, QueueCallerJoin
 from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.ops.metrics import Metrics, MetricSources
 from ntpd_ivr.ops.sdnotify import SdNotifier
-from ntpd_ivr.ami.events import AgentConnect, AmiEvent, Newchannel, QueueCallerJoin
 
 
 def newchannel(uniqueid: str, at: float) -> AmiEvent:
