@@ -113,7 +113,8 @@ class Service:
         self.metrics.add_sources(ops_metrics.MetricSources(
             live_counts=self.tracker.live_counts,
             agi=lambda: (self.agi.active_sessions, self.agi.sessions_total),
-            ami=self.ami.state, records=self.records.state, loop=self.loop_lag.state,
+            ami=self.ami.state, records=self.records.state,
+            loop=lambda: self.loop_lag.state(),  # made after the web app; read at scrapes
             feed=self.feed.state if self.feed is not None else None))
         ops_metrics.add_routes(web_app, self.metrics)
         self.systemd = SdNotifier()

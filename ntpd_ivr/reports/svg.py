@@ -2,9 +2,9 @@
 groups. Small on purpose (no charting library to vendor, audit and serve): a report has
 a few dozen groups at most, and the page must work without scripts and offline.
 
-Every bar is a `<rect class="bar">` and every point a `<circle class="point">`, each with
-`data-group` and `data-value`, so tests and screen readers find the data; a group without a
-value (None: nothing offered) gets no bar or point. Text is XML-escaped.
+Every bar is a `<rect class="chart-bar">` and every point a `<circle class="chart-point">`,
+each with `data-group` and `data-value`, so tests and screen readers find the data; a group
+without a value (None: nothing offered) gets no bar or point. Text is XML-escaped.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None],
         if value is None:
             continue
         h = plot_h * max(0.0, value) / top
-        parts.append(f'<rect class="bar" data-group="{escape(label)}" '
+        parts.append(f'<rect class="chart-bar" data-group="{escape(label)}" '
                      f'data-value="{_number(value)}" x="{x - bar_w / 2:.1f}" '
                      f'y="{TOP + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                      f'fill="#1f6f8b"><title>{escape(label)}: {_number(value)}'
@@ -124,7 +124,7 @@ def line_chart(title: str, labels: Sequence[str], values: Sequence[float | None]
         parts.append(f'<polyline class="line" points="{path}" fill="none" '
                      'stroke="#1f6f8b" stroke-width="2"/>')
     for x, y, label, value in points:
-        parts.append(f'<circle class="point" data-group="{escape(label)}" '
+        parts.append(f'<circle class="chart-point" data-group="{escape(label)}" '
                      f'data-value="{_number(value)}" cx="{x:.1f}" cy="{y:.1f}" r="4" '
                      f'fill="#1f6f8b"><title>{escape(label)}: {_number(value)}'
                      f'{escape(unit)}</title></circle>')

@@ -43,13 +43,15 @@ def _call(n: int, at: datetime, answer_after: float | None, **extra: Any) -> dic
     return row
 
 
-async def seed(engine: AsyncEngine) -> None:
+async def seed(engine: AsyncEngine, truncate: bool = True) -> None:
     """12 calls over three days, two regions; dispositions (genuine, prank, silent), two
-    incidents dispatched to damkar and dinkes."""
+    incidents dispatched to damkar and dinkes. `truncate=False` adds them to what is there
+    (a shared database: the browser tests')."""
     async with engine.begin() as conn:
-        await conn.execute(text(
-            "TRUNCATE calls, dispatches, call_dispositions, incidents, audit_events, "
-            "api_tokens, feed_outbox RESTART IDENTITY"))
+        if truncate:
+            await conn.execute(text(
+                "TRUNCATE calls, dispatches, call_dispositions, incidents, audit_events, "
+                "api_tokens, feed_outbox RESTART IDENTITY"))
         calls = []
         for n, (hours, answer, extra) in enumerate([
                 (0, 4, {}), (1, 12, {}), (2, None, {}), (3, 25, {"category": "medical"}),
@@ -62,15 +64,17 @@ async def seed(engine: AsyncEngine) -> None:
         incident = {"region": "palembang", "kecamatan": "Ilir Barat I",
                     "kecamatan_key": "ilir barat i", "description": "x", "severity": "high",
                     "created_by": "ani"}
-        await conn.execute(insert(Incident), [
+        numbered = insert(Incident).returning(Incident.id, sort_by_parameter_order=True)
+        first, second = (await conn.execute(numbered, [
             {**incident, "category": "fire", "created_at": T0 + timedelta(minutes=1)},
             {**incident, "category": "medical", "created_at": T0 + timedelta(hours=3)}])
+        ).scalars()
         await conn.execute(insert(CallDisposition), [
-            {"uniqueid": "1795800000.0", "disposition": "genuine", "incident_id": 1,
+            {"uniqueid": "1795800000.0", "disposition": "genuine", "incident_id": first,
              "set_at": T0, "set_by": "ani"},
-            {"uniqueid": "1795800000.1", "disposition": "duplicate", "incident_id": 1,
+            {"uniqueid": "1795800000.1", "disposition": "duplicate", "incident_id": first,
              "set_at": T0, "set_by": "ani"},
-            {"uniqueid": "1795800000.3", "disposition": "genuine", "incident_id": 2,
+            {"uniqueid": "1795800000.3", "disposition": "genuine", "incident_id": second,
              "set_at": T0, "set_by": "ani"},
             {"uniqueid": "1795800000.4", "disposition": "prank", "incident_id": None,
              "set_at": T0, "set_by": "ani"},
@@ -78,11 +82,11 @@ async def seed(engine: AsyncEngine) -> None:
              "set_at": T0, "set_by": "ani"}])
         d0 = T0 + timedelta(minutes=2)
         await conn.execute(insert(Dispatch), [
-            {"incident_id": 1, "agency": "palembang-damkar", "region": "palembang",
+            {"incident_id": first, "agency": "palembang-damkar", "region": "palembang",
              "mode": "notify", "status": "on-scene", "proposed": True, "created_at": d0,
              "created_by": "ani", "accepted_at": d0 + timedelta(seconds=40),
              "on_scene_at": d0 + timedelta(minutes=9)},
-            {"incident_id": 2, "agency": "palembang-dinkes", "region": "palembang",
+            {"incident_id": second, "agency": "palembang-dinkes", "region": "palembang",
              "mode": "notify", "status": "accepted", "proposed": True,
              "created_at": T0 + timedelta(hours=3, minutes=2), "created_by": "ani",
              "accepted_at": T0 + timedelta(hours=3, minutes=5), "on_scene_at": None}])

@@ -70,8 +70,8 @@ async def test_page_csv_json_api_and_cli_agree(db_engine: AsyncEngine, tmp_path:
     shown = page_table(page)
     assert [r[1:] for r in shown] == [[c or "-" for c in r[1:]] for r in rows[1:]]
     # One bar and at most one point per group in the charts.
-    assert page.count('<rect class="bar"') == len(figures["groups"])
-    assert page.count('<circle class="point"') == sum(
+    assert page.count('<rect class="chart-bar"') == len(figures["groups"])
+    assert page.count('<circle class="chart-point"') == sum(
         1 for g in figures["groups"] if g["answered_within_n_pct"] is not None)
     if by == "day":
         # 12 calls over three WIB days (UTC+7): 01:00 UTC on the 27th is 08:00 WIB.

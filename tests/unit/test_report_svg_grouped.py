@@ -34,7 +34,7 @@ def parse(svg: str) -> ET.Element:
 
 def test_bar_chart_has_one_bar_per_valued_group_and_escapes_labels() -> None:
     svg = parse(bar_chart("Calls <offered>", ["a&b", "c", "d"], [3, None, 10]))
-    bars = svg.findall(f"{SVG}rect[@class='bar']")
+    bars = svg.findall(f"{SVG}rect[@class='chart-bar']")
     # "c" has no value: no bar (not a zero-height one).
     assert [(b.get("data-group"), b.get("data-value")) for b in bars] == [("a&b", "3"),
                                                                           ("d", "10")]
@@ -47,12 +47,12 @@ def test_bar_chart_has_one_bar_per_valued_group_and_escapes_labels() -> None:
 def test_line_chart_points_and_target_and_empty_chart() -> None:
     svg = parse(line_chart("within", ["d1", "d2", "d3"], [50.0, None, 95.5], unit="%",
                            top=100.0, target=90.0))
-    points = svg.findall(f"{SVG}circle[@class='point']")
+    points = svg.findall(f"{SVG}circle[@class='chart-point']")
     assert [p.get("data-value") for p in points] == ["50", "95.5"]
     assert svg.find(f"{SVG}line[@class='target']") is not None
     assert svg.find(f"{SVG}polyline[@class='line']") is not None
     empty = parse(bar_chart("none", [], []))
-    assert empty.findall(f"{SVG}rect[@class='bar']") == []
+    assert empty.findall(f"{SVG}rect[@class='chart-bar']") == []
     with pytest.raises(ValueError, match="one value per label"):
         bar_chart("x", ["a"], [])
 
