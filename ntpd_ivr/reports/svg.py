@@ -64,6 +64,13 @@ def _labels(labels: Sequence[str], centers: Sequence[float]) -> list[str]:
             for label, x in zip(labels, centers, strict=True)]
 
 
+def _mark(tag: str, kind: str, label: str, value: float, unit: str, geometry: str) -> str:
+    """One bar or point, with its data and a tooltip."""
+    return (f'<{tag} class="{kind}" data-group="{escape(label)}" data-value="{_number(value)}" '
+            f'{geometry} fill="#1f6f8b"><title>{escape(label)}: {_number(value)}'
+            f'{escape(unit)}</title></{tag}>')
+
+
 def _empty(parts: list[str]) -> str:
     parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}" '
                  'text-anchor="middle">-</text></svg>')
@@ -85,11 +92,9 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None],
         if value is None:
             continue
         h = plot_h * max(0.0, value) / top
-        parts.append(f'<rect class="chart-bar" data-group="{escape(label)}" '
-                     f'data-value="{_number(value)}" x="{x - bar_w / 2:.1f}" '
-                     f'y="{TOP + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                     f'fill="#1f6f8b"><title>{escape(label)}: {_number(value)}'
-                     f'{escape(unit)}</title></rect>')
+        parts.append(_mark("rect", "chart-bar", label, value, unit,
+                           f'x="{x - bar_w / 2:.1f}" y="{TOP + plot_h - h:.1f}" '
+                           f'width="{bar_w:.1f}" height="{h:.1f}"'))
     parts += _labels(labels, centers)
     parts.append("</svg>")
     return "\n".join(parts)
@@ -124,10 +129,8 @@ def line_chart(title: str, labels: Sequence[str], values: Sequence[float | None]
         parts.append(f'<polyline class="line" points="{path}" fill="none" '
                      'stroke="#1f6f8b" stroke-width="2"/>')
     for x, y, label, value in points:
-        parts.append(f'<circle class="chart-point" data-group="{escape(label)}" '
-                     f'data-value="{_number(value)}" cx="{x:.1f}" cy="{y:.1f}" r="4" '
-                     f'fill="#1f6f8b"><title>{escape(label)}: {_number(value)}'
-                     f'{escape(unit)}</title></circle>')
+        parts.append(_mark("circle", "chart-point", label, value, unit,
+                           f'cx="{x:.1f}" cy="{y:.1f}" r="4"'))
     parts += _labels(labels, centers)
     parts.append("</svg>")
     return "\n".join(parts)
