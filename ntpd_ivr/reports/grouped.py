@@ -42,6 +42,10 @@ GHOST = "silent"  # the call-takers' disposition for a ghost call
 DEFAULT_WITHIN = 20
 MAX_WITHIN = 3600
 # The figures of each group, in the order of the CSV columns and the table.
+# Callback figures (issue 10, part 2: time from abandon to callback, share reached) belong
+# here as columns of their own, computed in group_figures() from the group's abandoned
+# calls and their callbacks (a ReportCall field filled by load_report_calls); the OpenAPI
+# schema (api/openapi.py FIGURES_LINE) takes its properties from this tuple.
 COLUMNS = ("group", "offered", "answered", "abandoned", "in_progress",
            *(f"answered_within_{t}s_pct" for t in THRESHOLDS), "answered_within_n_pct",
            "average_answer_seconds", "slowest_10pct_average_seconds", "abandon_rate_pct",
