@@ -128,6 +128,10 @@ class Metrics:
 
 
 def from_loopback(request: web.Request) -> bool:
+    """A request from this host itself, not relayed: a reverse proxy on this host connects
+    from loopback too, but says who it relays for (X-Forwarded-For, Forwarded)."""
+    if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+        return False
     try:
         return ipaddress.ip_address(request.remote or "").is_loopback
     except ValueError:

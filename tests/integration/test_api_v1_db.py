@@ -185,6 +185,9 @@ async def test_metrics_from_loopback_or_with_a_supervisor_token(api: Api) -> Non
     reply = await api.client.get("/metrics")
     assert reply.status == 200 and "ntpd_answer_seconds_bucket" in await reply.text()
     assert reply.headers["Content-Type"].startswith("text/plain; version=")
+    # Relayed by a proxy on this host: loopback, but not the host's own request.
+    reply = await api.client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert reply.status == 401
     for token, status in (("desk", 403), ("ntpd_wrong", 401), ("monitor", 200)):
         secret = api.tokens.get(token, token)
         reply = await api.client.get("/metrics", headers={"Authorization": f"Bearer {secret}"})
