@@ -137,9 +137,10 @@ class MonitoringFeed:
     async def _post(self, push_id: int, start: datetime, payload: dict[str, Any]
                     ) -> str | None:
         body = {"sequence": push_id, **payload}
-        headers = {**self._headers(),
-                   "Idempotency-Key": f"{self.settings.center_id}:{start.isoformat()}"}
         try:
+            # Read at each push: a token rotated in its file is used without a restart.
+            headers = {**self._headers(),
+                       "Idempotency-Key": f"{self.settings.center_id}:{start.isoformat()}"}
             async with self._client().post(self.settings.url, json=body,
                                            headers=headers) as reply:
                 if 200 <= reply.status < 300:

@@ -40,9 +40,11 @@ def _frame(title: str, top: float, unit: str) -> list[str]:
              f'aria-label="{escape(title)}">',
              f'<title>{escape(title)}</title>',
              f'<text class="chart-title" x="{LEFT}" y="18">{escape(title)}</text>']
-    for i in range(5):
-        value = top * i / 4
-        y = TOP + plot_h - plot_h * i / 4
+    # Round ticks: an axis of 1, 5, 10, 50, ... in fifths; of 2, 20, ... in quarters.
+    steps = 5 if f"{top:g}"[0] in "15" else 4
+    for i in range(steps + 1):
+        value = top * i / steps
+        y = TOP + plot_h - plot_h * i / steps
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" '
                      f'y2="{y:.1f}" stroke="#ddd"/>')
         parts.append(f'<text class="tick" x="{LEFT - 4}" y="{y + 4:.1f}" '

@@ -192,3 +192,25 @@ async def test_metrics_from_loopback_or_with_a_supervisor_token(api: Api) -> Non
         secret = api.tokens.get(token, token)
         reply = await api.client.get("/metrics", headers={"Authorization": f"Bearer {secret}"})
         assert reply.status == status, token
+
+
+async def test_every_documented_route_refuses_without_a_token_and_a_wrong_role(
+        api: Api) -> None:
+    wrong_role = {"/api/v1/calls": "damkar-sys", "/api/v1/calls/{uniqueid}": "damkar-sys",
+                  "/api/v1/incidents": None, "/api/v1/incidents/{id}": None,
+                  "/api/v1/dispatches": None, "/api/v1/figures": "desk",
+                  "/api/v1/feed/push": "desk"}
+    assert set(wrong_role) == set(api.doc["paths"])  # a new route must be added here
+    for template, operations in api.doc["paths"].items():
+        path = template.replace("{uniqueid}", "1795800000.0").replace("{id}", "1")
+        method = next(iter(operations))
+        # A POST with neither token nor CSRF token meets the CSRF check first (403 csrf).
+        anonymous = 401 if method == "get" else 403
+        for token, status in ((None, anonymous), (wrong_role[template], 403)):
+            if status == 403 and token is None and method == "get":
+                continue  # every role that may sign in may read it (agency: scoped)
+            headers = {"Authorization": f"Bearer {api.tokens[token]}"} if token else {}
+            reply = await api.client.request(method.upper(), path, headers=headers)
+            assert reply.status == status, (method, path, token, await reply.text())
+            assert str(status) in operations[method]["responses"]  # documented
+            api.check(await reply.json(), "Problem")

@@ -105,3 +105,11 @@ def test_agency_groups_calls_by_their_incidents_dispatches() -> None:
     assert by_group["palembang-dinkes"]["dispatches"] == 0
     with pytest.raises(ValueError, match="by must be"):
         compute_report([], [], by="hour", within=20, config=CONFIG, start=LATE, end=NEXT_DAY)
+
+
+@pytest.mark.parametrize(("peak", "ticks"), [
+    (4, ["0", "1", "2", "3", "4", "5"]), (17, ["0", "5", "10", "15", "20"]),
+    (90, ["0", "20", "40", "60", "80", "100"]), (0, ["0", "0.2", "0.4", "0.6", "0.8", "1"])])
+def test_round_ticks(peak: float, ticks: list[str]) -> None:
+    svg = parse(bar_chart("t", ["a"], [peak]))
+    assert [t.text for t in svg.findall(f"{SVG}text[@class='tick']")] == ticks
