@@ -5,7 +5,8 @@ or a logged-in browser session. With an Authorization header the token alone dec
 cookie is ignored), and the CSRF check does not apply: a cross-site page can make the
 browser send cookies, never this header. Without one, the session cookie decides and a POST
 needs the CSRF token like every other session POST. Each route names its least roles; an
-agency principal sees only what was dispatched to its agency. Errors are
+agency principal sees only what was dispatched to its agency. Every request made with a
+token is audited (actor `token:<name>`, action `api.get`/`api.post`, the path and query). Errors are
 `{"error": id, "reason": text}` with a 4xx (the Problem schema).
 """
 
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.api.openapi import CALL_FIELDS, DISPATCH_FIELDS, INCIDENT_FIELDS, document
 from ntpd_ivr.api.tokens import Principal, TokenStore
+from ntpd_ivr.audit.trail import Entry, record
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.incidents.tables import Dispatch, Incident
 from ntpd_ivr.reports import grouped
@@ -40,6 +42,7 @@ MAX_LIMIT = 500
 MAX_ID = 2**62
 MAX_UNIQUEID_CHARS = 64
 DEFAULT_DAYS = 7
+MAX_AUDIT_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,16 @@ async def authenticate(request: web.Request) -> Principal:
     return Principal(session.user, session.role, session.agency, "session")
 
 
+async def _audit_use(request: web.Request, principal: Principal) -> None:
+    """What another system read or did with a token (caller numbers are personal data):
+    one audit row per request, before it is answered."""
+    async with request.app[API].engine.begin() as conn:
+        await record(conn, Entry(datetime.now(UTC), f"token:{principal.name}",
+                                 f"api.{request.method.lower()}", "api", request.path,
+                                 {"query": request.query_string[:MAX_AUDIT_QUERY],
+                                  "role": principal.role, "agency": principal.agency}))
+
+
 def api_route(*roles: str) -> Callable[[Handler], Handler]:
     """Authenticates, checks the role, turns ApiError into its 4xx."""
     def wrap(handler: Handler) -> Handler:
@@ -114,6 +127,8 @@ def api_route(*roles: str) -> Callable[[Handler], Handler]:
                 request[PRINCIPAL] = principal
                 log.info("api %s %s by %s %s (%s)", request.method, request.path,
                          principal.kind, principal.name, principal.role)
+                if principal.kind == "token":
+                    await _audit_use(request, principal)
                 return await handler(request)
             except ApiError as exc:
                 log.info("api refused %s %s from %s: %d %s (%s)", request.method,

@@ -140,12 +140,19 @@ async def test_a_basic_or_revoked_token_is_refused_and_revocation_is_audited(
     await api.get("/api/v1/calls", "old", 401, "Problem")
     async with db_engine.connect() as conn:
         rows = list(await conn.execute(text(
-            "SELECT action, subject_id, actor FROM audit_events ORDER BY id")))
+            "SELECT action, subject_id, actor FROM audit_events WHERE action LIKE 'token.%' "
+            "ORDER BY id")))
+        reads = list(await conn.execute(text(
+            "SELECT actor, action, subject_id, detail FROM audit_events "
+            "WHERE action LIKE 'api.%' ORDER BY id")))
         hashes = list(await conn.execute(text("SELECT token_hash FROM api_tokens")))
     assert [tuple(r) for r in rows] == [("token.create", str(i), "cli:test")
                                         for i in range(1, 5)] + [("token.revoke", "4",
                                                                   "cli:test")]
     assert all(api.tokens["old"] not in h[0] for h in hashes)  # only digests stored
+    # The one request the token could make is in the audit trail; the refused ones not.
+    assert [(r[0], r[1], r[2], r[3]["role"]) for r in reads] == [
+        ("token:old", "api.get", "/api/v1/calls", "admin")]
     with pytest.raises(ConfigError):
         await TokenStore(db_engine).create("x", "agency", "", "cli:test")  # agency needs one
 
