@@ -16,6 +16,7 @@ from ntpd_ivr.reports.grouped import (
     ReportDispatch,
     compute_report,
     to_csv,
+    to_table,
 )
 from ntpd_ivr.reports.svg import bar_chart, line_chart
 from ntpd_ivr.routing.config import load_routing_config
@@ -84,6 +85,10 @@ def test_days_in_the_centers_zone_prank_ghost_and_n() -> None:
     assert report.total["offered"] == 3 and report.total["prank_pct"] == 33.33
     lines = to_csv(report).splitlines()
     assert lines[0].split(",") == list(COLUMNS) and lines[-1].startswith("all,3,2,1,")
+    table = to_table(report).splitlines()
+    assert "by day" in table[0] and "(Asia/Jakarta); N = 30 s" in table[0]
+    assert [line.split()[0] for line in table[2:]] == ["2026-11-28", "2026-11-29", "all"]
+    assert table[-1].split()[1:5] == ["3", "2", "1", "66.67%"]
     takers = compute_report(calls, [], by="calltaker", within=20, config=CONFIG, start=LATE,
                             end=NEXT_DAY + timedelta(hours=1), takers={"taker-1": "ani"})
     assert [g["group"] for g in takers.groups] == ["ani", "unanswered"]
