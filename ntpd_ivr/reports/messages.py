@@ -44,6 +44,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reports.chart.within": "Dijawab dalam {n} detik (% dari panggilan masuk)",
         "reports.none": "Tidak ada panggilan dalam periode ini.",
         "reports.download": "Unduh", "reports.total": "semua",
+        "reports.commitments": "Komitmen layanan instansi (per penugasan)",
         **{f"reports.col.{k}": v for k, v in _COLUMNS_ID.items()},
     },
     "en": {
@@ -58,6 +59,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reports.chart.within": "Answered within {n} s (% of offered)",
         "reports.none": "No calls in this period.",
         "reports.download": "Download", "reports.total": "all",
+        "reports.commitments": "Agency service commitments (per dispatch)",
         **{f"reports.col.{k}": v for k, v in _COLUMNS_EN.items()},
     },
 }
