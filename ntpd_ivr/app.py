@@ -98,6 +98,7 @@ class Service:
         self.web_runner = web.AppRunner(web_app, access_log=None)
         self._stopping = asyncio.Event()
         self.loop_lag = LoopLagMonitor()
+        self.systemd = SdNotifier()  # READY and watchdog pings under systemd (Type=notify)
 
     def _add_reports_api_metrics(self, web_app: web.Application, users: UserStore) -> None:
         """Reports, /api/v1 with its tokens, the monitoring feed, /metrics (issue 10)."""
@@ -117,7 +118,6 @@ class Service:
             loop=lambda: self.loop_lag.state(),  # made after the web app; read at scrapes
             feed=self.feed.state if self.feed is not None else None))
         ops_metrics.add_routes(web_app, self.metrics)
-        self.systemd = SdNotifier()
 
     def _incident_changed(self, kind: str, data: Mapping[str, Any]) -> None:
         self.hub.publish("incidents", kind, data)
