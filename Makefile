@@ -16,6 +16,7 @@ APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 
                 baresip openssl chromium
 
 .PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults
+.PHONY: install-systemd
 
 help: ## this list
 	@echo "ntpd-ivr — NTPD 112 call center on Asterisk 22"
@@ -87,6 +88,14 @@ bench-faults: deps venv $(VENV)/.bench-installed ## kill controller / stop Postg
 
 prompts: venv ## render prompt audio into build/prompts
 	$(PY) -m ntpd_ivr prompts --out build/prompts
+
+# Production under systemd (docs/production.md): the controller's unit, Type=notify with the
+# watchdog and Restart=always. DESTDIR= for packaging; without it systemd reloads its units.
+SYSTEMD_DIR ?= /etc/systemd/system
+install-systemd: ## install deploy/systemd/ntpd-ivr.service (as root; layout: docs/production.md)
+	install -D -m 0644 deploy/systemd/ntpd-ivr.service $(DESTDIR)$(SYSTEMD_DIR)/ntpd-ivr.service
+	@if [ -z "$(DESTDIR)" ]; then systemctl daemon-reload && \
+	  echo "[ntpd-ivr] installed; then: systemctl enable --now ntpd-ivr"; fi
 
 clean: ## remove .venv, build output and caches (keeps the run folder and its secrets)
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -17,16 +17,23 @@ from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.server import FastAgiServer, Handler
 from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent
+from ntpd_ivr.api import http as api_http
+from ntpd_ivr.api.tokens import TokenStore
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
 from ntpd_ivr.calls.recorder import CallRecorder
 from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.feed.service import MonitoringFeed, report_figures
 from ntpd_ivr.incidents.http import add_routes as add_incident_routes
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.looplag import LoopLagMonitor
+from ntpd_ivr.ops import metrics as ops_metrics
+from ntpd_ivr.ops.sdnotify import SdNotifier
+from ntpd_ivr.reports import http as reports_http
+from ntpd_ivr.reports.grouped import taker_names
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 from ntpd_ivr.routing.live import QueueMonitor
 from ntpd_ivr.routing.reload import load_for_reload, remove_pid_file, write_pid_file
@@ -87,9 +94,30 @@ class Service:
                            recent_calls=self.recent_calls, hub=self.hub)
         web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),))
         add_incident_routes(web_app, self.incidents)
+        self._add_reports_api_metrics(web_app, users)
         self.web_runner = web.AppRunner(web_app, access_log=None)
         self._stopping = asyncio.Event()
         self.loop_lag = LoopLagMonitor()
+        self.systemd = SdNotifier()  # READY and watchdog pings under systemd (Type=notify)
+
+    def _add_reports_api_metrics(self, web_app: web.Application, users: UserStore) -> None:
+        """Reports, /api/v1 with its tokens, the monitoring feed, /metrics (issue 10)."""
+        reports = reports_http.ReportSource(self.engine, lambda: self.routing,
+                                            lambda: taker_names(users.users.values()))
+        reports_http.add_routes(web_app, reports)
+        self.feed = (MonitoringFeed(self.settings.feed, self.engine, report_figures(reports))
+                     if self.settings.feed.url else None)
+        api_http.add_routes(web_app, api_http.ApiDeps(self.engine, TokenStore(self.engine),
+                                                      reports, self.feed))
+        self.metrics = ops_metrics.Metrics()
+        self.tracker.on_answer = self.metrics.observe_answer  # one observe per answer
+        self.metrics.add_sources(ops_metrics.MetricSources(
+            live_counts=self.tracker.live_counts,
+            agi=lambda: (self.agi.active_sessions, self.agi.sessions_total),
+            ami=self.ami.state, records=self.records.state,
+            loop=lambda: self.loop_lag.state(),  # made after the web app; read at scrapes
+            feed=self.feed.state if self.feed is not None else None))
+        ops_metrics.add_routes(web_app, self.metrics)
 
     def _incident_changed(self, kind: str, data: Mapping[str, Any]) -> None:
         self.hub.publish("incidents", kind, data)
@@ -134,6 +162,8 @@ class Service:
         await self.ami.start()
         await self.start_web()
         self.loop_lag.start()
+        if self.feed is not None:
+            self.feed.start()
         log.info("FastAGI on %s:%d, web on http://%s:%d, AMI to %s:%d, settings from %s",
                  self.settings.agi.host, self.agi.port, self.settings.web.host,
                  self.settings.web.port, self.settings.ami.host, self.settings.ami.port,
@@ -152,6 +182,8 @@ class Service:
         if self.reconciler is not None:
             await self.reconciler.stop()
         await self.records.stop(timeout=10.0)
+        if self.feed is not None:
+            await self.feed.stop()
         await self.engine.dispose()
         await self.loop_lag.stop()
 
@@ -175,6 +207,8 @@ class Service:
         loop.add_signal_handler(signal.SIGHUP, self.reload_routing)
         await self.start()
         write_pid_file(self.settings.service.pid_file)
+        self.systemd.ready(f"FastAGI on port {self.agi.port}")  # Type=notify: started
+        self.systemd.start_watchdog()
         watchdog = None
         if self.settings.agi.loop_stall_exit_seconds > 0:
             watchdog = LoopWatchdog(self.settings.agi.loop_stall_exit_seconds)
@@ -183,6 +217,8 @@ class Service:
             await self._stopping.wait()
         finally:
             log.info("stopping")
+            self.systemd.stopping()
+            await self.systemd.stop()
             if watchdog is not None:
                 await watchdog.stop()
             remove_pid_file(self.settings.service.pid_file)

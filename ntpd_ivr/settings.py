@@ -119,6 +119,21 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    # The ministry's central monitoring ("Pusat Monitoring"): where the period's figures
+    # are pushed (ntpd_ivr/feed, docs/api.md). Empty url: no feed.
+    url: str = ""
+    interval_seconds: float = 300.0
+    # PEM CA bundle that signs the endpoint's certificate; empty: the system's CAs.
+    ca_file: str = ""
+    # A file holding the bearer token the endpoint expects (kept out of this file).
+    bearer_token_file: str = ""
+    timeout_seconds: float = 10.0
+    retry_seconds: float = 30.0
+    center_id: str = ""  # e.g. the kabupaten/kota code the ministry assigned
+
+
+@dataclass(frozen=True)
 class Settings:
     agi: AgiSettings = field(default_factory=AgiSettings)
     ami: AmiSettings = field(default_factory=AmiSettings)
@@ -130,6 +145,7 @@ class Settings:
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    feed: FeedSettings = field(default_factory=FeedSettings)
     source: str = "defaults"
 
 
@@ -264,3 +280,18 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"{where}: agi.{key} must be positive")
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"{where}: log.level must be DEBUG, INFO, WARNING or ERROR")
+    validate_feed(settings.feed, where)
+
+
+def validate_feed(feed: FeedSettings, where: str) -> None:
+    if not feed.url:
+        return
+    if not feed.url.startswith("https://"):
+        raise ConfigError(f"{where}: feed.url must be an https:// URL, got {feed.url!r}")
+    for key in ("interval_seconds", "timeout_seconds", "retry_seconds"):
+        if getattr(feed, key) <= 0:
+            raise ConfigError(f"{where}: feed.{key} must be positive")
+    for key in ("ca_file", "bearer_token_file"):
+        path = getattr(feed, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{where}: feed.{key}: {path} is not a file")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ntpd_ivr import dialplan_contract as dp
@@ -59,6 +59,10 @@ class _CallState:
     # Picked up by a resync: what happened while AMI was away is unknown, so the hangup
     # sets no disposition of its own unless one was seen (the CDR reconciliation fills it).
     partial: bool = False
+    # For /metrics (ntpd_ivr/ops/metrics.py): event times, and the queue it waits in.
+    arrived: float | None = None
+    queued_at: float | None = None
+    queue: str | None = None
 
 
 def disposition_at_hangup(state: _CallState) -> str | None:
@@ -70,8 +74,23 @@ def disposition_at_hangup(state: _CallState) -> str | None:
                           reached_queue=state.queued or state.abandoned)
 
 
+@dataclass(frozen=True)
+class LiveCounts:
+    """The calls being followed, for /metrics: how many in the IVR, queued and talking,
+    and since when each queued call has waited (event time), by queue."""
+    ivr: int
+    queued: int
+    talking: int
+    queued_since: dict[str, list[float]]
+
+
+# Called when a call is answered: (answer time from arrival, wait in the queue) in seconds.
+AnswerObserver = Callable[[float, float | None], None]
+
+
 class CallTracker:
-    def __init__(self) -> None:
+    def __init__(self, on_answer: AnswerObserver | None = None) -> None:
+        self.on_answer = on_answer
         self._calls: dict[str, _CallState] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         # Ended without a disposition (picked up by a resync, what decides it was missed):
@@ -93,8 +112,22 @@ class CallTracker:
         """Recently ended calls whose disposition only Asterisk's CDR can tell."""
         return frozenset(self._unsettled)
 
-    def track(self, uniqueid: str) -> None:
-        self._calls.setdefault(uniqueid, _CallState())
+    def track(self, uniqueid: str, arrived: float | None = None) -> None:
+        self._calls.setdefault(uniqueid, _CallState(arrived=arrived))
+
+    def live_counts(self) -> LiveCounts:
+        ivr = queued = talking = 0
+        since: dict[str, list[float]] = {}
+        for state in self._calls.values():
+            if state.answered:
+                talking += 1
+            elif state.queued:
+                queued += 1
+                if state.queued_at is not None:
+                    since.setdefault(state.queue or "", []).append(state.queued_at)
+            else:
+                ivr += 1
+        return LiveCounts(ivr, queued, talking, since)
 
     def apply(self, event: AmiEvent) -> list[Record]:
         """What one AMI event changes in the records: call updates and call steps."""
@@ -102,7 +135,7 @@ class CallTracker:
         if isinstance(event, Newchannel):
             if event.context != dp.CONTEXT_FROM_OPERATOR:
                 return []
-            self.track(event.uniqueid)
+            self.track(event.uniqueid, at)
             return [CallUpdate(uniqueid=event.uniqueid, at=at, linkedid=event.linkedid,
                                caller_number=event.caller_number or None,
                                trunk=endpoint_of(event.channel), dialed=event.exten or None,
@@ -118,7 +151,7 @@ class CallTracker:
             return []
         records: list[Record] = []
         if isinstance(event, QueueCallerJoin):
-            state.queued = True
+            state.queued, state.queued_at, state.queue = True, at, event.queue
             records.append(CallUpdate(uniqueid=uniqueid, at=at, queue=event.queue,
                                       queued_at=at))
         elif isinstance(event, QueueCallerAbandon):
@@ -127,6 +160,9 @@ class CallTracker:
                                       disposition="abandoned-in-queue"))
         elif isinstance(event, AgentConnect):
             state.answered = True
+            if self.on_answer is not None and state.arrived is not None:
+                self.on_answer(max(0.0, at - state.arrived),
+                               None if state.queued_at is None else max(0.0, at - state.queued_at))
             records.append(CallUpdate(uniqueid=uniqueid, at=at, answered_at=at,
                                       answered_by=event.member_name
                                       or endpoint_of(event.interface),
@@ -171,7 +207,8 @@ class CallTracker:
                 self._calls[uniqueid].partial = True
                 continue
             self._calls[uniqueid] = _CallState(queued=channel.application == "Queue",
-                                               partial=True)
+                                               partial=True,
+                                               arrived=now - channel.duration_seconds)
             updates.append(CallUpdate(uniqueid=uniqueid, at=now, linkedid=channel.linkedid,
                                       caller_number=channel.caller_number or None,
                                       trunk=endpoint_of(channel.channel),

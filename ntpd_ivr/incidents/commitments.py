@@ -105,6 +105,14 @@ def _figures(region: str, agency: str, name: str, rows: Sequence[DispatchRow],
                          on_scene=steps["on_scene"])
 
 
+def overall(rows: Iterable[DispatchRow], config: RoutingConfig, label: str) -> AgencyFigures:
+    """One line over these dispatches whatever their agency (a report group's), cancelled
+    ones left out as in compute()."""
+    counted = [r for r in rows if r.status != "cancelled"]
+    commitments = {key: agency.commitment for key, agency in config.agencies.items()}
+    return _figures(label, ALL_AGENCIES, label, counted, commitments)
+
+
 def compute(rows: Iterable[DispatchRow], config: RoutingConfig) -> list[AgencyFigures]:
     """One line per agency that had dispatches, then one per region (agency "*"), sorted by
     region then agency."""

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ntpd_ivr.reports.grouped import DEFAULT_WITHIN, GROUPINGS
+
 
 def iso_time(text: str) -> datetime:
     """An ISO 8601 date or time; without a zone it is UTC."""
@@ -62,6 +64,8 @@ def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], An
     settings = load(args)
     routing = (load_routing_config(settings.ivr.routing_config) if settings.ivr.routing_config
                else RoutingConfig.minimal(settings.ivr.default_queue))
+    if args.by is not None:
+        return _grouped_report(args, settings, routing)
 
     async def run() -> str:
         engine = make_engine(settings.database)
@@ -76,6 +80,30 @@ def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], An
                       region=args.region, agencies=agencies)
 
     print(asyncio.run(run()))
+    return 0
+
+
+def _grouped_report(args: argparse.Namespace, settings: Any, routing: Any) -> int:
+    from ntpd_ivr.db.session import make_engine
+    from ntpd_ivr.reports.grouped import MAX_WITHIN, RENDERERS, build_report, taker_names
+    from ntpd_ivr.web.auth import UserStore
+
+    if not 0 < args.within <= MAX_WITHIN:
+        print(f"ntpd-ivr: --within must be 1-{MAX_WITHIN} seconds", file=sys.stderr)
+        return 2
+    users = UserStore(Path(settings.web.users_file) if settings.web.users_file else None)
+
+    async def run() -> str:
+        engine = make_engine(settings.database)
+        try:
+            report = await build_report(engine, routing, by=args.by, within=args.within,
+                                        start=args.start, end=args.to, region=args.region,
+                                        takers=taker_names(users.users.values()))
+        finally:
+            await engine.dispose()
+        return RENDERERS[args.format](report)
+
+    print(asyncio.run(run()).rstrip("\n"))
     return 0
 
 
@@ -105,4 +133,11 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None
     p.add_argument("--to", type=iso_time, required=True)
     p.add_argument("--region", default=None)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--by", choices=GROUPINGS, default=None,
+                   help="one line per day, ISO week or month (the center's time zone), "
+                        "region, category, agency or call-taker, then the total: offered, "
+                        "answered within N s, abandon rate, prank and ghost shares, "
+                        "dispatches within the commitments (the /reports page's figures)")
+    p.add_argument("--within", type=int, default=DEFAULT_WITHIN, metavar="N",
+                   help="with --by: the N of 'answered within N s' (default %(default)s)")
     p.set_defaults(func=lambda a: cmd_report(a, load))

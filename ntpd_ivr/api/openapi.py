@@ -1,0 +1,173 @@
+"""The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json. Its schemas are
+JSON Schema 2020-12: the tests validate every reply of the API against them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ntpd_ivr.reports.grouped import COLUMNS, GROUPINGS
+
+API_VERSION = "1.0.0"
+CALL_FIELDS = ("uniqueid", "linkedid", "caller_number", "dialed", "category", "region",
+               "queue", "arrived_at", "queued_at", "answered_at", "answered_by", "ended_at",
+               "abandoned_at", "disposition", "hangup_cause", "reconciled")
+INCIDENT_FIELDS = ("id", "region", "category", "kecamatan", "desa", "address", "lat", "lon",
+                   "description", "people_involved", "severity", "status", "created_at",
+                   "created_by", "closed_at")
+DISPATCH_FIELDS = ("id", "incident_id", "agency", "region", "mode", "status", "proposed",
+                   "created_at", "created_by", "answered_at", "accepted_at", "refused_at",
+                   "timed_out_at", "on_the_way_at", "on_scene_at", "resolved_at",
+                   "cancelled_at")
+
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+_TEXT = {"type": ["string", "null"]}
+
+
+def _object(properties: dict[str, Any], required: tuple[str, ...] | None = None
+            ) -> dict[str, Any]:
+    return {"type": "object", "properties": properties,
+            "required": list(required if required is not None else properties),
+            "additionalProperties": False}
+
+
+def _times(fields: tuple[str, ...]) -> dict[str, Any]:
+    return {f: _TIME for f in fields if f.endswith("_at")}
+
+
+CALL = _object({
+    **{f: _TEXT for f in CALL_FIELDS}, **_times(CALL_FIELDS),
+    "uniqueid": {"type": "string"}, "hangup_cause": {"type": ["integer", "null"]},
+    "reconciled": {"type": "boolean"}})
+INCIDENT = _object({
+    **{f: {"type": "string"} for f in INCIDENT_FIELDS}, **_times(INCIDENT_FIELDS),
+    "id": {"type": "integer"}, "lat": {"type": ["number", "null"]},
+    "lon": {"type": ["number", "null"]}, "people_involved": {"type": "integer"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "status": {"enum": ["open", "closed"]}})
+DISPATCH = _object({
+    **{f: {"type": "string"} for f in DISPATCH_FIELDS}, **_times(DISPATCH_FIELDS),
+    "id": {"type": "integer"}, "incident_id": {"type": "integer"},
+    "mode": {"enum": ["connect", "notify"]}, "proposed": {"type": "boolean"},
+    "created_at": {"type": "string", "format": "date-time"}})
+_NUMBER = {"type": ["number", "null"]}
+FIGURES_LINE = _object({
+    **{c: _NUMBER for c in COLUMNS}, "group": {"type": "string"},
+    **{c: {"type": "integer", "minimum": 0}
+       for c in ("offered", "answered", "abandoned", "in_progress", "prank", "ghost",
+                 "dispatches")}})
+FIGURES = _object({
+    "from": {"type": "string", "format": "date-time"},
+    "to": {"type": "string", "format": "date-time"},
+    "by": {"enum": list(GROUPINGS)}, "within_seconds": {"type": "integer"},
+    "region": _TEXT, "timezone": {"type": "string"},
+    "groups": {"type": "array", "items": {"$ref": "#/components/schemas/FiguresLine"}},
+    "total": {"$ref": "#/components/schemas/FiguresLine"}})
+PROBLEM = _object({"error": {"type": "string"}, "reason": {"type": "string"}})
+FEED_PUSH = _object({"queued": {"type": "integer"}, "delivered": {"type": "integer"},
+                     "pending": {"type": "integer"}})
+SCHEMAS: dict[str, Any] = {
+    "Call": CALL, "Incident": INCIDENT, "Dispatch": DISPATCH, "FiguresLine": FIGURES_LINE,
+    "Figures": FIGURES, "Problem": PROBLEM, "FeedPush": FEED_PUSH,
+    "CallList": _object({"calls": {"type": "array",
+                                   "items": {"$ref": "#/components/schemas/Call"}}}),
+    "IncidentList": _object({"incidents": {"type": "array",
+                                           "items": {"$ref": "#/components/schemas/Incident"}}}),
+    "DispatchList": _object({"dispatches": {"type": "array",
+                                            "items": {"$ref": "#/components/schemas/Dispatch"}}}),
+}
+
+
+def _param(name: str, description: str, schema: dict[str, Any],
+           where: str = "query", required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "description": description,
+            "schema": schema}
+
+
+PERIOD = [_param("from", "ISO 8601 start (inclusive; UTC without a zone). Default: 7 days "
+                 "before `to`.", {"type": "string"}),
+          _param("to", "ISO 8601 end (exclusive). Default: now.", {"type": "string"})]
+LIMIT = _param("limit", "At most this many, newest first (1-500, default 100).",
+               {"type": "integer", "minimum": 1, "maximum": 500})
+_ERRORS = {
+    "400": "Bad input: the reason names the parameter.",
+    "401": "No token or session, or an unknown or revoked token.",
+    "403": "The token's or user's role may not use this (or CSRF missing on a session "
+           "POST).",
+    "404": "No such object (or not in the agency's scope).",
+}
+
+
+def _responses(ok: str, codes: tuple[str, ...] = ("400", "401", "403")) -> dict[str, Any]:
+    out: dict[str, Any] = {"200": {"description": "OK", "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{ok}"}}}}}
+    for code in codes:
+        out[code] = {"description": _ERRORS[code], "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return out
+
+
+def _get(summary: str, roles: str, ok: str, params: list[dict[str, Any]],
+         codes: tuple[str, ...] = ("400", "401", "403")) -> dict[str, Any]:
+    return {"get": {"summary": summary, "description": f"Roles: {roles}.",
+                    "parameters": params, "responses": _responses(ok, codes)}}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ntpd-ivr API", "version": API_VERSION,
+                 "description": "The NTPD 112 center's calls, incidents, dispatches and "
+                                "figures for integration (docs/api.md). Machine clients "
+                                "send `Authorization: Bearer <token>` (`ntpd-ivr token "
+                                "create`); a logged-in browser may use its session."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": {
+            "/api/v1/calls": _get(
+                "112 calls that arrived in the period", "calltaker, supervisor, admin",
+                "CallList", [*PERIOD, _param("region", "Only this region", {"type": "string"}),
+                             LIMIT]),
+            "/api/v1/calls/{uniqueid}": _get(
+                "One call", "calltaker, supervisor, admin", "Call",
+                [_param("uniqueid", "Asterisk's unique id", {"type": "string"}, "path", True)],
+                ("401", "403", "404")),
+            "/api/v1/incidents": _get(
+                "Incidents created in the period", "calltaker and above; agency (only "
+                "incidents dispatched to it)", "IncidentList",
+                [*PERIOD, _param("status", "open or closed",
+                                 {"enum": ["open", "closed"]}), LIMIT]),
+            "/api/v1/incidents/{id}": _get(
+                "One incident", "calltaker and above; agency (its own)", "Incident",
+                [_param("id", "Incident id", {"type": "integer"}, "path", True)],
+                ("401", "403", "404")),
+            "/api/v1/dispatches": _get(
+                "Dispatches created in the period", "calltaker and above; agency (its own)",
+                "DispatchList",
+                [*PERIOD, _param("agency", "Only this agency (<region>-<agency>)",
+                                 {"type": "string"}), LIMIT]),
+            "/api/v1/figures": _get(
+                "The report's figures (the same as `ntpd-ivr report --by`)",
+                "supervisor, admin", "Figures",
+                [*PERIOD, _param("by", "Grouping", {"enum": list(GROUPINGS)}),
+                 _param("within", "The N of 'answered within N s' (1-3600, default 20)",
+                        {"type": "integer"}),
+                 _param("region", "Only this region", {"type": "string"})]),
+            "/api/v1/feed/push": {"post": {
+                "summary": "Queue the monitoring feed's figures now and try to deliver "
+                           "every pending push, oldest first",
+                "description": "Roles: supervisor, admin. A session POST needs the CSRF "
+                               "token (X-CSRF-Token); audited.",
+                "responses": {**_responses("FeedPush", ("401", "403")),
+                              "409": {"description": "The feed is not configured",
+                                      "content": {"application/json": {"schema": {
+                                          "$ref": "#/components/schemas/Problem"}}}}}}},
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A token from `ntpd-ivr token create`"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "ntpd_session"},
+            },
+        },
+    }

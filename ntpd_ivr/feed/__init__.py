@@ -1,0 +1,1 @@
+"""The monitoring feed: the period's figures pushed to the ministry's central monitoring."""

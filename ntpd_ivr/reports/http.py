@@ -1,0 +1,147 @@
+"""The report pages for supervisors: /reports (table and SVG charts), and the same figures
+as /reports/figures.csv and /reports/figures.json, byte for byte what
+`ntpd-ivr report --by ... --format csv|json` prints for the same period (a test checks).
+
+Query: from, to (ISO 8601; UTC without a zone; default the last 7 days), by (day, week,
+month, region, category, agency, calltaker; default day), within (the N of "answered
+within N s", default 20), region (optional).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ntpd_ivr.reports import grouped
+from ntpd_ivr.reports.commands import iso_time
+from ntpd_ivr.reports.messages import MESSAGES
+from ntpd_ivr.reports.svg import bar_chart, line_chart
+from ntpd_ivr.routing.config import RoutingConfig
+from ntpd_ivr.web.app import protect, refuse
+from ntpd_ivr.web.i18n import add_messages, translator
+from ntpd_ivr.web.templates import add_template_package, render
+
+DEFAULT_DAYS = 7
+MAX_DAYS = 400
+MAX_REGION_CHARS = 64
+NFPA_TARGET_PCT = 90.0  # NFPA 1225 / NENA: 90 % answered within the threshold
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    start: datetime
+    end: datetime
+    by: str
+    within: int
+    region: str | None
+
+
+@dataclass(frozen=True)
+class ReportSource:
+    """What a report is made from: the database, the routing config (zone, agencies,
+    commitments) and SIP endpoint -> call-taker name."""
+    engine: AsyncEngine
+    routing: Callable[[], RoutingConfig]
+    takers: Callable[[], Mapping[str, str]]
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    async def report(self, query: ReportQuery) -> grouped.GroupedReport:
+        return await grouped.build_report(
+            self.engine, self.routing(), by=query.by, within=query.within,
+            start=query.start, end=query.end, region=query.region, takers=self.takers())
+
+
+SOURCE: web.AppKey[ReportSource] = web.AppKey("report_source", ReportSource)
+
+
+def parse_query(query: Mapping[str, str], now: datetime) -> ReportQuery:
+    """The report's parameters, or ValueError naming the bad one."""
+    try:
+        end = iso_time(query["to"]) if query.get("to") else now
+        start = (iso_time(query["from"]) if query.get("from")
+                 else end - timedelta(days=DEFAULT_DAYS))
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"from and to: {exc}") from None
+    if end <= start:
+        raise ValueError("to must be after from")
+    if end - start > timedelta(days=MAX_DAYS):
+        raise ValueError(f"the period is at most {MAX_DAYS} days")
+    by = query.get("by") or "day"
+    if by not in grouped.GROUPINGS:
+        raise ValueError(f"by must be one of {', '.join(grouped.GROUPINGS)}")
+    raw = query.get("within") or str(grouped.DEFAULT_WITHIN)
+    if not raw.isdigit() or not 0 < int(raw) <= grouped.MAX_WITHIN:
+        raise ValueError(f"within must be a whole number of seconds, 1-{grouped.MAX_WITHIN}")
+    region = query.get("region") or None
+    if region is not None and len(region) > MAX_REGION_CHARS:
+        raise ValueError(f"region is at most {MAX_REGION_CHARS} characters")
+    return ReportQuery(start, end, by, int(raw), region)
+
+
+async def _report(request: web.Request) -> grouped.GroupedReport:
+    source = request.app[SOURCE]
+    return await source.report(parse_query(request.query, source.clock()))
+
+
+def charts(report: grouped.GroupedReport, titles: Callable[[str], str]) -> list[str]:
+    """The page's charts: calls offered per group, and % answered within N s of offered
+    against the 90 % target."""
+    labels = [g["group"] for g in report.groups]
+    return [bar_chart(titles("reports.chart.offered"), labels,
+                      [g["offered"] for g in report.groups]),
+            line_chart(titles("reports.chart.within"), labels,
+                       [g["answered_within_n_pct"] for g in report.groups], unit="%",
+                       top=100.0, target=NFPA_TARGET_PCT)]
+
+
+async def reports_page(request: web.Request) -> web.StreamResponse:
+    try:
+        report = await _report(request)
+    except ValueError as exc:
+        return refuse(request, 400, "bad-request", str(exc))
+    t = translator(request)
+    query = {"from": report.start.isoformat(), "to": report.end.isoformat(), "by": report.by,
+             "within": str(report.within), **({"region": report.region}
+                                               if report.region else {})}
+    return render(request, "reports.html", report=report, groupings=grouped.GROUPINGS,
+                  columns=grouped.COLUMNS,
+                  charts=charts(report, lambda key: t(key, n=report.within)),
+                  csv_url=request.app.router["reports-csv"].url_for().with_query(query),
+                  json_url=request.app.router["reports-json"].url_for().with_query(query))
+
+
+async def reports_csv(request: web.Request) -> web.StreamResponse:
+    try:
+        report = await _report(request)
+    except ValueError as exc:
+        return refuse(request, 400, "bad-request", str(exc))
+    name = f"ntpd-ivr-report-{report.by}-{report.start:%Y%m%d}-{report.end:%Y%m%d}.csv"
+    return web.Response(text=grouped.to_csv(report), content_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+async def reports_json(request: web.Request) -> web.StreamResponse:
+    try:
+        report = await _report(request)
+    except ValueError as exc:
+        return refuse(request, 400, "bad-request", str(exc))
+    return web.Response(text=grouped.to_json(report), content_type="application/json")
+
+
+def add_routes(app: web.Application, source: ReportSource) -> None:
+    """The reports in the web app (called by the composition root); supervisors only."""
+    app[SOURCE] = source
+    add_messages(MESSAGES)
+    add_template_package(app, "ntpd_ivr.reports")
+    for path, handler, name, page in (("/reports", reports_page, "reports-page", True),
+                                      ("/reports/figures.csv", reports_csv, "reports-csv",
+                                       False),
+                                      ("/reports/figures.json", reports_json, "reports-json",
+                                       False)):
+        app.router.add_get(path, handler, name=name)
+        protect(app, name, "supervisor", page=page)

@@ -1,0 +1,109 @@
+"""A center with real rows in PostgreSQL (calls, incidents, dispositions, dispatches) and
+the web app with the reports, /api/v1 and /metrics, for the report, API and feed tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ntpd_ivr.api import http as api_http
+from ntpd_ivr.api.tokens import TokenStore
+from ntpd_ivr.db.models import Call
+from ntpd_ivr.incidents.tables import CallDisposition, Dispatch, Incident
+from ntpd_ivr.ops import metrics as ops_metrics
+from ntpd_ivr.reports import http as reports_http
+from ntpd_ivr.routing.config import load_routing_config
+from tests.protocol.webtools import Client, serving_web
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
+CONFIG = load_routing_config(EXAMPLE)
+# 2026-11-27 08:00 WIB; the data spans three WIB days.
+T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+START, END = T0 - timedelta(hours=2), T0 + timedelta(days=3)
+TAKERS = {"taker-1": "ani"}
+
+
+def _call(n: int, at: datetime, answer_after: float | None, **extra: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "uniqueid": f"1795800000.{n}", "caller_number": f"08111{n:04d}", "dialed": "112",
+        "arrived_at": at, "region": "palembang", "category": "fire", "queue": "takers-palembang",
+        "ended_at": at + timedelta(seconds=120), "disposition": "abandoned-in-queue",
+        "answered_at": None, "answered_by": None}
+    if answer_after is not None:
+        row.update(answered_at=at + timedelta(seconds=answer_after), answered_by="taker-1",
+                   disposition="answered")
+    row.update(extra)
+    return row
+
+
+async def seed(engine: AsyncEngine, truncate: bool = True) -> None:
+    """12 calls over three days, two regions; dispositions (genuine, prank, silent), two
+    incidents dispatched to damkar and dinkes. `truncate=False` adds them to what is there
+    (a shared database: the browser tests')."""
+    async with engine.begin() as conn:
+        if truncate:
+            await conn.execute(text(
+                "TRUNCATE calls, dispatches, call_dispositions, incidents, audit_events, "
+                "api_tokens, feed_outbox RESTART IDENTITY"))
+        calls = []
+        for n, (hours, answer, extra) in enumerate([
+                (0, 4, {}), (1, 12, {}), (2, None, {}), (3, 25, {"category": "medical"}),
+                (20, 6, {}), (21, 9, {"region": "muba", "category": "medical"}),
+                (22, None, {"region": "muba"}), (26, 3, {}), (44, 18, {"category": "medical"}),
+                (45, 30, {}), (46, None, {"disposition": "hung-up-in-ivr", "queue": None}),
+                (47, 2, {"answered_by": "taker-9"})]):
+            calls.append(_call(n, T0 + timedelta(hours=hours), answer, **extra))
+        await conn.execute(insert(Call), calls)
+        incident = {"region": "palembang", "kecamatan": "Ilir Barat I",
+                    "kecamatan_key": "ilir barat i", "description": "x", "severity": "high",
+                    "created_by": "ani"}
+        numbered = insert(Incident).returning(Incident.id, sort_by_parameter_order=True)
+        first, second = (await conn.execute(numbered, [
+            {**incident, "category": "fire", "created_at": T0 + timedelta(minutes=1)},
+            {**incident, "category": "medical", "created_at": T0 + timedelta(hours=3)}])
+        ).scalars()
+        await conn.execute(insert(CallDisposition), [
+            {"uniqueid": "1795800000.0", "disposition": "genuine", "incident_id": first,
+             "set_at": T0, "set_by": "ani"},
+            {"uniqueid": "1795800000.1", "disposition": "duplicate", "incident_id": first,
+             "set_at": T0, "set_by": "ani"},
+            {"uniqueid": "1795800000.3", "disposition": "genuine", "incident_id": second,
+             "set_at": T0, "set_by": "ani"},
+            {"uniqueid": "1795800000.4", "disposition": "prank", "incident_id": None,
+             "set_at": T0, "set_by": "ani"},
+            {"uniqueid": "1795800000.7", "disposition": "silent", "incident_id": None,
+             "set_at": T0, "set_by": "ani"}])
+        d0 = T0 + timedelta(minutes=2)
+        await conn.execute(insert(Dispatch), [
+            {"incident_id": first, "agency": "palembang-damkar", "region": "palembang",
+             "mode": "notify", "status": "on-scene", "proposed": True, "created_at": d0,
+             "created_by": "ani", "accepted_at": d0 + timedelta(seconds=40),
+             "on_scene_at": d0 + timedelta(minutes=9)},
+            {"incident_id": second, "agency": "palembang-dinkes", "region": "palembang",
+             "mode": "notify", "status": "accepted", "proposed": True,
+             "created_at": T0 + timedelta(hours=3, minutes=2), "created_by": "ani",
+             "accepted_at": T0 + timedelta(hours=3, minutes=5), "on_scene_at": None}])
+
+
+@contextlib.asynccontextmanager
+async def serving_center(engine: AsyncEngine, tmp_path: Path,
+                         feed: api_http.FeedControl | None = None,
+                         ) -> AsyncIterator[tuple[Client, TokenStore]]:
+    tokens = TokenStore(engine)
+    source = reports_http.ReportSource(engine, lambda: CONFIG, lambda: TAKERS)
+    metrics = ops_metrics.Metrics()
+
+    def extend(app: web.Application) -> None:
+        reports_http.add_routes(app, source)
+        api_http.add_routes(app, api_http.ApiDeps(engine, tokens, source, feed))
+        ops_metrics.add_routes(app, metrics)
+
+    async with serving_web(tmp_path, extend=extend) as client:
+        yield client, tokens

@@ -1,0 +1,97 @@
+"""The report page (its table and charts), its CSV and JSON, /api/v1/figures and
+`ntpd-ivr report --by` give the same figures over the same rows in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.integration.reporting import END, EXAMPLE, START, seed, serving_center
+from tests.protocol.webtools import Client, log_in
+
+QUERY = {"from": START.isoformat(), "to": END.isoformat()}
+
+
+async def cli_report(engine: AsyncEngine, tmp_path: Path, by: str, fmt: str,
+                     *extra: str) -> str:
+    url = engine.url.render_as_string(hide_password=False)
+    settings = tmp_path / "ntpd-ivr.toml"
+    settings.write_text(f'[database]\nurl = "{url}"\n[ami]\nsecret = "x"\n'
+                        f'[ivr]\nrouting_config = "{EXAMPLE}"\n'
+                        f'[web]\nusers_file = "{tmp_path / "users.toml"}"\n', encoding="utf-8")
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ntpd_ivr", "report", "--config", str(settings),
+        "--from", QUERY["from"], "--to", QUERY["to"], "--by", by, "--format", fmt, *extra,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(done.communicate(), 60)
+    assert done.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def fetch(client: Client, path: str, **query: str) -> str:
+    reply = await client.get(path, params={**QUERY, **query})
+    assert reply.status == 200, await reply.text()
+    return await reply.text()
+
+
+def page_table(html: str) -> list[list[str]]:
+    """The report table's cells, row by row, as the page shows them ("-" for none)."""
+    rows = re.findall(r'<tr data-group="[^"]*"[^>]*>(.*?)</tr>', html, re.S)
+    return [re.findall(r'<td data-column="[^"]+">(.*?)</td>', row) for row in rows]
+
+
+@pytest.mark.parametrize("by", ["day", "agency", "calltaker"])
+async def test_page_csv_json_api_and_cli_agree(db_engine: AsyncEngine, tmp_path: Path,
+                                               by: str) -> None:
+    await seed(db_engine)
+    async with serving_center(db_engine, tmp_path) as (client, _):
+        cli_csv, cli_json = await asyncio.gather(
+            cli_report(db_engine, tmp_path, by, "csv", "--within", "15"),
+            cli_report(db_engine, tmp_path, by, "json", "--within", "15"))
+        await log_in(client, "budi")
+        web_csv = await fetch(client, "/reports/figures.csv", by=by, within="15")
+        web_json = await fetch(client, "/reports/figures.json", by=by, within="15")
+        api_json = await fetch(client, "/api/v1/figures", by=by, within="15")
+        page = await fetch(client, "/reports", by=by, within="15")
+    assert web_csv == cli_csv
+    assert json.loads(web_json) == json.loads(cli_json) == json.loads(api_json)
+    rows = list(csv.reader(io.StringIO(cli_csv)))
+    figures = json.loads(cli_json)
+    assert [r[0] for r in rows[1:]] == [g["group"] for g in figures["groups"]] + ["all"]
+    # The page's table: the same cells ("-" for an empty one; "semua" names the total).
+    shown = page_table(page)
+    assert [r[1:] for r in shown] == [[c or "-" for c in r[1:]] for r in rows[1:]]
+    # One bar and at most one point per group in the charts.
+    assert page.count('<rect class="chart-bar"') == len(figures["groups"])
+    assert page.count('<circle class="chart-point"') == sum(
+        1 for g in figures["groups"] if g["answered_within_n_pct"] is not None)
+    if by == "day":
+        # 12 calls over three WIB days (UTC+7): 01:00 UTC on the 27th is 08:00 WIB.
+        assert [g["group"] for g in figures["groups"]] == [
+            "2026-11-27", "2026-11-28", "2026-11-29"]
+        assert [g["offered"] for g in figures["groups"]] == [4, 4, 4]
+        assert figures["total"]["prank"] == 1 and figures["total"]["ghost"] == 1
+    if by == "calltaker":
+        assert [g["group"] for g in figures["groups"]] == ["ani", "taker-9", "unanswered"]
+
+
+async def test_bad_report_queries_are_refused(db_engine: AsyncEngine, tmp_path: Path) -> None:
+    async with serving_center(db_engine, tmp_path) as (client, _):
+        reply = await client.get("/reports/figures.csv")
+        assert reply.status == 401  # no session
+        await log_in(client, "ani")
+        reply = await client.get("/reports/figures.csv")
+        assert reply.status == 403  # a call-taker
+        await log_in(client, "budi")
+        for query in ({"by": "hour"}, {"within": "-3"}, {"from": "soon"}):
+            reply = await client.get("/reports/figures.json", params=query)
+            assert reply.status == 400, query
+            assert (await reply.json())["error"] == "bad-request"
