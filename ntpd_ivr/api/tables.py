@@ -1,4 +1,4 @@
-"""Machine-client tokens (migration 0011): only a SHA-256 of each token is stored."""
+"""Machine-client tokens (migration 0007): only a SHA-256 of each token is stored."""
 
 from __future__ import annotations
 

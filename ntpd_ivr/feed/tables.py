@@ -1,4 +1,4 @@
-"""The monitoring feed's outbox (migration 0011): every period's figures, kept until the
+"""The monitoring feed's outbox (migration 0007): every period's figures, kept until the
 central monitoring has taken them, sent in id order."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """api_tokens (ntpd_ivr/api: machine clients of /api/v1, hashed) and feed_outbox
 (ntpd_ivr/feed: the monitoring feed's pushes, kept until delivered, in order).
 
-Revision ID: 0011
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-29
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0011"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
