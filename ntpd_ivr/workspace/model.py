@@ -50,6 +50,10 @@ class StaticMember(WorkspaceError):
     error = "static-member"
 
 
+class InWrapUp(WorkspaceError):
+    error = "wrap-up"
+
+
 class AsteriskRefused(WorkspaceError):
     status = 502
     error = "asterisk"

@@ -1,6 +1,8 @@
 // The call-taker's desk (templates/workspace.html, ntpd_ivr/workspace/http.py): the
 // screen pop and the queue presence arrive over the live-push hub's `workspace` topic,
 // for this user only. The page never polls; a dropped socket reconnects with backoff.
+// Every event is handed on as a "desk:event" (workspace-incident.js: the incident form,
+// wrap-up, disposition and dispatch).
 "use strict";
 (() => {
   const desk = document.getElementById("workspace");
@@ -87,7 +89,10 @@
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws`);
     socket.addEventListener("open", () => {
-      socket.send(JSON.stringify({ id: nextId++, type: "subscribe", topic: "workspace" }));
+      // "incidents": dispatch and disposition changes, for workspace-incident.js
+      for (const topic of ["workspace", "incidents"]) {
+        socket.send(JSON.stringify({ id: nextId++, type: "subscribe", topic }));
+      }
     });
     socket.addEventListener("message", (message) => {
       const data = JSON.parse(message.data);
@@ -97,6 +102,8 @@
         return;
       }
       if (data.type !== "event") return;
+      document.dispatchEvent(new CustomEvent("desk:event", { detail: data }));
+      if (data.topic !== "workspace") return;
       if (data.kind === "call.ringing") showCall(data.data);
       else if (data.kind === "presence") showPresence(data.data);
       else if (data.kind.startsWith("call.")) callState(data.data, data.kind.slice(5));
