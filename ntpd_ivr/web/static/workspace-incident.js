@@ -98,9 +98,10 @@
     $("suggestions").hidden = true;
     $("dispatch-panel").hidden = true;
     $("disposition-panel").hidden = false;
-    showDisposition("");
+    showDisposition("", "");
     showError("incident-error", "");
     showError("dispatch-alert", "");
+    showWrapup(null);
     if (popped.category && config.categories.includes(popped.category)) {
       $("inc-category").value = popped.category;
     }
@@ -209,8 +210,9 @@
     const current = $("disposition-current");
     current.dataset.disposition = disposition;
     current.textContent = disposition ? labels[`disposition.${disposition}`] : labels["disposition.none"];
+    if (note === undefined) return; // pushed: what this screen said stays
     if (note) showError("incident-error", "");
-    $("incident-status").textContent = note ?? "";
+    $("incident-status").textContent = note;
     $("incident-status").hidden = !note;
   }
 
