@@ -83,7 +83,8 @@ class Service:
         self.workspace = WorkspaceService(
             self.ami, DbStore(self.engine), users, self.hub,
             lambda: sorted({r.queue for r in self.routing.regions.values()}),
-            wrapup_limit=lambda: self.routing.wrapup_limit_seconds)
+            wrapup_limit=lambda: self.routing.wrapup_limit_seconds,
+            routing=lambda: self.routing)
         web_deps = WebDeps(health=self.health, users=users, signer=signer,
                            recent_calls=self.recent_calls, hub=self.hub)
         web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),))

@@ -25,6 +25,7 @@ from ntpd_ivr.ami.events import (
     AmiEvent,
 )
 from ntpd_ivr.errors import AmiError
+from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
 from ntpd_ivr.workspace.ami import presence_actions, queue_members
@@ -68,13 +69,17 @@ class WorkspaceService:
     def __init__(self, ami: AmiActions, store: WorkspaceStore, users: UserStore,
                  hub: LiveHub, queues: Callable[[], Sequence[str]], *,
                  lookup_seconds: float = POP_LOOKUP_SECONDS,
-                 wrapup_limit: Callable[[], float] = lambda: DEFAULT_LIMIT_SECONDS) -> None:
+                 wrapup_limit: Callable[[], float] = lambda: DEFAULT_LIMIT_SECONDS,
+                 routing: Callable[[], RoutingConfig] | None = None) -> None:
         self.ami = ami
         self.store = store
         self.users = users
         self.hub = hub
         self.queues = queues
         self.lookup_seconds = lookup_seconds
+        # What the incident form offers (categories, regions and their places): the live
+        # routing config; without one, the built-in single region.
+        self.routing = routing or (lambda: RoutingConfig.minimal("takers-default"))
         self.presence: dict[str, Presence] = {}
         self.pops: dict[str, dict[str, Any]] = {}  # endpoint -> the call on its screen
         self.ended: dict[str, dict[str, Any]] = {}  # endpoint -> its last call that ended
