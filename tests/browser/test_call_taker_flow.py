@@ -5,7 +5,7 @@ and desa; dispatch it (notify); the agency, in a second browser, accepts and mar
 scene", which the call-taker's screen shows live; a second call about the same thing is
 attached as a duplicate of the suggested incident; the agency sees it in its commitment
 report. And: the wrap-up pause, read back from Asterisk with AMI QueueStatus, holds until
-the call's disposition is set."""
+the call's disposition is set, across a controller restart."""
 
 from __future__ import annotations
 
@@ -226,8 +226,9 @@ def test_a_call_is_written_dispatched_and_followed_live_to_the_report(
     assert errors == []
 
 
-def test_the_wrap_up_pause_holds_until_the_disposition(
-        page: Page, stack: DevStack, desk: str, request: pytest.FixtureRequest) -> None:
+def test_the_wrap_up_pause_holds_until_the_disposition_across_a_restart(
+        page: Page, stack: DevStack, desk: str, controller: Controller,
+        request: pytest.FixtureRequest) -> None:
     desk_login(page, desk, DESK, PASSWORD)
     number = caller()
     thread, results = call_in(stack, number)
@@ -242,9 +243,14 @@ def test_the_wrap_up_pause_holds_until_the_disposition(
     expect(page.locator("body")).to_contain_text("tetapkan hasil panggilan dulu")
     time.sleep(1.0)
     wait_paused(stack, True, within=1.0)  # still paused, a second later
+    # The controller restarts: the wrap-up is restored from its row (docs/workspace.md).
+    controller.stop()
+    controller.start()
+    wait_paused(stack, True, within=1.0)
     page.goto(desk + "/workspace")  # a reload keeps the call and its wrap-up
     expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
     expect(page.locator("#wrapup-note")).to_be_visible()
+    expect(page.locator("#call")).to_have_attribute("data-uniqueid", re.compile(r"\d"))
     screenshot(page, request, "1-wrap-up")
     page.click("button.dispose[data-disposition=test]")
     expect(page.locator("#disposition-current")).to_have_attribute("data-disposition", "test")
