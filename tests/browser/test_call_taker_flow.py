@@ -247,9 +247,14 @@ def test_the_wrap_up_pause_holds_until_the_disposition_across_a_restart(
     controller.stop()
     controller.start()
     wait_paused(stack, True, within=1.0)
-    page.goto(desk + "/workspace")  # a reload keeps the call and its wrap-up
+    deadline = time.monotonic() + 15  # the restore runs once the controller is logged in
+    while True:
+        page.goto(desk + "/workspace")  # a reload keeps the call and its wrap-up
+        if page.locator("#wrapup-note").is_visible():
+            break
+        assert time.monotonic() < deadline, "the wrap-up was not restored"
+        time.sleep(0.5)
     expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
-    expect(page.locator("#wrapup-note")).to_be_visible()
     expect(page.locator("#call")).to_have_attribute("data-uniqueid", re.compile(r"\d"))
     screenshot(page, request, "1-wrap-up")
     page.click("button.dispose[data-disposition=test]")

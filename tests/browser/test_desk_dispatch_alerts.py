@@ -68,6 +68,7 @@ def test_the_desk_takes_the_operators_location_and_says_at_once_when_nobody_answ
     # The telephony's "dispatch.failed" (no trunk could be dialled) says the same.
     page.click("#lang-switch")
     page.wait_for_load_state()
+    expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
     assert web.publish("workspace", "call.ringing", {**POP, "uniqueid": "1795950000.78"}) == 1
     page.fill("#inc-description", "Kebakaran rumah")
     page.click("#inc-save")

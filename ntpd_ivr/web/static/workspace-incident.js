@@ -326,7 +326,11 @@
     if (topic === "workspace") {
       if (kind === "call.ringing" && (!call || call.uniqueid !== data.uniqueid)) startForm(data);
       else if (kind === "call.ringing") call = { ...call, ...data };
-      else if (kind === "wrapup" && call && data.uniqueid === call.uniqueid) showWrapup(data);
+      else if (kind === "wrapup") {
+        // restored after a controller restart, maybe for a call this page never saw pop
+        if (!call || data.uniqueid !== call.uniqueid) startForm({ uniqueid: data.uniqueid });
+        showWrapup(data);
+      }
       else if (kind === "wrapup.ended" && call && data.uniqueid === call.uniqueid) wrapupEnded(data);
       return;
     }

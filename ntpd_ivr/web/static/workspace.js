@@ -12,6 +12,8 @@
   const callCard = $("call");
   let nextId = 1;
   let delay = 1000;
+  const TOPICS = ["workspace", "incidents"];
+  let subscribed = 0;
 
   function label(prefix, value) {
     // data-label-state-logged-out is dataset.labelStateLoggedOut
@@ -90,15 +92,16 @@
     const socket = new WebSocket(`${scheme}://${location.host}/ws`);
     socket.addEventListener("open", () => {
       // "incidents": dispatch and disposition changes, for workspace-incident.js
-      for (const topic of ["workspace", "incidents"]) {
+      subscribed = 0;
+      for (const topic of TOPICS) {
         socket.send(JSON.stringify({ id: nextId++, type: "subscribe", topic }));
       }
     });
     socket.addEventListener("message", (message) => {
       const data = JSON.parse(message.data);
       if (data.type === "result") {
-        if (data.success) { delay = 1000; desk.dataset.live = "yes"; }
-        else console.error("workspace:", data.error);
+        if (!data.success) console.error("workspace:", data.error);
+        else if (++subscribed === TOPICS.length) { delay = 1000; desk.dataset.live = "yes"; }
         return;
       }
       if (data.type !== "event") return;
