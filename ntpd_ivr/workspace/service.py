@@ -41,6 +41,7 @@ from ntpd_ivr.workspace.model import (
     PresenceChange,
     StaticMember,
     WorkspaceError,
+    call_of,
     endpoint_of,
     has_history,
     pop_of,
@@ -157,8 +158,7 @@ class WorkspaceService:
             return self.pops.get(endpoint)
         if ended is not None and ended["uniqueid"] == wrapup.uniqueid:
             return ended
-        return {"uniqueid": wrapup.uniqueid, "state": "ended", "history": [],
-                "history_complete": False}
+        return {**call_of(wrapup.uniqueid, endpoint, {}), "state": "ended"}
 
     def on_disposition(self, uniqueid: str) -> None:
         """A call's disposition was set (ntpd_ivr/incidents): its wrap-up, if any, ends."""
@@ -221,6 +221,20 @@ class WorkspaceService:
         log.info("presence rebuilt from QueueStatus: %d member(s) of %d endpoint(s)",
                  len(members), len(self.presence))
         await self.wrapups.restore(self.presence)
+        for endpoint, wrapup in list(self.wrapups.pending.items()):
+            if self.ended.get(endpoint, {}).get("uniqueid") != wrapup.uniqueid:
+                await self._recall(endpoint, wrapup.uniqueid)
+
+    async def _recall(self, endpoint: str, uniqueid: str) -> None:
+        """The call of a restored wrap-up, from its calls row, for a reloaded screen."""
+        row: dict[str, Any] | None = None
+        try:
+            async with asyncio.timeout(self.lookup_seconds * 3):
+                row = await self.store.call_row(uniqueid)
+        except Exception:  # the screen shows the call by its id alone
+            log.exception("the call of %s's wrap-up not read", endpoint,
+                          extra={"call_id": uniqueid})
+        self.ended[endpoint] = {**call_of(uniqueid, endpoint, row or {}), "state": "ended"}
 
     async def refresh(self, endpoint: str) -> Presence:
         members = await queue_members(self.ami, endpoint)

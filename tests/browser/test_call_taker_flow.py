@@ -255,7 +255,7 @@ def test_the_wrap_up_pause_holds_until_the_disposition_across_a_restart(
         assert time.monotonic() < deadline, "the wrap-up was not restored"
         time.sleep(0.5)
     expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
-    expect(page.locator("#call")).to_have_attribute("data-uniqueid", re.compile(r"\d"))
+    expect(page.locator("#call-caller")).to_have_text(canonical_caller(number))  # its row
     screenshot(page, request, "1-wrap-up")
     page.click("button.dispose[data-disposition=test]")
     expect(page.locator("#disposition-current")).to_have_attribute("data-disposition", "test")

@@ -161,12 +161,17 @@ async def test_a_restart_restores_ends_or_releases_wrapups(tmp_path: Path, hub: 
     disposed = WrapUp("2.1", "taker-2", now, now + timedelta(seconds=60))
     store.wrapups = [{"wrapup": w, "ended_at": None, "outcome": None} for w in (ahead, disposed)]
     store.dispositions.add("2.1")
+    store.rows["1.1"] = {"uniqueid": "1.1", "caller_number": "+628111", "region": "palembang",
+                         "category": "fire"}
     service, queues, _, _ = desk(tmp_path, hub, store=store)
     for interface in ("PJSIP/taker-1", "PJSIP/taker-2", "PJSIP/taker-3"):
         queues.members[("takers-default", interface)] = FakeMember(
             paused=True, reason="wrap-up", dynamic=False)
     await service.resync()  # what the AMI login runs
     assert service.wrapups.of("taker-1") == ahead  # restored, still paused
+    shown = service.screen_call("taker-1")  # a reloaded screen: the call from its row
+    assert shown is not None and (shown["caller_number"], shown["category"]) == ("+628111",
+                                                                                "fire")
     assert queues.members[KEY].paused
     assert not queues.members[("takers-default", "PJSIP/taker-2")].paused  # disposed
     assert not queues.members[("takers-default", "PJSIP/taker-3")].paused  # no row: orphan

@@ -48,7 +48,7 @@
     text("call-caller", call.caller_number);
     text("call-region", call.region);
     text("call-category", call.category);
-    text("call-wait", call.wait_seconds === null ? null
+    text("call-wait", call.wait_seconds == null ? null
       : labels.seconds.replace("{n}", call.wait_seconds));
     text("call-location", where(call.location));
     const body = $("history").querySelector("tbody");
