@@ -5,21 +5,27 @@ and desa; dispatch it (notify); the agency, in a second browser, accepts and mar
 scene", which the call-taker's screen shows live; a second call about the same thing is
 attached as a duplicate of the suggested incident; the agency sees it in its commitment
 report. And: the wrap-up pause, read back from Asterisk with AMI QueueStatus, holds until
-the call's disposition is set, across a controller restart."""
+the call's disposition is set, across a controller restart; without one, the routing
+config's limit unpauses the call-taker and the missing disposition is audited."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
 
 from ntpd_ivr.ami.client import AmiClient
+from ntpd_ivr.audit.model import AuditEvent
+from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP, DevStack
@@ -38,6 +44,7 @@ from tests.stack_fixtures import Controller, add_web_user
 pytestmark = pytest.mark.e2e
 DESK, AGENCY, PASSWORD = "flow-ani", "flow-dinkes", "call-taker-flow-password"
 ENDPOINT = "taker-1"
+RELOADED = "routing config reloaded from"  # the controller's log line (routing/reload.py)
 PALEMBANG_DID = "1120711"  # regions.palembang.dids: the call is Palembang's, queue takers-palembang
 
 
@@ -262,3 +269,59 @@ def test_the_wrap_up_pause_holds_until_the_disposition_across_a_restart(
     wait_paused(stack, False)
     expect(page.locator("#presence-state")).to_have_text("Siap menerima")
     screenshot(page, request, "2-disposed")
+
+
+def reload_routing(stack: DevStack, controller: Controller, text: str) -> None:
+    """The stack's routing file rewritten and loaded again by the controller (SIGHUP)."""
+    assert controller.process is not None
+    before = controller.log_path.read_text(errors="replace").count(RELOADED)
+    stack.routing_file.write_text(text)
+    os.kill(controller.process.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while controller.log_path.read_text(errors="replace").count(RELOADED) == before:
+        assert time.monotonic() < deadline, controller.log_tail()
+        time.sleep(0.2)
+
+
+def disposition_missing(stack: DevStack, uniqueid: str) -> list[dict[str, object]]:
+    """The audit entries of the call's missing disposition, from PostgreSQL."""
+    async def read() -> list[dict[str, object]]:
+        engine = make_engine(load_settings(stack.layout.settings_file).database)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(select(AuditEvent.actor, AuditEvent.detail).where(
+                    AuditEvent.action == "call.disposition-missing",
+                    AuditEvent.subject_id == uniqueid))
+                return [{"actor": actor, **detail} for actor, detail in rows]
+        finally:
+            await engine.dispose()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result(timeout=30)
+
+
+def test_without_a_disposition_the_limit_unpauses_and_audits_it(
+        page: Page, stack: DevStack, desk: str, controller: Controller,
+        request: pytest.FixtureRequest) -> None:
+    original = stack.routing_file.read_text()
+    assert "wrapup_limit_seconds = 120" in original
+    reload_routing(stack, controller, original.replace("wrapup_limit_seconds = 120",
+                                                       "wrapup_limit_seconds = 10"))
+    try:
+        desk_login(page, desk, DESK, PASSWORD)
+        number = caller()
+        thread, results = call_in(stack, number)
+        pops(page, number)
+        uniqueid = page.locator("#call").get_attribute("data-uniqueid")
+        assert uniqueid
+        finish(thread, results)
+        wait_paused(stack, True)
+        expect(page.locator("#wrapup-note")).to_contain_text(re.compile(r"sisa \d+ detik"))
+        wait_paused(stack, False, within=20)  # the limit, then unpaused
+        expect(page.locator("#wrapup-note")).to_contain_text("Batas waktu habis")
+        expect(page.locator("#presence-state")).to_have_text("Siap menerima")
+        screenshot(page, request, "expired")
+        [missing] = disposition_missing(stack, uniqueid)
+        assert (missing["actor"], missing["endpoint"], missing["wrapup"]) == (
+            "controller", ENDPOINT, "expired")
+    finally:
+        reload_routing(stack, controller, original)
