@@ -231,12 +231,17 @@ def only_this_taker_rings(stack: DevStack, endpoint: str) -> Iterator[None]:
             stack.asterisk.cli(f"queue unpause member {interface}")
 
 
-def desk_login(page: Page, base: str, user: str, password: str) -> None:
-    """A call-taker through the login form, then on their desk, subscribed live."""
+def form_login(page: Page, base: str, user: str, password: str) -> None:
+    """Through the login form of the server at `base`, as a person would."""
     page.goto(base + "/login")
     page.fill("#login-form input[name=user]", user)
     page.fill("#login-form input[name=password]", password)
     page.click("#login-form button[type=submit]")
     page.wait_for_load_state()
+
+
+def desk_login(page: Page, base: str, user: str, password: str) -> None:
+    """A call-taker through the login form, then on their desk, subscribed live."""
+    form_login(page, base, user, password)
     page.goto(base + "/workspace")
     expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")

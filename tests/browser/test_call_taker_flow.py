@@ -35,6 +35,7 @@ from tests.browser.conftest import (
     STEP_MS,
     VIEWPORT,
     desk_login,
+    form_login,
     only_this_taker_rings,
     screenshot,
 )
@@ -135,16 +136,14 @@ def test_a_call_is_written_dispatched_and_followed_live_to_the_report(
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     # The home page links a call-taker to their desk, and not to the agencies' screens.
-    page.goto(base + "/login")
-    page.fill("#login-form input[name=user]", DESK)
-    page.fill("#login-form input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_load_state()
+    form_login(page, base, DESK, PASSWORD)
     page.goto(base + "/")
-    expect(page.locator("#nav-workspace")).to_be_visible()
     expect(page.locator("#nav-agency")).to_have_count(0)
     screenshot(page, request, "0-home")
-    desk_login(page, base, DESK, PASSWORD)
+    page.click("#nav-workspace")
+    page.wait_for_load_state()
+    assert page.url == base + "/workspace"
+    expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
     expect(page.locator("#presence-state")).to_have_text("Siap menerima")
     page.evaluate("window.loadedOnce = true")
 
@@ -185,11 +184,7 @@ def test_a_call_is_written_dispatched_and_followed_live_to_the_report(
 
     # The agency, in its own browser, accepts; the call-taker sees it without a reload.
     agency = agency_page
-    agency.goto(base + "/login")
-    agency.fill("#login-form input[name=user]", AGENCY)
-    agency.fill("#login-form input[name=password]", PASSWORD)
-    agency.click("#login-form button[type=submit]")
-    agency.wait_for_load_state()
+    form_login(agency, base, AGENCY, PASSWORD)
     assert agency.url == base + "/agency"
     line = agency.locator(f"#dispatch-{dispatch_id}")
     expect(line).to_contain_text("Pengendara motor jatuh")
