@@ -321,6 +321,18 @@
 
   // --- what the socket brings -------------------------------------------------------------
 
+  // A dispatch of this desk's incident: by its incident, or by a dispatch id on screen.
+  function rowOf(data) {
+    const id = String(data.dispatch_id ?? data.id ?? "");
+    return dispatchRows.get(data.agency)
+      ?? [...dispatchRows.values()].find((row) => id && row.dataset.dispatch === id);
+  }
+
+  function ours(data) {
+    return data.incident_id === incidentId
+      || (data.incident_id === undefined && rowOf(data) !== undefined);
+  }
+
   document.addEventListener("desk:event", (message) => {
     const { topic, kind, data } = message.detail;
     if (topic === "workspace") {
@@ -336,13 +348,13 @@
     }
     if (kind === "call.disposition" && call && data.call === call.uniqueid) {
       showDisposition(data.disposition);
-    } else if (kind.startsWith("dispatch.") && incidentId !== null
-               && data.incident_id === incidentId) {
+    } else if (kind.startsWith("dispatch.") && incidentId !== null && ours(data)) {
       if (kind === "dispatch.failed") {
-        const row = dispatchRows.get(data.agency);
+        const row = rowOf(data);
         if (row) { row.dataset.status = "failed"; row.querySelector("td.status").textContent = data.reason ?? ""; }
+        const agency = data.agency ?? row?.dataset.agency;
         showError("dispatch-alert", say("dispatch.no_answer",
-          { agency: config.agencies[data.agency] ?? data.agency }));
+          { agency: config.agencies[agency] ?? agency }));
         if (row) for (const button of row.querySelectorAll("button")) button.disabled = false;
       } else {
         showDispatch(data);
