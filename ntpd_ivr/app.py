@@ -89,7 +89,9 @@ class Service:
                                          publish=self._incident_changed)
         self.workspace = WorkspaceService(
             self.ami, DbStore(self.engine), users, self.hub,
-            lambda: sorted({r.queue for r in self.routing.regions.values()}))
+            lambda: sorted({r.queue for r in self.routing.regions.values()}),
+            wrapup_limit=lambda: self.routing.wrapup_limit_seconds,
+            routing=lambda: self.routing)
         web_deps = WebDeps(health=self.health, users=users, signer=signer,
                            recent_calls=self.recent_calls, hub=self.hub)
         web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),))
@@ -121,6 +123,8 @@ class Service:
 
     def _incident_changed(self, kind: str, data: Mapping[str, Any]) -> None:
         self.hub.publish("incidents", kind, data)
+        if kind == "call.disposition":  # the call-taker's wrap-up ends
+            self.workspace.on_disposition(data["call"])
         if kind.startswith("dispatch."):  # to that agency's screens alone
             self.hub.publish("dispatches", kind, data, agency=data["agency"])
 

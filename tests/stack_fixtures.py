@@ -130,9 +130,10 @@ def takers(stack: DevStack) -> Iterator[Takers]:
 
 
 def add_web_user(stack: DevStack, name: str, password: str, *, role: str = "calltaker",
-                 sip_endpoint: str | None = None) -> None:
+                 sip_endpoint: str | None = None, agency: str | None = None) -> None:
     """`ntpd-ivr user add` into the stack's users file (the controller reads it at start)."""
     endpoint = ["--sip-endpoint", sip_endpoint] if sip_endpoint else []
+    endpoint += ["--agency", agency] if agency else []
     done = subprocess.run(
         [sys.executable, "-m", "ntpd_ivr", "user", "add", name, "--role", role, *endpoint,
          "--config", str(stack.layout.settings_file), "--password-stdin"],

@@ -7,10 +7,12 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ntpd_ivr.ami.events import ActionResponse, ActionResult, QueueMember
 from ntpd_ivr.errors import AmiError
+from ntpd_ivr.workspace.wrapup import WITHOUT_DISPOSITION, WrapUp
 
 
 @dataclass
@@ -78,6 +80,9 @@ class FakeStore:
     audits: list[dict[str, Any]] = field(default_factory=list)
     delay: float = 0.0
     lookups: int = 0
+    dispositions: set[str] = field(default_factory=set)  # calls with a disposition
+    wrapups: list[dict[str, Any]] = field(default_factory=list)  # the `wrapups` rows
+    down: bool = False  # the database is unreachable (wrap-up methods raise)
 
     async def call_row(self, uniqueid: str) -> dict[str, Any] | None:
         self.lookups += 1
@@ -93,3 +98,32 @@ class FakeStore:
                     detail: Mapping[str, Any], outcome: str) -> None:
         self.audits.append({"actor": actor, "action": action, "target": target,
                             "detail": dict(detail), "outcome": outcome})
+
+    def _up(self) -> None:
+        if self.down:
+            raise ConnectionRefusedError("database unreachable")
+
+    async def disposed(self, uniqueid: str) -> bool:
+        self._up()
+        return uniqueid in self.dispositions
+
+    async def start_wrapup(self, wrapup: WrapUp) -> None:
+        self._up()
+        self.wrapups.append({"wrapup": wrapup, "ended_at": None, "outcome": None})
+        await self.audit(actor="controller", action="wrapup.started", target=wrapup.endpoint,
+                         detail={"call": wrapup.uniqueid}, outcome="ok")
+
+    async def end_wrapup(self, wrapup: WrapUp, outcome: str, at: datetime) -> None:
+        self._up()
+        for row in self.wrapups:
+            if row["wrapup"] == wrapup and row["ended_at"] is None:
+                row.update(ended_at=at, outcome=outcome)
+        await self.audit(actor="controller", action="wrapup.ended", target=wrapup.endpoint,
+                         detail={"call": wrapup.uniqueid}, outcome=outcome)
+        if outcome in WITHOUT_DISPOSITION:
+            await self.audit(actor="controller", action="call.disposition-missing",
+                             target=wrapup.uniqueid, detail={}, outcome=outcome)
+
+    async def pending_wrapups(self) -> list[WrapUp]:
+        self._up()
+        return [row["wrapup"] for row in self.wrapups if row["ended_at"] is None]

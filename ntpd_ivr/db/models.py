@@ -128,3 +128,4 @@ from ntpd_ivr.api import tables as _api_tables  # noqa: E402, F401
 from ntpd_ivr.audit import model as _audit_model  # noqa: E402, F401
 from ntpd_ivr.feed import tables as _feed_tables  # noqa: E402, F401
 from ntpd_ivr.incidents import tables as _incident_tables  # noqa: E402, F401
+from ntpd_ivr.workspace import tables as _workspace_tables  # noqa: E402, F401

@@ -83,12 +83,13 @@ class IncidentService:
             incident = jsonable(row)
             await record(conn, Entry(at, actor, "incident.created", "incident",
                                      str(row["id"]), {**asdict(draft), "call": call}))
-            if call is not None:
-                await self._dispose(conn, call, DispositionRequest("genuine", row["id"]),
-                                    actor, at)
+            disposed = None if call is None else await self._dispose(
+                conn, call, DispositionRequest("genuine", row["id"]), actor, at)
         log.info("incident %d (%s, %s) by %s from call %s", row["id"], draft.category,
                  draft.kecamatan, actor, call or "-")
         self._changed("incident.created", incident)
+        if disposed is not None:
+            self._changed("call.disposition", disposed)
         return incident
 
     async def suggest(self, category: str, kecamatan: str) -> list[dict[str, Any]]:

@@ -96,6 +96,8 @@ class Region:
     trunks: tuple[str, ...]
     dids: tuple[str, ...]
     caller_prefixes: tuple[str, ...]
+    # kecamatan -> its desa/kelurahan, for the call-taker's location pick lists
+    places: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ class RoutingConfig:
     regions: Mapping[str, Region]
     agencies: Mapping[str, Agency] = field(default_factory=lambda: MappingProxyType({}))
     operators: Mapping[str, Operator] = field(default_factory=lambda: MappingProxyType({}))
+    # [workspace]: how long a call-taker stays paused in wrap-up without a disposition
+    wrapup_limit_seconds: int = 120
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -325,7 +329,8 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
             queue=_name(r, "queue", _ASTERISK_NAME, "queue name", r.get("queue", str)),
             overflow_to=r.get("overflow_to", str, ""),
             max_wait_seconds=r.get("max_wait_seconds", float, 20.0),
-            trunks=trunks, dids=dids, caller_prefixes=prefixes)
+            trunks=trunks, dids=dids, caller_prefixes=prefixes,
+            places=_places(r.sub("places", {})))
         if region.max_wait_seconds <= 0:
             raise r.fail("max_wait_seconds", "must be positive")
         ag_r = r.sub("agencies", {})
@@ -383,12 +388,49 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
     default_region = top.get("default_region", str)
     if default_region not in regions:
         raise top.fail("default_region", f"no region {default_region!r}")
+    wrapup_limit = _wrapup_limit(top.sub("workspace", {}))
     top.finish()
     return RoutingConfig(
         source=origin, timezone=timezone, default_region=default_region, ivr=ivr,
         categories=MappingProxyType(categories), menu=MappingProxyType(menu),
         legacy_numbers=MappingProxyType(legacy), regions=MappingProxyType(regions),
-        agencies=MappingProxyType(agencies), operators=MappingProxyType(operators))
+        agencies=MappingProxyType(agencies), operators=MappingProxyType(operators),
+        wrapup_limit_seconds=wrapup_limit)
+
+
+def _place_name(reader: _Reader, key: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 100 \
+            or not value.isprintable() or value != " ".join(value.split()):
+        raise reader.fail(key, f"a place name is one line of 1-100 characters without "
+                          f"extra spaces, got {value!r}")
+    return value
+
+
+def _places(reader: _Reader) -> Mapping[str, tuple[str, ...]]:
+    """[regions.<r>.places]: "Kecamatan" = ["Desa", ...], for the call-taker's pick lists.
+    Names are compared without case (incidents match kecamatan that way)."""
+    places: dict[str, tuple[str, ...]] = {}
+    seen: dict[str, str] = {}
+    for kecamatan in reader.table:
+        _place_name(reader, kecamatan, kecamatan)
+        if kecamatan.casefold() in seen:
+            raise reader.fail(kecamatan, f"the same kecamatan as {seen[kecamatan.casefold()]!r}")
+        seen[kecamatan.casefold()] = kecamatan
+        desa = reader.strings(kecamatan)
+        for name in desa:
+            _place_name(reader, kecamatan, name)
+        if len({d.casefold() for d in desa}) != len(desa):
+            raise reader.fail(kecamatan, f"a desa twice in {list(desa)}")
+        places[kecamatan] = desa
+    return MappingProxyType(places)
+
+
+def _wrapup_limit(reader: _Reader) -> int:
+    limit: int = reader.get("wrapup_limit_seconds", int, 120)
+    if not 10 <= limit <= 3600:
+        raise reader.fail("wrapup_limit_seconds", "must be 10-3600")
+    reader.finish()
+    return limit
 
 
 def _match(reader: _Reader, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

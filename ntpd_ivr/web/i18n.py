@@ -57,6 +57,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                       "Muat ulang halaman lalu coba lagi.",
         "error.forbidden": "Peran Anda tidak diizinkan membuka halaman ini.",
         "error.bad-request": "Permintaan tidak sah.",
+        "nav.title": "Layar",
+        "nav.workspace": "Meja penerima panggilan",
+        "nav.agency": "Penugasan instansi",
+        "nav.commitments": "Laporan komitmen instansi",
     },
     "en": {
         "app.name": "NTPD 112",
@@ -97,6 +101,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                       "Reload the page and try again.",
         "error.forbidden": "Your role may not open this page.",
         "error.bad-request": "Bad request.",
+        "nav.title": "Screens",
+        "nav.workspace": "Call-taker's desk",
+        "nav.agency": "Agency dispatches",
+        "nav.commitments": "Agency commitment report",
     },
 }
 

@@ -22,11 +22,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from ntpd_ivr.incidents.messages import MESSAGES as INCIDENT_MESSAGES
 from ntpd_ivr.web import csrf
 from ntpd_ivr.web.app import problem, protect, refuse, request_fields, wants_html
 from ntpd_ivr.web.auth import Session
-from ntpd_ivr.web.i18n import language_of
+from ntpd_ivr.web.i18n import add_messages, language_of, translator
 from ntpd_ivr.web.templates import SESSION_KEY, render
+from ntpd_ivr.workspace.forms import PLAIN_DISPOSITIONS, desk_config
 from ntpd_ivr.workspace.i18n import WorkspaceText
 from ntpd_ivr.workspace.model import PAUSE_REASONS, PresenceChange, WorkspaceError
 from ntpd_ivr.workspace.service import WorkspaceService
@@ -40,16 +42,21 @@ ROLES = {"workspace": "calltaker", "workspace-state": "calltaker",
 
 def _state(service: WorkspaceService, session: Session) -> dict[str, object]:
     endpoint = service.endpoint_of_user(session.user)
+    wrapup = service.wrapups.of(endpoint) if endpoint else None
     return {"user": session.user, "sip_endpoint": endpoint,
             "presence": service.presence_of(endpoint).to_json() if endpoint else None,
-            "call": service.pops.get(endpoint) if endpoint else None,
+            "call": service.screen_call(endpoint) if endpoint else None,
+            "wrapup": wrapup.to_json() if wrapup else None,
             "queues": list(service.queues()), "pause_reasons": list(PAUSE_REASONS)}
 
 
 async def page(request: web.Request) -> web.Response:
     state = _state(request.app[WORKSPACE], request[SESSION_KEY])
-    return render(request, "workspace.html", w=WorkspaceText(language_of(request)),
-                  state=state, pause_reasons=PAUSE_REASONS)
+    text = WorkspaceText(language_of(request))
+    routing = request.app[WORKSPACE].routing()
+    return render(request, "workspace.html", w=text, state=state,
+                  pause_reasons=PAUSE_REASONS, plain_dispositions=PLAIN_DISPOSITIONS,
+                  desk=desk_config(routing, text, translator(request)))
 
 
 async def get_state(request: web.Request) -> web.Response:
@@ -89,6 +96,8 @@ def routes(service: WorkspaceService) -> Callable[[web.Application], None]:
 
     def add_routes(app: web.Application) -> None:
         app[WORKSPACE] = service
+        # The desk shows dispatch statuses and severities in the incidents' own words.
+        add_messages(INCIDENT_MESSAGES)
         for name, role in ROLES.items():
             protect(app, name, role, page=name == "workspace")
         app.on_cleanup.append(stop)

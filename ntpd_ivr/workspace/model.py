@@ -50,6 +50,10 @@ class StaticMember(WorkspaceError):
     error = "static-member"
 
 
+class InWrapUp(WorkspaceError):
+    error = "wrap-up"
+
+
 class AsteriskRefused(WorkspaceError):
     status = 502
     error = "asterisk"
@@ -171,16 +175,29 @@ def pop_of(called: AgentCalled, row: Mapping[str, Any] | None,
     row = row or {}
     queued = _epoch(row.get("queued_at")) or _epoch(row.get("arrived_at"))
     return {
-        "uniqueid": called.uniqueid,
+        **call_of(called.uniqueid, endpoint_of(called.interface), row),
         "queue": called.queue,
-        "endpoint": endpoint_of(called.interface),
         "caller_number": row.get("caller_number") or called.caller_number or None,
+        "wait_seconds": max(0, round(now - queued)) if queued is not None else None,
+        "history": [history_entry(h) for h in history or ()],
+        "history_complete": history is not None,
+    }
+
+
+def call_of(uniqueid: str, endpoint: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The screen's call from its calls row alone: what a screen shows of a call whose
+    pop the controller no longer has (its wrap-up was restored after a restart)."""
+    return {
+        "uniqueid": uniqueid,
+        "queue": row.get("queue"),
+        "endpoint": endpoint,
+        "caller_number": row.get("caller_number"),
         "region": row.get("region"),
         "category": row.get("category"),
         "ivr_digit": row.get("ivr_digit"),
         "arrived_at": _iso(row.get("arrived_at")),
-        "wait_seconds": max(0, round(now - queued)) if queued is not None else None,
+        "wait_seconds": None,
         "location": location_of(row),
-        "history": [history_entry(h) for h in history or ()],
-        "history_complete": history is not None,
+        "history": [],
+        "history_complete": False,
     }

@@ -4,7 +4,8 @@ one that pops calls on their screens.
 The AMI consumer hands every event to `on_event`, which must stay cheap (the call path,
 see docs/performance.md): it only looks at queue-member events, and only for endpoints a
 web user is tied to; the database look-ups for a pop run in a task of their own, under a
-time limit, after the event has been handed on.
+time limit, after the event has been handed on. The end of a popped call starts its
+wrap-up (ntpd_ivr/workspace/wrapup.py), in a task of its own too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ntpd_ivr.ami.events import (
     AmiEvent,
 )
 from ntpd_ivr.errors import AmiError
+from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
 from ntpd_ivr.workspace.ami import presence_actions, queue_members
@@ -32,17 +34,20 @@ from ntpd_ivr.workspace.model import (
     TOPIC,
     AlreadyMember,
     AsteriskRefused,
+    InWrapUp,
     NoEndpoint,
     NotLoggedIn,
     Presence,
     PresenceChange,
     StaticMember,
     WorkspaceError,
+    call_of,
     endpoint_of,
     has_history,
     pop_of,
     presence_from_members,
 )
+from ntpd_ivr.workspace.wrapup import DEFAULT_LIMIT_SECONDS, WrapUps, WrapUpStore
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ ROW_RETRY_SECONDS = 0.1  # the calls row may still be on its way from the spool
 _MEMBER_EVENTS = (AgentCalled, AgentConnect, AgentComplete, AgentRingNoAnswer)
 
 
-class WorkspaceStore(Protocol):
+class WorkspaceStore(WrapUpStore, Protocol):
     async def call_row(self, uniqueid: str) -> dict[str, Any] | None: ...
 
     async def caller_history(self, caller_number: str, *, before_uniqueid: str,
@@ -64,17 +69,25 @@ class WorkspaceStore(Protocol):
 class WorkspaceService:
     def __init__(self, ami: AmiActions, store: WorkspaceStore, users: UserStore,
                  hub: LiveHub, queues: Callable[[], Sequence[str]], *,
-                 lookup_seconds: float = POP_LOOKUP_SECONDS) -> None:
+                 lookup_seconds: float = POP_LOOKUP_SECONDS,
+                 wrapup_limit: Callable[[], float] = lambda: DEFAULT_LIMIT_SECONDS,
+                 routing: Callable[[], RoutingConfig] | None = None) -> None:
         self.ami = ami
         self.store = store
         self.users = users
         self.hub = hub
         self.queues = queues
         self.lookup_seconds = lookup_seconds
+        # What the incident form offers (categories, regions and their places): the live
+        # routing config; without one, the built-in single region.
+        self.routing = routing or (lambda: RoutingConfig.minimal("takers-default"))
         self.presence: dict[str, Presence] = {}
         self.pops: dict[str, dict[str, Any]] = {}  # endpoint -> the call on its screen
+        self.ended: dict[str, dict[str, Any]] = {}  # endpoint -> its last call that ended
         self._tasks: set[asyncio.Task[None]] = set()
         self._by_endpoint: dict[str, tuple[str, ...]] = {}
+        self.wrapups = WrapUps(ami, store, limit=wrapup_limit, refresh=self.refresh,
+                               publish=self._publish)
         self.reload_users()
 
     # --- who is who ----------------------------------------------------------------------
@@ -131,6 +144,25 @@ class WorkspaceService:
             pop["state"] = "missed" if isinstance(event, AgentRingNoAnswer) else "ended"
             del self.pops[endpoint]
             self._publish(endpoint, f"call.{pop['state']}", {"uniqueid": event.uniqueid})
+            if isinstance(event, AgentComplete):
+                self.ended[endpoint] = pop
+                self._spawn(self.wrapups.call_ended(endpoint, event.uniqueid),
+                            f"wrapup-{event.uniqueid}")
+
+    def screen_call(self, endpoint: str) -> dict[str, Any] | None:
+        """The call a (re)loaded screen shows: the one ringing or connected, else the one
+        whose wrap-up is pending."""
+        wrapup = self.wrapups.of(endpoint)
+        ended = self.ended.get(endpoint)
+        if endpoint in self.pops or wrapup is None:
+            return self.pops.get(endpoint)
+        if ended is not None and ended["uniqueid"] == wrapup.uniqueid:
+            return ended
+        return {**call_of(wrapup.uniqueid, endpoint, {}), "state": "ended"}
+
+    def on_disposition(self, uniqueid: str) -> None:
+        """A call's disposition was set (ntpd_ivr/incidents): its wrap-up, if any, ends."""
+        self._spawn(self.wrapups.disposition_set(uniqueid), f"disposed-{uniqueid}")
 
     async def pop(self, called: AgentCalled, endpoint: str,
                   placeholder: dict[str, Any]) -> None:
@@ -188,6 +220,21 @@ class WorkspaceService:
             self._publish(endpoint, "presence", self.presence_of(endpoint).to_json())
         log.info("presence rebuilt from QueueStatus: %d member(s) of %d endpoint(s)",
                  len(members), len(self.presence))
+        await self.wrapups.restore(self.presence)
+        for endpoint, wrapup in list(self.wrapups.pending.items()):
+            if self.ended.get(endpoint, {}).get("uniqueid") != wrapup.uniqueid:
+                await self._recall(endpoint, wrapup.uniqueid)
+
+    async def _recall(self, endpoint: str, uniqueid: str) -> None:
+        """The call of a restored wrap-up, from its calls row, for a reloaded screen."""
+        row: dict[str, Any] | None = None
+        try:
+            async with asyncio.timeout(self.lookup_seconds * 3):
+                row = await self.store.call_row(uniqueid)
+        except Exception:  # the screen shows the call by its id alone
+            log.exception("the call of %s's wrap-up not read", endpoint,
+                          extra={"call_id": uniqueid})
+        self.ended[endpoint] = {**call_of(uniqueid, endpoint, row or {}), "state": "ended"}
 
     async def refresh(self, endpoint: str) -> Presence:
         members = await queue_members(self.ami, endpoint)
@@ -232,12 +279,14 @@ class WorkspaceService:
         self._publish(endpoint, "presence", presence.to_json())
         return presence
 
-    @staticmethod
-    def _refusal(change: PresenceChange, current: Presence) -> WorkspaceError | None:
+    def _refusal(self, change: PresenceChange, current: Presence) -> WorkspaceError | None:
         if change.action == "login":
             if any(m.queue == change.queue for m in current.memberships):
                 return AlreadyMember(f"{current.endpoint} is already in {change.queue}")
             return None
+        if change.action == "unpause" and self.wrapups.of(current.endpoint) is not None:
+            return InWrapUp(f"{current.endpoint} is in wrap-up: set the disposition of "
+                            f"call {self.wrapups.pending[current.endpoint].uniqueid} first")
         if not current.memberships:
             return NotLoggedIn(f"{current.endpoint} is in no queue: log in first")
         if change.action == "logout" and not any(m.dynamic for m in current.memberships):
@@ -256,6 +305,7 @@ class WorkspaceService:
                           detail, outcome)
 
     async def stop(self) -> None:
+        await self.wrapups.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -7,12 +7,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr.audit.model import AuditEvent
-from ntpd_ivr.audit.trail import Entry, record
+from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
 from ntpd_ivr.db.models import Call
+from ntpd_ivr.incidents.tables import CallDisposition
+from ntpd_ivr.workspace.tables import WrapUpRow
+from ntpd_ivr.workspace.wrapup import WITHOUT_DISPOSITION, WrapUp
 
 _CALLS = Call.__table__
 # Presence changes go into the one audit trail (ntpd_ivr/audit) as subject "presence",
@@ -84,3 +87,46 @@ class DbStore:
         async with self.engine.begin() as conn:
             await write_audit(conn, actor=actor, action=action, target=target,
                               detail=detail, outcome=outcome)
+
+    # --- wrap-ups (ntpd_ivr/workspace/wrapup.py), each change with its audit entry --------
+
+    async def disposed(self, uniqueid: str) -> bool:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(select(CallDisposition.uniqueid)
+                                       .where(CallDisposition.uniqueid == uniqueid))
+            return found.first() is not None
+
+    async def start_wrapup(self, wrapup: WrapUp) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(WrapUpRow).values(
+                uniqueid=wrapup.uniqueid, endpoint=wrapup.endpoint,
+                started_at=wrapup.started_at, deadline=wrapup.deadline))
+            await write_audit(conn, actor=CONTROLLER, action="wrapup.started",
+                              target=wrapup.endpoint,
+                              detail={"call": wrapup.uniqueid,
+                                      "deadline": wrapup.deadline.isoformat()},
+                              outcome="ok")
+
+    async def end_wrapup(self, wrapup: WrapUp, outcome: str, at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(WrapUpRow).where(
+                WrapUpRow.uniqueid == wrapup.uniqueid, WrapUpRow.endpoint == wrapup.endpoint,
+                WrapUpRow.ended_at.is_(None)).values(ended_at=at, outcome=outcome))
+            await write_audit(conn, actor=CONTROLLER, action="wrapup.ended",
+                              target=wrapup.endpoint, detail={"call": wrapup.uniqueid},
+                              outcome=outcome)
+            if outcome in WITHOUT_DISPOSITION:
+                await record(conn, Entry(at, CONTROLLER, "call.disposition-missing", "call",
+                                         wrapup.uniqueid,
+                                         {"endpoint": wrapup.endpoint, "wrapup": outcome,
+                                          "deadline": wrapup.deadline.isoformat()}))
+
+    async def pending_wrapups(self) -> list[WrapUp]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(WrapUpRow.uniqueid, WrapUpRow.endpoint, WrapUpRow.started_at,
+                       WrapUpRow.deadline)
+                .where(WrapUpRow.ended_at.is_(None)).order_by(WrapUpRow.id))
+            latest = {row.endpoint: WrapUp(row.uniqueid, row.endpoint, row.started_at,
+                                           row.deadline) for row in rows}
+        return list(latest.values())

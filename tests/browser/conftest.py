@@ -18,6 +18,7 @@ web app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 import subprocess
@@ -30,10 +31,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Response, expect, sync_playwright
 
 from ntpd_ivr.app import Service
 from ntpd_ivr.settings import load_settings
+from ntpd_ivr.stack.devstack import DevStack
 from ntpd_ivr.stack.ports import free_port
 from tests.conftest import RunningPostgres
 
@@ -204,3 +206,42 @@ def log_in(page: Page, web: RunningWeb, user: str, password: str | None = None) 
         page.click("#login-form button[type=submit]")
     page.wait_for_load_state()
     return posted.value
+
+
+@contextlib.contextmanager
+def only_this_taker_rings(stack: DevStack, endpoint: str) -> Iterator[None]:
+    """Every other queue member paused, so that the queues ring `endpoint`; everyone
+    unpaused after (a wrap-up pause left by a test included). No pause reason: Asterisk's
+    CLI takes `reason R` only after `queue Q`, and answers `queue pause member X reason R`
+    with its usage text, pausing nobody; the queue's round robin then rang whoever was
+    next (why the screen-pop test failed after tests/e2e/test_workspace.py)."""
+    assert stack.asterisk is not None
+    others = set(re.findall(r"\((PJSIP/[\w.-]+)", stack.asterisk.cli("queue show")))
+    others.discard(f"PJSIP/{endpoint}")
+    for interface in others:
+        stack.asterisk.cli(f"queue pause member {interface}")
+    shown = stack.asterisk.cli("queue show")
+    for interface in others:
+        lines = [line for line in shown.splitlines() if f"({interface})" in line]
+        assert lines and all("paused" in line for line in lines), shown
+    try:
+        yield
+    finally:
+        for interface in others | {f"PJSIP/{endpoint}"}:
+            stack.asterisk.cli(f"queue unpause member {interface}")
+
+
+def form_login(page: Page, base: str, user: str, password: str) -> None:
+    """Through the login form of the server at `base`, as a person would."""
+    page.goto(base + "/login")
+    page.fill("#login-form input[name=user]", user)
+    page.fill("#login-form input[name=password]", password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_load_state()
+
+
+def desk_login(page: Page, base: str, user: str, password: str) -> None:
+    """A call-taker through the login form, then on their desk, subscribed live."""
+    form_login(page, base, user, password)
+    page.goto(base + "/workspace")
+    expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, Request, expect
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, place_call
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import desk_login, only_this_taker_rings, screenshot
 from tests.stack_fixtures import Controller, Takers, add_web_user
 
 pytestmark = pytest.mark.e2e
@@ -24,21 +24,13 @@ CALLER = "081298765432"
 
 @pytest.fixture
 def desk_user(stack: DevStack, controller: Controller) -> Iterator[str]:
-    """A call-taker tied to taker-1; every other queue member paused (taker-2, and any
-    account an earlier test left), so the queue rings taker-1."""
+    """A call-taker tied to taker-1; every other queue member paused, so the queue rings
+    taker-1."""
     add_web_user(stack, USER, PASSWORD, sip_endpoint=ENDPOINT)
     controller.stop()  # the controller reads its users file at start
     controller.start()
-    assert stack.asterisk is not None
-    others = set(re.findall(r"\((PJSIP/[\w.-]+)", stack.asterisk.cli("queue show")))
-    others.discard(f"PJSIP/{ENDPOINT}")
-    for interface in others:
-        stack.asterisk.cli(f"queue pause member {interface} reason browser-test")
-    try:
+    with only_this_taker_rings(stack, ENDPOINT):  # and the wrap-up pause lifted after
         yield USER
-    finally:
-        for interface in others:
-            stack.asterisk.cli(f"queue unpause member {interface}")
 
 
 def test_a_real_call_pops_on_the_call_takers_desk(
@@ -49,14 +41,7 @@ def test_a_real_call_pops_on_the_call_takers_desk(
     page.on("request", lambda r: fetched.append(r))
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(base + "/login")
-    page.fill("#login-form input[name=user]", desk_user)
-    page.fill("#login-form input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_load_state()
-    page.goto(base + "/workspace")
-    desk = page.locator("#workspace")
-    expect(desk).to_have_attribute("data-live", "yes")  # subscribed over the WebSocket
+    desk_login(page, base, desk_user, PASSWORD)  # subscribed over the WebSocket
     expect(page.locator("#presence-state")).to_have_text("Siap menerima")  # static member
     expect(page.locator("#call-none")).to_be_visible()
     screenshot(page, request, "desk-waiting")

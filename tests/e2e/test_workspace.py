@@ -40,6 +40,11 @@ def workspace_users(stack: DevStack, controller: Controller) -> Iterator[None]:
     controller.stop()
     controller.start()
     yield
+    # A popped call that ended without a disposition left its call-taker in wrap-up
+    # (ntpd_ivr/workspace/wrapup.py): the stand-ins go back as the other tests expect them.
+    assert stack.asterisk is not None
+    for endpoint in USERS.values():
+        stack.asterisk.cli(f"queue unpause member PJSIP/{endpoint}")
 
 
 @dataclass
@@ -129,6 +134,9 @@ async def test_presence_from_the_api_is_asterisks_and_survives_a_restart(
             line = queue_line(stack, "taker-1")
             assert "(dynamic)" in line and "paused" not in line, line
             pushed, _ = await ani.next_event("presence", 5)
+            while all(q["queue"] != MUBA for q in pushed["queues"]):
+                # the end of the previous test's wrap-up may come first
+                pushed, _ = await ani.next_event("presence", 5)
             assert pushed["state"] == "available"
             status, body = await ani.presence(action="pause", reason="break")
             assert (status, body["presence"]["reason"]) == (200, "break")
@@ -147,7 +155,8 @@ async def test_presence_from_the_api_is_asterisks_and_survives_a_restart(
             status, body = await ani.presence(action="logout")
             assert status == 200 and queue_line(stack, "taker-1") == ""
             assert all(q["queue"] != MUBA for q in body["presence"]["queues"])
-        rows = await audit_trail(stack, "taker-1")
+        # The controller's own entries (wrap-up after a popped call) come in between.
+        rows = [r for r in await audit_trail(stack, "taker-1") if r["actor"] == "ws-ani"]
         assert [(r["actor"], r["action"], r["outcome"]) for r in rows][-4:] == [
             ("ws-ani", "presence.login", "ok"), ("ws-ani", "presence.pause", "ok"),
             ("ws-ani", "presence.unpause", "ok"), ("ws-ani", "presence.logout", "ok")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ntpd_ivr.web.hub import DEFAULT_TOPICS, LiveHub
 from ntpd_ivr.workspace import http as workspace_http
 from ntpd_ivr.workspace.model import TOPICS
 from ntpd_ivr.workspace.service import WorkspaceService
+from ntpd_ivr.workspace.wrapup import WrapUp
 from tests.protocol.webtools import Client, csrf_headers, log_in, serving_web
 from tests.workspace_fakes import FakeQueues, FakeStore
 
@@ -180,3 +182,26 @@ def test_the_routes_have_roles(fx: Fixture, tmp_path: Path) -> None:
     named = {r.name for r in app.router.routes() if r.name}
     assert named == set(workspace_http.ROLES) and set(app[GUARD].roles) == named
     assert app[GUARD].pages == {"workspace"}
+
+
+async def test_a_wrap_up_is_in_the_state_and_refuses_an_unpause(client: Client,
+                                                               fx: Fixture) -> None:
+    headers = await log_in(client, "ani")
+    reply = await client.post(PRESENCE, json={"action": "login", "queue": "takers-palembang"},
+                              headers=headers)
+    assert reply.status == 200
+    fx.queues.members[("takers-palembang", "PJSIP/taker-1")].paused = True
+    fx.queues.members[("takers-palembang", "PJSIP/taker-1")].reason = "wrap-up"
+    now = datetime.now(UTC)
+    wrapup = WrapUp("1.1", "taker-1", now, now + timedelta(seconds=60))
+    fx.store.wrapups = [{"wrapup": wrapup, "ended_at": None, "outcome": None}]
+    assert fx.service is not None
+    await fx.service.resync()  # as after an AMI login: restored from its row
+    state = await (await client.get("/api/workspace")).json()
+    assert state["wrapup"]["uniqueid"] == "1.1" and state["call"]["uniqueid"] == "1.1"
+    reply = await client.post(PRESENCE, json={"action": "unpause"}, headers=headers)
+    assert reply.status == 409 and (await reply.json())["error"] == "wrap-up"
+    page = await (await client.get("/workspace")).text()
+    assert 'id="incident-form"' in page and 'id="wrapup-initial"' in page
+    assert '<option value="ambulance">' in page  # the categories of the routing config
+    await fx.service.stop()

@@ -1,6 +1,8 @@
 // The call-taker's desk (templates/workspace.html, ntpd_ivr/workspace/http.py): the
 // screen pop and the queue presence arrive over the live-push hub's `workspace` topic,
 // for this user only. The page never polls; a dropped socket reconnects with backoff.
+// Every event is handed on as a "desk:event" (workspace-incident.js: the incident form,
+// wrap-up, disposition and dispatch).
 "use strict";
 (() => {
   const desk = document.getElementById("workspace");
@@ -10,6 +12,8 @@
   const callCard = $("call");
   let nextId = 1;
   let delay = 1000;
+  const TOPICS = ["workspace", "incidents"];
+  let subscribed = 0;
 
   function label(prefix, value) {
     // data-label-state-logged-out is dataset.labelStateLoggedOut
@@ -44,7 +48,7 @@
     text("call-caller", call.caller_number);
     text("call-region", call.region);
     text("call-category", call.category);
-    text("call-wait", call.wait_seconds === null ? null
+    text("call-wait", call.wait_seconds == null ? null
       : labels.seconds.replace("{n}", call.wait_seconds));
     text("call-location", where(call.location));
     const body = $("history").querySelector("tbody");
@@ -87,16 +91,22 @@
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws`);
     socket.addEventListener("open", () => {
-      socket.send(JSON.stringify({ id: nextId++, type: "subscribe", topic: "workspace" }));
+      // "incidents": dispatch and disposition changes, for workspace-incident.js
+      subscribed = 0;
+      for (const topic of TOPICS) {
+        socket.send(JSON.stringify({ id: nextId++, type: "subscribe", topic }));
+      }
     });
     socket.addEventListener("message", (message) => {
       const data = JSON.parse(message.data);
       if (data.type === "result") {
-        if (data.success) { delay = 1000; desk.dataset.live = "yes"; }
-        else console.error("workspace:", data.error);
+        if (!data.success) console.error("workspace:", data.error);
+        else if (++subscribed === TOPICS.length) { delay = 1000; desk.dataset.live = "yes"; }
         return;
       }
       if (data.type !== "event") return;
+      document.dispatchEvent(new CustomEvent("desk:event", { detail: data }));
+      if (data.topic !== "workspace") return;
       if (data.kind === "call.ringing") showCall(data.data);
       else if (data.kind === "presence") showPresence(data.data);
       else if (data.kind.startsWith("call.")) callState(data.data, data.kind.slice(5));

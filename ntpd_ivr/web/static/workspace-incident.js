@@ -1,0 +1,368 @@
+// The call-taker's desk, third column (templates/workspace.html): the incident form for
+// the popped call, the suggestion of an open incident to attach it to as a duplicate, the
+// call's disposition and wrap-up, and the dispatch panel with each dispatch's live status.
+// Requests go to the incidents API (docs/incidents.md) with the page's CSRF token; what
+// changes elsewhere (an agency accepting, the telephony dialling) arrives as "desk:event"
+// from workspace.js's socket. The page never polls.
+"use strict";
+(() => {
+  const card = document.getElementById("incident");
+  if (!card) return;
+  const $ = (id) => document.getElementById(id);
+  const config = JSON.parse($("desk-config").textContent);
+  const labels = config.labels;
+  const csrf = document.querySelector("meta[name=csrf-token]").content;
+  const form = $("incident-form");
+  const FINAL = new Set(["resolved", "refused", "timed-out", "cancelled", "failed"]);
+  let call = null; // {uniqueid, ...} the call the form is for
+  let incidentId = null;
+  let wrapupTimer = null;
+  const dispatchRows = new Map(); // agency -> <tr>
+
+  function say(key, values = {}) {
+    return (labels[key] ?? key).replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+  }
+
+  function showError(id, text) {
+    $(id).textContent = text;
+    $(id).hidden = !text;
+  }
+
+  async function api(method, path, body) {
+    const reply = await fetch(path, {
+      method,
+      headers: body ? { "Content-Type": "application/json", "X-CSRF-Token": csrf } : {},
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "same-origin",
+    });
+    const data = await reply.json().catch(() => ({}));
+    if (!reply.ok) throw new Error(data.reason || data.error || String(reply.status));
+    return data;
+  }
+
+  function option(select, value, text) {
+    const item = document.createElement("option");
+    item.value = value;
+    item.textContent = text;
+    select.append(item);
+  }
+
+  // --- the form -----------------------------------------------------------------------
+
+  function places() {
+    return config.regions[$("inc-region").value]?.places ?? {};
+  }
+
+  function fillKecamatan(wanted) {
+    const select = $("inc-kecamatan");
+    select.replaceChildren();
+    option(select, "", labels["incident.choose"]);
+    for (const name of Object.keys(places())) option(select, name, name);
+    const match = Object.keys(places()).find(
+      (name) => wanted && name.toLowerCase() === String(wanted).toLowerCase());
+    select.value = match ?? "";
+    fillDesa();
+  }
+
+  function fillDesa(wanted) {
+    const select = $("inc-desa");
+    select.replaceChildren();
+    option(select, "", labels["incident.choose"]);
+    for (const name of places()[$("inc-kecamatan").value] ?? []) option(select, name, name);
+    const match = [...select.options].find(
+      (o) => wanted && o.value.toLowerCase() === String(wanted).toLowerCase());
+    select.value = match ? match.value : "";
+  }
+
+  function networkLocation(location) {
+    if (!location || !["point", "circle", "civic"].includes(location.kind)) return null;
+    const parts = [];
+    if (location.lat !== null && location.lon !== null) parts.push(`${location.lat}, ${location.lon}`);
+    if (location.radius_m) parts.push(`± ${location.radius_m} m`);
+    if (location.civic) {
+      parts.push(["RD", "HNO", "A4", "A3", "A2"].map((k) => location.civic[k]).filter(Boolean).join(", "));
+    }
+    return parts.join(" · ");
+  }
+
+  function startForm(popped) {
+    call = popped;
+    incidentId = null;
+    dispatchRows.clear();
+    form.reset();
+    card.dataset.state = "open";
+    card.dataset.uniqueid = popped.uniqueid;
+    $("incident-call").textContent = popped.caller_number ?? "";
+    $("incident-none").hidden = true;
+    form.hidden = false;
+    $("suggestions").hidden = true;
+    $("dispatch-panel").hidden = true;
+    $("disposition-panel").hidden = false;
+    showDisposition("", "");
+    showError("incident-error", "");
+    showError("dispatch-alert", "");
+    showWrapup(null);
+    if (popped.category && config.categories.includes(popped.category)) {
+      $("inc-category").value = popped.category;
+    }
+    $("inc-region").value = config.regions[popped.region] ? popped.region : config.default_region;
+    const location = popped.location;
+    const shown = networkLocation(location);
+    $("inc-network").hidden = !shown;
+    $("inc-network-text").textContent = shown ?? "";
+    fillKecamatan(location?.civic?.A3);
+    fillDesa(location?.civic?.A4);
+    if (shown && location.lat !== null && location.lon !== null) {
+      $("inc-lat").value = location.lat;
+      $("inc-lon").value = location.lon;
+    }
+    if (location?.civic) {
+      $("inc-address").value = [location.civic.RD, location.civic.HNO].filter(Boolean).join(" ");
+    }
+  }
+
+  function draft() {
+    const body = { call: call.uniqueid };
+    for (const [key, id] of [["category", "inc-category"], ["severity", "inc-severity"],
+      ["region", "inc-region"], ["kecamatan", "inc-kecamatan"], ["desa", "inc-desa"],
+      ["address", "inc-address"], ["lat", "inc-lat"], ["lon", "inc-lon"],
+      ["description", "inc-description"]]) {
+      body[key] = $(id).value.trim();
+    }
+    body.people_involved = Number($("inc-people").value || 0);
+    return body;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!call) return;
+    $("inc-save").disabled = true;
+    try {
+      const incident = await api("POST", "/api/incidents", draft());
+      incidentId = incident.id;
+      card.dataset.incident = String(incident.id);
+      form.hidden = true;
+      $("suggestions").hidden = true;
+      showDisposition("genuine", say("incident.saved", { id: incident.id }));
+      await showProposal(incident.id);
+    } catch (error) {
+      showError("incident-error", `${labels["incident.failed"]}: ${error.message}`);
+    } finally {
+      $("inc-save").disabled = false;
+    }
+  });
+
+  $("inc-region").addEventListener("change", () => { fillKecamatan(); suggest(); });
+  $("inc-kecamatan").addEventListener("change", () => { fillDesa(); suggest(); });
+  $("inc-category").addEventListener("change", suggest);
+
+  // --- suggestion: an open incident of this category in this kecamatan ------------------
+
+  async function suggest() {
+    const category = $("inc-category").value;
+    const kecamatan = $("inc-kecamatan").value;
+    const list = $("suggestion-list");
+    if (!call || incidentId !== null || !category || !kecamatan) {
+      $("suggestions").hidden = true;
+      return;
+    }
+    const query = new URLSearchParams({ category, kecamatan });
+    let found = [];
+    try {
+      found = (await api("GET", `/api/incidents/suggest?${query}`)).incidents;
+    } catch (error) {
+      showError("incident-error", error.message);
+    }
+    list.replaceChildren();
+    for (const incident of found) {
+      const item = document.createElement("li");
+      item.dataset.incident = String(incident.id);
+      const what = document.createElement("span");
+      const when = new Date(incident.created_at).toLocaleTimeString(document.documentElement.lang);
+      what.textContent = `#${incident.id} · ${when} · ${incident.kecamatan}` +
+        `${incident.desa ? " / " + incident.desa : ""} · ${incident.description}`;
+      const attach = document.createElement("button");
+      attach.type = "button";
+      attach.className = "attach";
+      attach.textContent = labels["suggest.attach"];
+      attach.addEventListener("click", () => attachTo(incident.id));
+      item.append(what, attach);
+      list.append(item);
+    }
+    $("suggestions").hidden = found.length === 0;
+  }
+
+  async function attachTo(id) {
+    try {
+      await api("POST", `/api/calls/${encodeURIComponent(call.uniqueid)}/disposition`,
+        { disposition: "duplicate", incident_id: id });
+      form.hidden = true;
+      $("suggestions").hidden = true;
+      showDisposition("duplicate", say("suggest.attached", { id }));
+    } catch (error) {
+      showError("incident-error", error.message);
+    }
+  }
+
+  // --- disposition and wrap-up ----------------------------------------------------------
+
+  function showDisposition(disposition, note) {
+    const current = $("disposition-current");
+    current.dataset.disposition = disposition;
+    current.textContent = disposition ? labels[`disposition.${disposition}`] : labels["disposition.none"];
+    if (note === undefined) return; // pushed: what this screen said stays
+    if (note) showError("incident-error", "");
+    $("incident-status").textContent = note;
+    $("incident-status").hidden = !note;
+  }
+
+  for (const button of document.querySelectorAll("button.dispose")) {
+    button.addEventListener("click", async () => {
+      if (!call) return;
+      try {
+        await api("POST", `/api/calls/${encodeURIComponent(call.uniqueid)}/disposition`,
+          { disposition: button.dataset.disposition });
+        form.hidden = true;
+        $("suggestions").hidden = true;
+        showDisposition(button.dataset.disposition);
+      } catch (error) {
+        showError("incident-error", error.message);
+      }
+    });
+  }
+
+  function showWrapup(wrapup) {
+    clearInterval(wrapupTimer);
+    const note = $("wrapup-note");
+    if (!wrapup) { note.hidden = true; card.dataset.wrapup = "no"; return; }
+    card.dataset.wrapup = "yes";
+    const deadline = new Date(wrapup.deadline).getTime();
+    const tick = () => {
+      const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+      note.textContent = say("wrapup", { n: left });
+    };
+    tick();
+    note.hidden = false;
+    wrapupTimer = setInterval(tick, 1000);
+  }
+
+  function wrapupEnded(data) {
+    clearInterval(wrapupTimer);
+    card.dataset.wrapup = data.outcome;
+    $("wrapup-note").textContent = labels[`wrapup.${data.outcome}`] ?? data.outcome;
+  }
+
+  // --- dispatch -------------------------------------------------------------------------
+
+  async function showProposal(id) {
+    const body = $("proposal").querySelector("tbody");
+    body.replaceChildren();
+    $("dispatch-panel").hidden = false;
+    $("dispatch-title").textContent = say("dispatch.proposal", { id });
+    let agencies = [];
+    try {
+      agencies = (await api("GET", `/api/incidents/${id}/proposal`)).agencies;
+    } catch (error) {
+      showError("dispatch-alert", error.message);
+    }
+    if (!agencies.length) $("dispatch-title").textContent += ` — ${labels["dispatch.none"]}`;
+    for (const agency of agencies) {
+      const row = document.createElement("tr");
+      row.dataset.agency = agency.agency;
+      const name = document.createElement("td");
+      name.textContent = agency.name;
+      const actions = document.createElement("td");
+      for (const mode of ["connect", "notify"]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.mode = mode;
+        button.textContent = labels[`dispatch.${mode}`];
+        button.addEventListener("click", () => dispatch(agency.agency, mode, row));
+        actions.append(button, " ");
+      }
+      const status = document.createElement("td");
+      status.className = "status";
+      row.append(name, actions, status);
+      body.append(row);
+      dispatchRows.set(agency.agency, row);
+    }
+  }
+
+  async function dispatch(agency, mode, row) {
+    showError("dispatch-alert", "");
+    for (const button of row.querySelectorAll("button")) button.disabled = true;
+    const body = { agency, mode };
+    if (mode === "connect") body.call = call.uniqueid;
+    try {
+      showDispatch(await api("POST", `/api/incidents/${incidentId}/dispatches`, body));
+    } catch (error) {
+      showError("dispatch-alert", say("dispatch.failed",
+        { agency: config.agencies[agency] ?? agency, reason: error.message }));
+      for (const button of row.querySelectorAll("button")) button.disabled = false;
+    }
+  }
+
+  function showDispatch(dispatch) {
+    const row = dispatchRows.get(dispatch.agency);
+    if (!row || Number(row.dataset.dispatch ?? 0) > dispatch.id) return; // an older one
+    row.dataset.dispatch = String(dispatch.id);
+    row.dataset.status = dispatch.status;
+    row.dataset.mode = dispatch.mode;
+    row.querySelector("td.status").textContent = labels[`status.${dispatch.status}`] ?? dispatch.status;
+    const live = !FINAL.has(dispatch.status);
+    for (const button of row.querySelectorAll("button")) button.disabled = live;
+    const agency = config.agencies[dispatch.agency] ?? dispatch.agency;
+    if (dispatch.status === "timed-out") {
+      showError("dispatch-alert", say("dispatch.no_answer", { agency }));
+    } else if (dispatch.status === "refused") {
+      showError("dispatch-alert", say("dispatch.refused", { agency }));
+    }
+  }
+
+  // --- what the socket brings -------------------------------------------------------------
+
+  // A dispatch of this desk's incident: by its incident, or by a dispatch id on screen.
+  function rowOf(data) {
+    const id = String(data.dispatch_id ?? data.id ?? "");
+    return dispatchRows.get(data.agency)
+      ?? [...dispatchRows.values()].find((row) => id && row.dataset.dispatch === id);
+  }
+
+  function ours(data) {
+    return data.incident_id === incidentId
+      || (data.incident_id === undefined && rowOf(data) !== undefined);
+  }
+
+  document.addEventListener("desk:event", (message) => {
+    const { topic, kind, data } = message.detail;
+    if (topic === "workspace") {
+      if (kind === "call.ringing" && (!call || call.uniqueid !== data.uniqueid)) startForm(data);
+      else if (kind === "call.ringing") call = { ...call, ...data };
+      else if (kind === "wrapup") {
+        // restored after a controller restart, maybe for a call this page never saw pop
+        if (!call || data.uniqueid !== call.uniqueid) startForm({ uniqueid: data.uniqueid });
+        showWrapup(data);
+      }
+      else if (kind === "wrapup.ended" && call && data.uniqueid === call.uniqueid) wrapupEnded(data);
+      return;
+    }
+    if (kind === "call.disposition" && call && data.call === call.uniqueid) {
+      showDisposition(data.disposition);
+    } else if (kind.startsWith("dispatch.") && incidentId !== null && ours(data)) {
+      if (kind === "dispatch.failed") {
+        const row = rowOf(data);
+        if (row) { row.dataset.status = "failed"; row.querySelector("td.status").textContent = data.reason ?? ""; }
+        const agency = data.agency ?? row?.dataset.agency;
+        showError("dispatch-alert", say("dispatch.no_answer",
+          { agency: config.agencies[agency] ?? agency }));
+        if (row) for (const button of row.querySelectorAll("button")) button.disabled = false;
+      } else {
+        showDispatch(data);
+      }
+    }
+  });
+
+  const initial = JSON.parse($("call-initial").textContent);
+  if (initial) startForm(initial);
+  showWrapup(JSON.parse($("wrapup-initial").textContent));
+})();

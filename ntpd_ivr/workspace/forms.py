@@ -1,0 +1,48 @@
+"""What the call-taker's incident form is built from (the routing config: categories,
+regions and their kecamatan/desa lists, agencies), and the screen's text for the page's
+script, in the user's language. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ntpd_ivr.incidents.model import DISPOSITIONS, SEVERITIES, STATUSES, WITH_INCIDENT
+from ntpd_ivr.routing.config import RoutingConfig
+from ntpd_ivr.workspace.i18n import MESSAGES
+from ntpd_ivr.workspace.wrapup import DISPOSED, EXPIRED, FAILED, RELEASED
+
+Text = Callable[..., str]
+# The ones the call-taker picks with a button; genuine comes with the saved incident and
+# duplicate with a suggested one.
+PLAIN_DISPOSITIONS = tuple(d for d in DISPOSITIONS if d not in WITH_INCIDENT)
+_SCRIPT_KEYS = ("incident.saved", "incident.failed", "suggest.attach", "suggest.attached",
+                "disposition.none", "wrapup", "dispatch.proposal", "dispatch.none",
+                "dispatch.connect", "dispatch.notify", "dispatch.no_answer",
+                "dispatch.failed", "dispatch.refused", "incident.choose")
+
+
+def desk_config(routing: RoutingConfig, w: Text, t: Text) -> dict[str, Any]:
+    """The page's JSON: what the form offers, and its labels (`w` the workspace's text,
+    `t` the web app's, which has the dispatch statuses and severities)."""
+    labels = {key: w(key) if "{" not in MESSAGES["id"][key] else _template(w, key)
+              for key in _SCRIPT_KEYS}
+    labels.update({f"disposition.{d}": w(f"disposition.{d}") for d in DISPOSITIONS})
+    labels.update({f"wrapup.{o}": w(f"wrapup.{o}") for o in (DISPOSED, EXPIRED, RELEASED,
+                                                              FAILED)})
+    labels.update({f"status.{s}": t(f"dispatch.status.{s}") for s in STATUSES})
+    return {
+        "default_region": routing.default_region,
+        "regions": {key: {"name": r.name, "places": {k: list(v) for k, v in r.places.items()}}
+                    for key, r in routing.regions.items()},
+        "categories": [c for c in routing.categories],
+        "severities": list(SEVERITIES),
+        "agencies": {key: a.name for key, a in routing.agencies.items()},
+        "labels": labels,
+    }
+
+
+def _template(w: Text, key: str) -> str:
+    """A message with its {placeholders} kept, for the script to fill in."""
+    names = ("id", "n", "agency", "reason")
+    return w(key, **{name: "{" + name + "}" for name in names})
