@@ -187,7 +187,8 @@ class IncidentService:
                 for a in matrix.propose(self.routing(), row["region"], row["category"])]
 
     async def dispatch(self, incident_id: int, agency_key: str, mode: DispatchMode,
-                       actor: str) -> dict[str, Any]:
+                       actor: str, call: str | None = None) -> dict[str, Any]:
+        """A new dispatch; `call`: the caller a connect dispatch brings the agency to."""
         config = self.routing()
         agency = config.agencies.get(agency_key)
         if agency is None:
@@ -215,7 +216,8 @@ class IncidentService:
             await record(conn, Entry(at, actor, "dispatch.created", "dispatch",
                                      str(row["id"]), {"incident_id": incident_id,
                                                       "agency": agency_key, "mode": mode,
-                                                      "proposed": proposed}))
+                                                      "proposed": proposed,
+                                                      **({"call": call} if call else {})}))
         result = jsonable(row)
         log.info("dispatch %d: incident %d to %s (%s) by %s", row["id"], incident_id,
                  agency_key, mode, actor)

@@ -1,0 +1,55 @@
+"""The AMI actions of a connect dispatch (Asterisk 22 manager.c): an async Originate of the
+agency leg into [ntpd-dispatch-agency], and the Redirects into the conference. They need
+the AMI user's `originate` and `call` write permissions (asterisk-conf/manager.conf)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ntpd_ivr import dialplan_contract as dp
+from ntpd_ivr.dispatch.model import BridgedPair
+
+CALLER_ID = '"NTPD 112" <112>'  # what the agency's phone shows
+
+
+def action_id(dispatch_id: int, attempt: int) -> str:
+    """Names the Originate and comes back on its OriginateResponse."""
+    return f"ntpd-dispatch-{dispatch_id}-{attempt}"
+
+
+def originate(dispatch_id: int, attempt: int, trunk: str, ring_seconds: int,
+              variables: Mapping[str, str]) -> dict[str, str]:
+    # Originate splits Variable on commas (manager.c astman_get_variables_order): the
+    # values must have none; they are ids, numbers and prompt paths joined by &.
+    for name, value in variables.items():
+        if "," in value or "\n" in value:
+            raise ValueError(f"{name} may not hold a comma or a newline: {value!r}")
+    return {"Action": "Originate", "ActionID": action_id(dispatch_id, attempt),
+            "Channel": f"PJSIP/{trunk}", "Context": dp.CONTEXT_DISPATCH_AGENCY, "Exten": "s",
+            "Priority": "1", "Timeout": str(ring_seconds * 1000), "Async": "true",
+            "CallerID": CALLER_ID,
+            "Variable": ",".join(f"{name}={value}" for name, value in variables.items())}
+
+
+def leg_variables(dispatch_id: int, caller: str, prompts_dir: str, prompts: Sequence[str],
+                  key_seconds: int, wait_seconds: int) -> dict[str, str]:
+    return {dp.VAR_DISPATCH: str(dispatch_id), dp.VAR_DISPATCH_CALLER: caller,
+            dp.VAR_DISPATCH_ANNOUNCE: "&".join(f"{prompts_dir}/{p}" for p in prompts),
+            dp.VAR_DISPATCH_KEY_SECONDS: str(key_seconds),
+            dp.VAR_DISPATCH_WAIT: str(wait_seconds)}
+
+
+def redirect_pair(dispatch_id: int, pair: BridgedPair) -> dict[str, str]:
+    """Caller and call-taker out of their bridge, together, into the conference. With
+    ExtraChannel Asterisk moves both without hanging up either when the bridge breaks."""
+    context = dp.CONTEXT_DISPATCH_CONFERENCE
+    return {"Action": "Redirect", "Channel": pair.caller_channel, "Context": context,
+            "Exten": f"caller-{dispatch_id}", "Priority": "1",
+            "ExtraChannel": pair.taker_channel, "ExtraContext": context,
+            "ExtraExten": f"taker-{dispatch_id}", "ExtraPriority": "1"}
+
+
+def redirect_agency(channel: str, exten: str) -> dict[str, str]:
+    """The agency leg, waiting after key 1, to `bridge`, `caller-gone` or `closed`."""
+    return {"Action": "Redirect", "Channel": channel, "Context": dp.CONTEXT_DISPATCH_AGENCY,
+            "Exten": exten, "Priority": "1"}
