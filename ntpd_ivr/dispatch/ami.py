@@ -24,8 +24,11 @@ def originate(dispatch_id: int, attempt: int, trunk: str, ring_seconds: int,
     for name, value in variables.items():
         if "," in value or "\n" in value:
             raise ValueError(f"{name} may not hold a comma or a newline: {value!r}")
+    # ChannelId: the agency leg's uniqueid is known before it exists, so its Hangup event
+    # (with the Q.850 cause: busy, no answer...) can be matched to the attempt.
     return {"Action": "Originate", "ActionID": action_id(dispatch_id, attempt),
-            "Channel": f"PJSIP/{trunk}", "Context": dp.CONTEXT_DISPATCH_AGENCY, "Exten": "s",
+            "ChannelId": action_id(dispatch_id, attempt), "Channel": f"PJSIP/{trunk}",
+            "Context": dp.CONTEXT_DISPATCH_AGENCY, "Exten": "s",
             "Priority": "1", "Timeout": str(ring_seconds * 1000), "Async": "true",
             "CallerID": CALLER_ID,
             "Variable": ",".join(f"{name}={value}" for name, value in variables.items())}

@@ -33,13 +33,30 @@ _REASONS: Mapping[int, Outcome] = {
 }
 
 
+# Q.850 hangup causes of the dialled channel (Asterisk's Hangup event), which say more
+# than the Reason: a 486 Busy Here is Reason 0 with cause 17 on Asterisk 22.10.
+_CAUSES: Mapping[int, Outcome] = {
+    17: "busy",          # user busy (486, 600)
+    18: "no-answer",     # no user responding (408)
+    19: "no-answer",     # no answer
+    1: "unavailable", 3: "unavailable", 20: "unavailable", 21: "unavailable",
+    27: "unavailable", 34: "unavailable", 38: "unavailable", 41: "unavailable",
+    42: "unavailable",
+}
+UNCLEAR_REASONS = frozenset({0, 1})  # the Hangup cause is worth waiting for
+
+
 class NotConnected(Conflict):
     """The call named by a connect dispatch is not in a two-party call (HTTP 409)."""
 
 
-def originate_outcome(response: OriginateResponse) -> Outcome:
+def originate_outcome(response: OriginateResponse, cause: int | None = None) -> Outcome:
+    """The attempt's outcome from its OriginateResponse and, if known, the Q.850 cause
+    the dialled channel hung up with."""
     if response.response == "Success":
         return "answered"
+    if cause is not None and cause in _CAUSES:
+        return _CAUSES[cause]
     outcome = _REASONS.get(response.reason, "failed")
     # Asterisk says Failure with reason 4 when the answered channel could not start its
     # dialplan: not an answer we can use.

@@ -30,11 +30,13 @@ from ntpd_ivr.ami.events import (
     AmiEvent,
     CoreShowChannel,
     DispatchKey,
+    Hangup,
     OriginateResponse,
 )
 from ntpd_ivr.calls.values import CallStep
 from ntpd_ivr.dispatch import ami
 from ntpd_ivr.dispatch.model import (
+    UNCLEAR_REASONS,
     AnnouncementPrompts,
     BridgedPair,
     NotConnected,
@@ -64,6 +66,9 @@ KIND_CONFERENCE = "dispatch.conference"  # the caller's call step when the agenc
 KEY_SECONDS = 5          # wait for a key after each round of the announcement
 WAIT_SECONDS = 10        # after key 1, the agency leg waits this long for the controller
 ANSWER_MARGIN_SECONDS = 5.0  # past ring_seconds, an OriginateResponse that never comes
+# A failed attempt's Hangup event (its cause) may come just after the OriginateResponse:
+# the two take different paths through Asterisk.
+CAUSE_WAIT_SECONDS = 0.5
 
 
 def _when(event: AmiEvent) -> datetime:
@@ -88,6 +93,7 @@ class ConnectDispatcher:
         self.wait_seconds = wait_seconds
         self.answer_margin_seconds = answer_margin_seconds
         self._originates: dict[str, asyncio.Future[OriginateResponse]] = {}
+        self._hangups: dict[str, asyncio.Future[int]] = {}  # agency leg uniqueid -> cause
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -180,12 +186,22 @@ class ConnectDispatcher:
                          ) -> tuple[Outcome, datetime]:
         action = ami.originate(dispatch_id, attempt, trunk, ring_seconds, variables)
         key = action["ActionID"]
-        answer: asyncio.Future[OriginateResponse] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[OriginateResponse] = loop.create_future()
+        hangup: asyncio.Future[int] = loop.create_future()
         self._originates[key] = answer
+        self._hangups[action["ChannelId"]] = hangup
         try:
             await self.ami.action(action)
             async with asyncio.timeout(ring_seconds + self.answer_margin_seconds):
                 response = await answer
+            cause = None
+            if response.response != "Success" and response.reason in UNCLEAR_REASONS:
+                try:
+                    async with asyncio.timeout(CAUSE_WAIT_SECONDS):
+                        cause = await hangup
+                except TimeoutError:
+                    pass
         except AmiError as exc:
             log.warning("dispatch %d: Originate to %s refused: %s", dispatch_id, trunk, exc,
                         extra={"call_id": caller})
@@ -197,7 +213,10 @@ class ConnectDispatcher:
             return "failed", datetime.now(UTC)
         finally:
             self._originates.pop(key, None)
-        return originate_outcome(response), _when(response)
+            self._hangups.pop(action["ChannelId"], None)
+        log.debug("dispatch %d: OriginateResponse %s reason %d cause %s for %s", dispatch_id,
+                  response.response, response.reason, cause, trunk, extra={"call_id": caller})
+        return originate_outcome(response, cause), _when(response)
 
     # --- what Asterisk tells ----------------------------------------------------------------
 
@@ -207,6 +226,10 @@ class ConnectDispatcher:
             answer = self._originates.get(event.action_id)
             if answer is not None and not answer.done():
                 answer.set_result(event)
+        elif isinstance(event, Hangup):
+            hangup = self._hangups.get(event.uniqueid)
+            if hangup is not None and not hangup.done():
+                hangup.set_result(event.cause)
         elif isinstance(event, DispatchKey):
             self._spawn(self._on_key(event), f"dispatch-{event.dispatch}-key")
 
