@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.events import (
@@ -52,8 +52,8 @@ from ntpd_ivr.dispatch.model import (
 )
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.incidents.exceptions import Conflict, NotFound
+from ntpd_ivr.incidents.model import DispatchMode
 from ntpd_ivr.incidents.schemas import BadInput
-from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.routing.config import Agency, RoutingConfig
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,28 @@ def _when(event: AmiEvent) -> datetime:
     return datetime.fromtimestamp(event.timestamp or event.received_at, UTC)
 
 
+class DispatchRecords(Protocol):
+    """What the dispatcher needs of the incidents service (IncidentService, or a fake)."""
+
+    async def incident(self, incident_id: int) -> dict[str, Any]: ...
+
+    async def dispatch(self, incident_id: int, agency_key: str, mode: DispatchMode,
+                       actor: str, call: str | None = None) -> dict[str, Any]: ...
+
+    async def attempt(self, dispatch_id: int, at: datetime, trunk: str) -> dict[str, Any]: ...
+
+    async def answered(self, dispatch_id: int, at: datetime, trunk: str
+                       ) -> dict[str, Any]: ...
+
+    async def accepted(self, dispatch_id: int, at: datetime) -> dict[str, Any]: ...
+
+    async def refused(self, dispatch_id: int, at: datetime) -> dict[str, Any]: ...
+
+    async def timed_out(self, dispatch_id: int, at: datetime) -> dict[str, Any]: ...
+
+
 class ConnectDispatcher:
-    def __init__(self, ami_client: AmiActions, incidents: IncidentService,
+    def __init__(self, ami_client: AmiActions, incidents: DispatchRecords,
                  routing: Callable[[], RoutingConfig], steps: StepSink, publish: Publish, *,
                  prompts_dir: str, prompts: AnnouncementPrompts | None = None,
                  key_seconds: int = KEY_SECONDS, wait_seconds: int = WAIT_SECONDS,
