@@ -23,7 +23,10 @@ from .conftest import Controller, Takers, call_rows, caller, record
 
 pytestmark = pytest.mark.e2e
 
-CALLER_HOLD_MS = 20000  # the caller stays this long after pressing 1, then hangs up
+# The caller stays this long after pressing 1, then hangs up: long enough for an accepted
+# dispatch, and for one that rings out BPBD's backup trunk (ring_seconds 10).
+ACCEPT_HOLD_MS = 14000
+RING_OUT_HOLD_MS = 20000
 
 
 @dataclass
@@ -94,12 +97,12 @@ def long_takers(stack: DevStack) -> Iterator[Takers]:
     group.stop()
 
 
-async def caller_with_a_taker(stack: DevStack, number: str) -> tuple[asyncio.Task[SippResult],
-                                                                     str]:
+async def caller_with_a_taker(stack: DevStack, number: str, hold_ms: int = ACCEPT_HOLD_MS
+                              ) -> tuple[asyncio.Task[SippResult], str]:
     """A 112 call (key 1) that a call-taker answers; its uniqueid once it is connected."""
     call = asyncio.create_task(asyncio.to_thread(
         place_call, f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0, digit="1",
-        caller=number, digit_delay_ms=CALLER_HOLD_MS, timeout=60,
+        caller=number, digit_delay_ms=hold_ms, timeout=60,
         scenario="caller-dispatch.xml"))
     deadline = time.monotonic() + 20
     while True:
@@ -154,6 +157,26 @@ async def members_until(stack: DevStack, dispatch_id: int, count: int,
         await asyncio.sleep(0.2)
 
 
+@dataclass
+class Accepted:
+    call: asyncio.Task[SippResult]
+    number: str
+    dispatch: dict[str, Any]  # as created
+    accepted: dict[str, Any]  # as it is once accepted
+    history: list[dict[str, Any]]  # the incident's audit entries
+
+
+async def accepted_connect(stack: DevStack, agency: str) -> Accepted:
+    """A caller with a call-taker, a connect dispatch of a fire to `agency`, accepted."""
+    number = caller()
+    call, uniqueid = await caller_with_a_taker(stack, number)
+    async with supervisor(stack) as api:
+        dispatch = await dispatch_connect(api, uniqueid, "fire", agency)
+        accepted = await dispatch_until(api, dispatch, {"accepted"}, 20)
+        history = (await api.get(f"/api/incidents/{dispatch['incident_id']}"))["history"]
+    return Accepted(call, number, dispatch, accepted, history)
+
+
 def trunk(channel: str) -> str:
     """'PJSIP/agency-damkar-plg-0000001f' -> 'agency-damkar-plg'."""
     return channel.removeprefix("PJSIP/").rpartition("-")[0]
@@ -163,11 +186,8 @@ async def test_an_agency_that_presses_1_joins_the_caller_and_the_call_taker(
         stack: DevStack, running_controller: Controller, long_takers: Takers,
         agencies: Agencies) -> None:
     damkar = agencies.start("agency-damkar-plg", "agency-accept.xml")
-    number = caller()
-    call, uniqueid = await caller_with_a_taker(stack, number)
-    async with supervisor(stack) as api:
-        dispatch = await dispatch_connect(api, uniqueid, "fire", "palembang-damkar")
-        accepted = await dispatch_until(api, dispatch, {"accepted"}, 20)
+    done = await accepted_connect(stack, "palembang-damkar")
+    call, number, dispatch, accepted = done.call, done.number, done.dispatch, done.accepted
     assert accepted["attempts"] == 1
     assert accepted["created_at"] < accepted["answered_at"] <= accepted["accepted_at"]
     members = await members_until(stack, dispatch["id"], 3, 8)
@@ -196,12 +216,8 @@ async def test_a_busy_primary_falls_over_to_the_backup_which_accepts(
         agencies: Agencies) -> None:
     busy = agencies.start("agency-damkar-plg", "agency-busy.xml")
     backup = agencies.start("agency-damkar-plg-backup", "agency-accept.xml")
-    number = caller()
-    call, uniqueid = await caller_with_a_taker(stack, number)
-    async with supervisor(stack) as api:
-        dispatch = await dispatch_connect(api, uniqueid, "fire", "palembang-damkar")
-        accepted = await dispatch_until(api, dispatch, {"accepted"}, 20)
-        history = (await api.get(f"/api/incidents/{dispatch['incident_id']}"))["history"]
+    done = await accepted_connect(stack, "palembang-damkar")
+    call, dispatch, accepted, history = done.call, done.dispatch, done.accepted, done.history
     assert accepted["attempts"] == 2
     assert accepted["answered_at"] <= accepted["accepted_at"]
     trunks = [e["detail"].get("trunk") for e in history if e["action"] == "dispatch.attempt"]
@@ -237,7 +253,7 @@ async def test_no_trunk_answers_the_call_taker_is_told_and_keeps_the_caller(
     agencies.start("agency-bpbd-plg", "agency-busy.xml")
     ringing = agencies.start("agency-bpbd-plg-backup", "agency-ring.xml")
     number = caller()
-    call, uniqueid = await caller_with_a_taker(stack, number)
+    call, uniqueid = await caller_with_a_taker(stack, number, RING_OUT_HOLD_MS)
     before = await asyncio.to_thread(channel_of, stack, uniqueid)
     assert before is not None and before["bridge"], before
     async with supervisor(stack) as api, api.http.ws_connect(f"{api.base}/ws") as socket:
@@ -267,4 +283,31 @@ async def test_no_trunk_answers_the_call_taker_is_told_and_keeps_the_caller(
     assert (await asyncio.to_thread(ringing.wait, 5)).ok  # rung, then cancelled
     result = await call  # and hangs up when it likes: nobody hung up on it
     assert result.ok, result.output[-3000:]
-    assert time.monotonic() - told_at < CALLER_HOLD_MS / 1000
+    assert time.monotonic() - told_at < RING_OUT_HOLD_MS / 1000
+
+
+async def test_a_controller_restarted_mid_dispatch_strands_nobody_and_still_bridges(
+        stack: DevStack, running_controller: Controller, long_takers: Takers,
+        agencies: Agencies) -> None:
+    # The agency listens 12 s before it presses 1: the controller is killed while the
+    # agency hears the announcement and is back before the key.
+    damkar = agencies.start("agency-damkar-plg", "agency-accept.xml", talk_ms=12000)
+    number = caller()
+    call, uniqueid = await caller_with_a_taker(stack, number, hold_ms=26000)
+    before = await asyncio.to_thread(channel_of, stack, uniqueid)
+    assert before is not None and before["bridge"], before
+    async with supervisor(stack) as api:
+        dispatch = await dispatch_connect(api, uniqueid, "fire", "palembang-damkar")
+        await dispatch_until(api, dispatch, {"answered"}, 10)
+    running_controller.kill()
+    during = await asyncio.to_thread(channel_of, stack, uniqueid)
+    assert during is not None and during["bridge"] == before["bridge"], (before, during)
+    await asyncio.to_thread(running_controller.start)
+    async with supervisor(stack) as api:
+        accepted = await dispatch_until(api, dispatch, {"accepted"}, 15)
+    assert accepted["attempts"] == 1 and accepted["accepted_at"] is not None
+    members = await members_until(stack, dispatch["id"], 3, 8)
+    assert "agency-damkar-plg" in {trunk(m) for m in members}, members
+    result = await call
+    assert result.ok, result.output[-3000:]
+    assert (await asyncio.to_thread(damkar.wait, 15)).ok
