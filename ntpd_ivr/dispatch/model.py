@@ -81,6 +81,10 @@ def next_trunk(trunks: Sequence[str], outcomes: Sequence[Outcome]) -> str | None
     return trunks[len(outcomes)]
 
 
+# Why a connect dispatch failed, as the call-taker's screen says it (workspace/i18n.py).
+FAILURE_REASONS = ("busy", "no-answer", "unreachable", "refused", "no-input", "error")
+
+
 def failure_reason(outcomes: Sequence[Outcome]) -> str:
     """What the call-taker's screen says when no trunk answered: "busy" if every trunk was
     busy, "no-answer" if every one rang out, else "unreachable"."""

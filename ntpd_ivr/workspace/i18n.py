@@ -51,6 +51,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.static-member": "Telepon ini anggota tetap antrean (konfigurasi); "
                                "tidak bisa keluar dari layar.",
         "error.asterisk": "Asterisk menolak perubahan ini. Coba lagi.",
+        "dispatch.failed": "Penugasan ke {agency} gagal: {reason}. Penelepon tetap "
+                           "tersambung dengan Anda.",
+        "dispatch.reason.busy": "semua saluran sibuk",
+        "dispatch.reason.no-answer": "tidak dijawab",
+        "dispatch.reason.unreachable": "tidak dapat dihubungi",
+        "dispatch.reason.refused": "ditolak instansi",
+        "dispatch.reason.no-input": "instansi tidak menekan tombol",
+        "dispatch.reason.error": "kesalahan sistem",
     },
     "en": {
         "title": "Call-taker's desk",
@@ -97,6 +105,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.static-member": "This phone is a member of its queues by configuration; "
                                "it cannot log out from the screen.",
         "error.asterisk": "Asterisk refused this change. Try again.",
+        "dispatch.failed": "Dispatch to {agency} failed: {reason}. The caller stays "
+                           "connected with you.",
+        "dispatch.reason.busy": "every line busy",
+        "dispatch.reason.no-answer": "no answer",
+        "dispatch.reason.unreachable": "unreachable",
+        "dispatch.reason.refused": "refused by the agency",
+        "dispatch.reason.no-input": "the agency pressed no key",
+        "dispatch.reason.error": "system error",
     },
 }
 

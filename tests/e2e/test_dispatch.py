@@ -204,7 +204,9 @@ async def test_an_agency_that_presses_1_joins_the_caller_and_the_call_taker(
     assert result.ok, result.output[-3000:]
     agency_result = await asyncio.to_thread(damkar.wait, 15)
     assert agency_result.ok, agency_result.output[-3000:]
-    _, steps = await record(stack, number, kinds=frozenset({"dispatch.conference"}))
+    row, steps = await record(stack, number, kinds=frozenset({"dispatch.conference"}))
+    # The caller's record is whole: answered by the call-taker, then the conference.
+    assert row["disposition"] == "answered" and row["answered_by"] in ("taker-1", "taker-2")
     step = next(s["detail"] for s in steps if s["kind"] == "dispatch.conference")
     assert step["dispatch"] == dispatch["id"]
     assert step["conference"] == f"ntpd-dispatch-{dispatch['id']}"

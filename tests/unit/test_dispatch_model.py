@@ -191,3 +191,15 @@ def test_dispatch_events_are_typed_at_the_edge() -> None:
     assert parse_event({"Event": "UserEvent", "UserEvent": dp.USEREVENT_DISPATCH_KEY,
                         "Uniqueid": "x", "Channel": "c", "Dispatch": "three",
                         "Caller": "1", "Result": "accept"}) is None
+
+
+def test_every_failure_reason_is_said_on_the_call_takers_desk() -> None:
+    from ntpd_ivr.dispatch.model import FAILURE_REASONS
+    from ntpd_ivr.workspace.i18n import MESSAGES
+
+    template = (Path(__file__).resolve().parents[2] / "ntpd_ivr" / "web" / "templates"
+                / "workspace.html").read_text()
+    for reason in FAILURE_REASONS:
+        assert all(f"dispatch.reason.{reason}" in MESSAGES[lang] for lang in MESSAGES)
+        assert f'"{reason}"' in template, reason
+    assert failure_reason(["busy"]) in FAILURE_REASONS
