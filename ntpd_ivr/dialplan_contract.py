@@ -28,6 +28,7 @@ EXTEN_DISPATCH_BRIDGE: Final = "bridge"            # agency leg: into the confer
 EXTEN_DISPATCH_CALLER_GONE: Final = "caller-gone"  # agency leg: notice, then hang up
 EXTEN_DISPATCH_CLOSED: Final = "closed"            # agency leg: dispatch no longer live
 CONFERENCE_PREFIX: Final = "ntpd-dispatch-"        # ConfBridge name: prefix + dispatch id
+LABEL_EMERGENCY_QUEUE: Final = "queue"  # [ntpd-emergency] s: Queue(${NTPD_QUEUE})
 
 # --- Channel variables the dialplan sets before AGI -------------------------------------
 VAR_TRUNK: Final = "NTPD_TRUNK"            # PJSIP endpoint of the operator trunk

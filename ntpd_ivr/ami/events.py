@@ -222,6 +222,25 @@ class DispatchKey(AmiEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConfbridgeLeave(AmiEvent):
+    """Someone left a ConfBridge (a connect dispatch's conference: ntpd_ivr/dispatch/)."""
+
+    uniqueid: str
+    channel: str
+    conference: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfbridgeList(AmiEvent):
+    """One member item of a ConfbridgeList reply."""
+
+    conference: str
+    channel: str
+    uniqueid: str = ""
+    marked: bool = False  # MarkedUser: the dispatch's caller
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActionResponse(AmiEvent):
     """The answer to an action: `Response: Success|Error|Follows`, its message, the rest
     of its headers as (name, value) pairs."""
@@ -268,6 +287,10 @@ def _flag(value: str) -> bool:
     if value not in ("0", "1"):
         raise ValueError(f"expected 0 or 1, got {value!r}")
     return value == "1"
+
+
+def _yes(value: str) -> bool:
+    return value.lower() == "yes"
 
 
 def _int_or_zero(value: str) -> int:
@@ -374,6 +397,12 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
         _req("uniqueid", "Uniqueid"), _req("channel", "Channel"),
         _req("dispatch", "Dispatch", convert=int), _req("caller", "Caller"),
         _req("result", "Result"))),
+    "ConfbridgeLeave": (ConfbridgeLeave, (
+        _req("uniqueid", "Uniqueid"), _req("channel", "Channel"),
+        _req("conference", "Conference"))),
+    "ConfbridgeList": (ConfbridgeList, (
+        _req("conference", "Conference"), _req("channel", "Channel"),
+        _opt("uniqueid", "Uniqueid"), _opt("marked", "MarkedUser", convert=_yes))),
     "QueueEntry": (QueueEntry, (
         _req("queue", "Queue"), _req("uniqueid", "Uniqueid"),
         _req("position", "Position", convert=int), _req("wait", "Wait", convert=int), _CALLER)),

@@ -56,3 +56,14 @@ def redirect_agency(channel: str, exten: str) -> dict[str, str]:
     """The agency leg, waiting after key 1, to `bridge`, `caller-gone` or `closed`."""
     return {"Action": "Redirect", "Channel": channel, "Context": dp.CONTEXT_DISPATCH_AGENCY,
             "Exten": exten, "Priority": "1"}
+
+
+def caller_back_to_queue(channel: str) -> dict[str, str]:
+    """A caller left alone in a conference, back to its queue at its priority (its
+    NTPD_QUEUE and QUEUE_PRIO are still set; the label `queue` in [ntpd-emergency])."""
+    return {"Action": "Redirect", "Channel": channel, "Context": dp.CONTEXT_EMERGENCY,
+            "Exten": "s", "Priority": dp.LABEL_EMERGENCY_QUEUE}
+
+
+def conference_members(conference: str) -> dict[str, str]:
+    return {"Action": "ConfbridgeList", "Conference": conference}

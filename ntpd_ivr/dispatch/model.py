@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from ntpd_ivr import dialplan_contract as dp
-from ntpd_ivr.ami.events import CoreShowChannel, OriginateResponse
+from ntpd_ivr.ami.events import ConfbridgeList, CoreShowChannel, OriginateResponse
 from ntpd_ivr.incidents.exceptions import Conflict
 from ntpd_ivr.incidents.model import kecamatan_key
 from ntpd_ivr.ivr.prompts import PROMPTS_SOURCE, list_entries, prompt_slug
@@ -159,3 +159,15 @@ def bridged_pair(channels: Sequence[CoreShowChannel], caller: str) -> BridgedPai
         raise NotConnected(f"call {caller} is in a bridge with {len(others)} others, not in "
                            "a call with one call-taker")
     return BridgedPair(mine.channel, others[0].channel, others[0].uniqueid)
+
+
+def caller_left_alone(members: Sequence[ConfbridgeList], leaving: str
+                      ) -> ConfbridgeList | None:
+    """The caller (the conference's marked user) when nobody else is left with them: the
+    agency and the call-taker have both hung up, and a call-taker must take the caller.
+    `leaving`: the channel whose ConfbridgeLeave this answers; Asterisk may still list it
+    (the event is sent before the member is taken off the list)."""
+    staying = [m for m in members if m.channel != leaving]
+    if len(staying) == 1 and staying[0].marked:
+        return staying[0]
+    return None

@@ -28,6 +28,8 @@ from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.events import (
     AmiActions,
     AmiEvent,
+    ConfbridgeLeave,
+    ConfbridgeList,
     CoreShowChannel,
     DispatchKey,
     Hangup,
@@ -43,6 +45,7 @@ from ntpd_ivr.dispatch.model import (
     Outcome,
     announcement,
     bridged_pair,
+    caller_left_alone,
     conference_name,
     failure_reason,
     next_trunk,
@@ -63,6 +66,7 @@ Publish = Callable[[str, Mapping[str, Any], str | None], None]
 StepSink = Callable[[CallStep], object]
 
 KIND_CONFERENCE = "dispatch.conference"  # the caller's call step when the agency joins
+KIND_BACK_TO_QUEUE = "dispatch.back-to-queue"  # ... when left alone in the conference
 KEY_SECONDS = 5          # wait for a key after each round of the announcement
 WAIT_SECONDS = 10        # after key 1, the agency leg waits this long for the controller
 ANSWER_MARGIN_SECONDS = 5.0  # past ring_seconds, an OriginateResponse that never comes
@@ -252,6 +256,33 @@ class ConnectDispatcher:
                 hangup.set_result(event.cause)
         elif isinstance(event, DispatchKey):
             self._spawn(self._on_key(event), f"dispatch-{event.dispatch}-key")
+        elif (isinstance(event, ConfbridgeLeave)
+              and event.conference.startswith(dp.CONFERENCE_PREFIX)):
+            self._spawn(self._after_leave(event), f"{event.conference}-leave")
+
+    async def _after_leave(self, event: ConfbridgeLeave) -> None:
+        """The agency and the call-taker have both gone: the caller is not left alone in a
+        silent conference, a call-taker takes them again."""
+        try:
+            result = await self.ami.action(ami.conference_members(event.conference))
+        except AmiError:  # nobody left in it (the caller hung up), or Asterisk is gone
+            return
+        members = [e for e in result.events if isinstance(e, ConfbridgeList)]
+        log.debug("%s: %s left; members %s", event.conference, event.channel, members)
+        alone = caller_left_alone(members, event.channel)
+        if alone is None:
+            return
+        log.warning("%s: the caller is alone; back to a call-taker", event.conference,
+                    extra={"call_id": alone.uniqueid or "-"})
+        try:
+            await self.ami.action(ami.caller_back_to_queue(alone.channel))
+        except AmiError as exc:
+            log.error("%s: caller %s not sent back to the queue: %s", event.conference,
+                      alone.channel, exc, extra={"call_id": alone.uniqueid or "-"})
+            return
+        if alone.uniqueid:
+            self._step(alone.uniqueid, _when(event), KIND_BACK_TO_QUEUE,
+                       {"conference": event.conference})
 
     async def _on_key(self, event: DispatchKey) -> None:
         at = _when(event)
@@ -292,13 +323,16 @@ class ConnectDispatcher:
         conference = conference_name(event.dispatch)
         log.info("dispatch %d: caller, call-taker %s and agency %s in %s", event.dispatch,
                  pair.taker_channel, event.channel, conference, extra={"call_id": caller})
+        self._step(caller, at, KIND_CONFERENCE, {
+            "dispatch": event.dispatch, "conference": conference,
+            "agency_channel": event.channel, "taker_channel": pair.taker_channel})
+
+    def _step(self, caller: str, at: datetime, kind: str, detail: Mapping[str, Any]) -> None:
+        """A step on the caller's call record (spooled, so it survives a database outage)."""
         try:
-            self.steps(CallStep(caller, at.timestamp(), KIND_CONFERENCE, {
-                "dispatch": event.dispatch, "conference": conference,
-                "agency_channel": event.channel, "taker_channel": pair.taker_channel}))
-        except (ValueError, RuntimeError):
-            log.exception("dispatch %d: conference step not recorded", event.dispatch,
-                          extra={"call_id": caller})
+            self.steps(CallStep(caller, at.timestamp(), kind, detail))
+        except (ValueError, RuntimeError):  # unstorable, or the record keeper is stopping
+            log.exception("call step %s not recorded", kind, extra={"call_id": caller})
 
     async def _record_accept(self, event: DispatchKey, at: datetime) -> None:
         try:

@@ -161,20 +161,22 @@ async def members_until(stack: DevStack, dispatch_id: int, count: int,
 class Accepted:
     call: asyncio.Task[SippResult]
     number: str
+    uniqueid: str
     dispatch: dict[str, Any]  # as created
     accepted: dict[str, Any]  # as it is once accepted
     history: list[dict[str, Any]]  # the incident's audit entries
 
 
-async def accepted_connect(stack: DevStack, agency: str) -> Accepted:
+async def accepted_connect(stack: DevStack, agency: str, hold_ms: int = ACCEPT_HOLD_MS
+                           ) -> Accepted:
     """A caller with a call-taker, a connect dispatch of a fire to `agency`, accepted."""
     number = caller()
-    call, uniqueid = await caller_with_a_taker(stack, number)
+    call, uniqueid = await caller_with_a_taker(stack, number, hold_ms)
     async with supervisor(stack) as api:
         dispatch = await dispatch_connect(api, uniqueid, "fire", agency)
         accepted = await dispatch_until(api, dispatch, {"accepted"}, 20)
         history = (await api.get(f"/api/incidents/{dispatch['incident_id']}"))["history"]
-    return Accepted(call, number, dispatch, accepted, history)
+    return Accepted(call, number, uniqueid, dispatch, accepted, history)
 
 
 def trunk(channel: str) -> str:
@@ -186,7 +188,7 @@ async def test_an_agency_that_presses_1_joins_the_caller_and_the_call_taker(
         stack: DevStack, running_controller: Controller, long_takers: Takers,
         agencies: Agencies) -> None:
     damkar = agencies.start("agency-damkar-plg", "agency-accept.xml")
-    done = await accepted_connect(stack, "palembang-damkar")
+    done = await accepted_connect(stack, "palembang-damkar", hold_ms=18000)
     call, number, dispatch, accepted = done.call, done.number, done.dispatch, done.accepted
     assert accepted["attempts"] == 1
     assert accepted["created_at"] < accepted["answered_at"] <= accepted["accepted_at"]
@@ -199,6 +201,17 @@ async def test_an_agency_that_presses_1_joins_the_caller_and_the_call_taker(
     stack.asterisk.cli(f"channel request hangup {taker_leg}")
     left = await members_until(stack, dispatch["id"], 2, 5)
     assert {trunk(m) for m in left} == {"agency-damkar-plg", "operator-local"}, left
+    # Then the agency hangs up too: the caller is not left alone in a silent conference,
+    # a call-taker (the other stand-in) takes them again.
+    agency_leg = next(m for m in left if trunk(m) == "agency-damkar-plg")
+    stack.asterisk.cli(f"channel request hangup {agency_leg}")
+    deadline = time.monotonic() + 8
+    while True:
+        now = await asyncio.to_thread(channel_of, stack, done.uniqueid)
+        if now is not None and now["application"] == "Queue" and now["bridge"]:
+            break
+        assert time.monotonic() < deadline, f"the caller is not back with a call-taker: {now}"
+        await asyncio.sleep(0.2)
     # The caller hangs up: the agency is released (its stand-in gets the BYE and ends well).
     result = await call
     assert result.ok, result.output[-3000:]
@@ -207,6 +220,7 @@ async def test_an_agency_that_presses_1_joins_the_caller_and_the_call_taker(
     row, steps = await record(stack, number, kinds=frozenset({"dispatch.conference"}))
     # The caller's record is whole: answered by the call-taker, then the conference.
     assert row["disposition"] == "answered" and row["answered_by"] in ("taker-1", "taker-2")
+    assert "dispatch.back-to-queue" in {s["kind"] for s in steps}
     step = next(s["detail"] for s in steps if s["kind"] == "dispatch.conference")
     assert step["dispatch"] == dispatch["id"]
     assert step["conference"] == f"ntpd-dispatch-{dispatch['id']}"

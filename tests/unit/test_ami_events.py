@@ -18,6 +18,8 @@ from ntpd_ivr.ami.events import (
     AmiEvent,
     BridgeEnter,
     BridgeLeave,
+    ConfbridgeLeave,
+    ConfbridgeList,
     CoreShowChannel,
     DispatchKey,
     FullyBooted,
@@ -170,6 +172,18 @@ CASES: list[tuple[str, AmiEvent]] = [
      DispatchKey(name="UserEvent", received_at=AT, uniqueid="ntpd-dispatch-3-1",
                  channel="PJSIP/agency-damkar-plg-00000002", dispatch=3,
                  caller="1700000000.7", result="accept")),
+    ("Event: ConfbridgeLeave\nPrivilege: call,all\nConference: ntpd-dispatch-3\n"
+     "BridgeUniqueid: 4c72\nBridgeType: base\nChannel: PJSIP/taker-1-00000001\n"
+     "Uniqueid: 1700000000.8\nAdmin: No",
+     ConfbridgeLeave(name="ConfbridgeLeave", received_at=AT, uniqueid="1700000000.8",
+                     channel="PJSIP/taker-1-00000001", conference="ntpd-dispatch-3")),
+    ("Event: ConfbridgeList\nActionID: a/4\nConference: ntpd-dispatch-3\nAdmin: No\n"
+     "MarkedUser: Yes\nWaitMarked: No\nEndMarked: No\nWaiting: No\nMuted: No\n"
+     "Talking: No\nAnsweredTime: 12\nChannel: PJSIP/operator-local-00000000\n"
+     "Uniqueid: 1700000000.7",
+     ConfbridgeList(name="ConfbridgeList", received_at=AT, conference="ntpd-dispatch-3",
+                    channel="PJSIP/operator-local-00000000", uniqueid="1700000000.7",
+                    marked=True)),
     ("Event: UserEvent\nUniqueid: 1.3\nUserEvent: SomethingElse\nFoo: bar",
      OtherEvent(name="UserEvent", received_at=AT, fields=(
          ("Uniqueid", "1.3"), ("UserEvent", "SomethingElse"), ("Foo", "bar")))),

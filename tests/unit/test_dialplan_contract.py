@@ -58,7 +58,7 @@ def test_ami_event_filter_lets_through_every_event_the_controller_follows() -> N
     allowed = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\)", manager, re.M))
     # List items arrive as replies to actions, which Asterisk does not filter.
     replies_only = {"CoreShowChannel", "QueueMember", "QueueEntry", "QueueSummary",
-                    "ActionResponse"}
+                    "ActionResponse", "ConfbridgeList"}
     # Typed by their UserEvent header, they arrive as Event: UserEvent.
     user_events = {"AgencyTrunkAttempt": "UserEvent", "DispatchKey": "UserEvent"}
     typed = {user_events.get(cls.__name__, cls.__name__) for cls in vars(events).values()

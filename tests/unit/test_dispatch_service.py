@@ -17,6 +17,8 @@ from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.events import (
     ActionResponse,
     ActionResult,
+    ConfbridgeLeave,
+    ConfbridgeList,
     CoreShowChannel,
     DispatchKey,
     Hangup,
@@ -41,6 +43,7 @@ class FakeAsterisk:
         self.sent: list[dict[str, str]] = []
         self.channels = {CALLER: ("PJSIP/operator-local-01", "bridge-1"),
                          TAKER: ("PJSIP/taker-1-02", "bridge-1")}
+        self.conference: list[ConfbridgeList] = []  # empty: "No active conferences"
 
     async def action(self, action: dict[str, str],
                      timeout: float | None = None) -> ActionResult:  # noqa: ASYNC109
@@ -53,6 +56,10 @@ class FakeAsterisk:
                                 linkedid=u, channel=c, context="", exten="", caller_number="",
                                 application="Queue", duration_seconds=3, bridge_id=b)
                 for u, (c, b) in self.channels.items()))
+        if action["Action"] == "ConfbridgeList":
+            if not self.conference:
+                raise AmiError("AMI ConfbridgeList failed: No active conferences.")
+            return ActionResult(ok, tuple(self.conference))
         if action["Action"] == "Redirect":
             names = {c for c, _ in self.channels.values()}
             if action["Channel"] not in names and not action["Channel"].startswith(
@@ -267,3 +274,44 @@ async def test_a_refusal_or_no_key_tells_the_call_taker(result: str, status: str
     [(kind, data, user)] = h.published
     assert (kind, data["reason"], user) == ("dispatch.failed", reason, "ani")
     assert not h.asterisk.named("Redirect")
+
+
+def member(channel: str, uniqueid: str, marked: bool = False) -> ConfbridgeList:
+    return ConfbridgeList(name="ConfbridgeList", received_at=0.0, conference="ntpd-dispatch-1",
+                          channel=channel, uniqueid=uniqueid, marked=marked)
+
+
+def left(channel: str) -> ConfbridgeLeave:
+    return ConfbridgeLeave(name="ConfbridgeLeave", received_at=time.time(),
+                           uniqueid="1700000000.9", channel=channel,
+                           conference="ntpd-dispatch-1")
+
+
+async def test_a_caller_left_alone_in_the_conference_goes_back_to_a_call_taker() -> None:
+    h = Harness()
+    # Asterisk may still list the one who is leaving.
+    h.asterisk.conference = [member("PJSIP/operator-local-01", CALLER, marked=True),
+                             member("PJSIP/agency-damkar-plg-0003", "ntpd-dispatch-1-1")]
+    h.dispatcher.on_event(left("PJSIP/agency-damkar-plg-0003"))
+    await h.settle()
+    [back] = h.asterisk.named("Redirect")
+    assert (back["Channel"], back["Context"], back["Exten"], back["Priority"]) == (
+        "PJSIP/operator-local-01", dp.CONTEXT_EMERGENCY, "s", "queue")
+    [step] = h.call_steps
+    assert (step.uniqueid, step.kind) == (CALLER, "dispatch.back-to-queue")
+
+
+@pytest.mark.parametrize("members", [
+    [],  # the conference is over: the caller hung up
+    [member("PJSIP/operator-local-01", CALLER, marked=True),
+     member("PJSIP/agency-damkar-plg-0003", "ntpd-dispatch-1-1")],  # the agency is still there
+    [member("PJSIP/agency-damkar-plg-0003", "ntpd-dispatch-1-1")],  # being released
+])
+async def test_nobody_is_moved_while_the_caller_has_company_or_is_gone(
+        members: list[ConfbridgeList]) -> None:
+    h = Harness()
+    h.asterisk.conference = members
+    h.dispatcher.on_event(left("PJSIP/taker-1-02"))
+    await h.settle()
+    assert h.asterisk.named("ConfbridgeList") and not h.asterisk.named("Redirect")
+    assert h.call_steps == []
