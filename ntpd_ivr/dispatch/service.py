@@ -198,7 +198,11 @@ class ConnectDispatcher:
             log.info("dispatch %d: %s %s", dispatch_id, trunk, outcome,
                      extra={"call_id": caller})
             if outcome == "answered":
-                await self.incidents.answered(dispatch_id, at, trunk)
+                try:
+                    await self.incidents.answered(dispatch_id, at, trunk)
+                except Conflict as exc:  # cancelled while it rang: a key 1 gets "closed"
+                    log.info("dispatch %d: %s answered a dispatch no longer live: %s",
+                             dispatch_id, trunk, exc, extra={"call_id": caller})
                 return
         dispatch = await self.incidents.timed_out(dispatch_id, datetime.now(UTC))
         self._failed(dispatch, failure_reason(outcomes), actor, caller,

@@ -315,3 +315,14 @@ async def test_nobody_is_moved_while_the_caller_has_company_or_is_gone(
     await h.settle()
     assert h.asterisk.named("ConfbridgeList") and not h.asterisk.named("Redirect")
     assert h.call_steps == []
+
+
+async def test_an_answer_after_a_cancel_is_no_error_for_the_call_taker() -> None:
+    h = Harness()
+    await h.dispatcher.connect(1, "palembang-damkar", CALLER, "ani")
+    first = (await h.originates(1))[0]
+    h.records.states[1] = h.records.states[1].advance("cancel", datetime.now(UTC))
+    h.dispatcher.on_event(originate_response(first, "Success", 4, time.time()))
+    await h.settle()
+    assert h.records.states[1].status == "cancelled"
+    assert h.published == [] and len(h.asterisk.named("Originate")) == 1
