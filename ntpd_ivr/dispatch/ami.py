@@ -44,12 +44,15 @@ def leg_variables(dispatch_id: int, caller: str, prompts_dir: str, prompts: Sequ
 
 def redirect_pair(dispatch_id: int, pair: BridgedPair) -> dict[str, str]:
     """Caller and call-taker out of their bridge, together, into the conference. With
-    ExtraChannel Asterisk moves both without hanging up either when the bridge breaks."""
+    ExtraChannel Asterisk moves both without hanging up either when the bridge breaks.
+    A caller without a call-taker (waiting in a queue again) goes alone."""
     context = dp.CONTEXT_DISPATCH_CONFERENCE
-    return {"Action": "Redirect", "Channel": pair.caller_channel, "Context": context,
-            "Exten": f"caller-{dispatch_id}", "Priority": "1",
-            "ExtraChannel": pair.taker_channel, "ExtraContext": context,
-            "ExtraExten": f"taker-{dispatch_id}", "ExtraPriority": "1"}
+    action = {"Action": "Redirect", "Channel": pair.caller_channel, "Context": context,
+              "Exten": f"caller-{dispatch_id}", "Priority": "1"}
+    if pair.taker_channel is not None:
+        action.update({"ExtraChannel": pair.taker_channel, "ExtraContext": context,
+                       "ExtraExten": f"taker-{dispatch_id}", "ExtraPriority": "1"})
+    return action
 
 
 def redirect_agency(channel: str, exten: str) -> dict[str, str]:

@@ -142,17 +142,22 @@ def announcement(category: str, kecamatan: str, prompts: AnnouncementPrompts
 @dataclass(frozen=True)
 class BridgedPair:
     caller_channel: str
-    taker_channel: str
-    taker_uniqueid: str
+    taker_channel: str | None  # None: the caller is in no bridge now (waiting in a queue)
+    taker_uniqueid: str | None
 
 
-def bridged_pair(channels: Sequence[CoreShowChannel], caller: str) -> BridgedPair:
+def bridged_pair(channels: Sequence[CoreShowChannel], caller: str, *,
+                 unbridged_ok: bool = False) -> BridgedPair:
     """The caller's channel and the one it is bridged with (the call-taker's), from
-    CoreShowChannels; NotConnected says why there is no such pair."""
+    CoreShowChannels; NotConnected says why there is no such pair. `unbridged_ok`: a
+    caller in no bridge at all (the call-taker hung up meanwhile, the caller waits in a
+    queue again) is a pair without a call-taker."""
     mine = next((c for c in channels if c.uniqueid == caller), None)
     if mine is None:
         raise NotConnected(f"call {caller} is not up (the caller may have hung up)")
     if not mine.bridge_id:
+        if unbridged_ok:
+            return BridgedPair(mine.channel, None, None)
         raise NotConnected(f"call {caller} is not connected to a call-taker")
     others = [c for c in channels if c.bridge_id == mine.bridge_id and c.uniqueid != caller]
     if len(others) != 1:

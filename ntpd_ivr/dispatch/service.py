@@ -146,10 +146,10 @@ class ConnectDispatcher:
                            "primary_trunk); dispatch it with mode notify")
         return agency
 
-    async def find_pair(self, caller: str) -> BridgedPair:
+    async def find_pair(self, caller: str, *, unbridged_ok: bool = False) -> BridgedPair:
         result = await self.ami.action({"Action": "CoreShowChannels"})
         channels = [e for e in result.events if isinstance(e, CoreShowChannel)]
-        return bridged_pair(channels, caller)
+        return bridged_pair(channels, caller, unbridged_ok=unbridged_ok)
 
     async def connect(self, incident_id: int, agency_key: str, call: str,
                       actor: str) -> dict[str, Any]:
@@ -315,8 +315,13 @@ class ConnectDispatcher:
                         event.dispatch, exc, extra={"call_id": caller})
             await self._send_agency(event, dp.EXTEN_DISPATCH_CLOSED)
             return
+        except Exception:
+            # The database: the caller still gets the agency; the conference step below is
+            # spooled and keeps the accept's time.
+            log.exception("dispatch %d: accept not recorded; connecting all the same",
+                          event.dispatch, extra={"call_id": caller})
         try:
-            pair = await self.find_pair(caller)
+            pair = await self.find_pair(caller, unbridged_ok=True)
             await self.ami.action(ami.redirect_pair(event.dispatch, pair))
         except (NotConnected, AmiError) as exc:
             log.info("dispatch %d accepted, but the caller is gone: %s", event.dispatch, exc,

@@ -203,3 +203,14 @@ def test_every_failure_reason_is_said_on_the_call_takers_desk() -> None:
         assert all(f"dispatch.reason.{reason}" in MESSAGES[lang] for lang in MESSAGES)
         assert f'"{reason}"' in template, reason
     assert failure_reason(["busy"]) in FAILURE_REASONS
+
+
+def test_a_caller_in_no_bridge_is_a_pair_without_a_call_taker_only_when_asked() -> None:
+    channels = [channel("1.1", "PJSIP/operator-local-01")]
+    assert bridged_pair(channels, "1.1", unbridged_ok=True) == BridgedPair(
+        "PJSIP/operator-local-01", None, None)
+    with pytest.raises(NotConnected, match="2 others"):  # in a conference: never pulled out
+        bridged_pair([channel("1.1", "PJSIP/operator-local-01", "b"),
+                      channel("1.2", "PJSIP/taker-1-02", "b"),
+                      channel("1.3", "PJSIP/agency-x-03", "b")], "1.1", unbridged_ok=True)
+    assert "ExtraChannel" not in ami.redirect_pair(3, BridgedPair("PJSIP/op-1", None, None))

@@ -326,3 +326,27 @@ async def test_an_answer_after_a_cancel_is_no_error_for_the_call_taker() -> None
     await h.settle()
     assert h.records.states[1].status == "cancelled"
     assert h.published == [] and len(h.asterisk.named("Originate")) == 1
+
+
+async def test_key_1_when_the_call_taker_hung_up_brings_the_waiting_caller_alone() -> None:
+    h = await answered_dispatch()
+    h.asterisk.channels = {CALLER: ("PJSIP/operator-local-01", "")}  # queued again
+    h.dispatcher.on_event(key("accept", time.time()))
+    await h.settle()
+    caller_only, agency = h.asterisk.named("Redirect")
+    assert (caller_only["Channel"], caller_only["Exten"]) == ("PJSIP/operator-local-01",
+                                                              "caller-1")
+    assert "ExtraChannel" not in caller_only and agency["Exten"] == "bridge"
+    assert h.call_steps[0].detail["taker_channel"] is None
+
+
+async def test_key_1_while_the_database_is_down_still_connects_the_caller() -> None:
+    h = await answered_dispatch()
+
+    async def down(dispatch_id: int, at: datetime) -> dict[str, Any]:
+        raise ConnectionRefusedError("PostgreSQL is down")
+    h.records.accepted = down  # type: ignore[method-assign]
+    h.dispatcher.on_event(key("accept", time.time()))
+    await h.settle()
+    assert [r["Exten"] for r in h.asterisk.named("Redirect")] == ["caller-1", "bridge"]
+    assert [s.kind for s in h.call_steps] == ["dispatch.conference"]  # spooled: kept
