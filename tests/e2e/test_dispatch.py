@@ -70,9 +70,11 @@ class Agencies:
         self.stack = stack
         self.started: list[Taker] = []
 
-    def start(self, trunk: str, scenario: str, talk_ms: int = 1500) -> Taker:
+    def start(self, trunk: str, scenario: str, talk_ms: int = 1500, digit: str = "1"
+              ) -> Taker:
+        keys = {"digit": digit} if scenario == "agency-accept.xml" else None
         taker = Taker(AGENCY_IP, self.stack.layout.agency_port(trunk), talk_ms=talk_ms,
-                      scenario=scenario)
+                      scenario=scenario, keys=keys)
         self.started.append(taker)
         return taker
 
@@ -249,6 +251,27 @@ async def test_a_busy_primary_falls_over_to_the_backup_which_accepts(
     assert backup_result.ok, backup_result.output[-3000:]
 
 
+@contextlib.asynccontextmanager
+async def watching(api: Api, topic: str) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """The live hub's /ws, subscribed to `topic`, as a screen is."""
+    async with api.http.ws_connect(f"{api.base}/ws") as socket:
+        await socket.send_str(json.dumps({"id": 1, "type": "subscribe", "topic": topic}))
+        assert json.loads(await socket.receive_str(timeout=5))["success"]
+        yield socket
+
+
+async def next_event(socket: aiohttp.ClientWebSocketResponse, kind: str, within: float
+                     ) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {kind} on the live hub within {within} s"
+        message = json.loads(await socket.receive_str(timeout=left))
+        if message.get("kind") == kind:
+            data: dict[str, Any] = message["data"]
+            return data
+
+
 def channel_of(stack: DevStack, uniqueid: str) -> dict[str, str] | None:
     """The channel with this uniqueid as `core show channels concise` shows it."""
     assert stack.asterisk is not None
@@ -272,20 +295,10 @@ async def test_no_trunk_answers_the_call_taker_is_told_and_keeps_the_caller(
     call, uniqueid = await caller_with_a_taker(stack, number, RING_OUT_HOLD_MS)
     before = await asyncio.to_thread(channel_of, stack, uniqueid)
     assert before is not None and before["bridge"], before
-    async with supervisor(stack) as api, api.http.ws_connect(f"{api.base}/ws") as socket:
-        await socket.send_str(json.dumps({"id": 1, "type": "subscribe",
-                                          "topic": "incidents"}))
-        assert json.loads(await socket.receive_str(timeout=5))["success"]
+    async with supervisor(stack) as api, watching(api, "incidents") as socket:
         dispatch = await dispatch_connect(api, uniqueid, "disaster", "palembang-bpbd")
-        deadline = time.monotonic() + 20
-        while True:
-            left = deadline - time.monotonic()
-            assert left > 0, "no dispatch.failed on the live hub"
-            message = json.loads(await socket.receive_str(timeout=left))
-            if message.get("kind") == "dispatch.failed":
-                break
+        failed = await next_event(socket, "dispatch.failed", 20)
         told_at = time.monotonic()
-        failed = message["data"]
         timed_out = await dispatch_until(api, dispatch, {"timed-out"}, 5)
     assert failed["id"] == dispatch["id"] and failed["call"] == uniqueid
     assert failed["reason"] == "unreachable"
@@ -327,3 +340,25 @@ async def test_a_controller_restarted_mid_dispatch_strands_nobody_and_still_brid
     result = await call
     assert result.ok, result.output[-3000:]
     assert (await asyncio.to_thread(damkar.wait, 15)).ok
+
+
+async def test_an_agency_that_presses_2_refuses_and_the_caller_stays_with_the_call_taker(
+        stack: DevStack, running_controller: Controller, long_takers: Takers,
+        agencies: Agencies) -> None:
+    damkar = agencies.start("agency-damkar-plg", "agency-accept.xml", digit="2")
+    number = caller()
+    call, uniqueid = await caller_with_a_taker(stack, number)
+    before = await asyncio.to_thread(channel_of, stack, uniqueid)
+    assert before is not None and before["bridge"], before
+    async with supervisor(stack) as api, watching(api, "incidents") as socket:
+        dispatch = await dispatch_connect(api, uniqueid, "fire", "palembang-damkar")
+        failed = await next_event(socket, "dispatch.failed", 20)
+        refused = await dispatch_until(api, dispatch, {"refused"}, 5)
+    assert (failed["id"], failed["reason"], failed["status"]) == (
+        dispatch["id"], "refused", "refused")
+    assert refused["answered_at"] <= refused["refused_at"] and refused["accepted_at"] is None
+    assert (await asyncio.to_thread(damkar.wait, 10)).ok  # released after its "2"
+    after = await asyncio.to_thread(channel_of, stack, uniqueid)
+    assert after is not None and after["bridge"] == before["bridge"], (before, after)
+    result = await call
+    assert result.ok, result.output[-3000:]
