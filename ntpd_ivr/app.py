@@ -113,6 +113,7 @@ class Service:
 
     async def _on_ami_login(self) -> None:
         self.workspace.on_login()
+        self.dispatcher.on_login()
         await self.recorder.resync(self.ami)
 
     async def recent_calls(self, limit: int) -> list[dict[str, Any]]:

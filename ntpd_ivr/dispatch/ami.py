@@ -7,14 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ntpd_ivr import dialplan_contract as dp
-from ntpd_ivr.dispatch.model import BridgedPair
+from ntpd_ivr.dispatch.model import LEG_PREFIX, BridgedPair
 
 CALLER_ID = '"NTPD 112" <112>'  # what the agency's phone shows
 
 
 def action_id(dispatch_id: int, attempt: int) -> str:
     """Names the Originate and comes back on its OriginateResponse."""
-    return f"ntpd-dispatch-{dispatch_id}-{attempt}"
+    return f"{LEG_PREFIX}{dispatch_id}-{attempt}"
 
 
 def originate(dispatch_id: int, attempt: int, trunk: str, ring_seconds: int,

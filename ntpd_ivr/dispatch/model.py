@@ -16,9 +16,10 @@ from ntpd_ivr.ivr.prompts import PROMPTS_SOURCE, list_entries, prompt_slug
 from ntpd_ivr.routing.config import Agency
 
 Outcome = Literal["answered", "busy", "no-answer", "unavailable", "failed"]
-KeyResult = Literal["accept", "refuse", "no-input"]
-KEY_RESULTS: tuple[KeyResult, ...] = ("accept", "refuse", "no-input")
+KeyResult = Literal["accept", "refuse", "no-input", "hangup"]
+KEY_RESULTS: tuple[KeyResult, ...] = ("accept", "refuse", "no-input", "hangup")
 LANGUAGE = "id"  # what an agency hears: Bahasa Indonesia
+LEG_PREFIX = "ntpd-dispatch-"  # an agency leg's uniqueid: <prefix><dispatch>-<attempt>
 
 # OriginateResponse's Reason is the last control frame seen on the dialled channel
 # (include/asterisk/frame.h AST_CONTROL_*); 0: no channel could be made at all.
@@ -68,6 +69,16 @@ def trunks_of(agency: Agency) -> tuple[str, ...]:
     return tuple(t for t in (agency.primary_trunk, agency.backup_trunk) if t)
 
 
+def dispatch_of_leg(uniqueid: str) -> int | None:
+    """The dispatch id of an agency leg's uniqueid (the Originate's ChannelId,
+    "ntpd-dispatch-<dispatch>-<attempt>"); None for any other channel."""
+    prefix, _, rest = uniqueid.partition(LEG_PREFIX)
+    dispatch, _, attempt = rest.partition("-")
+    if prefix or not dispatch.isdigit() or not attempt.isdigit():
+        return None
+    return int(dispatch)
+
+
 def trunk_of_channel(channel: str) -> str:
     """'PJSIP/agency-damkar-plg-0000002a' -> 'agency-damkar-plg'."""
     return channel.partition("/")[2].rpartition("-")[0] or channel
@@ -82,7 +93,8 @@ def next_trunk(trunks: Sequence[str], outcomes: Sequence[Outcome]) -> str | None
 
 
 # Why a connect dispatch failed, as the call-taker's screen says it (workspace/i18n.py).
-FAILURE_REASONS = ("busy", "no-answer", "unreachable", "refused", "no-input", "error")
+FAILURE_REASONS = ("busy", "no-answer", "unreachable", "refused", "no-input", "hung-up",
+                   "error", "interrupted")
 
 
 def failure_reason(outcomes: Sequence[Outcome]) -> str:

@@ -47,6 +47,7 @@ from ntpd_ivr.dispatch.model import (
     bridged_pair,
     caller_left_alone,
     conference_name,
+    dispatch_of_leg,
     failure_reason,
     next_trunk,
     originate_outcome,
@@ -99,6 +100,8 @@ class DispatchRecords(Protocol):
 
     async def timed_out(self, dispatch_id: int, at: datetime) -> dict[str, Any]: ...
 
+    async def live_connect_dispatches(self) -> list[dict[str, Any]]: ...
+
 
 class ConnectDispatcher:
     def __init__(self, ami_client: AmiActions, incidents: DispatchRecords,
@@ -119,6 +122,7 @@ class ConnectDispatcher:
         self._originates: dict[str, asyncio.Future[OriginateResponse]] = {}
         self._hangups: dict[str, asyncio.Future[int]] = {}  # agency leg uniqueid -> cause
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dialing: set[int] = set()  # dispatches this controller is dialling now
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -163,6 +167,7 @@ class ConnectDispatcher:
         dispatch = await self.incidents.dispatch(incident_id, agency_key, "connect", actor,
                                                  call=call)
         prompts = announcement(incident["category"], incident["kecamatan"], self.prompts)
+        self._dialing.add(dispatch["id"])
         self._spawn(self._dial(dispatch["id"], agency, call, actor, prompts),
                     f"dispatch-{dispatch['id']}")
         return dispatch
@@ -178,6 +183,8 @@ class ConnectDispatcher:
                           extra={"call_id": caller})
             self._failed({"id": dispatch_id, "incident_id": None, "agency": agency.key,
                           "status": None}, "error", actor, caller)
+        finally:
+            self._dialing.discard(dispatch_id)
 
     async def _dial_trunks(self, dispatch_id: int, agency: Agency, caller: str, actor: str,
                            prompts: tuple[str, ...]) -> None:
@@ -246,6 +253,34 @@ class ConnectDispatcher:
                   response.response, response.reason, cause, trunk, extra={"call_id": caller})
         return originate_outcome(response, cause), _when(response)
 
+    # --- after a restart ----------------------------------------------------------------------
+
+    def on_login(self) -> None:
+        """After every AMI login: connect dispatches nobody dials any more are ended."""
+        self._spawn(self.resync(), "dispatch-resync")
+
+    async def resync(self) -> None:
+        """A connect dispatch still `dialing` or `answered` that this controller is not
+        dialling and that has no agency leg up in Asterisk was left by a controller that
+        stopped: it is timed out, and its call-taker told (reason `interrupted`). One with
+        a leg up is left alone: that leg's key still comes, and is honoured."""
+        try:
+            result = await self.ami.action({"Action": "CoreShowChannels"})
+            live = await self.incidents.live_connect_dispatches()
+        except AmiError as exc:
+            log.warning("connect dispatches not checked after the AMI login: %s", exc)
+            return
+        legs = {dispatch_of_leg(e.uniqueid) for e in result.events
+                if isinstance(e, CoreShowChannel)}
+        for row in live:
+            if row["id"] in self._dialing or row["id"] in legs:
+                continue
+            try:
+                dispatch = await self.incidents.timed_out(row["id"], datetime.now(UTC))
+            except Conflict:  # it moved on meanwhile
+                continue
+            self._failed(dispatch, "interrupted", dispatch["created_by"], None)
+
     # --- what Asterisk tells ----------------------------------------------------------------
 
     def on_event(self, event: AmiEvent) -> None:
@@ -297,9 +332,9 @@ class ConnectDispatcher:
             if event.result == "refuse":
                 dispatch = await self.incidents.refused(event.dispatch, at)
                 reason = "refused"
-            else:
+            else:  # no key after the announcement twice, or the agency hung up first
                 dispatch = await self.incidents.timed_out(event.dispatch, at)
-                reason = "no-input"
+                reason = "hung-up" if event.result == "hangup" else "no-input"
         except (Conflict, NotFound) as exc:
             log.warning("dispatch %d: agency's %s not recorded: %s", event.dispatch,
                         event.result, exc, extra={"call_id": event.caller})
@@ -360,11 +395,12 @@ class ConnectDispatcher:
             log.warning("dispatch %d: agency leg %s not sent to %s: %s", event.dispatch,
                         event.channel, exten, exc, extra={"call_id": event.caller})
 
-    def _failed(self, dispatch: Mapping[str, Any], reason: str, actor: str, caller: str,
-                **extra: Any) -> None:
+    def _failed(self, dispatch: Mapping[str, Any], reason: str, actor: str,
+                caller: str | None, **extra: Any) -> None:
         """The call-taker is told at once; the caller stays with them, untouched."""
         log.warning("dispatch %d to %s failed: %s; the caller stays with the call-taker",
-                    dispatch["id"], dispatch["agency"], reason, extra={"call_id": caller})
+                    dispatch["id"], dispatch["agency"], reason,
+                    extra={"call_id": caller or "-"})
         self.publish("dispatch.failed", {
             "id": dispatch["id"], "incident_id": dispatch["incident_id"],
             "agency": dispatch["agency"], "status": dispatch["status"], "reason": reason,

@@ -270,6 +270,16 @@ class IncidentService:
     async def timed_out(self, dispatch_id: int, at: datetime) -> dict[str, Any]:
         return await self.transition(dispatch_id, "time_out", CONTROLLER, at=at)
 
+    async def live_connect_dispatches(self) -> list[dict[str, Any]]:
+        """Connect dispatches still dialling or waiting for the agency's key: after a
+        controller restart, those nobody dials any more are timed out (ntpd_ivr/dispatch)."""
+        table = Dispatch.__table__
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(table).where(
+                table.c.mode == "connect", table.c.status.in_(("dialing", "answered")))
+                .order_by(table.c.id).limit(1000))
+            return [jsonable(r) for r in rows.mappings()]
+
     async def agency_dispatches(self, agency: str | None, limit: int = 100
                                 ) -> list[dict[str, Any]]:
         """Dispatches with their incident, newest first; `agency=None`: every agency's."""

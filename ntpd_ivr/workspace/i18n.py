@@ -59,6 +59,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "dispatch.reason.refused": "ditolak instansi",
         "dispatch.reason.no-input": "instansi tidak menekan tombol",
         "dispatch.reason.error": "kesalahan sistem",
+        "dispatch.reason.interrupted": "terputus saat kontroler dimulai ulang",
+        "dispatch.reason.hung-up": "instansi menutup telepon",
     },
     "en": {
         "title": "Call-taker's desk",
@@ -113,6 +115,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "dispatch.reason.refused": "refused by the agency",
         "dispatch.reason.no-input": "the agency pressed no key",
         "dispatch.reason.error": "system error",
+        "dispatch.reason.interrupted": "cut off by a controller restart",
+        "dispatch.reason.hung-up": "the agency hung up",
     },
 }
 

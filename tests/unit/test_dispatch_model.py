@@ -11,11 +11,13 @@ from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.events import CoreShowChannel, DispatchKey, OriginateResponse, parse_event
 from ntpd_ivr.dispatch import ami
 from ntpd_ivr.dispatch.model import (
+    KEY_RESULTS,
     AnnouncementPrompts,
     BridgedPair,
     NotConnected,
     announcement,
     bridged_pair,
+    dispatch_of_leg,
     failure_reason,
     next_trunk,
     originate_outcome,
@@ -214,3 +216,20 @@ def test_a_caller_in_no_bridge_is_a_pair_without_a_call_taker_only_when_asked() 
                       channel("1.2", "PJSIP/taker-1-02", "b"),
                       channel("1.3", "PJSIP/agency-x-03", "b")], "1.1", unbridged_ok=True)
     assert "ExtraChannel" not in ami.redirect_pair(3, BridgedPair("PJSIP/op-1", None, None))
+
+
+
+def test_the_dialplan_sends_the_key_results_the_controller_knows() -> None:
+    text = (DIALPLAN / "ntpd-dispatch.conf").read_text()
+    sent = set(re.findall(r"UserEvent\(NTPDDispatchKey,[^)]*Result: ([a-z-]+)\)", text))
+    assert sent == set(KEY_RESULTS)
+
+
+@pytest.mark.parametrize(("uniqueid", "dispatch"), [
+    ("ntpd-dispatch-12-1", 12), ("ntpd-dispatch-7-2", 7), ("1795954268.0", None),
+    ("ntpd-dispatch-x-1", None), ("ntpd-dispatch-12", None), ("a-ntpd-dispatch-1-1", None),
+])
+def test_dispatch_of_leg(uniqueid: str, dispatch: int | None) -> None:
+    assert dispatch_of_leg(uniqueid) == dispatch
+    if dispatch is not None:
+        assert dispatch_of_leg(ami.action_id(dispatch, 3)) == dispatch

@@ -113,6 +113,10 @@ class FakeRecords:
     async def timed_out(self, dispatch_id: int, at: datetime) -> dict[str, Any]:
         return await self._move(dispatch_id, "time_out", at)
 
+    async def live_connect_dispatches(self) -> list[dict[str, Any]]:
+        return [self._row(i) for i, state in self.states.items()
+                if state.mode == "connect" and state.status in ("dialing", "answered")]
+
 
 class Harness:
     def __init__(self, ring_seconds: int = 15) -> None:
@@ -264,7 +268,8 @@ async def test_key_1_seen_by_a_controller_that_missed_the_answer() -> None:
 
 
 @pytest.mark.parametrize(("result", "status", "reason"), [
-    ("refuse", "refused", "refused"), ("no-input", "timed-out", "no-input")])
+    ("refuse", "refused", "refused"), ("no-input", "timed-out", "no-input"),
+    ("hangup", "timed-out", "hung-up")])
 async def test_a_refusal_or_no_key_tells_the_call_taker(result: str, status: str,
                                                         reason: str) -> None:
     h = await answered_dispatch()
@@ -350,3 +355,30 @@ async def test_key_1_while_the_database_is_down_still_connects_the_caller() -> N
     await h.settle()
     assert [r["Exten"] for r in h.asterisk.named("Redirect")] == ["caller-1", "bridge"]
     assert [s.kind for s in h.call_steps] == ["dispatch.conference"]  # spooled: kept
+
+
+
+async def test_after_a_restart_dispatches_nobody_dials_are_ended_and_told() -> None:
+    h = Harness()
+    for _ in range(3):  # 1: left dialling; 2: its agency leg is still up; 3: answered, gone
+        await h.records.dispatch(1, "palembang-damkar", "connect", "ani")
+    await h.records.answered(3, datetime.now(UTC), "agency-damkar-plg")
+    h.asterisk.channels["ntpd-dispatch-2-1"] = ("PJSIP/agency-damkar-plg-0009", "")
+    h.dispatcher.on_login()
+    await h.settle()
+    assert [h.records.states[i].status for i in (1, 2, 3)] == [
+        "timed-out", "dialing", "timed-out"]
+    assert [(d["id"], d["reason"], user) for _, d, user in h.published] == [
+        (1, "interrupted", "ani"), (3, "interrupted", "ani")]
+
+
+async def test_a_login_while_this_controller_dials_leaves_its_dispatch_alone() -> None:
+    h = Harness()
+    await h.dispatcher.connect(1, "palembang-damkar", CALLER, "ani")
+    await h.originates(1)  # ringing; between attempts there may be no leg at all
+    h.asterisk.channels.pop(TAKER)
+    h.dispatcher.on_login()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert h.records.states[1].status == "dialing" and h.published == []
+    await h.dispatcher.stop()
