@@ -55,6 +55,14 @@ def redirect_pair(dispatch_id: int, pair: BridgedPair) -> dict[str, str]:
     return action
 
 
+def agency_bridge(dispatch_id: int, conference_dispatch: int) -> str:
+    """Where the agency leg joins: its own dispatch's conference (`bridge`), or the one
+    the caller is in already with an earlier dispatch's agency (`bridge-<that id>`)."""
+    if conference_dispatch == dispatch_id:
+        return dp.EXTEN_DISPATCH_BRIDGE
+    return f"{dp.EXTEN_DISPATCH_BRIDGE}-{conference_dispatch}"
+
+
 def redirect_agency(channel: str, exten: str) -> dict[str, str]:
     """The agency leg, waiting after key 1, to `bridge`, `caller-gone` or `closed`."""
     return {"Action": "Redirect", "Channel": channel, "Context": dp.CONTEXT_DISPATCH_AGENCY,

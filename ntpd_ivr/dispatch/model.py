@@ -156,17 +156,31 @@ class BridgedPair:
     caller_channel: str
     taker_channel: str | None  # None: the caller is in no bridge now (waiting in a queue)
     taker_uniqueid: str | None
+    conference: int | None = None  # the caller is in this dispatch's conference already
+
+
+def _conference_of(channel: CoreShowChannel) -> int | None:
+    """The dispatch whose conference the caller is in (exten caller-<id> of
+    [ntpd-dispatch-conference]), if it is in one."""
+    number = channel.exten.removeprefix("caller-")
+    if channel.context != dp.CONTEXT_DISPATCH_CONFERENCE or not number.isdigit():
+        return None
+    return int(number)
 
 
 def bridged_pair(channels: Sequence[CoreShowChannel], caller: str, *,
                  unbridged_ok: bool = False) -> BridgedPair:
     """The caller's channel and the one it is bridged with (the call-taker's), from
-    CoreShowChannels; NotConnected says why there is no such pair. `unbridged_ok`: a
+    CoreShowChannels, or the dispatch conference the caller is in already; NotConnected
+    says why there is neither. `unbridged_ok`: a
     caller in no bridge at all (the call-taker hung up meanwhile, the caller waits in a
     queue again) is a pair without a call-taker."""
     mine = next((c for c in channels if c.uniqueid == caller), None)
     if mine is None:
         raise NotConnected(f"call {caller} is not up (the caller may have hung up)")
+    conference = _conference_of(mine)
+    if conference is not None:  # a second agency joins the agency already there
+        return BridgedPair(mine.channel, None, None, conference)
     if not mine.bridge_id:
         if unbridged_ok:
             return BridgedPair(mine.channel, None, None)

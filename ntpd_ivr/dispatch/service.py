@@ -357,14 +357,16 @@ class ConnectDispatcher:
                           event.dispatch, extra={"call_id": caller})
         try:
             pair = await self.find_pair(caller, unbridged_ok=True)
-            await self.ami.action(ami.redirect_pair(event.dispatch, pair))
+            if pair.conference is None:
+                await self.ami.action(ami.redirect_pair(event.dispatch, pair))
         except (NotConnected, AmiError) as exc:
             log.info("dispatch %d accepted, but the caller is gone: %s", event.dispatch, exc,
                      extra={"call_id": caller})
             await self._send_agency(event, dp.EXTEN_DISPATCH_CALLER_GONE)
             return
-        await self._send_agency(event, dp.EXTEN_DISPATCH_BRIDGE)
-        conference = conference_name(event.dispatch)
+        joined = event.dispatch if pair.conference is None else pair.conference
+        await self._send_agency(event, ami.agency_bridge(event.dispatch, joined))
+        conference = conference_name(joined)
         log.info("dispatch %d: caller, call-taker %s and agency %s in %s", event.dispatch,
                  pair.taker_channel, event.channel, conference, extra={"call_id": caller})
         self._step(caller, at, KIND_CONFERENCE, {

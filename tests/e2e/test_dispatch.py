@@ -229,12 +229,13 @@ async def test_an_agency_that_presses_1_joins_the_caller_and_the_call_taker(
     assert trunk(step["agency_channel"]) == "agency-damkar-plg"
 
 
-async def test_a_busy_primary_falls_over_to_the_backup_which_accepts(
+async def test_a_busy_primary_falls_over_to_the_backup_and_a_second_agency_joins(
         stack: DevStack, running_controller: Controller, long_takers: Takers,
         agencies: Agencies) -> None:
     busy = agencies.start("agency-damkar-plg", "agency-busy.xml")
     backup = agencies.start("agency-damkar-plg-backup", "agency-accept.xml")
-    done = await accepted_connect(stack, "palembang-damkar")
+    bpbd = agencies.start("agency-bpbd-plg", "agency-accept.xml")
+    done = await accepted_connect(stack, "palembang-damkar", hold_ms=20000)
     call, dispatch, accepted, history = done.call, done.dispatch, done.accepted, done.history
     assert accepted["attempts"] == 2
     assert accepted["answered_at"] <= accepted["accepted_at"]
@@ -245,10 +246,20 @@ async def test_a_busy_primary_falls_over_to_the_backup_which_accepts(
     members = await members_until(stack, dispatch["id"], 3, 8)
     assert "agency-damkar-plg-backup" in {trunk(m) for m in members}, members
     assert (await asyncio.to_thread(busy.wait, 5)).ok  # it was dialled, and said busy
+    # A second agency for the same caller joins the conference that is already running.
+    async with supervisor(stack) as api:
+        status, second = await api.post(
+            f"/api/incidents/{dispatch['incident_id']}/dispatches",
+            {"agency": "palembang-bpbd", "mode": "connect", "call": done.uniqueid})
+        assert status == 201, second
+        await dispatch_until(api, second, {"accepted"}, 20)
+    members = await members_until(stack, dispatch["id"], 4, 8)
+    assert {"agency-damkar-plg-backup", "agency-bpbd-plg"} <= {trunk(m) for m in members}
     result = await call
     assert result.ok, result.output[-3000:]
-    backup_result = await asyncio.to_thread(backup.wait, 15)
-    assert backup_result.ok, backup_result.output[-3000:]
+    for agency in (backup, bpbd):  # both released when the caller hangs up
+        agency_result = await asyncio.to_thread(agency.wait, 15)
+        assert agency_result.ok, agency_result.output[-3000:]
 
 
 @contextlib.asynccontextmanager

@@ -103,9 +103,10 @@ def test_the_repositorys_prompts_cover_the_example_categories_and_kecamatan() ->
             assert (source / f"{prompt.removeprefix('id/')}.txt").exists(), prompt
 
 
-def channel(uniqueid: str, name: str, bridge: str = "") -> CoreShowChannel:
+def channel(uniqueid: str, name: str, bridge: str = "", context: str = "",
+            exten: str = "") -> CoreShowChannel:
     return CoreShowChannel(name="CoreShowChannel", received_at=0.0, uniqueid=uniqueid,
-                           linkedid=uniqueid, channel=name, context="", exten="",
+                           linkedid=uniqueid, channel=name, context=context, exten=exten,
                            caller_number="", application="", duration_seconds=1,
                            bridge_id=bridge)
 
@@ -174,8 +175,11 @@ def test_the_redirect_extensions_exist_in_the_dispatch_dialplan() -> None:
         assert any(p.fullmatch(exten) for p in patterns if p.pattern != "i"), exten
     agency_extens = set(re.findall(r"^exten => ([^,]+),1,", agency, re.M))
     for exten in (dp.EXTEN_DISPATCH_BRIDGE, dp.EXTEN_DISPATCH_CALLER_GONE,
-                  dp.EXTEN_DISPATCH_CLOSED):
+                  dp.EXTEN_DISPATCH_CLOSED, ami.agency_bridge(3, 3)):
         assert ami.redirect_agency("PJSIP/agency-x-1", exten)["Exten"] in agency_extens
+    second = ami.agency_bridge(3, 12)
+    assert second == "bridge-12"
+    assert any(_pattern(e).fullmatch(second) for e in agency_extens if e.startswith("_"))
 
 
 def test_dispatch_events_are_typed_at_the_edge() -> None:
@@ -233,3 +237,13 @@ def test_dispatch_of_leg(uniqueid: str, dispatch: int | None) -> None:
     assert dispatch_of_leg(uniqueid) == dispatch
     if dispatch is not None:
         assert dispatch_of_leg(ami.action_id(dispatch, 3)) == dispatch
+
+
+
+def test_a_caller_already_in_a_dispatch_conference_is_joined_there() -> None:
+    channels = [channel("1.1", "PJSIP/operator-local-01", "conf-bridge",
+                        dp.CONTEXT_DISPATCH_CONFERENCE, "caller-12"),
+                channel("1.2", "PJSIP/taker-1-02", "conf-bridge"),
+                channel("1.3", "PJSIP/agency-x-03", "conf-bridge")]
+    assert bridged_pair(channels, "1.1") == BridgedPair("PJSIP/operator-local-01", None,
+                                                        None, 12)

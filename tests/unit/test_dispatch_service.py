@@ -43,6 +43,7 @@ class FakeAsterisk:
         self.sent: list[dict[str, str]] = []
         self.channels = {CALLER: ("PJSIP/operator-local-01", "bridge-1"),
                          TAKER: ("PJSIP/taker-1-02", "bridge-1")}
+        self.caller_in: tuple[str, str] = ("", "")  # the caller's (context, exten)
         self.conference: list[ConfbridgeList] = []  # empty: "No active conferences"
 
     async def action(self, action: dict[str, str],
@@ -53,7 +54,10 @@ class FakeAsterisk:
         if action["Action"] == "CoreShowChannels":
             return ActionResult(ok, tuple(
                 CoreShowChannel(name="CoreShowChannel", received_at=now, uniqueid=u,
-                                linkedid=u, channel=c, context="", exten="", caller_number="",
+                                linkedid=u, channel=c,
+                                context=self.caller_in[0] if u == CALLER else "",
+                                exten=self.caller_in[1] if u == CALLER else "",
+                                caller_number="",
                                 application="Queue", duration_seconds=3, bridge_id=b)
                 for u, (c, b) in self.channels.items()))
         if action["Action"] == "ConfbridgeList":
@@ -382,3 +386,14 @@ async def test_a_login_while_this_controller_dials_leaves_its_dispatch_alone() -
         await asyncio.sleep(0.01)
     assert h.records.states[1].status == "dialing" and h.published == []
     await h.dispatcher.stop()
+
+
+
+async def test_a_second_agency_joins_the_conference_the_caller_is_in() -> None:
+    h = await answered_dispatch()
+    h.asterisk.caller_in = (dp.CONTEXT_DISPATCH_CONFERENCE, "caller-9")  # dispatch 9's
+    h.dispatcher.on_event(key("accept", time.time()))
+    await h.settle()
+    [agency] = h.asterisk.named("Redirect")  # the caller is not moved again
+    assert (agency["Channel"], agency["Exten"]) == ("PJSIP/agency-damkar-plg-0003", "bridge-9")
+    assert h.call_steps[0].detail["conference"] == "ntpd-dispatch-9"
