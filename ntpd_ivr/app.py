@@ -25,6 +25,7 @@ from ntpd_ivr.calls.recorder import CallRecorder
 from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.dispatch.service import ConnectDispatcher
 from ntpd_ivr.feed.service import MonitoringFeed, report_figures
 from ntpd_ivr.incidents.http import add_routes as add_incident_routes
 from ntpd_ivr.incidents.service import IncidentService
@@ -44,6 +45,7 @@ from ntpd_ivr.web.app import init as init_web
 from ntpd_ivr.web.auth import SessionSigner, UserStore
 from ntpd_ivr.web.hub import DEFAULT_TOPICS, LiveHub
 from ntpd_ivr.workspace import http as workspace_http
+from ntpd_ivr.workspace.model import TOPIC as WORKSPACE_TOPIC
 from ntpd_ivr.workspace.model import TOPICS as WORKSPACE_TOPICS
 from ntpd_ivr.workspace.service import WorkspaceService
 from ntpd_ivr.workspace.store import DbStore
@@ -87,6 +89,9 @@ class Service:
                             "dispatches": "agency"})
         self.incidents = IncidentService(self.engine, lambda: self.routing,
                                          publish=self._incident_changed)
+        self.dispatcher = ConnectDispatcher(
+            self.ami, self.incidents, lambda: self.routing, self.records.submit,
+            self._dispatch_failed, prompts_dir=settings.ivr.prompts_dir)
         self.workspace = WorkspaceService(
             self.ami, DbStore(self.engine), users, self.hub,
             lambda: sorted({r.queue for r in self.routing.regions.values()}),
@@ -95,7 +100,7 @@ class Service:
         web_deps = WebDeps(health=self.health, users=users, signer=signer,
                            recent_calls=self.recent_calls, hub=self.hub)
         web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),))
-        add_incident_routes(web_app, self.incidents)
+        add_incident_routes(web_app, self.incidents, connect=self.dispatcher.connect)
         self._add_reports_api_metrics(web_app, users)
         self.web_runner = web.AppRunner(web_app, access_log=None)
         self._stopping = asyncio.Event()
@@ -128,12 +133,19 @@ class Service:
         if kind.startswith("dispatch."):  # to that agency's screens alone
             self.hub.publish("dispatches", kind, data, agency=data["agency"])
 
+    def _dispatch_failed(self, kind: str, data: Mapping[str, Any], user: str | None) -> None:
+        self._incident_changed(kind, data)
+        if user is not None:  # the call-taker who dispatched, on their own screen
+            self.hub.publish(WORKSPACE_TOPIC, kind, data, user=user)
+
     async def _on_ami_event(self, event: AmiEvent) -> None:
+        self.dispatcher.on_event(event)  # never waits: its work runs in tasks of its own
         await self.recorder.on_event(event)
         self.workspace.on_event(event)  # never waits: screen pops run in tasks of their own
 
     async def _on_ami_login(self) -> None:
         self.workspace.on_login()
+        self.dispatcher.on_login()
         await self.recorder.resync(self.ami)
 
     async def recent_calls(self, limit: int) -> list[dict[str, Any]]:
@@ -182,6 +194,7 @@ class Service:
         # Stop taking calls first (live ones drain), then what follows them.
         await self.agi.stop()
         await self.web_runner.cleanup()
+        await self.dispatcher.stop()
         await self.ami.stop()
         if self.reconciler is not None:
             await self.reconciler.stop()

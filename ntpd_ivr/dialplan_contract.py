@@ -19,6 +19,16 @@ CONTEXT_FALLBACK: Final = "ntpd-fallback"           # controller unreachable or 
 CONTEXT_FROM_TAKERS: Final = "from-takers"          # call-taker softphones
 CONTEXT_AGENCY_DISPATCH: Final = "ntpd-agency-dispatch"  # generated: one exten per agency
 CONTEXT_AGENCY_DIAL: Final = "ntpd-agency-dial"     # primary, backup, then call-taker
+# Connect dispatch (dialplan/ntpd-dispatch.conf): reached only by the controller's AMI
+# Originate (the agency leg) and Redirect (caller and call-taker into the conference).
+CONTEXT_DISPATCH_AGENCY: Final = "ntpd-dispatch-agency"        # announcement, key 1/2
+CONTEXT_DISPATCH_CONFERENCE: Final = "ntpd-dispatch-conference"  # caller-<id>, taker-<id>
+DISPATCH_CONTEXTS: Final = frozenset({CONTEXT_DISPATCH_AGENCY, CONTEXT_DISPATCH_CONFERENCE})
+EXTEN_DISPATCH_BRIDGE: Final = "bridge"            # agency leg: into the conference
+EXTEN_DISPATCH_CALLER_GONE: Final = "caller-gone"  # agency leg: notice, then hang up
+EXTEN_DISPATCH_CLOSED: Final = "closed"            # agency leg: dispatch no longer live
+CONFERENCE_PREFIX: Final = "ntpd-dispatch-"        # ConfBridge name: prefix + dispatch id
+LABEL_EMERGENCY_QUEUE: Final = "queue"  # [ntpd-emergency] s: Queue(${NTPD_QUEUE})
 
 # --- Channel variables the dialplan sets before AGI -------------------------------------
 VAR_TRUNK: Final = "NTPD_TRUNK"            # PJSIP endpoint of the operator trunk
@@ -39,8 +49,21 @@ VAR_AGENCY: Final = "NTPD_AGENCY"          # agency to bridge to first ('' = que
 HANDLER_SET_VARIABLES: Final = frozenset({VAR_QUEUE, VAR_DIGIT, VAR_CATEGORY,
                                           VAR_ROUTE_REASON, VAR_QUEUE_PRIO, VAR_AGENCY})
 
+# --- Channel variables the controller's Originate sets on a dispatch's agency leg ---------
+VAR_DISPATCH: Final = "NTPD_DISPATCH"                  # the dispatch id
+VAR_DISPATCH_CALLER: Final = "NTPD_DISPATCH_CALLER"    # the caller's uniqueid
+VAR_DISPATCH_ANNOUNCE: Final = "NTPD_DISPATCH_ANNOUNCE"  # prompt files, joined by &
+VAR_DISPATCH_KEY_SECONDS: Final = "NTPD_DISPATCH_KEY_SECONDS"  # wait for a key, per round
+VAR_DISPATCH_WAIT: Final = "NTPD_DISPATCH_WAIT"        # after key 1: wait for the controller
+ORIGINATE_SET_VARIABLES: Final = frozenset({VAR_DISPATCH, VAR_DISPATCH_CALLER,
+                                            VAR_DISPATCH_ANNOUNCE, VAR_DISPATCH_KEY_SECONDS,
+                                            VAR_DISPATCH_WAIT})
+
 # --- AMI UserEvent the agency dialplan sends after each trunk attempt ---------------------
 USEREVENT_TRUNK_ATTEMPT: Final = "NTPDTrunkAttempt"
+# --- AMI UserEvent the dispatch dialplan sends with the agency's answer (accept, refuse,
+# no-input) ------------------------------------------------------------------------------
+USEREVENT_DISPATCH_KEY: Final = "NTPDDispatchKey"
 
 # --- Asterisk's own variables we read ------------------------------------------------------
 VAR_AGISTATUS: Final = "AGISTATUS"

@@ -142,6 +142,7 @@ class CoreShowChannel(AmiEvent):
     caller_number: str
     application: str
     duration_seconds: int
+    bridge_id: str = ""  # the bridge it is in, "" when none (a connect dispatch's pair)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,6 +198,49 @@ class AgencyTrunkAttempt(AmiEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OriginateResponse(AmiEvent):
+    """How an async Originate ended (a connect dispatch's agency trunk): `Success` once the
+    agency answered, else `Failure` with the last control frame as `reason`."""
+
+    action_id: str
+    response: str  # Success or Failure
+    channel: str
+    reason: int  # AST_CONTROL_*: 0 none, 1 hangup, 3 rang out, 4 answer, 5 busy, 8 congestion
+    uniqueid: str = ""  # the originated channel's ("<null>" when none was made)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DispatchKey(AmiEvent):
+    """The dispatch dialplan's UserEvent (dialplan_contract USEREVENT_DISPATCH_KEY): what
+    the agency answered to the announcement of a connect dispatch."""
+
+    uniqueid: str  # the agency leg's channel
+    channel: str
+    dispatch: int
+    caller: str  # the caller's uniqueid the dispatch is for
+    result: str  # accept, refuse or no-input
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfbridgeLeave(AmiEvent):
+    """Someone left a ConfBridge (a connect dispatch's conference: ntpd_ivr/dispatch/)."""
+
+    uniqueid: str
+    channel: str
+    conference: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfbridgeList(AmiEvent):
+    """One member item of a ConfbridgeList reply."""
+
+    conference: str
+    channel: str
+    uniqueid: str = ""
+    marked: bool = False  # MarkedUser: the dispatch's caller
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActionResponse(AmiEvent):
     """The answer to an action: `Response: Success|Error|Follows`, its message, the rest
     of its headers as (name, value) pairs."""
@@ -243,6 +287,10 @@ def _flag(value: str) -> bool:
     if value not in ("0", "1"):
         raise ValueError(f"expected 0 or 1, got {value!r}")
     return value == "1"
+
+
+def _yes(value: str) -> bool:
+    return value.lower() == "yes"
 
 
 def _int_or_zero(value: str) -> int:
@@ -326,7 +374,7 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
         _req("uniqueid", "Uniqueid"), _req("linkedid", "Linkedid"), _req("channel", "Channel"),
         _opt("context", "Context"), _opt("exten", "Exten"), _CALLER,
         _opt("application", "Application"),
-        _req("duration_seconds", "Duration", convert=_hms))),
+        _req("duration_seconds", "Duration", convert=_hms), _opt("bridge_id", "BridgeId"))),
     # QueueStatus writes the member with its own header names (Name, Location), unlike the
     # QueueMember* change events (MemberName, Interface); accept either spelling.
     "QueueMember": (QueueMember, (
@@ -342,6 +390,19 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
     "UserEvent:" + dp.USEREVENT_TRUNK_ATTEMPT: (AgencyTrunkAttempt, (
         _req("uniqueid", "Uniqueid"), _opt("agency", "Agency"), _opt("attempt", "Attempt"),
         _opt("trunk", "Trunk"), _opt("result", "Result"), _opt("cause", "Cause"))),
+    "OriginateResponse": (OriginateResponse, (
+        _req("action_id", "ActionID"), _req("response", "Response"), _opt("channel", "Channel"),
+        _req("reason", "Reason", convert=int), _opt("uniqueid", "Uniqueid"))),
+    "UserEvent:" + dp.USEREVENT_DISPATCH_KEY: (DispatchKey, (
+        _req("uniqueid", "Uniqueid"), _req("channel", "Channel"),
+        _req("dispatch", "Dispatch", convert=int), _req("caller", "Caller"),
+        _req("result", "Result"))),
+    "ConfbridgeLeave": (ConfbridgeLeave, (
+        _req("uniqueid", "Uniqueid"), _req("channel", "Channel"),
+        _req("conference", "Conference"))),
+    "ConfbridgeList": (ConfbridgeList, (
+        _req("conference", "Conference"), _req("channel", "Channel"),
+        _opt("uniqueid", "Uniqueid"), _opt("marked", "MarkedUser", convert=_yes))),
     "QueueEntry": (QueueEntry, (
         _req("queue", "Queue"), _req("uniqueid", "Uniqueid"),
         _req("position", "Position", convert=int), _req("wait", "Wait", convert=int), _CALLER)),

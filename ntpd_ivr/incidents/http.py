@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 SERVICE: web.AppKey[IncidentService] = web.AppKey("incidents", IncidentService)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# (incident id, agency key, caller's uniqueid, actor) -> the dispatch: the telephony of a
+# connect dispatch (ntpd_ivr/dispatch/service.py ConnectDispatcher.connect).
+Connect = Callable[[int, str, str, str], Awaitable[dict[str, Any]]]
+CONNECT: web.AppKey[Connect] = web.AppKey("incidents-connect", Connect)  # type: ignore[arg-type]
 MAX_ID = 2**62
 # URL action -> dispatch event. attempt, answer and time_out come only from the telephony.
 ACTIONS: dict[str, DispatchEvent] = {"accept": "accept", "refuse": "refuse",
@@ -129,10 +133,20 @@ async def create_dispatch(request: web.Request) -> web.Response:
     body = await _body(request)
     agency = schemas.text(body, "agency")
     mode = body.get("mode", "notify")
+    if mode == "connect":
+        # Dial the agency's trunks, announcement, key 1, then the caller, the call-taker
+        # and the agency in one conference (docs/incidents.md).
+        call = schemas.call_uniqueid(body)
+        if call is None:
+            raise BadInput("call is required for a connect dispatch: the caller's uniqueid")
+        connect = request.app.get(CONNECT)
+        if connect is None:
+            raise BadInput("mode connect needs the controller's telephony, not running here")
+        dispatch = await connect(_id(request), agency, call, _session(request).user)
+        return _json(dispatch, status=201)
     if mode != "notify":
-        # "connect" (dial the agency trunk, announcement, key 1, ConfBridge) comes with the
-        # telephony; the service already takes it.
-        raise BadInput("mode must be \"notify\" (the agency acknowledges on its screen)")
+        raise BadInput("mode must be \"notify\" (the agency acknowledges on its screen) "
+                       "or \"connect\" (the agency's trunk is dialled into the call)")
     dispatch = await request.app[SERVICE].dispatch(_id(request), agency, "notify",
                                                    _session(request).user)
     return _json(dispatch, status=201)
@@ -251,9 +265,13 @@ async def report_page(request: web.Request) -> web.Response:
                   duration=_duration, all_agencies=commitments.ALL_AGENCIES)
 
 
-def add_routes(app: web.Application, service: IncidentService) -> None:
-    """The incidents domain in the web app (called by the composition root)."""
+def add_routes(app: web.Application, service: IncidentService,
+               connect: Connect | None = None) -> None:
+    """The incidents domain in the web app (called by the composition root); `connect`:
+    the telephony of connect dispatches, when the controller runs it."""
     app[SERVICE] = service
+    if connect is not None:
+        app[CONNECT] = connect
     add_messages(MESSAGES)
     add_template_package(app, "ntpd_ivr.incidents")
     routes: list[tuple[str, str, Handler, str, tuple[str, ...]]] = [

@@ -188,7 +188,8 @@ class IncidentService:
                 for a in matrix.propose(self.routing(), row["region"], row["category"])]
 
     async def dispatch(self, incident_id: int, agency_key: str, mode: DispatchMode,
-                       actor: str) -> dict[str, Any]:
+                       actor: str, call: str | None = None) -> dict[str, Any]:
+        """A new dispatch; `call`: the caller a connect dispatch brings the agency to."""
         config = self.routing()
         agency = config.agencies.get(agency_key)
         if agency is None:
@@ -216,7 +217,8 @@ class IncidentService:
             await record(conn, Entry(at, actor, "dispatch.created", "dispatch",
                                      str(row["id"]), {"incident_id": incident_id,
                                                       "agency": agency_key, "mode": mode,
-                                                      "proposed": proposed}))
+                                                      "proposed": proposed,
+                                                      **({"call": call} if call else {})}))
         result = jsonable(row)
         log.info("dispatch %d: incident %d to %s (%s) by %s", row["id"], incident_id,
                  agency_key, mode, actor)
@@ -268,6 +270,16 @@ class IncidentService:
 
     async def timed_out(self, dispatch_id: int, at: datetime) -> dict[str, Any]:
         return await self.transition(dispatch_id, "time_out", CONTROLLER, at=at)
+
+    async def live_connect_dispatches(self) -> list[dict[str, Any]]:
+        """Connect dispatches still dialling or waiting for the agency's key: after a
+        controller restart, those nobody dials any more are timed out (ntpd_ivr/dispatch)."""
+        table = Dispatch.__table__
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(table).where(
+                table.c.mode == "connect", table.c.status.in_(("dialing", "answered")))
+                .order_by(table.c.id).limit(1000))
+            return [jsonable(r) for r in rows.mappings()]
 
     async def agency_dispatches(self, agency: str | None, limit: int = 100
                                 ) -> list[dict[str, Any]]:

@@ -32,15 +32,23 @@ class SippResult:
         return self.returncode == 0
 
 
+def _key_args(keys: Mapping[str, str] | None) -> list[str]:
+    """SIPp `-key name value` for each of `keys` (a scenario's [name])."""
+    return [arg for name, value in (keys or {}).items() for arg in ("-key", name, value)]
+
+
 class Taker:
-    """A call-taker stand-in answering `calls` calls, each talking `talk_ms`."""
+    """A call-taker (or agency trunk) stand-in answering `calls` calls, each talking
+    `talk_ms`; `keys` for a scenario that wants them (agency-accept.xml: `digit`)."""
 
     def __init__(self, ip: str, port: int, talk_ms: int = 1500, calls: int = 1,
-                 scenario: str = "taker-answer.xml") -> None:
+                 scenario: str = "taker-answer.xml",
+                 keys: Mapping[str, str] | None = None) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-sipp-taker-"))
         self.process = subprocess.Popen(
             [_sipp(), "-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port),
-             "-d", str(talk_ms), "-m", str(calls), "-nostdin", "-trace_err"],
+             "-d", str(talk_ms), "-m", str(calls), "-nostdin", "-trace_err",
+             *_key_args(keys)],
             cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
 
@@ -81,8 +89,7 @@ def place_call(target: str, source_ip: str, source_port: int, *, dialed: str = "
         args += ["-key", "digit", digit]
     if pai is not None:
         args += ["-key", "pai", pai]
-    for name, value in (keys or {}).items():
-        args += ["-key", name, value]
+    args += _key_args(keys)
     with tempfile.TemporaryDirectory(prefix="ntpd-sipp-caller-") as workdir:
         try:
             proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True,

@@ -101,6 +101,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "dispatch.failed": "Penugasan ke {agency} gagal: {reason}. Penelepon tetap "
                            "tersambung dengan Anda.",
         "dispatch.refused": "{agency} menolak penugasan.",
+        "dispatch.reason.busy": "semua saluran sibuk",
+        "dispatch.reason.no-answer": "tidak dijawab",
+        "dispatch.reason.unreachable": "tidak dapat dihubungi",
+        "dispatch.reason.refused": "ditolak instansi",
+        "dispatch.reason.no-input": "instansi tidak menekan tombol",
+        "dispatch.reason.error": "kesalahan sistem",
+        "dispatch.reason.interrupted": "terputus saat kontroler dimulai ulang",
+        "dispatch.reason.hung-up": "instansi menutup telepon",
     },
     "en": {
         "title": "Call-taker's desk",
@@ -194,6 +202,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "dispatch.failed": "Dispatch to {agency} failed: {reason}. The caller stays "
                            "connected to you.",
         "dispatch.refused": "{agency} refused the dispatch.",
+        "dispatch.reason.busy": "every line busy",
+        "dispatch.reason.no-answer": "no answer",
+        "dispatch.reason.unreachable": "unreachable",
+        "dispatch.reason.refused": "refused by the agency",
+        "dispatch.reason.no-input": "the agency pressed no key",
+        "dispatch.reason.error": "system error",
+        "dispatch.reason.interrupted": "cut off by a controller restart",
+        "dispatch.reason.hung-up": "the agency hung up",
     },
 }
 

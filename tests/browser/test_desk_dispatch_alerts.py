@@ -65,7 +65,8 @@ def test_the_desk_takes_the_operators_location_and_says_at_once_when_nobody_answ
     expect(row.locator("button[data-mode=notify]")).to_be_enabled()  # try again
     screenshot(page, request, "no-answer")
 
-    # The telephony's "dispatch.failed" (no trunk could be dialled) says the same.
+    # A connect dispatch no trunk took: the controller's alert, with its reason, in
+    # Bahasa Indonesia again, and the agency's row says why.
     page.click("#lang-switch")
     page.wait_for_load_state()
     expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
@@ -74,10 +75,15 @@ def test_the_desk_takes_the_operators_location_and_says_at_once_when_nobody_answ
     page.click("#inc-save")
     expect(page.locator("#incident-status")).to_contain_text("tersimpan")
     incident_id = int(page.locator("#incident").get_attribute("data-incident") or 0)
-    web.publish("incidents", "dispatch.failed", {"incident_id": incident_id,
-                                                 "agency": "palembang-damkar",
-                                                 "reason": "no trunk answered"})
-    expect(alert).to_have_text("Tidak ada jawaban dari Damkar Kota Palembang; penelepon "
-                               "tetap tersambung dengan Anda.", timeout=1000)
+
+    async def no_trunk_took_it() -> None:
+        web.service._dispatch_failed("dispatch.failed", {
+            "id": dispatch_id + 1, "incident_id": incident_id, "agency": "palembang-damkar",
+            "status": "timed-out", "reason": "busy", "call": "1795950000.78",
+            "attempts": []}, "ani")
+    web.run(no_trunk_took_it())
+    expect(alert).to_have_text("Penugasan ke Damkar Kota Palembang gagal: semua saluran "
+                               "sibuk. Penelepon tetap tersambung dengan Anda.", timeout=1000)
+    expect(row.locator("td.status")).to_have_text("semua saluran sibuk")
     screenshot(page, request, "failed-id")
     assert errors == []

@@ -286,6 +286,27 @@ async def test_the_telephony_drives_a_connect_dispatch(center: Center) -> None:
     assert timed_out["status"] == "timed-out"
 
 
+async def test_live_connect_dispatches_are_those_still_dialling_or_answered(
+        center: Center) -> None:
+    """What a controller started again checks against Asterisk (ntpd_ivr/dispatch)."""
+    incident = await center.service.create_incident(
+        IncidentDraft("palembang", "fire", "Ilir Barat I", "Gudang terbakar", "critical"), "ani")
+    dialing = await center.service.dispatch(incident["id"], "palembang-damkar", "connect",
+                                            "ani", call="1795954268.0")
+    answered = await center.service.dispatch(incident["id"], "palembang-bpbd", "connect",
+                                             "ani")
+    await center.service.answered(answered["id"], T0 + timedelta(seconds=5), "agency-bpbd-plg")
+    await center.service.dispatch(incident["id"], "palembang-dinkes", "notify", "ani")
+    live = await center.service.live_connect_dispatches()
+    assert [(d["id"], d["status"]) for d in live] == [
+        (dialing["id"], "dialing"), (answered["id"], "answered")]
+    await center.service.timed_out(dialing["id"], T0 + timedelta(seconds=9))
+    assert [d["id"] for d in await center.service.live_connect_dispatches()] == [
+        answered["id"]]
+    created = [a for a in await center.audit() if a[1] == "dispatch.created"]
+    assert created[0][4]["call"] == "1795954268.0" and "call" not in created[1][4]
+
+
 async def test_ntpd_ivr_report_prints_the_agencies_commitments(center: Center,
                                                                tmp_path: Path) -> None:
     """`ntpd-ivr report`, as a supervisor runs it, over what the service recorded."""

@@ -162,7 +162,10 @@ async def test_a_bad_disposition_is_a_400(client: Client, body: dict[str, Any],
 
 @pytest.mark.parametrize(("body", "reason"), [
     ({}, "agency is required"),
-    ({"agency": "palembang-damkar", "mode": "connect"}, "mode must be \"notify\""),
+    ({"agency": "palembang-damkar", "mode": "connect"}, "call is required"),
+    ({"agency": "palembang-damkar", "mode": "connect", "call": "1.2"},
+     "needs the controller's telephony"),  # this app runs without it
+    ({"agency": "palembang-damkar", "mode": "teleport"}, "mode must be \"notify\""),
 ])
 async def test_a_bad_dispatch_is_a_400(client: Client, body: dict[str, Any],
                                        reason: str) -> None:

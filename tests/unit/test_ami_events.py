@@ -18,10 +18,14 @@ from ntpd_ivr.ami.events import (
     AmiEvent,
     BridgeEnter,
     BridgeLeave,
+    ConfbridgeLeave,
+    ConfbridgeList,
     CoreShowChannel,
+    DispatchKey,
     FullyBooted,
     Hangup,
     Newchannel,
+    OriginateResponse,
     OtherEvent,
     QueueCallerAbandon,
     QueueCallerJoin,
@@ -154,6 +158,32 @@ CASES: list[tuple[str, AmiEvent]] = [
      AgencyTrunkAttempt(name="UserEvent", received_at=AT, uniqueid="1700000000.7",
                         agency="palembang-damkar", attempt="backup",
                         trunk="PJSIP/agency-damkar-plg-backup", result="BUSY", cause="17")),
+    ("Event: OriginateResponse\nPrivilege: call,all\nActionID: ntpd-dispatch-3-1\n"
+     "Response: Failure\nChannel: PJSIP/agency-damkar-plg\nContext: ntpd-dispatch-agency\n"
+     "Exten: s\nApplication: \nData: \nReason: 0\nUniqueid: ntpd-dispatch-3-1\n"
+     "CallerIDNum: <unknown>\nCallerIDName: <unknown>",
+     OriginateResponse(name="OriginateResponse", received_at=AT,
+                       action_id="ntpd-dispatch-3-1", response="Failure",
+                       channel="PJSIP/agency-damkar-plg", reason=0,
+                       uniqueid="ntpd-dispatch-3-1")),
+    ("Event: UserEvent\nPrivilege: user,all\nChannel: PJSIP/agency-damkar-plg-00000002\n"
+     "Uniqueid: ntpd-dispatch-3-1\nContext: ntpd-dispatch-agency\n"
+     "UserEvent: NTPDDispatchKey\nDispatch: 3\nCaller: 1700000000.7\nResult: accept",
+     DispatchKey(name="UserEvent", received_at=AT, uniqueid="ntpd-dispatch-3-1",
+                 channel="PJSIP/agency-damkar-plg-00000002", dispatch=3,
+                 caller="1700000000.7", result="accept")),
+    ("Event: ConfbridgeLeave\nPrivilege: call,all\nConference: ntpd-dispatch-3\n"
+     "BridgeUniqueid: 4c72\nBridgeType: base\nChannel: PJSIP/taker-1-00000001\n"
+     "Uniqueid: 1700000000.8\nAdmin: No",
+     ConfbridgeLeave(name="ConfbridgeLeave", received_at=AT, uniqueid="1700000000.8",
+                     channel="PJSIP/taker-1-00000001", conference="ntpd-dispatch-3")),
+    ("Event: ConfbridgeList\nActionID: a/4\nConference: ntpd-dispatch-3\nAdmin: No\n"
+     "MarkedUser: Yes\nWaitMarked: No\nEndMarked: No\nWaiting: No\nMuted: No\n"
+     "Talking: No\nAnsweredTime: 12\nChannel: PJSIP/operator-local-00000000\n"
+     "Uniqueid: 1700000000.7",
+     ConfbridgeList(name="ConfbridgeList", received_at=AT, conference="ntpd-dispatch-3",
+                    channel="PJSIP/operator-local-00000000", uniqueid="1700000000.7",
+                    marked=True)),
     ("Event: UserEvent\nUniqueid: 1.3\nUserEvent: SomethingElse\nFoo: bar",
      OtherEvent(name="UserEvent", received_at=AT, fields=(
          ("Uniqueid", "1.3"), ("UserEvent", "SomethingElse"), ("Foo", "bar")))),

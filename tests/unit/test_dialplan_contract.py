@@ -36,6 +36,7 @@ def test_variables_the_dialplan_reads_are_set_somewhere() -> None:
     set_in_dialplan = set(re.findall(r"Set\(_{0,2}(NTPD_[A-Z_]+)=", text))
     globals_ = set(re.findall(r"^(NTPD_[A-Z_]+) =", text, re.M))
     unknown = read - set_in_dialplan - globals_ - dp.HANDLER_SET_VARIABLES
+    unknown -= dp.ORIGINATE_SET_VARIABLES  # the controller's Originate sets these
     assert not unknown
     assert dp.VAR_QUEUE in read  # the dialplan checks what the IVR decided
 
@@ -57,9 +58,9 @@ def test_ami_event_filter_lets_through_every_event_the_controller_follows() -> N
     allowed = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\)", manager, re.M))
     # List items arrive as replies to actions, which Asterisk does not filter.
     replies_only = {"CoreShowChannel", "QueueMember", "QueueEntry", "QueueSummary",
-                    "ActionResponse"}
+                    "ActionResponse", "ConfbridgeList"}
     # Typed by their UserEvent header, they arrive as Event: UserEvent.
-    user_events = {"AgencyTrunkAttempt": "UserEvent"}
+    user_events = {"AgencyTrunkAttempt": "UserEvent", "DispatchKey": "UserEvent"}
     typed = {user_events.get(cls.__name__, cls.__name__) for cls in vars(events).values()
              if isinstance(cls, type) and issubclass(cls, events.AmiEvent)
              and cls not in (events.AmiEvent, events.OtherEvent)}
@@ -68,3 +69,68 @@ def test_ami_event_filter_lets_through_every_event_the_controller_follows() -> N
     # The call-taker legs' own events are left out by their context: the contract's name.
     assert re.search(r"^eventfilter\(action\(exclude\),header\(Context\),method\(exact\)\)"
                      rf" = {dp.CONTEXT_FROM_TAKERS}$", manager, re.M)
+
+
+def contexts() -> dict[str, str]:
+    """Every dialplan context's body (generated and included files alike)."""
+    found: dict[str, str] = {}
+    for block in re.split(r"^\[", dialplan_text(), flags=re.M)[1:]:
+        name, _, body = block.partition("]")
+        found[name.strip()] = body
+    return found
+
+
+# Where a channel can go next from a context: Goto/GotoIf/Gosub targets that name a
+# context, include =>, and Local channels dialled into a context.
+_JUMP = re.compile(r"(?:Goto|GotoIf|Gosub|GosubIf)\(([^)]*)\)")
+_LOCAL = re.compile(r"Local/[^@,)]*@([a-z][a-z0-9-]*)")
+_INCLUDE = re.compile(r"^include\s*=>\s*([a-z][a-z0-9-]*)", re.M)
+
+
+def _targets(body: str, known: set[str]) -> set[str]:
+    found = set(_INCLUDE.findall(body)) | set(_LOCAL.findall(body))
+    for args in _JUMP.findall(body):
+        found |= {word for word in re.split(r"[,?:]", args) if word.strip() in known}
+    return {name.strip() for name in found}
+
+
+def reachable(start: set[str]) -> set[str]:
+    graph = contexts()
+    known = set(graph)
+    seen, todo = set(), list(start)
+    while todo:
+        context = todo.pop()
+        if context in seen:
+            continue
+        seen.add(context)
+        todo += _targets(graph.get(context, ""), known) - seen
+    return seen
+
+
+def test_no_caller_or_call_taker_can_reach_the_dispatch_contexts() -> None:
+    graph = contexts()
+    assert dp.DISPATCH_CONTEXTS <= set(graph), "the dispatch contexts are in dialplan/"
+    # Where SIP endpoints land (operators, call-takers, agency trunks), and all they reach.
+    endpoint_contexts = set(re.findall(
+        r"^context\s*=\s*([a-z][a-z0-9-]*)", "\n".join(
+            p.read_text() for p in (DIALPLAN.parent / "asterisk-conf").glob("*.conf")), re.M))
+    entry = endpoint_contexts | {dp.CONTEXT_FROM_OPERATOR, dp.CONTEXT_FROM_TAKERS,
+                                 "from-agencies"}
+    assert dp.CONTEXT_FROM_OPERATOR in endpoint_contexts
+    from_outside = reachable(entry)
+    assert dp.CONTEXT_EMERGENCY in from_outside and dp.CONTEXT_AGENCY_DIAL in from_outside
+    assert not from_outside & dp.DISPATCH_CONTEXTS, from_outside & dp.DISPATCH_CONTEXTS
+    # And nothing else names them: only the controller's Originate and Redirect do.
+    for name, body in graph.items():
+        if name not in dp.DISPATCH_CONTEXTS:
+            assert not any(c in body for c in dp.DISPATCH_CONTEXTS), name
+
+
+def test_the_reachability_check_sees_a_jump() -> None:
+    # The check itself must fail on a route into a dispatch context.
+    body = "exten => s,1,GotoIf($[1]?ntpd-dispatch-agency,s,1)\n"
+    assert _targets(body, {"ntpd-dispatch-agency"}) == {"ntpd-dispatch-agency"}
+    assert _targets("include => ntpd-dispatch-conference\n", set()) == {
+        "ntpd-dispatch-conference"}
+    assert _targets("same => n,Dial(Local/s@ntpd-dispatch-agency)\n", set()) == {
+        "ntpd-dispatch-agency"}

@@ -312,7 +312,9 @@
     const live = !FINAL.has(dispatch.status);
     for (const button of row.querySelectorAll("button")) button.disabled = live;
     const agency = config.agencies[dispatch.agency] ?? dispatch.agency;
-    if (dispatch.status === "timed-out") {
+    // A connect dispatch's failure comes with its reason on this user's own topic
+    // (workspace.js shows it); a notify dispatch has only its status.
+    if (dispatch.status === "timed-out" && dispatch.mode !== "connect") {
       showError("dispatch-alert", say("dispatch.no_answer", { agency }));
     } else if (dispatch.status === "refused") {
       showError("dispatch-alert", say("dispatch.refused", { agency }));
@@ -351,10 +353,15 @@
     } else if (kind.startsWith("dispatch.") && incidentId !== null && ours(data)) {
       if (kind === "dispatch.failed") {
         const row = rowOf(data);
-        if (row) { row.dataset.status = "failed"; row.querySelector("td.status").textContent = data.reason ?? ""; }
-        const agency = data.agency ?? row?.dataset.agency;
-        showError("dispatch-alert", say("dispatch.no_answer",
-          { agency: config.agencies[agency] ?? agency }));
+        // The alert itself is workspace.js's (the dispatching call-taker's own topic).
+        if (row) {
+          row.dataset.status = "failed";
+          const reason = String(data.reason ?? "");
+          const key = "labelDispatch" + reason.split("-")
+            .map((part) => part.charAt(0).toUpperCase() + part.slice(1)).join("");
+          row.querySelector("td.status").textContent =
+            document.getElementById("workspace").dataset[key] ?? reason;
+        }
         if (row) for (const button of row.querySelectorAll("button")) button.disabled = false;
       } else {
         showDispatch(data);

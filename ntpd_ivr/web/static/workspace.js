@@ -84,6 +84,16 @@
     $("presence-queues").textContent = presence.queues.map((q) => q.queue).join(", ");
   }
 
+  function showDispatchFailed(failed) {
+    // A connect dispatch no agency trunk took (ntpd_ivr/dispatch/): the caller is still here.
+    const alert = $("dispatch-alert");
+    const config = $("desk-config");
+    const names = config ? (JSON.parse(config.textContent).agencies ?? {}) : {};
+    alert.textContent = labels.dispatchFailed.replace("{agency}", names[failed.agency] ?? failed.agency)
+      .replace("{reason}", label("labelDispatch", failed.reason));
+    alert.hidden = false;
+  }
+
   const initial = JSON.parse($("call-initial").textContent);
   if (initial) showCall(initial);
 
@@ -109,6 +119,7 @@
       if (data.topic !== "workspace") return;
       if (data.kind === "call.ringing") showCall(data.data);
       else if (data.kind === "presence") showPresence(data.data);
+      else if (data.kind === "dispatch.failed") showDispatchFailed(data.data);
       else if (data.kind.startsWith("call.")) callState(data.data, data.kind.slice(5));
     });
     socket.addEventListener("close", () => {
