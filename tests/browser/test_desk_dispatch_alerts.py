@@ -75,6 +75,7 @@ def test_the_desk_takes_the_operators_location_and_says_at_once_when_nobody_answ
     page.click("#inc-save")
     expect(page.locator("#incident-status")).to_contain_text("tersimpan")
     incident_id = int(page.locator("#incident").get_attribute("data-incident") or 0)
+    expect(row.locator("button[data-mode=connect]")).to_be_enabled()  # the proposal is in
 
     async def no_trunk_took_it() -> None:
         web.service._dispatch_failed("dispatch.failed", {
