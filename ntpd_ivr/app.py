@@ -21,6 +21,8 @@ from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
 from ntpd_ivr.calls.recorder import CallRecorder
 from ntpd_ivr.calls.tracker import CallTracker
+from ntpd_ivr.campaigns import http as warnings_http
+from ntpd_ivr.campaigns.service import WarningService
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.incidents.http import add_routes as add_incident_routes
@@ -77,7 +79,7 @@ class Service:
         signer = SessionSigner(settings.web.session_secret or secrets.token_urlsafe(32))
         # Call, queue and incident state is pushed to the screens through it.
         self.hub = LiveHub({**DEFAULT_TOPICS, **WORKSPACE_TOPICS, "incidents": "calltaker",
-                            "dispatches": "agency"})
+                            "dispatches": "agency", warnings_http.TOPIC: "supervisor"})
         self.incidents = IncidentService(self.engine, lambda: self.routing,
                                          publish=self._incident_changed)
         self.workspace = WorkspaceService(
@@ -87,6 +89,12 @@ class Service:
                            recent_calls=self.recent_calls, hub=self.hub)
         web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),))
         add_incident_routes(web_app, self.incidents)
+        # Public warning campaigns: outbound calls, paced behind the 112 queues.
+        self.warnings = WarningService(
+            settings.warnings, self.engine, self.ami, self.records, self.queue_monitor,
+            publish=lambda kind, data: self.hub.publish(warnings_http.TOPIC, kind, data),
+            watched_queues=lambda: {r.queue for r in self.routing.regions.values()})
+        warnings_http.add_routes(web_app, self.warnings)
         self.web_runner = web.AppRunner(web_app, access_log=None)
         self._stopping = asyncio.Event()
         self.loop_lag = LoopLagMonitor()
@@ -99,6 +107,7 @@ class Service:
     async def _on_ami_event(self, event: AmiEvent) -> None:
         await self.recorder.on_event(event)
         self.workspace.on_event(event)  # never waits: screen pops run in tasks of their own
+        self.warnings.on_event(event)  # never waits
 
     async def _on_ami_login(self) -> None:
         self.workspace.on_login()
@@ -119,6 +128,7 @@ class Service:
             "ami": self.ami.state(),
             "records": self.records.state(),
             "loop": self.loop_lag.state(),
+            "warnings": self.warnings.state(),
         }
         healthy = self.agi.serving
         detail["status"] = "ok" if healthy and self.ami.connected else (
@@ -133,6 +143,7 @@ class Service:
         await self.agi.start()
         await self.ami.start()
         await self.start_web()
+        await self.warnings.start()
         self.loop_lag.start()
         log.info("FastAGI on %s:%d, web on http://%s:%d, AMI to %s:%d, settings from %s",
                  self.settings.agi.host, self.agi.port, self.settings.web.host,
@@ -148,6 +159,7 @@ class Service:
         # Stop taking calls first (live ones drain), then what follows them.
         await self.agi.stop()
         await self.web_runner.cleanup()
+        await self.warnings.stop()
         await self.ami.stop()
         if self.reconciler is not None:
             await self.reconciler.stop()

@@ -369,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, with_config, _load)
     from ntpd_ivr.takers.commands import add_commands as add_taker_commands
     add_taker_commands(sub, with_config, _load)
+    from ntpd_ivr.campaigns.commands import add_commands as add_campaign_commands
+    add_campaign_commands(sub, with_config, _load)
 
     p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, "
                        "held callers, soak",

@@ -114,6 +114,27 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class WarningsSettings:
+    # Public warning campaigns (ntpd_ivr/campaigns, docs/warnings.md). Outbound trunks a
+    # campaign may use: PJSIP endpoints, comma-separated (asterisk-conf/pjsip-warning.conf).
+    trunks: str = "warning-trunk"
+    caller_id: str = ""  # the center's number, shown to the contacts; a campaign may set it
+    # Where the controller writes campaign messages (WAV), and the same folder as Asterisk
+    # sees it (inside its root when it runs chrooted).
+    media_dir: str = "/usr/share/ntpd-ivr/prompts/warnings"
+    asterisk_media_dir: str = "/usr/share/ntpd-ivr/prompts/warnings"
+    # Pacing, per trunk, and what pauses it: incoming 112 calls first.
+    max_channels: int = 10
+    calls_per_second: float = 2.0
+    max_queue_wait_seconds: float = 10.0
+    min_free_takers: int = 1
+    ring_seconds: float = 30.0   # an unanswered call is given up after this
+    max_plays: int = 3           # the message at most this often (key 2, or silence)
+    key_timeout_seconds: float = 4.0
+    tick_seconds: float = 0.2
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "INFO"
 
@@ -130,6 +151,7 @@ class Settings:
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    warnings: WarningsSettings = field(default_factory=WarningsSettings)
     source: str = "defaults"
 
 
@@ -262,5 +284,19 @@ def validate(settings: Settings) -> None:
     for key in ("call_budget_seconds", "header_timeout_seconds", "reply_timeout_seconds"):
         if getattr(settings.agi, key) <= 0:
             raise ConfigError(f"{where}: agi.{key} must be positive")
+    _validate_warnings(settings)
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"{where}: log.level must be DEBUG, INFO, WARNING or ERROR")
+
+
+def _validate_warnings(settings: Settings) -> None:
+    where, section = settings.source, settings.warnings
+    for key in ("max_channels", "max_plays"):
+        if getattr(section, key) < 1:
+            raise ConfigError(f"{where}: warnings.{key} must be at least 1")
+    for key in ("calls_per_second", "ring_seconds", "key_timeout_seconds", "tick_seconds"):
+        if getattr(section, key) <= 0:
+            raise ConfigError(f"{where}: warnings.{key} must be positive")
+    if section.min_free_takers < 0 or section.max_queue_wait_seconds < 0:
+        raise ConfigError(f"{where}: warnings.min_free_takers and max_queue_wait_seconds "
+                          "must not be negative")

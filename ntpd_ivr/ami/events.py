@@ -197,6 +197,27 @@ class AgencyTrunkAttempt(AmiEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OriginateResponse(AmiEvent):
+    """How an asynchronous Originate went (a warning campaign's call): Success once the
+    callee answered; otherwise Failure and the outgoing channel's last state in `reason`
+    (3 ringing = no answer, 5 busy, 8 congestion, 0 failed)."""
+
+    uniqueid: str  # the ChannelId the Originate set
+    response: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarningOutcome(AmiEvent):
+    """The warning dialplan's UserEvent (dialplan_contract USEREVENT_WARNING): the contact
+    pressed 1 (confirmed) or heard the message to the end without it (answered)."""
+
+    uniqueid: str  # the attempt's channel: the ChannelId the Originate set
+    outcome: str
+    plays: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActionResponse(AmiEvent):
     """The answer to an action: `Response: Success|Error|Follows`, its message, the rest
     of its headers as (name, value) pairs."""
@@ -342,6 +363,10 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
     "UserEvent:" + dp.USEREVENT_TRUNK_ATTEMPT: (AgencyTrunkAttempt, (
         _req("uniqueid", "Uniqueid"), _opt("agency", "Agency"), _opt("attempt", "Attempt"),
         _opt("trunk", "Trunk"), _opt("result", "Result"), _opt("cause", "Cause"))),
+    "OriginateResponse": (OriginateResponse, (
+        _req("uniqueid", "Uniqueid"), _req("response", "Response"), _opt("reason", "Reason"))),
+    "UserEvent:" + dp.USEREVENT_WARNING: (WarningOutcome, (
+        _req("uniqueid", "Uniqueid"), _req("outcome", "Outcome"), _opt("plays", "Plays"))),
     "QueueEntry": (QueueEntry, (
         _req("queue", "Queue"), _req("uniqueid", "Uniqueid"),
         _req("position", "Position", convert=int), _req("wait", "Wait", convert=int), _CALLER)),
