@@ -191,7 +191,7 @@ def add_routes(app: web.Application, service: WarningService) -> None:
     app[SERVICE] = service
     routes: list[tuple[str, str, Handler, str, str]] = [
         ("GET", "/api/warnings/contacts", list_contacts, "warning-contacts", "admin"),
-        ("POST", "/api/warnings/contacts/import", import_contacts, "warning-contacts-import",
+        ("POST", "/api/warnings/contacts/import", import_contacts, "warning-contacts-upload",
          "admin"),
         ("POST", r"/api/warnings/contacts/{id:\d+}", edit_contact, "warning-contact-edit",
          "admin"),

@@ -42,8 +42,6 @@ FINISHED = "finished"
 CANCELLED = "cancelled"
 STATUSES = (AWAITING_APPROVAL, RUNNING, FINISHED, CANCELLED)
 
-# AMI OriginateResponse Reason (Asterisk's AST_CONTROL_* of the outgoing channel).
-_REASON_OUTCOME = {"3": NO_ANSWER, "5": BUSY, "8": FAILED, "1": NO_ANSWER}
 _NAME_CHARS = re.compile(r"^[^\x00-\x1f]*$")
 _TRUNK = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _CALLER_ID = re.compile(r"^\+?[0-9]{3,15}$")
@@ -237,12 +235,22 @@ class CampaignDraft:
 
 # --- Outcomes from AMI -------------------------------------------------------------------
 
-def originate_outcome(response: str, reason: str) -> str | None:
-    """An OriginateResponse as an attempt's outcome; None when it was answered (what the
-    contact did next comes from the dialplan)."""
+def originate_outcome(response: str, reason: str, cause: int | None = None) -> str | None:
+    """An attempt's outcome from its OriginateResponse (`reason`) and, when Asterisk gives
+    only reason 0, the outgoing channel's hangup cause (17 busy, 18/19 no answer); None
+    when it was answered (what the contact did next comes from the dialplan)."""
     if response == "Success" or reason == "4":
         return None
-    return _REASON_OUTCOME.get(reason, FAILED)
+    if reason == "5" or cause == 17:
+        return BUSY
+    if reason in ("1", "3") or cause in (18, 19):
+        return NO_ANSWER
+    return FAILED
+
+
+def needs_cause(response: str, reason: str) -> bool:
+    """Reason 0 says only "not answered": wait for the channel's hangup cause."""
+    return response != "Success" and reason not in ("1", "3", "4", "5", "8")
 
 
 # --- Pacing: incoming 112 first ----------------------------------------------------------

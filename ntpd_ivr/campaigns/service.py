@@ -95,6 +95,8 @@ class _Attempt:
     trunk: str
     dialed_at: float
     answered: bool = False
+    reason: str | None = None   # OriginateResponse Reason, once it came
+    cause: int | None = None    # the channel's hangup cause, once it came
 
 
 @dataclass
@@ -326,17 +328,26 @@ class WarningService:
             return
         at = event.timestamp if event.timestamp is not None else event.received_at
         if isinstance(event, OriginateResponse):
-            outcome = model.originate_outcome(event.response, event.reason)
+            attempt.reason = event.reason
+            outcome = model.originate_outcome(event.response, event.reason, attempt.cause)
             if outcome is None:
                 attempt.answered = True
-            else:
-                self._settle(key, outcome, at, detail={"reason": event.reason})
+            elif attempt.cause is not None or not model.needs_cause(event.response,
+                                                                      event.reason):
+                self._settle(key, outcome, at, detail={"reason": event.reason,
+                                                        "cause": attempt.cause})
         elif isinstance(event, WarningOutcome):
             outcome = model.CONFIRMED if event.outcome == model.CONFIRMED else model.ANSWERED
             self._settle(key, outcome, at, detail={"plays": event.plays})
         elif isinstance(event, Hangup) and attempt.answered:
             # Hung up before the message ended (no UserEvent came).
             self._settle(key, model.ANSWERED, at, detail={"cause": event.cause})
+        elif isinstance(event, Hangup):
+            attempt.cause = event.cause
+            if attempt.reason is not None:  # the OriginateResponse came first
+                outcome = model.originate_outcome("Failure", attempt.reason, event.cause)
+                self._settle(key, outcome or model.FAILED, at,
+                             detail={"reason": attempt.reason, "cause": event.cause})
 
     def _settle(self, key: str, outcome: str, at: float,
                 detail: Mapping[str, Any] | None = None) -> None:
@@ -352,8 +363,9 @@ class WarningService:
             log.warning("outcome of %s not spooled: %s", key, exc, extra={"call_id": key})
         else:
             future.add_done_callback(_report_spool_failure)
-        log.info("campaign %d: contact %d attempt %d: %s", attempt.campaign_id,
-                 attempt.contact_id, attempt.attempt, outcome, extra={"call_id": key})
+        log.info("campaign %d: contact %d attempt %d: %s %s", attempt.campaign_id,
+                 attempt.contact_id, attempt.attempt, outcome, dict(detail or {}),
+                 extra={"call_id": key})
         run = self.runs.get(attempt.campaign_id)
         contact = run.contacts.get(attempt.contact_id) if run else None
         if run is None or contact is None:

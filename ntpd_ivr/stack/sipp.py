@@ -36,11 +36,11 @@ class Taker:
     """A call-taker stand-in answering `calls` calls, each talking `talk_ms`."""
 
     def __init__(self, ip: str, port: int, talk_ms: int = 1500, calls: int = 1,
-                 scenario: str = "taker-answer.xml") -> None:
+                 scenario: str = "taker-answer.xml", extra: tuple[str, ...] = ()) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-sipp-taker-"))
         self.process = subprocess.Popen(
             [_sipp(), "-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port),
-             "-d", str(talk_ms), "-m", str(calls), "-nostdin", "-trace_err"],
+             "-d", str(talk_ms), "-m", str(calls), "-nostdin", "-trace_err", *extra],
             cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
 
