@@ -160,7 +160,7 @@ class WarningService:
             await asyncio.sleep(0.2)
         while True:
             try:
-                await self._tick()
+                await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -220,7 +220,9 @@ class WarningService:
 
     # --- the tick -----------------------------------------------------------------------------
 
-    async def _tick(self) -> None:
+    async def tick(self) -> None:
+        """One round: refresh the running campaigns, settle stale attempts, dial what the
+        pacing allows. The loop calls it every tick_seconds (tests call it directly)."""
         now = self.clock()
         if now >= self._next_refresh:
             self._next_refresh = now + REFRESH_SECONDS

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ntpd_ivr.audit.model import AuditEvent
 from ntpd_ivr.campaigns import store
@@ -110,6 +110,18 @@ async def wait_status(stack: DevStack, campaign_id: int, wanted: str, seconds: f
     while (current := await status(stack, campaign_id)) != wanted:
         assert time.monotonic() < deadline, f"campaign {campaign_id} still {current}"
         await asyncio.sleep(1.0)
+
+
+async def settled_from_astdb(stack: DevStack, campaign_id: int) -> int:
+    engine = make_engine(load_settings(stack.layout.settings_file).database)
+    try:
+        async with engine.connect() as conn:
+            return int((await conn.execute(text(
+                "SELECT count(*) FROM call_events WHERE kind = 'warning.outcome' "
+                "AND detail->>'settled_from' = 'astdb' AND (detail->>'campaign')::int = :c"),
+                {"c": campaign_id})).scalar() or 0)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -215,6 +227,8 @@ async def test_controller_killed_mid_campaign_calls_no_confirmed_contact_twice(
     await wait_status(stack, campaign, "finished", 90)
     contacts, attempts = await state(stack, campaign)
     outcomes = {o.number: o for o in store.contact_outcomes(contacts, attempts)}
+    # Calls under way at the kill ended while nobody listened: settled from AstDB.
+    assert await settled_from_astdb(stack, campaign) >= 1
     dialled = invites(stand_in)
     for national, digit in nums.items():
         outcome = outcomes["+62" + national[1:]]
