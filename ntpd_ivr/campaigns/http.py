@@ -9,22 +9,28 @@ import functools
 import io
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from ntpd_ivr.campaigns import model, store
 from ntpd_ivr.campaigns.exceptions import BadInput, CampaignsError
+from ntpd_ivr.campaigns.messages import MESSAGES
 from ntpd_ivr.campaigns.service import WarningService
 from ntpd_ivr.campaigns.service import create_campaign as new_campaign
+from ntpd_ivr.web import csrf
 from ntpd_ivr.web.app import protect, refuse, request_fields
 from ntpd_ivr.web.auth import Session
-from ntpd_ivr.web.templates import SESSION_KEY
+from ntpd_ivr.web.i18n import add_messages
+from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SERVICE: web.AppKey[WarningService] = web.AppKey("warnings", WarningService)
 MAX_ID = 2**62
 TOPIC = "warnings"  # the live hub topic of campaign progress (supervisor)
+STATIC_DIR = Path(__file__).parent / "static"
+PAGE = "/warnings"
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -135,12 +141,20 @@ async def list_campaigns(request: web.Request) -> web.Response:
                   "live": service.state()})
 
 
+def _answer(request: web.Request, data: Any, status: int = 200) -> web.Response:
+    """JSON for scripts; a form from the page goes back to the page."""
+    if request.content_type in csrf.FORM_TYPES:
+        raise web.HTTPSeeOther(PAGE)
+    return _json(data, status=status)
+
+
 @guarded
 async def create_campaign(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     draft = draft_from(await _body(request), service.settings.caller_id)
-    return _json(await new_campaign(service.settings, service.engine, draft,
-                                    _user(request)), status=201)
+    created = await new_campaign(service.settings, service.engine, draft, _user(request))
+    service.changed("campaign.created", {"campaign": created["id"]})
+    return _answer(request, created, status=201)
 
 
 @guarded
@@ -148,7 +162,7 @@ async def approve_campaign(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     result = await store.approve(service.engine, _id(request), _user(request))
     await service.approved(_id(request))
-    return _json(result)
+    return _answer(request, result)
 
 
 @guarded
@@ -156,7 +170,20 @@ async def cancel_campaign(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     result = await store.cancel(service.engine, _id(request), _user(request))
     service.cancelled(_id(request))
-    return _json(result)
+    return _answer(request, result)
+
+
+@guarded
+async def campaigns_page(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    rows = await store.list_campaigns(service.engine, limit=50)
+    figures = {}
+    for row in rows:
+        _, report, _ = await store.campaign_report(service.engine, row["id"])
+        figures[row["id"]] = {"confirmed": report.confirmed, "reached": report.reached,
+                              "contacts": report.contacts, "attempts": report.attempts}
+    return render(request, "warnings.html", rows=rows, figures=figures,
+                  paused=service.paused_reason if service.runs else "")
 
 
 @guarded
@@ -189,6 +216,8 @@ async def campaign_report_csv(request: web.Request) -> web.Response:
 def add_routes(app: web.Application, service: WarningService) -> None:
     """The warnings domain in the web app (called by the composition root)."""
     app[SERVICE] = service
+    add_messages(MESSAGES)
+    add_template_package(app, "ntpd_ivr.campaigns")
     routes: list[tuple[str, str, Handler, str, str]] = [
         ("GET", "/api/warnings/contacts", list_contacts, "warning-contacts", "admin"),
         ("POST", "/api/warnings/contacts/import", import_contacts, "warning-contacts-upload",
@@ -212,3 +241,6 @@ def add_routes(app: web.Application, service: WarningService) -> None:
     for method, path, handler, name, role in routes:
         app.router.add_route(method, path, handler, name=name)
         protect(app, name, role)
+    app.router.add_static("/warnings-static", STATIC_DIR, name="warnings-static")
+    app.router.add_get(PAGE, campaigns_page, name="warnings-page")
+    protect(app, "warnings-page", "supervisor", page=True)

@@ -176,7 +176,7 @@ class WarningService:
         for campaign_id in [i for i in self.runs if i not in running_ids]:
             run = self.runs.pop(campaign_id)
             log.info("campaign %d stopped (%s)", campaign_id, "cancelled or finished")
-            self._changed("campaign.stopped", run.progress())
+            self.changed("campaign.stopped", run.progress())
         for campaign in running:
             if campaign.id not in self.runs:
                 await self._resume(campaign)
@@ -206,7 +206,7 @@ class WarningService:
         log.info("campaign %d running: %d contacts, %d done, %d attempts in doubt",
                  campaign.id, len(contacts), sum(c.done for c in contacts.values()),
                  sum(1 for c in contacts.values() if c.in_flight))
-        self._changed("campaign.running", run.progress())
+        self.changed("campaign.running", run.progress())
 
     @staticmethod
     def _apply_outcome(campaign: store.CampaignRow, contact: _Contact, outcome: str,
@@ -375,7 +375,7 @@ class WarningService:
         if contact.in_flight == key:
             contact.in_flight = ""
         self._apply_outcome(run.campaign, contact, outcome, attempt.attempt, at)
-        self._changed("campaign.progress", run.progress())
+        self.changed("campaign.progress", run.progress())
 
     async def _settle_stale(self, now: float) -> None:
         """Attempts whose events were missed (the controller was down, AMI was cut): once
@@ -429,7 +429,7 @@ class WarningService:
                 return
             self.runs.pop(run.campaign.id, None)
             log.info("campaign %d finished", run.campaign.id)
-            self._changed("campaign.finished", run.progress())
+            self.changed("campaign.finished", run.progress())
 
     # --- commands from the web app ------------------------------------------------------------
 
@@ -441,7 +441,7 @@ class WarningService:
     def cancelled(self, campaign_id: int) -> None:
         run = self.runs.pop(campaign_id, None)
         if run is not None:
-            self._changed("campaign.cancelled", run.progress())
+            self.changed("campaign.cancelled", run.progress())
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -450,7 +450,7 @@ class WarningService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _changed(self, kind: str, data: Mapping[str, Any]) -> None:
+    def changed(self, kind: str, data: Mapping[str, Any]) -> None:
         if self.publish is not None:
             self.publish(kind, data)
 
@@ -464,7 +464,7 @@ class WarningService:
         self.paused_reason = reason
         for run in self.runs.values():
             run.paused = reason
-        self._changed("campaign.paused", {"paused": reason})
+        self.changed("campaign.paused", {"paused": reason})
 
     def _database_failed(self, exc: Exception) -> None:
         if self._database_down_until == 0.0:

@@ -237,6 +237,10 @@ async def test_second_supervisor_dial_outcomes_restart_and_report(center: Center
     refused = await center.call("budi", "POST", f"/api/warnings/campaigns/{cid}/approve",
                                 {}, 409)
     assert "second supervisor" in refused["reason"]
+    page = await center.client.get("/warnings", headers={"Accept": "text/html"})
+    html = await page.text()
+    assert page.status == 200 and "Banjir Sekayu" in html and "menunggu persetujuan" in html
+    assert 'data-action="approve"' not in html  # budi created it: no approve button for him
     await center.call("sari", "POST", f"/api/warnings/campaigns/{cid}/approve", {})
 
     await tick(service)

@@ -1,0 +1,68 @@
+"""Screen text of the warning campaigns page, id (default) and en."""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "id": {
+        "warnings.title": "Peringatan dini masyarakat",
+        "warnings.intro": "Kampanye panggilan peringatan. Setiap kampanye berjalan setelah "
+                          "disetujui supervisor kedua; panggilan 112 selalu didahulukan.",
+        "warnings.none": "Belum ada kampanye.",
+        "warnings.new": "Kampanye baru",
+        "warnings.field.title": "Judul",
+        "warnings.field.message": "Pesan (dibacakan dengan suara sintetis)",
+        "warnings.field.kecamatan": "Kecamatan (pisahkan dengan koma; kosong: semua)",
+        "warnings.field.desa": "Desa (pisahkan dengan koma; kosong: semua)",
+        "warnings.field.roles": "Peran (pisahkan dengan koma; kosong: semua)",
+        "warnings.field.max_attempts": "Jumlah percobaan",
+        "warnings.field.retry_seconds": "Jeda ulang (detik): tidak dijawab, sibuk, gagal",
+        "warnings.create": "Buat (menunggu persetujuan)",
+        "warnings.col.id": "No.",
+        "warnings.col.title": "Judul",
+        "warnings.col.status": "Status",
+        "warnings.col.by": "Dibuat / disetujui",
+        "warnings.col.progress": "Hasil",
+        "warnings.col.actions": "Tindakan",
+        "warnings.status.awaiting-approval": "menunggu persetujuan",
+        "warnings.status.running": "berjalan",
+        "warnings.status.finished": "selesai",
+        "warnings.status.cancelled": "dibatalkan",
+        "warnings.approve": "Setujui",
+        "warnings.cancel": "Batalkan",
+        "warnings.report": "Laporan CSV",
+        "warnings.progress": "{confirmed} konfirmasi, {reached} terjangkau dari {contacts} "
+                             "kontak; {attempts} panggilan",
+        "warnings.paused": "Panggilan keluar dijeda: {reason}",
+    },
+    "en": {
+        "warnings.title": "Public warnings",
+        "warnings.intro": "Warning call campaigns. Each starts once a second supervisor "
+                          "approves it; incoming 112 calls always come first.",
+        "warnings.none": "No campaign yet.",
+        "warnings.new": "New campaign",
+        "warnings.field.title": "Title",
+        "warnings.field.message": "Message (spoken by the synthetic voice)",
+        "warnings.field.kecamatan": "Kecamatan (comma-separated; empty: all)",
+        "warnings.field.desa": "Desa (comma-separated; empty: all)",
+        "warnings.field.roles": "Roles (comma-separated; empty: all)",
+        "warnings.field.max_attempts": "Attempts",
+        "warnings.field.retry_seconds": "Retry spacing (seconds): no answer, busy, failed",
+        "warnings.create": "Create (awaits approval)",
+        "warnings.col.id": "No.",
+        "warnings.col.title": "Title",
+        "warnings.col.status": "Status",
+        "warnings.col.by": "Created / approved",
+        "warnings.col.progress": "Outcome",
+        "warnings.col.actions": "Actions",
+        "warnings.status.awaiting-approval": "awaiting approval",
+        "warnings.status.running": "running",
+        "warnings.status.finished": "finished",
+        "warnings.status.cancelled": "cancelled",
+        "warnings.approve": "Approve",
+        "warnings.cancel": "Cancel",
+        "warnings.report": "CSV report",
+        "warnings.progress": "{confirmed} confirmed, {reached} reached of {contacts} "
+                             "contacts; {attempts} calls",
+        "warnings.paused": "Outbound calls paused: {reason}",
+    },
+}
