@@ -5,10 +5,7 @@ before a handler runs; every change is audited in its own transaction (store.py)
 from __future__ import annotations
 
 import csv
-import functools
 import io
-import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +17,11 @@ from ntpd_ivr.campaigns.messages import MESSAGES
 from ntpd_ivr.campaigns.service import WarningService
 from ntpd_ivr.campaigns.service import create_campaign as new_campaign
 from ntpd_ivr.web import csrf
-from ntpd_ivr.web.app import protect, refuse, request_fields
+from ntpd_ivr.web.app import Handler, json_reply, protect, refusing, request_fields
 from ntpd_ivr.web.auth import Session
 from ntpd_ivr.web.i18n import add_messages
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SERVICE: web.AppKey[WarningService] = web.AppKey("warnings", WarningService)
 MAX_ID = 2**62
 TOPIC = "warnings"  # the live hub topic of campaign progress (supervisor)
@@ -33,18 +29,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 PAGE = "/warnings"
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, default=str))
-
-
-def guarded(handler: Handler) -> Handler:
-    @functools.wraps(handler)
-    async def run(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except CampaignsError as exc:
-            return refuse(request, exc.status, exc.error, str(exc))
-    return run
+guarded = refusing(CampaignsError)
 
 
 def _user(request: web.Request) -> str:
@@ -105,7 +90,7 @@ def draft_from(body: dict[str, Any], default_caller_id: str) -> model.CampaignDr
 @guarded
 async def list_contacts(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    return _json({"contacts": await store.list_contacts(service.engine)})
+    return json_reply({"contacts": await store.list_contacts(service.engine)})
 
 
 @guarded
@@ -117,27 +102,27 @@ async def import_contacts(request: web.Request) -> web.Response:
     try:
         plan = model.parse_contacts_csv(text)
     except model.ContactImportError as exc:
-        return _json({"error": "bad-csv", "line": exc.line, "reason": exc.reason}, status=400)
+        return json_reply({"error": "bad-csv", "line": exc.line, "reason": exc.reason}, status=400)
     counts = await store.import_contacts(request.app[SERVICE].engine, plan, _user(request))
-    return _json(counts, status=201)
+    return json_reply(counts, status=201)
 
 
 @guarded
 async def edit_contact(request: web.Request) -> web.Response:
-    return _json(await store.update_contact(request.app[SERVICE].engine, _id(request),
+    return json_reply(await store.update_contact(request.app[SERVICE].engine, _id(request),
                                             await _body(request), _user(request)))
 
 
 @guarded
 async def delete_contact(request: web.Request) -> web.Response:
     await store.delete_contact(request.app[SERVICE].engine, _id(request), _user(request))
-    return _json({"deleted": _id(request)})
+    return json_reply({"deleted": _id(request)})
 
 
 @guarded
 async def list_campaigns(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    return _json({"campaigns": await store.list_campaigns(service.engine),
+    return json_reply({"campaigns": await store.list_campaigns(service.engine),
                   "live": service.state()})
 
 
@@ -145,7 +130,7 @@ def _answer(request: web.Request, data: Any, status: int = 200) -> web.Response:
     """JSON for scripts; a form from the page goes back to the page."""
     if request.content_type in csrf.FORM_TYPES:
         raise web.HTTPSeeOther(PAGE)
-    return _json(data, status=status)
+    return json_reply(data, status=status)
 
 
 @guarded
@@ -183,14 +168,15 @@ async def campaigns_page(request: web.Request) -> web.Response:
         figures[row["id"]] = {"confirmed": report.confirmed, "reached": report.reached,
                               "contacts": report.contacts, "attempts": report.attempts}
     return render(request, "warnings.html", rows=rows, figures=figures,
-                  paused=service.paused_reason if service.runs else "")
+                  paused=service.paused_reason if service.runs else "",
+                  trunks=service.trunks, caller_id=service.settings.caller_id)
 
 
 @guarded
 async def campaign_report(request: web.Request) -> web.Response:
     row, figures, outcomes = await store.campaign_report(request.app[SERVICE].engine,
                                                          _id(request))
-    return _json({"campaign": row.id, "title": row.title, "status": row.status,
+    return json_reply({"campaign": row.id, "title": row.title, "status": row.status,
                   "created_by": row.created_by, "approved_by": row.approved_by,
                   **figures.as_dict(),
                   "contacts_detail": [o.__dict__ for o in outcomes]})
