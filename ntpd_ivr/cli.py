@@ -200,13 +200,15 @@ def cmd_bench_warning(args: argparse.Namespace) -> int:
     from ntpd_ivr.bench.warning import bench_warning
 
     if (args.contacts < args.rounds or args.rounds < 1 or args.rate <= 0
-            or args.step_seconds <= 0 or args.max_channels < 1 or args.calls_per_second <= 0):
+            or args.step_seconds <= 0 or args.max_channels < 1 or args.calls_per_second <= 0
+            or args.ramp_seconds < 0):
         raise ConfigError("--contacts >= --rounds >= 1; --rate, --step-seconds, "
                           "--max-channels and --calls-per-second must be positive")
     return bench_warning(contacts=args.contacts, rate=args.rate, rounds=args.rounds,
                          step_seconds=args.step_seconds, talk_ms=args.talk_ms,
                          max_channels=args.max_channels,
-                         calls_per_second=args.calls_per_second, out=args.out, keep=args.keep)
+                         calls_per_second=args.calls_per_second,
+                         ramp_seconds=args.ramp_seconds, out=args.out, keep=args.keep)
 
 
 def cmd_bench_faults(args: argparse.Namespace) -> int:
@@ -473,8 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--step-seconds", type=float, default=60.0)
     p.add_argument("--talk-ms", type=int, default=2000)
-    p.add_argument("--max-channels", type=int, default=30, help="campaign channels at once")
-    p.add_argument("--calls-per-second", type=float, default=5.0, help="campaign calls/s")
+    p.add_argument("--max-channels", type=int, default=10, help="campaign channels at once")
+    p.add_argument("--calls-per-second", type=float, default=2.0, help="campaign calls/s")
+    p.add_argument("--ramp-seconds", type=float, default=60.0,
+                   help="campaign ramp after a start or a pause")
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
     p.set_defaults(func=cmd_bench_warning)

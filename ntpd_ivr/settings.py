@@ -128,6 +128,7 @@ class WarningsSettings:
     calls_per_second: float = 2.0
     max_queue_wait_seconds: float = 10.0
     min_free_takers: int = 1
+    ramp_seconds: float = 60.0   # after a start or a pause, full speed only after this
     ring_seconds: float = 30.0   # an unanswered call is given up after this
     max_plays: int = 3           # the message at most this often (key 2, or silence)
     key_timeout_seconds: float = 4.0
@@ -297,6 +298,6 @@ def _validate_warnings(settings: Settings) -> None:
     for key in ("calls_per_second", "ring_seconds", "key_timeout_seconds", "tick_seconds"):
         if getattr(section, key) <= 0:
             raise ConfigError(f"{where}: warnings.{key} must be positive")
-    if section.min_free_takers < 0 or section.max_queue_wait_seconds < 0:
-        raise ConfigError(f"{where}: warnings.min_free_takers and max_queue_wait_seconds "
-                          "must not be negative")
+    for key in ("min_free_takers", "max_queue_wait_seconds", "ramp_seconds"):
+        if getattr(section, key) < 0:
+            raise ConfigError(f"{where}: warnings.{key} must not be negative")

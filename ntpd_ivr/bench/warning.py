@@ -129,13 +129,14 @@ async def _db(settings_file: Path, work: str, campaign_id: int,
 
 
 def bench_warning(*, contacts: int, rate: float, rounds: int, step_seconds: float,
-                  talk_ms: int, max_channels: int, calls_per_second: float, out: Path,
-                  keep: bool = False) -> int:
+                  talk_ms: int, max_channels: int, calls_per_second: float,
+                  ramp_seconds: float, out: Path, keep: bool = False) -> int:
     out.mkdir(parents=True, exist_ok=True)
     # The controller reads these at start (environment overrides, ntpd_ivr/settings.py).
     os.environ.update({"NTPD_IVR_WARNINGS_MAX_CHANNELS": str(max_channels),
                        "NTPD_IVR_WARNINGS_CALLS_PER_SECOND": f"{calls_per_second:g}",
                        "NTPD_IVR_WARNINGS_MIN_FREE_TAKERS": "0",
+                       "NTPD_IVR_WARNINGS_RAMP_SECONDS": f"{ramp_seconds:g}",
                        "NTPD_IVR_WARNINGS_KEY_TIMEOUT_SECONDS": "2"})
     stack = BenchStack(keep=keep)
     steps: list[WarningStep] = []
@@ -164,7 +165,10 @@ def bench_warning(*, contacts: int, rate: float, rounds: int, step_seconds: floa
     finally:
         stack.down()
     write_csv(steps, out / "bench-warning.csv")
-    summary = summarise(steps, contacts=contacts, rate=rate, step_seconds=step_seconds)
+    summary = summarise(steps, contacts=contacts, rate=rate, rounds=rounds,
+                        step_seconds=step_seconds, max_channels=max_channels,
+                        calls_per_second=calls_per_second, ramp_seconds=ramp_seconds,
+                        load_average=os.getloadavg())
     (out / "bench-warning-summary.txt").write_text(summary + "\n")
     print(summary, flush=True)
     return 0

@@ -261,6 +261,9 @@ class PacingLimits:
     calls_per_second: float = 2.0     # new outbound calls per second, per trunk
     max_queue_wait_seconds: float = 10.0  # pause while a 112 caller waits longer
     min_free_takers: int = 1          # pause while a 112 queue has fewer free call-takers
+    # After a start or a pause the limits grow from 1 to the full ones over this long, so
+    # the 112 queues show any strain before the campaign is at full speed. 0: no ramp.
+    ramp_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -278,10 +281,17 @@ class PacingDecision:
     paused: str = ""           # why none may: queue-wait, free-takers, queue-state-unknown
 
 
+def _ramped(limit: float, limits: PacingLimits, running_seconds: float) -> float:
+    if limits.ramp_seconds <= 0:
+        return limit
+    return max(1.0, limit * min(1.0, max(0.0, running_seconds) / limits.ramp_seconds))
+
+
 def pace(limits: PacingLimits, queues: Sequence[QueueLoad] | None, active_channels: int,
-         started_last_second: int) -> PacingDecision:
+         started_last_second: int, running_seconds: float = float("inf")) -> PacingDecision:
     """How many outbound calls may start now on one trunk. `queues` None: the 112 queue
-    state is unknown (AMI down or slow): pause rather than risk the 112 callers."""
+    state is unknown (AMI down or slow): pause rather than risk the 112 callers.
+    `running_seconds`: since the trunk started or last came out of a pause (the ramp)."""
     if queues is None:
         return PacingDecision(0, "queue-state-unknown")
     for load in queues:
@@ -290,8 +300,8 @@ def pace(limits: PacingLimits, queues: Sequence[QueueLoad] | None, active_channe
     for load in queues:
         if load.logged_in > 0 and load.available < limits.min_free_takers:
             return PacingDecision(0, "free-takers")
-    by_channels = limits.max_channels - active_channels
-    by_rate = int(limits.calls_per_second) - started_last_second
+    by_channels = int(_ramped(limits.max_channels, limits, running_seconds)) - active_channels
+    by_rate = int(_ramped(limits.calls_per_second, limits, running_seconds)) - started_last_second
     if limits.calls_per_second < 1 and started_last_second == 0:
         by_rate = 1  # a rate below 1/s: the caller spaces starts by 1/rate seconds
     return PacingDecision(max(0, min(by_channels, by_rate)))

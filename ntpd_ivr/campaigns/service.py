@@ -102,6 +102,7 @@ class _Attempt:
 @dataclass
 class _TrunkPace:
     started: deque[float] = field(default_factory=deque)
+    running_since: float | None = None  # None: paused (the ramp starts again after it)
 
 
 class WarningService:
@@ -120,7 +121,7 @@ class WarningService:
         self.clock = clock
         self.limits = model.PacingLimits(settings.max_channels, settings.calls_per_second,
                                          settings.max_queue_wait_seconds,
-                                         settings.min_free_takers)
+                                         settings.min_free_takers, settings.ramp_seconds)
         self.runs: dict[int, _Run] = {}
         self.attempts: dict[str, _Attempt] = {}
         self._pace: dict[str, _TrunkPace] = {}
@@ -239,6 +240,8 @@ class WarningService:
             return
         if now < self._database_down_until:
             self._set_paused("database")
+            for pace in self._pace.values():
+                pace.running_since = None
             return
         queues = await self._queue_loads()
         for trunk in {run.campaign.trunk for run in self.runs.values()}:
@@ -259,8 +262,13 @@ class WarningService:
         while pace.started and pace.started[0] <= now - 1.0:
             pace.started.popleft()
         active = sum(1 for a in self.attempts.values() if a.trunk == trunk)
-        decision = model.pace(self.limits, queues, active, len(pace.started))
+        if pace.running_since is None:
+            pace.running_since = now
+        decision = model.pace(self.limits, queues, active, len(pace.started),
+                              now - pace.running_since)
         self._set_paused(decision.paused)
+        if decision.paused:
+            pace.running_since = None
         if decision.paused or decision.start <= 0:
             return
         if self.limits.calls_per_second < 1 and pace.started:

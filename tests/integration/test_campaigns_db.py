@@ -99,7 +99,7 @@ def settings(tmp_path: Path) -> WarningsSettings:
     return WarningsSettings(media_dir=str(tmp_path / "media"),
                             asterisk_media_dir="/srv/prompts/warnings", caller_id="+62711112",
                             max_channels=10, calls_per_second=10, min_free_takers=1,
-                            ring_seconds=5)
+                            ring_seconds=5, ramp_seconds=0)
 
 
 @dataclass

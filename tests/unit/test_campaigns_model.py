@@ -120,7 +120,7 @@ def test_retry_policy_bounds() -> None:
 
 
 LIMITS = PacingLimits(max_channels=10, calls_per_second=4, max_queue_wait_seconds=10,
-                      min_free_takers=1)
+                      min_free_takers=1, ramp_seconds=0)
 CALM = QueueLoad("takers-plg", logged_in=4, available=3, longest_wait_seconds=0)
 
 
@@ -149,8 +149,25 @@ def test_pacing_resumes_when_the_queue_recovers() -> None:
     assert [pace(LIMITS, q, 0, 0).start for q in (calm, busy, busy, calm)] == [4, 0, 0, 4]
 
 
+@pytest.mark.parametrize(("running", "active", "started", "expected"), [
+    (0.0, 0, 0, 1),     # just started (or out of a pause): one call
+    (0.0, 1, 0, 0),     # ... and one channel
+    (15.0, 0, 0, 1),    # a quarter of the way: 2.5 channels, 1 call/s
+    (30.0, 0, 0, 2),    # half: 5 channels, 2 calls/s
+    (30.0, 4, 0, 1),
+    (60.0, 0, 0, 4),    # full speed
+    (600.0, 9, 0, 1),
+])
+def test_pacing_ramps_up_after_a_start_or_a_pause(running: float, active: int, started: int,
+                                                  expected: int) -> None:
+    ramped = PacingLimits(max_channels=10, calls_per_second=4, min_free_takers=0,
+                          ramp_seconds=60)
+    assert pace(ramped, [CALM], active, started, running).start == expected
+
+
 def test_slow_rates_start_one_call_at_a_time() -> None:
-    slow = PacingLimits(max_channels=10, calls_per_second=0.5, min_free_takers=0)
+    slow = PacingLimits(max_channels=10, calls_per_second=0.5, min_free_takers=0,
+                        ramp_seconds=0)
     assert pace(slow, [], 0, 0).start == 1
     assert pace(slow, [], 0, 1).start == 0
 
@@ -222,3 +239,17 @@ def test_report_ninety_percent() -> None:
     assert figures.first_confirmed_seconds == 10.0
     assert figures.ninety_percent_confirmed_seconds == 90.0  # the 9th of 10
     assert model.report([], None).first_confirmed_seconds is None
+
+
+def test_warning_settings_are_validated_with_the_key_named() -> None:
+    from ntpd_ivr.errors import ConfigError
+    from ntpd_ivr.settings import load_settings
+
+    base = {"NTPD_IVR_AMI_SECRET": "s", "NTPD_IVR_DATABASE_URL": "postgresql+asyncpg://x/y"}
+    settings = load_settings(environ={**base, "NTPD_IVR_WARNINGS_MAX_CHANNELS": "4",
+                                      "NTPD_IVR_WARNINGS_TRUNKS": "a,b"})
+    assert settings.warnings.max_channels == 4 and settings.warnings.trunks == "a,b"
+    for key, value in (("MAX_CHANNELS", "0"), ("CALLS_PER_SECOND", "0"),
+                       ("RAMP_SECONDS", "-1"), ("MAX_PLAYS", "x")):
+        with pytest.raises(ConfigError, match=f"warnings.{key.lower()}"):
+            load_settings(environ={**base, f"NTPD_IVR_WARNINGS_{key}": value})
