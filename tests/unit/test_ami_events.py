@@ -22,6 +22,7 @@ from ntpd_ivr.ami.events import (
     FullyBooted,
     Hangup,
     Newchannel,
+    OriginateResponse,
     OtherEvent,
     QueueCallerAbandon,
     QueueCallerJoin,
@@ -29,6 +30,7 @@ from ntpd_ivr.ami.events import (
     QueueEntry,
     QueueMember,
     QueueSummary,
+    WarningOutcome,
     parse_event,
     parse_response,
 )
@@ -154,6 +156,16 @@ CASES: list[tuple[str, AmiEvent]] = [
      AgencyTrunkAttempt(name="UserEvent", received_at=AT, uniqueid="1700000000.7",
                         agency="palembang-damkar", attempt="backup",
                         trunk="PJSIP/agency-damkar-plg-backup", result="BUSY", cause="17")),
+    # A warning campaign's call (ntpd_ivr/campaigns): how the Originate went, and the key.
+    ("Event: OriginateResponse\nPrivilege: call,all\nActionID: 42\nResponse: Failure\n"
+     "Channel: PJSIP/081234567894@warning-trunk\nContext: ntpd-warning\nExten: s\n"
+     "Reason: 5\nUniqueid: w3-17-1\nCallerIDNum: <unknown>",
+     OriginateResponse(name="OriginateResponse", received_at=AT, uniqueid="w3-17-1",
+                       response="Failure", reason="5")),
+    ("Event: UserEvent\nPrivilege: user,all\nChannel: PJSIP/warning-trunk-0000002a\n"
+     "Uniqueid: w3-18-2\nUserEvent: NTPDWarning\nOutcome: confirmed\nPlays: 2",
+     WarningOutcome(name="UserEvent", received_at=AT, uniqueid="w3-18-2",
+                    outcome="confirmed", plays="2")),
     ("Event: UserEvent\nUniqueid: 1.3\nUserEvent: SomethingElse\nFoo: bar",
      OtherEvent(name="UserEvent", received_at=AT, fields=(
          ("Uniqueid", "1.3"), ("UserEvent", "SomethingElse"), ("Foo", "bar")))),
