@@ -262,6 +262,10 @@ async def test_second_supervisor_dial_outcomes_restart_and_report(center: Center
                          channel="PJSIP/warning-trunk-00000001", cause=17, cause_txt="Busy")):
         service.on_event(event)
     await until(outcomes_on_record(center.engine, 2))
+    # Progress went to the live hub (topic "warnings") as it happened.
+    last = [d for k, d in center.published if k == "campaign.progress"][-1]
+    assert last["by_outcome"]["confirmed"] == 1 and last["by_outcome"]["busy"] == 1
+    assert last["attempts"] == 2 and last["in_flight"] == 0
 
     # A restart: a new controller resumes from PostgreSQL. The busy contact is called
     # again (spacing 0 s); the confirmed one never.
