@@ -155,9 +155,11 @@ class WarningService:
 
     async def _main(self) -> None:
         # Outcomes spooled before a crash must be in PostgreSQL before we decide whom to
-        # call: the record keeper replays its spool first.
-        # The keeper offers no event for it: poll, the wait is once per start.
-        while self.records.state()["pending"] and self.records.state()["database"] == "ok":  # noqa: ASYNC110
+        # call: wait until the keeper has applied what its spool held at start (new 112
+        # records keep coming meanwhile, so "nothing pending" may never be seen under
+        # load). The keeper offers no event for it: poll, the wait is once per start.
+        backlog = self.records.state()["pending"]
+        while not self._backlog_applied(backlog):  # noqa: ASYNC110
             await asyncio.sleep(0.2)
         while True:
             try:
@@ -167,6 +169,13 @@ class WarningService:
             except Exception:
                 log.exception("warning campaign tick failed; carrying on")
             await asyncio.sleep(self.settings.tick_seconds)
+
+    def _backlog_applied(self, backlog: int) -> bool:
+        state = self.records.state()
+        # Database down: go on; the refresh fails and retries, and an attempt whose outcome
+        # is still in the spool is in doubt until Asterisk settles it.
+        return bool(state["pending"] == 0 or state["applied_total"] >= backlog
+                    or state["database"] != "ok")
 
     # --- loading and resuming -----------------------------------------------------------------
 
