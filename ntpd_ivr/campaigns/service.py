@@ -103,6 +103,7 @@ class _Attempt:
 class _TrunkPace:
     started: deque[float] = field(default_factory=deque)
     running_since: float | None = None  # None: paused (the ramp starts again after it)
+    last_start: float | None = None
 
 
 class WarningService:
@@ -280,11 +281,14 @@ class WarningService:
             pace.running_since = None
         if decision.paused or decision.start <= 0:
             return
-        if self.limits.calls_per_second < 1 and pace.started:
-            return
+        if (self.limits.calls_per_second < 1 and pace.last_start is not None
+                and now - pace.last_start < 1 / self.limits.calls_per_second):
+            return  # below one call a second: one call every 1/rate seconds
         for run, contact in self._due(trunk, now, decision.start):
             attempt = contact.attempts + 1
-            key = f"w{run.campaign.id}-{contact.listed.contact_id}-{attempt}"
+            # The channel's uniqueid and its AstDB key; the time keeps it unique should a
+            # database be started afresh beside an Asterisk that remembers older keys.
+            key = f"w{run.campaign.id}-{contact.listed.contact_id}-{attempt}-{int(now)}"
             try:
                 await store.insert_attempt(self.engine, run.campaign.id, contact.listed,
                                            attempt, key, datetime.fromtimestamp(now, UTC))
@@ -298,6 +302,7 @@ class WarningService:
             self.attempts[key] = _Attempt(key, run.campaign.id, contact.listed.contact_id,
                                           attempt, trunk, now)
             pace.started.append(now)
+            pace.last_start = now
             self._spawn(self._originate(run.campaign, contact, key))
 
     def _due(self, trunk: str, now: float, limit: int) -> list[tuple[_Run, _Contact]]:
@@ -325,8 +330,8 @@ class WarningService:
                   "CallerID": f'"NTPD 112" <{campaign.caller_id}>', "Async": "true",
                   "ChannelId": key,
                   "Variable": ",".join(f"{k}={v}" for k, v in variables.items())}
-        log.info("campaign %d: calling contact %d (%s), attempt %s", campaign.id,
-                 contact.listed.contact_id, contact.listed.number, key.rsplit("-", 1)[1],
+        log.info("campaign %d: calling contact %d (%s), attempt %d", campaign.id,
+                 contact.listed.contact_id, contact.listed.number, contact.attempts,
                  extra={"call_id": key})
         try:
             await self.ami.action(action)

@@ -274,7 +274,7 @@ async def test_second_supervisor_dial_outcomes_restart_and_report(center: Center
     await tick(restarted)
     assert center.ami.dialled() == ["PJSIP/081200000002@warning-trunk"]
     second = center.ami.originates[0]["ChannelId"]
-    assert second.endswith("-2")
+    assert second.startswith(confirm.split("-")[0] + "-2-2-")  # contact 2, attempt 2
 
     # This one's events are lost (the controller was down): the channel is gone and
     # AstDB says the dialplan heard no 1: answered, not confirmed; the campaign ends.
