@@ -15,7 +15,7 @@ RUN_DIR  ?= .run
 APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates \
                 baresip openssl chromium
 
-.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults
+.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning
 .PHONY: install-systemd
 
 help: ## this list
@@ -85,6 +85,9 @@ bench-profile: deps venv $(VENV)/.bench-installed ## py-spy on the controller un
 
 bench-faults: deps venv $(VENV)/.bench-installed ## kill controller / stop PostgreSQL / restart Asterisk under load
 	$(PY) -m ntpd_ivr bench-faults $(BENCH_ARGS)
+
+bench-warning: deps venv $(VENV)/.bench-installed ## a warning campaign beside 112 path-a load: p99 ratio, contacts/min; BENCH_ARGS=...
+	$(PY) -m ntpd_ivr bench-warning $(BENCH_ARGS)
 
 prompts: venv ## render prompt audio into build/prompts
 	$(PY) -m ntpd_ivr prompts --out build/prompts

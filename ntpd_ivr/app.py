@@ -23,6 +23,8 @@ from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
 from ntpd_ivr.calls.recorder import CallRecorder
 from ntpd_ivr.calls.tracker import CallTracker
+from ntpd_ivr.campaigns import http as warnings_http
+from ntpd_ivr.campaigns.service import WarningService
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.dispatch.service import ConnectDispatcher
@@ -86,7 +88,7 @@ class Service:
         signer = SessionSigner(settings.web.session_secret or secrets.token_urlsafe(32))
         # Call, queue and incident state is pushed to the screens through it.
         self.hub = LiveHub({**DEFAULT_TOPICS, **WORKSPACE_TOPICS, "incidents": "calltaker",
-                            "dispatches": "agency"})
+                            "dispatches": "agency", warnings_http.TOPIC: "supervisor"})
         self.incidents = IncidentService(self.engine, lambda: self.routing,
                                          publish=self._incident_changed)
         self.dispatcher = ConnectDispatcher(
@@ -102,6 +104,12 @@ class Service:
         web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),))
         add_incident_routes(web_app, self.incidents, connect=self.dispatcher.connect)
         self._add_reports_api_metrics(web_app, users)
+        # Public warning campaigns: outbound calls, paced behind the 112 queues.
+        self.warnings = WarningService(
+            settings.warnings, self.engine, self.ami, self.records, self.queue_monitor,
+            publish=lambda kind, data: self.hub.publish(warnings_http.TOPIC, kind, data),
+            watched_queues=lambda: {r.queue for r in self.routing.regions.values()})
+        warnings_http.add_routes(web_app, self.warnings)
         self.web_runner = web.AppRunner(web_app, access_log=None)
         self._stopping = asyncio.Event()
         self.loop_lag = LoopLagMonitor()
@@ -142,6 +150,7 @@ class Service:
         self.dispatcher.on_event(event)  # never waits: its work runs in tasks of its own
         await self.recorder.on_event(event)
         self.workspace.on_event(event)  # never waits: screen pops run in tasks of their own
+        self.warnings.on_event(event)  # never waits
 
     async def _on_ami_login(self) -> None:
         self.workspace.on_login()
@@ -163,6 +172,7 @@ class Service:
             "ami": self.ami.state(),
             "records": self.records.state(),
             "loop": self.loop_lag.state(),
+            "warnings": self.warnings.state(),
         }
         healthy = self.agi.serving
         detail["status"] = "ok" if healthy and self.ami.connected else (
@@ -177,6 +187,7 @@ class Service:
         await self.agi.start()
         await self.ami.start()
         await self.start_web()
+        await self.warnings.start()
         self.loop_lag.start()
         if self.feed is not None:
             self.feed.start()
@@ -195,6 +206,7 @@ class Service:
         await self.agi.stop()
         await self.web_runner.cleanup()
         await self.dispatcher.stop()
+        await self.warnings.stop()
         await self.ami.stop()
         if self.reconciler is not None:
             await self.reconciler.stop()

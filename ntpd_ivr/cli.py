@@ -196,6 +196,21 @@ def cmd_bench_profile(args: argparse.Namespace) -> int:
                    out=args.out, keep=args.keep)
 
 
+def cmd_bench_warning(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.warning import bench_warning
+
+    if (args.contacts < args.rounds or args.rounds < 1 or args.rate <= 0
+            or args.step_seconds <= 0 or args.max_channels < 1 or args.calls_per_second <= 0
+            or args.ramp_seconds < 0):
+        raise ConfigError("--contacts >= --rounds >= 1; --rate, --step-seconds, "
+                          "--max-channels and --calls-per-second must be positive")
+    return bench_warning(contacts=args.contacts, rate=args.rate, rounds=args.rounds,
+                         step_seconds=args.step_seconds, talk_ms=args.talk_ms,
+                         max_channels=args.max_channels,
+                         calls_per_second=args.calls_per_second,
+                         ramp_seconds=args.ramp_seconds, out=args.out, keep=args.keep)
+
+
 def cmd_bench_faults(args: argparse.Namespace) -> int:
     from ntpd_ivr.bench.runner import bench_faults
 
@@ -371,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_taker_commands(sub, with_config, _load)
     from ntpd_ivr.api.commands import add_commands as add_token_commands
     add_token_commands(sub, with_config, _load)
+    from ntpd_ivr.campaigns.commands import add_commands as add_campaign_commands
+    add_campaign_commands(sub, with_config, _load)
 
     p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, "
                        "held callers, soak",
@@ -447,6 +464,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
     p.set_defaults(func=cmd_bench_faults)
+
+    p = sub.add_parser("bench-warning", help="a warning campaign beside 112 load: contacts "
+                                             "reached/min, 112 time-to-call-taker p99 ratio",
+                       description="Path-a 112 load at --rate (half its top rate by default) "
+                                   "in steps without and with a warning campaign, "
+                                   "interleaved; reports 112 callers' time to a call-taker "
+                                   "p99 with and without, their ratio (goal: within 10 %), "
+                                   "and contacts reached per minute.")
+    p.add_argument("--contacts", type=int, default=2000, help="contacts, split over rounds")
+    p.add_argument("--rate", type=float, default=45.0, help="112 calls/s (path a)")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--step-seconds", type=float, default=60.0)
+    p.add_argument("--talk-ms", type=int, default=2000)
+    p.add_argument("--max-channels", type=int, default=10, help="campaign channels at once")
+    p.add_argument("--calls-per-second", type=float, default=2.0, help="campaign calls/s")
+    p.add_argument("--ramp-seconds", type=float, default=60.0,
+                   help="campaign ramp after a start or a pause")
+    p.add_argument("--out", type=Path, default=Path("build/bench"))
+    p.add_argument("--keep", action="store_true")
+    p.set_defaults(func=cmd_bench_warning)
     return parser
 
 

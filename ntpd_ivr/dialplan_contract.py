@@ -55,9 +55,9 @@ VAR_DISPATCH_CALLER: Final = "NTPD_DISPATCH_CALLER"    # the caller's uniqueid
 VAR_DISPATCH_ANNOUNCE: Final = "NTPD_DISPATCH_ANNOUNCE"  # prompt files, joined by &
 VAR_DISPATCH_KEY_SECONDS: Final = "NTPD_DISPATCH_KEY_SECONDS"  # wait for a key, per round
 VAR_DISPATCH_WAIT: Final = "NTPD_DISPATCH_WAIT"        # after key 1: wait for the controller
-ORIGINATE_SET_VARIABLES: Final = frozenset({VAR_DISPATCH, VAR_DISPATCH_CALLER,
-                                            VAR_DISPATCH_ANNOUNCE, VAR_DISPATCH_KEY_SECONDS,
-                                            VAR_DISPATCH_WAIT})
+DISPATCH_ORIGINATE_VARIABLES: Final = frozenset({
+    VAR_DISPATCH, VAR_DISPATCH_CALLER, VAR_DISPATCH_ANNOUNCE, VAR_DISPATCH_KEY_SECONDS,
+    VAR_DISPATCH_WAIT})
 
 # --- AMI UserEvent the agency dialplan sends after each trunk attempt ---------------------
 USEREVENT_TRUNK_ATTEMPT: Final = "NTPDTrunkAttempt"
@@ -67,3 +67,21 @@ USEREVENT_DISPATCH_KEY: Final = "NTPDDispatchKey"
 
 # --- Asterisk's own variables we read ------------------------------------------------------
 VAR_AGISTATUS: Final = "AGISTATUS"
+
+# --- Public warning campaigns (dialplan/ntpd-warning.conf, ntpd_ivr/campaigns) ------------
+# Reached only by the controller's AMI Originate, once the contact answered; it dials
+# nothing itself: the Originate dialled the one number of that attempt.
+CONTEXT_WARNING: Final = "ntpd-warning"
+# Anything the outbound warning trunks send us lands here and is refused.
+CONTEXT_FROM_WARNING_TRUNK: Final = "from-warning-trunk"
+USEREVENT_WARNING: Final = "NTPDWarning"
+ASTDB_WARNING_FAMILY: Final = "ntpd-warning"  # DB(ntpd-warning/<uniqueid>) = answered|confirmed
+# Set by the controller's Originate (Variable:) for the warning dialplan to read.
+VAR_WARNING_MESSAGE: Final = "NTPD_WARNING_MESSAGE"    # the message file, no extension
+VAR_WARNING_LANGUAGE: Final = "NTPD_WARNING_LANGUAGE"  # id or en: the confirm prompt
+VAR_WARNING_MAX_PLAYS: Final = "NTPD_WARNING_MAX_PLAYS"
+VAR_WARNING_KEY_TIMEOUT: Final = "NTPD_WARNING_KEY_TIMEOUT"
+WARNING_ORIGINATE_VARIABLES: Final = frozenset({
+    VAR_WARNING_MESSAGE, VAR_WARNING_LANGUAGE, VAR_WARNING_MAX_PLAYS, VAR_WARNING_KEY_TIMEOUT})
+# Every variable a controller's Originate sets for the dialplan to read.
+ORIGINATE_SET_VARIABLES: Final = DISPATCH_ORIGINATE_VARIABLES | WARNING_ORIGINATE_VARIABLES

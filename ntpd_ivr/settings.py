@@ -114,6 +114,28 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class WarningsSettings:
+    # Public warning campaigns (ntpd_ivr/campaigns, docs/warnings.md). Outbound trunks a
+    # campaign may use: PJSIP endpoints, comma-separated (asterisk-conf/pjsip-warning.conf).
+    trunks: str = "warning-trunk"
+    caller_id: str = ""  # the center's number, shown to the contacts; a campaign may set it
+    # Where the controller writes campaign messages (WAV), and the same folder as Asterisk
+    # sees it (inside its root when it runs chrooted).
+    media_dir: str = "/usr/share/ntpd-ivr/prompts/warnings"
+    asterisk_media_dir: str = "/usr/share/ntpd-ivr/prompts/warnings"
+    # Pacing, per trunk, and what pauses it: incoming 112 calls first.
+    max_channels: int = 10
+    calls_per_second: float = 2.0
+    max_queue_wait_seconds: float = 10.0
+    min_free_takers: int = 1
+    ramp_seconds: float = 60.0   # after a start or a pause, full speed only after this
+    ring_seconds: float = 30.0   # an unanswered call is given up after this
+    max_plays: int = 3           # the message at most this often (key 2, or silence)
+    key_timeout_seconds: float = 4.0
+    tick_seconds: float = 0.2
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "INFO"
 
@@ -146,6 +168,7 @@ class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     log: LogSettings = field(default_factory=LogSettings)
     feed: FeedSettings = field(default_factory=FeedSettings)
+    warnings: WarningsSettings = field(default_factory=WarningsSettings)
     source: str = "defaults"
 
 
@@ -278,6 +301,7 @@ def validate(settings: Settings) -> None:
     for key in ("call_budget_seconds", "header_timeout_seconds", "reply_timeout_seconds"):
         if getattr(settings.agi, key) <= 0:
             raise ConfigError(f"{where}: agi.{key} must be positive")
+    _validate_warnings(settings)
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"{where}: log.level must be DEBUG, INFO, WARNING or ERROR")
     validate_feed(settings.feed, where)
@@ -295,3 +319,16 @@ def validate_feed(feed: FeedSettings, where: str) -> None:
         path = getattr(feed, key)
         if path and not Path(path).is_file():
             raise ConfigError(f"{where}: feed.{key}: {path} is not a file")
+
+
+def _validate_warnings(settings: Settings) -> None:
+    where, section = settings.source, settings.warnings
+    for key in ("max_channels", "max_plays"):
+        if getattr(section, key) < 1:
+            raise ConfigError(f"{where}: warnings.{key} must be at least 1")
+    for key in ("calls_per_second", "ring_seconds", "key_timeout_seconds", "tick_seconds"):
+        if getattr(section, key) <= 0:
+            raise ConfigError(f"{where}: warnings.{key} must be positive")
+    for key in ("min_free_takers", "max_queue_wait_seconds", "ramp_seconds"):
+        if getattr(section, key) < 0:
+            raise ConfigError(f"{where}: warnings.{key} must not be negative")

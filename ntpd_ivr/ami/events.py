@@ -199,8 +199,9 @@ class AgencyTrunkAttempt(AmiEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class OriginateResponse(AmiEvent):
-    """How an async Originate ended (a connect dispatch's agency trunk): `Success` once the
-    agency answered, else `Failure` with the last control frame as `reason`."""
+    """How an async Originate ended (a connect dispatch's agency trunk, a warning campaign's
+    call): `Success` once the callee answered, else `Failure` with the last control frame
+    as `reason`."""
 
     action_id: str
     response: str  # Success or Failure
@@ -238,6 +239,16 @@ class ConfbridgeList(AmiEvent):
     channel: str
     uniqueid: str = ""
     marked: bool = False  # MarkedUser: the dispatch's caller
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarningOutcome(AmiEvent):
+    """The warning dialplan's UserEvent (dialplan_contract USEREVENT_WARNING): the contact
+    pressed 1 (confirmed) or heard the message to the end without it (answered)."""
+
+    uniqueid: str  # the attempt's channel: the ChannelId the Originate set
+    outcome: str
+    plays: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -403,6 +414,8 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
     "ConfbridgeList": (ConfbridgeList, (
         _req("conference", "Conference"), _req("channel", "Channel"),
         _opt("uniqueid", "Uniqueid"), _opt("marked", "MarkedUser", convert=_yes))),
+    "UserEvent:" + dp.USEREVENT_WARNING: (WarningOutcome, (
+        _req("uniqueid", "Uniqueid"), _req("outcome", "Outcome"), _opt("plays", "Plays"))),
     "QueueEntry": (QueueEntry, (
         _req("queue", "Queue"), _req("uniqueid", "Uniqueid"),
         _req("position", "Position", convert=int), _req("wait", "Wait", convert=int), _CALLER)),

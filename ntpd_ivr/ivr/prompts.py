@@ -74,6 +74,28 @@ def _render_lists(language_dir: Path, target: Path, voice: str) -> list[Path]:
             _render_cached(spoken, out_wav, voice)
             written.append(out_wav)
     return written
+def render_text(text: str, out_wav: Path, language: str = "id") -> None:
+    """One text spoken into `out_wav` with the prompts' own voice and format (a warning
+    campaign's message). The text goes through a file, never the command line."""
+    for tool in ("espeak-ng", "sox"):
+        if not shutil.which(tool):
+            raise StackError(f"{tool} is missing: apt-get install espeak-ng sox")
+    out_wav.parent.mkdir(parents=True, exist_ok=True)
+    text_file = out_wav.with_suffix(".txt")
+    text_file.write_text(text, encoding="utf-8")
+    try:
+        _render_one(text_file, out_wav, VOICES.get(language, language))
+    finally:
+        text_file.unlink(missing_ok=True)
+
+
+def convert_recording(source: Path, out_wav: Path) -> None:
+    """An uploaded recording (any format sox reads) as 8 kHz mono 16-bit WAV."""
+    if not shutil.which("sox"):
+        raise StackError("sox is missing: apt-get install sox")
+    out_wav.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["sox", str(source), "-r", "8000", "-c", "1", "-b", "16", str(out_wav)],
+                   check=True, capture_output=True, timeout=120)
 
 
 def render_prompts(out_dir: Path, source: Path = PROMPTS_SOURCE) -> list[Path]:

@@ -35,6 +35,7 @@ OPERATOR_IP = "127.0.0.2"
 OPERATOR_B_IP = "127.0.0.8"
 TAKER_IP = "127.0.0.3"      # call-taker stand-ins listen here
 AGENCY_IP = "127.0.0.4"     # agency trunk stand-ins (direct dispatch) listen here
+WARNING_IP = "127.0.0.12"   # the warning trunk's stand-in for the contacts' phones
 # The routing config a dev/test stack starts from (South Sumatra), copied into its run folder.
 ROUTING_CONFIG = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
 AGENCY_TRUNKS = ("agency_damkar_plg", "agency_damkar_plg_backup", "agency_bpbd_plg",
@@ -59,6 +60,7 @@ class StackLayout:
     # Contacts of AGENCY_TRUNKS, in that order, at AGENCY_IP.
     agency_ports: tuple[int, int, int, int] = (5081, 5082, 5083, 5084)
     sip_tls_port: int = 5061  # call-takers' phones over TLS
+    warning_port: int = 5091  # the warning trunk's contact at WARNING_IP
 
     @classmethod
     def dev(cls, run_dir: Path) -> StackLayout:
@@ -74,7 +76,7 @@ class StackLayout:
                    taker_ports=(free_port("udp"), free_port("udp")),
                    agency_ports=(free_port("udp"), free_port("udp"), free_port("udp"),
                                  free_port("udp")),
-                   sip_tls_port=free_port())
+                   sip_tls_port=free_port(), warning_port=free_port("udp"))
 
     def agency_port(self, trunk: str) -> int:
         """The stand-in port of an agency trunk endpoint, e.g. "agency-damkar-plg"."""
@@ -161,6 +163,7 @@ class DevStack:
             "taker2_contact": f"sip:taker-2@{TAKER_IP}:{layout.taker_ports[1]}",
             **{f"{trunk}_contact": f"sip:agency@{AGENCY_IP}:{port}"
                for trunk, port in zip(AGENCY_TRUNKS, layout.agency_ports, strict=True)},
+            "warning_trunk_contact": f"sip:warning@{WARNING_IP}:{layout.warning_port}",
             "prompts_dir": prompts_dir,
             "bench": "" if self.bench else ";",
             # SIPp call-taker stand-ins at static contacts (pjsip-standins.conf): every
@@ -212,6 +215,11 @@ conf_dir = "{self.asterisk.host_path(self.asterisk.etc) if self.asterisk else ''
 
 [service]
 pid_file = "{layout.run_dir / 'controller.pid'}"
+
+[warnings]
+caller_id = "+62711112"
+media_dir = "{self.asterisk.host_path(prompts_dir + '/warnings') if self.asterisk else ''}"
+asterisk_media_dir = "{prompts_dir}/warnings"
 """
         fd = os.open(layout.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:

@@ -43,12 +43,12 @@ class Taker:
 
     def __init__(self, ip: str, port: int, talk_ms: int = 1500, calls: int = 1,
                  scenario: str = "taker-answer.xml",
-                 keys: Mapping[str, str] | None = None) -> None:
+                 keys: Mapping[str, str] | None = None, extra: tuple[str, ...] = ()) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-sipp-taker-"))
         self.process = subprocess.Popen(
             [_sipp(), "-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port),
              "-d", str(talk_ms), "-m", str(calls), "-nostdin", "-trace_err",
-             *_key_args(keys)],
+             *_key_args(keys), *extra],
             cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
 

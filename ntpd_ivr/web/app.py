@@ -111,6 +111,27 @@ def refuse(request: web.Request, status: int, error: str, reason: str) -> web.Re
                   reason=translator(request)(f"error.{error}"))
 
 
+def json_reply(data: Any, status: int = 200) -> web.Response:
+    """A domain endpoint's JSON: times and other values that JSON lacks as text."""
+    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, default=str))
+
+
+def refusing(errors: type[Exception]) -> Callable[[Handler], Handler]:
+    """A domain's handlers: its errors (each with `status` and `error`) become their 4xx,
+    JSON or a page in the user's language."""
+    def wrap(handler: Handler) -> Handler:
+        async def run(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except errors as exc:
+                return refuse(request, getattr(exc, "status", 400),
+                              getattr(exc, "error", "bad-request"), str(exc))
+        run.__name__ = run.__qualname__ = handler.__name__
+        run.__doc__ = handler.__doc__
+        return run
+    return wrap
+
+
 def refuse_csrf(request: web.Request, exc: csrf.CsrfRefused) -> web.Response:
     return refuse(request, 403, "csrf", str(exc))
 

@@ -33,6 +33,7 @@ from ntpd_ivr.ami.events import (
     QueueEntry,
     QueueMember,
     QueueSummary,
+    WarningOutcome,
     parse_event,
     parse_response,
 )
@@ -184,6 +185,17 @@ CASES: list[tuple[str, AmiEvent]] = [
      ConfbridgeList(name="ConfbridgeList", received_at=AT, conference="ntpd-dispatch-3",
                     channel="PJSIP/operator-local-00000000", uniqueid="1700000000.7",
                     marked=True)),
+    # A warning campaign's call (ntpd_ivr/campaigns): how the Originate went, and the key.
+    ("Event: OriginateResponse\nPrivilege: call,all\nActionID: 42\nResponse: Failure\n"
+     "Channel: PJSIP/081234567894@warning-trunk\nContext: ntpd-warning\nExten: s\n"
+     "Reason: 5\nUniqueid: w3-17-1\nCallerIDNum: <unknown>",
+     OriginateResponse(name="OriginateResponse", received_at=AT, action_id="42",
+                       response="Failure", channel="PJSIP/081234567894@warning-trunk",
+                       reason=5, uniqueid="w3-17-1")),
+    ("Event: UserEvent\nPrivilege: user,all\nChannel: PJSIP/warning-trunk-0000002a\n"
+     "Uniqueid: w3-18-2\nUserEvent: NTPDWarning\nOutcome: confirmed\nPlays: 2",
+     WarningOutcome(name="UserEvent", received_at=AT, uniqueid="w3-18-2",
+                    outcome="confirmed", plays="2")),
     ("Event: UserEvent\nUniqueid: 1.3\nUserEvent: SomethingElse\nFoo: bar",
      OtherEvent(name="UserEvent", received_at=AT, fields=(
          ("Uniqueid", "1.3"), ("UserEvent", "SomethingElse"), ("Foo", "bar")))),

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.app import build_routes
 
@@ -34,9 +36,10 @@ def test_variables_the_dialplan_reads_are_set_somewhere() -> None:
     text = dialplan_text()
     read = set(re.findall(r"\$\{(NTPD_[A-Z_]+)\}", text))
     set_in_dialplan = set(re.findall(r"Set\(_{0,2}(NTPD_[A-Z_]+)=", text))
+    set_in_dialplan |= set(re.findall(r"Read\((NTPD_[A-Z_]+),", text))  # the key pressed
     globals_ = set(re.findall(r"^(NTPD_[A-Z_]+) =", text, re.M))
-    unknown = read - set_in_dialplan - globals_ - dp.HANDLER_SET_VARIABLES
-    unknown -= dp.ORIGINATE_SET_VARIABLES  # the controller's Originate sets these
+    unknown = (read - set_in_dialplan - globals_ - dp.HANDLER_SET_VARIABLES
+               - dp.ORIGINATE_SET_VARIABLES)  # the controller's Originate sets these
     assert not unknown
     assert dp.VAR_QUEUE in read  # the dialplan checks what the IVR decided
 
@@ -60,7 +63,8 @@ def test_ami_event_filter_lets_through_every_event_the_controller_follows() -> N
     replies_only = {"CoreShowChannel", "QueueMember", "QueueEntry", "QueueSummary",
                     "ActionResponse", "ConfbridgeList"}
     # Typed by their UserEvent header, they arrive as Event: UserEvent.
-    user_events = {"AgencyTrunkAttempt": "UserEvent", "DispatchKey": "UserEvent"}
+    user_events = {"AgencyTrunkAttempt": "UserEvent", "DispatchKey": "UserEvent",
+                   "WarningOutcome": "UserEvent"}
     typed = {user_events.get(cls.__name__, cls.__name__) for cls in vars(events).values()
              if isinstance(cls, type) and issubclass(cls, events.AmiEvent)
              and cls not in (events.AmiEvent, events.OtherEvent)}
@@ -134,3 +138,50 @@ def test_the_reachability_check_sees_a_jump() -> None:
         "ntpd-dispatch-conference"}
     assert _targets("same => n,Dial(Local/s@ntpd-dispatch-agency)\n", set()) == {
         "ntpd-dispatch-agency"}
+
+
+def _context_body(name: str) -> str:
+    return dialplan_text().split(f"[{name}]", 1)[1].split("\n[", 1)[0]
+
+
+def test_warning_context_is_reachable_only_from_the_controllers_originate() -> None:
+    text = dialplan_text()
+    warning = dp.CONTEXT_WARNING
+    # Nothing in the dialplan leads there: no include, Goto, Gosub or Dial option.
+    assert f"[{warning}]" in text
+    assert not re.search(rf"include\s*=>\s*{warning}\b", text)
+    assert not re.search(rf"(Goto|GotoIf|Gosub|GoSub)\([^)]*\b{warning}\s*,", text)
+    # No SIP endpoint lands there: every `context =` in Asterisk's config names another.
+    pjsip = without_comments("\n".join(
+        p.read_text() for p in sorted((DIALPLAN.parent / "asterisk-conf").glob("pjsip*.conf"))))
+    assert warning not in set(re.findall(r"^context\s*=\s*(\S+)", pjsip, re.M))
+    # It dials nothing itself: the Originate dialled the attempt's one number.
+    for context in (warning, dp.CONTEXT_FROM_WARNING_TRUNK):
+        body = _context_body(context)
+        for app in ("Dial(", "Originate(", "Queue(", "Goto(", "Gosub(", "AGI("):
+            assert app not in body, (context, app)
+    assert "Hangup(" in _context_body(dp.CONTEXT_FROM_WARNING_TRUNK)
+
+
+def test_warning_trunk_accepts_nothing_from_outside() -> None:
+    conf = without_comments((DIALPLAN.parent / "asterisk-conf" / "pjsip-warning.conf")
+                            .read_text())
+    assert "type = identify" not in conf  # nothing the trunk sends is matched to it
+    assert set(re.findall(r"^context\s*=\s*(\S+)", conf, re.M)) == {
+        dp.CONTEXT_FROM_WARNING_TRUNK}
+
+
+def test_warning_dialplan_reports_what_the_controller_reads() -> None:
+    body = _context_body(dp.CONTEXT_WARNING)
+    assert f"UserEvent({dp.USEREVENT_WARNING}," in body
+    assert f"DB({dp.ASTDB_WARNING_FAMILY}/${{UNIQUEID}})=confirmed" in body
+    assert set(re.findall(r"\$\{(NTPD_WARNING_[A-Z_]+)\}", body)) >= dp.WARNING_ORIGINATE_VARIABLES
+
+
+def test_the_originate_dials_digits_only_on_a_configured_trunk() -> None:
+    from ntpd_ivr.campaigns.model import national_digits
+
+    assert national_digits("+6281234567890") == "081234567890"
+    for bad in ("+6281234567890&PJSIP/x", "081234567890", "+1555123456", "+62 812"):
+        with pytest.raises(ValueError):
+            national_digits(bad)
