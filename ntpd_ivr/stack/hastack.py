@@ -52,7 +52,7 @@ ACTIVE_PRIORITY, STANDBY_PRIORITY = 10, 5
 HA_PJSIP_NAME = "pjsip-ha.conf"
 # The call-taker stand-ins' static members (asterisk-conf/queues-standins.conf).
 STANDIN_QUEUES = ("takers-default", "takers-palembang")
-STANDIN_MEMBERS = ("taker-1", "taker-2")
+STANDIN_MEMBERS = ("PJSIP/taker-1", "PJSIP/taker-2")
 
 
 def _progress(message: str) -> None:
@@ -228,7 +228,10 @@ class HaStack:
             assert node.asterisk is not None
             for queue in STANDIN_QUEUES:
                 for member in STANDIN_MEMBERS:
-                    node.asterisk.cli(f"queue set ringinuse yes on {member} in {queue}")
+                    out = node.asterisk.cli(f"queue set ringinuse yes on {member} in {queue}")
+                    if "Set ringinuse" not in out:  # the CLI exits 0 on "no such member"
+                        raise StackError(f"{node.node.name}: ringinuse on {member} in "
+                                         f"{queue}: {out.strip()}")
 
     def kill_node(self, index: int) -> float:
         """SIGKILL a node's Asterisk, as a power cut would; returns when (epoch s)."""
