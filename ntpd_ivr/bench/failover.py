@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -85,6 +86,19 @@ def _fallback_count(stack: HaStack) -> int:
     return total
 
 
+def _drain(stack: HaStack, within_s: float = 120.0) -> None:
+    """Wait (bounded) until neither node has a call up: each run starts from a quiet
+    stack, not from the previous run's queue."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        counts = [node.asterisk.cli("core show channels count")
+                  for node in stack.nodes if node.asterisk is not None]
+        if all(re.search(r"^0 active call", out, re.M) for out in counts):
+            return
+        time.sleep(1.0)
+    _progress(f"calls still up after {within_s:g} s: starting the next run anyway")
+
+
 def _invite_time(result: LoadResult, number: str) -> float:
     """When SIPp sent call `number` (<prefix><n>): the n-th call of a steady rate."""
     return result.started_at + (int(number[len(result.prefix):]) - 1) / result.rate
@@ -115,8 +129,9 @@ def failover_run(stack: HaStack, name: str, rate: float, seconds: float, fault_a
     failed = [n for n in result.offered_numbers if n not in succeeded]
     in_progress = [n for n in failed if _invite_time(result, n) < what.struck_at]
     expected = sorted(succeeded) + in_progress
+    _drain(stack)
     records = check_records(stack.nodes[0].layout.settings_file, prefix, expected,
-                            wait_seconds=60)
+                            wait_seconds=120)
     outcome = FailoverResult(
         name, rate, len(result.offered_numbers), len(succeeded), len(in_progress),
         len(failed) - len(in_progress),
