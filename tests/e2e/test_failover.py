@@ -157,7 +157,14 @@ async def test_operators_are_told_apart_behind_the_edge_and_strangers_refused(
         place_call, f"127.0.0.1:{ha.layout.edge_port}", STRANGER_IP, 0, digit="1",
         caller=stranger, digit_delay_ms=500, timeout=20, scenario="ha-caller.xml")
     assert not refused.ok and "403" in refused.output, refused.output[-2000:]
-    assert await call_rows(ha.nodes[0], [stranger + "1"]) == []
+    # Around the edge, straight to a node, naming a trunk itself: the node's ACL refuses.
+    spoofer = new_caller()
+    around = await asyncio.to_thread(
+        place_call, f"{ha.nodes[0].bind}:{ha.layout.nodes[0].sip_port}", "127.0.0.2", 0,
+        digit="1", caller=spoofer, digit_delay_ms=500, timeout=20,
+        scenario="ha-spoofed-operator.xml")
+    assert not around.ok, around.output[-2000:]
+    assert await call_rows(ha.nodes[0], [stranger + "1", spoofer]) == []
 
 
 async def test_a_call_taker_registered_once_is_reachable_from_both_nodes(

@@ -20,6 +20,7 @@ from ntpd_ivr.stack.kamailio import (
     render,
     taker_hashes,
 )
+from ntpd_ivr.stack.hastack import render_edge_endpoint
 from ntpd_ivr.takers.accounts import TakerAccount, digest_ha1
 from ntpd_ivr.takers.render import render_pjsip
 
@@ -93,3 +94,11 @@ def test_behind_the_edge_a_call_takers_contact_is_the_edge() -> None:
     text = render_pjsip([account("citra")], "takers.toml", via_edge="127.0.0.1:5160")
     assert "contact = sip:citra@127.0.0.1:5160" in text
     assert "contact =" not in render_pjsip([account("citra")], "takers.toml")
+
+
+def test_a_node_takes_requests_only_from_the_edge_and_the_stand_ins() -> None:
+    text = render_edge_endpoint("127.0.0.1", ("127.0.0.3",))
+    acl = text[text.index("[only-from-the-edge]"):]
+    assert acl.splitlines()[1:] == ["type = acl", "deny = 0.0.0.0/0.0.0.0",
+                                    "permit = 127.0.0.1", "permit = 127.0.0.3"]
+    assert "match = 127.0.0.1" in text
