@@ -11,6 +11,7 @@ import pytest
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.routing.config import Operator, load_routing_config
 from ntpd_ivr.routing.render import render_operators
+from ntpd_ivr.stack.hastack import render_edge_endpoint
 from ntpd_ivr.stack.kamailio import (
     TEMPLATE,
     EdgeConfig,
@@ -20,7 +21,6 @@ from ntpd_ivr.stack.kamailio import (
     render,
     taker_hashes,
 )
-from ntpd_ivr.stack.hastack import render_edge_endpoint
 from ntpd_ivr.takers.accounts import TakerAccount, digest_ha1
 from ntpd_ivr.takers.render import render_pjsip
 
