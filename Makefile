@@ -14,6 +14,9 @@ RUN_DIR  ?= .run
 # downloads).
 APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates \
                 baresip openssl chromium
+# kamailio is the SIP edge of `make run-ha` (docs/ha.md); its packaged service is disabled
+# and stopped at once: it would listen on every address with Debian's sample config.
+APT_PACKAGES += kamailio
 
 .PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning
 .PHONY: install-systemd
@@ -37,6 +40,11 @@ deps: ## install missing Debian packages (as root) — run by run and test
 	    echo "[ntpd-ivr] missing Debian packages:$$missing — run: sudo apt-get install$$missing"; exit 1; \
 	  fi; \
 	fi
+	@if [ "$$(id -u)" = 0 ] && command -v systemctl >/dev/null && \
+	    systemctl is-enabled kamailio >/dev/null 2>&1; then \
+	  echo "[ntpd-ivr] disabling the packaged kamailio service (make run-ha runs its own)"; \
+	  systemctl disable --now kamailio >/dev/null 2>&1 || systemctl disable kamailio; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	@echo "[ntpd-ivr] Python dependencies into $(VENV)"
@@ -49,6 +57,10 @@ venv: $(VENV)/.installed ## create .venv with the Python dependencies
 
 run: deps venv ## bring up Asterisk 22 (SIP, TLS: local CA), PostgreSQL, controller, web on loopback
 	$(PY) -m ntpd_ivr run --run-dir $(RUN_DIR)
+
+.PHONY: run-ha bench-failover
+run-ha: deps venv ## two Asterisk nodes + two controllers behind Kamailio on loopback (docs/ha.md)
+	$(PY) -m ntpd_ivr run-ha --run-dir $(RUN_DIR)/ha
 
 # `make call DIGIT=` presses nothing: quoted, so the empty value is still an argument.
 DIGIT ?= 1
@@ -88,6 +100,8 @@ bench-faults: deps venv $(VENV)/.bench-installed ## kill controller / stop Postg
 
 bench-warning: deps venv $(VENV)/.bench-installed ## a warning campaign beside 112 path-a load: p99 ratio, contacts/min; BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench-warning $(BENCH_ARGS)
+bench-failover: deps venv $(VENV)/.bench-installed ## two-node stack under path-a load: kill -9 a node, a controller; restart Kamailio
+	$(PY) -m ntpd_ivr bench-failover $(BENCH_ARGS)
 
 prompts: venv ## render prompt audio into build/prompts
 	$(PY) -m ntpd_ivr prompts --out build/prompts

@@ -55,6 +55,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run_ha(args: argparse.Namespace) -> int:
+    from ntpd_ivr.stack.hastack import HaLayout, HaStack
+
+    stack = HaStack(HaLayout.dev(args.run_dir.resolve()))
+    try:
+        stack.up()
+        stack.start_controllers()
+        print("\nntpd-ivr (two nodes) is up. Where each part listens:\n" + stack.describe(),
+              flush=True)
+        print("\nCtrl-C stops all. A node, a controller or the edge can be killed to "
+              "watch the failover (docs/ha.md).\n", flush=True)
+        while True:
+            for controller in stack.controllers:
+                if controller.process is not None and controller.process.poll() is not None:
+                    print(f"[ntpd-ivr] controller {controller.settings_file.parent.name} "
+                          f"exited ({controller.process.returncode}): the other node's "
+                          "controller serves its calls; see its controller.log", flush=True)
+                    controller.process = None
+            time.sleep(1)
+    finally:
+        stack.down()
+
+
+def cmd_bench_failover(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.failover import bench_failover
+
+    return bench_failover(rate=args.rate, seconds=args.seconds, fault_at=args.fault_at,
+                          talk_ms=args.talk_ms, out=args.out, keep=args.keep)
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP
     from ntpd_ivr.stack.sipp import Taker, place_call
@@ -317,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("run-ha", help="the two-node center on loopback (what `make run-ha` "
+                                      "does)",
+                       description="Kamailio (the SIP edge) in front of two Asterisk 22 nodes "
+                                   "(127.0.0.10 active, 127.0.0.11 standby), each with its "
+                                   "controller, one PostgreSQL. docs/ha.md. Ctrl-C stops all.")
+    p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR / "ha",
+                   help="state, secrets and logs (default .run/ha)")
+    p.set_defaults(func=cmd_run_ha)
+
     p = sub.add_parser("call", help="place a test 112 call into the running local service",
                        description="Place one SIP call with SIPp from the operator trunk, "
                                    "answer it with a call-taker stand-in, and print the call "
@@ -484,6 +523,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
     p.set_defaults(func=cmd_bench_warning)
+
+    p = sub.add_parser("bench-failover", help="two-node failover under load: node, controller, "
+                                              "Kamailio",
+                       description="The two-node stack under path-a load through Kamailio: "
+                                   "SIGKILL the active node, then a controller, then restart "
+                                   "Kamailio, each after a fault-free baseline run; report "
+                                   "detection time, calls failed (in progress vs new), "
+                                   "fallback-queue calls, records lost, latency percentiles "
+                                   "and their ratios to the baseline.")
+    p.add_argument("--rate", type=float, default=40.0,
+                   help="calls/s (default 40: half path a's top rate, 80, in "
+                        "docs/performance.md)")
+    p.add_argument("--seconds", type=float, default=30.0, help="load per fault")
+    p.add_argument("--fault-at", type=float, default=10.0, help="seconds into the load")
+    p.add_argument("--talk-ms", type=int, default=2000)
+    p.add_argument("--out", type=Path, default=Path("build/bench"))
+    p.add_argument("--keep", action="store_true")
+    p.set_defaults(func=cmd_bench_failover)
     return parser
 
 

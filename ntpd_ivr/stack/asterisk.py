@@ -111,6 +111,18 @@ def _fix_root_hosts(root: Path) -> None:
         hosts.write_text(f"127.0.0.1 localhost\n127.0.1.1 {name}\n::1 localhost\n{text}")
 
 
+def fill_placeholders(text: str, values: Mapping[str, str], path: Path) -> str:
+    """`text` (read from `path`) with its `{{name}}` placeholders filled from `values`."""
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise ConfigError(f"{path}: unknown placeholder {{{{{key}}}}}")
+        return str(values[key])
+
+    return PLACEHOLDER.sub(fill, text)
+
+
 def render_config(values: Mapping[str, str], target: Path,
                   sources: tuple[Path, ...] = CONFIG_SOURCES) -> list[Path]:
     """Copy every *.conf of `sources` into `target`, filling `{{name}}` placeholders."""
@@ -120,15 +132,8 @@ def render_config(values: Mapping[str, str], target: Path,
         for path in sorted(source.glob("*.conf")):
             if path.name in written:
                 raise ConfigError(f"{path}: same file name as {written[path.name]}")
-            text = path.read_text(encoding="utf-8")
-
-            def fill(match: re.Match[str], path: Path = path) -> str:
-                key = match.group(1)
-                if key not in values:
-                    raise ConfigError(f"{path}: unknown placeholder {{{{{key}}}}}")
-                return str(values[key])
-
-            (target / path.name).write_text(PLACEHOLDER.sub(fill, text), encoding="utf-8")
+            text = fill_placeholders(path.read_text(encoding="utf-8"), values, path)
+            (target / path.name).write_text(text, encoding="utf-8")
             written[path.name] = path
     return [target / name for name in written]
 

@@ -39,7 +39,11 @@ def _ordered(accounts: Iterable[TakerAccount]) -> list[TakerAccount]:
     return sorted(accounts, key=lambda a: a.name)
 
 
-def render_pjsip(accounts: Iterable[TakerAccount], source: str) -> str:
+def render_pjsip(accounts: Iterable[TakerAccount], source: str, via_edge: str = "") -> str:
+    """`via_edge` ("host:port"): the phones register at the Kamailio edge of the two-node
+    stack (docs/ha.md), not here; each AOR then has one static contact through the edge,
+    qualified like a registered one (the edge forwards the OPTIONS to the phone, or lets
+    them go unanswered while it is not registered)."""
     lines = [_HEADER.format(source=source)]
     for a in _ordered(accounts):
         lines.append(
@@ -61,7 +65,8 @@ def render_pjsip(accounts: Iterable[TakerAccount], source: str) -> str:
             "max_contacts = 1\n"
             "remove_existing = yes\n"
             f"qualify_frequency = {QUALIFY_FREQUENCY}\n"
-            f"qualify_timeout = {QUALIFY_TIMEOUT}\n")
+            f"qualify_timeout = {QUALIFY_TIMEOUT}\n"
+            + (f"contact = sip:{a.name}@{via_edge}\n" if via_edge else ""))
     return "".join(lines)
 
 
@@ -79,11 +84,12 @@ def render_queue_members(accounts: Iterable[TakerAccount], source: str) -> str:
     return "".join(lines)
 
 
-def write_includes(accounts: Iterable[TakerAccount], source: str, conf_dir: Path) -> list[Path]:
+def write_includes(accounts: Iterable[TakerAccount], source: str, conf_dir: Path,
+                   via_edge: str = "") -> list[Path]:
     """Write both includes into Asterisk's config directory (atomically, each)."""
     accounts = list(accounts)
     written = []
-    for name, text in ((PJSIP_NAME, render_pjsip(accounts, source)),
+    for name, text in ((PJSIP_NAME, render_pjsip(accounts, source, via_edge)),
                        (QUEUES_NAME, render_queue_members(accounts, source))):
         path = conf_dir / name
         tmp = path.with_name(path.name + ".tmp")

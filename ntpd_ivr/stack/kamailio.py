@@ -1,0 +1,239 @@
+"""Kamailio (Debian 12's `kamailio`, 5.6) as the SIP edge of the two-node (HA) stack.
+
+The config is `kamailio/kamailio.cfg` of the repository with its `{{name}}` placeholders
+filled, like the Asterisk config: the listening address, the dispatcher list (active node
+first), the operators by source address (from the routing config) and the call-takers'
+digest hashes (from the accounts file). It runs in the foreground (`-DD -E`), as root,
+from the stack's run folder; the packaged system service is never used (it stays
+disabled: nothing listens by default).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ntpd_ivr.errors import ConfigError, StackError
+from ntpd_ivr.routing.config import Operator
+from ntpd_ivr.stack.asterisk import REPO_ROOT, fill_placeholders
+from ntpd_ivr.takers.accounts import REALM, TakerAccount
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = REPO_ROOT / "kamailio" / "kamailio.cfg"
+MODULE_PATH = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
+OPERATOR_HEADER = "X-NTPD-Operator"
+DISPATCHER_SET = 1
+# A name that goes into the config between quotes: nothing that could close them.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_HA1 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One Asterisk node behind the edge; a higher priority is tried first."""
+
+    name: str
+    ip: str
+    sip_port: int
+    priority: int
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.ip}:{self.sip_port}"
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    listen_ip: str
+    listen_port: int
+    nodes: tuple[Node, ...]
+    run_dir: Path
+    # Registrations live at most this long: a phone re-registers within it, so after a
+    # Kamailio restart (registrations are in memory) every phone is reachable again
+    # within max_expires seconds.
+    max_expires: int = 60
+    children: int = 4
+    log_level: int = 2
+
+    @property
+    def cfg_file(self) -> Path:
+        return self.run_dir / "kamailio.cfg"
+
+    @property
+    def dispatcher_list(self) -> Path:
+        return self.run_dir / "dispatcher.list"
+
+    @property
+    def ctl_socket(self) -> Path:
+        return self.run_dir / "kamailio-ctl.sock"
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / "kamailio.log"
+
+
+def _name(kind: str, value: str) -> str:
+    if not _SAFE_NAME.match(value):
+        raise ConfigError(f"{kind} {value!r}: only letters, digits, '.', '_' and '-' can "
+                          "go into the Kamailio config")
+    return value
+
+
+def operator_matches(operators: Iterable[Operator]) -> str:
+    """route[OPERATOR]'s body: the trunk named by the request's source address."""
+    lines = []
+    for operator in sorted(operators, key=lambda o: o.key):
+        key = _name("operator", operator.key)
+        for match in operator.match:
+            if match.count(":") == 1 and "/" not in match:  # IPv4 a.b.c.d:port
+                address, _, port = match.partition(":")
+                test = f'$si == "{ipaddress.ip_address(address)}" && $sp == {int(port)}'
+            else:
+                network = ipaddress.ip_network(match, strict=False)
+                test = f'is_in_subnet("$si", "{network}")'
+            lines.append(f'\tif ({test}) {{ $var(operator) = "{key}"; }}')
+    return "\n".join(lines) or "\t# no operators in the routing config"
+
+
+def taker_hashes(accounts: Iterable[TakerAccount]) -> str:
+    """route[TAKER_HA1]'s body: each call-taker's digest hash by From user."""
+    lines = []
+    for account in sorted(accounts, key=lambda a: a.name):
+        if not _HA1.match(account.ha1):
+            raise ConfigError(f"call-taker {account.name}: ha1 is not a digest hash")
+        name = _name("call-taker", account.name)
+        lines.append(f'\tif ($fU == "{name}") {{ $var(ha1) = "{account.ha1}"; }}')
+    return "\n".join(lines) or "\t# no call-taker accounts"
+
+
+def dispatcher_list(nodes: Iterable[Node]) -> str:
+    """The dispatcher list file: set, destination, flags, priority, attributes."""
+    rows = ["# set destination flags priority attributes (active node first)"]
+    for node in sorted(nodes, key=lambda n: -n.priority):
+        rows.append(f"{DISPATCHER_SET} {node.uri} 0 {node.priority} name={node.name}")
+    return "\n".join(rows) + "\n"
+
+
+def render(config: EdgeConfig, operators: Iterable[Operator],
+           accounts: Iterable[TakerAccount], template: Path = TEMPLATE) -> str:
+    from_node = " || ".join(f'$si == "{ipaddress.ip_address(n.ip)}"' for n in config.nodes)
+    values: Mapping[str, str] = {
+        "log_level": str(config.log_level),
+        "children": str(config.children),
+        "listen_ip": str(ipaddress.ip_address(config.listen_ip)),
+        "listen_port": str(config.listen_port),
+        "module_path": str(MODULE_PATH),
+        "ctl_socket": str(config.ctl_socket),
+        "max_expires": str(config.max_expires),
+        "min_expires": str(min(5, config.max_expires)),
+        "dispatcher_list": str(config.dispatcher_list),
+        "from_node": from_node or "false",
+        "operator_matches": operator_matches(operators),
+        "taker_hashes": taker_hashes(accounts),
+        "realm": REALM,
+    }
+    return fill_placeholders(template.read_text(encoding="utf-8"), values, template)
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if not path:
+        raise StackError(f"{name} is missing: apt-get install kamailio")
+    return path
+
+
+class Kamailio:
+    """One Kamailio process with its rendered config in `config.run_dir`."""
+
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def write(self, operators: Iterable[Operator], accounts: Iterable[TakerAccount]) -> None:
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config.dispatcher_list.write_text(dispatcher_list(self.config.nodes))
+        # Holds the call-takers' digest hashes: private.
+        fd = os.open(self.config.cfg_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(render(self.config, operators, accounts))
+        check = subprocess.run([_binary("kamailio"), "-c", "-f", str(self.config.cfg_file)],
+                               capture_output=True, text=True, timeout=30)
+        if check.returncode != 0:
+            tail = "\n".join(check.stderr.splitlines()[-10:])
+            raise StackError(f"{self.config.cfg_file}: kamailio -c refused it:\n{tail}")
+
+    def start(self, timeout: float = 20.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            raise StackError("Kamailio already runs for this stack")
+        self.config.ctl_socket.unlink(missing_ok=True)
+        with self.config.log_file.open("ab") as out:
+            self.process = subprocess.Popen(
+                [_binary("kamailio"), "-DD", "-E", "-f", str(self.config.cfg_file)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StackError(f"Kamailio exited with {self.process.returncode}; "
+                                 f"see {self.config.log_file}")
+            if self.config.ctl_socket.exists() and self.rpc_ok():
+                return
+            time.sleep(0.2)
+        self.kill()
+        raise StackError(f"Kamailio not ready in {timeout:.0f} s; see {self.config.log_file}")
+
+    def rpc(self, *command: str, timeout: float = 5.0) -> str:
+        proc = subprocess.run(
+            [_binary("kamcmd"), "-s", f"unix:{self.config.ctl_socket}", *command],
+            capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise StackError(f"kamcmd {' '.join(command)}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def rpc_ok(self) -> bool:
+        try:
+            self.rpc("core.uptime")
+        except (StackError, subprocess.TimeoutExpired):
+            return False
+        return True
+
+    def node_states(self) -> dict[str, str]:
+        """Destination URI -> dispatcher flags ("AP" active, "IP"/"IX" inactive...)."""
+        states: dict[str, str] = {}
+        uri = ""
+        for line in self.rpc("dispatcher.list").splitlines():
+            field, _, value = line.strip().partition(":")
+            if field == "URI":
+                uri = value.strip()
+            elif field == "FLAGS" and uri:
+                states[uri] = value.strip()
+        return states
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            # Kamailio forks its workers into the same (new) session: signal them all.
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self.process = None

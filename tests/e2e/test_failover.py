@@ -1,0 +1,260 @@
+"""The two-node center (docs/ha.md): Kamailio in front of two Asterisk 22 nodes, each with
+its controller, one PostgreSQL. Real SIP through the real edge: SIPp callers that honour
+Record-Route (sipp-scenarios/ha-caller.xml), the SIPp call-taker stand-ins, and baresip
+registering once at the edge. One HA stack for this module (not the session's DevStack:
+this one has two Asterisk nodes of its own); the tests run in order and each leaves both
+nodes, both controllers and the edge up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ntpd_ivr.bench.load import CallerLoad, LoadResult, TakerPool
+from ntpd_ivr.stack.baresip import Softphone
+from ntpd_ivr.stack.devstack import OPERATOR_B_IP, TAKER_IP
+from ntpd_ivr.stack.hastack import HaLayout, HaStack
+from ntpd_ivr.stack.sipp import place_call
+from ntpd_ivr.takers.accounts import AccountStore
+
+from .conftest import Row, call_rows
+from .test_first_call import new_caller
+
+pytestmark = pytest.mark.e2e
+
+# Registrations at the edge last 10 s here (60 s in `make run-ha`): how long a phone may
+# stay unreachable after an edge restart. Qualify (5 s, 2 s timeout) then sees it back.
+MAX_EXPIRES = 10
+MUBA_DID = "1120714"   # regions.muba: its queue takers-muba has only the softphone below
+PHONE = "citra"
+STRANGER_IP = "127.0.0.5"   # no operator's address
+
+
+@pytest.fixture(scope="module")
+def ha() -> Iterator[HaStack]:
+    run_dir = Path(tempfile.mkdtemp(prefix="ntpd-ivr-ha-"))
+    stack = HaStack(HaLayout.ephemeral(run_dir, f"ha-{os.getpid()}", max_expires=MAX_EXPIRES))
+    store = AccountStore(stack.nodes[0].takers_file)
+    password = store.add(PHONE, "muba", "takers-muba")
+    store.save()
+    (run_dir / "phone-password").write_text(password)
+    try:
+        stack.up()
+        stack.start_controllers()
+        stack.let_standins_take_many()
+        stack.wait_node_active(0, True, timeout=10)
+        stack.wait_node_active(1, True, timeout=10)
+        yield stack
+    finally:
+        stack.down()
+        if os.environ.get("E2E_KEEP_STACK") == "1":
+            print(f"\nkept {run_dir}")
+        else:
+            stack.destroy()
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def phone(ha: HaStack) -> Iterator[Softphone]:
+    """citra's softphone, registered once, at the edge only."""
+    password = (ha.layout.run_dir / "phone-password").read_text()
+    softphone = Softphone(PHONE, password, ha.layout.edge_address)
+    yield softphone
+    softphone.stop()
+
+
+@pytest.fixture
+def standins(ha: HaStack) -> Iterator[TakerPool]:
+    pool = TakerPool(TAKER_IP, ha.layout.nodes[0].taker_ports, talk_ms=1000)
+    yield pool
+    pool.stop()
+
+
+def endpoint_state(ha: HaStack, index: int, name: str) -> str:
+    asterisk = ha.nodes[index].asterisk
+    assert asterisk is not None
+    out = asterisk.cli(f"pjsip show endpoint {name}")
+    match = re.search(rf"Endpoint:\s+{name}(?:/\S*)?\s+(\S.*?)\s{{2,}}", out)
+    return match.group(1) if match else out
+
+
+def wait_for(what: str, check: object, timeout: float) -> float:
+    """Polls `check` until true; returns how long it took."""
+    started = time.monotonic()
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() - started < timeout, f"{what}: not within {timeout} s"
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
+def fallback_calls(ha: HaStack, index: int) -> int:
+    """How many calls this node's dialplan has sent to the fallback queue so far."""
+    asterisk = ha.nodes[index].asterisk
+    assert asterisk is not None
+    return asterisk.messages_log.read_text(errors="replace").count("NTPD fallback ")
+
+
+def load(ha: HaStack, rate: float, calls: int) -> CallerLoad:
+    """SIPp callers on the operator trunk (path a), through the edge."""
+    prefix = "0877" + "".join(random.choices("0123456789", k=5))
+    return CallerLoad(f"127.0.0.1:{ha.layout.edge_port}", "a", rate, calls, prefix,
+                      talk_ms=1000, pause_ms=500, scenario="ha-caller.xml")
+
+
+async def rows_when(ha: HaStack, numbers: list[str], done: object,
+                    within_s: float) -> list[Row]:
+    deadline = time.monotonic() + within_s
+    while True:
+        rows = await call_rows(ha.nodes[0], numbers)
+        if done(rows) or time.monotonic() > deadline:  # type: ignore[operator]
+            return rows
+        await asyncio.sleep(0.5)
+
+
+async def answered_muba_call(ha: HaStack, phone: Softphone) -> Row:
+    """A 112 call for Musi Banyuasin through the edge, answered by the softphone (which
+    then hangs up): its record."""
+    caller = new_caller()
+    placing = asyncio.create_task(asyncio.to_thread(
+        place_call, f"127.0.0.1:{ha.layout.edge_port}", "127.0.0.2", 0, dialed=MUBA_DID,
+        digit="1", caller=caller, digit_delay_ms=500, timeout=40, scenario="ha-caller.xml"))
+    number = caller + "1"   # ha-caller.xml appends the call number
+    try:
+        rows = await rows_when(ha, [number], lambda r: bool(r) and r[0]["answered_at"], 25)
+        assert rows and rows[0]["answered_at"], (rows, phone.log()[-2000:])
+    finally:
+        phone.command("hangup")
+    result = await placing
+    assert result.ok, result.output[-3000:]
+    return rows[0]
+
+
+async def test_operators_are_told_apart_behind_the_edge_and_strangers_refused(
+        ha: HaStack, standins: TakerPool) -> None:
+    caller = new_caller()
+    result = await asyncio.to_thread(
+        place_call, f"127.0.0.1:{ha.layout.edge_port}", OPERATOR_B_IP, 0, digit="1",
+        caller=caller, digit_delay_ms=500, timeout=40, scenario="ha-caller.xml")
+    assert result.ok, result.output[-3000:]
+    rows = await rows_when(ha, [caller + "1"], lambda r: bool(r) and r[0]["ended_at"], 15)
+    assert rows, "no record of operator-b's call"
+    # The edge named the trunk by the source address; the node's identify matched it.
+    assert rows[0]["trunk"] == "operator-b", rows[0]
+    assert rows[0]["uniqueid"].startswith("node-a-"), rows[0]   # the active node took it
+
+    stranger = new_caller()
+    refused = await asyncio.to_thread(
+        place_call, f"127.0.0.1:{ha.layout.edge_port}", STRANGER_IP, 0, digit="1",
+        caller=stranger, digit_delay_ms=500, timeout=20, scenario="ha-caller.xml")
+    assert not refused.ok and "403" in refused.output, refused.output[-2000:]
+    # Around the edge, straight to a node, naming a trunk itself: the node's ACL refuses.
+    spoofer = new_caller()
+    around = await asyncio.to_thread(
+        place_call, f"{ha.nodes[0].bind}:{ha.layout.nodes[0].sip_port}", "127.0.0.2", 0,
+        digit="1", caller=spoofer, digit_delay_ms=500, timeout=20,
+        scenario="ha-spoofed-operator.xml")
+    assert not around.ok, around.output[-2000:]
+    assert await call_rows(ha.nodes[0], [stranger + "1", spoofer]) == []
+
+
+async def test_a_call_taker_registered_once_is_reachable_from_both_nodes(
+        ha: HaStack, phone: Softphone) -> None:
+    for index in (0, 1):
+        await asyncio.to_thread(wait_for, f"{PHONE} reachable from node {index}",
+                                lambda i=index: endpoint_state(ha, i, PHONE) == "Not in use",
+                                20)
+    row = await answered_muba_call(ha, phone)
+    assert (row["queue"], row["answered_by"]) == ("takers-muba", PHONE), row
+
+
+async def test_a_killed_controller_its_node_calls_go_to_the_other_controller(
+        ha: HaStack, standins: TakerPool) -> None:
+    fallbacks_before = fallback_calls(ha, 0)
+    ha.controllers[0].kill()
+    try:
+        caller_load = load(ha, rate=2, calls=8)
+        result: LoadResult = await asyncio.to_thread(caller_load.wait, 60)
+        numbers = result.offered_numbers
+        assert len(result.calls) == 8, result.output_tail
+        # Every call had the IVR of the other node's controller: none went to fallback.
+        assert fallback_calls(ha, 0) == fallbacks_before
+        rows = await call_rows(ha.nodes[0], numbers)
+        assert len(rows) == 8 and all(r["uniqueid"].startswith("node-a-") for r in rows)
+        assert {r["ivr_digit"] for r in rows} == {"1"}, rows
+    finally:
+        await asyncio.to_thread(ha.controllers[0].start)
+    # Back, the node's own controller completes what only its AMI could see (the end of
+    # each call) from its node's CDR.
+    rows = await rows_when(ha, numbers, lambda rs: len(rs) == 8 and all(
+        r["ended_at"] and r["disposition"] for r in rs), 30)
+    assert all(r["ended_at"] and r["disposition"] == "answered" for r in rows), rows
+
+
+async def test_kill_9_the_active_node_under_load_new_calls_go_to_the_standby(
+        ha: HaStack, standins: TakerPool) -> None:
+    rate, calls = 5.0, 50
+    caller_load = load(ha, rate=rate, calls=calls)
+    await asyncio.sleep(3)
+    killed_at = ha.kill_node(0)
+    detected_at = await asyncio.to_thread(ha.wait_node_active, 0, False, 5)
+    # The calls cut on the dead node would wait 60 s for a BYE that never comes: SIPp is
+    # stopped 35 s after the start (the load lasts 10 s, a good call about 3 s), and the
+    # calls it still had up count as failed.
+    result: LoadResult = await asyncio.to_thread(caller_load.wait, 32)
+    detection = detected_at - killed_at
+    assert detection <= 2.0, detection
+
+    succeeded = {c.number for c in result.calls}
+    failed = [n for n in result.offered_numbers if n not in succeeded]
+    # A failed call's INVITE went out before the kill: it was in progress on the dead node.
+    # Call n is sent at about (n - 1) / rate after the first.
+    first_invite = min(c.invite_at for c in result.calls)
+    for number in failed:
+        sent_at = first_invite + (int(number[len(result.prefix):]) - 1) / rate
+        assert sent_at < killed_at + 0.5, (number, sent_at - killed_at, detection)
+    assert len(result.offered_numbers) == calls
+    assert len(failed) <= rate * 8, failed   # at most the calls up on the node at the kill
+    late = [c for c in result.calls if c.invite_at > killed_at]
+    assert late, "no call was offered after the kill"
+    rows = await call_rows(ha.nodes[0], [c.number for c in late])
+    assert all(r["uniqueid"].startswith("node-b-") for r in rows), rows
+
+    # The node comes back; the calls it had in progress are on record.
+    await asyncio.to_thread(ha.restart_node, 0)
+    await asyncio.to_thread(ha.wait_node_active, 0, True, 10)
+    await asyncio.to_thread(wait_for, "node-a's controller back on AMI",
+                            ha.controllers[0].healthy, 20)
+    ha.let_standins_take_many()
+    rows = await call_rows(ha.nodes[0], failed)
+    assert len(rows) == len(failed), (failed, rows)
+    assert all(r["uniqueid"].startswith("node-a-") and r["arrived_at"] for r in rows), rows
+    # Every successful call has its record, from one node or the other.
+    rows = await rows_when(ha, sorted(succeeded), lambda rs: len(rs) == len(succeeded), 20)
+    assert len(rows) == len(succeeded)
+
+
+async def test_restarted_edge_registered_call_takers_reachable_within_reregistration(
+        ha: HaStack, phone: Softphone) -> None:
+    await asyncio.to_thread(wait_for, f"{PHONE} reachable before the restart",
+                            lambda: endpoint_state(ha, 0, PHONE) == "Not in use", 20)
+    restarted = time.monotonic()
+    await asyncio.to_thread(ha.restart_edge)
+    # The edge forgot every registration; the phone re-registers within MAX_EXPIRES and
+    # the nodes' next qualify (every 5 s, 2 s to answer) sees it again.
+    await asyncio.to_thread(wait_for, f"{PHONE} reachable after the edge restart",
+                            lambda: all(endpoint_state(ha, i, PHONE) == "Not in use"
+                                        for i in (0, 1)), MAX_EXPIRES + 5 + 2 + 3)
+    assert time.monotonic() - restarted <= MAX_EXPIRES + 5 + 2 + 3
+    await asyncio.to_thread(ha.wait_node_active, 0, True, 5)
+    row = await answered_muba_call(ha, phone)
+    assert (row["queue"], row["answered_by"]) == ("takers-muba", PHONE), row

@@ -1,0 +1,104 @@
+"""The Kamailio edge's config as rendered from the stack, the routing config and the
+call-taker accounts (ntpd_ivr/stack/kamailio.py), and what the nodes get behind it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.routing.config import Operator, load_routing_config
+from ntpd_ivr.routing.render import render_operators
+from ntpd_ivr.stack.hastack import render_edge_endpoint
+from ntpd_ivr.stack.kamailio import (
+    TEMPLATE,
+    EdgeConfig,
+    Node,
+    dispatcher_list,
+    operator_matches,
+    render,
+    taker_hashes,
+)
+from ntpd_ivr.takers.accounts import TakerAccount, digest_ha1
+from ntpd_ivr.takers.render import render_pjsip
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
+NODES = (Node("node-b", "127.0.0.11", 5070, 5), Node("node-a", "127.0.0.10", 5070, 10))
+
+
+def account(name: str, ha1: str | None = None) -> TakerAccount:
+    return TakerAccount(name, "muba", "takers-muba", ha1 or digest_ha1(name, "secret"))
+
+
+def test_operators_by_address_network_and_address_with_port() -> None:
+    body = operator_matches([
+        Operator("op-x", "X", ("10.1.2.3", "10.9.0.0/16"), "asserted", ("alaw",)),
+        Operator("op-y", "Y", ("192.0.2.7:5070",), "from", ("alaw",))])
+    assert body.splitlines() == [
+        '\tif (is_in_subnet("$si", "10.1.2.3/32")) { $var(operator) = "op-x"; }',
+        '\tif (is_in_subnet("$si", "10.9.0.0/16")) { $var(operator) = "op-x"; }',
+        '\tif ($si == "192.0.2.7" && $sp == 5070) { $var(operator) = "op-y"; }',
+    ]
+
+
+def test_a_name_that_could_break_out_of_its_quotes_is_refused() -> None:
+    with pytest.raises(ConfigError, match="call-taker"):
+        taker_hashes([account('x"; exit; "')])
+    with pytest.raises(ConfigError, match="not a digest hash"):
+        taker_hashes([account("budi", ha1="not-a-hash")])
+
+
+def test_call_takers_hashes_by_from_user() -> None:
+    ha1 = digest_ha1("citra", "secret")
+    assert taker_hashes([account("citra")]) == \
+        f'\tif ($fU == "citra") {{ $var(ha1) = "{ha1}"; }}'
+
+
+def test_dispatcher_list_has_the_active_node_first() -> None:
+    rows = [r for r in dispatcher_list(NODES).splitlines() if not r.startswith("#")]
+    assert rows == ["1 sip:127.0.0.10:5070 0 10 name=node-a",
+                    "1 sip:127.0.0.11:5070 0 5 name=node-b"]
+
+
+def test_the_whole_config_is_filled_and_names_the_routing_configs_operators() -> None:
+    config = EdgeConfig("127.0.0.1", 5160, NODES, Path("/run/edge"), max_expires=60)
+    text = render(config, load_routing_config(EXAMPLE).operators.values(), [account("citra")])
+    assert not re.search(r"\{\{\s*[a-z_]+\s*\}\}", text)
+    assert "listen=udp:127.0.0.1:5160" in text
+    assert 'if ($si == "127.0.0.11" || $si == "127.0.0.10") {' in text
+    assert '$var(operator) = "operator-local"' in text and '"operator-b"' in text
+    assert 'modparam("registrar", "max_expires", 60)' in text
+    assert 'modparam("dispatcher", "flags", 2)' in text
+
+
+def test_an_unknown_placeholder_names_the_template(tmp_path: Path) -> None:
+    template = tmp_path / "kamailio.cfg"
+    template.write_text(TEMPLATE.read_text() + "\n# {{no_such_value}}\n")
+    config = EdgeConfig("127.0.0.1", 5160, NODES, tmp_path)
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(template))}: unknown placeholder"):
+        render(config, [], [], template=template)
+
+
+def test_behind_the_edge_nodes_identify_operators_by_header_not_address() -> None:
+    text = render_operators(load_routing_config(EXAMPLE), by_header="X-NTPD-Operator")
+    assert "match_header = X-NTPD-Operator: operator-local" in text
+    assert "match_header = X-NTPD-Operator: operator-b" in text
+    assert not re.search(r"^match = ", text, re.M)
+    # One node, as before: by source address.
+    assert "match = 127.0.0.2" in render_operators(load_routing_config(EXAMPLE))
+
+
+def test_behind_the_edge_a_call_takers_contact_is_the_edge() -> None:
+    text = render_pjsip([account("citra")], "takers.toml", via_edge="127.0.0.1:5160")
+    assert "contact = sip:citra@127.0.0.1:5160" in text
+    assert "contact =" not in render_pjsip([account("citra")], "takers.toml")
+
+
+def test_a_node_takes_requests_only_from_the_edge_and_the_stand_ins() -> None:
+    text = render_edge_endpoint("127.0.0.1", ("127.0.0.3",))
+    acl = text[text.index("[only-from-the-edge]"):]
+    assert acl.splitlines()[1:] == ["type = acl", "deny = 0.0.0.0/0.0.0.0",
+                                    "permit = 127.0.0.1", "permit = 127.0.0.3"]
+    assert "match = 127.0.0.1" in text
