@@ -27,6 +27,9 @@ from ntpd_ivr.incidents.http import add_routes as add_incident_routes
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.looplag import LoopLagMonitor
+from ntpd_ivr.prank import http as prank_http
+from ntpd_ivr.prank.ivr import PrankGate
+from ntpd_ivr.prank.service import PrankService
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 from ntpd_ivr.routing.live import QueueMonitor
 from ntpd_ivr.routing.reload import load_for_reload, remove_pid_file, write_pid_file
@@ -69,7 +72,9 @@ class Service:
         self.queue_monitor = QueueMonitor(
             self.ami, timeout_seconds=self.routing.ivr.live_state_timeout_ms / 1000,
             cache_seconds=self.routing.ivr.live_state_cache_seconds)
-        self.ivr = EmergencyIvr(settings.ivr, self.records, self.routing, self.queue_monitor)
+        self.prank = PrankService(self.engine, lambda: self.routing, self.records)
+        self.ivr = EmergencyIvr(settings.ivr, self.records, self.routing, self.queue_monitor,
+                                prank=PrankGate(self.prank, settings.ivr.prompts_dir))
         self.agi = FastAgiServer(settings.agi, build_routes(self.ivr))
         users = UserStore(Path(settings.web.users_file) if settings.web.users_file else None)
         if not users.users:
@@ -79,13 +84,15 @@ class Service:
         self.hub = LiveHub({**DEFAULT_TOPICS, **WORKSPACE_TOPICS, "incidents": "calltaker",
                             "dispatches": "agency"})
         self.incidents = IncidentService(self.engine, lambda: self.routing,
-                                         publish=self._incident_changed)
+                                         publish=self._incident_changed,
+                                         on_disposition=self.prank.on_disposition)
         self.workspace = WorkspaceService(
             self.ami, DbStore(self.engine), users, self.hub,
             lambda: sorted({r.queue for r in self.routing.regions.values()}))
         web_deps = WebDeps(health=self.health, users=users, signer=signer,
                            recent_calls=self.recent_calls, hub=self.hub)
-        web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),))
+        web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),
+                                              prank_http.routes(self.prank)))
         add_incident_routes(web_app, self.incidents)
         self.web_runner = web.AppRunner(web_app, access_log=None)
         self._stopping = asyncio.Event()
@@ -99,6 +106,7 @@ class Service:
     async def _on_ami_event(self, event: AmiEvent) -> None:
         await self.recorder.on_event(event)
         self.workspace.on_event(event)  # never waits: screen pops run in tasks of their own
+        self.prank.on_event(event)  # never waits: silent-call signals, strikes written behind
 
     async def _on_ami_login(self) -> None:
         self.workspace.on_login()
@@ -119,6 +127,7 @@ class Service:
             "ami": self.ami.state(),
             "records": self.records.state(),
             "loop": self.loop_lag.state(),
+            "prank": self.prank.state(),
         }
         healthy = self.agi.serving
         detail["status"] = "ok" if healthy and self.ami.connected else (
@@ -128,6 +137,7 @@ class Service:
     async def start(self) -> None:
         # Records first so the first call can be recorded; then calls; then the rest.
         await self.records.start()
+        await self.prank.start()  # the strike view: unavailable (strike-free) if no database
         if self.reconciler is not None:
             self.reconciler.trigger()
         await self.agi.start()
@@ -151,6 +161,7 @@ class Service:
         await self.ami.stop()
         if self.reconciler is not None:
             await self.reconciler.stop()
+        await self.prank.stop()
         await self.records.stop(timeout=10.0)
         await self.engine.dispose()
         await self.loop_lag.stop()
