@@ -220,6 +220,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     problems = check(config, args.asterisk_conf, args.dialplan)
     for problem in problems:
         print(problem, file=sys.stderr)
+    for warning in config.prank.warnings(config.source):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{config.source}: {len(config.regions)} region(s), {len(config.agencies)} "
           f"agency(ies), {len(config.operators)} operator(s): "
           + ("OK" if not problems else f"{len(problems)} problem(s)"))
@@ -369,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, with_config, _load)
     from ntpd_ivr.takers.commands import add_commands as add_taker_commands
     add_taker_commands(sub, with_config, _load)
+    from ntpd_ivr.prank.commands import add_commands as add_strike_commands
+    add_strike_commands(sub, with_config, _load)
 
     p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, "
                        "held callers, soak",
