@@ -247,3 +247,18 @@ async def test_a_blocked_number_reaches_a_call_taker_during_a_database_outage(
     while running_controller.health()[1]["prank"]["view"] != "ok":
         assert time.monotonic() < deadline, running_controller.health()[1]["prank"]
         await asyncio.sleep(0.2)
+
+
+async def test_a_caller_who_speaks_in_the_menu_is_not_silent(
+        stack: DevStack, prank_policy: None) -> None:
+    """TALK_DETECT works in the chrooted Asterisk 22: voice in the IVR is on the record,
+    and the hang-up in the menu adds no strike."""
+    number = caller()
+    await asyncio.to_thread(call, stack, number, None, scenario="caller-voice-hangup.xml",
+                            delay_ms=4000)
+    (row,) = await calls_of(stack, number, 1)
+    signals = row["steps"]["silence.signals"]
+    assert (signals["voice_ivr"], signals["silent"], signals["hangup"]) == (True, False,
+                                                                            "in-ivr")
+    assert await db_rows(stack, select(CallerStrike.id).where(
+        CallerStrike.number == canonical_caller(number))) == []
