@@ -15,7 +15,7 @@ RUN_DIR  ?= .run
 APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates \
                 baresip openssl chromium
 
-.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults
+.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-prank
 
 help: ## this list
 	@echo "ntpd-ivr — NTPD 112 call center on Asterisk 22"
@@ -84,6 +84,9 @@ bench-profile: deps venv $(VENV)/.bench-installed ## py-spy on the controller un
 
 bench-faults: deps venv $(VENV)/.bench-installed ## kill controller / stop PostgreSQL / restart Asterisk under load
 	$(PY) -m ntpd_ivr bench-faults $(BENCH_ARGS)
+
+bench-prank: deps venv $(VENV)/.bench-installed ## prank policy vs plain FIFO: genuine callers' time to a human (SIPp); BENCH_ARGS=...
+	$(PY) -m ntpd_ivr bench-prank $(BENCH_ARGS)
 
 prompts: venv ## render prompt audio into build/prompts
 	$(PY) -m ntpd_ivr prompts --out build/prompts
