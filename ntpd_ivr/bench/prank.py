@@ -40,9 +40,10 @@ from typing import Any
 from sqlalchemy import select
 
 from ntpd_ivr.bench.runner import wait_for_idle_asterisk
-from ntpd_ivr.bench.stack import TAKER_MEMBERS, TAKER_QUEUE, BenchStack
+from ntpd_ivr.bench.stack import TAKER_MEMBERS, TAKER_QUEUE, BenchStack, health
 from ntpd_ivr.db.models import Call, CallEvent
 from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.errors import StackError
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.prank import store
 from ntpd_ivr.prank.policy import PrankPolicy
@@ -273,6 +274,12 @@ def bench_prank(config: PrankBench, out: Path, keep: bool = False) -> int:
         pool = pool_numbers(config.pool_size, rng)
         asyncio.run(seed(stack.settings_file, pool, policy, rng))
         _progress(f"seeded {len(pool)} pool numbers with a week of strikes")
+        deadline = time.monotonic() + 30
+        while (health(stack.controller.health_url) or {}).get("prank", {}).get(
+                "numbers", 0) < len(pool):
+            if time.monotonic() > deadline:
+                raise StackError("the controller's strike view did not load the seeded pool")
+            time.sleep(0.5)
         taker_xml = (SCENARIOS / "bench-prank-taker.xml").read_text()
         for key, value in {"genuine_prefix": GENUINE_PREFIX,
                            "genuine_talk_ms": config.genuine_talk_ms,

@@ -203,7 +203,9 @@ class EmergencyIvr:
         # The decision is on disk before the dialplan acts on it.
         await self._durable(channel)
         # NTPD_QUEUE last: the dialplan reads an empty one as "take the fallback".
+        # The prank warning only when there is one (the dialplan cleared it before).
+        warn = {dp.VAR_WARN_PROMPT: gate.warn_prompt} if gate.warn_prompt else {}
         await channel.set_variables({
             dp.VAR_DIGIT: digit or "", dp.VAR_CATEGORY: decision.category,
             dp.VAR_ROUTE_REASON: decision.reason, dp.VAR_QUEUE_PRIO: str(decision.priority),
-            dp.VAR_AGENCY: decision.agency, dp.VAR_QUEUE: decision.queue})
+            dp.VAR_AGENCY: decision.agency, **warn, dp.VAR_QUEUE: decision.queue})

@@ -19,6 +19,7 @@ from ntpd_ivr.routing.config import UNCLASSIFIED, RoutingConfig
 from ntpd_ivr.routing.engine import CallFacts, Decision, identify_region
 
 HANGUP_SETTLE_SECONDS = 0.2
+ANY_KEY = "0123456789*#"
 PROMPT_LANGUAGE = "id"  # the warning and block messages are in Bahasa Indonesia
 Step = Callable[..., None]  # EmergencyIvr._step bound to the channel: (kind, **detail)
 
@@ -31,6 +32,7 @@ class Gate:
     action: PolicyAction
     blocked: bool = False
     escape_digit: str | None = None
+    warn_prompt: str = ""  # played by the dialplan before the queue (NTPD_WARN_PROMPT)
 
 
 class PrankGate:
@@ -58,16 +60,15 @@ class PrankGate:
         channel.log.info("prank policy for %s: %s (%d strike(s))", facts.caller,
                          action.level, action.strikes)
         step("prank.policy", region=region, **action.as_detail())
-        try:
-            if action.level == "warn":
-                self.service.applied(uniqueid, facts.caller, region, action, "warn")
-                await channel.stream_file(self._prompt("prank-warn"))
-            elif action.level == "block":
+        if action.level == "block":
+            try:
                 return await self._block(channel, facts.caller, region, action, step)
-            else:
-                self.service.applied(uniqueid, facts.caller, region, action, action.level)
-        except AgiError:
-            await self._hung_up_or_go_on(channel)
+            except AgiError:
+                await self._hung_up_or_go_on(channel)
+                return Gate(action)
+        self.service.applied(uniqueid, facts.caller, region, action, action.level)
+        if action.level == "warn":
+            return Gate(action, warn_prompt=self._prompt("prank-warn"))
         return Gate(action)
 
     async def _block(self, channel: AgiChannel, caller: str, region: str,
@@ -77,10 +78,12 @@ class PrankGate:
         digit = ""
         if action.escape:
             key = policy.escape_key
-            played = await channel.stream_file(self._prompt("prank-block"), key)
-            if played == key:
-                digit = key
-            else:
+            # Any key stops the message (and is DTMF: not a silent caller); only the escape
+            # key reaches a call-taker.
+            digit = await channel.stream_file(self._prompt("prank-block"), ANY_KEY)
+            if digit != key:
+                if digit:
+                    self.service.dtmf(uniqueid)
                 digit, _ = await channel.get_data(self._prompt(f"prank-escape-{_key_name(key)}"),
                                                   policy.escape_wait_ms, 1)
             if digit == key:

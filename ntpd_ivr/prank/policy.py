@@ -48,10 +48,10 @@ class PrankPolicy:
     block_hours: float = 24.0
     escape: bool = True           # a blocked caller can press escape_key for a call-taker
     escape_key: str = "0"
-    escape_wait_ms: int = 5000    # after the block message
+    escape_wait_ms: int = 3000    # after the block message (both fit the AGI call budget)
     deprioritised_priority: int = 1
     detect_silent: bool = True    # a detected silent call adds a strike
-    silent_answer_seconds: float = 15.0  # ended this soon after answer, silent: a strike
+    silent_after_answer_s: float = 15.0  # ended this soon after answer, silent: a strike
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,11 @@ def _read_policy(reader: _Reader, base: PrankPolicy, unclassified: int) -> Prank
                           f"({policy.block_at})")
     if policy.escape_key not in tuple("0123456789*#"):
         raise reader.fail("escape_key", f"one key 0-9, * or #, got {policy.escape_key!r}")
-    if not 1000 <= policy.escape_wait_ms <= 15000:
-        raise reader.fail("escape_wait_ms", "must be 1000-15000")
-    if policy.silent_answer_seconds < 0:
-        raise reader.fail("silent_answer_seconds", "must be 0 or more")
+    if not 1000 <= policy.escape_wait_ms <= 5000:
+        # The block message, the escape prompt and this wait stay within the IVR's time.
+        raise reader.fail("escape_wait_ms", "must be 1000-5000")
+    if policy.silent_after_answer_s < 0:
+        raise reader.fail("silent_after_answer_s", "must be 0 or more")
     if policy.enabled and not 0 <= policy.deprioritised_priority < unclassified - 1:
         raise reader.fail("deprioritised_priority", f"must be 0 to {unclassified - 2}: "
                           f"under the priority of callers with fewer strikes "

@@ -244,7 +244,7 @@ class PrankService:
 
     def _ended(self, signals: CallSignals, ended_at: float) -> None:
         policy = self.policy(signals.region)
-        verdict = judge(signals, ended_at, policy.silent_answer_seconds)
+        verdict = judge(signals, ended_at, policy.silent_after_answer_s)
         logger = CallLogger(log, signals.uniqueid)
         if self.steps is not None:
             try:

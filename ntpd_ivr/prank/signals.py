@@ -4,7 +4,7 @@ Voice comes from Asterisk's TALK_DETECT on the caller's channel (the dialplan se
 after Answer(); AMI ChannelTalkingStart events): during the IVR (before the queue) and
 while waiting (in the queue, before a call-taker answers). DTMF is the IVR's digit or the
 escape key. The hang-up pattern: the caller left in the IVR, or the call ended within
-`silent_answer_seconds` of a call-taker's answer.
+`silent_after_answer_s` of a call-taker's answer.
 """
 
 from __future__ import annotations
@@ -47,14 +47,14 @@ class Verdict:
                 "seconds_after_answer": self.seconds_after_answer, "silent": self.silent}
 
 
-def judge(signals: CallSignals, ended_at: float, silent_answer_seconds: float) -> Verdict:
+def judge(signals: CallSignals, ended_at: float, silent_after_answer_s: float) -> Verdict:
     """Silent: no DTMF, no voice before a call-taker, and it ended in the IVR or within
-    `silent_answer_seconds` of the answer. A caller who waited in the queue and gave up is
+    `silent_after_answer_s` of the answer. A caller who waited in the queue and gave up is
     not counted: genuine callers give up too."""
     quiet = not (signals.dtmf or signals.voice_ivr or signals.voice_waiting)
     if signals.answered_at is not None:
         after = round(max(0.0, ended_at - signals.answered_at), 3)
-        return Verdict(quiet and after <= silent_answer_seconds, "after-answer", after)
+        return Verdict(quiet and after <= silent_after_answer_s, "after-answer", after)
     if signals.queued_at is not None:
         return Verdict(False, "waiting")
     return Verdict(quiet, "in-ivr")

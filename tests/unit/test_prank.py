@@ -204,7 +204,7 @@ def signals(**kw: object) -> CallSignals:
 ])
 def test_silent_call_rule(kw: dict[str, object], ended: float, silent: bool,
                           hangup: str) -> None:
-    verdict = judge(signals(**kw), ended, silent_answer_seconds=15)
+    verdict = judge(signals(**kw), ended, silent_after_answer_s=15)
     assert (verdict.silent, verdict.hangup) == (silent, hangup)
 
 
