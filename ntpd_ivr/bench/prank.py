@@ -84,6 +84,8 @@ class PrankBench:
 @dataclass
 class ModeFigures:
     mode: str
+    genuine_placed: int = 0           # SIPp calls started (genuine); offered = recorded
+    pool_placed: int = 0
     genuine_offered: int = 0
     genuine_answered: int = 0
     genuine_blocked: int = 0
@@ -103,7 +105,8 @@ class ModeFigures:
         return percentile(self.genuine_waits, q)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "genuine_offered": self.genuine_offered,
+        return {"mode": self.mode, "genuine_placed": self.genuine_placed,
+                "pool_placed": self.pool_placed, "genuine_offered": self.genuine_offered,
                 "genuine_answered": self.genuine_answered,
                 "genuine_abandon_rate": round(self.abandon_rate, 4),
                 "genuine_blocked": self.genuine_blocked,
@@ -230,13 +233,17 @@ def report(config: PrankBench, results: dict[str, ModeFigures], started: str) ->
         f"({config.counts()}), 2 call-takers (talk {config.genuine_talk_ms} ms genuine, "
         f"{config.short_talk_ms} ms prank/silent), patience {config.patience_s:g} s, pool of "
         f"{config.pool_size} numbers seeded with strikes",
-        f"{'mode':<8}{'genuine':>8}{'answered':>9}{'abandon':>9}{'blocked':>8}"
-        f"{'p50 s':>8}{'p95 s':>8}{'pool':>6}{'answered':>9}{'blocked':>8}{'escaped':>8}"]
+        "genuine = genuine calls recorded in PostgreSQL (of those SIPp placed); pool likewise",
+        f"{'mode':<8}{'genuine':>12}{'answered':>9}{'abandon':>9}{'blocked':>8}"
+        f"{'p50 s':>8}{'p95 s':>8}{'pool':>10}{'answered':>9}{'blocked':>8}{'escaped':>8}"]
     for figures in (policy, fifo):
         lines.append(
-            f"{figures.mode:<8}{figures.genuine_offered:>8}{figures.genuine_answered:>9}"
+            f"{figures.mode:<8}"
+            f"{f'{figures.genuine_offered}/{figures.genuine_placed}':>12}"
+            f"{figures.genuine_answered:>9}"
             f"{figures.abandon_rate:>9.1%}{figures.genuine_blocked:>8}{figures.p(50):>8.1f}"
-            f"{figures.p(95):>8.1f}{figures.pool_offered:>6}{figures.pool_answered:>9}"
+            f"{figures.p(95):>8.1f}{f'{figures.pool_offered}/{figures.pool_placed}':>10}"
+            f"{figures.pool_answered:>9}"
             f"{figures.pool_blocked:>8}{figures.pool_escaped:>8}")
     lines.append(
         f"ratios fifo/policy: time to a human p50 {_ratio(fifo.p(50), policy.p(50))}x, "
@@ -331,6 +338,8 @@ def bench_prank(config: PrankBench, out: Path, keep: bool = False) -> int:
                         proc.kill()
                         proc.wait()
                 wait_for_idle_asterisk(stack, timeout=120)
+                results[mode].genuine_placed += len(genuine)
+                results[mode].pool_placed += counts["prank"] + counts["silent"]
                 asyncio.run(_figures(stack.settings_file, genuine, pool, results[mode],
                                      segment_start))
                 _progress(json.dumps(results[mode].as_dict()))
