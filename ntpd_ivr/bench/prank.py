@@ -288,7 +288,7 @@ def bench_prank(config: PrankBench, out: Path, keep: bool = False) -> int:
                 raise StackError("the controller's strike view did not load the seeded pool")
             time.sleep(0.5)
         taker_xml = (SCENARIOS / "bench-prank-taker.xml").read_text()
-        for key, value in {"genuine_prefix": GENUINE_PREFIX,
+        for key, value in {"genuine_prefix": GENUINE_PREFIX[1:],  # 0819 -> 819
                            "genuine_talk_ms": config.genuine_talk_ms,
                            "short_talk_ms": config.short_talk_ms}.items():
             taker_xml = taker_xml.replace("{{" + key + "}}", str(value))
