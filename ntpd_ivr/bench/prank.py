@@ -28,6 +28,7 @@ import math
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -84,7 +85,7 @@ class PrankBench:
 @dataclass
 class ModeFigures:
     mode: str
-    genuine_placed: int = 0           # SIPp calls started (genuine); offered = recorded
+    genuine_placed: int = 0           # calls SIPp created (its own count); offered = recorded
     pool_placed: int = 0
     genuine_offered: int = 0
     genuine_answered: int = 0
@@ -171,12 +172,12 @@ def _callers(workdir: Path, kind: str, numbers: list[tuple[str, str]], config: P
     inf.write_text("SEQUENTIAL\n" + "".join(f"{n};{d};\n" for n, d in numbers))
     period_ms = max(1, round(config.segment_seconds * 1000 / len(numbers)))
     limit = config.segment_seconds + config.patience_s + 60
-    log = (workdir / f"{kind}.log").open("wb")
-    return subprocess.Popen(
-        [_sipp(), target, "-sf", str(scenario), "-inf", str(inf), "-i", OPERATOR_IP,
-         "-p", "0", "-s", "112", "-r", "1", "-rp", str(period_ms), "-m", str(len(numbers)),
-         "-timeout", f"{int(limit)}s", "-nostdin", "-trace_err"],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    with (workdir / f"{kind}.log").open("wb") as log:  # SIPp keeps its own copy
+        return subprocess.Popen(
+            [_sipp(), target, "-sf", str(scenario), "-inf", str(inf), "-i", OPERATOR_IP,
+             "-p", "0", "-s", "112", "-r", "1", "-rp", str(period_ms), "-m",
+             str(len(numbers)), "-timeout", f"{int(limit)}s", "-nostdin", "-trace_err"],
+            cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
 
 
 async def _figures(settings_file: Path, genuine: list[str], pool: list[str],
@@ -219,6 +220,13 @@ async def _figures(settings_file: Path, genuine: list[str], pool: list[str],
             figures.pool_answered += answered
             figures.pool_blocked += row["uniqueid"] in blocked
             figures.pool_escaped += row["uniqueid"] in escaped
+
+
+def sipp_created(log: Path) -> int:
+    """'Total Calls created' from SIPp's last statistics screen in its output."""
+    found = re.findall(r"Total Calls created\s*\|\s*\|\s*(\d+)",
+                       log.read_text(errors="replace"))
+    return int(found[-1]) if found else 0
 
 
 def _ratio(a: float, b: float) -> float:
@@ -338,8 +346,10 @@ def bench_prank(config: PrankBench, out: Path, keep: bool = False) -> int:
                         proc.kill()
                         proc.wait()
                 wait_for_idle_asterisk(stack, timeout=120)
-                results[mode].genuine_placed += len(genuine)
-                results[mode].pool_placed += counts["prank"] + counts["silent"]
+                created = [sipp_created(seg_dir / f"{kind}.log")
+                           for kind in ("genuine", "prank", "silent")]
+                results[mode].genuine_placed += created[0]
+                results[mode].pool_placed += created[1] + created[2]
                 asyncio.run(_figures(stack.settings_file, genuine, pool, results[mode],
                                      segment_start))
                 _progress(json.dumps(results[mode].as_dict()))
@@ -358,3 +368,4 @@ def bench_prank(config: PrankBench, out: Path, keep: bool = False) -> int:
             taker.kill()
             taker.wait()
         stack.down()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -8,6 +8,8 @@ deprioritise at 2, block at 3; the view refreshed every second) and is put back 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -198,6 +200,8 @@ async def test_a_supervisor_unblock_takes_effect_on_the_next_call(
     number = caller()
     await seed_strikes(stack, number, 3)
     await asyncio.sleep(2.0)  # the controller's view refreshes every second
+    listed = await asyncio.to_thread(strikes_cli, stack, "list", "--number", number)
+    assert canonical_caller(number) in listed and " block " in listed, listed
     http, base, token = supervisor
     async with http.post(f"{base}/api/strikes/unblock", json={"number": number}) as reply:
         assert reply.status == 403  # no CSRF token: refused
@@ -214,6 +218,14 @@ async def test_a_supervisor_unblock_takes_effect_on_the_next_call(
         AuditEvent.action == "prank.unblocked",
         AuditEvent.subject_id == canonical_caller(number)))
     assert [(a["actor"], a["detail"]["cleared"]) for a in audit] == [("supervisor", 3)]
+
+
+def strikes_cli(stack: DevStack, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "ntpd_ivr", "strikes", *args, "--config",
+                           str(stack.layout.settings_file)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 async def seed_strikes(stack: DevStack, number: str, count: int) -> None:
@@ -252,6 +264,10 @@ async def test_a_blocked_number_reaches_a_call_taker_during_a_database_outage(
     while running_controller.health()[1]["prank"]["view"] != "ok":
         assert time.monotonic() < deadline, running_controller.health()[1]["prank"]
         await asyncio.sleep(0.2)
+    # The database is back: the CLI unblocks (audited), the controller applies it at its
+    # next refresh.
+    done = await asyncio.to_thread(strikes_cli, stack, "unblock", number, "--by", "spv-budi")
+    assert "3 strike(s) cleared by spv-budi" in done, done
 
 
 async def test_a_caller_who_speaks_in_the_menu_is_not_silent(
