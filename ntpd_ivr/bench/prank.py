@@ -176,7 +176,10 @@ def _callers(workdir: Path, kind: str, numbers: list[tuple[str, str]], config: P
         return subprocess.Popen(
             [_sipp(), target, "-sf", str(scenario), "-inf", str(inf), "-i", OPERATOR_IP,
              "-p", "0", "-s", "112", "-r", "1", "-rp", str(period_ms), "-m",
-             str(len(numbers)), "-timeout", f"{int(limit)}s", "-nostdin", "-trace_err"],
+             str(len(numbers)),
+             # SIPp's default limit of simultaneous calls (from the rate and a short call)
+             # would hold arrivals back while callers wait in the queue: allow them all.
+             "-l", str(len(numbers)), "-timeout", f"{int(limit)}s", "-nostdin", "-trace_err"],
             cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
 
 
