@@ -18,7 +18,7 @@ APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 
 # and stopped at once: it would listen on every address with Debian's sample config.
 APT_PACKAGES += kamailio
 
-.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning
+.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank
 .PHONY: install-systemd
 
 help: ## this list
@@ -102,6 +102,8 @@ bench-warning: deps venv $(VENV)/.bench-installed ## a warning campaign beside 1
 	$(PY) -m ntpd_ivr bench-warning $(BENCH_ARGS)
 bench-failover: deps venv $(VENV)/.bench-installed ## two-node stack under path-a load: kill -9 a node, a controller; restart Kamailio
 	$(PY) -m ntpd_ivr bench-failover $(BENCH_ARGS)
+bench-prank: deps venv $(VENV)/.bench-installed ## prank policy vs plain FIFO: genuine callers' time to a human (SIPp); BENCH_ARGS=...
+	$(PY) -m ntpd_ivr bench-prank $(BENCH_ARGS)
 
 prompts: venv ## render prompt audio into build/prompts
 	$(PY) -m ntpd_ivr prompts --out build/prompts

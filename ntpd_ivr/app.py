@@ -35,6 +35,9 @@ from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.looplag import LoopLagMonitor
 from ntpd_ivr.ops import metrics as ops_metrics
 from ntpd_ivr.ops.sdnotify import SdNotifier
+from ntpd_ivr.prank import http as prank_http
+from ntpd_ivr.prank.ivr import PrankGate
+from ntpd_ivr.prank.service import PrankService
 from ntpd_ivr.reports import http as reports_http
 from ntpd_ivr.reports.grouped import taker_names
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
@@ -80,7 +83,9 @@ class Service:
         self.queue_monitor = QueueMonitor(
             self.ami, timeout_seconds=self.routing.ivr.live_state_timeout_ms / 1000,
             cache_seconds=self.routing.ivr.live_state_cache_seconds)
-        self.ivr = EmergencyIvr(settings.ivr, self.records, self.routing, self.queue_monitor)
+        self.prank = PrankService(self.engine, lambda: self.routing, self.records)
+        self.ivr = EmergencyIvr(settings.ivr, self.records, self.routing, self.queue_monitor,
+                                prank=PrankGate(self.prank, settings.ivr.prompts_dir))
         self.agi = FastAgiServer(settings.agi, build_routes(self.ivr))
         users = UserStore(Path(settings.web.users_file) if settings.web.users_file else None)
         if not users.users:
@@ -90,7 +95,8 @@ class Service:
         self.hub = LiveHub({**DEFAULT_TOPICS, **WORKSPACE_TOPICS, "incidents": "calltaker",
                             "dispatches": "agency", warnings_http.TOPIC: "supervisor"})
         self.incidents = IncidentService(self.engine, lambda: self.routing,
-                                         publish=self._incident_changed)
+                                         publish=self._incident_changed,
+                                         on_disposition=self.prank.on_disposition)
         self.dispatcher = ConnectDispatcher(
             self.ami, self.incidents, lambda: self.routing, self.records.submit,
             self._dispatch_failed, prompts_dir=settings.ivr.prompts_dir)
@@ -101,7 +107,8 @@ class Service:
             routing=lambda: self.routing)
         web_deps = WebDeps(health=self.health, users=users, signer=signer,
                            recent_calls=self.recent_calls, hub=self.hub)
-        web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),))
+        web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),
+                                              prank_http.routes(self.prank)))
         add_incident_routes(web_app, self.incidents, connect=self.dispatcher.connect)
         self._add_reports_api_metrics(web_app, users)
         # Public warning campaigns: outbound calls, paced behind the 112 queues.
@@ -151,6 +158,7 @@ class Service:
         await self.recorder.on_event(event)
         self.workspace.on_event(event)  # never waits: screen pops run in tasks of their own
         self.warnings.on_event(event)  # never waits
+        self.prank.on_event(event)  # never waits: silent-call signals, strikes written behind
 
     async def _on_ami_login(self) -> None:
         self.workspace.on_login()
@@ -173,6 +181,7 @@ class Service:
             "records": self.records.state(),
             "loop": self.loop_lag.state(),
             "warnings": self.warnings.state(),
+            "prank": self.prank.state(),
         }
         healthy = self.agi.serving
         detail["status"] = "ok" if healthy and self.ami.connected else (
@@ -182,6 +191,7 @@ class Service:
     async def start(self) -> None:
         # Records first so the first call can be recorded; then calls; then the rest.
         await self.records.start()
+        await self.prank.start()  # the strike view: unavailable (strike-free) if no database
         if self.reconciler is not None:
             self.reconciler.trigger()
         await self.agi.start()
@@ -210,6 +220,7 @@ class Service:
         await self.ami.stop()
         if self.reconciler is not None:
             await self.reconciler.stop()
+        await self.prank.stop()
         await self.records.stop(timeout=10.0)
         if self.feed is not None:
             await self.feed.stop()

@@ -248,6 +248,16 @@ def cmd_bench_faults(args: argparse.Namespace) -> int:
                         talk_ms=args.talk_ms, out=args.out, keep=args.keep)
 
 
+def cmd_bench_prank(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.prank import PrankBench, bench_prank
+
+    if args.rate <= 0 or args.segment_seconds < 10 or args.rounds < 1:
+        raise ConfigError("--rate must be > 0, --segment-seconds >= 10, --rounds >= 1")
+    return bench_prank(PrankBench(rate=args.rate, segment_seconds=args.segment_seconds,
+                                  rounds=args.rounds, patience_s=args.patience_seconds),
+                       out=args.out, keep=args.keep)
+
+
 def _routing(args: argparse.Namespace) -> Any:
     from ntpd_ivr.routing.config import load_routing_config
 
@@ -265,6 +275,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     problems = check(config, args.asterisk_conf, args.dialplan)
     for problem in problems:
         print(problem, file=sys.stderr)
+    for warning in config.prank.warnings(config.source):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{config.source}: {len(config.regions)} region(s), {len(config.agencies)} "
           f"agency(ies), {len(config.operators)} operator(s): "
           + ("OK" if not problems else f"{len(problems)} problem(s)"))
@@ -427,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_commands(sub, with_config, _load)
     from ntpd_ivr.campaigns.commands import add_commands as add_campaign_commands
     add_campaign_commands(sub, with_config, _load)
+    from ntpd_ivr.prank.commands import add_commands as add_strike_commands
+    add_strike_commands(sub, with_config, _load)
 
     p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, "
                        "held callers, soak",
@@ -541,6 +555,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
     p.set_defaults(func=cmd_bench_failover)
+
+    p = sub.add_parser("bench-prank", help="genuine callers' time to a human: prank policy "
+                       "vs plain FIFO, overloaded call-takers (SIPp)",
+                       description="Mixed SIPp traffic (80 %% repeat prank/silent numbers "
+                                   "seeded with strikes, 20 %% genuine) against two call-taker "
+                                   "stand-ins, in alternating policy and FIFO segments; "
+                                   "reports genuine callers' time to a human p50/p95, their "
+                                   "abandon rate and the ratios (docs/performance.md).")
+    p.add_argument("--rate", type=float, default=0.8, help="calls/s offered (all kinds)")
+    p.add_argument("--segment-seconds", type=float, default=60.0)
+    p.add_argument("--rounds", type=int, default=2, help="policy+fifo segment pairs")
+    p.add_argument("--patience-seconds", type=float, default=40.0,
+                   help="a caller gives up this long after the answer")
+    p.add_argument("--out", type=Path, default=Path("build/bench"))
+    p.add_argument("--keep", action="store_true")
+    p.set_defaults(func=cmd_bench_prank)
     return parser
 
 

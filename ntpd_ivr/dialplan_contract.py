@@ -45,9 +45,12 @@ VAR_CATEGORY: Final = "NTPD_CATEGORY"      # category chosen (ambulance, fire, p
 VAR_ROUTE_REASON: Final = "NTPD_ROUTE_REASON"
 VAR_QUEUE_PRIO: Final = "QUEUE_PRIO"       # app_queue's own priority variable
 VAR_AGENCY: Final = "NTPD_AGENCY"          # agency to bridge to first ('' = queue only)
+VAR_BLOCKED: Final = "NTPD_BLOCKED"        # "1": blocked by the prank policy, no escape
+VAR_WARN_PROMPT: Final = "NTPD_WARN_PROMPT"  # prank warning to play before the queue ('' none)
 
 HANDLER_SET_VARIABLES: Final = frozenset({VAR_QUEUE, VAR_DIGIT, VAR_CATEGORY,
-                                          VAR_ROUTE_REASON, VAR_QUEUE_PRIO, VAR_AGENCY})
+                                          VAR_ROUTE_REASON, VAR_QUEUE_PRIO, VAR_AGENCY,
+                                          VAR_BLOCKED, VAR_WARN_PROMPT})
 
 # --- Channel variables the controller's Originate sets on a dispatch's agency leg ---------
 VAR_DISPATCH: Final = "NTPD_DISPATCH"                  # the dispatch id

@@ -185,6 +185,14 @@ class QueueSummary(AmiEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChannelTalkingStart(AmiEvent):
+    """TALK_DETECT (func_talkdetect) heard voice on the channel: ntpd_ivr/prank/signals."""
+
+    uniqueid: str
+    channel: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class AgencyTrunkAttempt(AmiEvent):
     """The dialplan's UserEvent after each agency trunk Dial() (dialplan_contract
     USEREVENT_TRUNK_ATTEMPT): which trunk was tried for the caller, and how it went."""
@@ -381,6 +389,8 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
         _req("uniqueid", "Uniqueid"), _req("bridge_uniqueid", "BridgeUniqueid"),
         _req("channel", "Channel"))),
     "FullyBooted": (FullyBooted, ()),
+    "ChannelTalkingStart": (ChannelTalkingStart, (
+        _req("uniqueid", "Uniqueid"), _req("channel", "Channel"))),
     "CoreShowChannel": (CoreShowChannel, (
         _req("uniqueid", "Uniqueid"), _req("linkedid", "Linkedid"), _req("channel", "Channel"),
         _opt("context", "Context"), _opt("exten", "Exten"), _CALLER,

@@ -10,7 +10,7 @@ dispatch from its screen with `transition`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +40,9 @@ from ntpd_ivr.routing.config import RoutingConfig
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, Mapping[str, Any]], None]  # (kind, data): a change, for the screens
+# (conn, call uniqueid, disposition, actor, at), inside the disposition's transaction: the
+# prank policy's strikes (ntpd_ivr/prank). What it raises rolls the disposition back.
+DispositionHook = Callable[[AsyncConnection, str, str, str, datetime], Awaitable[None]]
 
 
 def utcnow() -> datetime:
@@ -59,8 +62,10 @@ def _state(row: Mapping[Any, Any]) -> DispatchState:
 class IncidentService:
     def __init__(self, engine: AsyncEngine, routing: Callable[[], RoutingConfig], *,
                  clock: Callable[[], datetime] = utcnow,
-                 publish: Publish | None = None) -> None:
+                 publish: Publish | None = None,
+                 on_disposition: DispositionHook | None = None) -> None:
         self.engine = engine
+        self.on_disposition = on_disposition
         self.routing = routing  # the live config: a reload applies to the next request
         self.clock = clock
         self.publish = publish
@@ -129,6 +134,8 @@ class IncidentService:
             "disposition": request.disposition, "incident_id": request.incident_id,
             "before": None if before is None else {"disposition": before[0],
                                                    "incident_id": before[1]}}))
+        if self.on_disposition is not None:
+            await self.on_disposition(conn, call, request.disposition, actor, at)
         return jsonable({"call": call, **values})
 
     async def _incident_row(self, conn: AsyncConnection, incident_id: int, *,

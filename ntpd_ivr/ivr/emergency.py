@@ -22,6 +22,8 @@ from ntpd_ivr.calls.values import CallStep, CallUpdate
 from ntpd_ivr.errors import AgiError, AgiHangup
 from ntpd_ivr.location.service import from_dialplan, record_fields
 from ntpd_ivr.numbers import canonical_caller
+from ntpd_ivr.prank.ivr import Gate, PrankGate
+from ntpd_ivr.prank.policy import STRIKE_FREE
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import CallFacts, LiveState, route
 from ntpd_ivr.settings import IvrSettings
@@ -53,8 +55,10 @@ class _HungUp(Exception):
 class EmergencyIvr:
     def __init__(self, settings: IvrSettings, records: RecordSink,
                  routing: RoutingConfig | None = None,
-                 live: LiveStateSource | None = None) -> None:
+                 live: LiveStateSource | None = None,
+                 prank: PrankGate | None = None) -> None:
         self.settings = settings
+        self.prank = prank  # the prank policy (ntpd_ivr/prank); None: none
         self.records = records
         self.routing = routing or RoutingConfig.minimal(settings.default_queue)
         self.live = live or _NoLiveState()
@@ -145,8 +149,18 @@ class EmergencyIvr:
         budget = routing.ivr
         digit: str | None = None
         english = False
+        gate = Gate(STRIKE_FREE)
         try:
-            if dialed not in routing.legacy_numbers:
+            if self.prank is not None:
+                gate = await self.prank.before_menu(
+                    channel, routing, CallFacts(trunk=trunk, dialed=dialed, caller=caller,
+                                                digit=None, at=datetime.now(UTC)),
+                    lambda kind, **detail: self._step(channel, kind, **detail))
+                if gate.blocked:
+                    self._record(channel, route_reason="prank-blocked")
+                    return
+                digit = gate.escape_digit
+            if dialed not in routing.legacy_numbers and digit is None:
                 wait_ms = int(min(budget.prompt_timeout_ms,
                                   (budget.max_seconds_in_ivr - budget.menu_seconds) * 1000))
                 digit, _ = await self._menu(channel, budget.language, max(wait_ms, MIN_WAIT_MS))
@@ -159,7 +173,7 @@ class EmergencyIvr:
                     else:
                         # No time left for a second menu: a call-taker is faster.
                         english = True
-        except _HungUp:
+        except (_HungUp, AgiHangup):
             channel.log.info("caller hung up during the menu")
             self._step(channel, "ivr.hangup", seconds=round(time.monotonic() - started, 3))
             self._record(channel, route_reason="hangup-in-ivr")
@@ -169,6 +183,12 @@ class EmergencyIvr:
                           digit=digit, at=datetime.now(UTC), english_requested=english)
         live = await self.live.snapshot()
         decision = route(facts, routing, live)
+        if self.prank is not None:
+            decision, adjusted = self.prank.priority(decision, routing, gate)
+            if adjusted:
+                self._step(channel, "prank.priority", **adjusted)
+            if digit:
+                self.prank.service.dtmf(request.uniqueid)
         channel.log.info(
             "from %s on %s: digit=%r region=%s(%s) -> queue=%s (%s) category=%s "
             "priority=%d (%s) agency=%s (%s)", request.caller_number or "-",
@@ -183,7 +203,9 @@ class EmergencyIvr:
         # The decision is on disk before the dialplan acts on it.
         await self._durable(channel)
         # NTPD_QUEUE last: the dialplan reads an empty one as "take the fallback".
+        # The prank warning only when there is one (the dialplan cleared it before).
+        warn = {dp.VAR_WARN_PROMPT: gate.warn_prompt} if gate.warn_prompt else {}
         await channel.set_variables({
             dp.VAR_DIGIT: digit or "", dp.VAR_CATEGORY: decision.category,
             dp.VAR_ROUTE_REASON: decision.reason, dp.VAR_QUEUE_PRIO: str(decision.priority),
-            dp.VAR_AGENCY: decision.agency, dp.VAR_QUEUE: decision.queue})
+            dp.VAR_AGENCY: decision.agency, **warn, dp.VAR_QUEUE: decision.queue})

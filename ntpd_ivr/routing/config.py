@@ -20,6 +20,7 @@ from typing import Any
 
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.numbers import canonical_prefix
+from ntpd_ivr.prank.policy import PrankConfig, parse_prank
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _ASTERISK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -138,6 +139,7 @@ class RoutingConfig:
     operators: Mapping[str, Operator] = field(default_factory=lambda: MappingProxyType({}))
     # [workspace]: how long a call-taker stays paused in wrap-up without a disposition
     wrapup_limit_seconds: int = 120
+    prank: PrankConfig = field(default_factory=PrankConfig)  # ntpd_ivr/prank
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -303,6 +305,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
     regions: dict[str, Region] = {}
     agencies: dict[str, Agency] = {}
     pending_after_hours: list[tuple[_Reader, str]] = []
+    prank_readers: dict[str, _Reader] = {}
     for key in regions_r.table:
         _name(regions_r, key, _NAME, "region name", key)
         r = regions_r.sub(key)
@@ -362,6 +365,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
             if agencies[full].after_hours_agency:
                 pending_after_hours.append((a, agencies[full].after_hours_agency))
             a.finish()
+        prank_readers[key] = r.sub("prank", {})
         r.finish()
         regions[key] = region
     if not regions:
@@ -389,13 +393,15 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
     if default_region not in regions:
         raise top.fail("default_region", f"no region {default_region!r}")
     wrapup_limit = _wrapup_limit(top.sub("workspace", {}))
+    prank = parse_prank(top.sub("prank", {}), prank_readers, categories)
     top.finish()
     return RoutingConfig(
         source=origin, timezone=timezone, default_region=default_region, ivr=ivr,
         categories=MappingProxyType(categories), menu=MappingProxyType(menu),
         legacy_numbers=MappingProxyType(legacy), regions=MappingProxyType(regions),
         agencies=MappingProxyType(agencies), operators=MappingProxyType(operators),
-        wrapup_limit_seconds=wrapup_limit)
+        wrapup_limit_seconds=wrapup_limit,
+        prank=prank)
 
 
 def _place_name(reader: _Reader, key: str, value: object) -> str:

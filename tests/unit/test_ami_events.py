@@ -18,6 +18,7 @@ from ntpd_ivr.ami.events import (
     AmiEvent,
     BridgeEnter,
     BridgeLeave,
+    ChannelTalkingStart,
     ConfbridgeLeave,
     ConfbridgeList,
     CoreShowChannel,
@@ -204,6 +205,9 @@ CASES: list[tuple[str, AmiEvent]] = [
      OtherEvent(name="VarSet", received_at=AT, fields=(
          ("Privilege", "dialplan,all"), ("Channel", "PJSIP/x-01"), ("Uniqueid", "1.2"),
          ("Variable", "NTPD_CATEGORY"), ("Value", "1")))),
+    ("Event: ChannelTalkingStart\nPrivilege: call,all\n" + CALLER,
+     ChannelTalkingStart(name="ChannelTalkingStart", received_at=AT,
+                         uniqueid="1718000000.10", channel="PJSIP/operator-telkomsel-0000000a")),
 ]
 
 
