@@ -17,6 +17,8 @@ from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.server import FastAgiServer, Handler
 from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent
+from ntpd_ivr.callbacks import http as callbacks_http
+from ntpd_ivr.callbacks.service import CallbackService
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
 from ntpd_ivr.calls.recorder import CallRecorder
@@ -27,10 +29,16 @@ from ntpd_ivr.incidents.http import add_routes as add_incident_routes
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.looplag import LoopLagMonitor
+from ntpd_ivr.recordings import http as recordings_http
+from ntpd_ivr.recordings.service import RecordingService
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 from ntpd_ivr.routing.live import QueueMonitor
 from ntpd_ivr.routing.reload import load_for_reload, remove_pid_file, write_pid_file
 from ntpd_ivr.settings import Settings
+from ntpd_ivr.wall import http as wall_http
+from ntpd_ivr.wall.model import TOPICS as WALL_TOPICS
+from ntpd_ivr.wall.service import WallService
+from ntpd_ivr.wall.store import WallStore
 from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import WebDeps
 from ntpd_ivr.web.app import init as init_web
@@ -77,15 +85,29 @@ class Service:
         signer = SessionSigner(settings.web.session_secret or secrets.token_urlsafe(32))
         # Call, queue and incident state is pushed to the screens through it.
         self.hub = LiveHub({**DEFAULT_TOPICS, **WORKSPACE_TOPICS, "incidents": "calltaker",
-                            "dispatches": "agency"})
+                            "dispatches": "agency", **WALL_TOPICS})
         self.incidents = IncidentService(self.engine, lambda: self.routing,
                                          publish=self._incident_changed)
         self.workspace = WorkspaceService(
             self.ami, DbStore(self.engine), users, self.hub,
             lambda: sorted({r.queue for r in self.routing.regions.values()}))
+        # The supervisor's wall, the callback list and the recordings (docs/supervisor.md).
+        self.callbacks = CallbackService(self.engine, self.ami, settings.callbacks,
+                                         changed=lambda: self.wall.changed())
+        self.wall = WallService(
+            self.ami, WallStore(self.engine), self.hub, settings.wall,
+            known_takers=lambda: {u.sip_endpoint for u in users.users.values()
+                                  if u.sip_endpoint},
+            ami_connected=lambda: self.ami.connected, callbacks=self.callbacks.summary,
+            on_call_ended=lambda _ended: self.callbacks.call_ended())
+        self.recordings = RecordingService(settings.recordings, self.engine)
         web_deps = WebDeps(health=self.health, users=users, signer=signer,
                            recent_calls=self.recent_calls, hub=self.hub)
-        web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),))
+        web_app = init_web(web_deps, domains=(
+            workspace_http.routes(self.workspace), wall_http.routes(self.wall),
+            callbacks_http.routes(self.callbacks, lambda: self.wall.state.takers.keys(),
+                                  self.workspace.endpoint_of_user),
+            recordings_http.routes(self.recordings, self.recent_calls)))
         add_incident_routes(web_app, self.incidents)
         self.web_runner = web.AppRunner(web_app, access_log=None)
         self._stopping = asyncio.Event()
@@ -93,15 +115,19 @@ class Service:
 
     def _incident_changed(self, kind: str, data: Mapping[str, Any]) -> None:
         self.hub.publish("incidents", kind, data)
+        self.wall.incidents_changed()
         if kind.startswith("dispatch."):  # to that agency's screens alone
             self.hub.publish("dispatches", kind, data, agency=data["agency"])
 
     async def _on_ami_event(self, event: AmiEvent) -> None:
         await self.recorder.on_event(event)
         self.workspace.on_event(event)  # never waits: screen pops run in tasks of their own
+        self.wall.on_event(event)  # never waits either: a dict entry, and a timer at most
+        self.callbacks.on_event(event)
 
     async def _on_ami_login(self) -> None:
         self.workspace.on_login()
+        self.wall.on_login()
         await self.recorder.resync(self.ami)
 
     async def recent_calls(self, limit: int) -> list[dict[str, Any]]:
@@ -133,6 +159,9 @@ class Service:
         await self.agi.start()
         await self.ami.start()
         await self.start_web()
+        self.wall.start()
+        self.callbacks.start()
+        self.recordings.start()
         self.loop_lag.start()
         log.info("FastAGI on %s:%d, web on http://%s:%d, AMI to %s:%d, settings from %s",
                  self.settings.agi.host, self.agi.port, self.settings.web.host,

@@ -197,6 +197,27 @@ class AgencyTrunkAttempt(AmiEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CallbackResult(AmiEvent):
+    """The callback dialplan's UserEvent after dialling the caller (dialplan_contract
+    USEREVENT_CALLBACK_RESULT)."""
+
+    callback: str  # the callback's id
+    result: str  # DIALSTATUS: ANSWER, BUSY, NOANSWER, CONGESTION, CHANUNAVAIL... or REFUSED
+    cause: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OriginateResponse(AmiEvent):
+    """How an asynchronous Originate's first leg went (Response: Success or Failure;
+    Reason: Asterisk's AST_CONTROL_* code, 4 answered, 5 busy, 3 or 0 no answer...)."""
+
+    action_id: str
+    response: str
+    reason: int
+    channel: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActionResponse(AmiEvent):
     """The answer to an action: `Response: Success|Error|Follows`, its message, the rest
     of its headers as (name, value) pairs."""
@@ -342,6 +363,11 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
     "UserEvent:" + dp.USEREVENT_TRUNK_ATTEMPT: (AgencyTrunkAttempt, (
         _req("uniqueid", "Uniqueid"), _opt("agency", "Agency"), _opt("attempt", "Attempt"),
         _opt("trunk", "Trunk"), _opt("result", "Result"), _opt("cause", "Cause"))),
+    "UserEvent:" + dp.USEREVENT_CALLBACK_RESULT: (CallbackResult, (
+        _req("callback", "Callback"), _req("result", "Result"), _opt("cause", "Cause"))),
+    "OriginateResponse": (OriginateResponse, (
+        _req("action_id", "ActionID"), _req("response", "Response"),
+        _req("reason", "Reason", convert=int), _opt("channel", "Channel"))),
     "QueueEntry": (QueueEntry, (
         _req("queue", "Queue"), _req("uniqueid", "Uniqueid"),
         _req("position", "Position", convert=int), _req("wait", "Wait", convert=int), _CALLER)),

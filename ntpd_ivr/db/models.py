@@ -125,4 +125,5 @@ class Agency(Base):
 # The domains keep their own tables; imported here so that Base.metadata (alembic, the
 # schema test) is the whole schema.
 from ntpd_ivr.audit import model as _audit_model  # noqa: E402, F401
+from ntpd_ivr.callbacks import tables as _callback_tables  # noqa: E402, F401
 from ntpd_ivr.incidents import tables as _incident_tables  # noqa: E402, F401

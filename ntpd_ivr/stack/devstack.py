@@ -35,6 +35,7 @@ OPERATOR_IP = "127.0.0.2"
 OPERATOR_B_IP = "127.0.0.8"
 TAKER_IP = "127.0.0.3"      # call-taker stand-ins listen here
 AGENCY_IP = "127.0.0.4"     # agency trunk stand-ins (direct dispatch) listen here
+CALLBACK_IP = "127.0.0.5"   # the caller being called back (callback line stand-in)
 # The routing config a dev/test stack starts from (South Sumatra), copied into its run folder.
 ROUTING_CONFIG = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
 AGENCY_TRUNKS = ("agency_damkar_plg", "agency_damkar_plg_backup", "agency_bpbd_plg",
@@ -59,6 +60,7 @@ class StackLayout:
     # Contacts of AGENCY_TRUNKS, in that order, at AGENCY_IP.
     agency_ports: tuple[int, int, int, int] = (5081, 5082, 5083, 5084)
     sip_tls_port: int = 5061  # call-takers' phones over TLS
+    callback_port: int = 5091  # the callback line's stand-in, at CALLBACK_IP
 
     @classmethod
     def dev(cls, run_dir: Path) -> StackLayout:
@@ -74,7 +76,7 @@ class StackLayout:
                    taker_ports=(free_port("udp"), free_port("udp")),
                    agency_ports=(free_port("udp"), free_port("udp"), free_port("udp"),
                                  free_port("udp")),
-                   sip_tls_port=free_port())
+                   sip_tls_port=free_port(), callback_port=free_port("udp"))
 
     def agency_port(self, trunk: str) -> int:
         """The stand-in port of an agency trunk endpoint, e.g. "agency-damkar-plg"."""
@@ -162,11 +164,19 @@ class DevStack:
             **{f"{trunk}_contact": f"sip:agency@{AGENCY_IP}:{port}"
                for trunk, port in zip(AGENCY_TRUNKS, layout.agency_ports, strict=True)},
             "prompts_dir": prompts_dir,
+            # Benchmarks measure the call path, not the disk: no recordings there.
+            "recordings_dir": "" if self.bench else self.recordings_inside,
+            "callback_contact": f"sip:caller@{CALLBACK_IP}:{layout.callback_port}",
             "bench": "" if self.bench else ";",
             # SIPp call-taker stand-ins at static contacts (pjsip-standins.conf): every
             # local stack has them; real call-takers are added with `ntpd-ivr taker add`.
             "standins": "",
         }
+
+    @property
+    def recordings_inside(self) -> str:
+        """The recordings folder as Asterisk sees it (inside its root)."""
+        return f"{self.asterisk.base}/recordings" if self.asterisk else ""
 
     def _cdr_csv(self) -> Path | str:
         """Where Asterisk's cdr_custom writes Master.csv, as the controller sees it."""
@@ -212,6 +222,12 @@ conf_dir = "{self.asterisk.host_path(self.asterisk.etc) if self.asterisk else ''
 
 [service]
 pid_file = "{layout.run_dir / 'controller.pid'}"
+
+[recordings]
+dir = "{self.asterisk.host_path(self.recordings_inside) if self.asterisk else ''}"
+
+[callbacks]
+trunk = "callback-line"
 """
         fd = os.open(layout.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
