@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -101,6 +102,7 @@ class CallbackService:
         self.open: list[dict[str, Any]] = []  # the open list as last read, for the wall
         self.today: dict[str, Any] = {}
         self._results: dict[str, asyncio.Future[str]] = {}  # callback id -> caller leg
+        self._originated: dict[str, asyncio.Future[OriginateResponse]] = {}  # ActionID ->
         self._sweep_wanted = asyncio.Event()
         self._sweep_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -112,6 +114,10 @@ class CallbackService:
             waiting = self._results.get(event.callback)
             if waiting is not None and not waiting.done():
                 waiting.set_result(event.result)
+        elif isinstance(event, OriginateResponse):
+            leg = self._originated.get(event.action_id)
+            if leg is not None and not leg.done():
+                leg.set_result(event)
 
     def call_ended(self) -> None:
         """A 112 call ended (abandoned, or through): sweep soon."""
@@ -285,15 +291,25 @@ class CallbackService:
 
     async def _dial(self, attempt: Attempt, result: asyncio.Future[str]) -> tuple[str, str]:
         settings = self.settings
+        action = originate_action(attempt, settings)
+        # The Originate is answered "queued" at once; how the call-taker's leg went comes
+        # later as an OriginateResponse event with this ActionID.
+        action_id = f"ntpd-callback-{attempt.attempt_id}-{secrets.token_hex(4)}"
+        action["ActionID"] = action_id
+        first: asyncio.Future[OriginateResponse] = asyncio.get_running_loop().create_future()
+        self._originated[action_id] = first
         try:
-            answer = await self.ami.action(originate_action(attempt, settings),
-                                           timeout=settings.taker_ring_seconds + 10)
+            await self.ami.action(action)
+            async with asyncio.timeout(settings.taker_ring_seconds + 10):
+                leg = await first
         except AmiError as exc:
             return model.TAKER_NO_ANSWER, f"originate: {exc}"
-        first = next((e for e in answer.events if isinstance(e, OriginateResponse)), None)
-        if first is None or first.response != "Success":
-            reason = first.reason if first is not None else "-"
-            return model.TAKER_NO_ANSWER, f"call-taker's phone: reason {reason}"
+        except TimeoutError:
+            return model.TAKER_NO_ANSWER, "no answer to the Originate"
+        finally:
+            self._originated.pop(action_id, None)
+        if leg.response != "Success":
+            return model.TAKER_NO_ANSWER, f"call-taker's phone: reason {leg.reason}"
         try:
             async with asyncio.timeout(settings.caller_ring_seconds + 15):
                 status = await result
