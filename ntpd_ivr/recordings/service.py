@@ -19,6 +19,8 @@ from ntpd_ivr.settings import RecordingsSettings
 
 log = logging.getLogger(__name__)
 
+PLAYBACK_SECONDS = 60.0
+
 
 def list_files(folder: Path) -> list[RecordingFile]:
     found = []
@@ -55,6 +57,8 @@ class RecordingService:
         self.folder = Path(settings.dir) if settings.dir else None
         self.engine = engine
         self._task: asyncio.Task[None] | None = None
+        # (user, uniqueid) -> when its playback was audited, and the entry's write.
+        self._audits: dict[tuple[str, str], tuple[float, asyncio.Future[None]]] = {}
 
     def path_of(self, uniqueid: str) -> Path | None:
         """The call's recording, if recordings are on and the file exists."""
@@ -71,6 +75,20 @@ class RecordingService:
         return {u for u in uniqueids if valid_uniqueid(u) and file_name(u) in names}
 
     async def audit_playback(self, actor: str, uniqueid: str, detail: dict[str, Any]) -> None:
+        """One audit entry per playback: a browser's player asks for the file from its
+        first byte more than once while it loads (the header, then the data); requests
+        by the same user for the same call within PLAYBACK_SECONDS are that playback, and
+        each of them waits for its entry to be written."""
+        now = time.monotonic()
+        key = (actor, uniqueid)
+        self._audits = {k: v for k, v in self._audits.items() if now - v[0] < PLAYBACK_SECONDS}
+        found = self._audits.get(key)
+        if found is None or (found[1].done() and found[1].exception() is not None):
+            found = (now, asyncio.ensure_future(self._write_audit(actor, uniqueid, detail)))
+            self._audits[key] = found
+        await asyncio.shield(found[1])
+
+    async def _write_audit(self, actor: str, uniqueid: str, detail: dict[str, Any]) -> None:
         async with self.engine.begin() as conn:
             await record(conn, Entry(datetime.now(UTC), actor, "recording.played",
                                      "call", uniqueid, detail))

@@ -16,7 +16,8 @@ from aiohttp import web
 from ntpd_ivr.wall.messages import MESSAGES
 from ntpd_ivr.wall.service import WallService
 from ntpd_ivr.web.app import protect
-from ntpd_ivr.web.i18n import add_messages, translator
+from ntpd_ivr.web.i18n import MESSAGES as CATALOGUE
+from ntpd_ivr.web.i18n import add_messages, language_of
 from ntpd_ivr.web.templates import add_template_package, render
 
 WALL: web.AppKey[WallService] = web.AppKey("wall", WallService)
@@ -28,8 +29,9 @@ def _dumps(value: object) -> str:
 
 
 async def page(request: web.Request) -> web.Response:
-    t = translator(request)
-    text = {key: t(key) for key in MESSAGES["en"] if key.startswith(("wall.", "callback."))}
+    # The raw texts, placeholders and all: wall.js fills them in as the state changes.
+    lang = language_of(request)
+    text = {key: CATALOGUE[lang][key] for key in MESSAGES[lang]}
     return render(request, "wall.html", state=request.app[WALL].snapshot(), text=text)
 
 
