@@ -133,10 +133,34 @@ class CallbackService:
         many abandoned calls were taken in."""
         now = now or utcnow()
         async with self._sweep_lock, self.engine.begin() as conn:
+            await self._release_stuck(conn, now)
             taken = await self._take_abandoned(conn, now)
             await self._clear_through(conn, now)
         await self.reload(now)
         return taken
+
+    async def _release_stuck(self, conn: AsyncConnection, now: datetime) -> None:
+        """A callback left `calling` by a controller that stopped mid-attempt would be
+        refused forever (409 in-progress): past any attempt's longest time, it is due
+        again, and its attempt is closed as failed."""
+        cb, a = Callback.__table__, CallbackAttempt.__table__
+        longest = timedelta(seconds=self.settings.taker_ring_seconds
+                            + self.settings.caller_ring_seconds + 120)
+        live = {int(key) for key in self._results}
+        stuck = (await conn.execute(
+            update(Callback).where(cb.c.status == model.CALLING,
+                                   cb.c.last_attempt_at < now - longest,
+                                   cb.c.id.not_in(live))
+            .values(status=model.WAITING, next_attempt_at=now)
+            .returning(cb.c.id))).scalars().all()
+        for callback_id in stuck:
+            await conn.execute(update(CallbackAttempt).where(
+                a.c.callback_id == callback_id, a.c.outcome.is_(None)).values(
+                outcome=model.FAILED, detail="controller stopped during the attempt",
+                ended_at=now))
+            await record(conn, Entry(now, CONTROLLER, "callback.released", "callback",
+                                     str(callback_id), {"reason": "attempt never finished"}))
+            log.warning("callback %d was left calling: due again", callback_id)
 
     async def _take_abandoned(self, conn: AsyncConnection, now: datetime) -> int:
         c, cc = Call.__table__, CallbackCall.__table__

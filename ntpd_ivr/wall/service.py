@@ -163,11 +163,11 @@ class WallService:
     async def _members_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.member_refresh_seconds)
-            if not self.watched():
-                continue
+            # Also while nobody watches: a wall opened later starts from a fresh "as of".
             await self.refresh_members()
             self.state.tick(time.time())
-            self._flush_now()  # also carries "as of" and the AMI state: never silently stale
+            if self.watched():  # also carries "as of" and the AMI state: never silently stale
+                self._flush_now()
 
     async def _refresh_loop(self, refresh: Callable[[], Any], wanted: asyncio.Event) -> None:
         """Read again every figures_refresh_seconds, or soon after something asked."""

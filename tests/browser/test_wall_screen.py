@@ -23,8 +23,8 @@ from ntpd_ivr.audit.model import AuditEvent
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.settings import load_settings
-from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
-from ntpd_ivr.stack.sipp import SippResult, place_call
+from ntpd_ivr.stack.devstack import CALLBACK_IP, OPERATOR_IP, TAKER_IP, DevStack
+from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
 from tests.browser.conftest import screenshot
 from tests.stack_fixtures import Controller, Takers
 
@@ -157,3 +157,36 @@ def test_a_supervisor_plays_a_calls_recording_and_the_playback_is_audited(
         raise AssertionError("a recording was served without a login")
     except urllib.error.HTTPError as exc:
         assert exc.code == 401
+
+
+def test_an_abandoned_caller_appears_on_the_wall_and_is_called_back_from_it(
+        page: Page, stack: DevStack, running_controller: Controller,
+        request: pytest.FixtureRequest) -> None:
+    number = "081277712003"
+    base = log_in_as_supervisor(page, stack)
+    page.goto(base + "/wall")
+    expect(page.locator("#wall")).to_have_attribute("data-live", "yes")
+    gave_up = place_call(f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0, digit="1",
+                         caller=number, digit_delay_ms=1200, timeout=40,
+                         scenario="caller-abandon-in-queue.xml")
+    assert gave_up.ok, gave_up.output[-2000:]
+    row = page.locator("#callbacks tr", has_text=canonical_caller(number))
+    expect(row).to_have_attribute("data-status", "waiting", timeout=15_000)  # pushed
+    screenshot(page, request, "callback-waiting")
+
+    taker = Taker(TAKER_IP, stack.layout.taker_ports[0], talk_ms=2500)
+    phone = Taker(CALLBACK_IP, stack.layout.callback_port, scenario="callback-answer.xml")
+    try:
+        row.locator("select").select_option("taker-1")
+        row.locator("button").click()
+        # Called back and reached: off the open list.
+        expect(row).to_have_count(0, timeout=40_000)
+        screenshot(page, request, "callback-reached")
+        answered = phone.wait(30)
+        assert answered.ok, answered.output[-2000:]
+        assert taker.wait(30).ok
+    finally:
+        taker.stop()
+        phone.stop()
+    expect(page.locator('#figures tr[data-figure="callbacks-reached"] td.value')
+           ).not_to_have_text("-", timeout=10_000)

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +28,7 @@ from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.recordings.service import RecordingService
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import CALLBACK_IP, OPERATOR_IP, TAKER_IP, DevStack
-from ntpd_ivr.stack.sipp import SCENARIOS, Taker, place_call
+from ntpd_ivr.stack.sipp import Taker, place_call
 
 from .conftest import Controller, Takers, call_rows, caller, dial, record
 
@@ -65,39 +62,16 @@ async def abandon_in_queue(stack: DevStack, number: str) -> None:
     assert result.ok, result.output[-3000:]
 
 
-class CalledBack:
-    """The caller's phone at the callback line's contact: answers, keeps SIPp's messages."""
-
-    def __init__(self, port: int) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-sipp-called-back-"))
-        sipp = shutil.which("sipp")
-        assert sipp, "sipp is missing: apt-get install sip-tester"
-        self.process = subprocess.Popen(
-            [sipp, "-sf", str(SCENARIOS / "callback-answer.xml"), "-i", CALLBACK_IP,
-             "-p", str(port), "-m", "1", "-nostdin", "-trace_msg",
-             "-trace_err"], cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-    def wait(self, timeout: float) -> tuple[int, str]:
-        try:
-            out, _ = self.process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, _ = self.process.communicate()
-        messages = "".join(p.read_text(errors="replace")
-                           for name in ("*_errors.log", "*_messages.log")
-                           for p in self.workdir.glob(name))
-        return self.process.returncode, out.decode(errors="replace") + messages
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+def called_back_phone(stack: DevStack) -> Taker:
+    """The caller's phone at the callback line's contact: checks the INVITE's Priority,
+    answers, keeps SIPp's messages, stays until Asterisk hangs up."""
+    return Taker(CALLBACK_IP, stack.layout.callback_port, scenario="callback-answer.xml",
+                 trace_messages=True)
 
 
 @pytest.fixture
-def called_back(stack: DevStack) -> Iterator[CalledBack]:
-    phone = CalledBack(stack.layout.callback_port)
+def called_back(stack: DevStack) -> Iterator[Taker]:
+    phone = called_back_phone(stack)
     yield phone
     phone.stop()
 
@@ -121,7 +95,7 @@ async def supervisor_session(stack: DevStack, http: aiohttp.ClientSession) -> st
 
 
 async def test_three_abandons_make_one_callback_which_reaches_the_caller(
-        stack: DevStack, running_controller: Controller, called_back: CalledBack,
+        stack: DevStack, running_controller: Controller, called_back: Taker,
         request: pytest.FixtureRequest) -> None:
     number = caller()
     canonical = canonical_caller(number)
@@ -158,12 +132,13 @@ async def test_three_abandons_make_one_callback_which_reaches_the_caller(
     done = await wait_for(stack, select(cb).where(cb.c.id == callback["id"]),
                           lambda found: found[0]["status"] != "calling", 45,
                           "the callback's outcome")
-    code, output = await asyncio.to_thread(called_back.wait, 30)
+    phone = await asyncio.to_thread(called_back.wait, 30)
     taker_result = await asyncio.to_thread(taker.wait, 30)
+    output = phone.output
     assert done[0]["status"] == "reached", (done, output[-3000:])
     assert done[0]["attempts"] == 1 and done[0]["closed_at"] is not None
     assert done[0]["first_attempt_at"] >= done[0]["abandoned_at"]
-    assert code == 0, output[:3000]  # the INVITE carried Priority: psap-callback
+    assert phone.ok, output[:3000]  # the INVITE carried Priority: psap-callback
     assert taker_result.ok, taker_result.output[-2000:]  # the call-taker's phone rang first
     invite = next(block for block in output.split("\n\n") if "INVITE sip:" in block)
     assert f"INVITE sip:{canonical}@" in invite  # the number on the list, nothing else
