@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.events import AmiActions, AmiEvent, CallbackResult, OriginateResponse
 from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
+from ntpd_ivr.background import Background
 from ntpd_ivr.callbacks import model
 from ntpd_ivr.callbacks.model import (
     Abandoned,
@@ -105,7 +106,7 @@ class CallbackService:
         self._originated: dict[str, asyncio.Future[OriginateResponse]] = {}  # ActionID ->
         self._sweep_wanted = asyncio.Event()
         self._sweep_lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = Background("callbacks")
 
     # --- from AMI: cheap ----------------------------------------------------------------
 
@@ -266,7 +267,7 @@ class CallbackService:
         if not self.settings.trunk:
             raise NoLine("no callback line is configured (callbacks.trunk)")
         attempt = await self._start(callback_id, actor, endpoint)
-        self._spawn(self._run(attempt), f"callback-{callback_id}")
+        self._background.spawn(self._run(attempt), f"callback-{callback_id}")
         await self.reload()
         return next((c for c in self.open if c["id"] == callback_id), {"id": callback_id})
 
@@ -398,7 +399,7 @@ class CallbackService:
     # --- the background loop ------------------------------------------------------------
 
     def start(self) -> None:
-        self._spawn(self._loop(), "callbacks")
+        self._background.spawn(self._loop(), "callbacks")
 
     async def _loop(self) -> None:
         while True:
@@ -416,12 +417,5 @@ class CallbackService:
                 pass
             self._sweep_wanted.clear()
 
-    def _spawn(self, coro: Any, name: str) -> None:
-        task: asyncio.Task[Any] = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._background.stop()

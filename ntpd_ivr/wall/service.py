@@ -22,6 +22,7 @@ from ntpd_ivr.ami.events import (
     QueueEntry,
     QueueMember,
 )
+from ntpd_ivr.background import Background
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.settings import WallSettings
 from ntpd_ivr.wall.model import TARGETS, TOPIC, EndedCall, WallState
@@ -62,7 +63,7 @@ class WallService:
         self.incidents: list[dict[str, Any]] = []
         self.dispatches: list[dict[str, Any]] = []
         self._push: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background("wall")
         self._incidents_wanted = asyncio.Event()
         self._figures_wanted = asyncio.Event()
 
@@ -103,7 +104,7 @@ class WallService:
 
     def on_login(self) -> None:
         """After every AMI login: everything again from Asterisk (events were lost)."""
-        self._spawn(self.rebuild(), "wall-rebuild")
+        self._background.spawn(self.rebuild(), "wall-rebuild")
 
     async def rebuild(self) -> None:
         try:
@@ -154,18 +155,21 @@ class WallService:
     # --- the background loops -----------------------------------------------------------
 
     def start(self) -> None:
-        self._spawn(self._members_loop(), "wall-members")
-        self._spawn(self._refresh_loop(self.refresh_figures, self._figures_wanted),
+        self._background.spawn(self._members_loop(), "wall-members")
+        self._background.spawn(self._refresh_loop(self.refresh_figures, self._figures_wanted),
                     "wall-figures")
-        self._spawn(self._refresh_loop(self.refresh_incidents, self._incidents_wanted),
+        self._background.spawn(self._refresh_loop(self.refresh_incidents, self._incidents_wanted),
                     "wall-incidents")
 
     async def _members_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.member_refresh_seconds)
             # Also while nobody watches: a wall opened later starts from a fresh "as of".
-            await self.refresh_members()
-            self.state.tick(time.time())
+            try:
+                await self.refresh_members()
+                self.state.tick(time.time())
+            except Exception:  # a bug here must not stop the wall's refreshes for good
+                log.exception("wall: member refresh failed")
             if self.watched():  # also carries "as of" and the AMI state: never silently stale
                 self._flush_now()
 
@@ -187,19 +191,7 @@ class WallService:
             self._push.cancel()
         self._flush()
 
-    def _spawn(self, coro: Any, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("wall task %s failed", task.get_name(), exc_info=task.exception())
-
     async def stop(self) -> None:
         if self._push is not None:
             self._push.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._background.stop()
