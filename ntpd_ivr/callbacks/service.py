@@ -42,8 +42,9 @@ from ntpd_ivr.callbacks.model import (
     Policy,
 )
 from ntpd_ivr.callbacks.tables import Callback, CallbackAttempt, CallbackCall
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.db.models import Call, CallEvent
 from ntpd_ivr.errors import AmiError
+from ntpd_ivr.routing.steps import KIND_TRUNK_ATTEMPT
 from ntpd_ivr.settings import CallbackSettings
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,15 @@ def originate_action(attempt: Attempt, settings: CallbackSettings) -> dict[str, 
             "Timeout": str(settings.taker_ring_seconds * 1000),
             "CallerID": f"Callback 112 <{attempt.number}>", "Async": "true",
             "Variable": ",".join(f"{k}={v}" for k, v in variables.items())}
+
+
+def _agency_answered(uniqueid: Any) -> Any:
+    """The call was answered by an agency's trunk (direct dispatch): the caller got
+    through, though no call-taker's AgentConnect says so (its record may say
+    hung-up-in-ivr)."""
+    ce = CallEvent.__table__
+    return exists().where(ce.c.uniqueid == uniqueid, ce.c.kind == KIND_TRUNK_ATTEMPT,
+                          ce.c.detail["result"].astext == "ANSWER")
 
 
 class CallbackService:
@@ -170,7 +180,8 @@ class CallbackService:
             select(c.c.uniqueid, c.c.caller_number, at)
             .where(c.c.disposition.in_(model.ABANDONED_DISPOSITIONS), at.is_not(None),
                    at >= now - LOOKBACK,
-                   ~exists().where(cc.c.uniqueid == c.c.uniqueid))
+                   ~exists().where(cc.c.uniqueid == c.c.uniqueid),
+                   ~_agency_answered(c.c.uniqueid))
             .order_by(at, c.c.uniqueid))).all()
         if not rows:
             return 0

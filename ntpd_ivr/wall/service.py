@@ -31,6 +31,7 @@ from ntpd_ivr.web.hub import LiveHub
 log = logging.getLogger(__name__)
 
 PUSH_DELAY_SECONDS = 0.2  # changes within this time go out as one push
+MIN_REFRESH_SECONDS = 3.0  # figures and incidents are read again at most this often
 
 
 class WallReads(Protocol):
@@ -184,7 +185,9 @@ class WallService:
                     await wanted.wait()
             except TimeoutError:
                 continue
-            await asyncio.sleep(1.0)  # the call's record is on its way through the spool
+            # The call's record is on its way through the spool; and under load, one read
+            # per few seconds however many calls end.
+            await asyncio.sleep(MIN_REFRESH_SECONDS)
 
     def _flush_now(self) -> None:
         if self._push is not None:

@@ -26,7 +26,7 @@ from ntpd_ivr.ami.events import (
 from ntpd_ivr.callbacks import http as callbacks_http
 from ntpd_ivr.callbacks.service import CallbackService
 from ntpd_ivr.callbacks.tables import Callback, CallbackAttempt
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.db.models import Call, CallEvent
 from ntpd_ivr.settings import CallbackSettings
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
@@ -60,7 +60,7 @@ async def callbacks(engine: AsyncEngine) -> list[dict[str, Any]]:
 async def engine(db_engine: AsyncEngine) -> AsyncEngine:
     async with db_engine.begin() as conn:
         await conn.execute(text("TRUNCATE callbacks, callback_calls, callback_attempts, "
-                                "audit_events RESTART IDENTITY CASCADE"))
+                                "call_events, audit_events RESTART IDENTITY CASCADE"))
     return db_engine
 
 
@@ -75,6 +75,12 @@ async def test_the_sweep_dedupes_by_number_and_skips_what_cannot_be_called(
             ("1.7", B, 19, "answered")):
         await add_call(engine, uniqueid, number, ago, disposition,
                        answered=disposition == "answered")
+    # Put straight through to an agency's trunk: recorded as hung-up-in-ivr, but answered.
+    await add_call(engine, "1.8", B, 25, "hung-up-in-ivr")
+    async with engine.begin() as conn:
+        await conn.execute(insert(CallEvent).values(
+            uniqueid="1.8", at=minutes_ago(25), kind="agency.attempt", detail_digest="d",
+            detail={"agency": "palembang-damkar", "attempt": "primary", "result": "ANSWER"}))
     assert await service.sweep(NOW) == 6
     assert await service.sweep(NOW) == 0  # each abandoned call is taken once
     rows = await callbacks(engine)
