@@ -203,3 +203,21 @@ async def test_an_answered_call_is_recorded_and_retention_removes_it_once_expire
     finally:
         await engine.dispose()
     assert not path.exists()
+
+
+async def test_a_recording_that_cannot_be_written_never_touches_the_call(
+        stack: DevStack, running_controller: Controller, takers: Takers) -> None:
+    assert stack.asterisk is not None
+    # A folder MixMonitor cannot create (under a file), as a full or broken disk would be.
+    broken = f"{stack.asterisk.etc}/extensions.conf/recordings"
+    stack.asterisk.cli(f"dialplan set global NTPD_RECORDINGS {broken}")
+    try:
+        number = caller()
+        await dial(stack, number, "1")
+        row, _ = await record(stack, number)
+    finally:
+        stack.asterisk.cli(f"dialplan set global NTPD_RECORDINGS {stack.recordings_inside}")
+    assert row["disposition"] == "answered" and row["answered_at"] is not None
+    assert row["hangup_cause"] == 16  # a normal clearing, by the call-taker
+    assert not (Path(load_settings(stack.layout.settings_file).recordings.dir)
+                / f"{row['uniqueid']}.wav").exists()
