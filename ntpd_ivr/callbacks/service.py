@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr import dialplan_contract as dp
@@ -225,14 +225,19 @@ class CallbackService:
         return len(rows)
 
     async def _clear_through(self, conn: AsyncConnection, now: datetime) -> None:
-        cb, c = Callback.__table__, Call.__table__
-        through = (select(c.c.uniqueid).where(
-            c.c.caller_number == cb.c.caller_number, c.c.answered_at.is_not(None),
-            c.c.answered_at > cb.c.last_abandoned_at).limit(1).scalar_subquery())
+        cb, c, ce = Callback.__table__, Call.__table__, CallEvent.__table__
+        # A later call of the number answered by a call-taker, or put through to an
+        # agency's trunk that answered.
+        by_taker = (select(c.c.uniqueid).where(
+            c.c.caller_number == cb.c.caller_number, c.c.answered_at > cb.c.last_abandoned_at))
+        by_agency = (select(c.c.uniqueid).join(ce, ce.c.uniqueid == c.c.uniqueid).where(
+            c.c.caller_number == cb.c.caller_number, ce.c.kind == KIND_TRUNK_ATTEMPT,
+            ce.c.detail["result"].astext == "ANSWER", ce.c.at > cb.c.last_abandoned_at))
+        through = by_taker.union_all(by_agency).limit(1).scalar_subquery()
         cleared = (await conn.execute(
-            update(Callback).where(cb.c.status.in_((model.WAITING, model.NO_ANSWER, model.BUSY)),
-                             exists().where(and_(c.c.caller_number == cb.c.caller_number,
-                                                 c.c.answered_at > cb.c.last_abandoned_at)))
+            update(Callback)
+            .where(cb.c.status.in_((model.WAITING, model.NO_ANSWER, model.BUSY)),
+                   or_(by_taker.exists(), by_agency.exists()))
             .values(status=model.CLEARED, closed_at=now, next_attempt_at=None,
                     cleared_by=through)
             .returning(cb.c.id, cb.c.cleared_by))).all()

@@ -93,6 +93,22 @@ async def test_the_sweep_dedupes_by_number_and_skips_what_cannot_be_called(
     assert service.today["callbacks"] == 3 and service.today["cleared"] == 1
 
 
+async def test_a_caller_put_through_to_an_agency_clears_their_callback(
+        engine: AsyncEngine) -> None:
+    service = CallbackService(engine, FakeAsterisk(), CallbackSettings())
+    await add_call(engine, "6.1", A, 20, "abandoned-in-queue")
+    await service.sweep(NOW)
+    await add_call(engine, "6.2", A, 10, "hung-up-in-ivr")  # what the record says...
+    async with engine.begin() as conn:  # ... though the agency's trunk answered
+        await conn.execute(insert(CallEvent).values(
+            uniqueid="6.2", at=minutes_ago(10.2), kind="agency.attempt", detail_digest="d",
+            detail={"agency": "palembang-damkar", "attempt": "primary", "result": "ANSWER"}))
+    await service.sweep(NOW)
+    rows = await callbacks(engine)
+    assert [(r["status"], r["cleared_by"], r["abandon_count"]) for r in rows] == [
+        ("cleared", "6.2", 1)]
+
+
 async def test_a_callback_left_calling_by_a_stopped_controller_is_due_again(
         engine: AsyncEngine) -> None:
     service = CallbackService(engine, FakeAsterisk(), CallbackSettings())
