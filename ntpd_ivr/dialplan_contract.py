@@ -60,9 +60,11 @@ VAR_CALLBACK_NUMBER: Final = "NTPD_CALLBACK_NUMBER"  # the number on the callbac
 VAR_CALLBACK_TRUNK: Final = "NTPD_CALLBACK_TRUNK"    # settings callbacks.trunk
 VAR_CALLBACK_RING: Final = "NTPD_CALLBACK_RING"      # seconds the caller's phone rings
 VAR_CALLBACK_PRIORITY: Final = "NTPD_CALLBACK_PRIORITY"  # "1": add Priority: psap-callback
+VAR_CALLBACK_CALLER_ID: Final = "NTPD_CALLBACK_CALLER_ID"  # what the caller's phone shows
 ORIGINATE_VARIABLES: Final = frozenset({VAR_CENTER_CALLBACK, VAR_CALLBACK_ID,
                                         VAR_CALLBACK_NUMBER, VAR_CALLBACK_TRUNK,
-                                        VAR_CALLBACK_RING, VAR_CALLBACK_PRIORITY})
+                                        VAR_CALLBACK_RING, VAR_CALLBACK_PRIORITY,
+                                        VAR_CALLBACK_CALLER_ID})
 # The dialplan's UserEvent after dialling the caller: Callback (id), Result (DIALSTATUS).
 USEREVENT_CALLBACK_RESULT: Final = "NTPDCallbackResult"
 

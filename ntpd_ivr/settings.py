@@ -135,6 +135,8 @@ class CallbackSettings:
     # Send `Priority: psap-callback` (RFC 7090) on the callback INVITE: only where the
     # trunk carries it.
     priority_header: bool = True
+    # The caller ID the called-back caller sees (the center's number).
+    caller_id: str = "112"
     dedupe_minutes: float = 10.0
     max_attempts: int = 3
     retry_minutes: float = 5.0
@@ -323,6 +325,9 @@ def _validate_supervision(settings: Settings) -> None:
             raise ConfigError(f"{where}: {section}.{key} must be positive")
     if settings.wall.wrapup_seconds < 0:
         raise ConfigError(f"{where}: wall.wrapup_seconds must be 0 or positive")
+    caller_id = settings.callbacks.caller_id
+    if not caller_id.lstrip("+").isdigit():
+        raise ConfigError(f"{where}: callbacks.caller_id must be a number, got {caller_id!r}")
     trunk = settings.callbacks.trunk
     if trunk and not trunk.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise ConfigError(f"{where}: callbacks.trunk must be a PJSIP endpoint name "

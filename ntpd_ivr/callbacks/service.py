@@ -85,7 +85,8 @@ def originate_action(attempt: Attempt, settings: CallbackSettings) -> dict[str, 
                  dp.VAR_CALLBACK_NUMBER: attempt.number,
                  dp.VAR_CALLBACK_TRUNK: settings.trunk,
                  dp.VAR_CALLBACK_RING: str(settings.caller_ring_seconds),
-                 dp.VAR_CALLBACK_PRIORITY: "1" if settings.priority_header else "0"}
+                 dp.VAR_CALLBACK_PRIORITY: "1" if settings.priority_header else "0",
+                 dp.VAR_CALLBACK_CALLER_ID: f"112 <{settings.caller_id}>"}
     return {"Action": "Originate", "Channel": f"PJSIP/{attempt.endpoint}",
             "Context": dp.CONTEXT_CALLBACK, "Exten": "s", "Priority": "1",
             "Timeout": str(settings.taker_ring_seconds * 1000),

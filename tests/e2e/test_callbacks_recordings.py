@@ -143,6 +143,7 @@ async def test_three_abandons_make_one_callback_which_reaches_the_caller(
     invite = next(block for block in output.split("\n\n") if "INVITE sip:" in block)
     assert f"INVITE sip:{canonical}@" in invite  # the number on the list, nothing else
     assert "Priority: psap-callback" in invite
+    assert "From: \"112\" <sip:112@" in invite  # the center calls, not the caller's number
     attempts = await rows(stack, select(CallbackAttempt.__table__).where(
         CallbackAttempt.__table__.c.callback_id == callback["id"]))
     assert [(a["actor"], a["endpoint"], a["outcome"]) for a in attempts] == [

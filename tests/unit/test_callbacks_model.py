@@ -113,7 +113,8 @@ def test_the_originate_rings_the_call_taker_then_runs_the_callback_context() -> 
     variables = dict(pair.split("=", 1) for pair in action["Variable"].split(","))
     assert variables == {f"__{dp.VAR_CENTER_CALLBACK}": "1", dp.VAR_CALLBACK_ID: "7",
                          dp.VAR_CALLBACK_NUMBER: NUMBER, dp.VAR_CALLBACK_TRUNK: "callback-line",
-                         dp.VAR_CALLBACK_RING: "30", dp.VAR_CALLBACK_PRIORITY: "1"}
+                         dp.VAR_CALLBACK_RING: "30", dp.VAR_CALLBACK_PRIORITY: "1",
+                         dp.VAR_CALLBACK_CALLER_ID: "112 <112>"}
     assert {name.lstrip("_") for name in variables} == dp.ORIGINATE_VARIABLES
     quiet = originate_action(Attempt(7, 70, NUMBER, "taker-1", model.WAITING, 0),
                              CallbackSettings(trunk="x", priority_header=False))

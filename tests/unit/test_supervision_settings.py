@@ -29,6 +29,7 @@ def test_defaults_follow_the_issue() -> None:
     ("[recordings]\nretention_days = -1\n", "recordings.retention_days must be positive"),
     ("[wall]\nwrapup_seconds = -5\n", "wall.wrapup_seconds must be 0 or positive"),
     ("[wall]\nstale_after = 3\n", "unknown key wall.stale_after"),
+    ("[callbacks]\ncaller_id = \"112,x\"\n", "callbacks.caller_id must be a number"),
 ])
 def test_bad_values_name_file_and_key(tmp_path: Path, extra: str, message: str) -> None:
     path = tmp_path / "ntpd-ivr.toml"
