@@ -3,13 +3,17 @@ names of recordings; expired ones go, nothing else is touched."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from ntpd_ivr.recordings.model import RecordingFile, expired, file_name, uniqueid_of
-from ntpd_ivr.recordings.service import purge
+from ntpd_ivr.recordings.service import RecordingService, purge
+from ntpd_ivr.settings import RecordingsSettings
 
 DAY = 86400.0
 NOW = 1_800_000_000.0
@@ -46,3 +50,29 @@ def test_purge_deletes_expired_recordings_and_nothing_else(tmp_path: Path) -> No
     assert purge(tmp_path, 90, now=NOW) == ["1.1.wav"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1.2.wav", "readme.txt"]
     assert purge(tmp_path / "missing", 90, now=NOW) == []
+
+
+async def test_the_controllers_job_enforces_retention_on_its_own(tmp_path: Path) -> None:
+    old, fresh = tmp_path / "1.1.wav", tmp_path / "1.2.wav"
+    for path in (old, fresh):
+        path.write_bytes(b"RIFF")
+    os.utime(old, (time.time() - 31 * DAY, time.time() - 31 * DAY))
+    engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")  # unused
+    job = RecordingService(RecordingsSettings(dir=str(tmp_path), retention_days=30,
+                                              purge_interval_seconds=0.05), engine)
+    job.start()
+    try:
+        for _ in range(100):
+            if not old.exists():
+                break
+            await asyncio.sleep(0.02)
+        assert not old.exists() and fresh.exists()
+        os.utime(fresh, (time.time() - 31 * DAY, time.time() - 31 * DAY))
+        for _ in range(100):  # and again at the next run
+            if not fresh.exists():
+                break
+            await asyncio.sleep(0.02)
+        assert not fresh.exists()
+    finally:
+        await job.stop()
+        await engine.dispose()
