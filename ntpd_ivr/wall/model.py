@@ -101,8 +101,8 @@ def call_after(call: LiveCall | None, event: AmiEvent) -> LiveCall | None:
     """A 112 call's next state after one event (None: not a call the wall shows)."""
     at = _when(event)
     if isinstance(event, Newchannel):
-        if event.context != dp.CONTEXT_FROM_OPERATOR:
-            return call
+        if event.context != dp.CONTEXT_FROM_OPERATOR or call is not None:
+            return call  # a uniqueid starts once: replayed after a rebuild, it changes nothing
         return LiveCall(event.uniqueid, event.caller_number, IVR, at, at)
     if call is None:
         return None

@@ -64,6 +64,9 @@ class WallService:
         self.incidents: list[dict[str, Any]] = []
         self.dispatches: list[dict[str, Any]] = []
         self._push: asyncio.TimerHandle | None = None
+        # Events that arrive while a rebuild waits for Asterisk's lists: applied again, in
+        # order, over the rebuilt state (the lists were taken somewhere among them).
+        self._replay: list[AmiEvent] | None = None
         self._background = Background("wall")
         self._incidents_wanted = asyncio.Event()
         self._figures_wanted = asyncio.Event()
@@ -73,6 +76,8 @@ class WallService:
     def on_event(self, event: AmiEvent) -> None:
         """Every AMI event, in order; never waits."""
         self.heard_at = event.received_at
+        if self._replay is not None:
+            self._replay.append(event)
         changed, ended = self.state.apply(event)
         if ended is not None:
             self._figures_wanted.set()
@@ -108,17 +113,22 @@ class WallService:
         self._background.spawn(self.rebuild(), "wall-rebuild")
 
     async def rebuild(self) -> None:
+        self._replay = []
         try:
             channels = await self.ami.action({"Action": "CoreShowChannels"})
             status = await self.ami.action({"Action": "QueueStatus"})
+            now = time.time()
+            self.state.resync([e for e in channels.events if isinstance(e, CoreShowChannel)],
+                              [e for e in status.events if isinstance(e, QueueEntry)],
+                              [e for e in status.events if isinstance(e, QueueMember)],
+                              self.known_takers(), now)
+            for event in self._replay:  # their ends were handed on when they arrived
+                self.state.apply(event)
         except AmiError as exc:
             log.warning("wall not rebuilt from AMI: %s", exc)
             return
-        now = time.time()
-        self.state.resync([e for e in channels.events if isinstance(e, CoreShowChannel)],
-                          [e for e in status.events if isinstance(e, QueueEntry)],
-                          [e for e in status.events if isinstance(e, QueueMember)],
-                          self.known_takers(), now)
+        finally:
+            self._replay = None
         self.heard_at = self.rebuilt_at = now
         log.info("wall rebuilt from AMI: %d call(s), %d call-taker(s)",
                  len(self.state.calls), len(self.state.takers))

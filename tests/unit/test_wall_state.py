@@ -225,3 +225,21 @@ def test_rebuilt_from_core_show_channels_and_queue_status_after_a_restart() -> N
     assert [c["uniqueid"] for c in shown["ivr"]] == ["1.1"]
     assert [c["uniqueid"] for c in shown["queues"]["takers-palembang"]] == ["1.2"]
     assert {c["uniqueid"] for c in shown["talking"]} == {"1.3", "1.4"}
+
+
+def test_events_replayed_over_a_rebuild_land_where_they_would_have() -> None:
+    """The lists were taken while these events arrived: applying them again, in order,
+    over the rebuilt state gives the state as it is."""
+    wall = WallState()
+    # Asterisk's lists show the call waiting; the events around them: its start, its
+    # join (both before the lists) and its answer (after them).
+    channels = [channel(U, "Queue", 3)]
+    entries = [QueueEntry(name="QueueEntry", received_at=300.0, queue="takers-palembang",
+                          uniqueid=U, position=1, wait=1, caller_number="+628111")]
+    wall.resync(channels, entries, [], known=[], now=300.0)
+    assert wall.apply(new(297.0)) == (False, None)  # a uniqueid starts once
+    assert (wall.calls[U].state, wall.calls[U].since) == (QUEUE, 299.0)
+    for event in (join(299.0), member(AgentConnect, 301.0)):
+        wall.apply(event)
+    call = wall.calls[U]
+    assert (call.state, call.taker, call.since) == (TALKING, "taker-1", 301.0)
