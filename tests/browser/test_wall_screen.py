@@ -25,7 +25,7 @@ from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import CALLBACK_IP, OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
-from tests.browser.conftest import RunningWeb, log_in, screenshot
+from tests.browser.conftest import screenshot
 from tests.stack_fixtures import Controller, Takers
 
 pytestmark = pytest.mark.e2e
@@ -191,16 +191,3 @@ def test_an_abandoned_caller_appears_on_the_wall_and_is_called_back_from_it(
     expect(page.locator('#figures tr[data-figure="callbacks-reached"] td.value')
            ).not_to_have_text("-", timeout=10_000)
 
-
-def test_without_asterisk_the_wall_says_its_data_cannot_be_trusted(
-        page: Page, web: RunningWeb, request: pytest.FixtureRequest) -> None:
-    """The browser tests' own controller web app has no AMI connection at all."""
-    log_in(page, web, "budi")  # a supervisor
-    page.goto(web.url("/wall"))
-    expect(page.locator("#wall")).to_have_attribute("data-live", "yes")
-    expect(page.locator("#wall-ami-down")).to_be_visible()
-    expect(page.locator("#wall")).to_have_attribute("data-fresh", "no")
-    screenshot(page, request, "ami-down")
-    log_in(page, web, "ani")  # a call-taker: not their screen
-    reply = page.goto(web.url("/wall"))
-    assert reply is not None and reply.status == 403
