@@ -33,7 +33,9 @@ def desk_user(stack: DevStack, controller: Controller) -> Iterator[str]:
     others = set(re.findall(r"\((PJSIP/[\w.-]+)", stack.asterisk.cli("queue show")))
     others.discard(f"PJSIP/{ENDPOINT}")
     for interface in others:
-        stack.asterisk.cli(f"queue pause member {interface} reason browser-test")
+        # No reason: Asterisk takes one only after a queue name ("queue pause member M
+        # [queue Q [reason R]]"), and answers anything else with its usage, unpaused.
+        stack.asterisk.cli(f"queue pause member {interface}")
     try:
         yield USER
     finally:
