@@ -19,6 +19,8 @@ from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent
 from ntpd_ivr.api import http as api_http
 from ntpd_ivr.api.tokens import TokenStore
+from ntpd_ivr.callbacks import http as callbacks_http
+from ntpd_ivr.callbacks.service import CallbackService
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
 from ntpd_ivr.calls.recorder import CallRecorder
@@ -38,12 +40,18 @@ from ntpd_ivr.ops.sdnotify import SdNotifier
 from ntpd_ivr.prank import http as prank_http
 from ntpd_ivr.prank.ivr import PrankGate
 from ntpd_ivr.prank.service import PrankService
+from ntpd_ivr.recordings import http as recordings_http
+from ntpd_ivr.recordings.service import RecordingService
 from ntpd_ivr.reports import http as reports_http
 from ntpd_ivr.reports.grouped import taker_names
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 from ntpd_ivr.routing.live import QueueMonitor
 from ntpd_ivr.routing.reload import load_for_reload, remove_pid_file, write_pid_file
 from ntpd_ivr.settings import Settings
+from ntpd_ivr.wall import http as wall_http
+from ntpd_ivr.wall.model import TOPICS as WALL_TOPICS
+from ntpd_ivr.wall.service import WallService
+from ntpd_ivr.wall.store import WallStore
 from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import WebDeps
 from ntpd_ivr.web.app import init as init_web
@@ -93,7 +101,8 @@ class Service:
         signer = SessionSigner(settings.web.session_secret or secrets.token_urlsafe(32))
         # Call, queue and incident state is pushed to the screens through it.
         self.hub = LiveHub({**DEFAULT_TOPICS, **WORKSPACE_TOPICS, "incidents": "calltaker",
-                            "dispatches": "agency", warnings_http.TOPIC: "supervisor"})
+                            "dispatches": "agency", warnings_http.TOPIC: "supervisor",
+                            **WALL_TOPICS})
         self.incidents = IncidentService(self.engine, lambda: self.routing,
                                          publish=self._incident_changed,
                                          on_disposition=self.prank.on_disposition)
@@ -105,10 +114,24 @@ class Service:
             lambda: sorted({r.queue for r in self.routing.regions.values()}),
             wrapup_limit=lambda: self.routing.wrapup_limit_seconds,
             routing=lambda: self.routing)
+        # The supervisor's wall, the callback list and the recordings (docs/supervisor.md).
+        self.callbacks = CallbackService(self.engine, self.ami, settings.callbacks,
+                                         changed=lambda: self.wall.changed())
+        self.wall = WallService(
+            self.ami, WallStore(self.engine), self.hub, settings.wall,
+            known_takers=lambda: {u.sip_endpoint for u in users.users.values()
+                                  if u.sip_endpoint},
+            ami_connected=lambda: self.ami.connected, callbacks=self.callbacks.summary,
+            on_call_ended=lambda _ended: self.callbacks.call_ended())
+        self.recordings = RecordingService(settings.recordings, self.engine)
         web_deps = WebDeps(health=self.health, users=users, signer=signer,
                            recent_calls=self.recent_calls, hub=self.hub)
-        web_app = init_web(web_deps, domains=(workspace_http.routes(self.workspace),
-                                              prank_http.routes(self.prank)))
+        web_app = init_web(web_deps, domains=(
+            workspace_http.routes(self.workspace), prank_http.routes(self.prank),
+            wall_http.routes(self.wall),
+            callbacks_http.routes(self.callbacks, lambda: self.wall.state.takers.keys(),
+                                  self.workspace.endpoint_of_user),
+            recordings_http.routes(self.recordings, self.recent_calls)))
         add_incident_routes(web_app, self.incidents, connect=self.dispatcher.connect)
         self._add_reports_api_metrics(web_app, users)
         # Public warning campaigns: outbound calls, paced behind the 112 queues.
@@ -145,6 +168,7 @@ class Service:
         self.hub.publish("incidents", kind, data)
         if kind == "call.disposition":  # the call-taker's wrap-up ends
             self.workspace.on_disposition(data["call"])
+        self.wall.incidents_changed()
         if kind.startswith("dispatch."):  # to that agency's screens alone
             self.hub.publish("dispatches", kind, data, agency=data["agency"])
 
@@ -159,10 +183,13 @@ class Service:
         self.workspace.on_event(event)  # never waits: screen pops run in tasks of their own
         self.warnings.on_event(event)  # never waits
         self.prank.on_event(event)  # never waits: silent-call signals, strikes written behind
+        self.wall.on_event(event)  # never waits either: a dict entry, and a timer at most
+        self.callbacks.on_event(event)
 
     async def _on_ami_login(self) -> None:
         self.workspace.on_login()
         self.dispatcher.on_login()
+        self.wall.on_login()
         await self.recorder.resync(self.ami)
 
     async def recent_calls(self, limit: int) -> list[dict[str, Any]]:
@@ -198,6 +225,9 @@ class Service:
         await self.ami.start()
         await self.start_web()
         await self.warnings.start()
+        self.wall.start()
+        self.callbacks.start()
+        self.recordings.start()
         self.loop_lag.start()
         if self.feed is not None:
             self.feed.start()

@@ -87,4 +87,34 @@ VAR_WARNING_KEY_TIMEOUT: Final = "NTPD_WARNING_KEY_TIMEOUT"
 WARNING_ORIGINATE_VARIABLES: Final = frozenset({
     VAR_WARNING_MESSAGE, VAR_WARNING_LANGUAGE, VAR_WARNING_MAX_PLAYS, VAR_WARNING_KEY_TIMEOUT})
 # Every variable a controller's Originate sets for the dialplan to read.
-ORIGINATE_SET_VARIABLES: Final = DISPATCH_ORIGINATE_VARIABLES | WARNING_ORIGINATE_VARIABLES
+
+# --- Abandoned-call callbacks (ntpd_ivr/callbacks/) ----------------------------------------
+# Reached only by the controller's AMI Originate (the call-taker's phone first, then the
+# caller): no context includes it, jumps to it, or is an endpoint's context.
+CONTEXT_CALLBACK: Final = "ntpd-callback"
+CONTEXT_CALLBACK_HEADERS: Final = "ntpd-callback-headers"  # pre-dial handler of the caller leg
+CONTEXT_CALLBACK_ANSWERED: Final = "ntpd-callback-answered"  # the caller answered (Dial U)
+CONTEXT_FROM_CALLBACK_LINE: Final = "from-callback-line"  # the callback line's own: a dead end
+# Set by the Originate on the call-taker's channel and inherited by the caller's: this is
+# the center calling a caller back, never to be blocked (prank protection reads it).
+VAR_CENTER_CALLBACK: Final = "NTPD_CENTER_CALLBACK"
+VAR_CALLBACK_ID: Final = "NTPD_CALLBACK_ID"
+VAR_CALLBACK_NUMBER: Final = "NTPD_CALLBACK_NUMBER"  # the number on the callback list
+VAR_CALLBACK_TRUNK: Final = "NTPD_CALLBACK_TRUNK"    # settings callbacks.trunk
+VAR_CALLBACK_RING: Final = "NTPD_CALLBACK_RING"      # seconds the caller's phone rings
+VAR_CALLBACK_PRIORITY: Final = "NTPD_CALLBACK_PRIORITY"  # "1": add Priority: psap-callback
+VAR_CALLBACK_CALLER_ID: Final = "NTPD_CALLBACK_CALLER_ID"  # what the caller's phone shows
+CALLBACK_ORIGINATE_VARIABLES: Final = frozenset({VAR_CENTER_CALLBACK, VAR_CALLBACK_ID,
+                                        VAR_CALLBACK_NUMBER, VAR_CALLBACK_TRUNK,
+                                        VAR_CALLBACK_RING, VAR_CALLBACK_PRIORITY,
+                                        VAR_CALLBACK_CALLER_ID})
+# The dialplan's UserEvent after dialling the caller: Callback (id), Result (DIALSTATUS).
+USEREVENT_CALLBACK_RESULT: Final = "NTPDCallbackResult"
+# Every variable a controller's Originate sets for the dialplan to read.
+ORIGINATE_SET_VARIABLES: Final = (DISPATCH_ORIGINATE_VARIABLES | WARNING_ORIGINATE_VARIABLES
+                                   | CALLBACK_ORIGINATE_VARIABLES)
+
+# --- Recordings (ntpd_ivr/recordings/) -----------------------------------------------------
+# Global: the folder MixMonitor writes <UNIQUEID>.wav into, as Asterisk sees it; empty
+# turns recording off.
+VAR_RECORDINGS: Final = "NTPD_RECORDINGS"

@@ -136,6 +136,48 @@ class WarningsSettings:
 
 
 @dataclass(frozen=True)
+class WallSettings:
+    # The supervisor's wall (docs/supervisor.md): queue members read again from Asterisk
+    # this often (pauses and logins that happened outside the controller), today's
+    # figures computed again this often, and a call-taker shown in wrap-up this long after
+    # a call (app_queue's wrapuptime; 0: only a pause with reason wrap-up shows it).
+    member_refresh_seconds: float = 5.0
+    figures_refresh_seconds: float = 30.0
+    wrapup_seconds: float = 0.0
+    # The wall says its data is stale when nothing was heard from Asterisk for this long.
+    stale_after_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    # Abandoned-call callbacks (docs/supervisor.md). The PJSIP endpoint the center calls
+    # callers back on (an outbound-only endpoint, never one in [from-operator]); empty:
+    # callbacks are listed but cannot be placed.
+    trunk: str = ""
+    # Send `Priority: psap-callback` (RFC 7090) on the callback INVITE: only where the
+    # trunk carries it.
+    priority_header: bool = True
+    # The caller ID the called-back caller sees (the center's number).
+    caller_id: str = "112"
+    dedupe_minutes: float = 10.0
+    max_attempts: int = 3
+    retry_minutes: float = 5.0
+    taker_ring_seconds: int = 20
+    caller_ring_seconds: int = 30
+    sweep_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class RecordingsSettings:
+    # Where Asterisk's MixMonitor writes <uniqueid>.wav, as this host sees it: outside any
+    # web root (the dialplan global NTPD_RECORDINGS is the same folder as Asterisk sees
+    # it). Empty: playback and retention are off.
+    dir: str = ""
+    retention_days: float = 90.0
+    purge_interval_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "INFO"
 
@@ -166,6 +208,9 @@ class Settings:
     takers: TakersSettings = field(default_factory=TakersSettings)
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    wall: WallSettings = field(default_factory=WallSettings)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    recordings: RecordingsSettings = field(default_factory=RecordingsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     feed: FeedSettings = field(default_factory=FeedSettings)
     warnings: WarningsSettings = field(default_factory=WarningsSettings)
@@ -302,6 +347,7 @@ def validate(settings: Settings) -> None:
         if getattr(settings.agi, key) <= 0:
             raise ConfigError(f"{where}: agi.{key} must be positive")
     _validate_warnings(settings)
+    _validate_supervision(settings)
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"{where}: log.level must be DEBUG, INFO, WARNING or ERROR")
     validate_feed(settings.feed, where)
@@ -332,3 +378,25 @@ def _validate_warnings(settings: Settings) -> None:
     for key in ("min_free_takers", "max_queue_wait_seconds", "ramp_seconds"):
         if getattr(section, key) < 0:
             raise ConfigError(f"{where}: warnings.{key} must not be negative")
+
+
+def _validate_supervision(settings: Settings) -> None:
+    """The wall's, the callbacks' and the recordings' settings."""
+    where = settings.source
+    for section, key in (("wall", "member_refresh_seconds"), ("wall", "figures_refresh_seconds"),
+                         ("wall", "stale_after_seconds"), ("callbacks", "dedupe_minutes"),
+                         ("callbacks", "retry_minutes"), ("callbacks", "taker_ring_seconds"),
+                         ("callbacks", "caller_ring_seconds"), ("callbacks", "sweep_seconds"),
+                         ("callbacks", "max_attempts"), ("recordings", "retention_days"),
+                         ("recordings", "purge_interval_seconds")):
+        if getattr(getattr(settings, section), key) <= 0:
+            raise ConfigError(f"{where}: {section}.{key} must be positive")
+    if settings.wall.wrapup_seconds < 0:
+        raise ConfigError(f"{where}: wall.wrapup_seconds must be 0 or positive")
+    caller_id = settings.callbacks.caller_id
+    if not caller_id.lstrip("+").isdigit():
+        raise ConfigError(f"{where}: callbacks.caller_id must be a number, got {caller_id!r}")
+    trunk = settings.callbacks.trunk
+    if trunk and not trunk.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise ConfigError(f"{where}: callbacks.trunk must be a PJSIP endpoint name "
+                          f"(letters, digits, - _ .), got {trunk!r}")

@@ -208,8 +208,8 @@ class AgencyTrunkAttempt(AmiEvent):
 @dataclass(frozen=True, kw_only=True)
 class OriginateResponse(AmiEvent):
     """How an async Originate ended (a connect dispatch's agency trunk, a warning campaign's
-    call): `Success` once the callee answered, else `Failure` with the last control frame
-    as `reason`."""
+    call, a callback's call-taker leg): `Success` once the callee answered, else `Failure`
+    with the last control frame as `reason`."""
 
     action_id: str
     response: str  # Success or Failure
@@ -257,6 +257,16 @@ class WarningOutcome(AmiEvent):
     uniqueid: str  # the attempt's channel: the ChannelId the Originate set
     outcome: str
     plays: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackResult(AmiEvent):
+    """The callback dialplan's UserEvent after dialling the caller (dialplan_contract
+    USEREVENT_CALLBACK_RESULT)."""
+
+    callback: str  # the callback's id
+    result: str  # DIALSTATUS: ANSWER, BUSY, NOANSWER, CONGESTION, CHANUNAVAIL... or REFUSED
+    cause: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -426,6 +436,8 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
         _opt("uniqueid", "Uniqueid"), _opt("marked", "MarkedUser", convert=_yes))),
     "UserEvent:" + dp.USEREVENT_WARNING: (WarningOutcome, (
         _req("uniqueid", "Uniqueid"), _req("outcome", "Outcome"), _opt("plays", "Plays"))),
+    "UserEvent:" + dp.USEREVENT_CALLBACK_RESULT: (CallbackResult, (
+        _req("callback", "Callback"), _req("result", "Result"), _opt("cause", "Cause"))),
     "QueueEntry": (QueueEntry, (
         _req("queue", "Queue"), _req("uniqueid", "Uniqueid"),
         _req("position", "Position", convert=int), _req("wait", "Wait", convert=int), _CALLER)),

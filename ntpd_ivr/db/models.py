@@ -126,6 +126,7 @@ class Agency(Base):
 # schema test) is the whole schema.
 from ntpd_ivr.api import tables as _api_tables  # noqa: E402, F401
 from ntpd_ivr.audit import model as _audit_model  # noqa: E402, F401
+from ntpd_ivr.callbacks import tables as _callback_tables  # noqa: E402, F401
 from ntpd_ivr.campaigns import tables as _campaign_tables  # noqa: E402, F401
 from ntpd_ivr.feed import tables as _feed_tables  # noqa: E402, F401
 from ntpd_ivr.incidents import tables as _incident_tables  # noqa: E402, F401

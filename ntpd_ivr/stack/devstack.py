@@ -36,6 +36,7 @@ OPERATOR_B_IP = "127.0.0.8"
 TAKER_IP = "127.0.0.3"      # call-taker stand-ins listen here
 AGENCY_IP = "127.0.0.4"     # agency trunk stand-ins (direct dispatch) listen here
 WARNING_IP = "127.0.0.12"   # the warning trunk's stand-in for the contacts' phones
+CALLBACK_IP = "127.0.0.5"   # the caller being called back (callback line stand-in)
 # The routing config a dev/test stack starts from (South Sumatra), copied into its run folder.
 ROUTING_CONFIG = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
 AGENCY_TRUNKS = ("agency_damkar_plg", "agency_damkar_plg_backup", "agency_bpbd_plg",
@@ -61,6 +62,7 @@ class StackLayout:
     agency_ports: tuple[int, int, int, int] = (5081, 5082, 5083, 5084)
     sip_tls_port: int = 5061  # call-takers' phones over TLS
     warning_port: int = 5091  # the warning trunk's contact at WARNING_IP
+    callback_port: int = 5091  # the callback line's stand-in, at CALLBACK_IP
 
     @classmethod
     def dev(cls, run_dir: Path) -> StackLayout:
@@ -76,7 +78,8 @@ class StackLayout:
                    taker_ports=(free_port("udp"), free_port("udp")),
                    agency_ports=(free_port("udp"), free_port("udp"), free_port("udp"),
                                  free_port("udp")),
-                   sip_tls_port=free_port(), warning_port=free_port("udp"))
+                   sip_tls_port=free_port(), warning_port=free_port("udp"),
+                   callback_port=free_port("udp"))
 
     def agency_port(self, trunk: str) -> int:
         """The stand-in port of an agency trunk endpoint, e.g. "agency-damkar-plg"."""
@@ -171,11 +174,19 @@ class DevStack:
                for trunk, port in zip(AGENCY_TRUNKS, layout.agency_ports, strict=True)},
             "warning_trunk_contact": f"sip:warning@{WARNING_IP}:{layout.warning_port}",
             "prompts_dir": prompts_dir,
+            # Benchmarks measure the call path, not the disk: no recordings there.
+            "recordings_dir": "" if self.bench else self.recordings_inside,
+            "callback_contact": f"sip:caller@{CALLBACK_IP}:{layout.callback_port}",
             "bench": "" if self.bench else ";",
             # SIPp call-taker stand-ins at static contacts (pjsip-standins.conf): every
             # local stack has them; real call-takers are added with `ntpd-ivr taker add`.
             "standins": "",
         }
+
+    @property
+    def recordings_inside(self) -> str:
+        """The recordings folder as Asterisk sees it (inside its root)."""
+        return f"{self.asterisk.base}/recordings" if self.asterisk else ""
 
     def _cdr_csv(self) -> Path | str:
         """Where Asterisk's cdr_custom writes Master.csv, as the controller sees it."""
@@ -226,6 +237,11 @@ pid_file = "{layout.run_dir / 'controller.pid'}"
 caller_id = "+62711112"
 media_dir = "{self.asterisk.host_path(prompts_dir + '/warnings') if self.asterisk else ''}"
 asterisk_media_dir = "{prompts_dir}/warnings"
+[recordings]
+dir = "{self.asterisk.host_path(self.recordings_inside) if self.asterisk else ''}"
+
+[callbacks]
+trunk = "callback-line"
 """
         fd = os.open(layout.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:

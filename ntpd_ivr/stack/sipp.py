@@ -43,12 +43,13 @@ class Taker:
 
     def __init__(self, ip: str, port: int, talk_ms: int = 1500, calls: int = 1,
                  scenario: str = "taker-answer.xml",
-                 keys: Mapping[str, str] | None = None, extra: tuple[str, ...] = ()) -> None:
+                 keys: Mapping[str, str] | None = None, extra: tuple[str, ...] = (),
+                 trace_messages: bool = False) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-sipp-taker-"))
         self.process = subprocess.Popen(
             [_sipp(), "-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port),
              "-d", str(talk_ms), "-m", str(calls), "-nostdin", "-trace_err",
-             *_key_args(keys), *extra],
+             *_key_args(keys), *extra, *(["-trace_msg"] if trace_messages else [])],
             cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
 
@@ -58,8 +59,16 @@ class Taker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             out, _ = self.process.communicate()
-            return SippResult(-1, out.decode(errors="replace") + "\n(timed out)")
-        return SippResult(self.process.returncode, out.decode(errors="replace"))
+            return SippResult(-1, out.decode(errors="replace") + "\n(timed out)"
+                              + self.logs())
+        return SippResult(self.process.returncode, out.decode(errors="replace") + self.logs())
+
+    def logs(self) -> str:
+        """SIPp's error log, then its message log (with trace_messages): what was sent
+        and received, headers and all."""
+        return "".join(p.read_text(errors="replace") for name in ("*_errors.log",
+                                                                  "*_messages.log")
+                       for p in sorted(self.workdir.glob(name)))
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -18,6 +18,7 @@ from ntpd_ivr.ami.events import (
     AmiEvent,
     BridgeEnter,
     BridgeLeave,
+    CallbackResult,
     ChannelTalkingStart,
     ConfbridgeLeave,
     ConfbridgeList,
@@ -197,6 +198,17 @@ CASES: list[tuple[str, AmiEvent]] = [
      "Uniqueid: w3-18-2\nUserEvent: NTPDWarning\nOutcome: confirmed\nPlays: 2",
      WarningOutcome(name="UserEvent", received_at=AT, uniqueid="w3-18-2",
                     outcome="confirmed", plays="2")),
+    ("Event: UserEvent\nPrivilege: user,all\nChannel: PJSIP/taker-1-00000009\n"
+     "Uniqueid: 1700000000.9\nUserEvent: NTPDCallbackResult\nCallback: 12\nResult: NOANSWER\n"
+     "Cause: 19",
+     CallbackResult(name="UserEvent", received_at=AT, callback="12", result="NOANSWER",
+                    cause="19")),
+    ("Event: OriginateResponse\nPrivilege: call,all\nActionID: 42\nResponse: Failure\n"
+     "Channel: PJSIP/taker-1\nContext: ntpd-callback\nExten: s\nApplication: \nData: \n"
+     "Reason: 3\nUniqueid: <null>\nCallerIDNum: +6281234",
+     OriginateResponse(name="OriginateResponse", received_at=AT, action_id="42",
+                       response="Failure", reason=3, channel="PJSIP/taker-1",
+                       uniqueid="<null>")),
     ("Event: UserEvent\nUniqueid: 1.3\nUserEvent: SomethingElse\nFoo: bar",
      OtherEvent(name="UserEvent", received_at=AT, fields=(
          ("Uniqueid", "1.3"), ("UserEvent", "SomethingElse"), ("Foo", "bar")))),

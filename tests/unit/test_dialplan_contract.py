@@ -64,7 +64,7 @@ def test_ami_event_filter_lets_through_every_event_the_controller_follows() -> N
                     "ActionResponse", "ConfbridgeList"}
     # Typed by their UserEvent header, they arrive as Event: UserEvent.
     user_events = {"AgencyTrunkAttempt": "UserEvent", "DispatchKey": "UserEvent",
-                   "WarningOutcome": "UserEvent"}
+                   "WarningOutcome": "UserEvent", "CallbackResult": "UserEvent"}
     typed = {user_events.get(cls.__name__, cls.__name__) for cls in vars(events).values()
              if isinstance(cls, type) and issubclass(cls, events.AmiEvent)
              and cls not in (events.AmiEvent, events.OtherEvent)}
@@ -185,3 +185,61 @@ def test_the_originate_dials_digits_only_on_a_configured_trunk() -> None:
     for bad in ("+6281234567890&PJSIP/x", "081234567890", "+1555123456", "+62 812"):
         with pytest.raises(ValueError):
             national_digits(bad)
+
+
+def test_the_callback_context_is_reached_only_by_the_controllers_originate() -> None:
+    text = dialplan_text()
+    callback_contexts = (dp.CONTEXT_CALLBACK, dp.CONTEXT_CALLBACK_HEADERS,
+                         dp.CONTEXT_CALLBACK_ANSWERED)
+    for name in callback_contexts:
+        assert f"[{name}]" in text
+        # No include, Goto, GotoIf, Gosub or channel-originating app names it...
+        named = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w.-])")
+        mentions = [line for line in text.splitlines()
+                    if named.search(line) and not line.startswith("[")]
+        allowed = (f"b({dp.CONTEXT_CALLBACK_HEADERS}^s^1(${{{dp.VAR_CALLBACK_PRIORITY}}}))",
+                   f"U({dp.CONTEXT_CALLBACK_ANSWERED}^${{{dp.VAR_CALLBACK_ID}}})")
+        assert all(any(a in line for a in allowed) for line in mentions), mentions
+        # ... and no endpoint lands in it.
+        for conf in (DIALPLAN.parent / "asterisk-conf").glob("pjsip*.conf"):
+            assert not re.search(rf"^context\s*=\s*{name}\s*$", conf.read_text(), re.M), conf
+    # The pre-dial and answer handlers are named only from the callback context's Dial.
+    dial_line = next(line for line in _context_body(dp.CONTEXT_CALLBACK).splitlines()
+                     if "Dial(" in line)
+    assert all(a in dial_line for a in (f"b({dp.CONTEXT_CALLBACK_HEADERS}^s^1(",
+                                        f"U({dp.CONTEXT_CALLBACK_ANSWERED}^"))
+    # Asterisk may originate into it only with the AMI user's originate right, on loopback.
+    manager = (DIALPLAN.parent / "asterisk-conf" / "manager.conf").read_text()
+    assert "permit = 127.0.0.0/255.0.0.0" in manager and "originate" in manager
+
+
+def test_the_callback_context_dials_only_the_listed_number_on_the_callback_line() -> None:
+    body = _context_body(dp.CONTEXT_CALLBACK)
+    dials = re.findall(r"Dial\(([^,]+),", body)
+    assert dials == [f"PJSIP/${{{dp.VAR_CALLBACK_NUMBER}}}@${{{dp.VAR_CALLBACK_TRUNK}}}"]
+    # Only a center callback, only a plain number, only a plain endpoint name: else refused.
+    lines = body.splitlines()
+    dial_at = next(i for i, line in enumerate(lines) if "Dial(" in line)
+    checks = "\n".join(lines[:dial_at])
+    assert f'"${{{dp.VAR_CENTER_CALLBACK}}}" != "1"]?refused' in checks
+    assert f'REGEX("^[+]?[0-9]{{3,15}}$" ${{{dp.VAR_CALLBACK_NUMBER}}})' in checks
+    assert f'REGEX("^[A-Za-z0-9_.-]+$" ${{{dp.VAR_CALLBACK_TRUNK}}})' in checks
+    assert "Originate" not in body
+    # The other callback contexts dial nothing at all.
+    for name in (dp.CONTEXT_CALLBACK_HEADERS, dp.CONTEXT_CALLBACK_ANSWERED,
+                 dp.CONTEXT_FROM_CALLBACK_LINE):
+        assert "Dial(" not in _context_body(name)
+    # The RFC 7090 header is set on the caller's leg, only when configured.
+    headers = _context_body(dp.CONTEXT_CALLBACK_HEADERS)
+    assert "PJSIP_HEADER(add,Priority)=psap-callback" in headers
+    assert '"${ARG1}" != "1"' in headers
+
+
+def test_every_112_call_is_recorded_and_a_recording_fault_never_stops_it() -> None:
+    body = _context_body(dp.CONTEXT_EMERGENCY)
+    lines = [line for line in body.splitlines() if line.strip()]
+    answer = next(i for i, line in enumerate(lines) if "Answer()" in line)
+    record = next(i for i, line in enumerate(lines) if "MixMonitor(" in line)
+    assert answer < record < next(i for i, line in enumerate(lines) if "AGI(" in line)
+    assert f"TryExec(MixMonitor(${{{dp.VAR_RECORDINGS}}}/${{UNIQUEID}}.wav))" in lines[record]
+    assert re.search(rf"^{dp.VAR_RECORDINGS} = ", dialplan_text(), re.M)

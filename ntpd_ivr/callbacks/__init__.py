@@ -1,0 +1,1 @@
+"""Abandoned-call callbacks: the list, the call back through AMI Originate, the outcomes."""

@@ -1,0 +1,1 @@
+"""Call recordings: MixMonitor files named by uniqueid, retention, audited playback."""

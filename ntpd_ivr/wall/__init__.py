@@ -1,0 +1,1 @@
+"""The supervisor's live wall: calls, call-takers, today's figures, incidents, callbacks."""
