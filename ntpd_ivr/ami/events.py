@@ -213,8 +213,8 @@ class OriginateResponse(AmiEvent):
 
     action_id: str
     response: str  # Success or Failure
-    channel: str
     reason: int  # AST_CONTROL_*: 0 none, 1 hangup, 3 rang out, 4 answer, 5 busy, 8 congestion
+    channel: str = ""
     uniqueid: str = ""  # the originated channel's ("<null>" when none was made)
 
 
