@@ -1,10 +1,13 @@
 """Strikes over HTTP, for supervisors (docs/prank.md):
 
+    GET  /strikes                         the page: numbers with strikes, each with an
+                                          unblock form (posts to the route below)
     GET  /api/strikes                     {"numbers": [{number, region, strikes, level,
                                            blocked_until, last_strike, reasons}]}
     GET  /api/strikes?number=0812...      the same for one number
     POST /api/strikes/unblock             {"number": "0812..."} (CSRF): clears the
-                                          number's strikes; the next call is strike-free
+                                          number's strikes; the next call is strike-free.
+                                          A form post gets 303 back to /strikes.
 
 Refusals: 400 bad-request (not a caller number), 503 database (not stored: try again).
 Every unblock is in the audit trail (prank.unblocked), in its own transaction.
@@ -14,19 +17,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, tzinfo
 
 from aiohttp import web
 
 from ntpd_ivr.numbers import parse_caller
+from ntpd_ivr.prank.messages import MESSAGES
 from ntpd_ivr.prank.service import PrankService
+from ntpd_ivr.web import csrf
 from ntpd_ivr.web.app import problem, protect, refuse, request_fields
 from ntpd_ivr.web.auth import Session
-from ntpd_ivr.web.templates import SESSION_KEY
+from ntpd_ivr.web.i18n import add_messages
+from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
 log = logging.getLogger(__name__)
 
 PRANK: web.AppKey[PrankService] = web.AppKey("prank", PrankService)
 ROLE = "supervisor"
+PAGE = "/strikes"
 
 
 def caller_number(raw: object) -> str:
@@ -64,7 +72,30 @@ async def unblock(request: web.Request) -> web.Response:
         log.warning("unblock of %s by %s not stored: %s: %s", number, session.user,
                     type(exc).__name__, exc)
         return problem(503, "database", "not stored: the database is unreachable")
+    if request.content_type in csrf.FORM_TYPES:
+        raise web.HTTPSeeOther(PAGE)  # the page's form: back to the list, without the number
     return web.json_response({"number": number, "cleared": cleared, "by": session.user})
+
+
+def _local_time(zone: tzinfo) -> Callable[[str], str]:
+    """Times are shown in the center's zone (the routing config's)."""
+    def show(iso: str) -> str:
+        return datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    return show
+
+
+async def strikes_page(request: web.Request) -> web.Response:
+    """The numbers that have strikes now (the same listing as GET /api/strikes)."""
+    service = request.app[PRANK]
+    when = _local_time(service.routing().zone)
+    try:
+        numbers = await service.listing()
+    except Exception as exc:
+        log.warning("strikes page not listed: %s: %s", type(exc).__name__, exc)
+        return render(request, "strikes.html", status=503, unavailable=True, numbers=[],
+                      when=when)
+    return render(request, "strikes.html", unavailable=False, when=when,
+                  numbers=[n for n in numbers if n["strikes"] > 0])
 
 
 def routes(service: PrankService) -> Callable[[web.Application], None]:
@@ -72,8 +103,12 @@ def routes(service: PrankService) -> Callable[[web.Application], None]:
 
     def add_routes(app: web.Application) -> None:
         app[PRANK] = service
+        add_messages(MESSAGES)
+        add_template_package(app, "ntpd_ivr.prank")
         for name in ("strikes", "strikes-unblock"):
             protect(app, name, ROLE)
+        protect(app, "strikes-page", ROLE, page=True)
+        app.router.add_get(PAGE, strikes_page, name="strikes-page")
         app.router.add_get("/api/strikes", list_strikes, name="strikes")
         app.router.add_post("/api/strikes/unblock", unblock, name="strikes-unblock")
 

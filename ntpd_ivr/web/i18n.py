@@ -61,6 +61,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nav.workspace": "Meja penerima panggilan",
         "nav.agency": "Penugasan instansi",
         "nav.commitments": "Laporan komitmen instansi",
+        "nav.callbacks": "Panggilan balik",
+        "nav.wall": "Dinding supervisor",
+        "nav.recordings": "Rekaman panggilan",
+        "nav.reports": "Laporan",
+        "nav.warnings": "Peringatan dini",
+        "nav.strikes": "Nomor dengan strike",
     },
     "en": {
         "app.name": "NTPD 112",
@@ -105,6 +111,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nav.workspace": "Call-taker's desk",
         "nav.agency": "Agency dispatches",
         "nav.commitments": "Agency commitment report",
+        "nav.callbacks": "Callbacks",
+        "nav.wall": "Supervisor's wall",
+        "nav.recordings": "Call recordings",
+        "nav.reports": "Reports",
+        "nav.warnings": "Early warnings",
+        "nav.strikes": "Numbers with strikes",
     },
 }
 
