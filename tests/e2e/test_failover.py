@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,7 @@ from ntpd_ivr.stack.sipp import place_call
 from ntpd_ivr.takers.accounts import AccountStore
 
 from .conftest import Row, call_rows
+from .test_dispatch import Api, supervisor
 from .test_first_call import new_caller
 
 pytestmark = pytest.mark.e2e
@@ -258,3 +260,55 @@ async def test_restarted_edge_registered_call_takers_reachable_within_reregistra
     await asyncio.to_thread(ha.wait_node_active, 0, True, 5)
     row = await answered_muba_call(ha, phone)
     assert (row["queue"], row["answered_by"]) == ("takers-muba", PHONE), row
+
+
+async def wall_until(api: Api, what: str, check: object, within_s: float) -> dict[str, Any]:
+    """Reads /api/wall until `check(state)`; returns that state."""
+    deadline = time.monotonic() + within_s
+    while True:
+        state = await api.get("/api/wall")
+        if check(state):  # type: ignore[operator]
+            return state
+        assert time.monotonic() < deadline, f"{what}: not within {within_s} s: {state}"
+        await asyncio.sleep(0.2)
+
+
+def node(state: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(n for n in state["nodes"] if n["name"] == name)
+
+
+async def test_each_wall_shows_both_nodes_calls_and_says_when_the_other_node_is_down(
+        ha: HaStack, standins: TakerPool) -> None:
+    # A call through the edge lands on node-a; it stays 6 s in the IVR menu.
+    caller = new_caller()
+    placing = asyncio.create_task(asyncio.to_thread(
+        place_call, f"127.0.0.1:{ha.layout.edge_port}", "127.0.0.2", 0, digit="1",
+        caller=caller, digit_delay_ms=6000, timeout=40, scenario="ha-caller.xml"))
+    async with supervisor(ha.nodes[1]) as wall_b, supervisor(ha.nodes[0]) as wall_a:
+        # node-b's controller follows node-a's AMI for its screens: the call is on its wall.
+        state = await wall_until(wall_b, "node-a's call on node-b's wall", lambda s: any(
+            c["node"] == "node-a" and c["uniqueid"].startswith("node-a-")
+            and caller[-6:] in c["caller_number"] for c in s["ivr"]), 8)
+        assert [(n["name"], n["connected"]) for n in state["nodes"]] == [
+            ("node-b", True), ("node-a", True)]
+        result = await placing
+        assert result.ok, result.output[-3000:]
+        # Recorded once, by node-a's controller alone.
+        rows = await rows_when(ha, [caller + "1"], lambda r: bool(r) and r[0]["ended_at"], 15)
+        assert len(rows) == 1 and rows[0]["uniqueid"].startswith("node-a-"), rows
+
+        # node-b's Asterisk SIGKILLed: node-a's wall says node-b is down.
+        killed_at = ha.kill_node(1)
+        try:
+            state = await wall_until(wall_a, "node-b down on node-a's wall",
+                                     lambda s: not node(s, "node-b")["connected"], 5)
+            assert time.time() - killed_at <= 3.0
+            assert node(state, "node-a")["connected"] and node(state, "node-b")["down_since"]
+        finally:
+            await asyncio.to_thread(ha.restart_node, 1)
+        await asyncio.to_thread(ha.wait_node_active, 1, True, 15)
+        state = await wall_until(wall_a, "node-b up again on node-a's wall",
+                                 lambda s: node(s, "node-b")["connected"], 15)
+        assert node(state, "node-b")["down_since"] is None
+    await asyncio.to_thread(wait_for, "node-b's controller back on AMI",
+                            ha.controllers[1].healthy, 20)
