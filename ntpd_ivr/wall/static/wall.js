@@ -187,6 +187,7 @@
     $("wall-node-down").hidden = !down.length;
     $("wall-node-down").textContent = down.map((n) => t("wall.node_down", {
       node: n.name, time: n.down_since ? clock(n.down_since) : "-" })).join(" ");
+    $("wall-nodes").hidden = !nodes.length;
     $("wall-nodes").textContent = nodes.map((n) => t("wall.node", {
       node: n.name, state: t(n.connected ? "wall.node.up" : "wall.node.down"),
       time: n.heard_at ? clock(n.heard_at) : "-" })).join(" · ");
