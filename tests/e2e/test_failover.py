@@ -27,10 +27,12 @@ from ntpd_ivr.stack.devstack import OPERATOR_B_IP, TAKER_IP
 from ntpd_ivr.stack.hastack import HaLayout, HaStack
 from ntpd_ivr.stack.sipp import place_call
 from ntpd_ivr.takers.accounts import AccountStore
+from tests.stack_fixtures import add_web_user
 
 from .conftest import Row, call_rows
 from .test_dispatch import Api, supervisor
 from .test_first_call import new_caller
+from .test_workspace import PASSWORD, screen
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +42,7 @@ MAX_EXPIRES = 10
 MUBA_DID = "1120714"   # regions.muba: its queue takers-muba has only the softphone below
 PHONE = "citra"
 STRANGER_IP = "127.0.0.5"   # no operator's address
+DESK = "desk-citra"   # citra's web login, on node-b's controller only
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,7 @@ def ha() -> Iterator[HaStack]:
     (run_dir / "phone-password").write_text(password)
     try:
         stack.up()
+        add_web_user(stack.nodes[1], DESK, PASSWORD, sip_endpoint=PHONE)  # read at start
         stack.start_controllers()
         stack.let_standins_take_many()
         stack.wait_node_active(0, True, timeout=10)
@@ -312,3 +316,22 @@ async def test_each_wall_shows_both_nodes_calls_and_says_when_the_other_node_is_
         assert node(state, "node-b")["down_since"] is None
     await asyncio.to_thread(wait_for, "node-b's controller back on AMI",
                             ha.controllers[1].healthy, 20)
+
+
+async def test_a_call_on_one_node_pops_on_the_desk_open_on_the_other_nodes_controller(
+        ha: HaStack, phone: Softphone) -> None:
+    await asyncio.to_thread(wait_for, f"{PHONE} reachable from node-a",
+                            lambda: endpoint_state(ha, 0, PHONE) == "Not in use", 20)
+    try:
+        async with screen(ha.nodes[1], DESK) as desk:
+            answering = asyncio.create_task(answered_muba_call(ha, phone))
+            # The call is on node-a; node-b's controller sees it ring citra on node-a's AMI.
+            pop, _ = await desk.next_event("call.ringing", 20)
+            row = await answering
+        assert pop["uniqueid"] == row["uniqueid"] and row["uniqueid"].startswith("node-a-")
+        assert pop["endpoint"] == PHONE and pop["region"] == row["region"] == "muba", pop
+    finally:
+        # The desk's wrap-up pauses citra on its controller's node (docs/ha.md, not done).
+        asterisk = ha.nodes[1].asterisk
+        assert asterisk is not None
+        asterisk.cli(f"queue unpause member PJSIP/{PHONE}")
