@@ -66,8 +66,9 @@ class PeerFeed:
         now = time.time()
         local = self.local.observed(self.local_ami.connected, local_heard_at,
                                     self.local_ami.last_error, now)
-        peer = self.peer.observed(self.ami.connected, self.wall.heard_at,
-                                  self.ami.last_error, now)
+        # Logged in means its pings are answered (ami.ping_interval_seconds): heard now.
+        heard = now if self.ami.connected else self.peer.heard_at or self.wall.heard_at
+        peer = self.peer.observed(self.ami.connected, heard, self.ami.last_error, now)
         moved = (local.connected, peer.connected) != (self.local.connected,
                                                       self.peer.connected)
         if self.peer.connected and not peer.connected:

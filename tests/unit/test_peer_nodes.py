@@ -166,6 +166,13 @@ async def test_the_feed_hands_the_other_nodes_events_to_the_screens_only() -> No
     assert not feed._observe(1.0)  # the other one down from the start: nothing moved
     feed.ami._logged_in.set()
     assert feed._observe(1.0) and feed.peer.connected
+    heard = feed.peer.heard_at
+    assert heard is not None  # logged in: heard now
+    feed.ami._logged_in.clear()
+    feed._observe(1.0)
+    assert feed.peer.heard_at == heard  # down: last heard when it was still up
+    feed.ami._logged_in.set()
+    feed._observe(1.0)
     feed.ami._logged_in.clear()
     assert feed._observe(1.0) and not feed.peer.connected
     # Its calls are not known any more: not shown as live.
