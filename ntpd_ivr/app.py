@@ -38,6 +38,7 @@ from ntpd_ivr.looplag import LoopLagMonitor
 from ntpd_ivr.ops import metrics as ops_metrics
 from ntpd_ivr.ops.sdnotify import SdNotifier
 from ntpd_ivr.peer.feed import PeerFeed
+from ntpd_ivr.peer.mirror import MirroredActions
 from ntpd_ivr.prank import http as prank_http
 from ntpd_ivr.prank.ivr import PrankGate
 from ntpd_ivr.prank.service import PrankService
@@ -157,6 +158,9 @@ class Service:
         feed = PeerFeed(self.settings.ami_peer, self.ami, make_wall=make_wall,
                         on_screen_event=self.workspace.on_event, changed=self.wall.changed)
         self.wall.peer = feed
+        # The desk's presence changes (login, pause, wrap-up) on both nodes.
+        mirrored = MirroredActions(self.ami, feed.ami, self.settings.ami_peer.name)
+        self.workspace.ami = self.workspace.wrapups.ami = mirrored
         return feed
 
     def _add_reports_api_metrics(self, web_app: web.Application, users: UserStore) -> None:

@@ -94,6 +94,14 @@ def endpoint_state(ha: HaStack, index: int, name: str) -> str:
     return match.group(1) if match else out
 
 
+def muba_member(ha: HaStack, index: int) -> str:
+    """citra's line in `queue show takers-muba` on one node."""
+    asterisk = ha.nodes[index].asterisk
+    assert asterisk is not None
+    shown = asterisk.cli("queue show takers-muba")
+    return next((line for line in shown.splitlines() if f"PJSIP/{PHONE}" in line), "")
+
+
 def wait_for(what: str, check: object, timeout: float) -> float:
     """Polls `check` until true; returns how long it took."""
     started = time.monotonic()
@@ -330,8 +338,11 @@ async def test_a_call_on_one_node_pops_on_the_desk_open_on_the_other_nodes_contr
             row = await answering
         assert pop["uniqueid"] == row["uniqueid"] and row["uniqueid"].startswith("node-a-")
         assert pop["endpoint"] == PHONE and pop["region"] == row["region"] == "muba", pop
+        # The call's wrap-up (until its disposition) pauses citra on both nodes, not only
+        # on the desk's: node-a must not ring a call-taker who is writing up a call.
+        await asyncio.to_thread(wait_for, "citra paused for wrap-up on both nodes", lambda: all(
+            "paused:wrap-up" in muba_member(ha, index) for index in (0, 1)), 10)
     finally:
-        # The desk's wrap-up pauses citra on its controller's node (docs/ha.md, not done).
-        asterisk = ha.nodes[1].asterisk
-        assert asterisk is not None
-        asterisk.cli(f"queue unpause member PJSIP/{PHONE}")
+        for node in ha.nodes:  # no disposition is set here: out of wrap-up by hand
+            assert node.asterisk is not None
+            node.asterisk.cli(f"queue unpause member PJSIP/{PHONE}")

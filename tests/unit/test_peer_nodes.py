@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.ami.events import Newchannel
+from ntpd_ivr.errors import AmiError, ConfigError
+from ntpd_ivr.peer.feed import PeerFeed
+from ntpd_ivr.peer.mirror import MirroredActions
 from ntpd_ivr.peer.nodes import NodeWatch, down_nodes, merge_walls
-from ntpd_ivr.settings import AmiSettings, WallSettings, load_settings
+from ntpd_ivr.settings import AmiPeerSettings, AmiSettings, WallSettings, load_settings
 from ntpd_ivr.wall.service import WallService
 from ntpd_ivr.web.hub import LiveHub
 
@@ -144,10 +147,6 @@ class LocalAmi:
 
 
 async def test_the_feed_hands_the_other_nodes_events_to_the_screens_only() -> None:
-    from ntpd_ivr.ami.events import Newchannel
-    from ntpd_ivr.peer.feed import PeerFeed
-    from ntpd_ivr.settings import AmiPeerSettings
-
     screens: list[str] = []
     pushes: list[str] = []
     settings = AmiPeerSettings(host="127.0.0.11", secret="t", name="node-b",
@@ -178,3 +177,35 @@ async def test_the_feed_hands_the_other_nodes_events_to_the_screens_only() -> No
     # Its calls are not known any more: not shown as live.
     assert feed.merged(EMPTY)["ivr"] == []
     assert [n["connected"] for n in feed.nodes(2.0)] == [True, False]
+
+
+class Node:
+    def __init__(self, fails: bool = False) -> None:
+        self.sent: list[str] = []
+        self.fails = fails
+
+    async def action(self, action: dict[str, str],
+                     timeout: float | None = None,  # noqa: ASYNC109
+                     ) -> Any:
+        self.sent.append(action["Action"])
+        if self.fails:
+            raise AmiError("AMI QueuePause not sent: not connected to Asterisk")
+        return action["Action"]
+
+
+async def test_presence_changes_go_to_both_nodes_reads_and_the_rest_stay_local() -> None:
+    local, peer = Node(), Node()
+    ami = MirroredActions(local, peer, "node-b")
+    for name in ("QueueAdd", "QueuePause", "QueueRemove", "QueueStatus", "Originate"):
+        assert await ami.action({"Action": name, "Interface": "PJSIP/citra"}) == name
+    assert local.sent == ["QueueAdd", "QueuePause", "QueueRemove", "QueueStatus", "Originate"]
+    assert peer.sent == ["QueueAdd", "QueuePause", "QueueRemove"]
+    # The other node down: the desk's change is made all the same (its node is up).
+    down = MirroredActions(local, Node(fails=True), "node-b")
+    assert await down.action({"Action": "QueuePause", "Interface": "PJSIP/citra"}) == "QueuePause"
+    # The desk's own node refusing is the desk's error, and the other node is not asked.
+    other = Node()
+    with pytest.raises(AmiError):
+        await MirroredActions(Node(fails=True), other, "node-b").action(
+            {"Action": "QueuePause", "Interface": "PJSIP/citra"})
+    assert other.sent == []
