@@ -228,6 +228,8 @@ class Service:
             "warnings": self.warnings.state(),
             "prank": self.prank.state(),
         }
+        if self.peer is not None:  # the other node's AMI (screens only): not in the status
+            detail["ami_peer"] = self.peer.ami.state()
         healthy = self.agi.serving
         detail["status"] = "ok" if healthy and self.ami.connected else (
             "degraded" if healthy else "down")

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from ntpd_ivr.bench.load import CallerLoad, LoadResult, TakerPool
+from ntpd_ivr.bench.stack import health
 from ntpd_ivr.stack.baresip import Softphone
 from ntpd_ivr.stack.devstack import OPERATOR_B_IP, TAKER_IP
 from ntpd_ivr.stack.hastack import HaLayout, HaStack
@@ -316,6 +317,10 @@ async def test_each_wall_shows_both_nodes_calls_and_says_when_the_other_node_is_
                                      lambda s: not node(s, "node-b")["connected"], 5)
             assert time.time() - killed_at <= 3.0
             assert node(state, "node-a")["connected"] and node(state, "node-b")["down_since"]
+            # node-a's controller is well: the other node's AMI is shown, not its status.
+            body = health(ha.controllers[0].health_url)
+            assert body is not None and body["status"] == "ok", body
+            assert body["ami_peer"]["connected"] is False, body
         finally:
             await asyncio.to_thread(ha.restart_node, 1)
         await asyncio.to_thread(ha.wait_node_active, 1, True, 15)
