@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.looplag import LoopLagMonitor
 from ntpd_ivr.ops import metrics as ops_metrics
 from ntpd_ivr.ops.sdnotify import SdNotifier
+from ntpd_ivr.peer.feed import PeerFeed
+from ntpd_ivr.peer.mirror import MirroredActions
 from ntpd_ivr.prank import http as prank_http
 from ntpd_ivr.prank.ivr import PrankGate
 from ntpd_ivr.prank.service import PrankService
@@ -123,6 +125,7 @@ class Service:
                                   if u.sip_endpoint},
             ami_connected=lambda: self.ami.connected, callbacks=self.callbacks.summary,
             on_call_ended=lambda _ended: self.callbacks.call_ended())
+        self.peer = self._peer_feed() if settings.ami_peer.host else None
         self.recordings = RecordingService(settings.recordings, self.engine)
         web_deps = WebDeps(health=self.health, users=users, signer=signer,
                            recent_calls=self.recent_calls, hub=self.hub)
@@ -144,6 +147,21 @@ class Service:
         self._stopping = asyncio.Event()
         self.loop_lag = LoopLagMonitor()
         self.systemd = SdNotifier()  # READY and watchdog pings under systemd (Type=notify)
+
+    def _peer_feed(self) -> PeerFeed:
+        """Two nodes: the other node's AMI for the wall and the screen pops only; each
+        controller records its own node's calls (ntpd_ivr/peer/feed.py, docs/ha.md)."""
+        def make_wall(ami: AmiClient, changed: Callable[[], None]) -> WallService:
+            return WallService(ami, self.wall.store, self.hub, self.settings.wall,
+                               known_takers=self.wall.known_takers,
+                               ami_connected=lambda: ami.connected, on_change=changed)
+        feed = PeerFeed(self.settings.ami_peer, self.ami, make_wall=make_wall,
+                        on_screen_event=self.workspace.on_event, changed=self.wall.changed)
+        self.wall.peer = feed
+        # The desk's presence changes (login, pause, wrap-up) on both nodes.
+        mirrored = MirroredActions(self.ami, feed.ami, self.settings.ami_peer.name)
+        self.workspace.ami = self.workspace.wrapups.ami = mirrored
+        return feed
 
     def _add_reports_api_metrics(self, web_app: web.Application, users: UserStore) -> None:
         """Reports, /api/v1 with its tokens, the monitoring feed, /metrics (issue 10)."""
@@ -210,6 +228,8 @@ class Service:
             "warnings": self.warnings.state(),
             "prank": self.prank.state(),
         }
+        if self.peer is not None:  # the other node's AMI (screens only): not in the status
+            detail["ami_peer"] = self.peer.ami.state()
         healthy = self.agi.serving
         detail["status"] = "ok" if healthy and self.ami.connected else (
             "degraded" if healthy else "down")
@@ -223,6 +243,8 @@ class Service:
             self.reconciler.trigger()
         await self.agi.start()
         await self.ami.start()
+        if self.peer is not None:
+            await self.peer.start()
         await self.start_web()
         await self.warnings.start()
         self.wall.start()
@@ -248,6 +270,8 @@ class Service:
         await self.dispatcher.stop()
         await self.warnings.stop()
         await self.ami.stop()
+        if self.peer is not None:
+            await self.peer.stop()
         if self.reconciler is not None:
             await self.reconciler.stop()
         await self.prank.stop()

@@ -51,6 +51,23 @@ class AmiSettings:
 
 
 @dataclass(frozen=True)
+class AmiPeerSettings:
+    """The other node's AMI, for the screens only (docs/ha.md); empty host: one node."""
+
+    host: str = ""
+    port: int = 5038
+    username: str = "ntpd-ivr"
+    secret: str = ""
+    name: str = "peer"  # the other node's name on the wall, e.g. "node-b"
+    local_name: str = "local"  # this controller's node, e.g. "node-a"
+
+    def ami(self, like: AmiSettings) -> AmiSettings:
+        """As AmiSettings, with the local AMI's timeouts and reconnect delay."""
+        return dataclasses.replace(like, host=self.host, port=self.port,
+                                   username=self.username, secret=self.secret)
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     url: str = ""
     connect_timeout_seconds: float = 3.0
@@ -201,6 +218,7 @@ class FeedSettings:
 class Settings:
     agi: AgiSettings = field(default_factory=AgiSettings)
     ami: AmiSettings = field(default_factory=AmiSettings)
+    ami_peer: AmiPeerSettings = field(default_factory=AmiPeerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     web: WebSettings = field(default_factory=WebSettings)
     records: RecordsSettings = field(default_factory=RecordsSettings)
@@ -337,6 +355,7 @@ def validate(settings: Settings) -> None:
     if not settings.ami.secret:
         raise ConfigError(f"{where}: ami.secret is empty; `make run` generates one in "
                           ".run/ntpd-ivr.toml, or set NTPD_IVR_AMI_SECRET")
+    _validate_ami_peer(settings.ami_peer, where)
     if not settings.database.url:
         raise ConfigError(f"{where}: database.url is empty; set it or NTPD_IVR_DATABASE_URL")
     if not settings.database.url.startswith("postgresql+asyncpg://"):
@@ -351,6 +370,23 @@ def validate(settings: Settings) -> None:
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"{where}: log.level must be DEBUG, INFO, WARNING or ERROR")
     validate_feed(settings.feed, where)
+
+
+def _validate_ami_peer(peer: AmiPeerSettings, where: str) -> None:
+    if not peer.host:
+        return
+    try:
+        ipaddress.ip_address(peer.host)
+    except ValueError:
+        raise ConfigError(f"{where}: ami_peer.host must be an IP address, "
+                          f"got {peer.host!r}") from None
+    if not 0 < peer.port < 65536:
+        raise ConfigError(f"{where}: ami_peer.port must be 1-65535, got {peer.port}")
+    if not peer.secret:
+        raise ConfigError(f"{where}: ami_peer.secret is empty (the other node's AMI secret)")
+    if not peer.name or not peer.local_name or peer.name == peer.local_name:
+        raise ConfigError(f"{where}: ami_peer.name and ami_peer.local_name must be two "
+                          f"different node names, got {peer.name!r} and {peer.local_name!r}")
 
 
 def validate_feed(feed: FeedSettings, where: str) -> None:

@@ -145,6 +145,21 @@ class HaNode(DevStack):
         })
         return values
 
+    def _write_controller_settings(self, prompts_dir: str) -> None:
+        """And the other node's AMI, for this controller's screens (ntpd_ivr/peer/)."""
+        super()._write_controller_settings(prompts_dir)
+        peer = self.ha.nodes[1 - self.index]
+        with self.layout.settings_file.open("a", encoding="utf-8") as out:
+            out.write(f"""
+[ami_peer]
+host = "{NODE_IPS[1 - self.index]}"
+port = {peer.ami_port}
+username = "ntpd-ivr"
+secret = "{self.secrets['ami_secret']}"
+name = "{NODE_NAMES[1 - self.index]}"
+local_name = "{NODE_NAMES[self.index]}"
+""")
+
     def _write_generated(self, etc: Path) -> None:
         super()._write_generated(etc)
         write_includes(AccountStore(self.takers_file).accounts.values(),

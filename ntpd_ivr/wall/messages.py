@@ -9,6 +9,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "wall.stale": "Data tidak terbarui sejak {time}: periksa koneksi ke Asterisk.",
         "wall.ami_down": "Koneksi AMI ke Asterisk terputus: data di layar ini mungkin usang.",
         "wall.offline": "Koneksi ke server terputus: menghubungkan kembali…",
+        "wall.node_down": "Node {node} mati (AMI terputus sejak {time}): panggilannya tidak "
+                          "tampil di sini; panggilan baru dilayani node lain.",
+        "wall.node": "{node}: {state}, terakhir terdengar {time}",
+        "wall.node.up": "aktif",
+        "wall.node.down": "mati",
         "wall.calls": "Panggilan",
         "wall.ivr": "Di IVR",
         "wall.queue": "Antrean {queue}",
@@ -75,6 +80,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "wall.stale": "No update since {time}: check the connection to Asterisk.",
         "wall.ami_down": "AMI connection to Asterisk lost: this screen may be out of date.",
         "wall.offline": "Connection to the server lost: reconnecting…",
+        "wall.node_down": "Node {node} is down (AMI lost since {time}): its calls are not "
+                          "shown here; new calls are served by the other node.",
+        "wall.node": "{node}: {state}, last heard {time}",
+        "wall.node.up": "up",
+        "wall.node.down": "down",
         "wall.calls": "Calls",
         "wall.ivr": "In the IVR",
         "wall.queue": "Queue {queue}",

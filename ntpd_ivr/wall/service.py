@@ -42,12 +42,21 @@ class WallReads(Protocol):
     async def waiting_dispatches(self) -> list[dict[str, Any]]: ...
 
 
+class PeerView(Protocol):
+    """The other node, with two nodes (ntpd_ivr/peer/feed.py)."""
+
+    def nodes(self, local_heard_at: float | None) -> list[dict[str, Any]]: ...
+
+    def merged(self, local_wall: dict[str, Any]) -> dict[str, Any]: ...
+
+
 class WallService:
     def __init__(self, ami: AmiActions, store: WallReads, hub: LiveHub,
                  settings: WallSettings, *, known_takers: Callable[[], Iterable[str]],
                  ami_connected: Callable[[], bool],
                  callbacks: Callable[[], Mapping[str, Any]] = dict,
-                 on_call_ended: Callable[[EndedCall], None] | None = None) -> None:
+                 on_call_ended: Callable[[EndedCall], None] | None = None,
+                 on_change: Callable[[], None] | None = None) -> None:
         self.ami = ami
         self.store = store
         self.hub = hub
@@ -70,6 +79,9 @@ class WallService:
         self._background = Background("wall")
         self._incidents_wanted = asyncio.Event()
         self._figures_wanted = asyncio.Event()
+        # The other node's wall keeps its state only: its changes go to the local wall.
+        self.on_change = on_change
+        self.peer: PeerView | None = None
 
     # --- the call path ------------------------------------------------------------------
 
@@ -88,6 +100,9 @@ class WallService:
 
     def changed(self) -> None:
         """Something on the wall changed: one push soon, if anyone is watching."""
+        if self.on_change is not None:
+            self.on_change()
+            return
         if self._push is None and self.watched():
             self._push = asyncio.get_running_loop().call_later(PUSH_DELAY_SECONDS, self._flush)
 
@@ -99,10 +114,15 @@ class WallService:
         self.hub.publish(TOPIC, "state", self.snapshot())
 
     def snapshot(self) -> dict[str, Any]:
+        live = self.state.to_json()
+        nodes: list[dict[str, Any]] = []
+        if self.peer is not None:  # two nodes: both nodes' calls, and each node's state
+            live = self.peer.merged(live)
+            nodes = self.peer.nodes(self.heard_at)
         return {"now": time.time(), "as_of": self.heard_at, "rebuilt_at": self.rebuilt_at,
                 "ami_connected": self.ami_connected(),
-                "stale_after_seconds": self.settings.stale_after_seconds,
-                **self.state.to_json(), "figures": self.figures, "figures_at": self.figures_at,
+                "stale_after_seconds": self.settings.stale_after_seconds, "nodes": nodes,
+                **live, "figures": self.figures, "figures_at": self.figures_at,
                 "targets": dict(TARGETS), "incidents": self.incidents,
                 "dispatches": self.dispatches, "callbacks": dict(self.callbacks())}
 
@@ -200,6 +220,9 @@ class WallService:
             await asyncio.sleep(MIN_REFRESH_SECONDS)
 
     def _flush_now(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+            return
         if self._push is not None:
             self._push.cancel()
         self._flush()

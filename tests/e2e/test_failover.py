@@ -17,18 +17,23 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ntpd_ivr.bench.load import CallerLoad, LoadResult, TakerPool
+from ntpd_ivr.bench.stack import health
 from ntpd_ivr.stack.baresip import Softphone
 from ntpd_ivr.stack.devstack import OPERATOR_B_IP, TAKER_IP
 from ntpd_ivr.stack.hastack import HaLayout, HaStack
 from ntpd_ivr.stack.sipp import place_call
 from ntpd_ivr.takers.accounts import AccountStore
+from tests.stack_fixtures import add_web_user
 
 from .conftest import Row, call_rows
+from .test_dispatch import Api, supervisor
 from .test_first_call import new_caller
+from .test_workspace import PASSWORD, screen
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +43,7 @@ MAX_EXPIRES = 10
 MUBA_DID = "1120714"   # regions.muba: its queue takers-muba has only the softphone below
 PHONE = "citra"
 STRANGER_IP = "127.0.0.5"   # no operator's address
+DESK = "desk-citra"   # citra's web login, on node-b's controller only
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +56,7 @@ def ha() -> Iterator[HaStack]:
     (run_dir / "phone-password").write_text(password)
     try:
         stack.up()
+        add_web_user(stack.nodes[1], DESK, PASSWORD, sip_endpoint=PHONE)  # read at start
         stack.start_controllers()
         stack.let_standins_take_many()
         stack.wait_node_active(0, True, timeout=10)
@@ -86,6 +93,14 @@ def endpoint_state(ha: HaStack, index: int, name: str) -> str:
     out = asterisk.cli(f"pjsip show endpoint {name}")
     match = re.search(rf"Endpoint:\s+{name}(?:/\S*)?\s+(\S.*?)\s{{2,}}", out)
     return match.group(1) if match else out
+
+
+def muba_member(ha: HaStack, index: int) -> str:
+    """citra's line in `queue show takers-muba` on one node."""
+    asterisk = ha.nodes[index].asterisk
+    assert asterisk is not None
+    shown = asterisk.cli("queue show takers-muba")
+    return next((line for line in shown.splitlines() if f"PJSIP/{PHONE}" in line), "")
 
 
 def wait_for(what: str, check: object, timeout: float) -> float:
@@ -258,3 +273,81 @@ async def test_restarted_edge_registered_call_takers_reachable_within_reregistra
     await asyncio.to_thread(ha.wait_node_active, 0, True, 5)
     row = await answered_muba_call(ha, phone)
     assert (row["queue"], row["answered_by"]) == ("takers-muba", PHONE), row
+
+
+async def wall_until(api: Api, what: str, check: object, within_s: float) -> dict[str, Any]:
+    """Reads /api/wall until `check(state)`; returns that state."""
+    deadline = time.monotonic() + within_s
+    while True:
+        state = await api.get("/api/wall")
+        if check(state):  # type: ignore[operator]
+            return state
+        assert time.monotonic() < deadline, f"{what}: not within {within_s} s: {state}"
+        await asyncio.sleep(0.2)
+
+
+def node(state: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(n for n in state["nodes"] if n["name"] == name)
+
+
+async def test_each_wall_shows_both_nodes_calls_and_says_when_the_other_node_is_down(
+        ha: HaStack, standins: TakerPool) -> None:
+    # A call through the edge lands on node-a; it stays 6 s in the IVR menu.
+    caller = new_caller()
+    placing = asyncio.create_task(asyncio.to_thread(
+        place_call, f"127.0.0.1:{ha.layout.edge_port}", "127.0.0.2", 0, digit="1",
+        caller=caller, digit_delay_ms=6000, timeout=40, scenario="ha-caller.xml"))
+    async with supervisor(ha.nodes[1]) as wall_b, supervisor(ha.nodes[0]) as wall_a:
+        # node-b's controller follows node-a's AMI for its screens: the call is on its wall.
+        state = await wall_until(wall_b, "node-a's call on node-b's wall", lambda s: any(
+            c["node"] == "node-a" and c["uniqueid"].startswith("node-a-")
+            and caller[-6:] in c["caller_number"] for c in s["ivr"]), 8)
+        assert [(n["name"], n["connected"]) for n in state["nodes"]] == [
+            ("node-b", True), ("node-a", True)]
+        result = await placing
+        assert result.ok, result.output[-3000:]
+        # Recorded once, by node-a's controller alone.
+        rows = await rows_when(ha, [caller + "1"], lambda r: bool(r) and r[0]["ended_at"], 15)
+        assert len(rows) == 1 and rows[0]["uniqueid"].startswith("node-a-"), rows
+
+        # node-b's Asterisk SIGKILLed: node-a's wall says node-b is down.
+        killed_at = ha.kill_node(1)
+        try:
+            state = await wall_until(wall_a, "node-b down on node-a's wall",
+                                     lambda s: not node(s, "node-b")["connected"], 5)
+            assert time.time() - killed_at <= 3.0
+            assert node(state, "node-a")["connected"] and node(state, "node-b")["down_since"]
+            # node-a's controller is well: the other node's AMI is shown, not its status.
+            body = health(ha.controllers[0].health_url)
+            assert body is not None and body["status"] == "ok", body
+            assert body["ami_peer"]["connected"] is False, body
+        finally:
+            await asyncio.to_thread(ha.restart_node, 1)
+        await asyncio.to_thread(ha.wait_node_active, 1, True, 15)
+        state = await wall_until(wall_a, "node-b up again on node-a's wall",
+                                 lambda s: node(s, "node-b")["connected"], 15)
+        assert node(state, "node-b")["down_since"] is None
+    await asyncio.to_thread(wait_for, "node-b's controller back on AMI",
+                            ha.controllers[1].healthy, 20)
+
+
+async def test_a_call_on_one_node_pops_on_the_desk_open_on_the_other_nodes_controller(
+        ha: HaStack, phone: Softphone) -> None:
+    await asyncio.to_thread(wait_for, f"{PHONE} reachable from node-a",
+                            lambda: endpoint_state(ha, 0, PHONE) == "Not in use", 20)
+    try:
+        async with screen(ha.nodes[1], DESK) as desk:
+            answering = asyncio.create_task(answered_muba_call(ha, phone))
+            # The call is on node-a; node-b's controller sees it ring citra on node-a's AMI.
+            pop, _ = await desk.next_event("call.ringing", 20)
+            row = await answering
+        assert pop["uniqueid"] == row["uniqueid"] and row["uniqueid"].startswith("node-a-")
+        assert pop["endpoint"] == PHONE and pop["region"] == row["region"] == "muba", pop
+        # The call's wrap-up (until its disposition) pauses citra on both nodes, not only
+        # on the desk's: node-a must not ring a call-taker who is writing up a call.
+        await asyncio.to_thread(wait_for, "citra paused for wrap-up on both nodes", lambda: all(
+            "paused:wrap-up" in muba_member(ha, index) for index in (0, 1)), 10)
+    finally:
+        for node in ha.nodes:  # no disposition is set here: out of wrap-up by hand
+            assert node.asterisk is not None
+            node.asterisk.cli(f"queue unpause member PJSIP/{PHONE}")

@@ -49,6 +49,7 @@
     cell(tr, call.caller_number, "caller");
     cell(tr, seconds(call.since), "wait").dataset.since = call.since;
     if (call.state === "talking") cell(tr, call.taker, "taker");
+    if (call.node) { tr.dataset.node = call.node; cell(tr, call.node, "node muted"); }
   }
 
   function drawCalls() {
@@ -179,9 +180,24 @@
     wall.dataset.fresh = stale || !state.ami_connected || wall.dataset.live !== "yes" ? "no" : "yes";
   }
 
+  // Two nodes (docs/ha.md): each node's AMI state, and a banner naming a node that is down.
+  function drawNodes() {
+    const nodes = state.nodes || [];
+    const down = nodes.filter((n) => !n.connected && n.role === "peer");
+    $("wall-node-down").hidden = !down.length;
+    $("wall-node-down").textContent = down.map((n) => t("wall.node_down", {
+      node: n.name, time: n.down_since ? clock(n.down_since) : "-" })).join(" ");
+    $("wall-nodes").hidden = !nodes.length;
+    $("wall-nodes").textContent = nodes.map((n) => t("wall.node", {
+      node: n.name, state: t(n.connected ? "wall.node.up" : "wall.node.down"),
+      time: n.heard_at ? clock(n.heard_at) : "-" })).join(" · ");
+    for (const n of nodes) wall.dataset[`node${n.role === "peer" ? "Peer" : "Local"}`] =
+      n.connected ? "up" : "down";
+  }
+
   function draw() {
     clockOffset = state.now - Date.now() / 1000;
-    drawCalls(); drawTakers(); drawFigures(); drawIncidents(); drawCallbacks(); freshness();
+    drawCalls(); drawTakers(); drawFigures(); drawIncidents(); drawCallbacks(); drawNodes(); freshness();
   }
 
   function tick() {

@@ -1,0 +1,102 @@
+"""The other node's AMI, for the screens only.
+
+With two nodes (docs/ha.md) each controller records and reconciles its own node's calls;
+its live screens would see only its own node. `PeerFeed` keeps a second AMI session, to
+the other node's Asterisk (`[ami_peer]`), and hands its typed events to the wall (a
+WallService of its own, merged into the local wall's picture) and to the call-takers'
+screen pops. Never to the call recorder, the dispatcher, the warnings or prank: the other
+node's controller does those for its own calls, so nothing is recorded twice.
+
+The AMI client reconnects on its own (every `ami.reconnect_delay_seconds`, as the local
+one); a watch loop notices the session coming and going and pushes the wall at once, so
+a down node is on the wall within about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ntpd_ivr.ami.client import AmiClient
+from ntpd_ivr.ami.events import AmiEvent
+from ntpd_ivr.background import Background
+from ntpd_ivr.peer.nodes import NodeWatch, merge_walls
+from ntpd_ivr.settings import AmiPeerSettings
+from ntpd_ivr.wall.service import WallService
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 0.5  # how often the sessions' state is looked at
+
+
+class PeerFeed:
+    def __init__(self, settings: AmiPeerSettings, local_ami: AmiClient, *,
+                 make_wall: Callable[[AmiClient, Callable[[], None]], WallService],
+                 on_screen_event: Callable[[AmiEvent], None],
+                 changed: Callable[[], None]) -> None:
+        self.settings = settings
+        self.local_ami = local_ami
+        self.ami = AmiClient(settings.ami(local_ami.settings), on_event=self._on_event,
+                             on_login=self._on_login)
+        self.wall = make_wall(self.ami, changed)
+        self.on_screen_event = on_screen_event
+        self.changed = changed
+        self.local = NodeWatch(settings.local_name, "local")
+        self.peer = NodeWatch(settings.name, "peer")
+        self._background = Background("peer")
+
+    async def _on_event(self, event: AmiEvent) -> None:
+        self.wall.on_event(event)  # never waits
+        self.on_screen_event(event)  # never waits: pops run in tasks of their own
+
+    async def _on_login(self) -> None:
+        log.info("AMI of the other node %s: logged in (its calls on the screens again)",
+                 self.settings.name)
+        self.wall.on_login()  # its calls again from its lists, in a task
+
+    def nodes(self, local_heard_at: float | None) -> list[dict[str, Any]]:
+        """Both nodes as the wall shows them, brought up to date now."""
+        self._observe(local_heard_at)
+        return [self.local.to_json(), self.peer.to_json()]
+
+    def _observe(self, local_heard_at: float | None) -> bool:
+        now = time.time()
+        local = self.local.observed(self.local_ami.connected, local_heard_at,
+                                    self.local_ami.last_error, now)
+        # Logged in means its pings are answered (ami.ping_interval_seconds): heard now.
+        heard = now if self.ami.connected else self.peer.heard_at or self.wall.heard_at
+        peer = self.peer.observed(self.ami.connected, heard, self.ami.last_error, now)
+        moved = (local.connected, peer.connected) != (self.local.connected,
+                                                      self.peer.connected)
+        if self.peer.connected and not peer.connected:
+            log.warning("AMI of the other node %s: down (%s); the wall says so",
+                        self.settings.name, peer.last_error or "not logged in")
+            self.wall.state.calls.clear()  # not known any more: not shown as live
+        self.local, self.peer = local, peer
+        return moved
+
+    def merged(self, local_wall: dict[str, Any]) -> dict[str, Any]:
+        """The local WallState.to_json() with the other node's calls in."""
+        return merge_walls(local_wall, self.wall.state.to_json(), self.settings.local_name,
+                           self.settings.name)
+
+    async def start(self) -> None:
+        await self.ami.start()
+        self._background.spawn(self._watch(), "peer-watch")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                if self._observe(self.local.heard_at):
+                    self.changed()
+            except Exception:  # a bug here must not stop the watch for good
+                log.exception("peer: node watch failed")
+
+    async def stop(self) -> None:
+        await self._background.stop()
+        await self.ami.stop()
+        await self.wall.stop()
