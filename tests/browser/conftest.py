@@ -89,6 +89,17 @@ def context(chromium: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
+def agency_page(chromium: Browser) -> Iterator[Page]:
+    """A second person's browser (an agency's): its own context, cookies and session."""
+    ctx = chromium.new_context(viewport=VIEWPORT, locale="id-ID")  # type: ignore[arg-type]
+    ctx.set_default_timeout(STEP_MS)
+    try:
+        yield ctx.new_page()
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
 def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
     page = context.new_page()
     yield page

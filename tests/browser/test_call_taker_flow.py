@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from ntpd_ivr.ami.client import AmiClient
@@ -32,8 +32,6 @@ from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
 from ntpd_ivr.workspace.ami import queue_members
 from tests.browser.conftest import (
-    STEP_MS,
-    VIEWPORT,
     desk_login,
     form_login,
     only_this_taker_rings,
@@ -70,17 +68,6 @@ def desk(stack: DevStack, flow_users: str) -> Iterator[str]:
             yield flow_users
     finally:
         taker.stop()
-
-
-@pytest.fixture
-def agency_page(chromium: Browser) -> Iterator[Page]:
-    """The agency's own browser context: its own cookies, its own session."""
-    ctx: BrowserContext = chromium.new_context(viewport=VIEWPORT, locale="id-ID")  # type: ignore[arg-type]
-    ctx.set_default_timeout(STEP_MS)
-    try:
-        yield ctx.new_page()
-    finally:
-        ctx.close()
 
 
 def call_in(stack: DevStack, number: str) -> tuple[threading.Thread, list[SippResult]]:

@@ -14,13 +14,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from ntpd_ivr.stack.devstack import AGENCY_IP, OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
 from tests.browser.conftest import (
-    STEP_MS,
-    VIEWPORT,
     desk_login,
     form_login,
     only_this_taker_rings,
@@ -61,16 +59,6 @@ def phones(stack: DevStack, connect_users: str) -> Iterator[tuple[str, Taker]]:
     finally:
         taker.stop()
         damkar.stop()
-
-
-@pytest.fixture
-def agency_page(chromium: Browser) -> Iterator[Page]:
-    ctx: BrowserContext = chromium.new_context(viewport=VIEWPORT, locale="id-ID")  # type: ignore[arg-type]
-    ctx.set_default_timeout(STEP_MS)
-    try:
-        yield ctx.new_page()
-    finally:
-        ctx.close()
 
 
 def conference_trunks(stack: DevStack, dispatch_id: str) -> set[str]:
