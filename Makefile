@@ -24,7 +24,7 @@ APT_PACKAGES += kamailio
 help: ## this list
 	@echo "ntpd-ivr — NTPD 112 call center on Asterisk 22"
 	@echo
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
 	@echo
 	@echo "Variables: RUN_DIR=$(RUN_DIR) (state, secrets, logs), PYTHON=$(PYTHON)"
 
