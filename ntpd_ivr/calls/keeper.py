@@ -225,6 +225,11 @@ class RecordKeeper:
             self._spooled.clear()
             try:
                 batch = self._next_batch_from_memory()
+                if batch is None and self._pending == 0 and self._writing:
+                    # All that is durable is applied; the write under way is all the file
+                    # will hold, and memory gets it as soon as it is durable: no file read.
+                    await self._spooled.wait()
+                    continue
                 if batch is None:
                     batch = await self._io(self._spool.read, self._settings.batch_max)
             except Exception:

@@ -130,4 +130,5 @@ from ntpd_ivr.callbacks import tables as _callback_tables  # noqa: E402, F401
 from ntpd_ivr.campaigns import tables as _campaign_tables  # noqa: E402, F401
 from ntpd_ivr.feed import tables as _feed_tables  # noqa: E402, F401
 from ntpd_ivr.incidents import tables as _incident_tables  # noqa: E402, F401
+from ntpd_ivr.prank import tables as _prank_tables  # noqa: E402, F401
 from ntpd_ivr.workspace import tables as _workspace_tables  # noqa: E402, F401
