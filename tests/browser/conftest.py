@@ -220,15 +220,15 @@ def log_in(page: Page, web: RunningWeb, user: str, password: str | None = None) 
 
 
 @contextlib.contextmanager
-def only_this_taker_rings(stack: DevStack, endpoint: str) -> Iterator[None]:
-    """Every other queue member paused, so that the queues ring `endpoint`; everyone
-    unpaused after (a wrap-up pause left by a test included). No pause reason: Asterisk's
-    CLI takes `reason R` only after `queue Q`, and answers `queue pause member X reason R`
-    with its usage text, pausing nobody; the queue's round robin then rang whoever was
-    next (why the screen-pop test failed after tests/e2e/test_workspace.py)."""
+def only_this_taker_rings(stack: DevStack, endpoint: str | None) -> Iterator[None]:
+    """Every other queue member paused, so that the queues ring `endpoint` (None: nobody);
+    everyone unpaused after (a wrap-up pause left by a test included). No pause reason:
+    Asterisk's CLI takes `reason R` only after `queue Q`, and answers `queue pause member
+    X reason R` with its usage text, pausing nobody; the queue's round robin then rang
+    whoever was next (why the screen-pop test failed after tests/e2e/test_workspace.py)."""
     assert stack.asterisk is not None
-    others = set(re.findall(r"\((PJSIP/[\w.-]+)", stack.asterisk.cli("queue show")))
-    others.discard(f"PJSIP/{endpoint}")
+    members = set(re.findall(r"\((PJSIP/[\w.-]+)", stack.asterisk.cli("queue show")))
+    others = members - {f"PJSIP/{endpoint}"}
     for interface in others:
         stack.asterisk.cli(f"queue pause member {interface}")
     shown = stack.asterisk.cli("queue show")
@@ -238,7 +238,7 @@ def only_this_taker_rings(stack: DevStack, endpoint: str) -> Iterator[None]:
     try:
         yield
     finally:
-        for interface in others | {f"PJSIP/{endpoint}"}:
+        for interface in members:
             stack.asterisk.cli(f"queue unpause member {interface}")
 
 

@@ -97,6 +97,8 @@ def test_a_call_taker_connects_the_fire_brigade_and_sees_it_accept(
         page.click("#inc-save")
         expect(page.locator("#incident-status")).to_contain_text("tersimpan")
 
+        # Connect needs the caller bridged with this call-taker (else 409): answered first.
+        expect(page.locator("#call")).to_have_attribute("data-state", "connected")
         row = page.locator("#proposal tr[data-agency=palembang-damkar]")
         row.locator("button[data-mode=connect]").click()
         expect(row).to_have_attribute("data-mode", "connect")

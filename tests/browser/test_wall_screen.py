@@ -25,7 +25,7 @@ from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import CALLBACK_IP, OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import only_this_taker_rings, screenshot
 from tests.stack_fixtures import Controller, Takers
 
 pytestmark = pytest.mark.e2e
@@ -166,9 +166,13 @@ def test_an_abandoned_caller_appears_on_the_wall_and_is_called_back_from_it(
     base = log_in_as_supervisor(page, stack)
     page.goto(base + "/wall")
     expect(page.locator("#wall")).to_have_attribute("data-live", "yes")
-    gave_up = place_call(f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0, digit="1",
-                         caller=number, digit_delay_ms=1200, timeout=40,
-                         scenario="caller-abandon-in-queue.xml")
+    # Nobody rings while the caller waits: an INVITE to a call-taker's contact where no
+    # stand-in listens is retransmitted for 32 s (SIP timer B) and would reach the next
+    # test's stand-in, which takes it for its one call.
+    with only_this_taker_rings(stack, None):
+        gave_up = place_call(f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0,
+                             digit="1", caller=number, digit_delay_ms=1200, timeout=40,
+                             scenario="caller-abandon-in-queue.xml")
     assert gave_up.ok, gave_up.output[-2000:]
     row = page.locator("#callbacks tr", has_text=canonical_caller(number))
     expect(row).to_have_attribute("data-status", "waiting", timeout=15_000)  # pushed
