@@ -127,7 +127,10 @@ class BridgeLeave(AmiEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class FullyBooted(AmiEvent):
-    pass
+    """Sent on every AMI login once Asterisk is up; `uptime` (whole seconds since its
+    start, None if absent) tells a restarted node from a reconnect."""
+
+    uptime: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -326,6 +329,11 @@ def _int_or_zero(value: str) -> int:
     return int(value) if value else 0
 
 
+def _seconds_or_none(value: str) -> int | None:
+    # Only a hint (FullyBooted's Uptime): a bad value must not drop the event.
+    return int(value) if value.isdigit() else None
+
+
 def _hms(value: str) -> int:
     hours, minutes, seconds = (int(part) for part in value.split(":"))
     if not (0 <= minutes < 60 and 0 <= seconds < 60 and hours >= 0):
@@ -398,7 +406,7 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
     "BridgeLeave": (BridgeLeave, (
         _req("uniqueid", "Uniqueid"), _req("bridge_uniqueid", "BridgeUniqueid"),
         _req("channel", "Channel"))),
-    "FullyBooted": (FullyBooted, ()),
+    "FullyBooted": (FullyBooted, (_opt("uptime", "Uptime", convert=_seconds_or_none),)),
     "ChannelTalkingStart": (ChannelTalkingStart, (
         _req("uniqueid", "Uniqueid"), _req("channel", "Channel"))),
     "CoreShowChannel": (CoreShowChannel, (

@@ -6,6 +6,10 @@ uniqueid == linkedid). A call is written when it is missing from ``calls``, has 
 or has no disposition; it is marked ``reconciled``. Columns the controller already
 filled from AMI are never overwritten (AMI times are exact, the CDR's are whole seconds),
 and writing the same CDR twice changes nothing.
+
+A node that dies (kill -9, power) writes no CDR for the calls it had up. Once it is back,
+its FullyBooted event on our AMI login gives its uptime: its calls that arrived before it
+started and have no end are closed as ``cut-by-node-failure`` (``store.close_cut_calls``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.calls.keeper import RecordKeeper
-from ntpd_ivr.calls.store import fill_calls, transaction, unfinished
+from ntpd_ivr.calls.store import close_cut_calls, fill_calls, transaction, unfinished
 from ntpd_ivr.calls.tracker import EMERGENCY_CONTEXTS, CallTracker, endpoint_of
 from ntpd_ivr.calls.values import CallUpdate, disposition_of
 from ntpd_ivr.numbers import canonical_caller
@@ -185,6 +189,17 @@ class Reconciler:
         self._settle_task: asyncio.Task[None] | None = None
         self.last: ReconcileResult | None = None
         self.last_error: str | None = None
+        # The node we follow: its systemname (CoreSettings after each login) and when its
+        # Asterisk started (FullyBooted's Uptime); both known: its cut calls are closed.
+        self.system_name: str | None = None
+        self.booted_at: float | None = None
+        self.cut_closed = 0
+
+    def node_started(self, booted_at: float) -> None:
+        """Our AMI login reached an Asterisk that started at ``booted_at`` (epoch, no
+        later than the truth): close what an earlier run of that node left up."""
+        self.booted_at = booted_at
+        self.trigger()
 
     def trigger(self) -> None:
         if self._task is not None and not self._task.done():
@@ -247,6 +262,21 @@ class Reconciler:
             for call in calls:
                 if call.end is not None:
                     self._awaited.pop(call.uniqueid, None)
+            await self._close_cut_calls()
         except Exception as exc:  # a database outage: the next trigger tries again
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("reconciliation from %s failed: %s", self.cdr_csv, self.last_error)
+
+    async def _close_cut_calls(self) -> None:
+        if self.system_name is None or self.booted_at is None:
+            return
+        booted = datetime.fromtimestamp(self.booted_at, UTC)
+        async with transaction(self._engine) as pg:
+            cut = await close_cut_calls(pg, self.system_name, booted,
+                                        sorted(self._tracker.tracked))
+        self.cut_closed += len(cut)
+        if cut:
+            log.warning("%d call(s) were up on %s when its Asterisk stopped (it started "
+                        "again at %s): closed as cut-by-node-failure: %s", len(cut),
+                        self.system_name or "this node", booted.isoformat(timespec="seconds"),
+                        ", ".join(sorted(cut)))

@@ -11,14 +11,19 @@ import asyncio
 import logging
 import time
 
-from ntpd_ivr.ami.events import AmiActions, AmiEvent, CoreShowChannel
+from ntpd_ivr.ami.events import AmiActions, AmiEvent, CoreShowChannel, FullyBooted
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
 from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.calls.values import CallUpdate, Record
+from ntpd_ivr.errors import AmiError
 from ntpd_ivr.routing.steps import trunk_attempt_step
 
 log = logging.getLogger(__name__)
+
+# FullyBooted's Uptime is whole seconds, and a node on another machine has its own
+# clock: a call is taken as older than the node only this much before its start.
+BOOT_MARGIN_SECONDS = 2.0
 
 
 
@@ -41,6 +46,11 @@ class CallRecorder:
         self.records.submit(record).add_done_callback(_report_spool_failure)
 
     async def on_event(self, event: AmiEvent) -> None:
+        if isinstance(event, FullyBooted):
+            if event.uptime is not None and self.reconciler is not None:
+                self.reconciler.node_started(
+                    event.received_at - event.uptime - BOOT_MARGIN_SECONDS)
+            return
         if (step := trunk_attempt_step(event)) is not None:
             self._spool(step)
         for record in self.tracker.apply(event):
@@ -60,6 +70,19 @@ class CallRecorder:
         log.info("AMI resync: %d live channel(s), %d 112 call(s) picked up again",
                  len(result.events), len(updates))
         if self.reconciler is not None:
+            await self._identify_node(ami)
             # Calls that ended while AMI was away (or the controller was down) are in
             # Asterisk's CDR now.
             self.reconciler.trigger()
+
+    async def _identify_node(self, ami: AmiActions) -> None:
+        """Which node's uniqueids are ours (its systemname): asked after every login, as
+        the Asterisk behind the address may have been reconfigured."""
+        assert self.reconciler is not None
+        try:
+            result = await ami.action({"Action": "CoreSettings"})
+        except AmiError as exc:
+            log.warning("AMI CoreSettings: %s; calls cut by a node restart are left open "
+                        "until the next login", exc)
+            return
+        self.reconciler.system_name = result.response.get("SystemName").strip()

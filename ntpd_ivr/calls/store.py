@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -25,7 +26,14 @@ from typing import Any, Literal, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ntpd_ivr.calls.values import CHANGE_FIELDS, TIME_FIELDS, CallStep, CallUpdate, Record
+from ntpd_ivr.calls.values import (
+    CHANGE_FIELDS,
+    CUT_BY_NODE_FAILURE,
+    TIME_FIELDS,
+    CallStep,
+    CallUpdate,
+    Record,
+)
 from ntpd_ivr.db.models import Call, CallEvent
 
 CALLS = Call.__tablename__
@@ -64,6 +72,16 @@ UPSERT_FILL = _upsert_sql("fill")
 INSERT_STEP = (f"INSERT INTO {EVENTS} (uniqueid, at, kind, detail, detail_digest) "
                f"VALUES ($1, $2, $3, $4, $5) "
                f"ON CONFLICT ON CONSTRAINT uq_call_events_step DO NOTHING")
+# A call that arrived on a node before that node's Asterisk last started cannot be up on
+# it: no Hangup and no CDR row will come. It ends at its last event on record; what it
+# was doing then (answered, queued) stays in its columns.
+CLOSE_CUT_CALLS = (f"UPDATE {CALLS} SET ended_at = updated_at, "
+                   f"disposition = COALESCE(disposition, $3), reconciled = TRUE, "
+                   f"hangup_cause_text = COALESCE(hangup_cause_text, $4) "
+                   f"WHERE ended_at IS NULL AND arrived_at < $1 AND uniqueid ~ $2 "
+                   f"AND NOT uniqueid = ANY($5::text[]) RETURNING uniqueid")
+CUT_CAUSE_TEXT = "the Asterisk node stopped with the call up"
+
 SELECT_FINISHED = (f"SELECT uniqueid FROM {CALLS} WHERE uniqueid = ANY($1::text[]) "
                    f"AND ended_at IS NOT NULL AND disposition IS NOT NULL")
 
@@ -191,6 +209,24 @@ async def unfinished(pg: Any, uniqueids: Sequence[str]) -> list[str]:
     """Of these calls, those ``calls`` lacks or holds without an end or a disposition."""
     finished = {r["uniqueid"] for r in await pg.fetch(SELECT_FINISHED, list(uniqueids))}
     return [uid for uid in uniqueids if uid not in finished]
+
+
+def node_uniqueid_pattern(system_name: str) -> str:
+    """The uniqueids one node makes: `<systemname>-<epoch>.<n>`, or `<epoch>.<n>` for a
+    node without a systemname (a single node). A PostgreSQL regular expression."""
+    digits = r"[0-9]+\.[0-9]+$"
+    if not system_name:
+        return "^" + digits
+    return "^" + re.escape(system_name) + "-" + digits
+
+
+async def close_cut_calls(pg: Any, system_name: str, booted_at: datetime,
+                          live: Sequence[str]) -> list[str]:
+    """Close the calls this node had up when it stopped (see CLOSE_CUT_CALLS); ``live``:
+    calls the controller follows now, never touched. Returns the closed uniqueids."""
+    rows = await pg.fetch(CLOSE_CUT_CALLS, booted_at, node_uniqueid_pattern(system_name),
+                          CUT_BY_NODE_FAILURE, CUT_CAUSE_TEXT, list(live))
+    return [r["uniqueid"] for r in rows]
 
 
 async def fill_calls(pg: Any, updates: Sequence[CallUpdate]) -> tuple[int, int]:

@@ -23,8 +23,12 @@ _MAX_INT4 = 2**31 - 1
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _STEP_KIND = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 
+# The caller's call was up on an Asterisk node that died (kill -9, power): no Hangup and
+# no CDR row will ever come; closed when the node is back (calls/reconcile.py), and the
+# caller is owed a callback like an abandoned caller.
+CUT_BY_NODE_FAILURE = "cut-by-node-failure"
 DISPOSITIONS = ("answered", "abandoned-in-queue", "hung-up-in-ivr", "abandoned-ringing",
-                "failed")
+                "failed", CUT_BY_NODE_FAILURE)
 
 
 def disposition_of(*, answered: bool, reached_queue: bool) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -82,7 +83,11 @@ class Call(Base):
                       Index("ix_calls_region", "region", "arrived_at"),
                       Index("ix_calls_category", "category", "arrived_at"),
                       # The caller's history on the call-taker's screen (workspace).
-                      Index("ix_calls_caller_number", "caller_number", "arrived_at"))
+                      Index("ix_calls_caller_number", "caller_number", "arrived_at"),
+                      # Calls without an end: what a node that died leaves behind
+                      # (calls/reconcile.py closes them when it is back); stays small.
+                      Index("ix_calls_open", "arrived_at",
+                            postgresql_where=text("ended_at IS NULL")))
 
 
 class CallEvent(Base):

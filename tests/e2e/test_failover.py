@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -250,9 +251,22 @@ async def test_kill_9_the_active_node_under_load_new_calls_go_to_the_standby(
     await asyncio.to_thread(wait_for, "node-a's controller back on AMI",
                             ha.controllers[0].healthy, 20)
     ha.let_standins_take_many()
-    rows = await call_rows(ha.nodes[0], failed)
-    assert len(rows) == len(failed), (failed, rows)
-    assert all(r["uniqueid"].startswith("node-a-") and r["arrived_at"] for r in rows), rows
+    # Every one ends on record. Most were up on node-a: no Hangup and no CDR row came for
+    # them, and node-a's controller closes them when its login finds node-a started after
+    # they arrived (FullyBooted's Uptime). A call that ended in Asterisk just before the
+    # kill (its BYE to SIPp lost with the node) has its CDR row instead.
+    def closed(rs: list[Row]) -> bool:
+        return len(rs) == len(failed) and all(r["ended_at"] and r["disposition"] for r in rs)
+
+    rows = await rows_when(ha, failed, closed, 20)
+    outcomes = [(r["uniqueid"], r["disposition"], r["reconciled"], r["ended_at"]) for r in rows]
+    assert closed(rows), (failed, outcomes)
+    assert all(r["uniqueid"].startswith("node-a-") and r["arrived_at"] for r in rows), outcomes
+    cut = [r for r in rows if r["disposition"] == "cut-by-node-failure"]
+    assert cut and all(r["reconciled"] for r in cut), outcomes
+    # A cut call ends at its last event on record: after it arrived, not after the kill.
+    assert all(r["arrived_at"] <= r["ended_at"]
+               <= datetime.fromtimestamp(killed_at + 1, UTC) for r in cut), outcomes
     # Every successful call has its record, from one node or the other.
     rows = await rows_when(ha, sorted(succeeded), lambda rs: len(rs) == len(succeeded), 20)
     assert len(rows) == len(succeeded)

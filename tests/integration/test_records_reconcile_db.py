@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,3 +87,60 @@ async def test_reconcile_and_report_commands(
     assert await asyncio.to_thread(cli.main, [
         "reconcile", "--config", str(config), "--cdr", str(tmp_path / "none.csv")]) == 2
     assert "none.csv not found" in capsys.readouterr().err
+
+
+async def test_calls_up_on_a_node_when_it_died_are_closed_once_it_is_back(
+        db_engine: AsyncEngine) -> None:
+    from ntpd_ivr.calls.store import close_cut_calls, transaction
+
+    boot = 1795850000.0  # node-a's Asterisk started again here
+    await apply_records(db_engine, [
+        # Up on node-a when it died: one talking to a call-taker, one in the queue.
+        CallUpdate("node-a-1795849990.1", 1795849995.5, arrived_at=1795849990.2,
+                   queue="q-ambulans", answered_at=1795849993.0, answered_by="taker-1"),
+        CallUpdate("node-a-1795849991.2", 1795849992.5, arrived_at=1795849991.3,
+                   queue="q-ambulans"),
+        # Ended properly before the death: left alone.
+        CallUpdate("node-a-1795849980.3", 1795849985.0, arrived_at=1795849980.3,
+                   ended_at=1795849985.0, disposition="answered"),
+        # The other node's call, and a node-a call that arrived after the new start.
+        CallUpdate("node-b-1795849990.4", 1795849990.4, arrived_at=1795849990.4),
+        CallUpdate("node-a-1795850001.5", 1795850001.5, arrived_at=1795850001.5),
+        # Older than the start, but the controller follows it live: never touched.
+        CallUpdate("node-a-1795849999.6", 1795849999.6, arrived_at=1795849999.6),
+        # A node with a longer name that starts the same.
+        CallUpdate("node-a2-1795849990.7", 1795849990.7, arrived_at=1795849990.7)])
+    before = await rows(db_engine)
+
+    async with transaction(db_engine) as pg:
+        closed = await close_cut_calls(pg, "node-a", datetime.fromtimestamp(boot, UTC),
+                                       ["node-a-1795849999.6"])
+    assert sorted(closed) == ["node-a-1795849990.1", "node-a-1795849991.2"]
+    table = await rows(db_engine)
+    talking, queued = table["node-a-1795849990.1"], table["node-a-1795849991.2"]
+    # Each ends at its last event on record; what it had reached stays.
+    assert (talking["ended_at"], queued["ended_at"]) == (ts(1795849995.5), ts(1795849992.5))
+    assert {talking["disposition"], queued["disposition"]} == {"cut-by-node-failure"}
+    assert talking["reconciled"] and queued["reconciled"]
+    assert talking["answered_by"] == "taker-1" and queued["answered_at"] is None
+    assert talking["hangup_cause_text"] == "the Asterisk node stopped with the call up"
+    for untouched in ("node-a-1795849980.3", "node-b-1795849990.4", "node-a-1795850001.5",
+                      "node-a-1795849999.6", "node-a2-1795849990.7"):
+        assert table[untouched] == before[untouched], untouched
+
+    async with transaction(db_engine) as pg:  # the next login changes nothing
+        assert await close_cut_calls(pg, "node-a", datetime.fromtimestamp(boot, UTC),
+                                     ["node-a-1795849999.6"]) == []
+    assert await rows(db_engine) == table
+
+
+async def test_a_single_node_without_systemname_closes_only_plain_uniqueids(
+        db_engine: AsyncEngine) -> None:
+    from ntpd_ivr.calls.store import close_cut_calls, transaction
+
+    await apply_records(db_engine, [
+        CallUpdate("1795849990.1", 1795849991.0, arrived_at=1795849990.1),
+        CallUpdate("node-a-1795849990.2", 1795849990.2, arrived_at=1795849990.2)])
+    async with transaction(db_engine) as pg:
+        closed = await close_cut_calls(pg, "", datetime.fromtimestamp(1795850000.0, UTC), [])
+    assert closed == ["1795849990.1"]

@@ -131,7 +131,7 @@ CASES: list[tuple[str, AmiEvent]] = [
                  bridge_uniqueid="5a1e-b7", channel="PJSIP/operator-telkomsel-0000000a")),
     ("Event: FullyBooted\nPrivilege: system,all\nUptime: 12\nLastReload: 12\n"
      "Status: Fully Booted",
-     FullyBooted(name="FullyBooted", received_at=AT)),
+     FullyBooted(name="FullyBooted", received_at=AT, uptime=12)),
     ("Event: CoreShowChannel\nActionID: a/1\n" + CALLER.replace("081234567890", "<unknown>")
      + "BridgeId: \nApplication: Queue\nApplicationData: q-ambulans\nDuration: 01:02:03",
      CoreShowChannel(name="CoreShowChannel", received_at=AT, uniqueid="1718000000.10",
@@ -240,6 +240,15 @@ def test_action_response_keeps_its_headers() -> None:
     assert (response.response, response.message) == ("Error",
                                                      "Channel specified does not exist")
     assert response.get("actionid") == "a/9" and response.get("Nope") == ""
+
+
+def test_a_bad_or_missing_uptime_keeps_the_fullybooted_event() -> None:
+    # Uptime only hints at a restarted node; the event itself must never be dropped.
+    for uptime in ("soon", "", "-3"):
+        event = parse_event({"Event": "FullyBooted", "Uptime": uptime}, AT)
+        assert event == FullyBooted(name="FullyBooted", received_at=AT, uptime=None)
+    event = parse_event({"Event": "FullyBooted"}, AT)
+    assert event == FullyBooted(name="FullyBooted", received_at=AT, uptime=None)
 
 
 def test_received_at_defaults_to_now_and_bad_timestamp_is_none() -> None:
