@@ -146,6 +146,7 @@ class WarningsSettings:
     max_queue_wait_seconds: float = 10.0
     min_free_takers: int = 1
     ramp_seconds: float = 60.0   # after a start or a pause, full speed only after this
+    hold_queue_wait_seconds: float = 5.0  # no new calls while a 112 caller waits longer
     ring_seconds: float = 30.0   # an unanswered call is given up after this
     max_plays: int = 3           # the message at most this often (key 2, or silence)
     key_timeout_seconds: float = 4.0
@@ -411,9 +412,15 @@ def _validate_warnings(settings: Settings) -> None:
     for key in ("calls_per_second", "ring_seconds", "key_timeout_seconds", "tick_seconds"):
         if getattr(section, key) <= 0:
             raise ConfigError(f"{where}: warnings.{key} must be positive")
-    for key in ("min_free_takers", "max_queue_wait_seconds", "ramp_seconds"):
+    for key in ("min_free_takers", "max_queue_wait_seconds", "ramp_seconds",
+                "hold_queue_wait_seconds"):
         if getattr(section, key) < 0:
             raise ConfigError(f"{where}: warnings.{key} must not be negative")
+    if section.hold_queue_wait_seconds > section.max_queue_wait_seconds:
+        raise ConfigError(f"{where}: warnings.hold_queue_wait_seconds "
+                          f"({section.hold_queue_wait_seconds:g}) must not be above "
+                          f"warnings.max_queue_wait_seconds "
+                          f"({section.max_queue_wait_seconds:g}): the hold comes first")
 
 
 def _validate_supervision(settings: Settings) -> None:

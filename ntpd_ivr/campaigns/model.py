@@ -4,8 +4,9 @@
   duplicates merged, the first bad row refused with its line number.
 - A contact's attempts follow `RetryPolicy`: no answer, busy and failed are tried again
   after their spacing until `max_attempts`; confirmed and answered-without-confirming end.
-- `pace()` decides how many calls may start now, and pauses while 112 callers wait too
-  long or free call-takers run short: incoming 112 calls come first.
+- `pace()` decides how many calls may start now: it holds new calls while a 112 caller
+  waits a little (5 s), and pauses while one waits too long (10 s) or free call-takers
+  run short: incoming 112 calls come first.
 """
 
 from __future__ import annotations
@@ -264,6 +265,9 @@ class PacingLimits:
     # After a start or a pause the limits grow from 1 to the full ones over this long, so
     # the 112 queues show any strain before the campaign is at full speed. 0: no ramp.
     ramp_seconds: float = 60.0
+    # The early signal: while a 112 caller has waited longer than this, no new call starts
+    # but the ramp keeps its place (a hold, not a pause). 0: no hold.
+    hold_queue_wait_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -278,7 +282,16 @@ class QueueLoad:
 @dataclass(frozen=True)
 class PacingDecision:
     start: int                 # calls that may start now
-    paused: str = ""           # why none may: queue-wait, free-takers, queue-state-unknown
+    # why none may: queue-wait, free-takers, queue-state-unknown (a pause: the ramp starts
+    # again after it), or queue-busy (a hold: the ramp carries on from where it stood)
+    paused: str = ""
+
+    @property
+    def held(self) -> bool:
+        return self.paused == HELD
+
+
+HELD = "queue-busy"
 
 
 def _ramped(limit: float, limits: PacingLimits, running_seconds: float) -> float:
@@ -300,6 +313,9 @@ def pace(limits: PacingLimits, queues: Sequence[QueueLoad] | None, active_channe
     for load in queues:
         if load.logged_in > 0 and load.available < limits.min_free_takers:
             return PacingDecision(0, "free-takers")
+    if limits.hold_queue_wait_seconds > 0 and any(
+            load.longest_wait_seconds > limits.hold_queue_wait_seconds for load in queues):
+        return PacingDecision(0, HELD)
     by_channels = int(_ramped(limits.max_channels, limits, running_seconds)) - active_channels
     by_rate = int(_ramped(limits.calls_per_second, limits, running_seconds)) - started_last_second
     if limits.calls_per_second < 1 and started_last_second == 0:

@@ -103,6 +103,7 @@ class _Attempt:
 class _TrunkPace:
     started: deque[float] = field(default_factory=deque)
     running_since: float | None = None  # None: paused (the ramp starts again after it)
+    held_since: float | None = None  # held: the ramp stands still meanwhile
     last_start: float | None = None
 
 
@@ -122,7 +123,8 @@ class WarningService:
         self.clock = clock
         self.limits = model.PacingLimits(settings.max_channels, settings.calls_per_second,
                                          settings.max_queue_wait_seconds,
-                                         settings.min_free_takers, settings.ramp_seconds)
+                                         settings.min_free_takers, settings.ramp_seconds,
+                                         settings.hold_queue_wait_seconds)
         self.runs: dict[int, _Run] = {}
         self.attempts: dict[str, _Attempt] = {}
         self._pace: dict[str, _TrunkPace] = {}
@@ -247,6 +249,7 @@ class WarningService:
             await self._settle_stale(now)
         await self._finish_done()
         if not self.runs:
+            self._pace.clear()  # the next campaign starts with the ramp again
             return
         if now < self._database_down_until:
             self._set_paused("database")
@@ -254,7 +257,11 @@ class WarningService:
                 pace.running_since = None
             return
         queues = await self._queue_loads()
-        for trunk in {run.campaign.trunk for run in self.runs.values()}:
+        trunks = {run.campaign.trunk for run in self.runs.values()}
+        for idle in self._pace.keys() - trunks:
+            # Nothing runs on it now: the next campaign there starts with the ramp again.
+            del self._pace[idle]
+        for trunk in trunks:
             await self._dial_on(trunk, queues, now)
 
     async def _queue_loads(self) -> list[model.QueueLoad] | None:
@@ -274,11 +281,21 @@ class WarningService:
         active = sum(1 for a in self.attempts.values() if a.trunk == trunk)
         if pace.running_since is None:
             pace.running_since = now
+        running_since = pace.running_since
         decision = model.pace(self.limits, queues, active, len(pace.started),
-                              now - pace.running_since)
+                              now - running_since)
+        if decision.held:
+            if pace.held_since is None:
+                pace.held_since = now
+        elif pace.held_since is not None:
+            # Out of a hold: the ramp goes on from where it stood when the hold began.
+            pace.running_since = running_since = running_since + now - pace.held_since
+            pace.held_since = None
+            decision = model.pace(self.limits, queues, active, len(pace.started),
+                                  now - running_since)
         self._set_paused(decision.paused)
-        if decision.paused:
-            pace.running_since = None
+        if decision.paused and not decision.held:
+            pace.running_since = pace.held_since = None
         if decision.paused or decision.start <= 0:
             return
         if (self.limits.calls_per_second < 1 and pace.last_start is not None

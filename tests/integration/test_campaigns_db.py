@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -325,6 +325,51 @@ async def test_pacing_pauses_while_112_callers_wait_then_resumes(center: Center)
     await tick(service)
     assert len(center.ami.originates) == 2 and service.paused_reason == ""
     await center.call("budi", "POST", f"/api/warnings/campaigns/{cid}/cancel", {})
+
+
+async def test_a_short_112_wait_holds_new_calls_and_the_ramp_goes_on_from_where_it_stood(
+        center: Center) -> None:
+    many = "name,number,role,kecamatan,desa,language\n" + "".join(
+        f"Kades {i},0812000001{i:02d},kepala-desa,Sekayu,Desa {i},id\n" for i in range(20))
+    await center.call("adi", "POST", "/api/warnings/contacts/import", {"csv": many}, 201)
+    cid = (await create_campaign(center, max_attempts=1))["id"]
+    await center.call("sari", "POST", f"/api/warnings/campaigns/{cid}/approve", {})
+    now = [1000.0]
+    ramped = replace(settings(center.tmp_path), ramp_seconds=60, ring_seconds=600)
+    service = WarningService(ramped, center.engine, center.ami, center.keeper,
+                             center.queues, clock=lambda: now[0])  # type: ignore[arg-type]
+    await tick(service)  # the ramp's first second: one channel
+    assert len(center.ami.originates) == 1
+
+    now[0] = 1030.0  # a 112 caller has waited 7 s: above the hold (5 s), below the pause
+    center.queues.state = MappingProxyType({"takers-default": QueueState(2, 2, 1, 7.0)})
+    await tick(service)
+    assert len(center.ami.originates) == 1 and service.paused_reason == "queue-busy"
+
+    now[0] = 1090.0  # calm again after 60 s held: the ramp is at 30 s, not at 90 s
+    center.queues.state = MappingProxyType({"takers-default": QueueState(2, 2, 0, 0.0)})
+    await tick(service)
+    # Half-way up: 5 channels (1 in use) and 5 calls/s; at full speed it would be 9.
+    assert len(center.ami.originates) == 1 + 4 and service.paused_reason == ""
+
+    # Every contact busy (one attempt each), the campaign cancelled: the next campaign on
+    # the trunk starts with the ramp's one call again, not where this one stood.
+    for action in center.ami.originates:
+        service.on_event(OriginateResponse(name="OriginateResponse", received_at=now[0],
+                                           action_id="a", channel="",
+                                           uniqueid=action["ChannelId"],
+                                           response="Failure", reason=5))
+    assert service.attempts == {}
+    await center.call("budi", "POST", f"/api/warnings/campaigns/{cid}/cancel", {})
+    now[0] = 1093.0
+    await tick(service)
+    assert service.runs == {}
+    second = (await create_campaign(center, max_attempts=1))["id"]
+    await center.call("sari", "POST", f"/api/warnings/campaigns/{second}/approve", {})
+    now[0] = 1096.0
+    await tick(service)
+    assert len(center.ami.originates) == 5 + 1
+    await center.call("budi", "POST", f"/api/warnings/campaigns/{second}/cancel", {})
 
 
 async def test_database_outage_pauses_dialling_and_spools_outcomes(

@@ -131,7 +131,9 @@ CALM = QueueLoad("takers-plg", logged_in=4, available=3, longest_wait_seconds=0)
     ([CALM], 0, 4, PacingDecision(0)),                       # this second's calls made
     ([CALM], 0, 3, PacingDecision(1)),
     ([CALM, QueueLoad("takers-muba", 2, 2, 11)], 0, 0, PacingDecision(0, "queue-wait")),
-    ([CALM, QueueLoad("takers-muba", 2, 2, 10)], 0, 0, PacingDecision(4)),  # at the limit
+    ([CALM, QueueLoad("takers-muba", 2, 2, 10)], 0, 0, PacingDecision(0, "queue-busy")),
+    ([CALM, QueueLoad("takers-muba", 2, 2, 6)], 0, 0, PacingDecision(0, "queue-busy")),
+    ([CALM, QueueLoad("takers-muba", 2, 2, 5)], 0, 0, PacingDecision(4)),  # at the hold
     ([QueueLoad("takers-plg", 4, 0, 0)], 0, 0, PacingDecision(0, "free-takers")),
     ([QueueLoad("takers-plg", 0, 0, 0)], 0, 0, PacingDecision(4)),  # nobody logged in there
     (None, 0, 0, PacingDecision(0, "queue-state-unknown")),
@@ -141,6 +143,14 @@ CALM = QueueLoad("takers-plg", logged_in=4, available=3, longest_wait_seconds=0)
 def test_pacing_decision(queues: list[QueueLoad] | None, active: int, started: int,
                          expected: PacingDecision) -> None:
     assert pace(LIMITS, queues, active, started) == expected
+
+
+def test_a_short_wait_holds_a_long_one_pauses_and_zero_turns_the_hold_off() -> None:
+    assert pace(LIMITS, [QueueLoad("q", 4, 2, 7)], 0, 0).held
+    assert not pace(LIMITS, [QueueLoad("q", 4, 2, 11)], 0, 0).held  # a pause, not a hold
+    no_hold = PacingLimits(max_channels=10, calls_per_second=4, max_queue_wait_seconds=10,
+                           min_free_takers=1, ramp_seconds=0, hold_queue_wait_seconds=0)
+    assert pace(no_hold, [QueueLoad("q", 4, 2, 7)], 0, 0) == PacingDecision(4)
 
 
 def test_pacing_resumes_when_the_queue_recovers() -> None:
