@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ntpd_ivr.bench.load import CallerLoad, LoadResult, TakerPool, caller_prefix, run_tag
-from ntpd_ivr.bench.stack import check_records
+from ntpd_ivr.bench.stack import check_records, open_call_rows
 from ntpd_ivr.stack.devstack import TAKER_IP
 from ntpd_ivr.stack.hastack import HaLayout, HaStack
 
@@ -55,6 +55,7 @@ class FailoverResult:
     records_expected: int
     records_lost: int
     duplicated: int
+    records_open: int          # rows still without an end after the drain
     answer_p50_ms: float       # INVITE -> 200 OK (through the edge)
     answer_p99_ms: float
     taker_p50_ms: float        # INVITE -> a call-taker (BYE less the talk time)
@@ -72,7 +73,8 @@ class FailoverResult:
                 f"progress {self.failed_in_progress}, failed new {self.failed_new}; detection "
                 f"{detection} ({self.how_detected}); fallback queue {self.fallback_calls}; "
                 f"records lost {self.records_lost} of {self.records_expected}, duplicated "
-                f"{self.duplicated}; INVITE->200 p50/p99 {self.answer_p50_ms:.0f}/"
+                f"{self.duplicated}, left without an end {self.records_open}; "
+                f"INVITE->200 p50/p99 {self.answer_p50_ms:.0f}/"
                 f"{self.answer_p99_ms:.0f} ms, to a call-taker p50/p99 "
                 f"{self.taker_p50_ms:.0f}/{self.taker_p99_ms:.0f} ms{ratios}")
 
@@ -132,12 +134,14 @@ def failover_run(stack: HaStack, name: str, rate: float, seconds: float, fault_a
     _drain(stack)
     records = check_records(stack.nodes[0].layout.settings_file, prefix, expected,
                             wait_seconds=120)
+    # The calls cut on a killed node are closed once it is back (calls/reconcile.py).
+    still_open = open_call_rows(stack.nodes[0].layout.settings_file, prefix)
     outcome = FailoverResult(
         name, rate, len(result.offered_numbers), len(succeeded), len(in_progress),
         len(failed) - len(in_progress),
         (what.detected_at - what.struck_at) if what.detected_at is not None else None,
         what.how_detected, _fallback_count(stack) - fallbacks_before, len(expected),
-        len(records.missing), len(records.duplicated), result.answer_ms(50),
+        len(records.missing), len(records.duplicated), len(still_open), result.answer_ms(50),
         result.answer_ms(99), result.taker_ms(50), result.taker_ms(99),
         len(succeeded) / max(1e-9, result.ended_at - result.started_at))
     _progress(outcome.line())
@@ -213,14 +217,14 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
             writer.writerow(["fault", "rate", "carried_per_s", "offered", "succeeded",
                              "failed_in_progress", "failed_new", "detection_s",
                              "fallback_calls", "records_expected", "records_lost",
-                             "duplicated", "invite_200_p50_ms", "invite_200_p99_ms",
+                             "duplicated", "records_open", "invite_200_p50_ms", "invite_200_p99_ms",
                              "to_taker_p50_ms", "to_taker_p99_ms"])
             for r in results:
                 writer.writerow([r.name, r.rate, f"{r.carried_per_s:.1f}", r.offered,
                                  r.succeeded, r.failed_in_progress, r.failed_new,
                                  "" if r.detection_s is None else f"{r.detection_s:.2f}",
                                  r.fallback_calls, r.records_expected, r.records_lost,
-                                 r.duplicated, f"{r.answer_p50_ms:.0f}",
+                                 r.duplicated, r.records_open, f"{r.answer_p50_ms:.0f}",
                                  f"{r.answer_p99_ms:.0f}", f"{r.taker_p50_ms:.0f}",
                                  f"{r.taker_p99_ms:.0f}"])
         summary = "\n".join(r.line(results[0]) for r in results)

@@ -216,7 +216,7 @@ class ProcSampler:
         return max((s.open_fds for _, s in self.samples), default=0)
 
 
-async def _call_rows(settings_file: Path, prefix: str) -> list[str]:
+async def _call_rows(settings_file: Path, prefix: str, open_only: bool = False) -> list[str]:
     from sqlalchemy import select
 
     from ntpd_ivr.db.models import Call
@@ -226,9 +226,10 @@ async def _call_rows(settings_file: Path, prefix: str) -> list[str]:
     engine = make_engine(load_settings(settings_file).database)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(select(Call.caller_number)
-                                      .where(Call.caller_number.like(prefix + "%")))
-            return [str(r[0]) for r in rows]
+            query = select(Call.caller_number).where(Call.caller_number.like(prefix + "%"))
+            if open_only:
+                query = query.where(Call.ended_at.is_(None))
+            return [str(r[0]) for r in await conn.execute(query)]
     finally:
         await engine.dispose()
 
@@ -236,6 +237,11 @@ async def _call_rows(settings_file: Path, prefix: str) -> list[str]:
 def call_rows(settings_file: Path, prefix: str) -> list[str]:
     """Caller numbers of the `calls` rows whose caller number starts with `prefix`."""
     return asyncio.run(_call_rows(settings_file, prefix))
+
+
+def open_call_rows(settings_file: Path, prefix: str) -> list[str]:
+    """The same for the rows without an end (a call still up, or one nobody closed)."""
+    return asyncio.run(_call_rows(settings_file, canonical_prefix(prefix), open_only=True))
 
 
 @dataclass(frozen=True)

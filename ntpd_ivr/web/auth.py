@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 import tomllib
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ntpd_ivr.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 ROLES = ("calltaker", "supervisor", "admin", "agency")
 AGENCY_ROLE = "agency"
@@ -85,8 +88,38 @@ class UserStore:
         """`path=None`: no users file, so nobody can log in."""
         self.path = path
         self.users: dict[str, User] = {}
+        self._loaded_stamp: tuple[int, int] | None = None
         if path is not None and path.exists():
+            self._loaded_stamp = self._stamp(path)
             self.users = self._load(path)
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int] | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def refresh(self) -> None:
+        """Read the file again if it changed since (`ntpd-ivr user add` on a running
+        service): a new user can log in without a restart. A file that became unreadable
+        or invalid is logged and the users read before are kept."""
+        if self.path is None:
+            return
+        stamp = self._stamp(self.path)
+        if stamp is None or stamp == self._loaded_stamp:
+            return
+        try:
+            users = self._load(self.path)
+        except (ConfigError, OSError) as exc:
+            log.error("web users file changed but cannot be read; keeping the users read "
+                      "before: %s", exc)
+            self._loaded_stamp = stamp  # said once per change, not at every login
+            return
+        self._loaded_stamp = stamp
+        self.users = users
+        log.info("web users file %s read again: %d user(s)", self.path, len(users))
 
     def _load(self, path: Path) -> dict[str, User]:
         try:
@@ -118,6 +151,7 @@ class UserStore:
         return users
 
     def authenticate(self, name: str, password: str) -> User | None:
+        self.refresh()
         user = self.users.get(name)
         if user is None:
             # Same work as a real check, so timing does not tell which names exist.
@@ -135,6 +169,7 @@ class UserStore:
         validate_scope(role, agency)
         if sip_endpoint is not None and not valid_endpoint(sip_endpoint):
             raise ConfigError(f"sip endpoint {sip_endpoint!r}: use a-z 0-9 - _ .")
+        self.refresh()  # users another process added since are kept
         self.users[name] = User(name, role, hash_password(password), agency, sip_endpoint)
         lines = ["# ntpd-ivr web users. Manage with `ntpd-ivr user add`; hashes only.\n"]
         for user in sorted(self.users.values(), key=lambda u: u.name):
@@ -148,6 +183,7 @@ class UserStore:
         tmp.write_text("".join(lines), encoding="utf-8")
         tmp.chmod(0o600)
         tmp.replace(self.path)
+        self._loaded_stamp = self._stamp(self.path)
 
 
 def validate_scope(role: str, agency: object) -> str:

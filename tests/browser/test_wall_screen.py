@@ -7,6 +7,7 @@ recording, and the playback is audited."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import threading
@@ -100,8 +101,9 @@ def test_the_wall_shows_a_live_call_move_from_ivr_to_queue_to_talking(
         expect(page.locator('#takers tr[data-state="on-call"]').first).to_be_visible(
             timeout=10_000)
         shot = screenshot(page, request, "talking")
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOCS_IMG / "wall.png")
+        if os.environ.get("NTPD_IVR_DOCS_SCREENSHOTS") == "1":  # the README's picture
+            DOCS_IMG.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shot, DOCS_IMG / "wall.png")
     finally:
         call.join(timeout=90)
         if takers is not None:

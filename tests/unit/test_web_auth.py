@@ -62,3 +62,26 @@ def test_no_users_file_means_nobody_logs_in() -> None:
     assert store.users == {} and store.authenticate("anyone", "anything") is None
     with pytest.raises(ConfigError, match="no users file"):
         store.put("budi", "supervisor", "s3cret-pass")
+
+
+def test_a_user_added_by_the_cli_logs_in_without_a_restart(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "users.toml"
+    UserStore(path).put("budi", "supervisor", "s3cret-pass")
+    running = UserStore(path)  # what the controller read at its start
+    UserStore(path).put("citra", "calltaker", "citra-pass", sip_endpoint="taker-1")  # the CLI
+    user = running.authenticate("citra", "citra-pass")
+    assert user is not None and user.sip_endpoint == "taker-1"
+    assert set(running.users) == {"budi", "citra"}
+
+    # The running service's own change keeps what the CLI added meanwhile.
+    UserStore(path).put("dewi", "calltaker", "dewi-pass")
+    running.put("eko", "supervisor", "eko-pass")
+    assert set(UserStore(path).users) == {"budi", "citra", "dewi", "eko"}
+
+    # A broken file: said once in the log, and the users read before still log in.
+    path.write_text('[users.budi]\nrole = "boss"\npassword_hash = "scrypt$1"\n')
+    assert running.authenticate("budi", "s3cret-pass") is not None
+    assert running.authenticate("citra", "citra-pass") is not None
+    errors = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(errors) == 1 and "users.budi.role" in errors[0].getMessage()
