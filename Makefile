@@ -58,7 +58,7 @@ venv: $(VENV)/.installed ## create .venv with the Python dependencies
 run: deps venv ## bring up Asterisk 22 (SIP, TLS: local CA), PostgreSQL, controller, web on loopback
 	$(PY) -m ntpd_ivr run --run-dir $(RUN_DIR)
 
-.PHONY: run-ha bench-failover
+.PHONY: run-ha call-ha bench-failover
 run-ha: deps venv ## two Asterisk nodes + two controllers behind Kamailio on loopback (docs/ha.md)
 	$(PY) -m ntpd_ivr run-ha --run-dir $(RUN_DIR)/ha
 
@@ -66,6 +66,8 @@ run-ha: deps venv ## two Asterisk nodes + two controllers behind Kamailio on loo
 DIGIT ?= 1
 call: venv ## place a test 112 call (DIGIT=1; DIGIT= none) into the running service; prints the record
 	$(PY) -m ntpd_ivr call --run-dir $(RUN_DIR) --digit '$(DIGIT)'
+call-ha: venv ## the same through the Kamailio edge of `make run-ha`
+	$(PY) -m ntpd_ivr call --run-dir $(RUN_DIR)/ha --digit '$(DIGIT)'
 
 test: deps venv ## all tests: unit, protocol, integration, browser, end-to-end (Asterisk, PostgreSQL, SIPp, baresip)
 	$(PY) -m pytest

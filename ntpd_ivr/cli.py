@@ -91,19 +91,32 @@ def cmd_call(args: argparse.Namespace) -> int:
 
     state_file = args.run_dir / "stack.json"
     if not state_file.exists():
-        raise StackError(f"{state_file} not found: start the service first with `make run`")
+        raise StackError(f"{state_file} not found: start the service first with `make run` "
+                         "(or `make run-ha`, then `make call-ha`)")
     state = json.loads(state_file.read_text())
     taker = Taker(TAKER_IP, state["taker_ports"][0], talk_ms=args.talk_ms)
     started = time.time()
-    print(f"calling {args.dialed} from {args.caller}, pressing {args.digit or 'nothing'}...")
+    caller, settings_file = args.caller, args.run_dir / "ntpd-ivr.toml"
+    if "edge" in state:  # `make run-ha`: through the Kamailio edge, like an operator
+        target = state["edge"]
+        settings_file = Path(state["nodes"][0]["settings_file"])
+        scenario: str | None = "ha-caller.xml"  # honours Record-Route; adds the call number
+        caller_on_record = caller + "1"
+        if args.digit == "":
+            raise StackError("a call through the edge presses a key (ha-caller.xml): "
+                             "give --digit 0-9, * or #")
+    else:
+        target, scenario, caller_on_record = f"127.0.0.1:{state['sip_port']}", None, caller
+    print(f"calling {args.dialed} at {target} from {caller_on_record}, pressing "
+          f"{args.digit or 'nothing'}...")
     try:
-        result = place_call(f"127.0.0.1:{state['sip_port']}", OPERATOR_IP, 0,
-                            dialed=args.dialed, digit=args.digit or None, caller=args.caller)
+        result = place_call(target, OPERATOR_IP, 0, dialed=args.dialed,
+                            digit=args.digit or None, caller=caller, scenario=scenario)
         taker.wait(timeout=10)
     finally:
         taker.stop()
     print("call " + ("completed" if result.ok else f"FAILED:\n{result.output[-2000:]}"))
-    row = asyncio.run(_latest_call(args.run_dir / "ntpd-ivr.toml", args.caller, started))
+    row = asyncio.run(_latest_call(settings_file, caller_on_record, started))
     if row is None:
         print("no call record found")
         return 1
@@ -372,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Place one SIP call with SIPp from the operator trunk, "
                                    "answer it with a call-taker stand-in, and print the call "
                                    "record from PostgreSQL.")
-    p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
+    p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
+                   help="the running service's state (default .run; .run/ha for "
+                        "`make run-ha`: the call then goes through the Kamailio edge)")
     p.add_argument("--digit", type=_menu_key, default="1",
                    help="menu key to press: 0-9, * or #; '' presses nothing")
     p.add_argument("--dialed", default="112")
@@ -527,7 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and contacts reached per minute.")
     p.add_argument("--contacts", type=int, default=2000, help="contacts, split over rounds")
     p.add_argument("--rate", type=float, default=45.0, help="112 calls/s (path a)")
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds of one step without and one with a campaign (the summary "
+                        "takes the median of each)")
     p.add_argument("--step-seconds", type=float, default=60.0)
     p.add_argument("--talk-ms", type=int, default=2000)
     p.add_argument("--max-channels", type=int, default=10, help="campaign channels at once")

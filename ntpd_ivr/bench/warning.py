@@ -10,7 +10,7 @@ ratio of the p99s; the goal is within 10 %.
 
 The bench's call-takers are two SIPp stand-ins that each take any number of calls at once:
 "free call-takers" means nothing for them, so the campaign's floor is set to 0 here; the
-queue-wait limit is the controller's default.
+queue-wait hold (5 s) and pause (10 s) are the controller's defaults.
 """
 
 from __future__ import annotations
