@@ -134,8 +134,10 @@ def failover_run(stack: HaStack, name: str, rate: float, seconds: float, fault_a
     _drain(stack)
     records = check_records(stack.nodes[0].layout.settings_file, prefix, expected,
                             wait_seconds=120)
-    # The calls cut on a killed node are closed once it is back (calls/reconcile.py).
-    still_open = open_call_rows(stack.nodes[0].layout.settings_file, prefix)
+    # Every row ends: calls whose Hangup a dead controller missed are completed from the
+    # CDR when it is back, the calls cut on a killed node are closed once it is back
+    # (calls/reconcile.py). Bounded: what is still open after 120 s is reported.
+    still_open = open_call_rows(stack.nodes[0].layout.settings_file, prefix, within_s=120)
     outcome = FailoverResult(
         name, rate, len(result.offered_numbers), len(succeeded), len(in_progress),
         len(failed) - len(in_progress),

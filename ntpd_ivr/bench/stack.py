@@ -239,9 +239,16 @@ def call_rows(settings_file: Path, prefix: str) -> list[str]:
     return asyncio.run(_call_rows(settings_file, prefix))
 
 
-def open_call_rows(settings_file: Path, prefix: str) -> list[str]:
-    """The same for the rows without an end (a call still up, or one nobody closed)."""
-    return asyncio.run(_call_rows(settings_file, canonical_prefix(prefix), open_only=True))
+def open_call_rows(settings_file: Path, prefix: str, within_s: float = 0.0) -> list[str]:
+    """The same for the rows without an end (a call still up, or one nobody closed),
+    waiting up to `within_s` for them to be closed (a restarted controller completes
+    them from the CDR once its spool has drained): those still open at the end."""
+    deadline = time.monotonic() + within_s
+    while True:
+        rows = asyncio.run(_call_rows(settings_file, canonical_prefix(prefix), open_only=True))
+        if not rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(1.0)
 
 
 @dataclass(frozen=True)
