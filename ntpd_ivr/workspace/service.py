@@ -134,20 +134,26 @@ class WorkspaceService:
                 self._spawn(self.pop(event, endpoint, placeholder), f"pop-{event.uniqueid}")
             return
         pop = self.pops.get(endpoint)
-        if pop is None or pop["uniqueid"] != event.uniqueid:
+        if pop is None:
+            return
+        # An AgentComplete without the caller's id (events.AgentComplete) is about the
+        # call this member has: the one popped.
+        uniqueid = event.uniqueid or (pop["uniqueid"] if isinstance(event, AgentComplete)
+                                      else "")
+        if pop["uniqueid"] != uniqueid:
             return
         if isinstance(event, AgentConnect):
             pop.update(state="connected", wait_seconds=event.hold_time)
             self._publish(endpoint, "call.connected",
-                          {"uniqueid": event.uniqueid, "wait_seconds": event.hold_time})
+                          {"uniqueid": uniqueid, "wait_seconds": event.hold_time})
         else:  # rang out, or the call is over: the screen keeps it, marked as such
             pop["state"] = "missed" if isinstance(event, AgentRingNoAnswer) else "ended"
             del self.pops[endpoint]
-            self._publish(endpoint, f"call.{pop['state']}", {"uniqueid": event.uniqueid})
+            self._publish(endpoint, f"call.{pop['state']}", {"uniqueid": uniqueid})
             if isinstance(event, AgentComplete):
                 self.ended[endpoint] = pop
-                self._spawn(self.wrapups.call_ended(endpoint, event.uniqueid),
-                            f"wrapup-{event.uniqueid}")
+                self._spawn(self.wrapups.call_ended(endpoint, uniqueid),
+                            f"wrapup-{uniqueid}")
 
     def screen_call(self, endpoint: str) -> dict[str, Any] | None:
         """The call a (re)loaded screen shows: the one ringing or connected, else the one

@@ -220,6 +220,14 @@ CASES: list[tuple[str, AmiEvent]] = [
     ("Event: ChannelTalkingStart\nPrivilege: call,all\n" + CALLER,
      ChannelTalkingStart(name="ChannelTalkingStart", received_at=AT,
                          uniqueid="1718000000.10", channel="PJSIP/operator-telkomsel-0000000a")),
+    # As node-b sent it under load (the bench, 2026-11-29): no caller and no member
+    # channel fields at all, only the queue's.
+    ("Event: AgentComplete\nPrivilege: agent,all\nTimestamp: 1795966202.927799\n"
+     "SystemName: node-b\nQueue: takers-default\nInterface: PJSIP/taker-1\n"
+     "MemberName: taker-1\nHoldTime: 0\nTalkTime: 2\nReason: agent",
+     AgentComplete(name="AgentComplete", received_at=AT, timestamp=1795966202.927799,
+                   uniqueid="", queue="takers-default", interface="PJSIP/taker-1",
+                   member_name="taker-1", hold_time=0, talk_time=2, reason="agent")),
 ]
 
 

@@ -139,6 +139,11 @@ TAKER_CASES = [
     # Another call's ring-out does not end this one.
     ([member(AgentConnect, 105.0), member(AgentRingNoAnswer, 106.0, uniqueid="9.9")], 0.0,
      ON_CALL, U),
+    # Nor does another call's end; an end without the caller's id ends this member's call.
+    ([member(AgentConnect, 105.0), member(AgentComplete, 115.0, uniqueid="9.9")], 30.0,
+     ON_CALL, U),
+    ([member(AgentConnect, 105.0), member(AgentComplete, 115.0, uniqueid="")], 30.0,
+     WRAP_UP, ""),
 ]
 
 

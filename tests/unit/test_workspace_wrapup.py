@@ -73,15 +73,18 @@ async def until(check: Any, within: float = 2.0) -> None:
     raise AssertionError("not within the time")
 
 
-async def take_and_end(service: WorkspaceService, uniqueid: str = "1.1") -> None:
-    """A call rings taker-1, pops, is answered and ends, as AMI tells it."""
+async def take_and_end(service: WorkspaceService, uniqueid: str = "1.1",
+                       end_names_the_call: bool = True) -> None:
+    """A call rings taker-1, pops, is answered and ends, as AMI tells it (under load,
+    Asterisk may send the end without the caller's fields: `end_names_the_call`)."""
     service.on_event(called(uniqueid))
     await until(lambda: service.pops.get("taker-1", {}).get("caller_number"))
     service.on_event(AgentConnect(name="AgentConnect", received_at=NOW, uniqueid=uniqueid,
                                   queue="takers-default", interface="PJSIP/taker-1",
                                   member_name="taker-1", hold_time=3, ring_time=1,
                                   dest_uniqueid="2.2"))
-    service.on_event(AgentComplete(name="AgentComplete", received_at=NOW, uniqueid=uniqueid,
+    service.on_event(AgentComplete(name="AgentComplete", received_at=NOW,
+                                   uniqueid=uniqueid if end_names_the_call else "",
                                    queue="takers-default", interface="PJSIP/taker-1",
                                    member_name="taker-1", hold_time=3, talk_time=20,
                                    reason="caller"))
@@ -110,6 +113,19 @@ async def test_paused_in_wrapup_until_the_disposition(tmp_path: Path, hub: LiveH
     assert "wrapup" in kinds(ani)
     assert [a["action"] for a in store.audits if a["action"].startswith(("wrapup", "call"))] == [
         "wrapup.started", "wrapup.ended"]
+    await service.stop()
+
+
+async def test_an_end_without_the_callers_id_still_starts_the_wrapup_of_the_popped_call(
+        tmp_path: Path, hub: LiveHub) -> None:
+    service, queues, _, ani = desk(tmp_path, hub)
+    await take_and_end(service, "1.1", end_names_the_call=False)
+    await until(lambda: queues.members[KEY].paused)
+    wrapup = service.wrapups.of("taker-1")
+    assert queues.members[KEY].reason == "wrap-up" and wrapup is not None
+    assert wrapup.uniqueid == "1.1"
+    await until(lambda: "call.ended" in kinds(ani))
+    assert [e["data"] for e in ani.sent if e["kind"] == "call.ended"] == [{"uniqueid": "1.1"}]
     await service.stop()
 
 
