@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -55,10 +56,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, a service manager) stops like Ctrl-C: through the `finally` that
+    takes the stack down, instead of leaving Asterisk, Kamailio and PostgreSQL behind."""
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def cmd_run_ha(args: argparse.Namespace) -> int:
     from ntpd_ivr.stack.hastack import HaLayout, HaStack
 
     stack = HaStack(HaLayout.dev(args.run_dir.resolve()))
+    _stop_on_sigterm()
     try:
         stack.up()
         stack.start_controllers()
