@@ -157,7 +157,8 @@ def kamcmd(ctl_socket: Path, *command: str, timeout: float = 5.0) -> str:
     except subprocess.TimeoutExpired:
         raise StackError(f"kamcmd {' '.join(command)}: no answer within {timeout:g} s "
                          f"on {ctl_socket}") from None
-    if proc.returncode != 0:
+    # An RPC fault ("error: 404 - AOR not found") is printed, and kamcmd still exits 0.
+    if proc.returncode != 0 or proc.stdout.startswith("error: "):
         raise StackError(f"kamcmd {' '.join(command)}: "
                          f"{(proc.stderr or proc.stdout).strip()}")
     return proc.stdout
