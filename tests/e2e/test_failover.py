@@ -380,29 +380,45 @@ def edge_binding(ha: HaStack, name: str) -> str:
         return ""
 
 
+def printed_password(out: str) -> str:
+    found = re.search(r"generated password \(shown once, stored nowhere\): (\S+)", out)
+    assert found, out
+    return found.group(1)
+
+
 async def test_a_call_taker_added_to_the_running_stack_registers_at_the_edge_at_once(
         ha: HaStack) -> None:
     """`ntpd-ivr taker add` on node-a's settings: both nodes' Asterisk and the edge have the
     account without a restart; the phone registers at the edge with the printed password
-    and is reachable from both nodes. `taker remove`: its registration is dropped at once
-    and its next REGISTER is refused."""
+    and is reachable from both nodes. `taker passwd`: the old registration is dropped and
+    the new password registers at once. `taker remove`: its registration is dropped at
+    once and its next REGISTER is refused."""
     edge_pid = ha.edge.process.pid if ha.edge.process else None
     out = await asyncio.to_thread(taker_cli, ha.nodes[0], "add", NEW_TAKER, "--region", "muba")
     for node in NODE_NAMES:
         assert f"{node}: reloaded res_pjsip.so: Success" in out, out
         assert f"{node}: reloaded app_queue.so: Success" in out, out
     assert "edge: wrote " in out, out
-    password = re.search(r"generated password \(shown once, stored nowhere\): (\S+)", out)
-    assert password, out
-    phone = Softphone(NEW_TAKER, password.group(1), ha.layout.edge_address)
+    phones = [Softphone(NEW_TAKER, printed_password(out), ha.layout.edge_address)]
     try:
         await asyncio.to_thread(wait_for, f"{NEW_TAKER} registered at the edge",
                                 lambda: "Contact" in edge_binding(ha, NEW_TAKER), 10)
         await asyncio.to_thread(wait_for, f"{NEW_TAKER} reachable from both nodes",
                                 lambda: all(endpoint_state(ha, i, NEW_TAKER) == "Not in use"
                                             for i in (0, 1)), 15)
+
+        # Re-keyed: the phone with the old password is no longer reached; the new one
+        # registers at once.
+        out = await asyncio.to_thread(taker_cli, ha.nodes[0], "passwd", NEW_TAKER)
+        assert f"edge: dropped the registration of {NEW_TAKER}" in out, out
+        assert edge_binding(ha, NEW_TAKER) == ""
+        phones[0].kill()
+        phones.append(Softphone(NEW_TAKER, printed_password(out), ha.layout.edge_address))
+        await asyncio.to_thread(wait_for, f"{NEW_TAKER} registered with the new password",
+                                lambda: "Contact" in edge_binding(ha, NEW_TAKER), 10)
         assert ha.edge.process is not None and ha.edge.process.pid == edge_pid  # no restart
 
+        phone = phones[-1]
         logged = len(phone.log())
         out = await asyncio.to_thread(taker_cli, ha.nodes[0], "remove", NEW_TAKER)
         assert f"edge: dropped the registration of {NEW_TAKER}" in out, out
@@ -414,6 +430,7 @@ async def test_a_call_taker_added_to_the_running_stack_registers_at_the_edge_at_
                                 lambda: "403 Forbidden" in phone.log()[logged:], MAX_EXPIRES + 3)
         assert edge_binding(ha, NEW_TAKER) == ""
     finally:
-        phone.stop()
+        for softphone in phones:
+            softphone.stop()
         if NEW_TAKER in AccountStore(ha.nodes[0].takers_file).accounts:
             await asyncio.to_thread(taker_cli, ha.nodes[0], "remove", NEW_TAKER)
