@@ -116,6 +116,26 @@ class TakersSettings:
 
 
 @dataclass(frozen=True)
+class EdgeSettings:
+    """The Kamailio edge of the two-node stack (docs/ha.md), for `ntpd-ivr taker`: the
+    call-takers' phones register there. Empty address: one node (`make run`)."""
+
+    # Where the phones register ("ip:port"): each call-taker's AOR has one static contact
+    # through it (pjsip-takers.conf).
+    address: str = ""
+    # The edge's db_text folder: `ntpd-ivr taker` rewrites its `takers` table (digest
+    # hashes, mode 0600), which the edge reads again at the next REGISTER. Empty: the edge
+    # runs elsewhere and its table is not written here.
+    credentials_dir: str = ""
+    # The edge's control socket (kamcmd): a removed or re-keyed call-taker's registration
+    # is dropped there at once. Empty: it lasts until it expires.
+    ctl_socket: str = ""
+    # The other node's settings file: its Asterisk gets the same accounts (includes
+    # written into its asterisk.conf_dir, reloaded over its AMI). Empty: this node only.
+    peer_settings: str = ""
+
+
+@dataclass(frozen=True)
 class AsteriskSettings:
     # Asterisk's configuration directory as this host sees it. What is generated goes
     # there before a reload: pjsip-takers.conf and queues-takers.conf (`ntpd-ivr taker`),
@@ -225,6 +245,7 @@ class Settings:
     records: RecordsSettings = field(default_factory=RecordsSettings)
     ivr: IvrSettings = field(default_factory=IvrSettings)
     takers: TakersSettings = field(default_factory=TakersSettings)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     wall: WallSettings = field(default_factory=WallSettings)
@@ -357,6 +378,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"{where}: ami.secret is empty; `make run` generates one in "
                           ".run/ntpd-ivr.toml, or set NTPD_IVR_AMI_SECRET")
     _validate_ami_peer(settings.ami_peer, where)
+    _validate_edge(settings.edge, where)
     if not settings.database.url:
         raise ConfigError(f"{where}: database.url is empty; set it or NTPD_IVR_DATABASE_URL")
     if not settings.database.url.startswith("postgresql+asyncpg://"):
@@ -388,6 +410,22 @@ def _validate_ami_peer(peer: AmiPeerSettings, where: str) -> None:
     if not peer.name or not peer.local_name or peer.name == peer.local_name:
         raise ConfigError(f"{where}: ami_peer.name and ami_peer.local_name must be two "
                           f"different node names, got {peer.name!r} and {peer.local_name!r}")
+
+
+def _validate_edge(edge: EdgeSettings, where: str) -> None:
+    if not edge.address:
+        if edge.credentials_dir or edge.ctl_socket or edge.peer_settings:
+            raise ConfigError(f"{where}: edge.address is empty but other edge.* keys are "
+                              "set: where do the call-takers' phones register?")
+        return
+    host, _, port = edge.address.rpartition(":")
+    try:
+        ipaddress.ip_address(host)
+        valid = 0 < int(port) < 65536
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigError(f"{where}: edge.address must be ip:port, got {edge.address!r}")
 
 
 def validate_feed(feed: FeedSettings, where: str) -> None:

@@ -101,11 +101,18 @@ class HaLayout:
         return self.run_dir / "stack.json"
 
 
+def node_of(ha: HaLayout, index: int) -> Node:
+    """The node as the edge's dispatcher sees it: the active one first."""
+    return Node(NODE_NAMES[index], NODE_IPS[index], ha.nodes[index].sip_port,
+                ACTIVE_PRIORITY if index == 0 else STANDBY_PRIORITY)
+
+
 class HaNode(DevStack):
     """One node: a DevStack on its own address, sharing the HA stack's database, secrets,
     routing config and call-taker accounts."""
 
-    def __init__(self, ha: HaLayout, index: int, postgres: LocalPostgres) -> None:
+    def __init__(self, ha: HaLayout, index: int, postgres: LocalPostgres,
+                 edge: EdgeConfig) -> None:
         layout = ha.nodes[index]
         layout.run_dir.mkdir(parents=True, exist_ok=True)
         # One set of secrets for the center: one database password, one AMI secret, and
@@ -117,6 +124,7 @@ class HaNode(DevStack):
         self.index = index
         self.bind = NODE_IPS[index]
         self.postgres = postgres
+        self.edge = edge
         peer = ha.nodes[1 - index]
         self.peer_agi_url = f"agi://{NODE_IPS[1 - index]}:{peer.agi_port}"
 
@@ -130,8 +138,7 @@ class HaNode(DevStack):
 
     @property
     def node(self) -> Node:
-        return Node(NODE_NAMES[self.index], self.bind, self.layout.sip_port,
-                    ACTIVE_PRIORITY if self.index == 0 else STANDBY_PRIORITY)
+        return node_of(self.ha, self.index)
 
     def _asterisk_values(self, prompts_dir: str) -> dict[str, str]:
         values = super()._asterisk_values(prompts_dir)
@@ -158,6 +165,12 @@ username = "ntpd-ivr"
 secret = "{self.secrets['ami_secret']}"
 name = "{NODE_NAMES[1 - self.index]}"
 local_name = "{NODE_NAMES[self.index]}"
+
+[edge]
+address = "{self.ha.edge_address}"
+credentials_dir = "{self.edge.credentials_dir}"
+ctl_socket = "{self.edge.ctl_socket}"
+peer_settings = "{peer.settings_file}"
 """)
 
     def _write_generated(self, etc: Path) -> None:
@@ -204,11 +217,11 @@ class HaStack:
         self.postgres = LocalPostgres(_postgres_dir(layout.nodes[0]),
                                       port=layout.nodes[0].pg_port,
                                       password=self.secrets["db_password"])
-        self.nodes = (HaNode(layout, 0, self.postgres), HaNode(layout, 1, self.postgres))
-        self.edge = Kamailio(EdgeConfig(EDGE_IP, layout.edge_port,
-                                        tuple(node.node for node in self.nodes),
-                                        layout.run_dir / "edge",
-                                        max_expires=layout.max_expires))
+        edge = EdgeConfig(EDGE_IP, layout.edge_port, (node_of(layout, 0), node_of(layout, 1)),
+                          layout.run_dir / "edge", max_expires=layout.max_expires)
+        self.nodes = (HaNode(layout, 0, self.postgres, edge),
+                      HaNode(layout, 1, self.postgres, edge))
+        self.edge = Kamailio(edge)
         # Each node's controller, `ntpd-ivr serve` in a subprocess (a test or the bench
         # kills it as a crash would).
         self.controllers = tuple(
@@ -216,8 +229,8 @@ class HaStack:
                               node.layout.run_dir / "controller.log") for node in self.nodes)
 
     def write_edge(self) -> None:
-        """Render the edge's config from the routing config and the call-taker accounts
-        (again after `ntpd-ivr taker add`, then restart the edge)."""
+        """Render the edge's config from the routing config, and its table of call-takers'
+        hashes from the accounts (`ntpd-ivr taker` rewrites the table while it runs)."""
         self.edge.write(load_routing_config(self.nodes[0].routing_file).operators.values(),
                         AccountStore(self.nodes[0].takers_file).accounts.values())
 

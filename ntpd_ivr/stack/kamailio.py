@@ -2,8 +2,9 @@
 
 The config is `kamailio/kamailio.cfg` of the repository with its `{{name}}` placeholders
 filled, like the Asterisk config: the listening address, the dispatcher list (active node
-first), the operators by source address (from the routing config) and the call-takers'
-digest hashes (from the accounts file). It runs in the foreground (`-DD -E`), as root,
+first), the operators by source address (from the routing config). The call-takers'
+digest hashes are not in it: the edge reads them from a db_text table that `ntpd-ivr taker`
+rewrites while it runs (ntpd_ivr/takers/edge.py). It runs in the foreground (`-DD -E`), as root,
 from the stack's run folder; the packaged system service is never used (it stays
 disabled: nothing listens by default).
 """
@@ -26,6 +27,7 @@ from ntpd_ivr.errors import ConfigError, StackError
 from ntpd_ivr.routing.config import Operator
 from ntpd_ivr.stack.asterisk import REPO_ROOT, fill_placeholders
 from ntpd_ivr.takers.accounts import REALM, TakerAccount
+from ntpd_ivr.takers.edge import TABLE, write_table
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,6 @@ OPERATOR_HEADER = "X-NTPD-Operator"
 DISPATCHER_SET = 1
 # A name that goes into the config between quotes: nothing that could close them.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_HA1 = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ class EdgeConfig:
         return self.run_dir / "dispatcher.list"
 
     @property
+    def credentials_dir(self) -> Path:
+        """db_text's folder: the call-takers' digest hashes (ntpd_ivr/takers/edge.py)."""
+        return self.run_dir / "credentials"
+
+    @property
     def ctl_socket(self) -> Path:
         return self.run_dir / "kamailio-ctl.sock"
 
@@ -105,17 +111,6 @@ def operator_matches(operators: Iterable[Operator]) -> str:
     return "\n".join(lines) or "\t# no operators in the routing config"
 
 
-def taker_hashes(accounts: Iterable[TakerAccount]) -> str:
-    """route[TAKER_HA1]'s body: each call-taker's digest hash by From user."""
-    lines = []
-    for account in sorted(accounts, key=lambda a: a.name):
-        if not _HA1.match(account.ha1):
-            raise ConfigError(f"call-taker {account.name}: ha1 is not a digest hash")
-        name = _name("call-taker", account.name)
-        lines.append(f'\tif ($fU == "{name}") {{ $var(ha1) = "{account.ha1}"; }}')
-    return "\n".join(lines) or "\t# no call-taker accounts"
-
-
 def dispatcher_list(nodes: Iterable[Node]) -> str:
     """The dispatcher list file: set, destination, flags, priority, attributes."""
     rows = ["# set destination flags priority attributes (active node first)"]
@@ -124,8 +119,7 @@ def dispatcher_list(nodes: Iterable[Node]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def render(config: EdgeConfig, operators: Iterable[Operator],
-           accounts: Iterable[TakerAccount], template: Path = TEMPLATE) -> str:
+def render(config: EdgeConfig, operators: Iterable[Operator], template: Path = TEMPLATE) -> str:
     from_node = " || ".join(f'$si == "{ipaddress.ip_address(n.ip)}"' for n in config.nodes)
     values: Mapping[str, str] = {
         "log_level": str(config.log_level),
@@ -139,7 +133,9 @@ def render(config: EdgeConfig, operators: Iterable[Operator],
         "dispatcher_list": str(config.dispatcher_list),
         "from_node": from_node or "false",
         "operator_matches": operator_matches(operators),
-        "taker_hashes": taker_hashes(accounts),
+        # db_text: a folder of tables; absolute (a relative one is taken from the config's).
+        "credentials_db": f"text://{config.credentials_dir.resolve()}",
+        "credentials_table": TABLE,
         "realm": REALM,
     }
     return fill_placeholders(template.read_text(encoding="utf-8"), values, template)
@@ -152,6 +148,36 @@ def _binary(name: str) -> str:
     return path
 
 
+def kamcmd(ctl_socket: Path, *command: str, timeout: float = 5.0) -> str:
+    """One RPC over the edge's control socket; its output. StackError if it failed."""
+    try:
+        proc = subprocess.run(
+            [_binary("kamcmd"), "-s", f"unix:{ctl_socket}", *command],
+            capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise StackError(f"kamcmd {' '.join(command)}: no answer within {timeout:g} s "
+                         f"on {ctl_socket}") from None
+    # An RPC fault ("error: 404 - AOR not found") is printed, and kamcmd still exits 0.
+    if proc.returncode != 0 or proc.stdout.startswith("error: "):
+        raise StackError(f"kamcmd {' '.join(command)}: "
+                         f"{(proc.stderr or proc.stdout).strip()}")
+    return proc.stdout
+
+
+def forget_registration(ctl_socket: Path, aor: str) -> bool:
+    """Drop a call-taker's registration at the edge (usrloc, in memory); False if it had
+    none. An edge that is not running has none."""
+    if not ctl_socket.exists():
+        return False
+    try:
+        kamcmd(ctl_socket, "ul.rm", "location", _name("call-taker", aor))
+    except StackError as exc:
+        if "AOR not found" in str(exc):
+            return False
+        raise
+    return True
+
+
 class Kamailio:
     """One Kamailio process with its rendered config in `config.run_dir`."""
 
@@ -162,10 +188,11 @@ class Kamailio:
     def write(self, operators: Iterable[Operator], accounts: Iterable[TakerAccount]) -> None:
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
         self.config.dispatcher_list.write_text(dispatcher_list(self.config.nodes))
-        # Holds the call-takers' digest hashes: private.
+        write_table(accounts, self.config.credentials_dir)
+        # Names the credentials and the control socket: private all the same.
         fd = os.open(self.config.cfg_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
-            out.write(render(self.config, operators, accounts))
+            out.write(render(self.config, operators))
         check = subprocess.run([_binary("kamailio"), "-c", "-f", str(self.config.cfg_file)],
                                capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
@@ -193,17 +220,12 @@ class Kamailio:
         raise StackError(f"Kamailio not ready in {timeout:.0f} s; see {self.config.log_file}")
 
     def rpc(self, *command: str, timeout: float = 5.0) -> str:
-        proc = subprocess.run(
-            [_binary("kamcmd"), "-s", f"unix:{self.config.ctl_socket}", *command],
-            capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise StackError(f"kamcmd {' '.join(command)}: {proc.stderr.strip()}")
-        return proc.stdout
+        return kamcmd(self.config.ctl_socket, *command, timeout=timeout)
 
     def rpc_ok(self) -> bool:
         try:
             self.rpc("core.uptime")
-        except (StackError, subprocess.TimeoutExpired):
+        except StackError:
             return False
         return True
 

@@ -1,5 +1,7 @@
 """`ntpd-ivr taker add|remove|passwd|list`: call-taker SIP accounts, applied to a running
-Asterisk without a restart (res_pjsip and app_queue reloaded over AMI)."""
+Asterisk without a restart (res_pjsip and app_queue reloaded over AMI). In the two-node
+stack (settings [edge], docs/ha.md) to both nodes' Asterisk and to the Kamailio edge where
+the phones register."""
 
 from __future__ import annotations
 
@@ -24,14 +26,47 @@ def _store(settings: Any) -> AccountStore:
     return AccountStore(Path(settings.takers.accounts_file))
 
 
-def apply(store: AccountStore, settings: Any, *, reload: bool = True) -> int:
-    """Write the includes for Asterisk, then reload it. 0 when Asterisk has them live."""
+def apply(store: AccountStore, settings: Any, nodes: list[tuple[str, Any]], *,
+          reload: bool = True, forget: str = "") -> int:
+    """Write the includes for each node's Asterisk and reload it, then the edge's table
+    (docs/ha.md); `forget`: the call-taker whose registration the edge drops (removed or
+    re-keyed). 0 when every part has the accounts live."""
+    status = 0
+    for label, node in nodes:
+        status |= _apply_node(store, node, label, via_edge=settings.edge.address,
+                              reload=reload)
+    if settings.edge.credentials_dir:
+        status |= _apply_edge(store, settings.edge, forget if reload else "")
+    return status
+
+
+def _nodes(store: AccountStore, settings: Any) -> list[tuple[str, Any]]:
+    """(label, settings) of each node the accounts go to: this one, and in the two-node
+    stack the other one (edge.peer_settings), which must share this accounts file."""
+    if not settings.edge.peer_settings:
+        return [("", settings)]
+    from ntpd_ivr.settings import load_settings
+
+    # The other node's own file as it is: this process's environment is about this node.
+    peer = load_settings(settings.edge.peer_settings, environ={})
+    shared = Path(peer.takers.accounts_file or ".").resolve() == store.path.resolve()
+    if not shared:
+        raise ConfigError(f"{settings.source}: edge.peer_settings: {peer.source} keeps its "
+                          f"call-takers in {peer.takers.accounts_file!r}, not {store.path}: "
+                          "both nodes must share one accounts file")
+    return [(settings.ami_peer.local_name, settings), (peer.ami_peer.local_name, peer)]
+
+
+def _apply_node(store: AccountStore, settings: Any, label: str, *, via_edge: str,
+                reload: bool) -> int:
+    prefix = f"{label}: " if label else ""
     conf_dir = Path(settings.asterisk.conf_dir)
     if not conf_dir.is_dir():
         raise ConfigError(f"{settings.source}: asterisk.conf_dir: {conf_dir} is not "
                           "a directory")
-    for path in write_includes(store.accounts.values(), str(store.path), conf_dir):
-        print(f"wrote {path}")
+    for path in write_includes(store.accounts.values(), str(store.path), conf_dir,
+                               via_edge=via_edge):
+        print(f"{prefix}wrote {path}")
     if not reload:
         return 0
     from ntpd_ivr.asterisk_reload import reload_modules
@@ -39,22 +74,45 @@ def apply(store: AccountStore, settings: Any, *, reload: bool = True) -> int:
     try:
         results = asyncio.run(reload_modules(settings.ami, RELOADED))
     except StackError as exc:
-        print(f"Asterisk not reloaded ({exc}): it reads the accounts at its next start or "
-              "`ntpd-ivr config reload`", file=sys.stderr)
+        print(f"{prefix}Asterisk not reloaded ({exc}): it reads the accounts at its next "
+              "start or `ntpd-ivr config reload`", file=sys.stderr)
         return 1
     for module, ok in results:
-        print(f"reloaded {module}: {'Success' if ok else 'Error'}")
+        print(f"{prefix}reloaded {module}: {'Success' if ok else 'Error'}")
     return 0 if all(ok for _, ok in results) else 1
 
 
+def _apply_edge(store: AccountStore, edge: Any, forget: str) -> int:
+    """The edge's table (read again at its next lookup: no reload to ask for); then the
+    registration of a removed or re-keyed call-taker dropped, so that the nodes stop
+    reaching that phone now rather than when its registration expires."""
+    from ntpd_ivr.stack.kamailio import forget_registration
+    from ntpd_ivr.takers.edge import write_table
+
+    path = write_table(store.accounts.values(), Path(edge.credentials_dir))
+    print(f"edge: wrote {path} (read at the next REGISTER)")
+    if not forget or not edge.ctl_socket:
+        return 0
+    try:
+        dropped = forget_registration(Path(edge.ctl_socket), forget)
+    except StackError as exc:
+        print(f"edge: registration of {forget} not dropped ({exc}): it lasts until it "
+              "expires", file=sys.stderr)
+        return 1
+    print(f"edge: {'dropped the registration' if dropped else 'no registration'} of {forget}")
+    return 0
+
+
 def _change(args: argparse.Namespace, settings: Any,
-            change: Callable[[AccountStore], str]) -> int:
-    """Change the accounts, save them, say what changed, and apply it to Asterisk."""
+            change: Callable[[AccountStore], str], forget: str = "") -> int:
+    """Change the accounts, save them, say what changed, and apply it to Asterisk (and,
+    in the two-node stack, to the other node and the edge)."""
     store = _store(settings)
+    nodes = _nodes(store, settings)  # a peer that cannot take the change: before saving it
     message = change(store)
     store.save()
     print(message)
-    return apply(store, settings, reload=not args.no_reload)
+    return apply(store, settings, nodes, reload=not args.no_reload, forget=forget)
 
 
 def _password_message(name: str, password: str) -> str:
@@ -90,8 +148,9 @@ def cmd_taker_add(args: argparse.Namespace, load: Callable[[argparse.Namespace],
 
 
 def cmd_taker_passwd(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
+    # The old password's phone is not reached any more, even before it re-registers.
     return _change(args, load(args), lambda store: _password_message(
-        args.name, store.passwd(args.name)))
+        args.name, store.passwd(args.name)), forget=args.name)
 
 
 def cmd_taker_remove(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
@@ -99,7 +158,7 @@ def cmd_taker_remove(args: argparse.Namespace, load: Callable[[argparse.Namespac
         removed = store.remove(args.name)
         return f"removed {removed.name} (region {removed.region}, queue {removed.queue})"
 
-    return _change(args, load(args), remove)
+    return _change(args, load(args), remove, forget=args.name)
 
 
 def cmd_taker_list(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
@@ -147,5 +206,6 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None
         c.add_argument("name")
     for c in (add, taker_sub.choices["remove"], taker_sub.choices["passwd"]):
         c.add_argument("--no-reload", action="store_true",
-                       help="only write the files; Asterisk reads them at its next reload")
+                       help="only write the files; Asterisk reads them at its next reload "
+                            "(the edge's table, in the two-node stack, at once)")
     action("list", "list the call-takers", cmd_taker_list)

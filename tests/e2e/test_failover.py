@@ -24,9 +24,10 @@ import pytest
 
 from ntpd_ivr.bench.load import CallerLoad, LoadResult, TakerPool
 from ntpd_ivr.bench.stack import health
+from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.baresip import Softphone
 from ntpd_ivr.stack.devstack import OPERATOR_B_IP, TAKER_IP
-from ntpd_ivr.stack.hastack import HaLayout, HaStack
+from ntpd_ivr.stack.hastack import NODE_NAMES, HaLayout, HaStack
 from ntpd_ivr.stack.sipp import place_call
 from ntpd_ivr.takers.accounts import AccountStore
 from tests.stack_fixtures import add_web_user
@@ -34,6 +35,7 @@ from tests.stack_fixtures import add_web_user
 from .conftest import Row, call_rows
 from .test_dispatch import Api, supervisor
 from .test_first_call import new_caller
+from .test_takers import taker_cli
 from .test_workspace import PASSWORD, screen
 
 pytestmark = pytest.mark.e2e
@@ -365,3 +367,70 @@ async def test_a_call_on_one_node_pops_on_the_desk_open_on_the_other_nodes_contr
         for node in ha.nodes:  # no disposition is set here: out of wrap-up by hand
             assert node.asterisk is not None
             node.asterisk.cli(f"queue unpause member PJSIP/{PHONE}")
+
+
+NEW_TAKER = "dewi"   # added while the stack runs, into Musi Banyuasin's queue
+
+
+def edge_binding(ha: HaStack, name: str) -> str:
+    """The edge's registration of a call-taker ("" when it has none)."""
+    try:
+        return ha.edge.rpc("ul.lookup", "location", name)
+    except StackError:
+        return ""
+
+
+def printed_password(out: str) -> str:
+    found = re.search(r"generated password \(shown once, stored nowhere\): (\S+)", out)
+    assert found, out
+    return found.group(1)
+
+
+async def test_a_call_taker_added_to_the_running_stack_registers_at_the_edge_at_once(
+        ha: HaStack) -> None:
+    """`ntpd-ivr taker add` on node-a's settings: both nodes' Asterisk and the edge have the
+    account without a restart; the phone registers at the edge with the printed password
+    and is reachable from both nodes. `taker passwd`: the old registration is dropped and
+    the new password registers at once. `taker remove`: its registration is dropped at
+    once and its next REGISTER is refused."""
+    edge_pid = ha.edge.process.pid if ha.edge.process else None
+    out = await asyncio.to_thread(taker_cli, ha.nodes[0], "add", NEW_TAKER, "--region", "muba")
+    for node in NODE_NAMES:
+        assert f"{node}: reloaded res_pjsip.so: Success" in out, out
+        assert f"{node}: reloaded app_queue.so: Success" in out, out
+    assert "edge: wrote " in out, out
+    phones = [Softphone(NEW_TAKER, printed_password(out), ha.layout.edge_address)]
+    try:
+        await asyncio.to_thread(wait_for, f"{NEW_TAKER} registered at the edge",
+                                lambda: "Contact" in edge_binding(ha, NEW_TAKER), 10)
+        await asyncio.to_thread(wait_for, f"{NEW_TAKER} reachable from both nodes",
+                                lambda: all(endpoint_state(ha, i, NEW_TAKER) == "Not in use"
+                                            for i in (0, 1)), 15)
+
+        # Re-keyed: the phone with the old password is no longer reached; the new one
+        # registers at once.
+        out = await asyncio.to_thread(taker_cli, ha.nodes[0], "passwd", NEW_TAKER)
+        assert f"edge: dropped the registration of {NEW_TAKER}" in out, out
+        assert edge_binding(ha, NEW_TAKER) == ""
+        phones[0].kill()
+        phones.append(Softphone(NEW_TAKER, printed_password(out), ha.layout.edge_address))
+        await asyncio.to_thread(wait_for, f"{NEW_TAKER} registered with the new password",
+                                lambda: "Contact" in edge_binding(ha, NEW_TAKER), 10)
+        assert ha.edge.process is not None and ha.edge.process.pid == edge_pid  # no restart
+
+        phone = phones[-1]
+        logged = len(phone.log())
+        out = await asyncio.to_thread(taker_cli, ha.nodes[0], "remove", NEW_TAKER)
+        assert f"edge: dropped the registration of {NEW_TAKER}" in out, out
+        assert edge_binding(ha, NEW_TAKER) == ""
+        for index in (0, 1):
+            assert "Unable to find object" in endpoint_state(ha, index, NEW_TAKER)
+        # The phone refreshes its registration within MAX_EXPIRES: refused now.
+        await asyncio.to_thread(wait_for, f"{NEW_TAKER}'s REGISTER refused",
+                                lambda: "403 Forbidden" in phone.log()[logged:], MAX_EXPIRES + 3)
+        assert edge_binding(ha, NEW_TAKER) == ""
+    finally:
+        for softphone in phones:
+            softphone.stop()
+        if NEW_TAKER in AccountStore(ha.nodes[0].takers_file).accounts:
+            await asyncio.to_thread(taker_cli, ha.nodes[0], "remove", NEW_TAKER)

@@ -19,7 +19,6 @@ from ntpd_ivr.stack.kamailio import (
     dispatcher_list,
     operator_matches,
     render,
-    taker_hashes,
 )
 from ntpd_ivr.takers.accounts import TakerAccount, digest_ha1
 from ntpd_ivr.takers.render import render_pjsip
@@ -43,17 +42,9 @@ def test_operators_by_address_network_and_address_with_port() -> None:
     ]
 
 
-def test_a_name_that_could_break_out_of_its_quotes_is_refused() -> None:
-    with pytest.raises(ConfigError, match="call-taker"):
-        taker_hashes([account('x"; exit; "')])
-    with pytest.raises(ConfigError, match="not a digest hash"):
-        taker_hashes([account("budi", ha1="not-a-hash")])
-
-
-def test_call_takers_hashes_by_from_user() -> None:
-    ha1 = digest_ha1("citra", "secret")
-    assert taker_hashes([account("citra")]) == \
-        f'\tif ($fU == "citra") {{ $var(ha1) = "{ha1}"; }}'
+def test_an_operator_name_that_could_break_out_of_its_quotes_is_refused() -> None:
+    with pytest.raises(ConfigError, match="operator"):
+        operator_matches([Operator('x"; exit; "', "X", ("10.1.2.3",), "from", ("alaw",))])
 
 
 def test_dispatcher_list_has_the_active_node_first() -> None:
@@ -64,13 +55,17 @@ def test_dispatcher_list_has_the_active_node_first() -> None:
 
 def test_the_whole_config_is_filled_and_names_the_routing_configs_operators() -> None:
     config = EdgeConfig("127.0.0.1", 5160, NODES, Path("/run/edge"), max_expires=60)
-    text = render(config, load_routing_config(EXAMPLE).operators.values(), [account("citra")])
+    text = render(config, load_routing_config(EXAMPLE).operators.values())
     assert not re.search(r"\{\{\s*[a-z_]+\s*\}\}", text)
     assert "listen=udp:127.0.0.1:5160" in text
     assert 'if ($si == "127.0.0.11" || $si == "127.0.0.10") {' in text
     assert '$var(operator) = "operator-local"' in text and '"operator-b"' in text
     assert 'modparam("registrar", "max_expires", 60)' in text
     assert 'modparam("dispatcher", "flags", 2)' in text
+    # The call-takers' hashes are read from the edge's db_text table, not written here.
+    assert 'modparam("auth_db", "db_url", "text:///run/edge/credentials")' in text
+    assert 'is_subscriber("$fu", "takers", "0")' in text
+    assert not re.search(r"\b[0-9a-f]{32}\b", text)
 
 
 def test_an_unknown_placeholder_names_the_template(tmp_path: Path) -> None:
@@ -78,7 +73,7 @@ def test_an_unknown_placeholder_names_the_template(tmp_path: Path) -> None:
     template.write_text(TEMPLATE.read_text() + "\n# {{no_such_value}}\n")
     config = EdgeConfig("127.0.0.1", 5160, NODES, tmp_path)
     with pytest.raises(ConfigError, match=rf"{re.escape(str(template))}: unknown placeholder"):
-        render(config, [], [], template=template)
+        render(config, [], template=template)
 
 
 def test_behind_the_edge_nodes_identify_operators_by_header_not_address() -> None:
