@@ -1,0 +1,191 @@
+"""Queue presence replayed to a node that comes back (docs/ha.md, "Presence on a node that
+comes back").
+
+The desk's presence changes (login, logout, pause, the wrap-up pause) go to both nodes
+(ntpd_ivr/peer/mirror.py), but a node that is down, or whose AMI session is cut, misses
+them; a restarted node starts from its configured (static) members
+(`persistentmembers = no`). Presence lives in Asterisk only (the audit trail says what
+was asked, not what holds now; `wrapups` knows wrap-up pauses only), so the truth is the
+node that **stayed in sight**: when a controller's AMI session to a node logs in again,
+and its session to the other node has been logged in since before the first one was lost,
+every desk change this controller made meanwhile reached that other node (a change that
+fails on the desk's own node is refused, and never mirrored), and so did the other
+controller's, through its own sessions. Its QueueStatus is read and the difference is
+applied to the returning node: QueueAdd of the dynamic members it lacks (paused as they
+are), QueueRemove of the dynamic members it has and the other has not (logged out
+meanwhile), QueuePause where the pause or its reason differs (wrap-up included). Static
+members are the configuration's: never added or removed.
+
+When neither session stayed logged in across the other's outage (both nodes restarted, or
+the controller itself just started), nobody knows which node is right: nothing is replayed
+(the other controller, which stayed up, does it; see the docs).
+
+Both controllers replay to the same returning node at about the same time: the
+actions are idempotent in effect, and each is sent on its own; one refused (a QueueAdd of a
+member the other controller added a moment ago) is logged and the rest go on. Every read
+and action has the AMI client's time limit, the whole replay a bound of its own; a failure
+is logged and the replay is tried again at the next login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ntpd_ivr.ami.events import AmiActions, QueueMember
+from ntpd_ivr.errors import AmiError
+from ntpd_ivr.workspace.ami import queue_members
+from ntpd_ivr.workspace.model import endpoint_of
+
+log = logging.getLogger(__name__)
+
+REPLAY_SECONDS = 10.0  # the whole replay to one node, reads included
+
+
+@dataclass(frozen=True)
+class Step:
+    """One AMI action of a replay, and what it does to whom (for the log)."""
+
+    member: str  # the member's name (its endpoint when it has none)
+    queue: str
+    what: str  # "logged in", "logged out", "paused (break)", "unpaused"
+    action: tuple[tuple[str, str], ...]  # the AMI action's headers, in order
+
+    def headers(self) -> dict[str, str]:
+        return dict(self.action)
+
+
+def _name(member: QueueMember) -> str:
+    return member.member_name or endpoint_of(member.interface)
+
+
+def _pause(member: QueueMember, paused: bool, reason: str) -> Step:
+    headers = [("Action", "QueuePause"), ("Queue", member.queue),
+               ("Interface", member.interface), ("Paused", "true" if paused else "false")]
+    if paused and reason:
+        headers.append(("Reason", reason))
+    what = (f"paused ({reason})" if reason else "paused") if paused else "unpaused"
+    return Step(_name(member), member.queue, what, tuple(headers))
+
+
+def replay_steps(desired: Iterable[QueueMember], actual: Iterable[QueueMember]) -> list[Step]:
+    """The actions that make `actual` (the returning node's QueueStatus members) show the
+    presence of `desired` (the node that stayed up): logins first, then pauses, then
+    logouts, so a queue is never emptier than both sides agree on."""
+    want = {(m.queue, m.interface): m for m in desired}
+    have = {(m.queue, m.interface): m for m in actual}
+    logins: list[Step] = []
+    pauses: list[Step] = []
+    logouts: list[Step] = []
+    for key, member in sorted(want.items()):
+        found = have.get(key)
+        if found is None:
+            if member.membership != "dynamic":
+                continue  # static: the configuration's, not the desk's
+            logins.append(Step(_name(member), member.queue, "logged in", (
+                ("Action", "QueueAdd"), ("Queue", member.queue),
+                ("Interface", member.interface), ("MemberName", _name(member)),
+                ("StateInterface", member.state_interface or member.interface),
+                ("Penalty", str(member.penalty)),
+                ("Paused", "true" if member.paused else "false"))))
+            if member.paused and member.paused_reason:
+                pauses.append(_pause(member, True, member.paused_reason))
+        elif (found.paused != member.paused
+              or (member.paused and found.paused_reason != member.paused_reason)):
+            pauses.append(_pause(member, member.paused, member.paused_reason))
+    for key, member in sorted(have.items()):
+        if key not in want and member.membership == "dynamic":
+            logouts.append(Step(_name(member), member.queue, "logged out", (
+                ("Action", "QueueRemove"), ("Queue", member.queue),
+                ("Interface", member.interface))))
+    return logins + pauses + logouts
+
+
+def stayed_in_sight(source_logged_in_at: float | None, source_connected: bool,
+                    target_lost_at: float | None) -> bool:
+    """Whether the source session has been logged in since before the target session was
+    lost: then every change made meanwhile reached the source node."""
+    return (source_connected and source_logged_in_at is not None
+            and target_lost_at is not None and source_logged_in_at <= target_lost_at)
+
+
+class AmiSession(AmiActions, Protocol):
+    """What a replay needs of an AMI client (AmiClient, or a fake)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    logged_in_at: float | None
+    lost_at: float | None
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    ami: AmiSession
+
+
+class PresenceReplay:
+    """Replays one node's queue presence to the other when its AMI session is back."""
+
+    def __init__(self, local: Node, peer: Node, *, within_s: float = REPLAY_SECONDS) -> None:
+        self.local = local
+        self.peer = peer
+        self.within_s = within_s
+        self._locks = {local.name: asyncio.Lock(), peer.name: asyncio.Lock()}
+        self.replays = 0  # replays that ran to the end (for tests and the log)
+
+    async def to_local(self) -> list[Step]:
+        """After the local session's login (before the desk reads presence back)."""
+        return await self._replay(self.peer, self.local)
+
+    async def to_peer(self) -> list[Step]:
+        """After the other node's session's login."""
+        return await self._replay(self.local, self.peer)
+
+    async def _replay(self, source: Node, target: Node) -> list[Step]:
+        """Never raises but CancelledError: a failure is logged, tried at the next login."""
+        if not stayed_in_sight(source.ami.logged_in_at, source.ami.connected,
+                               target.ami.lost_at):
+            log.info("presence not replayed to %s: %s was not in sight all the while it "
+                     "was away (or this controller just started)", target.name, source.name)
+            return []
+        async with self._locks[target.name]:
+            try:
+                async with asyncio.timeout(self.within_s):
+                    return await self._apply(source, target)
+            except TimeoutError:
+                log.warning("presence replay to %s: not done within %g s; again at its "
+                            "next login", target.name, self.within_s)
+            except AmiError as exc:
+                log.warning("presence replay to %s: not done (%s); again at its next login",
+                            target.name, exc)
+            except Exception:  # a bug here must not stop the AMI feed
+                log.exception("presence replay to %s failed", target.name)
+        return []
+
+    async def _apply(self, source: Node, target: Node) -> list[Step]:
+        # The returning node first, then the one that stayed up: a desk change landing
+        # between the two reads is then at worst applied again, never undone (a change
+        # reaches both nodes one after the other, in either order).
+        actual = await queue_members(target.ami)
+        desired = await queue_members(source.ami)
+        steps = replay_steps(desired, actual)
+        applied: list[Step] = []
+        for step in steps:
+            try:
+                await target.ami.action(step.headers())
+            except AmiError as exc:  # e.g. the other controller added it a moment ago
+                log.warning("presence replay to %s: %s %s in %s refused: %s", target.name,
+                            step.member, step.what, step.queue, exc)
+                continue
+            applied.append(step)
+            log.info("presence replayed to %s from %s: %s %s in %s", target.name,
+                     source.name, step.member, step.what, step.queue)
+        self.replays += 1
+        log.info("presence replay to %s from %s: %d of %d change(s) applied (%d member(s) "
+                 "there)", target.name, source.name, len(applied), len(steps), len(desired))
+        return applied
