@@ -23,8 +23,10 @@ the controller itself just started), nobody knows which node is right: nothing i
 Both controllers replay to the same returning node at about the same time: the
 actions are idempotent in effect, and each is sent on its own; one refused (a QueueAdd of a
 member the other controller added a moment ago) is logged and the rest go on. Every read
-and action has the AMI client's time limit, the whole replay a bound of its own; a failure
-is logged and the replay is tried again at the next login.
+and action has the AMI client's time limit, the whole replay a bound of its own; reads that
+fail while both sessions are up (a node answers its AMI before app_queue is loaded) are
+tried again every second within that bound; a failure is logged and the replay is tried
+again at the next login.
 """
 
 from __future__ import annotations
@@ -42,7 +44,13 @@ from ntpd_ivr.workspace.model import endpoint_of
 
 log = logging.getLogger(__name__)
 
-REPLAY_SECONDS = 10.0  # the whole replay to one node, reads included
+REPLAY_SECONDS = 10.0  # the whole replay to one node, reads and retries included
+RETRY_SECONDS = 1.0  # a node whose AMI logs in while it is still booting: read it again
+
+
+class NotReady(AmiError):
+    """The returning node has none of the configured (static) members yet: app_queue is
+    still loading (its AMI can log in before Asterisk has fully booted)."""
 
 
 @dataclass(frozen=True)
@@ -131,10 +139,12 @@ class Node:
 class PresenceReplay:
     """Replays one node's queue presence to the other when its AMI session is back."""
 
-    def __init__(self, local: Node, peer: Node, *, within_s: float = REPLAY_SECONDS) -> None:
+    def __init__(self, local: Node, peer: Node, *, within_s: float = REPLAY_SECONDS,
+                 retry_s: float = RETRY_SECONDS) -> None:
         self.local = local
         self.peer = peer
         self.within_s = within_s
+        self.retry_s = retry_s
         self._locks = {local.name: asyncio.Lock(), peer.name: asyncio.Lock()}
         self.replays = 0  # replays that ran to the end (for tests and the log)
 
@@ -156,7 +166,7 @@ class PresenceReplay:
         async with self._locks[target.name]:
             try:
                 async with asyncio.timeout(self.within_s):
-                    return await self._apply(source, target)
+                    return await self._apply_when_ready(source, target)
             except TimeoutError:
                 log.warning("presence replay to %s: not done within %g s; again at its "
                             "next login", target.name, self.within_s)
@@ -167,12 +177,28 @@ class PresenceReplay:
                 log.exception("presence replay to %s failed", target.name)
         return []
 
+    async def _apply_when_ready(self, source: Node, target: Node) -> list[Step]:
+        """Reads again, within the bound, while they fail and both sessions are up: a node
+        just started may answer its AMI before app_queue is loaded."""
+        while True:
+            try:
+                return await self._apply(source, target)
+            except AmiError as exc:
+                if not (source.ami.connected and target.ami.connected):
+                    raise
+                log.info("presence replay to %s: %s; reading again in %g s", target.name,
+                         exc, self.retry_s)
+            await asyncio.sleep(self.retry_s)
+
     async def _apply(self, source: Node, target: Node) -> list[Step]:
         # The returning node first, then the one that stayed up: a desk change landing
         # between the two reads is then at worst applied again, never undone (a change
         # reaches both nodes one after the other, in either order).
         actual = await queue_members(target.ami)
         desired = await queue_members(source.ami)
+        configured = {(m.queue, m.interface) for m in desired if m.membership == "static"}
+        if configured and not configured & {(m.queue, m.interface) for m in actual}:
+            raise NotReady(f"{target.name} has none of its configured queue members yet")
         steps = replay_steps(desired, actual)
         applied: list[Step] = []
         for step in steps:

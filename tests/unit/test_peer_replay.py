@@ -192,18 +192,43 @@ async def test_nothing_is_replayed_when_no_node_stayed_in_sight() -> None:
 async def test_a_failure_or_a_silent_node_is_logged_within_the_bound_never_raised(
         caplog: pytest.LogCaptureFixture) -> None:
     stayed, back = nodes()
+    replay = PresenceReplay(Node("node-a", back), Node("node-b", stayed), within_s=0.2,
+                            retry_s=0.05)
     stayed.fail = "AMI QueueStatus: no answer within 2s"
-    replay = PresenceReplay(Node("node-a", back), Node("node-b", stayed), within_s=0.2)
+    back.connected = False  # away again: not read again
     assert await replay.to_local() == []
     assert "not done (AMI QueueStatus: no answer within 2s)" in caplog.text
-    stayed.fail = None
-    back.hang = True
+    back.connected = True  # both up: read again until the bound
     started = time.monotonic()
     assert await replay.to_local() == []
-    assert time.monotonic() - started < 1.0 and "not done within 0.2 s" in caplog.text
+    assert 0.2 <= time.monotonic() - started < 1.0
+    assert "not done within 0.2 s" in caplog.text
+    assert sum(a["Action"] == "QueueStatus" for a in stayed.sent) > 2
+    stayed.fail = None
+    back.hang = True  # a silent node: the bound again
+    started = time.monotonic()
+    assert await replay.to_local() == []
+    assert time.monotonic() - started < 1.0
     assert replay.replays == 0
     back.hang = False
     assert len(await replay.to_local()) == 4  # tried again at the next login: done
+
+
+async def test_a_node_still_loading_its_queues_is_read_again_within_the_bound(
+        caplog: pytest.LogCaptureFixture) -> None:
+    stayed, back = nodes()
+    configured = dict(back.members)
+    back.members.clear()  # its AMI answers, app_queue is not loaded yet
+    replay = PresenceReplay(Node("node-a", back), Node("node-b", stayed), retry_s=0.05)
+
+    async def loaded() -> None:
+        await asyncio.sleep(0.12)
+        back.members.update(configured)
+
+    with caplog.at_level(logging.INFO, logger="ntpd_ivr.peer.replay"):
+        applied, _ = await asyncio.gather(replay.to_local(), loaded())
+    assert "node-a has none of its configured queue members yet" in caplog.text
+    assert len(applied) == 4 and back.members == stayed.members
 
 
 async def test_the_desk_reads_presence_back_after_the_replay() -> None:
