@@ -11,11 +11,16 @@ import time
 import pytest
 
 from ntpd_ivr.ami.events import ActionResult, QueueMember
+from ntpd_ivr.errors import AmiError
+from ntpd_ivr.peer.feed import PeerFeed
 from ntpd_ivr.peer.replay import Node, PresenceReplay, Step, replay_steps, stayed_in_sight
+from ntpd_ivr.settings import AmiPeerSettings, WallSettings
+from ntpd_ivr.wall.service import WallService
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
 from ntpd_ivr.workspace.model import TOPICS
 from ntpd_ivr.workspace.service import WorkspaceService
+from tests.unit.test_peer_nodes import LocalAmi
 from tests.workspace_fakes import FakeMember, FakeQueues, FakeStore
 
 MUBA, DEFAULT = "takers-muba", "takers-default"
@@ -243,3 +248,25 @@ async def test_the_desk_reads_presence_back_after_the_replay() -> None:
     assert service.presence_of("citra").reason == "break"
     await service.stop()
     await hub.close_all()
+
+
+class Down:
+    async def action(self, action: dict[str, str],
+                     timeout: float | None = None) -> ActionResult:  # noqa: ASYNC109
+        raise AmiError(f"AMI {action['Action']} not sent: not connected")
+
+
+async def test_the_other_nodes_login_replays_to_it_in_the_background() -> None:
+    stayed, back = nodes()  # node-a, this controller's node, stayed up; node-b is back
+    feed = PeerFeed(AmiPeerSettings(host="127.0.0.11", secret="t", name="node-b",
+                                    local_name="node-a"), LocalAmi(),  # type: ignore[arg-type]
+                    make_wall=lambda ami, changed: WallService(
+                        Down(), object(), LiveHub({"wall": "supervisor"}),  # type: ignore[arg-type]
+                        WallSettings(), known_takers=list, ami_connected=lambda: False),
+                    on_screen_event=lambda event: None, changed=lambda: None)
+    assert feed.presence.peer.ami is feed.ami and feed.presence.local.name == "node-a"
+    feed.presence = PresenceReplay(Node("node-a", stayed), Node("node-b", back))
+    await feed._on_login()  # returns at once: the replay is a task of the feed's
+    await asyncio.gather(*feed._background.tasks)
+    assert back.members == stayed.members
+    await feed.stop()
