@@ -16,9 +16,12 @@ are), QueueRemove of the dynamic members it has and the other has not (logged ou
 meanwhile), QueuePause where the pause or its reason differs (wrap-up included). Static
 members are the configuration's: never added or removed.
 
-When neither session stayed logged in across the other's outage (both nodes restarted, or
-the controller itself just started), nobody knows which node is right: nothing is replayed
-(the other controller, which stayed up, does it; see the docs).
+When the other session itself logged in again after the first was lost (both nodes
+restarted?), nobody knows which node is right: nothing is replayed. At a session's first
+login (this controller just started, perhaps with its node, as when one machine reboots)
+the replay is additive: the logins and pauses the other node has and this one lacks, never
+an unpause or a logout (a freshly started node has only its configured members; nothing
+it has is known to be older).
 
 Both controllers replay to the same returning node at about the same time: the
 actions are idempotent in effect, and each is sent on its own; one refused (a QueueAdd of a
@@ -79,10 +82,12 @@ def _pause(member: QueueMember, paused: bool, reason: str) -> Step:
     return Step(_name(member), member.queue, what, tuple(headers))
 
 
-def replay_steps(desired: Iterable[QueueMember], actual: Iterable[QueueMember]) -> list[Step]:
+def replay_steps(desired: Iterable[QueueMember], actual: Iterable[QueueMember], *,
+                 additive: bool = False) -> list[Step]:
     """The actions that make `actual` (the returning node's QueueStatus members) show the
     presence of `desired` (the node that stayed up): logins first, then pauses, then
-    logouts, so a queue is never emptier than both sides agree on."""
+    logouts, so a queue is never emptier than both sides agree on. `additive`: only
+    logins and pauses the returning node lacks; nothing it has is taken away or changed."""
     want = {(m.queue, m.interface): m for m in desired}
     have = {(m.queue, m.interface): m for m in actual}
     logins: list[Step] = []
@@ -101,23 +106,38 @@ def replay_steps(desired: Iterable[QueueMember], actual: Iterable[QueueMember]) 
                 ("Paused", "true" if member.paused else "false"))))
             if member.paused and member.paused_reason:
                 pauses.append(_pause(member, True, member.paused_reason))
+        elif additive:
+            if member.paused and not found.paused:
+                pauses.append(_pause(member, True, member.paused_reason))
         elif (found.paused != member.paused
               or (member.paused and found.paused_reason != member.paused_reason)):
             pauses.append(_pause(member, member.paused, member.paused_reason))
     for key, member in sorted(have.items()):
-        if key not in want and member.membership == "dynamic":
+        if key not in want and member.membership == "dynamic" and not additive:
             logouts.append(Step(_name(member), member.queue, "logged out", (
                 ("Action", "QueueRemove"), ("Queue", member.queue),
                 ("Interface", member.interface))))
     return logins + pauses + logouts
 
 
-def stayed_in_sight(source_logged_in_at: float | None, source_connected: bool,
-                    target_lost_at: float | None) -> bool:
-    """Whether the source session has been logged in since before the target session was
-    lost: then every change made meanwhile reached the source node."""
-    return (source_connected and source_logged_in_at is not None
-            and target_lost_at is not None and source_logged_in_at <= target_lost_at)
+FULL, ADDITIVE = "full", "additive"
+
+
+def replay_mode(source_logged_in_at: float | None, source_connected: bool,
+                target_lost_at: float | None) -> str | None:
+    """How much of the source's presence a target session that just logged in gets.
+
+    FULL: the source session has been logged in since before the target session was
+    lost, so every change made meanwhile reached the source node. ADDITIVE: the target
+    session's first login (this controller just started, perhaps with its node, as when
+    one machine reboots): only what the source has and the target lacks. None: the
+    source is not logged in, or it logged in again after the target was lost (both
+    nodes restarted?): nobody knows which node is right."""
+    if not source_connected or source_logged_in_at is None:
+        return None
+    if target_lost_at is None:
+        return ADDITIVE
+    return FULL if source_logged_in_at <= target_lost_at else None
 
 
 class AmiSession(AmiActions, Protocol):
@@ -158,15 +178,16 @@ class PresenceReplay:
 
     async def _replay(self, source: Node, target: Node) -> list[Step]:
         """Never raises but CancelledError: a failure is logged, tried at the next login."""
-        if not stayed_in_sight(source.ami.logged_in_at, source.ami.connected,
-                               target.ami.lost_at):
+        mode = replay_mode(source.ami.logged_in_at, source.ami.connected,
+                           target.ami.lost_at)
+        if mode is None:
             log.info("presence not replayed to %s: %s was not in sight all the while it "
-                     "was away (or this controller just started)", target.name, source.name)
+                     "was away", target.name, source.name)
             return []
         async with self._locks[target.name]:
             try:
                 async with asyncio.timeout(self.within_s):
-                    return await self._apply_when_ready(source, target)
+                    return await self._apply_when_ready(source, target, mode)
             except TimeoutError:
                 log.warning("presence replay to %s: not done within %g s; again at its "
                             "next login", target.name, self.within_s)
@@ -177,12 +198,12 @@ class PresenceReplay:
                 log.exception("presence replay to %s failed", target.name)
         return []
 
-    async def _apply_when_ready(self, source: Node, target: Node) -> list[Step]:
+    async def _apply_when_ready(self, source: Node, target: Node, mode: str) -> list[Step]:
         """Reads again, within the bound, while they fail and both sessions are up: a node
         just started may answer its AMI before app_queue is loaded."""
         while True:
             try:
-                return await self._apply(source, target)
+                return await self._apply(source, target, mode)
             except AmiError as exc:
                 if not (source.ami.connected and target.ami.connected):
                     raise
@@ -190,7 +211,7 @@ class PresenceReplay:
                          exc, self.retry_s)
             await asyncio.sleep(self.retry_s)
 
-    async def _apply(self, source: Node, target: Node) -> list[Step]:
+    async def _apply(self, source: Node, target: Node, mode: str) -> list[Step]:
         # The returning node first, then the one that stayed up: a desk change landing
         # between the two reads is then at worst applied again, never undone (a change
         # reaches both nodes one after the other, in either order).
@@ -199,7 +220,7 @@ class PresenceReplay:
         configured = {(m.queue, m.interface) for m in desired if m.membership == "static"}
         if configured and not configured & {(m.queue, m.interface) for m in actual}:
             raise NotReady(f"{target.name} has none of its configured queue members yet")
-        steps = replay_steps(desired, actual)
+        steps = replay_steps(desired, actual, additive=mode == ADDITIVE)
         applied: list[Step] = []
         for step in steps:
             try:
@@ -212,6 +233,7 @@ class PresenceReplay:
             log.info("presence replayed to %s from %s: %s %s in %s", target.name,
                      source.name, step.member, step.what, step.queue)
         self.replays += 1
-        log.info("presence replay to %s from %s: %d of %d change(s) applied (%d member(s) "
-                 "there)", target.name, source.name, len(applied), len(steps), len(desired))
+        log.info("presence replay (%s) to %s from %s: %d of %d change(s) applied (%d "
+                 "member(s) there)", mode, target.name, source.name, len(applied), len(steps),
+                 len(desired))
         return applied

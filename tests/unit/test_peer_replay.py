@@ -13,7 +13,15 @@ import pytest
 from ntpd_ivr.ami.events import ActionResult, QueueMember
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.peer.feed import PeerFeed
-from ntpd_ivr.peer.replay import Node, PresenceReplay, Step, replay_steps, stayed_in_sight
+from ntpd_ivr.peer.replay import (
+    ADDITIVE,
+    FULL,
+    Node,
+    PresenceReplay,
+    Step,
+    replay_mode,
+    replay_steps,
+)
 from ntpd_ivr.settings import AmiPeerSettings, WallSettings
 from ntpd_ivr.wall.service import WallService
 from ntpd_ivr.web.auth import UserStore
@@ -99,10 +107,26 @@ def test_logins_come_first_and_logouts_last() -> None:
 
 
 def test_only_a_node_in_sight_all_the_while_the_other_was_away_is_the_truth() -> None:
-    assert stayed_in_sight(10.0, True, 20.0)
-    assert not stayed_in_sight(25.0, True, 20.0)  # it came back after the other was lost
-    assert not stayed_in_sight(10.0, False, 20.0)  # it is down now
-    assert not stayed_in_sight(10.0, True, None)  # the first login: nothing was lost
+    assert replay_mode(10.0, True, 20.0) == FULL
+    assert replay_mode(25.0, True, 20.0) is None  # it came back after the other was lost
+    assert replay_mode(10.0, False, 20.0) is None  # it is down now
+    assert replay_mode(None, False, None) is None
+    assert replay_mode(10.0, True, None) == ADDITIVE  # the first login: nothing was lost
+
+
+def test_an_additive_replay_adds_logins_and_pauses_and_takes_nothing_away() -> None:
+    desired = [member(MUBA, CITRA, paused=True, reason="break"),
+               member(DEFAULT, ANDI, dynamic=False),
+               member(DEFAULT, "PJSIP/budi", paused=True, reason="wrap-up", dynamic=False)]
+    actual = [member(DEFAULT, ANDI, paused=True, reason="meeting", dynamic=False),
+              member(DEFAULT, "PJSIP/budi", dynamic=False), member(DEFAULT, CITRA)]
+    steps = replay_steps(desired, actual, additive=True)
+    assert [(s.member, s.what, s.queue) for s in steps] == [
+        ("citra", "logged in", MUBA), ("budi", "paused (wrap-up)", DEFAULT),
+        ("citra", "paused (break)", MUBA)]
+    # The full replay also unpauses andi and logs citra out of takers-default.
+    assert {(s.member, s.what) for s in replay_steps(desired, actual)} - {
+        (s.member, s.what) for s in steps} == {("andi", "unpaused"), ("citra", "logged out")}
 
 
 class FakeNode(FakeQueues):
@@ -189,9 +213,16 @@ async def test_nothing_is_replayed_when_no_node_stayed_in_sight() -> None:
     replay = PresenceReplay(Node("node-a", back), Node("node-b", stayed))
     assert await replay.to_local() == []
     assert back.sent == [] and stayed.sent == []
-    first = FakeNode(logged_in_at=9.0, lost_at=None)  # this controller just started
-    assert await PresenceReplay(Node("node-a", first), Node("node-b", stayed)).to_local() == []
-    assert first.sent == []
+
+
+async def test_a_first_login_gets_what_the_other_node_has_more_only() -> None:
+    stayed, back = nodes()
+    back.lost_at = None  # this controller just started (its machine rebooted?)
+    applied = await PresenceReplay(Node("node-a", back), Node("node-b", stayed)).to_local()
+    assert [(s.member, s.what) for s in applied] == [("citra", "logged in"),
+                                                     ("andi", "paused (wrap-up)"),
+                                                     ("citra", "paused (break)")]
+    assert (DEFAULT, CITRA) in back.members  # not logged out: not known to be older
 
 
 async def test_a_failure_or_a_silent_node_is_logged_within_the_bound_never_raised(
