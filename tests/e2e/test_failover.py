@@ -381,11 +381,11 @@ async def test_presence_changed_while_a_node_was_down_is_replayed_to_it_when_it_
                     headers={"X-CSRF-Token": desk.csrf}) as reply:
                 assert reply.status == 200, await reply.text()
             await wait_state(desk, "wrap-up ended", lambda s: s["wrapup"] is None)
+        logged_before = [c.log_path.stat().st_size for c in ha.controllers]
         ha.kill_node(0)
         try:
-            await asyncio.to_thread(wait_for, "node-b's controller sees node-a down", lambda: (
-                health(ha.controllers[1].health_url) or {}).get("ami_peer", {}).get(
-                    "connected") is False, 5)
+            await asyncio.to_thread(wait_for, "node-b's controller sees node-a down",
+                                    lambda: not peer_connected(ha, 1), 5)
             # At citra's desk on node-b's controller: logged in to a queue, paused.
             status, body = await desk.presence(action="login", queue=PALEMBANG)
             assert status == 200, body
@@ -404,6 +404,22 @@ async def test_presence_changed_while_a_node_was_down_is_replayed_to_it_when_it_
                 and all("paused:break" in muba_member(ha, 0, queue)
                         for queue in (PALEMBANG, "takers-muba"))), 15)
             assert time.monotonic() - restarted <= 15
+            # Each controller replayed: node-a's on its own login, node-b's on its feed's.
+            def replayed(index: int) -> str:
+                with ha.controllers[index].log_path.open("rb") as log:
+                    log.seek(logged_before[index])
+                    return log.read().decode(errors="replace")
+
+            await asyncio.to_thread(wait_for, "both controllers' replay to node-a", lambda: all(
+                "presence replay (full) to node-a from node-b" in replayed(i) for i in (0, 1)),
+                5)
+            logs = replayed(0) + replayed(1)
+            assert "presence replayed to node-a from node-b: citra logged in in " \
+                f"{PALEMBANG}" in logs, logs[-3000:]
+            assert "citra paused (break) in takers-muba" in logs, logs[-3000:]
+            # The desk's next changes reach node-a again through node-b's controller.
+            await asyncio.to_thread(wait_for, "node-b's controller sees node-a up",
+                                    lambda: peer_connected(ha, 1), 5)
             status, body = await desk.presence(action="unpause")
             assert status == 200, body
             status, body = await desk.presence(action="logout")
@@ -429,3 +445,9 @@ async def wait_state(desk: Screen, what: str, check: Callable[[dict[str, Any]], 
     while not check(await desk.state()):
         assert time.monotonic() < deadline, f"{what}: not within {within_s} s"
         await asyncio.sleep(0.2)
+
+
+def peer_connected(ha: HaStack, index: int) -> bool:
+    """Whether this node's controller has the other node's AMI logged in (/healthz)."""
+    return bool((health(ha.controllers[index].health_url) or {}).get("ami_peer", {}).get(
+        "connected"))
