@@ -161,6 +161,8 @@ class Service:
         # The desk's presence changes (login, pause, wrap-up) on both nodes.
         mirrored = MirroredActions(self.ami, feed.ami, self.settings.ami_peer.name)
         self.workspace.ami = self.workspace.wrapups.ami = mirrored
+        # A node back from an outage gets the presence changed meanwhile (docs/ha.md).
+        self.workspace.before_resync = feed.presence.to_local
         return feed
 
     def _add_reports_api_metrics(self, web_app: web.Application, users: UserStore) -> None:

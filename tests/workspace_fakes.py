@@ -63,7 +63,9 @@ class FakeQueues:
             del self.members[(action["Queue"], interface)]
             return ok
         if name == "QueuePause":
-            mine = [m for (_, iface), m in self.members.items() if iface == interface]
+            # With a Queue header, that queue only; without, every queue (app_queue).
+            mine = [m for (queue, iface), m in self.members.items() if iface == interface
+                    and action.get("Queue", queue) == queue]
             if not mine:
                 raise AmiError("AMI QueuePause failed: Interface not found")
             for member in mine:

@@ -200,6 +200,10 @@ class AmiClient:
         self._login_rejected = False  # on the current connection
         self._stopping = False
         self.logins = 0
+        # When this session last logged in, and last lost a logged-in connection (epoch s):
+        # whether one node stayed in sight while the other was away (ntpd_ivr/peer/replay.py).
+        self.logged_in_at: float | None = None
+        self.lost_at: float | None = None
         self.last_error: str | None = None
         self.events_received = 0
         self.events_malformed = 0
@@ -384,6 +388,7 @@ class AmiClient:
         self._tcp_since = None
         if ok:
             self.logins += 1
+            self.logged_in_at = time.time()
             self._logged_in.set()
             self._queue.put_nowait(None)
             log.info("AMI logged in to %s:%d (login #%d)", self.settings.host,
@@ -401,6 +406,8 @@ class AmiClient:
 
     def _disconnected(self, exc: Any) -> None:
         was_connected = self.connected
+        if was_connected:
+            self.lost_at = time.time()
         self._logged_in.clear()
         self._tcp_since = None
         aborted_for, self._abort_reason = self._abort_reason, None

@@ -166,6 +166,8 @@ class QueueMember(AmiEvent):
     in_call: bool
     paused_reason: str = ""
     membership: str = ""  # static, dynamic or realtime: only a dynamic one can be removed
+    state_interface: str = ""  # whose device state app_queue reads (QueueAdd's StateInterface)
+    penalty: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -423,7 +425,9 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
         _req("queue", "Queue"), _opt("member_name", "Name", "MemberName"),
         _req("interface", "Location", "Interface"), _req("status", "Status", convert=int),
         _req("paused", "Paused", convert=_flag), _req("in_call", "InCall", convert=_flag),
-        _opt("paused_reason", "PausedReason"), _opt("membership", "Membership"))),
+        _opt("paused_reason", "PausedReason"), _opt("membership", "Membership"),
+        _opt("state_interface", "StateInterface"),
+        _opt("penalty", "Penalty", convert=_int_or_zero))),
     "QueueSummary": (QueueSummary, (
         _req("queue", "Queue"), _req("logged_in", "LoggedIn", convert=int),
         _req("available", "Available", convert=int), _req("callers", "Callers", convert=int),

@@ -9,7 +9,9 @@ node's controller does those for its own calls, so nothing is recorded twice.
 
 The AMI client reconnects on its own (every `ami.reconnect_delay_seconds`, as the local
 one); a watch loop notices the session coming and going and pushes the wall at once, so
-a down node is on the wall within about a second.
+a down node is on the wall within about a second. When the other node's session logs in
+again, the queue presence the desks changed meanwhile is replayed to it
+(ntpd_ivr/peer/replay.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent
 from ntpd_ivr.background import Background
 from ntpd_ivr.peer.nodes import NodeWatch, merge_walls
+from ntpd_ivr.peer.replay import Node, PresenceReplay
 from ntpd_ivr.settings import AmiPeerSettings
 from ntpd_ivr.wall.service import WallService
 
@@ -47,6 +50,9 @@ class PeerFeed:
         self.local = NodeWatch(settings.local_name, "local")
         self.peer = NodeWatch(settings.name, "peer")
         self._background = Background("peer")
+        # Queue presence to a node that comes back, from the one that stayed in sight.
+        self.presence = PresenceReplay(Node(settings.local_name, local_ami),
+                                       Node(settings.name, self.ami))
 
     async def _on_event(self, event: AmiEvent) -> None:
         self.wall.on_event(event)  # never waits
@@ -56,6 +62,7 @@ class PeerFeed:
         log.info("AMI of the other node %s: logged in (its calls on the screens again)",
                  self.settings.name)
         self.wall.on_login()  # its calls again from its lists, in a task
+        self._background.spawn(self.presence.to_peer(), "peer-presence-replay")
 
     def nodes(self, local_heard_at: float | None) -> list[dict[str, Any]]:
         """Both nodes as the wall shows them, brought up to date now."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ntpd_ivr.ami.events import (
@@ -86,6 +86,9 @@ class WorkspaceService:
         self.ended: dict[str, dict[str, Any]] = {}  # endpoint -> its last call that ended
         self._tasks: set[asyncio.Task[None]] = set()
         self._by_endpoint: dict[str, tuple[str, ...]] = {}
+        # Two nodes: presence replayed to this node, if it was away, before it is read
+        # back after a login (ntpd_ivr/peer/replay.py); never raises.
+        self.before_resync: Callable[[], Awaitable[Any]] | None = None
         self.wrapups = WrapUps(ami, store, limit=wrapup_limit, refresh=self.refresh,
                                publish=self._publish)
         self.reload_users()
@@ -216,6 +219,8 @@ class WorkspaceService:
         self._spawn(self.resync(), "workspace-resync")
 
     async def resync(self) -> None:
+        if self.before_resync is not None:
+            await self.before_resync()
         try:
             members = await queue_members(self.ami)
         except AmiError as exc:

@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from .conftest import Row, call_rows
 from .test_dispatch import Api, supervisor
 from .test_first_call import new_caller
 from .test_takers import taker_cli
-from .test_workspace import PASSWORD, screen
+from .test_workspace import PASSWORD, Screen, screen
 
 pytestmark = pytest.mark.e2e
 
@@ -98,11 +98,11 @@ def endpoint_state(ha: HaStack, index: int, name: str) -> str:
     return match.group(1) if match else out
 
 
-def muba_member(ha: HaStack, index: int) -> str:
-    """citra's line in `queue show takers-muba` on one node."""
+def muba_member(ha: HaStack, index: int, queue: str = "takers-muba") -> str:
+    """citra's line in `queue show <queue>` on one node ("" when not a member)."""
     asterisk = ha.nodes[index].asterisk
     assert asterisk is not None
-    shown = asterisk.cli("queue show takers-muba")
+    shown = asterisk.cli(f"queue show {queue}")
     return next((line for line in shown.splitlines() if f"PJSIP/{PHONE}" in line), "")
 
 
@@ -434,3 +434,89 @@ async def test_a_call_taker_added_to_the_running_stack_registers_at_the_edge_at_
             softphone.stop()
         if NEW_TAKER in AccountStore(ha.nodes[0].takers_file).accounts:
             await asyncio.to_thread(taker_cli, ha.nodes[0], "remove", NEW_TAKER)
+
+
+PALEMBANG = "takers-palembang"   # citra is no member of it by configuration: a login adds her
+
+
+async def test_presence_changed_while_a_node_was_down_is_replayed_to_it_when_it_returns(
+        ha: HaStack) -> None:
+    async with screen(ha.nodes[1], DESK) as desk:
+        wrapup = (await desk.state())["wrapup"]
+        if wrapup is not None:  # the previous test's call: its disposition ends the wrap-up
+            async with desk.http.post(
+                    f"{desk.base}/api/calls/{wrapup['uniqueid']}/disposition",
+                    json={"disposition": "test"},
+                    headers={"X-CSRF-Token": desk.csrf}) as reply:
+                assert reply.status == 200, await reply.text()
+            await wait_state(desk, "wrap-up ended", lambda s: s["wrapup"] is None)
+        logged_before = [c.log_path.stat().st_size for c in ha.controllers]
+        ha.kill_node(0)
+        try:
+            await asyncio.to_thread(wait_for, "node-b's controller sees node-a down",
+                                    lambda: not peer_connected(ha, 1), 5)
+            # At citra's desk on node-b's controller: logged in to a queue, paused.
+            status, body = await desk.presence(action="login", queue=PALEMBANG)
+            assert status == 200, body
+            status, body = await desk.presence(action="pause", reason="break")
+            assert (status, body["presence"]["reason"]) == (200, "break"), body
+            line = muba_member(ha, 1, PALEMBANG)
+            assert "(dynamic)" in line and "paused:break" in line, line
+        finally:
+            restarted = time.monotonic()
+            await asyncio.to_thread(ha.restart_node, 0)
+        try:
+            # node-a came back with its configured members only; the controllers replay
+            # what the desk changed meanwhile from node-b, which stayed up.
+            await asyncio.to_thread(wait_for, "the desk's presence on node-a again", lambda: (
+                "(dynamic)" in muba_member(ha, 0, PALEMBANG)
+                and all("paused:break" in muba_member(ha, 0, queue)
+                        for queue in (PALEMBANG, "takers-muba"))), 15)
+            assert time.monotonic() - restarted <= 15
+            # Each controller replayed: node-a's on its own login, node-b's on its feed's.
+            def replayed(index: int) -> str:
+                with ha.controllers[index].log_path.open("rb") as log:
+                    log.seek(logged_before[index])
+                    return log.read().decode(errors="replace")
+
+            await asyncio.to_thread(wait_for, "both controllers' replay to node-a", lambda: all(
+                "presence replay (full) to node-a from node-b" in replayed(i) for i in (0, 1)),
+                5)
+            logs = replayed(0) + replayed(1)
+            assert "presence replayed to node-a from node-b: citra logged in in " \
+                f"{PALEMBANG}" in logs, logs[-3000:]
+            assert "citra paused (break) in takers-muba" in logs, logs[-3000:]
+            # The desk's next changes reach node-a again through node-b's controller.
+            await asyncio.to_thread(wait_for, "node-b's controller sees node-a up",
+                                    lambda: peer_connected(ha, 1), 5)
+            status, body = await desk.presence(action="unpause")
+            assert status == 200, body
+            status, body = await desk.presence(action="logout")
+            assert status == 200, body
+            for index in (0, 1):  # node-a is in the desk's sight again: changed on both
+                assert muba_member(ha, index, PALEMBANG) == ""
+                line = muba_member(ha, index)
+                assert line and "paused" not in line, (index, line)
+        finally:  # the stack as the next tests expect it, whatever failed
+            for node in ha.nodes:
+                if node.asterisk is not None and node.asterisk.process is not None:
+                    node.asterisk.cli(f"queue unpause member PJSIP/{PHONE}")
+                    node.asterisk.cli(f"queue remove member PJSIP/{PHONE} from {PALEMBANG}")
+            await asyncio.to_thread(ha.wait_node_active, 0, True, 10)
+            await asyncio.to_thread(wait_for, "node-a's controller back on AMI",
+                                    ha.controllers[0].healthy, 20)
+            ha.let_standins_take_many()
+
+
+async def wait_state(desk: Screen, what: str, check: Callable[[dict[str, Any]], bool],
+                     within_s: float = 5.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not check(await desk.state()):
+        assert time.monotonic() < deadline, f"{what}: not within {within_s} s"
+        await asyncio.sleep(0.2)
+
+
+def peer_connected(ha: HaStack, index: int) -> bool:
+    """Whether this node's controller has the other node's AMI logged in (/healthz)."""
+    return bool((health(ha.controllers[index].health_url) or {}).get("ami_peer", {}).get(
+        "connected"))

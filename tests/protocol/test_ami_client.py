@@ -317,6 +317,8 @@ async def test_dropped_connection_reconnects_and_runs_on_login_again(
     recorder = Recorder()
     client = await make_client(settings(fake.port), recorder)
     await eventually(lambda: recorder.logins == 1)
+    first_login = client.logged_in_at
+    assert first_login is not None and client.lost_at is None
     pending = asyncio.create_task(client.action({"Action": "NeverAnswered"}, timeout=5.0))
     await asyncio.sleep(0.05)
 
@@ -325,6 +327,9 @@ async def test_dropped_connection_reconnects_and_runs_on_login_again(
         await pending  # fails with the connection, not 5 s later
     await eventually(lambda: recorder.logins == 2)
     assert client.connected
+    # When it was lost and logged in again (ntpd_ivr/peer/replay.py reads them).
+    assert client.lost_at is not None and client.logged_in_at is not None
+    assert first_login <= client.lost_at <= client.logged_in_at
     assert fake.connections == 2
     assert client.state()["logins"] == 2
     assert "connection lost" in client.state()["last_error"]

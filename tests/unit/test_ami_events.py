@@ -139,12 +139,13 @@ CASES: list[tuple[str, AmiEvent]] = [
                      context="from-operator", exten="112", caller_number="unknown",
                      application="Queue", duration_seconds=3723)),
     ("Event: QueueMember\nQueue: q-ambulans\nName: Taker 07\nLocation: PJSIP/taker-07\n"
-     "StateInterface: PJSIP/taker-07\nMembership: dynamic\nPenalty: 0\nCallsTaken: 4\n"
+     "StateInterface: PJSIP/taker-07\nMembership: dynamic\nPenalty: 2\nCallsTaken: 4\n"
      "LastCall: 1718000000\nLastPause: 0\nLoginTime: 1717990000\nInCall: 1\nStatus: 2\n"
      "Paused: 0\nPausedReason: \nWrapuptime: 0\nActionID: a/2",
      QueueMember(name="QueueMember", received_at=AT, queue="q-ambulans",
                  member_name="Taker 07", interface="PJSIP/taker-07", status=2, paused=False,
-                 in_call=True, membership="dynamic")),
+                 in_call=True, membership="dynamic", state_interface="PJSIP/taker-07",
+                 penalty=2)),
     ("Event: QueueEntry\nQueue: q-ambulans\nPosition: 1\n"
      "Channel: PJSIP/operator-telkomsel-0000000a\nUniqueid: 1718000000.10\n"
      "CallerIDNum: unknown\nCallerIDName: unknown\nConnectedLineNum: unknown\n"
