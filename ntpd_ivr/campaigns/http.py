@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -25,7 +24,6 @@ from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 SERVICE: web.AppKey[WarningService] = web.AppKey("warnings", WarningService)
 MAX_ID = 2**62
 TOPIC = "warnings"  # the live hub topic of campaign progress (supervisor)
-STATIC_DIR = Path(__file__).parent / "static"
 PAGE = "/warnings"
 
 
@@ -227,6 +225,5 @@ def add_routes(app: web.Application, service: WarningService) -> None:
     for method, path, handler, name, role in routes:
         app.router.add_route(method, path, handler, name=name)
         protect(app, name, role)
-    app.router.add_static("/warnings-static", STATIC_DIR, name="warnings-static")
     app.router.add_get(PAGE, campaigns_page, name="warnings-page")
     protect(app, "warnings-page", "supervisor", page=True)

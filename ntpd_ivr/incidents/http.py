@@ -15,7 +15,6 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -49,7 +48,6 @@ ACTIONS: dict[str, DispatchEvent] = {"accept": "accept", "refuse": "refuse",
 AGENCY_ACTIONS = tuple(action for action, event in ACTIONS.items() if event in AGENCY_EVENTS)
 SCREEN_TIMES = ("accepted_at", "on_the_way_at", "on_scene_at", "resolved_at", "refused_at")
 REPORT_DEFAULT_DAYS = 30
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -296,7 +294,6 @@ def add_routes(app: web.Application, service: IncidentService,
     for method, path, handler, name, roles in routes:
         app.router.add_route(method, path, handler, name=name)
         protect(app, name, *roles)
-    app.router.add_static("/agency-static", STATIC_DIR, name="agency-static")
     for path, handler, name in (("/agency", agency_page, "agency-page"),
                                 ("/reports/commitments", report_page, "report-page")):
         app.router.add_get(path, handler, name=name)

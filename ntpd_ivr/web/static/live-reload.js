@@ -1,13 +1,19 @@
-// The agency's screen follows its dispatches through the live-push hub
-// (ntpd_ivr/web/hub.py, topic "dispatches": this agency's only). When one is created or
-// changes, the server-rendered list is loaded again; the page never polls.
+// A server-rendered page that follows one topic of the live-push hub
+// (ntpd_ivr/web/hub.py): the element with data-live-topic names the topic; on any event
+// of it the page is loaded again, after data-live-reload-ms (0: at once; a longer wait
+// folds a burst of changes into one reload). The page never polls. The element's
+// data-live says connecting, live, refused or offline; the socket reconnects with backoff.
+// Used by the agency screen (topic "dispatches") and the warnings page ("warnings").
 "use strict";
 (() => {
-  const screen = document.getElementById("agency");
+  const screen = document.querySelector("[data-live-topic]");
   if (!screen) return;
+  const topic = screen.dataset.liveTopic;
+  const wait = Number(screen.dataset.liveReloadMs || 0);
   let delay = 1000;
   let socket = null;
   let leaving = false;
+  let reloading = false;
 
   // A button posts a form and the answer is this page again: the socket of the page being
   // left must not reload it in the middle.
@@ -16,11 +22,17 @@
     if (socket) socket.close();
   });
 
+  function reload() {
+    if (reloading) return;
+    reloading = true;
+    setTimeout(() => { if (!leaving) location.reload(); }, wait);
+  }
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${scheme}://${location.host}/ws`);
     socket.addEventListener("open", () => {
-      socket.send(JSON.stringify({ id: 1, type: "subscribe", topic: "dispatches" }));
+      socket.send(JSON.stringify({ id: 1, type: "subscribe", topic }));
     });
     socket.addEventListener("message", (message) => {
       const data = JSON.parse(message.data);
@@ -28,8 +40,7 @@
         screen.dataset.live = data.success ? "live" : "refused";
         delay = 1000;
       } else if (data.type === "event" && !leaving) {
-        leaving = true;
-        location.reload();
+        reload();
       }
     });
     socket.addEventListener("close", () => {
