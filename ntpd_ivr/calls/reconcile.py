@@ -193,7 +193,6 @@ class Reconciler:
         # Asterisk started (FullyBooted's Uptime); both known: its cut calls are closed.
         self.system_name: str | None = None
         self.booted_at: float | None = None
-        self.cut_closed = 0
 
     def node_started(self, booted_at: float) -> None:
         """Our AMI login reached an Asterisk that started at ``booted_at`` (epoch, no
@@ -274,7 +273,6 @@ class Reconciler:
         async with transaction(self._engine) as pg:
             cut = await close_cut_calls(pg, self.system_name, booted,
                                         sorted(self._tracker.tracked))
-        self.cut_closed += len(cut)
         if cut:
             log.warning("%d call(s) were up on %s when its Asterisk stopped (it started "
                         "again at %s): closed as cut-by-node-failure: %s", len(cut),

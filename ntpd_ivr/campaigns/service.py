@@ -248,8 +248,11 @@ class WarningService:
             self._next_settle = now + SETTLE_EVERY_SECONDS
             await self._settle_stale(now)
         await self._finish_done()
-        if not self.runs:
-            self._pace.clear()  # the next campaign starts with the ramp again
+        trunks = {run.campaign.trunk for run in self.runs.values()}
+        for idle in self._pace.keys() - trunks:
+            # Nothing runs on it now: the next campaign there starts with the ramp again.
+            del self._pace[idle]
+        if not trunks:
             return
         if now < self._database_down_until:
             self._set_paused("database")
@@ -257,10 +260,6 @@ class WarningService:
                 pace.running_since = None
             return
         queues = await self._queue_loads()
-        trunks = {run.campaign.trunk for run in self.runs.values()}
-        for idle in self._pace.keys() - trunks:
-            # Nothing runs on it now: the next campaign there starts with the ramp again.
-            del self._pace[idle]
         for trunk in trunks:
             await self._dial_on(trunk, queues, now)
 

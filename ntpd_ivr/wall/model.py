@@ -161,8 +161,7 @@ def taker_after(taker: Taker, event: AmiEvent, wrapup_seconds: float) -> Taker:
     if isinstance(event, AgentRingNoAnswer) and taker.call == event.uniqueid:
         return replace(taker, state=AVAILABLE, since=at, call="")
     # An AgentComplete without the caller's id ends the call this member has.
-    if isinstance(event, AgentComplete) and taker.call \
-            and taker.call == (event.uniqueid or taker.call):
+    if isinstance(event, AgentComplete) and taker.call and event.uniqueid in (taker.call, ""):
         return replace(taker, state=WRAP_UP if wrapup_seconds > 0 else AVAILABLE, since=at,
                        call="", reason="")
     return taker
