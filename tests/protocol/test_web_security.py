@@ -29,7 +29,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def client(tmp_path: Path, clock: Clock) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    limiter = LoginLimiter(LoginLimits(failures=5, window_seconds=300.0), clock=clock)
+    limiter = LoginLimiter(LoginLimits(per_user_address=5, per_address=10,
+                                       window_seconds=300.0, refusal_delay_seconds=0),
+                           clock=clock)
     async with serving_web(tmp_path, limiter=limiter) as test_client:
         yield test_client
 
@@ -93,7 +95,7 @@ async def test_five_failures_for_a_user_then_429_with_retry_after(
 async def test_failures_on_many_names_limit_the_address(
         client: TestClient) -> None:  # type: ignore[type-arg]
     headers = await csrf_headers(client)
-    for n in range(5):
+    for n in range(10):
         reply = await client.post("/login", json={"user": f"guess{n}", "password": "x"},
                                   headers=headers)
         assert reply.status == 401
