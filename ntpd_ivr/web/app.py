@@ -369,7 +369,8 @@ async def live(request: web.Request) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     if origin is not None and urlsplit(origin).netloc != request.host:
         return problem(403, "bad-origin", f"WebSocket from origin {origin} refused")
-    return await request.app[DEPS].hub.serve(request, request[SESSION_KEY])
+    return await request.app[DEPS].hub.serve(request, request[SESSION_KEY],
+                                             recheck=lambda: current_session(request))
 
 
 async def notices(request: web.Request) -> web.Response:
