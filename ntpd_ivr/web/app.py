@@ -272,6 +272,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     deps.login_limiter.succeeded(name, address)
     try:
         token = await deps.sessions.open(user, address)
+        if previous := session_id(request):  # a login over another one ends it
+            await deps.sessions.close(previous, address)
     except SessionsUnavailable as exc:
         return sessions_unavailable(exc)
     log.info("web login: %s (%s) from %s", user.name, user.role, address)

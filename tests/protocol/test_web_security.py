@@ -203,3 +203,14 @@ async def test_pages_are_local_only_and_static_is_served(
         reply = await client.get(f"/static/{asset}")
         assert reply.status == 200 and kind in reply.content_type
     assert (await client.get("/static/../app.py")).status in (403, 404)
+
+
+async def test_a_login_over_a_session_ends_the_old_one(
+        client: TestClient) -> None:  # type: ignore[type-arg]
+    await log_in(client, "ani")
+    old = {name: morsel.value for name, morsel in client.session.cookie_jar.filter_cookies(
+        client.make_url("/")).items()}
+    await log_in(client, "budi")
+    assert (await client.get("/api/me")).status == 200
+    replay = await client.get("/api/me", cookies={"ntpd_session": old["ntpd_session"]})
+    assert replay.status == 401

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from ntpd_ivr.cli import main
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.web.auth import (
     UserStore,
@@ -71,3 +72,14 @@ def test_a_user_added_by_the_cli_logs_in_without_a_restart(
     assert running.authenticate("citra", "citra-pass") is not None
     errors = [r for r in caplog.records if "cannot be read" in r.getMessage()]
     assert len(errors) == 1 and "users.budi.role" in errors[0].getMessage()
+
+
+def test_user_remove_by_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "users.toml"
+    UserStore(path).put("budi", "supervisor", "s3cret-pass")
+    UserStore(path).put("citra", "calltaker", "citra-pass")
+    assert main(["user", "remove", "budi", "--users-file", str(path)]) == 0
+    assert "user budi removed" in capsys.readouterr().out
+    assert set(UserStore(path).users) == {"citra"}
+    with pytest.raises(ConfigError, match="no user 'budi'"):
+        UserStore(path).remove("budi")
