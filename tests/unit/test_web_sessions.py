@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import threading
 from pathlib import Path
 
@@ -139,3 +140,17 @@ async def test_password_checks_run_off_the_loop_and_refuse_when_full(
     finally:
         checker.close()
     assert seen and loop_thread not in seen
+
+
+async def test_password_checks_run_at_a_lower_priority_than_the_loop() -> None:
+    checker = PasswordChecker(threads=1, queue=0)
+    niceness: list[int] = []
+
+    def nice_of_this_thread() -> None:
+        niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    try:
+        await asyncio.get_running_loop().run_in_executor(checker._pool, nice_of_this_thread)
+    finally:
+        checker.close()
+    assert niceness == [min(19, os.getpriority(os.PRIO_PROCESS, 0) + auth.HASH_THREAD_NICENESS)]
