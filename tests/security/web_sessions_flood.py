@@ -1,8 +1,10 @@
 """The login flood of test_web_sessions_flood.py, run as its own process (so that its
 clients do not share a CPU-bound event loop with the probe that measures the controller):
-`python -m tests.security.web_sessions_flood PORT CLIENTS SECONDS`. Each client binds its
-own loopback address (127.0.1.N), takes a CSRF token, then posts wrong passwords for
-supervisor as fast as the answers come. Prints the count of each status as JSON."""
+`python -m tests.security.web_sessions_flood PORT CLIENTS SECONDS [NET]`. Each client binds
+its own loopback address (127.0.NET.N, NET 1 by default), takes a CSRF token, then posts
+wrong passwords as fast as the answers come, for supervisor and for names it makes up (so
+that limits per user name alone would not stop it). Prints the count of each status as
+JSON."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ import time
 import aiohttp
 
 
-async def client(port: int, n: int, deadline: float, statuses: collections.Counter[str]) -> None:
-    connector = aiohttp.TCPConnector(local_addr=(f"127.0.1.{n + 1}", 0), force_close=True)
+async def client(port: int, source: str, deadline: float,
+                 statuses: collections.Counter[str]) -> None:
+    connector = aiohttp.TCPConnector(local_addr=(source, 0), force_close=True)
     base = f"http://127.0.0.1:{port}"
     timeout = aiohttp.ClientTimeout(total=30)
     # unsafe=True: keep the CSRF cookie of a server named by its IP address.
@@ -29,20 +32,23 @@ async def client(port: int, n: int, deadline: float, statuses: collections.Count
             attempt += 1
             try:
                 async with http.post(f"{base}/login", headers={"X-CSRF-Token": token},
-                                     json={"user": "supervisor",
-                                           "password": f"wrong-{n}-{attempt}"}) as reply:
+                                     json={"user": "supervisor" if attempt % 4 == 1
+                                           else f"guess-{source}-{attempt}",
+                                           "password": f"wrong-{source}-{attempt}"}) as reply:
                     await reply.read()
                     statuses[str(reply.status)] += 1
             except (aiohttp.ClientError, TimeoutError) as exc:
                 statuses[type(exc).__name__] += 1
 
 
-async def main(port: int, clients: int, seconds: float) -> None:
+async def main(port: int, clients: int, seconds: float, net: int) -> None:
     statuses: collections.Counter[str] = collections.Counter()
     deadline = time.monotonic() + seconds
-    await asyncio.gather(*(client(port, n, deadline, statuses) for n in range(clients)))
+    await asyncio.gather(*(client(port, f"127.0.{net}.{n + 1}", deadline, statuses)
+                           for n in range(clients)))
     print(json.dumps(dict(statuses)))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]),
+                     int(sys.argv[4]) if len(sys.argv) > 4 else 1))
