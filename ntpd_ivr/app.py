@@ -57,8 +57,11 @@ from ntpd_ivr.wall.store import WallStore
 from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import WebDeps
 from ntpd_ivr.web.app import init as init_web
-from ntpd_ivr.web.auth import SessionSigner, UserStore
+from ntpd_ivr.web.auth import PasswordChecker, SecretKeys, UserStore
+from ntpd_ivr.web.client import ProxyTrust
 from ntpd_ivr.web.hub import DEFAULT_TOPICS, LiveHub
+from ntpd_ivr.web.ratelimit import LoginLimiter, LoginLimits
+from ntpd_ivr.web.sessions import DbSessionStore, Sessions
 from ntpd_ivr.workspace import http as workspace_http
 from ntpd_ivr.workspace.model import TOPIC as WORKSPACE_TOPIC
 from ntpd_ivr.workspace.model import TOPICS as WORKSPACE_TOPICS
@@ -100,7 +103,7 @@ class Service:
         users = UserStore(Path(settings.web.users_file) if settings.web.users_file else None)
         if not users.users:
             log.warning("no web users: nobody can log in (add one: ntpd-ivr user add)")
-        signer = SessionSigner(settings.web.session_secret or secrets.token_urlsafe(32))
+        keys = SecretKeys(settings.web.session_secret or secrets.token_urlsafe(32))
         # Call, queue and incident state is pushed to the screens through it.
         self.hub = LiveHub({**DEFAULT_TOPICS, **WORKSPACE_TOPICS, "incidents": "calltaker",
                             "dispatches": "agency", warnings_http.TOPIC: "supervisor",
@@ -127,8 +130,7 @@ class Service:
             on_call_ended=lambda _ended: self.callbacks.call_ended())
         self.peer = self._peer_feed() if settings.ami_peer.host else None
         self.recordings = RecordingService(settings.recordings, self.engine)
-        web_deps = WebDeps(health=self.health, users=users, signer=signer,
-                           recent_calls=self.recent_calls, hub=self.hub)
+        web_deps = self._web_deps(users, keys)
         web_app = init_web(web_deps, domains=(
             workspace_http.routes(self.workspace), prank_http.routes(self.prank),
             wall_http.routes(self.wall),
@@ -147,6 +149,21 @@ class Service:
         self._stopping = asyncio.Event()
         self.loop_lag = LoopLagMonitor()
         self.systemd = SdNotifier()  # READY and watchdog pings under systemd (Type=notify)
+
+    def _web_deps(self, users: UserStore, keys: SecretKeys) -> WebDeps:
+        """Sessions in PostgreSQL, login limits, password checks off the loop (issue 19)."""
+        web = self.settings.web
+        return WebDeps(
+            health=self.health, users=users, keys=keys,
+            sessions=Sessions(DbSessionStore(self.engine), users, hours=web.session_hours),
+            recent_calls=self.recent_calls, hub=self.hub,
+            login_limiter=LoginLimiter(LoginLimits(
+                per_user_address=web.login_failures_per_user_address,
+                per_address=web.login_failures_per_address,
+                window_seconds=web.login_window_seconds,
+                refusal_delay_seconds=web.login_refusal_delay_seconds)),
+            passwords=PasswordChecker(web.login_hash_threads, web.login_hash_queue),
+            proxies=ProxyTrust.from_setting(web.trusted_proxies))
 
     def _peer_feed(self) -> PeerFeed:
         """Two nodes: the other node's AMI for the wall and the screen pops only; each

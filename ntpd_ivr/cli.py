@@ -185,14 +185,19 @@ def _check_agency(agency: str, routing_file: str) -> None:
                           f"(known: {', '.join(sorted(known))})")
 
 
+def _users_path(args: argparse.Namespace) -> Path:
+    path: Path = args.users_file or Path(_load(args).web.users_file or "")
+    if not str(path) or str(path) == ".":
+        raise ConfigError("no users file: pass --users-file or set web.users_file")
+    return path
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     import secrets as token_source
 
     from ntpd_ivr.web.auth import UserStore
 
-    path = args.users_file or Path(_load(args).web.users_file or "")
-    if not str(path):
-        raise ConfigError("no users file: pass --users-file or set web.users_file")
+    path = _users_path(args)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 10:
@@ -207,6 +212,15 @@ def cmd_user_add(args: argparse.Namespace) -> int:
           f"saved in {path}")
     if not args.password_stdin:
         print(f"generated password (shown once): {password}")
+    return 0
+
+
+def cmd_user_remove(args: argparse.Namespace) -> int:
+    from ntpd_ivr.web.auth import UserStore
+
+    path = _users_path(args)
+    UserStore(path).remove(args.name)
+    print(f"user {args.name} removed from {path}")
     return 0
 
 
@@ -432,6 +446,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="read the password from the first line of standard input")
     with_config(add)
     add.set_defaults(func=cmd_user_add)
+    remove = user_sub.add_parser("remove", help="remove a user; the running controller ends "
+                                                "their sessions at their next request")
+    remove.add_argument("name")
+    remove.add_argument("--users-file", type=Path,
+                        help="default: the settings' web.users_file")
+    with_config(remove)
+    remove.set_defaults(func=cmd_user_remove)
 
     p = sub.add_parser("config", help="routing config: check, render, reload")
     cfg_sub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")

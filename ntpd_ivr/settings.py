@@ -80,8 +80,23 @@ class WebSettings:
     port: int = 8112
     # Users and their roles (`ntpd-ivr user add`); empty: nobody can log in.
     users_file: str = ""
-    # Signs session cookies. Empty: a random one per start (logins end at a restart).
+    # Keys the CSRF tokens (sessions themselves are server-side rows, docs/security.md).
+    # Empty: a random one per start (the open pages' forms must be reloaded after it).
     session_secret: str = ""
+    session_hours: float = 12.0  # a shift; logout, removal or a new password end it sooner
+    # Reverse proxies whose X-Forwarded-For / Forwarded / X-Forwarded-Proto are believed,
+    # comma-separated addresses (e.g. "127.0.0.1"). Empty: the socket's peer is the client.
+    trusted_proxies: str = ""
+    # Login slow-down: failures allowed in the window per (user, address) and per address.
+    login_failures_per_user_address: int = 5
+    login_failures_per_address: int = 20
+    login_window_seconds: float = 300.0
+    # A refused login is answered after this long (a timer, no CPU): a flood slows itself.
+    login_refusal_delay_seconds: float = 1.0
+    # Password checks run in this many threads, off the event loop that serves FastAGI;
+    # past the threads plus the queue, a login is refused at once (503) without hashing.
+    login_hash_threads: int = 1
+    login_hash_queue: int = 16
 
 
 @dataclass(frozen=True)
@@ -379,6 +394,7 @@ def validate(settings: Settings) -> None:
                           ".run/ntpd-ivr.toml, or set NTPD_IVR_AMI_SECRET")
     _validate_ami_peer(settings.ami_peer, where)
     _validate_edge(settings.edge, where)
+    _validate_web(settings.web, where)
     if not settings.database.url:
         raise ConfigError(f"{where}: database.url is empty; set it or NTPD_IVR_DATABASE_URL")
     if not settings.database.url.startswith("postgresql+asyncpg://"):
@@ -393,6 +409,25 @@ def validate(settings: Settings) -> None:
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"{where}: log.level must be DEBUG, INFO, WARNING or ERROR")
     validate_feed(settings.feed, where)
+
+
+def _validate_web(web: WebSettings, where: str) -> None:
+    for address in filter(None, (a.strip() for a in web.trusted_proxies.split(","))):
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError(f"{where}: web.trusted_proxies: {address!r} is not an IP "
+                              "address") from None
+    counts = {"session_hours": web.session_hours, "login_window_seconds":
+              web.login_window_seconds, "login_hash_threads": web.login_hash_threads,
+              "login_failures_per_user_address": web.login_failures_per_user_address,
+              "login_failures_per_address": web.login_failures_per_address}
+    for key, value in counts.items():
+        if value <= 0:
+            raise ConfigError(f"{where}: web.{key} must be positive, got {value}")
+    if web.login_hash_queue < 0 or web.login_refusal_delay_seconds < 0:
+        raise ConfigError(f"{where}: web.login_hash_queue and "
+                          "web.login_refusal_delay_seconds must be 0 or more")
 
 
 def _validate_ami_peer(peer: AmiPeerSettings, where: str) -> None:

@@ -31,8 +31,9 @@ from ntpd_ivr.db.models import Call
 from ntpd_ivr.incidents.tables import Dispatch, Incident
 from ntpd_ivr.reports import grouped
 from ntpd_ivr.reports.http import ReportSource, parse_query
-from ntpd_ivr.web.app import DEPS, problem
-from ntpd_ivr.web.auth import AGENCY_ROLE, SESSION_COOKIE, role_allows
+from ntpd_ivr.web.app import current_session, problem
+from ntpd_ivr.web.auth import AGENCY_ROLE, role_allows
+from ntpd_ivr.web.sessions import SessionsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,11 @@ async def authenticate(request: web.Request) -> Principal:
             raise ApiError(401, "bad-token", "unknown or revoked token "
                                              "(Authorization: Bearer <token>)")
         return principal
-    cookie = request.cookies.get(SESSION_COOKIE, "")
-    session = request.app[DEPS].signer.read(cookie) if cookie else None
+    try:
+        session = await current_session(request)
+    except SessionsUnavailable:
+        raise ApiError(503, "sessions-unavailable", "the session store cannot be reached; "
+                       "retry shortly") from None
     if session is None:
         raise ApiError(401, "unauthenticated",
                        "send Authorization: Bearer <token> (ntpd-ivr token create) or log in")

@@ -136,4 +136,5 @@ from ntpd_ivr.campaigns import tables as _campaign_tables  # noqa: E402, F401
 from ntpd_ivr.feed import tables as _feed_tables  # noqa: E402, F401
 from ntpd_ivr.incidents import tables as _incident_tables  # noqa: E402, F401
 from ntpd_ivr.prank import tables as _prank_tables  # noqa: E402, F401
+from ntpd_ivr.web import tables as _web_tables  # noqa: E402, F401
 from ntpd_ivr.workspace import tables as _workspace_tables  # noqa: E402, F401

@@ -17,19 +17,20 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ntpd_ivr.web import csrf
+from ntpd_ivr.web import client, csrf
 from ntpd_ivr.web.auth import (
     AGENCY_ROLE,
-    SESSION_COOKIE,
-    SESSION_SECONDS,
+    HashingBusy,
+    PasswordChecker,
+    SecretKeys,
     Session,
-    SessionSigner,
     UserStore,
     role_allows,
 )
 from ntpd_ivr.web.hub import LiveHub
 from ntpd_ivr.web.i18n import LANG_COOKIE, LANG_COOKIE_SECONDS, LANGUAGES, translator
 from ntpd_ivr.web.ratelimit import LoginLimiter
+from ntpd_ivr.web.sessions import SESSION_COOKIE, Sessions, SessionsUnavailable
 from ntpd_ivr.web.templates import CSRF_GUARD, SESSION_KEY, TEMPLATES, make_environment, render
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,13 @@ SECURITY_HEADERS = {
 class WebDeps:
     health: HealthProbe
     users: UserStore
-    signer: SessionSigner
+    keys: SecretKeys
+    sessions: Sessions
     recent_calls: RecentCalls
     hub: LiveHub = field(default_factory=LiveHub)
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    passwords: PasswordChecker = field(default_factory=PasswordChecker)
+    proxies: client.ProxyTrust = field(default_factory=client.ProxyTrust)
 
 
 DEPS: web.AppKey[WebDeps] = web.AppKey("deps", WebDeps)
@@ -136,6 +140,25 @@ def refuse_csrf(request: web.Request, exc: csrf.CsrfRefused) -> web.Response:
     return refuse(request, 403, "csrf", str(exc))
 
 
+def session_id(request: web.Request) -> str:
+    """The session cookie's value ("" for none): `__Host-ntpd_session` over HTTPS."""
+    return request.cookies.get(client.cookie_name(request, SESSION_COOKIE), "")
+
+
+async def current_session(request: web.Request) -> Session | None:
+    """The request's session, as the session store and the users file say now. Raises
+    SessionsUnavailable when the store cannot be asked."""
+    token = session_id(request)
+    return await request.app[DEPS].sessions.resolve(token) if token else None
+
+
+def sessions_unavailable(exc: SessionsUnavailable) -> web.Response:
+    log.error("web sessions unavailable: %s", exc)
+    return problem(503, "sessions-unavailable",
+                   "the session store (database) cannot be reached; calls are not "
+                   "affected; retry shortly", {"Retry-After": "5"})
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = request.match_info.route
@@ -143,8 +166,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     required = guard.roles.get(route.name or "")
     if required is None:
         return await handler(request)
-    token = request.cookies.get(SESSION_COOKIE, "")
-    session = request.app[DEPS].signer.read(token) if token else None
+    try:
+        session = await current_session(request)
+    except SessionsUnavailable as exc:
+        return sessions_unavailable(exc)
     if session is None:
         if route.name in guard.pages:
             raise web.HTTPSeeOther("/login")
@@ -213,44 +238,73 @@ async def login(request: web.Request) -> web.StreamResponse:
                           user="")
         return problem(400, "bad-request", str(exc))
     deps = request.app[DEPS]
-    address = request.remote or "unknown"
+    address = client.client_of(request).address
     wait = deps.login_limiter.retry_after(name, address)
     if wait is not None:
         log.warning("web login for %r from %s refused: too many failures, retry in %d s",
                     name, address, wait)
+        await deps.login_limiter.slow_down()
         headers = {"Retry-After": str(wait)}
         if html_reply:
             return render(request, "login.html", status=429, headers=headers, user=name,
                           message=t("login.limited", minutes=-(-wait // 60)))
         return problem(429, "rate-limited",
                        f"too many failed logins; retry in {wait} s", headers)
-    user = deps.users.authenticate(name, password)
-    if user is None:
+    deps.users.refresh()  # a user added, removed or given a new password since
+    user = deps.users.users.get(name)
+    try:
+        # In a thread: a login flood must not stall the loop that serves FastAGI.
+        valid = await deps.passwords.verify(password, user.password_hash if user else None)
+    except HashingBusy as exc:
+        log.warning("web login for %r from %s refused: %s", name, address, exc)
+        await deps.login_limiter.slow_down()
+        return problem(503, "busy", "too many logins at once; retry in a second",
+                       {"Retry-After": "1"})
+    if not valid or user is None:
         deps.login_limiter.failed(name, address)
         log.warning("failed web login for %r from %s", name, address)
+        await deps.sessions.login_failed(name, address, "bad-credentials")
+        await deps.login_limiter.slow_down()
         if html_reply:
             return render(request, "login.html", status=401, message=t("login.failed"),
                           user=name)
         return problem(401, "bad-credentials", "unknown user or wrong password")
-    deps.login_limiter.succeeded(name)
+    deps.login_limiter.succeeded(name, address)
+    try:
+        token = await deps.sessions.open(user, address)
+        if previous := session_id(request):  # a login over another one ends it
+            await deps.sessions.close(previous, address)
+    except SessionsUnavailable as exc:
+        return sessions_unavailable(exc)
     log.info("web login: %s (%s) from %s", user.name, user.role, address)
-    seed = csrf.renew(request)  # a cookie planted before login is worthless after it
+    # Tokens from now on are bound to this session; a CSRF cookie planted before login
+    # is worthless after it.
+    seed = csrf.renew(request, token)
     response: web.Response = (
         web.HTTPSeeOther(LANDING.get(user.role, "/")) if html_reply
         else web.json_response({"user": user.name, "role": user.role,
                                 "csrf_token": request.app[CSRF_GUARD].token_for(seed)}))
-    response.set_cookie(SESSION_COOKIE, deps.signer.issue(user), max_age=SESSION_SECONDS,
-                        httponly=True, samesite="Strict", path="/")
+    client.set_cookie(response, request, SESSION_COOKIE, token,
+                      max_age=deps.sessions.max_age)
     if isinstance(response, web.HTTPException):
         raise response
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
+    """Ends the session on the server: the cookie, copied or not, is worthless after it."""
+    token = session_id(request)
+    if token:
+        try:
+            user = await request.app[DEPS].sessions.close(
+                token, client.client_of(request).address)
+        except SessionsUnavailable as exc:
+            return sessions_unavailable(exc)
+        log.info("web logout: %s", user or "(no such session)")
     response: web.Response = (web.HTTPSeeOther("/login")
                               if request.content_type in csrf.FORM_TYPES
                               else web.json_response({"logged_out": True}))
-    response.del_cookie(SESSION_COOKIE, path="/")
+    client.del_cookie(response, request, SESSION_COOKIE)
     csrf.renew(request)
     if isinstance(response, web.HTTPException):
         raise response
@@ -317,7 +371,8 @@ async def live(request: web.Request) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     if origin is not None and urlsplit(origin).netloc != request.host:
         return problem(403, "bad-origin", f"WebSocket from origin {origin} refused")
-    return await request.app[DEPS].hub.serve(request, request[SESSION_KEY])
+    return await request.app[DEPS].hub.serve(request, request[SESSION_KEY],
+                                             recheck=lambda: current_session(request))
 
 
 async def notices(request: web.Request) -> web.Response:
@@ -340,12 +395,17 @@ async def _close_live_sockets(app: web.Application) -> None:
     await app[DEPS].hub.close_all()
 
 
+async def _stop_password_checks(app: web.Application) -> None:
+    app[DEPS].passwords.close()
+
+
 def init(deps: WebDeps,
          domains: tuple[Callable[[web.Application], None], ...] = ()) -> web.Application:
     """`domains`: each domain's add_routes(app) (its routes, roles and state)."""
-    guard = csrf.CsrfGuard(deps.signer.derive("csrf"))
+    guard = csrf.CsrfGuard(deps.keys.derive("csrf"))
     app = web.Application(
-        middlewares=[csrf.middleware(guard, refuse_csrf), auth_middleware],
+        middlewares=[client.middleware(deps.proxies),
+                     csrf.middleware(guard, refuse_csrf, session_id), auth_middleware],
         client_max_size=MAX_BODY_BYTES)
     app[DEPS] = deps
     app[CSRF_GUARD] = guard
@@ -356,6 +416,7 @@ def init(deps: WebDeps,
     app[TEMPLATES] = make_environment()
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(_close_live_sockets)
+    app.on_cleanup.append(_stop_password_checks)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_static("/static", STATIC_DIR, name="static")
     app.router.add_get("/login", login_form, name="login-form")

@@ -1,24 +1,33 @@
 """Login and roles for the web app.
 
 Users live in a TOML file a supervisor can read and diff (no passwords in it, only scrypt
-hashes), managed with `ntpd-ivr user add`. A login gives an HMAC-signed session cookie
-(HttpOnly, SameSite=Strict) naming the user, role and expiry; nothing is stored server-side.
+hashes), managed with `ntpd-ivr user add` / `user remove`. A login opens a server-side
+session (ntpd_ivr/web/sessions.py); the user's role and agency are read from this file at
+every request, so a change to it applies at once.
 
 Roles, each including the ones below it: admin > supervisor > calltaker, and
 supervisor > agency. An `agency` user is scoped to one agency of the routing config
-(`agency = "<region>-<agency>"` in the users file, carried in the signed session): it sees
-that agency's dispatches and nothing of the call-takers' screens.
+(`agency = "<region>-<agency>"` in the users file): it sees that agency's dispatches and
+nothing of the call-takers' screens.
+
+Password checks cost ~50-600 ms of CPU each (scrypt, by design); they run in a small
+thread pool (`PasswordChecker`), never on the event loop that also serves FastAGI.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import functools
 import hashlib
 import hmac
 import logging
+import os
 import secrets
-import time
+import threading
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +40,6 @@ AGENCY_ROLE = "agency"
 # Role -> the roles whose rights it has.
 _INCLUDES = {"calltaker": {"calltaker"}, "agency": {"agency"},
              "supervisor": {"calltaker", "agency", "supervisor"}, "admin": set(ROLES)}
-SESSION_COOKIE = "ntpd_session"
-SESSION_SECONDS = 12 * 3600  # one shift
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
@@ -88,18 +95,20 @@ class UserStore:
         """`path=None`: no users file, so nobody can log in."""
         self.path = path
         self.users: dict[str, User] = {}
-        self._loaded_stamp: tuple[int, int] | None = None
+        self._loaded_stamp: tuple[int, int, int] | None = None
         if path is not None and path.exists():
             self._loaded_stamp = self._stamp(path)
             self.users = self._load(path)
 
     @staticmethod
-    def _stamp(path: Path) -> tuple[int, int] | None:
+    def _stamp(path: Path) -> tuple[int, int, int] | None:
+        """Checked at every web request (one stat): `put` replaces the file, so the inode
+        changes even when a rewrite keeps the size within the clock's granularity."""
         try:
             stat = path.stat()
         except OSError:
             return None
-        return stat.st_mtime_ns, stat.st_size
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
     def refresh(self) -> None:
         """Read the file again if it changed since (`ntpd-ivr user add` on a running
@@ -155,7 +164,7 @@ class UserStore:
         user = self.users.get(name)
         if user is None:
             # Same work as a real check, so timing does not tell which names exist.
-            verify_password(password, hash_password("x"))
+            verify_password(password, _dummy_hash())
             return None
         return user if verify_password(password, user.password_hash) else None
 
@@ -171,6 +180,21 @@ class UserStore:
             raise ConfigError(f"sip endpoint {sip_endpoint!r}: use a-z 0-9 - _ .")
         self.refresh()  # users another process added since are kept
         self.users[name] = User(name, role, hash_password(password), agency, sip_endpoint)
+        self._write()
+
+    def remove(self, name: str) -> None:
+        """Take a user out of the file: the running controller ends their sessions at their
+        next request."""
+        if self.path is None:
+            raise ConfigError("no users file: set web.users_file")
+        self.refresh()
+        if name not in self.users:
+            raise ConfigError(f"no user {name!r} in {self.path}")
+        del self.users[name]
+        self._write()
+
+    def _write(self) -> None:
+        assert self.path is not None
         lines = ["# ntpd-ivr web users. Manage with `ntpd-ivr user add`; hashes only.\n"]
         for user in sorted(self.users.values(), key=lambda u: u.name):
             lines.append(f'\n[users.{user.name}]\nrole = "{user.role}"\n'
@@ -184,6 +208,11 @@ class UserStore:
         tmp.chmod(0o600)
         tmp.replace(self.path)
         self._loaded_stamp = self._stamp(self.path)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def validate_scope(role: str, agency: object) -> str:
@@ -207,30 +236,71 @@ class Session:
     agency: str = ""  # the scope of an `agency` user
 
 
-class SessionSigner:
+class SecretKeys:
+    """Keys derived from web.session_secret, one per use (CSRF tokens), so one secret never
+    keys two kinds of thing."""
+
     def __init__(self, secret: str) -> None:
         self._key = hashlib.sha256(secret.encode()).digest()
 
     def derive(self, purpose: str) -> bytes:
-        """A key for another use (CSRF tokens), so one secret never signs two kinds of thing."""
         return hmac.new(self._key, f"derive|{purpose}".encode(), hashlib.sha256).digest()
 
-    def _mac(self, payload: str) -> str:
-        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 
-    def issue(self, user: User, now: float | None = None) -> str:
-        expires = int((now if now is not None else time.time()) + SESSION_SECONDS)
-        payload = f"{user.name}|{user.role}|{user.agency}|{expires}"
-        return f"{payload}|{self._mac(payload)}"
+class HashingBusy(Exception):
+    """Every password-check thread is busy and the queue is full: refuse, do not hash."""
 
-    def read(self, token: str, now: float | None = None) -> Session | None:
+
+class PasswordChecker:
+    """Checks passwords in `threads` threads, with at most `queue` more waiting.
+
+    hashlib.scrypt releases the GIL while OpenSSL computes (CPython's _hashopenssl.c wraps
+    EVP_PBE_scrypt in Py_BEGIN_ALLOW_THREADS), so a thread is enough to keep the event
+    loop free; the bound keeps a login flood from queueing unbounded work and memory
+    (16 MiB per scrypt)."""
+
+    def __init__(self, threads: int = 1, queue: int = 16) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads,
+                                        thread_name_prefix="password-check",
+                                        initializer=_lower_priority)
+        self._room = threads + queue
+        self._pending = 0
+        self._dummy = hash_password(secrets.token_urlsafe(16))
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def verify(self, password: str, stored: str | None) -> bool:
+        """`stored=None` (no such user): the same work against a dummy hash, so timing
+        does not tell which names exist. Raises HashingBusy when full."""
+        if self._pending >= self._room:
+            raise HashingBusy(f"{self._pending} password checks already running or queued")
+        self._pending += 1
         try:
-            name, role, agency, expires, mac = token.split("|")
-            expiry = int(expires)
-        except ValueError:
-            return None
-        if not hmac.compare_digest(mac, self._mac(f"{name}|{role}|{agency}|{expires}")):
-            return None
-        if role not in ROLES or expiry < (now if now is not None else time.time()):
-            return None
-        return Session(name, role, expiry, agency)
+            ok = await asyncio.get_running_loop().run_in_executor(
+                self._pool, functools.partial(verify_password, password,
+                                              stored if stored is not None else self._dummy))
+        finally:
+            self._pending -= 1
+        return ok and stored is not None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+HASH_THREAD_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """On a busy machine the scheduler then gives the event loop's thread (FastAGI) the
+    CPU before a password check. Linux applies a nice value per thread (setpriority on
+    the thread id); raising one's own needs no privilege."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
+
+
+def password_stamp(user: User) -> str:
+    """What a session remembers of the password it was opened with: a new password (a new
+    salt, so even the same password) gives a new stamp and ends the older sessions."""
+    return hashlib.sha256(f"stamp|{user.password_hash}".encode()).hexdigest()[:32]

@@ -1,10 +1,12 @@
 """CSRF protection for every state-changing request, the login form included.
 
-Signed double-submit (OWASP's recommended variant for stateless sessions): the browser
-holds a random HttpOnly, SameSite=Strict cookie, and each form or script sends back
-HMAC(key, cookie) as the `csrf_token` field or the `X-CSRF-Token` header. A cross-site page
-can neither read the cookie nor compute the HMAC. The cookie is replaced at login and
-logout, so a cookie planted before login is worthless after it.
+HMAC-based tokens (OWASP's "synchronizer token" bound to the session): once logged in,
+each form or script sends back HMAC(key, session id) as the `csrf_token` field or the
+`X-CSRF-Token` header, so a token is good for one session only, and a token (or a CSRF
+cookie) planted from another session, a sibling host for example, is refused. Before login
+(the login form itself) the token is bound to a random HttpOnly, SameSite=Strict cookie
+instead (signed double-submit); that cookie is replaced at login and logout. A cross-site
+page can neither read these cookies nor compute the HMAC.
 """
 
 from __future__ import annotations
@@ -16,14 +18,19 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-CSRF_COOKIE = "ntpd_csrf"
+from ntpd_ivr.web import client
+
+CSRF_COOKIE = "ntpd_csrf"  # "__Host-ntpd_csrf" over HTTPS
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
-# The cookie value this request uses: the browser's, or a fresh one set on the response.
+# What this request's token is bound to: the session id, or without a session the CSRF
+# cookie's value.
 CSRF_SEED: web.RequestKey[str] = web.RequestKey("csrf_seed", str)
+# The CSRF cookie this request uses: the browser's, or a fresh one set on the response.
+CSRF_COOKIE_SEED: web.RequestKey[str] = web.RequestKey("csrf_cookie_seed", str)
 
 
 class CsrfRefused(Exception):
@@ -45,7 +52,7 @@ class CsrfGuard:
             raise CsrfRefused(f"no CSRF token: send the {CSRF_FIELD} form field "
                               f"or the {CSRF_HEADER} header")
         if not hmac.compare_digest(token, self.token_for(seed)):
-            raise CsrfRefused("CSRF token does not match this browser's cookie: reload the page")
+            raise CsrfRefused("CSRF token does not match this session: reload the page")
 
 
 def token(request: web.Request, guard: CsrfGuard) -> str:
@@ -53,14 +60,13 @@ def token(request: web.Request, guard: CsrfGuard) -> str:
     return guard.token_for(request[CSRF_SEED])
 
 
-def renew(request: web.Request) -> str:
-    """A new cookie value for this request (login, logout); set it with `set_cookie`."""
-    request[CSRF_SEED] = secrets.token_urlsafe(32)
+def renew(request: web.Request, session: str | None = None) -> str:
+    """At login (`session`: the new session's id) and logout (None): a new CSRF cookie,
+    and the tokens from now on bound to the new session, or to the new cookie. Returns
+    what the tokens are bound to."""
+    request[CSRF_COOKIE_SEED] = secrets.token_urlsafe(32)
+    request[CSRF_SEED] = session or request[CSRF_COOKIE_SEED]
     return request[CSRF_SEED]
-
-
-def set_cookie(response: web.StreamResponse, seed: str) -> None:
-    response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="Strict", path="/")
 
 
 async def sent_token(request: web.Request) -> str | None:
@@ -83,24 +89,29 @@ def carries_api_token(request: web.Request) -> bool:
 
 def _give_cookie(response: web.StreamResponse, request: web.Request, sent: str) -> None:
     """Set the cookie when this browser had none, or when the handler renewed it."""
-    if request[CSRF_SEED] != sent and not response.prepared:
-        set_cookie(response, request[CSRF_SEED])
+    if request[CSRF_COOKIE_SEED] != sent and not response.prepared:
+        client.set_cookie(response, request, CSRF_COOKIE, request[CSRF_COOKIE_SEED])
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Refuse = Callable[[web.Request, CsrfRefused], web.StreamResponse]
+SessionId = Callable[[web.Request], str]
 
 
-def middleware(guard: CsrfGuard, refuse: Refuse) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Checks unsafe methods before the handler runs; gives every browser a cookie."""
+def middleware(guard: CsrfGuard, refuse: Refuse,
+               session_id: SessionId) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Checks unsafe methods before the handler runs; gives every browser a cookie.
+    `session_id`: the session cookie's value this request carries ("" for none)."""
 
     @web.middleware
     async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        seed = request.cookies.get(CSRF_COOKIE, "")
-        request[CSRF_SEED] = seed or secrets.token_urlsafe(32)
+        seed = request.cookies.get(client.cookie_name(request, CSRF_COOKIE), "")
+        request[CSRF_COOKIE_SEED] = seed or secrets.token_urlsafe(32)
+        session = session_id(request)
+        request[CSRF_SEED] = session or request[CSRF_COOKIE_SEED]
         try:
             if request.method not in SAFE_METHODS and not carries_api_token(request):
-                guard.check(seed, await sent_token(request))
+                guard.check(session or seed, await sent_token(request))
             response = await handler(request)
         except CsrfRefused as exc:
             response = refuse(request, exc)

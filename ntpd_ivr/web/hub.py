@@ -21,13 +21,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ntpd_ivr.web.auth import AGENCY_ROLE, ROLES, Session, role_allows
+from ntpd_ivr.web.sessions import SessionsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,10 @@ class Socket(Protocol):
     async def send_str(self, data: str, compress: int | None = None) -> None: ...
 
     async def close(self, *, code: int = ..., message: bytes = ..., drain: bool = ...) -> bool: ...
+
+
+RECHECK_SECONDS = 5.0
+Recheck = Callable[[], Awaitable[Session | None]]
 
 
 @dataclass(eq=False)
@@ -220,7 +225,10 @@ class LiveHub:
             client.topics.discard(command.topic)
         self._offer(client, result(command.id))
 
-    async def serve(self, request: web.Request, session: Session) -> web.WebSocketResponse:
+    async def serve(self, request: web.Request, session: Session,
+                    recheck: Recheck | None = None) -> web.WebSocketResponse:
+        """`recheck`: the session as it stands now (None: it ended), asked every
+        RECHECK_SECONDS, so a logout, a removed user or a new role closes the socket."""
         socket = web.WebSocketResponse(heartbeat=self.heartbeat_seconds,
                                        max_msg_size=MAX_COMMAND_BYTES)
         await socket.prepare(request)
@@ -229,6 +237,8 @@ class LiveHub:
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, session.expires - time.time()),
             lambda: self.drop(client, "session expired", WSCloseCode.POLICY_VIOLATION))
+        checker = (asyncio.create_task(self._recheck(client, recheck))
+                   if recheck is not None else None)
         try:
             async for message in socket:
                 if message.type == WSMsgType.TEXT:
@@ -239,8 +249,24 @@ class LiveHub:
                     break
         finally:
             expiry.cancel()
+            if checker is not None:
+                checker.cancel()
             self.detach(client)
         return socket
+
+    async def _recheck(self, client: LiveClient, recheck: Recheck) -> None:
+        while client in self.clients:
+            await asyncio.sleep(RECHECK_SECONDS)
+            try:
+                now = await recheck()
+            except SessionsUnavailable as exc:  # the store is down: keep the socket
+                log.warning("live socket of %s: session not rechecked: %s",
+                            client.label(), exc)
+                continue
+            if now is None or (now.role, now.agency) != (client.session.role,
+                                                         client.session.agency):
+                self.drop(client, "session ended or changed: log in again")
+                return
 
     def watching(self, topic: str, user: str) -> bool:
         """Whether `user` has a socket subscribed to `topic` (nothing to look up if not)."""

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 
+from ntpd_ivr.web import hub as hub_module
 from ntpd_ivr.web.hub import LiveHub
 from tests.protocol.webtools import log_in, serving_web
 
@@ -161,3 +162,15 @@ async def test_shutdown_closes_every_socket(tmp_path: Path) -> None:
             closing = await ws.receive(timeout=STEP)
             assert closing.type == WSMsgType.CLOSE and closing.data == WSCloseCode.GOING_AWAY
         assert not hub.clients
+
+
+async def test_a_logout_closes_the_sessions_live_socket(
+        client: TestClient, hub: LiveHub, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[type-arg]
+    monkeypatch.setattr(hub_module, "RECHECK_SECONDS", 0.05)
+    headers = await log_in(client, "ani")
+    ws = await client.ws_connect("/ws")
+    assert (await command(ws, id=1, type="subscribe", topic="notices"))["success"]
+    assert (await client.post("/logout", headers=headers)).status == 200
+    closed = await ws.receive(timeout=STEP)
+    assert closed.type == WSMsgType.CLOSE and closed.data == WSCloseCode.POLICY_VIOLATION
+    assert hub.publish("notices", "notice", {"text": "after logout"}) == 0

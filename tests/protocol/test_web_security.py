@@ -29,7 +29,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def client(tmp_path: Path, clock: Clock) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    limiter = LoginLimiter(LoginLimits(failures=5, window_seconds=300.0), clock=clock)
+    limiter = LoginLimiter(LoginLimits(per_user_address=5, per_address=10,
+                                       window_seconds=300.0, refusal_delay_seconds=0),
+                           clock=clock)
     async with serving_web(tmp_path, limiter=limiter) as test_client:
         yield test_client
 
@@ -93,7 +95,7 @@ async def test_five_failures_for_a_user_then_429_with_retry_after(
 async def test_failures_on_many_names_limit_the_address(
         client: TestClient) -> None:  # type: ignore[type-arg]
     headers = await csrf_headers(client)
-    for n in range(5):
+    for n in range(10):
         reply = await client.post("/login", json={"user": f"guess{n}", "password": "x"},
                                   headers=headers)
         assert reply.status == 401
@@ -201,3 +203,14 @@ async def test_pages_are_local_only_and_static_is_served(
         reply = await client.get(f"/static/{asset}")
         assert reply.status == 200 and kind in reply.content_type
     assert (await client.get("/static/../app.py")).status in (403, 404)
+
+
+async def test_a_login_over_a_session_ends_the_old_one(
+        client: TestClient) -> None:  # type: ignore[type-arg]
+    await log_in(client, "ani")
+    old = {name: morsel.value for name, morsel in client.session.cookie_jar.filter_cookies(
+        client.make_url("/")).items()}
+    await log_in(client, "budi")
+    assert (await client.get("/api/me")).status == 200
+    replay = await client.get("/api/me", cookies={"ntpd_session": old["ntpd_session"]})
+    assert replay.status == 401

@@ -11,9 +11,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ntpd_ivr.web.app import WebDeps, init
-from ntpd_ivr.web.auth import SessionSigner, UserStore
+from ntpd_ivr.web.auth import SecretKeys, UserStore
 from ntpd_ivr.web.hub import LiveHub
-from ntpd_ivr.web.ratelimit import LoginLimiter
+from ntpd_ivr.web.ratelimit import LoginLimiter, LoginLimits
+from ntpd_ivr.web.sessions import MemorySessionStore, Sessions
 
 CALL = {"uniqueid": "1795849770.0", "caller_number": "0811", "category": "ambulance"}
 PASSWORDS = {"ani": "ani-password", "budi": "budi-password", "damkar": "damkar-password",
@@ -43,8 +44,10 @@ async def serving_web(tmp_path: Path, *, hub: LiveHub | None = None,
     for name, agency in AGENCY_USERS.items() if extend is not None else ():
         users.put(name, "agency", PASSWORDS[name], agency)
     deps = WebDeps(health=lambda: (True, {"status": "ok"}), users=users,
-                   signer=SessionSigner("test-secret"), recent_calls=recent_calls,
-                   hub=hub or LiveHub(), login_limiter=limiter or LoginLimiter())
+                   keys=SecretKeys("test-secret"),
+                   sessions=Sessions(MemorySessionStore(), users), recent_calls=recent_calls,
+                   hub=hub or LiveHub(),
+                   login_limiter=limiter or LoginLimiter(LoginLimits(refusal_delay_seconds=0)))
     app = init(deps, domains(users, deps.hub) if domains is not None else ())
     if extend is not None:
         extend(app)

@@ -43,6 +43,9 @@ def test_file_then_environment_then_command_line(tmp_path: Path) -> None:
     ("[ami\n", {}, "not valid TOML"),
     (GOOD, {"NTPD_IVR_AMI_PORT": "x"}, "environment NTPD_IVR_AMI_PORT: ami.port"),
     (GOOD, {"NTPD_IVR_NOPE_X": "1"}, "environment NTPD_IVR_NOPE_X: no such setting"),
+    (GOOD + '[web]\ntrusted_proxies = "127.0.0.1, proxy"\n', {},
+     "web.trusted_proxies: 'proxy' is not an IP address"),
+    (GOOD + "[web]\nlogin_hash_threads = 0\n", {}, "web.login_hash_threads must be positive"),
 ])
 def test_errors_name_the_file_and_key(tmp_path: Path, text: str, environ: dict[str, str],
                                       message: str) -> None:

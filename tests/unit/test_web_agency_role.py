@@ -9,7 +9,7 @@ import pytest
 
 from ntpd_ivr.cli import main
 from ntpd_ivr.errors import ConfigError
-from ntpd_ivr.web.auth import SessionSigner, User, UserStore, role_allows
+from ntpd_ivr.web.auth import UserStore, role_allows
 from ntpd_ivr.web.i18n import MESSAGES, add_messages
 
 
@@ -21,16 +21,6 @@ from ntpd_ivr.web.i18n import MESSAGES, add_messages
 def test_agency_role_sits_beside_the_calltaker(role: str, required: str,
                                                 allowed: bool) -> None:
     assert role_allows(role, required) is allowed
-
-
-def test_the_session_carries_the_agency_and_it_cannot_be_changed() -> None:
-    signer = SessionSigner("k")
-    token = signer.issue(User("pemadam", "agency", "-", "palembang-damkar"), now=1000.0)
-    session = signer.read(token, now=1001.0)
-    assert session is not None and session.agency == "palembang-damkar"
-    assert signer.read(token.replace("palembang-damkar", "palembang-dinkes"), now=1001.0) is None
-    plain = signer.read(signer.issue(User("ani", "calltaker", "-"), now=1000.0), now=1001.0)
-    assert plain is not None and plain.agency == ""
 
 
 def test_users_file_keeps_the_agency(tmp_path: Path) -> None:

@@ -2,11 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from ntpd_ivr.cli import main
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.web.auth import (
-    SESSION_SECONDS,
-    SessionSigner,
-    User,
     UserStore,
     hash_password,
     role_allows,
@@ -29,17 +27,6 @@ def test_password_hashes_verify_and_differ_per_salt() -> None:
 ])
 def test_roles_include_the_ones_below(role: str, required: str, allowed: bool) -> None:
     assert role_allows(role, required) is allowed
-
-
-def test_sessions_are_signed_and_expire() -> None:
-    signer = SessionSigner("k1")
-    token = signer.issue(User("ani", "calltaker", "-"), now=1000.0)
-    session = signer.read(token, now=1001.0)
-    assert session is not None and (session.user, session.role) == ("ani", "calltaker")
-    assert signer.read(token, now=1000.0 + SESSION_SECONDS + 1) is None
-    assert signer.read(token.replace("calltaker", "admin"), now=1001.0) is None
-    assert SessionSigner("k2").read(token, now=1001.0) is None
-    assert signer.read("not|a|token", now=1001.0) is None
 
 
 def test_user_store_round_trip_and_errors_name_the_file(tmp_path: Path) -> None:
@@ -85,3 +72,14 @@ def test_a_user_added_by_the_cli_logs_in_without_a_restart(
     assert running.authenticate("citra", "citra-pass") is not None
     errors = [r for r in caplog.records if "cannot be read" in r.getMessage()]
     assert len(errors) == 1 and "users.budi.role" in errors[0].getMessage()
+
+
+def test_user_remove_by_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "users.toml"
+    UserStore(path).put("budi", "supervisor", "s3cret-pass")
+    UserStore(path).put("citra", "calltaker", "citra-pass")
+    assert main(["user", "remove", "budi", "--users-file", str(path)]) == 0
+    assert "user budi removed" in capsys.readouterr().out
+    assert set(UserStore(path).users) == {"citra"}
+    with pytest.raises(ConfigError, match="no user 'budi'"):
+        UserStore(path).remove("budi")

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from ntpd_ivr.web.app import _same_site_path
-from ntpd_ivr.web.auth import Session, SessionSigner
+from ntpd_ivr.web.auth import SecretKeys, Session
 from ntpd_ivr.web.csrf import CsrfGuard, CsrfRefused
 from ntpd_ivr.web.hub import CommandError, Event, LiveHub, parse_command
 from ntpd_ivr.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, MESSAGES
@@ -32,19 +32,19 @@ def test_every_message_exists_in_every_language_with_the_same_placeholders() -> 
 
 
 def test_csrf_tokens_are_bound_to_the_cookie_and_the_key() -> None:
-    guard = CsrfGuard(SessionSigner("s1").derive("csrf"))
+    guard = CsrfGuard(SecretKeys("s1").derive("csrf"))
     token = guard.token_for("cookie-a")
     guard.check("cookie-a", token)
     with pytest.raises(CsrfRefused, match="does not match"):
         guard.check("cookie-b", token)
     with pytest.raises(CsrfRefused, match="does not match"):
-        guard.check("cookie-a", CsrfGuard(SessionSigner("s2").derive("csrf"))
+        guard.check("cookie-a", CsrfGuard(SecretKeys("s2").derive("csrf"))
                     .token_for("cookie-a"))
     with pytest.raises(CsrfRefused, match="no CSRF token"):
         guard.check("cookie-a", None)
     with pytest.raises(CsrfRefused, match="no CSRF cookie"):
         guard.check("", token)
-    assert SessionSigner("s1").derive("csrf") != SessionSigner("s1").derive("other")
+    assert SecretKeys("s1").derive("csrf") != SecretKeys("s1").derive("other")
 
 
 @pytest.mark.parametrize(("target", "expected"), [
@@ -63,35 +63,48 @@ class Clock:
         return self.now
 
 
-def test_limiter_counts_per_user_and_per_address() -> None:
+def test_limiter_counts_per_user_and_address_and_per_address() -> None:
     clock = Clock()
-    limiter = LoginLimiter(LoginLimits(failures=3, window_seconds=60.0), clock=clock)
-    for address in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):  # one name from three addresses
-        assert limiter.retry_after("ani", address) is None
-        limiter.failed("ani", address)
+    limiter = LoginLimiter(LoginLimits(per_user_address=3, per_address=5,
+                                       window_seconds=60.0), clock=clock)
+    for _ in range(3):  # one name from one address
+        assert limiter.retry_after("ani", "127.0.0.1") is None
+        limiter.failed("ani", "127.0.0.1")
         clock.now += 1
-    assert limiter.retry_after("ani", "127.0.0.9") == 57  # the first failure, at 0, leaves at 60
-    assert limiter.retry_after("budi", "127.0.0.9") is None
-    for name in ("x", "y", "z"):  # three names from one address
-        limiter.failed(name, "127.0.0.7")
-    assert limiter.retry_after("budi", "127.0.0.7") == 60
-    clock.now += 61
+    assert limiter.retry_after("ani", "127.0.0.1") == 57  # the first failure, at 0, leaves at 60
+    # Never locked out for everyone: the same name from elsewhere, another name from here.
     assert limiter.retry_after("ani", "127.0.0.9") is None
-    assert limiter.retry_after("budi", "127.0.0.7") is None
+    assert limiter.retry_after("budi", "127.0.0.1") is None
+    for name in ("x", "y"):  # five failures from one address, whatever the names
+        limiter.failed(name, "127.0.0.1")
+    assert limiter.retry_after("budi", "127.0.0.1") == 57
+    clock.now += 61
+    assert limiter.retry_after("ani", "127.0.0.1") is None
+    assert limiter.retry_after("budi", "127.0.0.1") is None
 
 
-def test_success_clears_the_user_but_not_the_address() -> None:
-    limiter = LoginLimiter(LoginLimits(failures=2, window_seconds=60.0), clock=Clock())
+def test_ipv6_addresses_count_per_64() -> None:
+    limiter = LoginLimiter(LoginLimits(per_user_address=2, per_address=9), clock=Clock())
+    limiter.failed("ani", "2001:db8::1")
+    limiter.failed("ani", "2001:db8::2")
+    assert limiter.retry_after("ani", "2001:db8::ffff") is not None
+    assert limiter.retry_after("ani", "2001:db8:0:1::1") is None
+
+
+def test_success_clears_the_pair_but_not_the_address() -> None:
+    limiter = LoginLimiter(LoginLimits(per_user_address=2, per_address=3,
+                                       window_seconds=60.0), clock=Clock())
     limiter.failed("ani", "127.0.0.1")
+    limiter.succeeded("ani", "127.0.0.1")
+    limiter.failed("ani", "127.0.0.1")
+    assert limiter.retry_after("ani", "127.0.0.1") is None
     limiter.failed("budi", "127.0.0.1")
-    limiter.succeeded("ani")
-    assert limiter.retry_after("ani", "127.0.0.2") is None
-    assert limiter.retry_after("ani", "127.0.0.1") is not None
+    assert limiter.retry_after("ani", "127.0.0.1") is not None  # the address's count
 
 
 def test_limiter_memory_is_bounded() -> None:
     clock = Clock()
-    limiter = LoginLimiter(LoginLimits(failures=5, window_seconds=60.0, max_keys=10),
+    limiter = LoginLimiter(LoginLimits(window_seconds=60.0, max_keys=10),
                            clock=clock)
     for n in range(100):
         limiter.failed(f"user{n}", f"127.0.{n}.1")
