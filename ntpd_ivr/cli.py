@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -192,11 +193,18 @@ def _check_agency(agency: str, routing_file: str) -> None:
                           f"(known: {', '.join(sorted(known))})")
 
 
-def _users_file(args: argparse.Namespace, settings: Any) -> Path:
+def _user_settings(args: argparse.Namespace) -> tuple[Path, Any]:
+    """The users file and the database its changes are audited in. A bare --users-file
+    without settings (no --config, no $NTPD_IVR_CONFIG) is changed unaudited, and said so."""
+    from ntpd_ivr.settings import ENV_PREFIX, DatabaseSettings
+
+    if args.users_file and not args.config and not os.environ.get(ENV_PREFIX + "CONFIG"):
+        return Path(args.users_file), DatabaseSettings()
+    settings = _load(args)
     path = args.users_file or Path(settings.web.users_file or "")
     if not str(path):
         raise ConfigError("no users file: pass --users-file or set web.users_file")
-    return Path(path)
+    return Path(path), settings.database
 
 
 def _user_detail(user: Any) -> dict[str, Any]:
@@ -210,8 +218,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from ntpd_ivr.audit import cli as audit
     from ntpd_ivr.web.auth import UserStore
 
-    settings = _load(args)
-    path = _users_file(args, settings)
+    path, database = _user_settings(args)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 10:
@@ -219,7 +226,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     else:
         password = token_source.token_urlsafe(12)
     if args.agency and args.config:
-        _check_agency(args.agency, settings.ivr.routing_config)
+        _check_agency(args.agency, _load(args).ivr.routing_config)
     store = UserStore(path)
     before = store.users.get(args.name)
     store.put(args.name, args.role, password, args.agency or "",
@@ -236,7 +243,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         action = "user.role-changed" if before.role != after.role else "user.changed"
         detail = {"before": _user_detail(before), "after": _user_detail(after),
                   "password": "reset"}
-    return audit.write(settings.database, audit.actor(args.by), action, "user", args.name,
+    return audit.write(database, audit.actor(args.by), action, "user", args.name,
                        {**detail, "file": str(path)})
 
 
@@ -244,11 +251,10 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
     from ntpd_ivr.audit import cli as audit
     from ntpd_ivr.web.auth import UserStore
 
-    settings = _load(args)
-    path = _users_file(args, settings)
+    path, database = _user_settings(args)
     removed = UserStore(path).remove(args.name)
     print(f"user {removed.name} ({removed.role}) removed from {path}")
-    return audit.write(settings.database, audit.actor(args.by), "user.removed", "user",
+    return audit.write(database, audit.actor(args.by), "user.removed", "user",
                        removed.name, {**_user_detail(removed), "file": str(path)})
 
 

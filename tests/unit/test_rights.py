@@ -6,6 +6,7 @@ tests/security/test_rights_*.py."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from ntpd_ivr.ami.events import AgentConnect
+from ntpd_ivr.cli import main
 from ntpd_ivr.db.migrate import runtime_grants
 from ntpd_ivr.incidents.exceptions import AuditUnavailable, NotYourCall
 from ntpd_ivr.incidents.rights import CallRights
@@ -148,3 +150,26 @@ def test_the_runtime_role_may_not_change_or_remove_audit_entries() -> None:
     assert grants.index(revoke) > 1 and "UPDATE, DELETE, TRUNCATE" in revoke
     with pytest.raises(ValueError):
         runtime_grants("x; DROP TABLE calls")
+
+
+def test_user_commands_are_audited_without_a_password(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        cli_audit: list[tuple[str, str, str, str, dict[str, Any]]]) -> None:
+    settings = tmp_path / "ntpd-ivr.toml"
+    settings.write_text(f'[web]\nusers_file = "{tmp_path / "users.toml"}"\n'
+                        '[ami]\nsecret = "x"\n'
+                        '[database]\nurl = "postgresql+asyncpg://x@127.0.0.1/x"\n')
+    config = ["--config", str(settings)]
+    for role in ("calltaker", "supervisor"):
+        monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+        assert main(["user", "add", "eko", "--role", role, "--sip-endpoint", "taker-1",
+                     "--password-stdin", "--by", "ops", *config]) == 0
+    assert main(["user", "remove", "eko", *config]) == 0
+    assert main(["user", "remove", "eko", *config]) == 2  # no such user: nothing audited
+    assert [(e[0].startswith("cli:") or e[0], e[1], e[3]) for e in cli_audit] == [
+        ("ops", "user.added", "eko"), ("ops", "user.role-changed", "eko"),
+        (True, "user.removed", "eko")]
+    assert cli_audit[1][4]["before"]["role"] == "calltaker"
+    assert cli_audit[1][4]["after"] == {"role": "supervisor", "agency": None,
+                                        "sip_endpoint": "taker-1"}
+    assert "scrypt" not in str(cli_audit) and "a-long-password" not in str(cli_audit)
