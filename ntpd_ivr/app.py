@@ -19,6 +19,7 @@ from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent
 from ntpd_ivr.api import http as api_http
 from ntpd_ivr.api.tokens import TokenStore
+from ntpd_ivr.audit.trail import AuditLog
 from ntpd_ivr.callbacks import http as callbacks_http
 from ntpd_ivr.callbacks.service import CallbackService
 from ntpd_ivr.calls.keeper import RecordKeeper
@@ -32,6 +33,7 @@ from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.dispatch.service import ConnectDispatcher
 from ntpd_ivr.feed.service import MonitoringFeed, report_figures
 from ntpd_ivr.incidents.http import add_routes as add_incident_routes
+from ntpd_ivr.incidents.rights import CallRights
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.ivr.emergency import EmergencyIvr
 from ntpd_ivr.looplag import LoopLagMonitor
@@ -130,14 +132,16 @@ class Service:
             on_call_ended=lambda _ended: self.callbacks.call_ended())
         self.peer = self._peer_feed() if settings.ami_peer.host else None
         self.recordings = RecordingService(settings.recordings, self.engine)
-        web_deps = self._web_deps(users, keys)
+        audit = AuditLog(self.engine)
+        web_deps = self._web_deps(users, keys, audit)
         web_app = init_web(web_deps, domains=(
             workspace_http.routes(self.workspace), prank_http.routes(self.prank),
             wall_http.routes(self.wall),
             callbacks_http.routes(self.callbacks, lambda: self.wall.state.takers.keys(),
                                   self.workspace.endpoint_of_user),
             recordings_http.routes(self.recordings, self.recent_calls)))
-        add_incident_routes(web_app, self.incidents, connect=self.dispatcher.connect)
+        add_incident_routes(web_app, self.incidents, connect=self.dispatcher.connect,
+                            rights=CallRights(self.workspace.answered_by, audit))
         self._add_reports_api_metrics(web_app, users)
         # Public warning campaigns: outbound calls, paced behind the 112 queues.
         self.warnings = WarningService(
@@ -150,7 +154,7 @@ class Service:
         self.loop_lag = LoopLagMonitor()
         self.systemd = SdNotifier()  # READY and watchdog pings under systemd (Type=notify)
 
-    def _web_deps(self, users: UserStore, keys: SecretKeys) -> WebDeps:
+    def _web_deps(self, users: UserStore, keys: SecretKeys, audit: AuditLog) -> WebDeps:
         """Sessions in PostgreSQL, login limits, password checks off the loop (issue 19)."""
         web = self.settings.web
         return WebDeps(
@@ -163,7 +167,7 @@ class Service:
                 window_seconds=web.login_window_seconds,
                 refusal_delay_seconds=web.login_refusal_delay_seconds)),
             passwords=PasswordChecker(web.login_hash_threads, web.login_hash_queue),
-            proxies=ProxyTrust.from_setting(web.trusted_proxies))
+            proxies=ProxyTrust.from_setting(web.trusted_proxies), audit=audit)
 
     def _peer_feed(self) -> PeerFeed:
         """Two nodes: the other node's AMI for the wall and the screen pops only; each

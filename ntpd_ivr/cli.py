@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -164,11 +165,18 @@ async def _latest_call(settings_file: Path, caller: str, since: float) -> dict[s
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
     from ntpd_ivr.db.migrate import upgrade
 
-    url = args.url or _load(args).database.url
-    upgrade(url)
-    print("database schema is at head")
+    database = _load(args).database
+    url = args.url or database.owner_url or database.url
+    runtime = make_url(database.url).username if database.url else None
+    if runtime == make_url(url).username:
+        runtime = None  # one role for both: nothing to grant
+    upgrade(url, runtime_role=runtime)
+    print("database schema is at head"
+          + (f"; role {runtime} has rows only, audit_events INSERT/SELECT" if runtime else ""))
     return 0
 
 
@@ -185,19 +193,32 @@ def _check_agency(agency: str, routing_file: str) -> None:
                           f"(known: {', '.join(sorted(known))})")
 
 
-def _users_path(args: argparse.Namespace) -> Path:
-    path: Path = args.users_file or Path(_load(args).web.users_file or "")
-    if not str(path) or str(path) == ".":
+def _user_settings(args: argparse.Namespace) -> tuple[Path, Any]:
+    """The users file and the database its changes are audited in. A bare --users-file
+    without settings (no --config, no $NTPD_IVR_CONFIG) is changed unaudited, and said so."""
+    from ntpd_ivr.settings import ENV_PREFIX, DatabaseSettings
+
+    if args.users_file and not args.config and not os.environ.get(ENV_PREFIX + "CONFIG"):
+        return Path(args.users_file), DatabaseSettings()
+    settings = _load(args)
+    path = args.users_file or Path(settings.web.users_file or "")
+    if not str(path):
         raise ConfigError("no users file: pass --users-file or set web.users_file")
-    return path
+    return Path(path), settings.database
+
+
+def _user_detail(user: Any) -> dict[str, Any]:
+    return {"role": user.role, "agency": user.agency or None,
+            "sip_endpoint": user.sip_endpoint}
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     import secrets as token_source
 
+    from ntpd_ivr.audit import cli as audit
     from ntpd_ivr.web.auth import UserStore
 
-    path = _users_path(args)
+    path, database = _user_settings(args)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 10:
@@ -206,22 +227,35 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         password = token_source.token_urlsafe(12)
     if args.agency and args.config:
         _check_agency(args.agency, _load(args).ivr.routing_config)
-    UserStore(path).put(args.name, args.role, password, args.agency or "",
-                        sip_endpoint=args.sip_endpoint)
+    store = UserStore(path)
+    before = store.users.get(args.name)
+    store.put(args.name, args.role, password, args.agency or "",
+              sip_endpoint=args.sip_endpoint)
+    after = store.users[args.name]
     print(f"user {args.name} ({args.role}{' of ' + args.agency if args.agency else ''}) "
           f"saved in {path}")
     if not args.password_stdin:
         print(f"generated password (shown once): {password}")
-    return 0
+    # Never the password or its hash: who, what role, and that the password was set.
+    if before is None:
+        action, detail = "user.added", _user_detail(after)
+    else:
+        action = "user.role-changed" if before.role != after.role else "user.changed"
+        detail = {"before": _user_detail(before), "after": _user_detail(after),
+                  "password": "reset"}
+    return audit.write(database, audit.actor(args.by), action, "user", args.name,
+                       {**detail, "file": str(path)})
 
 
 def cmd_user_remove(args: argparse.Namespace) -> int:
+    from ntpd_ivr.audit import cli as audit
     from ntpd_ivr.web.auth import UserStore
 
-    path = _users_path(args)
-    UserStore(path).remove(args.name)
-    print(f"user {args.name} removed from {path}")
-    return 0
+    path, database = _user_settings(args)
+    removed = UserStore(path).remove(args.name)
+    print(f"user {removed.name} ({removed.role}) removed from {path}")
+    return audit.write(database, audit.actor(args.by), "user.removed", "user",
+                       removed.name, {**_user_detail(removed), "file": str(path)})
 
 
 def _numbers(text: str, flag: str) -> list[float]:
@@ -424,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = db_sub.add_parser("upgrade", help="migrate the schema to the newest revision")
     with_config(up)
-    up.add_argument("--url", help="database URL instead of the settings' database.url")
+    up.add_argument("--url", help="the owner's database URL instead of the settings' "
+                                  "database.owner_url (or database.url)")
     up.set_defaults(func=cmd_db_upgrade)
 
     p = sub.add_parser("user", help="web users and roles (calltaker, supervisor, admin, "
@@ -444,14 +479,17 @@ def build_parser() -> argparse.ArgumentParser:
                                             "taker-1): their screen pops when it rings")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of standard input")
-    with_config(add)
-    add.set_defaults(func=cmd_user_add)
-    remove = user_sub.add_parser("remove", help="remove a user; the running controller ends "
-                                                "their sessions at their next request")
+    remove = user_sub.add_parser("remove", help="remove a user",
+                                 description="Remove a web user from the users file.")
     remove.add_argument("name")
     remove.add_argument("--users-file", type=Path,
                         help="default: the settings' web.users_file")
-    with_config(remove)
+    for command in (add, remove):
+        command.add_argument("--by", help="who makes the change, for the audit trail "
+                                          "(default cli:<login name>); the trail is the "
+                                          "settings' [database]")
+        with_config(command)
+    add.set_defaults(func=cmd_user_add)
     remove.set_defaults(func=cmd_user_remove)
 
     p = sub.add_parser("config", help="routing config: check, render, reload")

@@ -69,7 +69,10 @@ class AmiPeerSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    url: str = ""
+    url: str = ""  # the controller's role: rows only, audit_events INSERT/SELECT only
+    # The role that owns the tables, for `ntpd-ivr db upgrade` (which then grants `url`'s
+    # role its rights). Empty: one role for both (docs/security.md says what that allows).
+    owner_url: str = ""
     connect_timeout_seconds: float = 3.0
     statement_timeout_seconds: float = 5.0
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr.audit.model import AuditEvent
 
@@ -53,3 +53,23 @@ async def history(connection: AsyncConnection, subject_type: str,
                AuditEvent.subject_id.in_(subject_ids))
         .order_by(AuditEvent.at, AuditEvent.id))
     return [Entry(*row) for row in rows]
+
+
+class AuditWriter(Protocol):
+    async def write(self, actor: str, action: str, subject_type: str, subject_id: str,
+                    detail: Mapping[str, Any]) -> None: ...
+
+
+class AuditLog:
+    """Entries that are a change of their own (a playback, a notice, a supervisor acting
+    on another's call, a command-line change of a file): one short transaction each.
+    Raises when the entry was not stored: the caller decides whether the act goes on."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def write(self, actor: str, action: str, subject_type: str, subject_id: str,
+                    detail: Mapping[str, Any]) -> None:
+        async with self.engine.begin() as connection:
+            await record(connection, Entry(datetime.now(UTC), actor, action, subject_type,
+                                           subject_id, detail))

@@ -19,3 +19,15 @@ class Conflict(IncidentsError):
     already accepted, ...)."""
     status = 409
     error = "conflict"
+
+
+class NotYourCall(IncidentsError):
+    """A call-taker named a call their own phone did not answer (incidents/rights.py)."""
+    status = 403
+    error = "not-your-call"
+
+
+class AuditUnavailable(IncidentsError):
+    """An act that is audited first, and the audit trail cannot be written now."""
+    status = 503
+    error = "audit-unavailable"

@@ -20,14 +20,15 @@ from typing import Any
 from aiohttp import web
 
 from ntpd_ivr.incidents import commitments, schemas
-from ntpd_ivr.incidents.exceptions import IncidentsError, NotFound
+from ntpd_ivr.incidents.exceptions import IncidentsError, NotFound, NotYourCall
 from ntpd_ivr.incidents.messages import MESSAGES
 from ntpd_ivr.incidents.model import AGENCY_EVENTS, TRANSITIONS, DispatchEvent
+from ntpd_ivr.incidents.rights import CallRights
 from ntpd_ivr.incidents.schemas import BadInput
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.reports.commands import iso_time
 from ntpd_ivr.web import csrf
-from ntpd_ivr.web.app import protect, refuse, request_fields
+from ntpd_ivr.web.app import DEPS, protect, refuse, request_fields
 from ntpd_ivr.web.auth import AGENCY_ROLE, Session, role_allows
 from ntpd_ivr.web.i18n import add_messages
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
@@ -40,6 +41,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # connect dispatch (ntpd_ivr/dispatch/service.py ConnectDispatcher.connect).
 Connect = Callable[[int, str, str, str], Awaitable[dict[str, Any]]]
 CONNECT: web.AppKey[Connect] = web.AppKey("incidents-connect", Connect)  # type: ignore[arg-type]
+# Whose call it is (ntpd_ivr/incidents/rights.py); without it no call can be named.
+RIGHTS: web.AppKey[CallRights] = web.AppKey("incidents-call-rights", CallRights)
 MAX_ID = 2**62
 # URL action -> dispatch event. attempt, answer and time_out come only from the telephony.
 ACTIONS: dict[str, DispatchEvent] = {"accept": "accept", "refuse": "refuse",
@@ -69,9 +72,28 @@ def _session(request: web.Request) -> Session:
     return request[SESSION_KEY]
 
 
-def _scope(session: Session) -> str | None:
-    """The agency an agency user is limited to; None: every agency (supervisor, admin)."""
-    return session.agency if session.role == AGENCY_ROLE else None
+def _scope(request: web.Request) -> str | None:
+    """The agency an agency user is limited to, as the users file says now (an agency
+    changed there applies at the next request); None: every agency (supervisor, admin)."""
+    session = _session(request)
+    if session.role != AGENCY_ROLE:
+        return None
+    users = request.app[DEPS].users
+    users.refresh()
+    user = users.users.get(session.user)
+    if user is None or user.role != AGENCY_ROLE or not user.agency:
+        raise NotFound(f"user {session.user} acts for no agency now")
+    return user.agency
+
+
+async def _may_act_on(request: web.Request, call: str, action: str) -> None:
+    """A call-taker names only a call their own phone answered (ntpd_ivr/incidents/
+    rights.py); a supervisor any call, audited. Refused when no rights are configured."""
+    rights = request.app.get(RIGHTS)
+    if rights is None:
+        raise NotYourCall(f"{action} of call {call}: this server cannot tell whose call "
+                          "it is")
+    await rights.check(request.app[DEPS].users, _session(request), call, action)
 
 
 def _id(request: web.Request, name: str = "id") -> int:
@@ -104,15 +126,17 @@ async def create_incident(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await _body(request)
     draft = schemas.incident_draft(body, service.routing())
-    incident = await service.create_incident(draft, _session(request).user,
-                                             schemas.call_uniqueid(body))
+    call = schemas.call_uniqueid(body)
+    if call is not None:  # the call becomes the incident's first genuine call
+        await _may_act_on(request, call, "incident")
+    incident = await service.create_incident(draft, _session(request).user, call)
     return _json(incident, status=201)
 
 
 @guarded
 async def get_incident(request: web.Request) -> web.Response:
     return _json(await request.app[SERVICE].incident(_id(request),
-                                                      agency=_scope(_session(request))))
+                                                      agency=_scope(request)))
 
 
 @guarded
@@ -140,6 +164,7 @@ async def create_dispatch(request: web.Request) -> web.Response:
         connect = request.app.get(CONNECT)
         if connect is None:
             raise BadInput("mode connect needs the controller's telephony, not running here")
+        await _may_act_on(request, call, "connect-dispatch")
         dispatch = await connect(_id(request), agency, call, _session(request).user)
         return _json(dispatch, status=201)
     if mode != "notify":
@@ -155,6 +180,7 @@ async def set_disposition(request: web.Request) -> web.Response:
     call = schemas.call_uniqueid(dict(request.match_info), "uniqueid")
     assert call is not None  # the route has it
     request_body = schemas.disposition(await _body(request))
+    await _may_act_on(request, call, "disposition")
     return _json(await request.app[SERVICE].set_disposition(call, request_body,
                                                              _session(request).user))
 
@@ -176,14 +202,14 @@ async def dispatch_action(request: web.Request) -> web.StreamResponse:
                                                  "a dispatch")
     dispatch_id = _id(request)
     result = await request.app[SERVICE].transition(dispatch_id, ACTIONS[action], session.user,
-                                                   agency=_scope(session))
+                                                   agency=_scope(request))
     if _is_form(request):
         raise web.HTTPSeeOther("/agency")
     return _json(result)
 
 
 def _agency_filter(request: web.Request) -> str | None:
-    scope = _scope(_session(request))
+    scope = _scope(request)
     if scope is not None:
         return scope
     wanted = request.query.get("agency", "")
@@ -264,12 +290,15 @@ async def report_page(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application, service: IncidentService,
-               connect: Connect | None = None) -> None:
+               connect: Connect | None = None, rights: CallRights | None = None) -> None:
     """The incidents domain in the web app (called by the composition root); `connect`:
-    the telephony of connect dispatches, when the controller runs it."""
+    the telephony of connect dispatches, when the controller runs it; `rights`: whose call
+    is whose (without it, no request may name a call)."""
     app[SERVICE] = service
     if connect is not None:
         app[CONNECT] = connect
+    if rights is not None:
+        app[RIGHTS] = rights
     add_messages(MESSAGES)
     add_template_package(app, "ntpd_ivr.incidents")
     routes: list[tuple[str, str, Handler, str, tuple[str, ...]]] = [

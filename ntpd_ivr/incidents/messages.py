@@ -51,6 +51,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "report.all": "semua instansi",
         "error.not-found": "Data tidak ditemukan.",
         "error.conflict": "Tindakan ini tidak sesuai dengan status saat ini.",
+        "error.not-your-call": "Panggilan ini tidak dijawab oleh telepon Anda: hanya "
+                               "supervisor yang dapat menanganinya.",
+        "error.audit-unavailable": "Jejak audit tidak dapat ditulis saat ini; coba lagi.",
     },
     "en": {
         "agency.title": "Agency dispatches",
@@ -100,5 +103,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "report.all": "all agencies",
         "error.not-found": "Not found.",
         "error.conflict": "This action does not fit the current state.",
+        "error.not-your-call": "Your phone did not answer this call: only a supervisor "
+                               "may act on it.",
+        "error.audit-unavailable": "The audit trail cannot be written now; try again.",
     },
 }

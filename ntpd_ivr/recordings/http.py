@@ -2,8 +2,9 @@
 
     GET /recordings                 the latest calls with a recording, each with a player
     GET /recordings/{uniqueid}.wav  the file, streamed (HTTP ranges, so the player can
-                                    seek); every playback is written to the audit trail
-                                    (action recording.played) before a byte is sent
+                                    seek); every request, whatever its Range, is covered
+                                    by an audit entry (action recording.played) written
+                                    before a byte is sent
 
 The files live outside the web root; only an Asterisk uniqueid is ever looked up
 (recordings/model.py), so no request can name another file.
@@ -32,13 +33,6 @@ RECENT: web.AppKey[Callable[[int], Awaitable[list[dict[str, Any]]]]] = web.AppKe
 LIST_LIMIT = 100
 
 
-def _first_request(request: web.Request) -> bool:
-    """A player's first request (no Range, or from byte 0); its later range requests for
-    seeking are the same playback, audited once."""
-    wanted = request.headers.get("Range", "")
-    return not wanted or wanted.replace(" ", "").startswith("bytes=0-")
-
-
 async def play(request: web.Request) -> web.StreamResponse:
     service = request.app[RECORDINGS]
     session: Session = request[SESSION_KEY]
@@ -46,16 +40,19 @@ async def play(request: web.Request) -> web.StreamResponse:
     path = service.path_of(uniqueid)
     if path is None:
         return problem(404, "not-found", f"no recording of call {uniqueid}")
-    if _first_request(request):
-        try:
-            await service.audit_playback(session.user, uniqueid,
-                                         {"range": request.headers.get("Range", "")})
-        except Exception:
-            log.exception("recording of %s not played: the audit could not be written",
-                          uniqueid, extra={"call_id": uniqueid})
-            return problem(503, "audit-unavailable",
-                           "playback is audited, and the audit trail cannot be written now")
-        log.info("recording played by %s", session.user, extra={"call_id": uniqueid})
+    # Every request, a Range one too: a download in pieces (or from byte 1) is a
+    # playback all the same. The same user's requests for the same call within
+    # PLAYBACK_SECONDS share one entry (a player seeking), so every byte sent is covered.
+    wanted = request.headers.get("Range", "")
+    try:
+        await service.audit_playback(session.user, uniqueid, {"range": wanted[:100]})
+    except Exception:
+        log.exception("recording of %s not played: the audit could not be written",
+                      uniqueid, extra={"call_id": uniqueid})
+        return problem(503, "audit-unavailable",
+                       "playback is audited, and the audit trail cannot be written now")
+    log.info("recording played by %s (range %r)", session.user, wanted[:100],
+             extra={"call_id": uniqueid})
     return web.FileResponse(path, headers={"Content-Type": "audio/wav",
                                            "Cache-Control": "no-store"})
 

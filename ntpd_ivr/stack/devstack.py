@@ -95,7 +95,7 @@ class StackLayout:
 
 
 SECRET_KEYS = ("ami_secret", "db_password", "taker_password", "web_session_secret",
-               "web_supervisor_password")
+               "web_supervisor_password", "db_runtime_password")
 
 
 def _load_or_create_secrets(path: Path) -> dict[str, str]:
@@ -128,8 +128,10 @@ class DevStack:
         self.bench = bench
         layout.run_dir.mkdir(parents=True, exist_ok=True)
         self.secrets = _load_or_create_secrets(layout.run_dir / "secrets.json")
+        # Two roles: the owner migrates, the controller connects as the runtime role.
         self.postgres = LocalPostgres(_postgres_dir(layout), port=layout.pg_port,
-                                      password=self.secrets["db_password"])
+                                      password=self.secrets["db_password"],
+                                      runtime_password=self.secrets["db_runtime_password"])
         self.asterisk: AsteriskInstance | None = None
         # Where this stack's Asterisk (SIP, AMI) and controller (FastAGI) listen: the
         # nodes of the two-node stack (stack/hastack.py) each have an address of their own.
@@ -208,7 +210,8 @@ username = "ntpd-ivr"
 secret = "{self.secrets['ami_secret']}"
 
 [database]
-url = "{self.postgres.url}"
+url = "{self.postgres.runtime_url or self.postgres.url}"
+owner_url = "{self.postgres.url if self.postgres.runtime_url else ''}"
 
 [web]
 host = "{LOOPBACK}"
@@ -280,10 +283,12 @@ trunk = "callback-line"
         _progress(f"PostgreSQL on {LOOPBACK}:{self.layout.pg_port}")
         self.postgres.init()
         self.postgres.start()
+        self.postgres.ensure_runtime_role()
         # In a thread of its own: alembic runs its own event loop, and up() may be called
         # where one is already running (a Playwright browser test's, for one).
         with ThreadPoolExecutor(1, thread_name_prefix="migrate") as migrate:
-            migrate.submit(upgrade, self.postgres.url).result()
+            migrate.submit(upgrade, self.postgres.url,
+                           runtime_role=self.postgres.runtime_user).result()
         self._write_controller_settings(prompts_inside)
         users = UserStore(self.layout.run_dir / "users.toml")
         if "supervisor" not in users.users:

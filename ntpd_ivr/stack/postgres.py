@@ -15,6 +15,12 @@ loosen permissions on directories we do not own.
 TCP connections use SCRAM passwords; the OS superuser gets a random password that is
 thrown away, so the only way in as superuser is the Unix socket, e.g.
 ``runuser -u postgres -- psql -h <data_dir>.sock -p <port> -d postgres``.
+
+Two roles when given a runtime password: ``user`` (``ntpd``) owns the database and its
+tables and runs the migrations (``url``); ``runtime_user`` (``ntpd_app``) is what the
+controller connects as (``runtime_url``), with only the rights that
+``ntpd_ivr.db.migrate.grant_runtime`` gives it: no DDL, and on ``audit_events`` only
+INSERT and SELECT (docs/security.md).
 """
 
 from __future__ import annotations
@@ -64,7 +70,9 @@ def _quote_literal(value: str) -> str:
 
 class LocalPostgres:
     def __init__(self, data_dir: Path, port: int, password: str, host: str = "127.0.0.1",
-                 user: str = "ntpd", database: str = "ntpd") -> None:
+                 user: str = "ntpd", database: str = "ntpd", *,
+                 runtime_password: str | None = None,
+                 runtime_user: str = "ntpd_app") -> None:
         try:
             loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
         except ValueError:
@@ -77,6 +85,8 @@ class LocalPostgres:
         self.host = host
         self.user = user
         self.database = database
+        self.runtime_password = runtime_password
+        self.runtime_user = runtime_user if runtime_password else None
         self.socket_dir = self.data_dir.with_name(self.data_dir.name + ".sock")
         self.log_file = self.data_dir.with_name(self.data_dir.name + ".log")
         self._bin = _bindir()
@@ -91,6 +101,35 @@ class LocalPostgres:
         return URL.create("postgresql+asyncpg", username=self.user, password=self.password,
                           host=self.host, port=self.port, database=self.database,
                           ).render_as_string(hide_password=False)
+
+    @property
+    def runtime_url(self) -> str | None:
+        """The controller's URL (the runtime role), or None when there is one role only."""
+        if self.runtime_user is None:
+            return None
+        return URL.create("postgresql+asyncpg", username=self.runtime_user,
+                          password=self.runtime_password, host=self.host, port=self.port,
+                          database=self.database).render_as_string(hide_password=False)
+
+    def ensure_runtime_role(self) -> None:
+        """Create the runtime role, or set its password again (a cluster made before it
+        existed gets it too); the server must run. Its table rights come from
+        `ntpd_ivr.db.migrate.grant_runtime`, after the migrations."""
+        if self.runtime_user is None or self.runtime_password is None:
+            return
+        role, password = _quote_ident(self.runtime_user), _quote_literal(self.runtime_password)
+        script = ("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+                  f"{_quote_literal(self.runtime_user)}) AS found \\gset\n"
+                  f"\\if :found\nALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                  f"PASSWORD {password};\n"
+                  f"\\else\nCREATE ROLE {role} LOGIN PASSWORD {password};\n\\endif\n")
+        self._psql_as_superuser(script)
+
+    def _psql_as_superuser(self, script: str) -> None:
+        """Run `script` in the `postgres` database over the Unix socket (peer auth)."""
+        self._run(self._bin / "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                  "-h", self.socket_dir, "-p", str(self.port), "-d", "postgres",
+                  stdin=script)
 
     @property
     def initialized(self) -> bool:
@@ -130,9 +169,7 @@ class LocalPostgres:
                       f"PASSWORD {_quote_literal(self.password)};\n"
                       f"CREATE DATABASE {_quote_ident(self.database)} "
                       f"OWNER {_quote_ident(self.user)};\n")
-            self._run(self._bin / "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                      "-h", self.socket_dir, "-p", str(self.port), "-d", "postgres",
-                      stdin=script)
+            self._psql_as_superuser(script)
         finally:
             self._pg_ctl("stop", "-w", "-t", "60", "-m", "fast", "-D", staging)
         if self.data_dir.exists():

@@ -104,15 +104,24 @@ def _apply_edge(store: AccountStore, edge: Any, forget: str) -> int:
 
 
 def _change(args: argparse.Namespace, settings: Any,
-            change: Callable[[AccountStore], str], forget: str = "") -> int:
-    """Change the accounts, save them, say what changed, and apply it to Asterisk (and,
-    in the two-node stack, to the other node and the edge)."""
+            change: Callable[[AccountStore], str], action: str, forget: str = "") -> int:
+    """Change the accounts, save them, say what changed, audit it (`taker.<action>`, never
+    a password), and apply it to Asterisk (and, in the two-node stack, to the other node
+    and the edge)."""
+    from ntpd_ivr.audit import cli as audit
+
     store = _store(settings)
     nodes = _nodes(store, settings)  # a peer that cannot take the change: before saving it
+    before = store.accounts.get(args.name)
     message = change(store)
     store.save()
     print(message)
-    return apply(store, settings, nodes, reload=not args.no_reload, forget=forget)
+    account = store.accounts.get(args.name) or before
+    detail = ({"region": account.region, "queue": account.queue,
+               "transport": account.transport} if account is not None else {})
+    audited = audit.write(settings.database, audit.actor(getattr(args, "by", None)),
+                          f"taker.{action}", "taker", args.name, detail)
+    return apply(store, settings, nodes, reload=not args.no_reload, forget=forget) | audited
 
 
 def _password_message(name: str, password: str) -> str:
@@ -144,13 +153,13 @@ def cmd_taker_add(args: argparse.Namespace, load: Callable[[argparse.Namespace],
     queue = routing.regions[args.region].queue
     transport = "tls" if args.tls else "udp"
     return _change(args, settings, lambda store: _password_message(
-        args.name, store.add(args.name, args.region, queue, transport)))
+        args.name, store.add(args.name, args.region, queue, transport)), "added")
 
 
 def cmd_taker_passwd(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
     # The old password's phone is not reached any more, even before it re-registers.
     return _change(args, load(args), lambda store: _password_message(
-        args.name, store.passwd(args.name)), forget=args.name)
+        args.name, store.passwd(args.name)), "password-changed", forget=args.name)
 
 
 def cmd_taker_remove(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
@@ -158,7 +167,7 @@ def cmd_taker_remove(args: argparse.Namespace, load: Callable[[argparse.Namespac
         removed = store.remove(args.name)
         return f"removed {removed.name} (region {removed.region}, queue {removed.queue})"
 
-    return _change(args, load(args), remove, forget=args.name)
+    return _change(args, load(args), remove, "removed", forget=args.name)
 
 
 def cmd_taker_list(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
@@ -205,6 +214,8 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None
         c = action(name, helptext, func)
         c.add_argument("name")
     for c in (add, taker_sub.choices["remove"], taker_sub.choices["passwd"]):
+        c.add_argument("--by", help="who makes the change, for the audit trail (default "
+                                    "cli:<login name>)")
         c.add_argument("--no-reload", action="store_true",
                        help="only write the files; Asterisk reads them at its next reload "
                             "(the edge's table, in the two-node stack, at once)")

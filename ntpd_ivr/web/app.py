@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ntpd_ivr.audit.trail import AuditWriter
 from ntpd_ivr.web import client, csrf
 from ntpd_ivr.web.auth import (
     AGENCY_ROLE,
@@ -64,6 +65,7 @@ class WebDeps:
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
     passwords: PasswordChecker = field(default_factory=PasswordChecker)
     proxies: client.ProxyTrust = field(default_factory=client.ProxyTrust)
+    audit: AuditWriter | None = None  # notices are audited; without it none is sent
 
 
 DEPS: web.AppKey[WebDeps] = web.AppKey("deps", WebDeps)
@@ -385,6 +387,16 @@ async def notices(request: web.Request) -> web.Response:
     text = body.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTICE_CHARS:
         return problem(400, "bad-request", f"text must be 1-{MAX_NOTICE_CHARS} characters")
+    audit = request.app[DEPS].audit
+    try:
+        if audit is None:
+            raise RuntimeError("no audit trail")
+        await audit.write(session.user, "notice.sent", "notice", "all", {"text": text.strip()})
+    except Exception as exc:
+        log.error("notice by %s not sent: the audit could not be written: %s", session.user,
+                  exc)
+        return problem(503, "audit-unavailable",
+                       "notices are audited, and the audit trail cannot be written now")
     delivered = request.app[DEPS].hub.publish("notices", "notice",
                                               {"text": text.strip(), "by": session.user})
     log.info("notice by %s to %d screens: %r", session.user, delivered, text)

@@ -180,20 +180,20 @@ class UserStore:
             raise ConfigError(f"sip endpoint {sip_endpoint!r}: use a-z 0-9 - _ .")
         self.refresh()  # users another process added since are kept
         self.users[name] = User(name, role, hash_password(password), agency, sip_endpoint)
-        self._write()
+        self._save()
 
-    def remove(self, name: str) -> None:
-        """Take a user out of the file: the running controller ends their sessions at their
-        next request."""
+    def remove(self, name: str) -> User:
+        """Take the user out of the file (`ntpd-ivr user remove`); returns who it was."""
         if self.path is None:
             raise ConfigError("no users file: set web.users_file")
         self.refresh()
-        if name not in self.users:
+        user = self.users.pop(name, None)
+        if user is None:
             raise ConfigError(f"no user {name!r} in {self.path}")
-        del self.users[name]
-        self._write()
+        self._save()
+        return user
 
-    def _write(self) -> None:
+    def _save(self) -> None:
         assert self.path is not None
         lines = ["# ntpd-ivr web users. Manage with `ntpd-ivr user add`; hashes only.\n"]
         for user in sorted(self.users.values(), key=lambda u: u.name):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 POP_LOOKUP_SECONDS = 0.7  # the pop must reach the screen within 1 s of AgentCalled
 ROW_RETRY_SECONDS = 0.1  # the calls row may still be on its way from the spool
 _MEMBER_EVENTS = (AgentCalled, AgentConnect, AgentComplete, AgentRingNoAnswer)
+# Calls whose answering endpoint is kept in memory (older ones: the calls row says).
+ANSWERED_MEMORY = 5000
 
 
 class WorkspaceStore(WrapUpStore, Protocol):
@@ -86,6 +89,10 @@ class WorkspaceService:
         self.ended: dict[str, dict[str, Any]] = {}  # endpoint -> its last call that ended
         self._tasks: set[asyncio.Task[None]] = set()
         self._by_endpoint: dict[str, tuple[str, ...]] = {}
+        self._users_read: dict[str, Any] | None = None  # the users dict the map is of
+        # The caller's uniqueid -> the endpoint that answered it (AgentConnect), for the
+        # call-takers' rights (ntpd_ivr/incidents/rights.py); the newest last.
+        self.answered: OrderedDict[str, str] = OrderedDict()
         # Two nodes: presence replayed to this node, if it was away, before it is read
         # back after a login (ntpd_ivr/peer/replay.py); never raises.
         self.before_resync: Callable[[], Awaitable[Any]] | None = None
@@ -96,13 +103,38 @@ class WorkspaceService:
     # --- who is who ----------------------------------------------------------------------
 
     def reload_users(self) -> None:
+        users = self.users.users
         found: dict[str, list[str]] = {}
-        for user in self.users.users.values():
+        for user in users.values():
             if user.sip_endpoint:
                 found.setdefault(user.sip_endpoint, []).append(user.name)
         self._by_endpoint = {endpoint: tuple(names) for endpoint, names in found.items()}
+        self._users_read = users
+
+    def users_of(self, endpoint: str) -> tuple[str, ...]:
+        """The web users tied to this endpoint, as the users file says now: a user added
+        or moved while the controller runs (`ntpd-ivr user add`) gets the next pop. The
+        file is read again only when its stamp changed (UserStore.refresh: one stat)."""
+        self.users.refresh()
+        if self.users.users is not self._users_read:
+            self.reload_users()
+            log.info("web users changed: screen pops go to %s",
+                     ", ".join(f"{e}: {'/'.join(n)}" for e, n in
+                               sorted(self._by_endpoint.items())) or "nobody")
+        return self._by_endpoint.get(endpoint, ())
+
+    async def answered_by(self, uniqueid: str) -> str | None:
+        """The endpoint that answered this call: from AMI AgentConnect if this controller
+        saw it, else the calls row's `answered_by` (a call from before a restart)."""
+        endpoint = self.answered.get(uniqueid)
+        if endpoint is not None:
+            return endpoint
+        row = await self.store.call_row(uniqueid)
+        found = (row or {}).get("answered_by")
+        return str(found) if found else None
 
     def endpoint_of_user(self, user: str) -> str | None:
+        self.users.refresh()
         found = self.users.users.get(user)
         return found.sip_endpoint if found is not None else None
 
@@ -110,7 +142,7 @@ class WorkspaceService:
         return self.presence.get(endpoint) or Presence(endpoint)
 
     def _publish(self, endpoint: str, kind: str, data: Mapping[str, Any]) -> None:
-        for user in self._by_endpoint.get(endpoint, ()):
+        for user in self.users_of(endpoint):
             self.hub.publish(TOPIC, kind, data, user=user)
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -125,7 +157,12 @@ class WorkspaceService:
         if not isinstance(event, _MEMBER_EVENTS):
             return
         endpoint = endpoint_of(event.interface)
-        users = self._by_endpoint.get(endpoint)
+        if isinstance(event, AgentConnect) and event.uniqueid:
+            self.answered[event.uniqueid] = endpoint
+            self.answered.move_to_end(event.uniqueid)
+            while len(self.answered) > ANSWERED_MEMORY:
+                self.answered.popitem(last=False)
+        users = self.users_of(endpoint)
         if not users:
             return
         if isinstance(event, AgentCalled):
@@ -209,7 +246,7 @@ class WorkspaceService:
             self.pops[endpoint] = pop
         self._publish(endpoint, "call.ringing", pop)
         log.info("screen pop to %s (%s)", endpoint,
-                 ", ".join(self._by_endpoint.get(endpoint, ())),
+                 ", ".join(self.users_of(endpoint)),
                  extra={"call_id": called.uniqueid})
 
     # --- presence -----------------------------------------------------------------------
@@ -227,7 +264,8 @@ class WorkspaceService:
             log.warning("presence not rebuilt from QueueStatus: %s", exc)
             return
         self.presence = presence_from_members(members)
-        for endpoint in self._by_endpoint:
+        self.users_of("")  # the map as the users file is now
+        for endpoint in list(self._by_endpoint):
             self._publish(endpoint, "presence", self.presence_of(endpoint).to_json())
         log.info("presence rebuilt from QueueStatus: %d member(s) of %d endpoint(s)",
                  len(members), len(self.presence))

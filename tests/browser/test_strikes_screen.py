@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from ntpd_ivr.audit.model import AuditEvent
 from ntpd_ivr.prank import store
@@ -24,27 +24,31 @@ SUPERVISOR_SCREENS = {"workspace": "/workspace", "callbacks": "/callbacks",
 CALLTAKER_SCREENS = {"workspace", "callbacks"}  # both routes' least role is calltaker
 
 
-async def seed(web: RunningWeb, count: int) -> None:
+async def seed(web: RunningWeb, count: int) -> int:
+    """The strikes; returns the last audit entry's id before them (audit_events is
+    append-only: earlier runs' entries stay, and are not this test's)."""
     engine = web.service.engine
     now = datetime.now(UTC)
     async with engine.begin() as conn:
         await conn.execute(delete(CallerStrike).where(CallerStrike.number == NUMBER))
-        await conn.execute(delete(AuditEvent).where(AuditEvent.subject_id == NUMBER))
+        before = (await conn.execute(select(func.max(AuditEvent.id)))).scalar() or 0
         for n in range(count):
             await store.add_strike(conn, store.Strike(NUMBER, now - timedelta(minutes=n),
                                                       "silent", "ani"))
+    return int(before)
 
 
-async def unblocked_by(web: RunningWeb) -> list[str]:
+async def unblocked_by(web: RunningWeb, after: int) -> list[str]:
     async with web.service.engine.connect() as conn:
         return list((await conn.execute(
             select(AuditEvent.actor).where(AuditEvent.action == "prank.unblocked",
-                                           AuditEvent.subject_id == NUMBER))).scalars())
+                                           AuditEvent.subject_id == NUMBER,
+                                           AuditEvent.id > after))).scalars())
 
 
 def test_supervisor_navigates_to_strikes_and_unblocks_a_number(
         page: Page, web: RunningWeb, request: pytest.FixtureRequest) -> None:
-    web.run(seed(web, 5))
+    before = web.run(seed(web, 5))
     log_in(page, web, "budi")
     assert page.url == web.url("/")
     nav = page.locator("#screens a")
@@ -71,7 +75,7 @@ def test_supervisor_navigates_to_strikes_and_unblocks_a_number(
         row.get_by_role("button", name="Buka blokir").click()
     expect(page).to_have_url(web.url("/strikes"))
     expect(page.locator(f'#strikes tr[data-number="{NUMBER}"]')).to_have_count(0)
-    assert web.run(unblocked_by(web)) == ["budi"]
+    assert web.run(unblocked_by(web, before)) == ["budi"]
     screenshot(page, request, "3-strikes-unblocked")
 
 

@@ -18,10 +18,11 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.audit.trail import Entry, record
+from ntpd_ivr.audit.trail import AuditLog, Entry, record
 from ntpd_ivr.incidents.exceptions import Conflict
 from ntpd_ivr.incidents.http import add_routes
 from ntpd_ivr.incidents.model import IncidentDraft
+from ntpd_ivr.incidents.rights import CallRights
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.routing.config import load_routing_config
 from tests.protocol.webtools import Client, log_in, serving_web
@@ -79,8 +80,11 @@ async def center(db_engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Center
                               publish=lambda kind, data: clock.published.append(
                                   (kind, dict(data))))
 
+    async def answered_by(call: str) -> str:
+        return "taker-1"  # ani's phone answered every call of these tests
+
     def extend(app: web.Application) -> None:
-        add_routes(app, service)
+        add_routes(app, service, rights=CallRights(answered_by, AuditLog(db_engine)))
 
     async with serving_web(tmp_path, extend=extend) as client:
         yield Center(client, service, clock, db_engine)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,17 @@ PASSWORDS = {"ani": "ani-password", "budi": "budi-password", "damkar": "damkar-p
 AGENCY_USERS = {"damkar": "palembang-damkar", "dinkes": "palembang-dinkes"}
 Client = TestClient[web.Request, web.Application]
 Domains = tuple[Callable[[web.Application], None], ...]
+
+
+class MemoryAudit:
+    """The audit trail of a web app without a database: entries kept in a list."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, str, str, dict[str, Any]]] = []
+
+    async def write(self, actor: str, action: str, subject_type: str, subject_id: str,
+                    detail: Mapping[str, Any]) -> None:
+        self.entries.append((actor, action, subject_type, subject_id, dict(detail)))
 
 
 async def recent_calls(limit: int) -> list[dict[str, Any]]:
@@ -47,7 +58,8 @@ async def serving_web(tmp_path: Path, *, hub: LiveHub | None = None,
                    keys=SecretKeys("test-secret"),
                    sessions=Sessions(MemorySessionStore(), users), recent_calls=recent_calls,
                    hub=hub or LiveHub(),
-                   login_limiter=limiter or LoginLimiter(LoginLimits(refusal_delay_seconds=0)))
+                   login_limiter=limiter or LoginLimiter(LoginLimits(refusal_delay_seconds=0)),
+                   audit=MemoryAudit())
     app = init(deps, domains(users, deps.hub) if domains is not None else ())
     if extend is not None:
         extend(app)

@@ -97,7 +97,8 @@ def _node(tmp_path: Path, name: str, peer: str, accounts: Path) -> Path:
 
 
 def test_a_change_goes_to_both_nodes_through_the_edge_and_to_the_edges_table(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        cli_audit: list[tuple[str, str, str, str, dict[str, str]]]) -> None:
     accounts = tmp_path / "takers.toml"
     node_a = _node(tmp_path, "node-a", "node-b", accounts)
     _node(tmp_path, "node-b", "node-a", accounts)
@@ -118,6 +119,9 @@ def test_a_change_goes_to_both_nodes_through_the_edge_and_to_the_edges_table(
     assert main(["taker", "remove", "ani", "--config", str(node_a), "--no-reload"]) == 0
     assert table.read_text() == "username(str) ha1(str)\n"
     assert "[ani]" not in (tmp_path / "node-b" / "asterisk" / PJSIP_NAME).read_text()
+    assert [(e[1], e[3], e[4]["region"]) for e in cli_audit] == [
+        ("taker.added", "ani", "palembang"), ("taker.removed", "ani", "palembang")]
+    assert all(e[0].startswith("cli:") and ha1 not in str(e) for e in cli_audit)
 
 
 def test_a_peer_with_other_accounts_is_refused_before_anything_changes(
@@ -135,7 +139,8 @@ def test_no_registration_to_drop_at_an_edge_that_is_not_running(tmp_path: Path) 
     assert forget_registration(tmp_path / "kamailio-ctl.sock", "ani") is False
 
 
-def test_one_node_writes_no_edge_table_and_no_contact(tmp_path: Path) -> None:
+def test_one_node_writes_no_edge_table_and_no_contact(
+        tmp_path: Path, cli_audit: list[tuple[str, str, str, str, dict[str, str]]]) -> None:
     conf = tmp_path / "asterisk"
     conf.mkdir()
     settings = tmp_path / "ntpd-ivr.toml"

@@ -52,7 +52,8 @@ def test_domain_messages_merge_once_with_both_languages() -> None:
 
 def test_user_add_checks_the_agency_against_the_routing_config(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str],
+        cli_audit: list[tuple[str, str, str, str, dict[str, str]]]) -> None:
     example = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
     settings = tmp_path / "ntpd-ivr.toml"
     settings.write_text(f'[web]\nusers_file = "{tmp_path / "users.toml"}"\n'
@@ -65,3 +66,5 @@ def test_user_add_checks_the_agency_against_the_routing_config(
     assert "no such agency in" in capsys.readouterr().err
     user = UserStore(tmp_path / "users.toml").users["damkar"]
     assert user.agency == "palembang-damkar"
+    assert [(e[1], e[3], e[4]["agency"]) for e in cli_audit] == [
+        ("user.added", "damkar", "palembang-damkar")]  # the refused one is not audited

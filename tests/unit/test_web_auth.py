@@ -79,7 +79,7 @@ def test_user_remove_by_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[st
     UserStore(path).put("budi", "supervisor", "s3cret-pass")
     UserStore(path).put("citra", "calltaker", "citra-pass")
     assert main(["user", "remove", "budi", "--users-file", str(path)]) == 0
-    assert "user budi removed" in capsys.readouterr().out
+    assert "user budi (supervisor) removed" in capsys.readouterr().out
     assert set(UserStore(path).users) == {"citra"}
     with pytest.raises(ConfigError, match="no user 'budi'"):
         UserStore(path).remove("budi")

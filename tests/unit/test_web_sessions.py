@@ -50,7 +50,7 @@ async def test_the_users_file_decides_at_each_request(users: UserStore, tmp_path
     token = await sessions.open(users.users["ani"], "127.0.0.1")
     other = UserStore(tmp_path / "users.toml")  # the CLI, in another process
     other.users["ani"] = dataclasses.replace(other.users["ani"], role="calltaker")
-    other._write()
+    other._save()
     session = await sessions.resolve(token)
     assert session is not None and session.role == "calltaker"
     other.put("ani", "calltaker", "a-new-password")  # a new password ends the session
