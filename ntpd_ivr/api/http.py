@@ -24,7 +24,7 @@ from aiohttp import web
 from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.api import params
+from ntpd_ivr.api import params, screens
 from ntpd_ivr.api.openapi import CALL_FIELDS, DISPATCH_FIELDS, INCIDENT_FIELDS, document
 from ntpd_ivr.api.params import BadParam, Param
 from ntpd_ivr.api.tokens import Principal, TokenStore
@@ -283,11 +283,16 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
+async def screens_openapi(request: web.Request) -> web.Response:
+    return web.json_response(screens.document())
+
+
 def add_routes(app: web.Application, deps: ApiDeps) -> None:
     """/api/v1 in the web app (called by the composition root). The routes are left out of
     the session guard (web/app.py's REQUIRED_ROLE): api_route checks token or session."""
     app[API] = deps
     app.router.add_get(f"{PREFIX}/openapi.json", openapi, name="api-v1-openapi")
+    app.router.add_get("/api/openapi.json", screens_openapi, name="api-screens-openapi")
     app.router.add_get(f"{PREFIX}/calls", list_calls, name="api-v1-calls")
     app.router.add_get(PREFIX + "/calls/{uniqueid}", get_call, name="api-v1-call")
     app.router.add_get(f"{PREFIX}/incidents", list_incidents, name="api-v1-incidents")

@@ -1,6 +1,7 @@
-"""The web app as the composition root builds it for the API tests: /api/v1, the reports
-and the incidents domain, on a free loopback port, over a real PostgreSQL seeded with the
-report's rows (tests/integration/reporting.py), with tokens for each role."""
+"""The web app as the composition root builds it for the API tests: /api/v1, the reports,
+the incidents and the strikes domains, on a free loopback port, over a real PostgreSQL
+seeded with the report's rows (tests/integration/reporting.py), with tokens for each
+role."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from ntpd_ivr.api import http as api_http
 from ntpd_ivr.api.tokens import TokenStore
 from ntpd_ivr.incidents.http import add_routes as add_incident_routes
 from ntpd_ivr.incidents.service import IncidentService
+from ntpd_ivr.prank.http import routes as prank_routes
+from ntpd_ivr.prank.service import PrankService
 from ntpd_ivr.reports import http as reports_http
 from tests.integration.reporting import CONFIG, TAKERS, seed
 from tests.protocol.webtools import Client, serving_web
@@ -50,6 +53,7 @@ async def serving_api(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[ApiC
         reports_http.add_routes(app, source)
         api_http.add_routes(app, api_http.ApiDeps(engine, store, source))
         add_incident_routes(app, IncidentService(engine, lambda: CONFIG))
+        prank_routes(PrankService(engine, lambda: CONFIG))(app)
         app.router.add_get(CRASH_PATH, crash)
 
     async with serving_web(tmp_path, extend=extend) as client:
