@@ -10,10 +10,13 @@ from typing import Any
 
 from ntpd_ivr.api.openapi import PROBLEM
 from ntpd_ivr.api.params import AGENCY, ISO_TIME, MAX_ID, NAME, Param
+from ntpd_ivr.campaigns import model as campaign_model
+from ntpd_ivr.campaigns.store import EDITABLE
 from ntpd_ivr.incidents import schemas as incident_schemas
 from ntpd_ivr.incidents.http import ACTIONS
 from ntpd_ivr.incidents.model import DISPOSITIONS, SEVERITIES
 from ntpd_ivr.web.app import MAX_NOTICE_CHARS
+from ntpd_ivr.workspace.model import PAUSE_REASONS, PRESENCE_ACTIONS
 
 # What incidents/schemas.py text() takes: printable text (newlines allowed); it is
 # stripped before its length is checked.
@@ -23,7 +26,10 @@ _ERRORS = {
     "401": "No session (log in: POST /login).",
     "403": "The role may not use this, not on this object, or the CSRF token is missing.",
     "404": "No such object (or not in the agency's scope).",
-    "409": "The object's state does not allow it (e.g. the incident is closed).",
+    "409": "The object's state does not allow it (e.g. the incident is closed), or the "
+           "user has no phone (no-endpoint).",
+    "502": "Asterisk refused the action or is unreachable (audited).",
+    "503": "The database cannot be reached now; try again.",
 }
 _SESSION = ("400", "401", "403")
 _OBJECT = ("400", "401", "403", "404")
@@ -68,21 +74,69 @@ INCIDENT_DRAFT = {
         "description": _text(incident_schemas.MAX_DESCRIPTION_CHARS),
         "people_involved": _whole(0, incident_schemas.MAX_PEOPLE),
         "lat": _degrees(90), "lon": _degrees(180),
-        "call": UNIQUEID | {"description": "The call it is written from (optional)"}}}
+        "call": UNIQUEID | {"description": "The call it is written from (optional)"}},
+    "example": {"region": "palembang", "category": "fire", "severity": "high",
+                "kecamatan": "Ilir Barat I", "description": "Rumah terbakar",
+                "people_involved": 3, "lat": -2.9761, "lon": 104.7754}}
 DISPATCH_BODY = {
     "type": "object", "required": ["agency"],
     "properties": {"agency": _text(incident_schemas.MAX_TEXT_CHARS) | {
                        "description": "<region>-<agency> of the routing config"},
                    "mode": {"enum": ["notify", "connect"], "default": "notify"},
-                   "call": UNIQUEID | {"description": "The caller (mode connect only)"}}}
+                   "call": UNIQUEID | {"description": "The caller (mode connect only)"}},
+    "example": {"agency": "palembang-damkar", "mode": "notify"}}
 DISPOSITION_BODY = {
     "type": "object", "required": ["disposition"],
     "properties": {"disposition": {"enum": list(DISPOSITIONS)},
                    "incident_id": _whole(1, MAX_ID) | {
-                       "description": "Required for genuine and duplicate, else absent"}}}
+                       "description": "Required for genuine and duplicate, else absent"}},
+    "example": {"disposition": "genuine", "incident_id": 1}}
 NOTICE_BODY = {"type": "object", "required": ["text"],
                "properties": {"text": {"type": "string", "minLength": 1,
                                        "maxLength": MAX_NOTICE_CHARS}}}
+PRESENCE_BODY = {
+    "type": "object", "required": ["action"],
+    "properties": {"action": {"enum": list(PRESENCE_ACTIONS)},
+                   "queue": {"type": "string", "maxLength": 80,
+                             "description": "action login: one of the desk's queues"},
+                   "reason": {"enum": list(PAUSE_REASONS),
+                              "description": "action pause: why"}},
+    "example": {"action": "pause", "reason": "break"}}
+CALLBACK_BODY = {
+    "type": "object",
+    "properties": {"endpoint": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$",
+                                "description": "The call-taker's phone to ring first: a "
+                                               "call-taker's own (default); a supervisor "
+                                               "may name any known one"}}}
+_NAMES = {"anyOf": [{"type": "array", "items": {"type": "string", "maxLength": 200}},
+                    {"type": "string", "maxLength": 2000}],
+          "description": "A list of names, or one text of names separated by commas"}
+_NUMBER = {"anyOf": [{"type": "number"}, {"type": "string", "maxLength": 32}],
+           "description": "A finite number, or its digits as a form sends them"}
+CAMPAIGN_BODY = {
+    "type": "object", "required": ["title"],
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": campaign_model.MAX_TEXT},
+        "message_text": {"type": "string",
+                         "maxLength": campaign_model.MAX_MESSAGE_CHARS},
+        "kecamatan": _NAMES, "desa": _NAMES, "roles": _NAMES,
+        "trunk": {"type": "string", "maxLength": 80,
+                  "description": "One of the outbound trunks"},
+        "caller_id": {"type": "string", "maxLength": 32,
+                      "description": "The center's number: digits, + in front"},
+        "max_attempts": _NUMBER | {"description": "1-10 (default 3)"},
+        **{name: _NUMBER | {"description": "0-86400 seconds"}
+           for name in ("no_answer_seconds", "busy_seconds", "failed_seconds")}},
+    "example": {"title": "Banjir", "message_text": "Air naik di Ilir Barat I",
+                "kecamatan": ["Ilir Barat I"], "max_attempts": 2}}
+CONTACTS_IMPORT_BODY = {"type": "object", "required": ["csv"],
+                        "properties": {"csv": {"type": "string"}}}
+CONTACT_EDIT_BODY = {"type": "object", "minProperties": 1, "additionalProperties": False,
+                     "properties": {name: {"type": ["string", "number", "null"]}
+                                    for name in EDITABLE}}
+BAD_CSV = {"type": "object", "required": ["error", "reason"], "additionalProperties": False,
+           "properties": {"error": {"type": "string"}, "reason": {"type": "string"},
+                          "line": {"type": ["integer", "null"]}}}
 UNBLOCK_BODY = {"type": "object", "required": ["number"],
                 "properties": {"number": {"type": "string", "maxLength": 64,
                                           "description": "A caller number, e.g. 0812..."}}}
@@ -107,9 +161,10 @@ COMMITMENTS = (Param("from", "ISO 8601 start; default 30 days before to",
 NUMBER = Param("number", "One caller number", {"type": "string", "maxLength": 64})
 
 
-def _responses(ok: str, codes: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {ok: {"description": "OK", "content": {"application/json": {
-        "schema": {"type": "object"}}}}}
+def _responses(ok: str, codes: tuple[str, ...], ok_type: str = "application/json"
+               ) -> dict[str, Any]:
+    body = {"type": "string"} if ok_type != "application/json" else {"type": "object"}
+    out: dict[str, Any] = {ok: {"description": "OK", "content": {ok_type: {"schema": body}}}}
     for code in codes:
         out[code] = {"description": _ERRORS[code], "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -118,13 +173,22 @@ def _responses(ok: str, codes: tuple[str, ...]) -> dict[str, Any]:
 
 def _op(summary: str, roles: str, given: tuple[Param, ...] = (),
         body: dict[str, Any] | None = None, ok: str = "200",
-        codes: tuple[str, ...] = _SESSION) -> dict[str, Any]:
+        codes: tuple[str, ...] = _SESSION, ok_type: str = "application/json"
+        ) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "description": f"Roles: {roles}.",
                           "parameters": [p.spec() for p in given],
-                          "responses": _responses(ok, codes)}
+                          "responses": _responses(ok, codes, ok_type)}
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": body}}}
+    return op
+
+
+def _csv_import() -> dict[str, Any]:
+    """400 is a Problem, or bad-csv with the CSV line at fault."""
+    op = _op("Import contacts from CSV", "admin", body=CONTACTS_IMPORT_BODY, ok="201")
+    op["responses"]["400"]["content"]["application/json"]["schema"] = {"anyOf": [
+        {"$ref": "#/components/schemas/Problem"}, {"$ref": "#/components/schemas/BadCsv"}]}
     return op
 
 
@@ -167,12 +231,45 @@ def document() -> dict[str, Any]:
             "/api/reports/commitments": {"get": _op(
                 "The agencies' commitment report", "agency (its own) and above",
                 COMMITMENTS)},
-            "/api/strikes": {"get": _op("Numbers with strikes", "supervisor", (NUMBER,))},
+            "/api/strikes": {"get": _op("Numbers with strikes", "supervisor", (NUMBER,),
+                                        codes=(*_SESSION, "503"))},
             "/api/strikes/unblock": {"post": _op("Clear a number's strikes", "supervisor",
-                                                 body=UNBLOCK_BODY)},
+                                                 body=UNBLOCK_BODY,
+                                                 codes=(*_SESSION, "503"))},
+            "/api/csrf": {"get": {**_op("The CSRF token for this browser's cookie",
+                                        "anyone"), "security": []}},
+            "/api/workspace": {"get": _op("The call-taker's desk", "calltaker and above")},
+            "/api/workspace/presence": {"post": _op(
+                "Log in to a queue, pause, unpause, log out", "calltaker and above",
+                body=PRESENCE_BODY, codes=(*_SESSION, "409", "502"))},
+            "/api/wall": {"get": _op("The supervisor's wall", "supervisor")},
+            "/api/callbacks": {"get": _op("The callback list", "calltaker and above")},
+            "/api/callbacks/{id}/call": {"post": _op(
+                "Call a caller back: the call-taker's phone, then the caller",
+                "calltaker and above", (ID,), CALLBACK_BODY, "202", _CHANGE)},
+            "/api/warnings/contacts": {"get": _op("Warning contacts", "admin")},
+            "/api/warnings/contacts/import": {"post": _csv_import()},
+            "/api/warnings/contacts/{id}": {
+                "post": _op("Edit a contact", "admin", (ID,), CONTACT_EDIT_BODY,
+                            codes=_CHANGE),
+                "delete": _op("Delete a contact", "admin", (ID,), codes=_CHANGE)},
+            "/api/warnings/campaigns": {
+                "get": _op("Warning campaigns", "supervisor"),
+                "post": _op("A new campaign (approved by a second supervisor)", "supervisor",
+                            body=CAMPAIGN_BODY, ok="201", codes=_CHANGE)},
+            "/api/warnings/campaigns/{id}/approve": {"post": _op(
+                "Approve a campaign: its calls start", "supervisor (not its author)", (ID,),
+                codes=_CHANGE)},
+            "/api/warnings/campaigns/{id}/cancel": {"post": _op(
+                "Cancel a campaign", "supervisor", (ID,), codes=_CHANGE)},
+            "/api/warnings/campaigns/{id}/report": {"get": _op(
+                "A campaign's outcome", "supervisor", (ID,), codes=_OBJECT)},
+            "/api/warnings/campaigns/{id}/report.csv": {"get": _op(
+                "A campaign's outcome, one row per contact", "supervisor", (ID,),
+                codes=_OBJECT, ok_type="text/csv")},
         },
         "components": {
-            "schemas": {"Problem": PROBLEM},
+            "schemas": {"Problem": PROBLEM, "BadCsv": BAD_CSV},
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "ntpd_session"}},
         },

@@ -5,7 +5,7 @@ text/plain. The real app on a free port, a real PostgreSQL.
 Seen failing on the old code (main at d793dc8): a NUL in a query or path parameter went to
 PostgreSQL and gave 500; an unknown path, a wrong method and a too-large body got
 aiohttp's text/plain 404/405/413; an unknown charset and absurdly deep JSON gave 500; a
-failing handler gave a text/plain 500."""
+failing handler gave a text/plain 500; an infinite number in a campaign gave 500."""
 
 from __future__ import annotations
 
@@ -14,12 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, ClientSession
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.web.app import MAX_BODY_BYTES
+from tests.conftest import RunningPostgres
 from tests.protocol.webtools import log_in
-from tests.security.api_fixtures import CRASH_PATH, ApiCenter, serving_api
+from tests.security.api_fixtures import (
+    CRASH_PATH,
+    ApiCenter,
+    serving_api,
+    serving_controller_web,
+)
 
 
 @pytest.fixture
@@ -117,3 +123,20 @@ async def test_a_failing_handler_is_a_json_500_without_its_details(
         center: ApiCenter) -> None:
     body = await problem(await center.client.get(CRASH_PATH), 500, "internal")
     assert "bug" not in body["reason"]
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b'"inf"', b'"nan"'])
+async def test_an_infinite_number_in_a_campaign_is_a_400(
+        db_engine: AsyncEngine, postgres: RunningPostgres, tmp_path: Path,
+        number: bytes) -> None:
+    """JSON's 1e400 is float('inf'); int() of it was an OverflowError (500)."""
+    async with serving_controller_web(db_engine, postgres.url, tmp_path) as web:
+        headers = await web.session_headers("root")
+        async with ClientSession() as http:
+            reply = await http.post(
+                f"{web.base_url}/api/warnings/campaigns",
+                data=b'{"title": "Banjir", "message_text": "Air naik", "max_attempts": '
+                     + number + b"}",
+                headers={**headers, "Content-Type": "application/json"})
+            body = await problem(reply, 400, "bad-request")
+    assert "max_attempts" in body["reason"]
