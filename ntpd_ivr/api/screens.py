@@ -149,15 +149,16 @@ CALLS_LIMIT = Param("limit", "At most this many (1-500, default 50)",
 SUGGEST = (Param("category", "The call's category",
                  _text(incident_schemas.MAX_TEXT_CHARS)),
            Param("kecamatan", "The kecamatan", _text(incident_schemas.MAX_TEXT_CHARS)))
-AGENCY_FILTER = Param("agency", "Only this agency (an agency user: always its own)",
+AGENCY_FILTER = Param("agency", "Only this agency (an agency user: always its own); "
+                      "empty: every agency",
                       {"type": "string", "pattern": AGENCY + "|^$", "maxLength": 81})
 COMMITMENTS = (Param("from", "ISO 8601 start; default 30 days before to",
                      {"type": "string", "pattern": ISO_TIME, "maxLength": 32}),
                Param("to", "ISO 8601 end; default now",
                      {"type": "string", "pattern": ISO_TIME, "maxLength": 32}),
                AGENCY_FILTER,
-               Param("region", "Only this region",
-                     {"type": "string", "pattern": NAME, "maxLength": 40}))
+               Param("region", "Only this region; empty: every region",
+                     {"type": "string", "pattern": NAME + "|^$", "maxLength": 40}))
 NUMBER = Param("number", "One caller number", {"type": "string", "maxLength": 64})
 
 

@@ -66,6 +66,18 @@ async def test_a_nul_byte_in_a_parameter_is_refused_before_the_database(
     assert "NUL" in body["reason"]
 
 
+@pytest.mark.parametrize("path", [
+    "/api/reports/commitments?to=0001-01-02",  # 30 days before: OverflowError
+    "/api/v1/calls?to=0001-01-02",
+    "/api/reports/commitments?region=Not%20a%20region",
+    "/api/dispatches?agency=x%3Bdrop",
+])
+async def test_a_date_or_name_off_its_pattern_is_refused(center: ApiCenter,
+                                                          path: str) -> None:
+    await log_in(center.client, "budi")
+    await problem(await center.client.get(path), 400, "bad-request")
+
+
 @pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/no-such-thing",
                                   "/api/v1/incidents/not-a-number"])
 async def test_an_unknown_api_path_is_a_json_404(center: ApiCenter, path: str) -> None:
