@@ -142,6 +142,9 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
 
 
 def wants_html(request: web.Request) -> bool:
+    """A browser that will show the answer: under /api/ only a page's form post."""
+    if request.path.startswith(API_PREFIX) and request.content_type not in csrf.FORM_TYPES:
+        return False
     return (request.content_type != "application/json"
             and "text/html" in request.headers.get("Accept", ""))
 
@@ -223,19 +226,21 @@ async def csrf_token(request: web.Request) -> web.Response:
     return web.json_response({"csrf_token": csrf.token(request, request.app[CSRF_GUARD])})
 
 
-def _storable(value: Any, where: str = "body") -> None:
+def _storable(body: dict[str, Any]) -> None:
     """ValueError if some string in a body holds what PostgreSQL text cannot (NUL, a lone
-    surrogate): refused here rather than as a database error."""
-    if isinstance(value, str):
-        if UNSTORABLE_TEXT.search(value):
-            raise ValueError(f"{where}: NUL and unpaired surrogates are not allowed")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _storable(key, where)
-            _storable(item, f"{where}.{key}" if isinstance(key, str) else where)
-    elif isinstance(value, list):
-        for item in value:
-            _storable(item, where)
+    surrogate): refused here rather than as a database error. A loop, not recursion: the
+    JSON parser's depth would otherwise be ours too."""
+    pending: list[tuple[str, Any]] = [("body", body)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            if UNSTORABLE_TEXT.search(value):
+                raise ValueError(f"{where}: NUL and unpaired surrogates are not allowed")
+        elif isinstance(value, dict):
+            pending.extend((where, key) for key in value)
+            pending.extend((f"{where}.{key}"[:80], item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((where, item) for item in value)
 
 
 async def request_fields(request: web.Request) -> dict[str, Any]:

@@ -85,6 +85,14 @@ async def test_an_unknown_api_path_is_a_json_404(center: ApiCenter, path: str) -
                   "not-found")
 
 
+async def test_an_api_refusal_is_json_even_for_a_browser(center: ApiCenter) -> None:
+    """Accept: text/html used to get an HTML page from the domains' refusals under /api/;
+    only a page's form post still does."""
+    await log_in(center.client, "budi")
+    reply = await center.client.get("/api/incidents/99", headers={"Accept": "text/html"})
+    await problem(reply, 404, "not-found")
+
+
 async def test_a_page_outside_the_api_keeps_its_own_404(center: ApiCenter) -> None:
     reply = await center.client.get("/no-such-page")
     assert reply.status == 404 and reply.content_type != "application/json"
