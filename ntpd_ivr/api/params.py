@@ -39,6 +39,7 @@ class Param:
     description: str
     schema: dict[str, Any]
     where: str = "query"  # query | path
+    hint: str = ""  # what a refusal says instead of the bare pattern
 
     def spec(self) -> dict[str, Any]:
         """The OpenAPI parameter object."""
@@ -59,8 +60,9 @@ class Param:
                                f"got {raw[:40]!r}")
             return int(raw)
         if len(raw) > schema["maxLength"] or not re.fullmatch(schema["pattern"], raw):
-            raise BadParam(f"{self.name} must match {schema['pattern']} (at most "
-                           f"{schema['maxLength']} characters), got {raw[:40]!r}")
+            wanted = self.hint or (f"must match {schema['pattern']} (at most "
+                                   f"{schema['maxLength']} characters)")
+            raise BadParam(f"{self.name}: {wanted}, got {raw[:40]!r}")
         return raw
 
     def get(self, values: Mapping[str, str], default: Any = None) -> Any:
@@ -73,11 +75,13 @@ def _text(pattern: str, max_length: int) -> dict[str, Any]:
     return {"type": "string", "pattern": pattern, "maxLength": max_length}
 
 
+_ISO_HINT = ("not an ISO 8601 date or date and time in 1900-2099 (e.g. 2026-11-28 or "
+             "2026-11-28T07:00:00+07:00)")
 FROM = Param("from", "ISO 8601 date or date-time, start (inclusive; UTC without a zone). "
              "Default: 7 days before `to`. With `to`, at most 400 days, and `to` after `from`.",
-             _text(ISO_TIME, 32))
+             _text(ISO_TIME, 32), hint=_ISO_HINT)
 TO = Param("to", "ISO 8601 date or date-time, end (exclusive; UTC without a zone). "
-           "Default: now.", _text(ISO_TIME, 32))
+           "Default: now.", _text(ISO_TIME, 32), hint=_ISO_HINT)
 PERIOD = (FROM, TO)
 LIMIT = Param("limit", f"At most this many, newest first (1-{MAX_LIMIT}, default "
               f"{DEFAULT_LIMIT}).", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})
