@@ -24,7 +24,9 @@ from aiohttp import web
 from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.api import params, screens
 from ntpd_ivr.api.openapi import CALL_FIELDS, DISPATCH_FIELDS, INCIDENT_FIELDS, document
+from ntpd_ivr.api.params import BadParam, Param
 from ntpd_ivr.api.tokens import Principal, TokenStore
 from ntpd_ivr.audit.trail import Entry, record
 from ntpd_ivr.db.models import Call
@@ -38,11 +40,6 @@ from ntpd_ivr.web.sessions import SessionsUnavailable
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
-MAX_ID = 2**62
-MAX_UNIQUEID_CHARS = 64
-DEFAULT_DAYS = 7
 MAX_AUDIT_QUERY = 500
 
 
@@ -152,17 +149,23 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
+def _checked(values: Mapping[str, str], *known: Param) -> dict[str, Any]:
+    """The parameters of a route, each parsed by its schema (400 naming the bad one)."""
+    try:
+        return {p.name: p.get(values) for p in known}
+    except BadParam as exc:
+        raise bad(str(exc)) from None
+
+
 def _limit(query: Mapping[str, str]) -> int:
-    raw = query.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise bad(f"limit must be a whole number 1-{MAX_LIMIT}, got {raw!r}")
-    return int(raw)
+    limit: int = _checked(query, params.LIMIT)["limit"] or params.DEFAULT_LIMIT
+    return limit
 
 
 def _period(query: Mapping[str, str]) -> tuple[datetime, datetime]:
+    given = {k: v for k, v in _checked(query, *params.PERIOD).items() if v is not None}
     try:
-        q = parse_query({k: query[k] for k in ("from", "to") if k in query},
-                        datetime.now(UTC) + timedelta(seconds=1))
+        q = parse_query(given, datetime.now(UTC) + timedelta(seconds=1))
     except ValueError as exc:
         raise bad(str(exc)) from None
     return q.start, q.end
@@ -189,16 +192,15 @@ async def list_calls(request: web.Request) -> web.StreamResponse:
     t = Call.__table__
     query = (_calls_query().where(t.c.arrived_at >= start, t.c.arrived_at < end)
              .order_by(t.c.arrived_at.desc()).limit(_limit(request.query)))
-    if request.query.get("region"):
-        query = query.where(t.c.region == request.query["region"])
+    region = _checked(request.query, params.REGION)["region"]
+    if region is not None:
+        query = query.where(t.c.region == region)
     return _json({"calls": await _rows(request, query)})
 
 
 @api_route("calltaker")
 async def get_call(request: web.Request) -> web.StreamResponse:
-    uniqueid = request.match_info["uniqueid"]
-    if len(uniqueid) > MAX_UNIQUEID_CHARS:
-        raise ApiError(404, "not-found", f"no call {uniqueid[:20]}...")
+    uniqueid = _checked(request.match_info, params.CALL_ID)["uniqueid"]
     rows = await _rows(request, _calls_query().where(Call.__table__.c.uniqueid == uniqueid))
     if not rows:
         raise ApiError(404, "not-found", f"no call {uniqueid}")
@@ -215,9 +217,7 @@ def _incidents_query(request: web.Request) -> Select[Any]:
 
 
 def _id(request: web.Request) -> int:
-    value = int(request.match_info["id"])  # the route allows digits only
-    if not 1 <= value <= MAX_ID:
-        raise ApiError(404, "not-found", f"no id {value}")
+    value: int = _checked(request.match_info, params.INCIDENT_ID)["id"]
     return value
 
 
@@ -227,10 +227,8 @@ async def list_incidents(request: web.Request) -> web.StreamResponse:
     i = Incident.__table__
     query = (_incidents_query(request).where(i.c.created_at >= start, i.c.created_at < end)
              .order_by(i.c.created_at.desc()).limit(_limit(request.query)))
-    status = request.query.get("status")
+    status = _checked(request.query, params.STATUS)["status"]
     if status is not None:
-        if status not in ("open", "closed"):
-            raise bad("status must be open or closed")
         query = query.where(i.c.status == status)
     return _json({"incidents": await _rows(request, query)})
 
@@ -252,7 +250,7 @@ async def list_dispatches(request: web.Request) -> web.StreamResponse:
     query = (select(*(d.c[f] for f in DISPATCH_FIELDS))
              .where(d.c.created_at >= start, d.c.created_at < end)
              .order_by(d.c.created_at.desc()).limit(_limit(request.query)))
-    scope, wanted = _scope(request), request.query.get("agency")
+    scope, wanted = _scope(request), _checked(request.query, params.AGENCY_KEY)["agency"]
     if scope is not None and wanted not in (None, scope):
         raise ApiError(403, "forbidden", f"this token is for agency {scope} only")
     agency = scope or wanted
@@ -264,8 +262,10 @@ async def list_dispatches(request: web.Request) -> web.StreamResponse:
 @api_route("supervisor")
 async def figures(request: web.Request) -> web.StreamResponse:
     source = request.app[API].reports
+    given = _checked(request.query, *params.PERIOD, params.BY, params.WITHIN, params.REGION)
     try:
-        query = parse_query(request.query, source.clock())
+        query = parse_query({k: str(v) for k, v in given.items() if v is not None},
+                            source.clock())
     except ValueError as exc:
         raise bad(str(exc)) from None
     report = await source.report(query)
@@ -287,11 +287,16 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
+async def screens_openapi(request: web.Request) -> web.Response:
+    return web.json_response(screens.document())
+
+
 def add_routes(app: web.Application, deps: ApiDeps) -> None:
     """/api/v1 in the web app (called by the composition root). The routes are left out of
     the session guard (web/app.py's REQUIRED_ROLE): api_route checks token or session."""
     app[API] = deps
     app.router.add_get(f"{PREFIX}/openapi.json", openapi, name="api-v1-openapi")
+    app.router.add_get("/api/openapi.json", screens_openapi, name="api-screens-openapi")
     app.router.add_get(f"{PREFIX}/calls", list_calls, name="api-v1-calls")
     app.router.add_get(PREFIX + "/calls/{uniqueid}", get_call, name="api-v1-call")
     app.router.add_get(f"{PREFIX}/incidents", list_incidents, name="api-v1-incidents")

@@ -5,6 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from ntpd_ivr.api.params import (
+    AGENCY_KEY,
+    BY,
+    CALL_ID,
+    INCIDENT_ID,
+    LIMIT,
+    PERIOD,
+    REGION,
+    STATUS,
+    WITHIN,
+    Param,
+)
 from ntpd_ivr.reports.grouped import COLUMNS, GROUPINGS
 
 API_VERSION = "1.0.0"
@@ -77,27 +89,19 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def _param(name: str, description: str, schema: dict[str, Any],
-           where: str = "query", required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": required, "description": description,
-            "schema": schema}
-
-
-PERIOD = [_param("from", "ISO 8601 start (inclusive; UTC without a zone). Default: 7 days "
-                 "before `to`.", {"type": "string"}),
-          _param("to", "ISO 8601 end (exclusive). Default: now.", {"type": "string"})]
-LIMIT = _param("limit", "At most this many, newest first (1-500, default 100).",
-               {"type": "integer", "minimum": 1, "maximum": 500})
 _ERRORS = {
-    "400": "Bad input: the reason names the parameter.",
+    "400": "Bad input: the reason names the parameter (its schema here says what is "
+           "allowed; a control character such as NUL is refused in any parameter).",
     "401": "No token or session, or an unknown or revoked token.",
-    "403": "The token's or user's role may not use this (or CSRF missing on a session "
-           "POST).",
+    "403": "The token's or user's role may not use this, or not on this object (or CSRF "
+           "missing on a session POST).",
     "404": "No such object (or not in the agency's scope).",
+    "409": "The monitoring feed is not configured (feed.url).",
 }
+_AUTHENTICATED = ("400", "401", "403")
 
 
-def _responses(ok: str, codes: tuple[str, ...] = ("400", "401", "403")) -> dict[str, Any]:
+def _responses(ok: str, codes: tuple[str, ...] = _AUTHENTICATED) -> dict[str, Any]:
     out: dict[str, Any] = {"200": {"description": "OK", "content": {"application/json": {
         "schema": {"$ref": f"#/components/schemas/{ok}"}}}}}
     for code in codes:
@@ -106,10 +110,11 @@ def _responses(ok: str, codes: tuple[str, ...] = ("400", "401", "403")) -> dict[
     return out
 
 
-def _get(summary: str, roles: str, ok: str, params: list[dict[str, Any]],
-         codes: tuple[str, ...] = ("400", "401", "403")) -> dict[str, Any]:
+def _get(summary: str, roles: str, ok: str, given: tuple[Param, ...],
+         codes: tuple[str, ...] = _AUTHENTICATED) -> dict[str, Any]:
     return {"get": {"summary": summary, "description": f"Roles: {roles}.",
-                    "parameters": params, "responses": _responses(ok, codes)}}
+                    "parameters": [p.spec() for p in given],
+                    "responses": _responses(ok, codes)}}
 
 
 def document() -> dict[str, Any]:
@@ -125,42 +130,28 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/v1/calls": _get(
                 "112 calls that arrived in the period", "calltaker, supervisor, admin",
-                "CallList", [*PERIOD, _param("region", "Only this region", {"type": "string"}),
-                             LIMIT]),
+                "CallList", (*PERIOD, REGION, LIMIT)),
             "/api/v1/calls/{uniqueid}": _get(
-                "One call", "calltaker, supervisor, admin", "Call",
-                [_param("uniqueid", "Asterisk's unique id", {"type": "string"}, "path", True)],
-                ("401", "403", "404")),
+                "One call", "calltaker, supervisor, admin", "Call", (CALL_ID,),
+                (*_AUTHENTICATED, "404")),
             "/api/v1/incidents": _get(
                 "Incidents created in the period", "calltaker and above; agency (only "
-                "incidents dispatched to it)", "IncidentList",
-                [*PERIOD, _param("status", "open or closed",
-                                 {"enum": ["open", "closed"]}), LIMIT]),
+                "incidents dispatched to it)", "IncidentList", (*PERIOD, STATUS, LIMIT)),
             "/api/v1/incidents/{id}": _get(
                 "One incident", "calltaker and above; agency (its own)", "Incident",
-                [_param("id", "Incident id", {"type": "integer"}, "path", True)],
-                ("401", "403", "404")),
+                (INCIDENT_ID,), (*_AUTHENTICATED, "404")),
             "/api/v1/dispatches": _get(
                 "Dispatches created in the period", "calltaker and above; agency (its own)",
-                "DispatchList",
-                [*PERIOD, _param("agency", "Only this agency (<region>-<agency>)",
-                                 {"type": "string"}), LIMIT]),
+                "DispatchList", (*PERIOD, AGENCY_KEY, LIMIT)),
             "/api/v1/figures": _get(
                 "The report's figures (the same as `ntpd-ivr report --by`)",
-                "supervisor, admin", "Figures",
-                [*PERIOD, _param("by", "Grouping", {"enum": list(GROUPINGS)}),
-                 _param("within", "The N of 'answered within N s' (1-3600, default 20)",
-                        {"type": "integer"}),
-                 _param("region", "Only this region", {"type": "string"})]),
+                "supervisor, admin", "Figures", (*PERIOD, BY, WITHIN, REGION)),
             "/api/v1/feed/push": {"post": {
                 "summary": "Queue the monitoring feed's figures now and try to deliver "
                            "every pending push, oldest first",
                 "description": "Roles: supervisor, admin. A session POST needs the CSRF "
                                "token (X-CSRF-Token); audited.",
-                "responses": {**_responses("FeedPush", ("401", "403")),
-                              "409": {"description": "The feed is not configured",
-                                      "content": {"application/json": {"schema": {
-                                          "$ref": "#/components/schemas/Problem"}}}}}}},
+                "responses": _responses("FeedPush", (*_AUTHENTICATED, "409"))}},
         },
         "components": {
             "schemas": SCHEMAS,

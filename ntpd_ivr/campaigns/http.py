@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from typing import Any
 
 from aiohttp import web
@@ -63,9 +64,12 @@ def _number(body: dict[str, Any], name: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise BadInput(f"{name} must be a number")
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise BadInput(f"{name} must be a number") from None
+    if not math.isfinite(number):  # int(inf) and int(nan) would be a 500
+        raise BadInput(f"{name} must be a finite number")
+    return number
 
 
 def draft_from(body: dict[str, Any], default_caller_id: str) -> model.CampaignDraft:

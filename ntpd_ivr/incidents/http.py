@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ntpd_ivr.api import params
 from ntpd_ivr.incidents import commitments, schemas
 from ntpd_ivr.incidents.exceptions import IncidentsError, NotFound, NotYourCall
 from ntpd_ivr.incidents.messages import MESSAGES
@@ -212,8 +213,17 @@ def _agency_filter(request: web.Request) -> str | None:
     scope = _scope(request)
     if scope is not None:
         return scope
-    wanted = request.query.get("agency", "")
-    return wanted or None
+    return _known_form(request, params.AGENCY_KEY)
+
+
+def _known_form(request: web.Request, param: params.Param) -> str | None:
+    """A name filter of the query, checked against its pattern before it goes to the
+    database (the screens' OpenAPI document states it); empty: no filter."""
+    wanted = request.query.get(param.name, "")
+    try:
+        return param.parse(wanted) if wanted else None
+    except params.BadParam as exc:
+        raise BadInput(str(exc)) from None
 
 
 @guarded
@@ -247,6 +257,8 @@ async def agency_page(request: web.Request) -> web.Response:
 
 
 def _period(request: web.Request, now: datetime) -> tuple[datetime, datetime]:
+    for param in (params.FROM, params.TO):  # 1900-2099: no arithmetic past year 1 or 9999
+        _known_form(request, param)
     try:
         end = iso_time(request.query["to"]) if request.query.get("to") else now
         start = (iso_time(request.query["from"]) if request.query.get("from")
@@ -264,7 +276,7 @@ async def _report(request: web.Request) -> tuple[datetime, datetime,
     start, end = _period(request, service.clock() + timedelta(seconds=1))
     rows = await commitments.load_dispatches(service.engine, start, end,
                                              agency=_agency_filter(request),
-                                             region=request.query.get("region") or None)
+                                             region=_known_form(request, params.REGION))
     return start, end, commitments.compute(rows, service.routing())
 
 

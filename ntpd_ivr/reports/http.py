@@ -67,6 +67,8 @@ def parse_query(query: Mapping[str, str], now: datetime) -> ReportQuery:
                  else end - timedelta(days=DEFAULT_DAYS))
     except argparse.ArgumentTypeError as exc:
         raise ValueError(f"from and to: {exc}") from None
+    except OverflowError:  # 7 days before 0001-01-03
+        raise ValueError("from and to: out of range") from None
     if end <= start:
         raise ValueError("to must be after from")
     if end - start > timedelta(days=MAX_DAYS):

@@ -7,8 +7,10 @@ Errors are JSON `{"error": id, "reason": text}` with a 4xx status, or, for a bro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +103,54 @@ def problem(status: int, error: str, reason: str,
                              headers=headers)
 
 
+API_PREFIX = "/api/"
+# Text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (lone surrogates), and the other
+# control characters, which no path or query parameter of ours carries.
+UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+UNSTORABLE_TEXT = re.compile(r"[\x00\ud800-\udfff]")  # in a body: newlines and tabs are text
+HTTP_ERROR_IDS = {400: "bad-request", 401: "unauthenticated", 403: "forbidden",
+                  404: "not-found", 405: "method-not-allowed", 413: "too-large",
+                  415: "unsupported-media-type"}
+
+
+def unstorable(request: web.Request) -> str | None:
+    """The first path or query part carrying a character no parameter may carry."""
+    parts = [("path", request.path), *((f"query {k!r}", k + v) for k, v in request.query.items())]
+    return next((where for where, text in parts if UNSTORABLE.search(text)), None)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Everything under /api/ answers in the Problem shape, aiohttp's own 404/405/413 and
+    any crash included (HTML is for the pages), and a path or query with a control
+    character is refused here, before a handler or the database sees it."""
+    if not request.path.startswith(API_PREFIX):
+        return await handler(request)
+    where = unstorable(request)
+    if where is not None:
+        log.info("refused %s %s from %s: control character in the %s", request.method,
+                 request.path.encode("unicode_escape").decode()[:200], request.remote, where)
+        return problem(400, "bad-request", f"{where}: control characters (such as NUL) are "
+                                           "not allowed")
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        return problem(exc.status, HTTP_ERROR_IDS.get(exc.status, "http-error"),
+                       exc.reason, headers)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("%s %s from %s failed", request.method, request.path, request.remote)
+        return problem(500, "internal", "internal error (logged)")
+
+
 def wants_html(request: web.Request) -> bool:
+    """A browser that will show the answer: under /api/ only a page's form post."""
+    if request.path.startswith(API_PREFIX) and request.content_type not in csrf.FORM_TYPES:
+        return False
     return (request.content_type != "application/json"
             and "text/html" in request.headers.get("Accept", ""))
 
@@ -204,18 +253,42 @@ async def csrf_token(request: web.Request) -> web.Response:
     return web.json_response({"csrf_token": csrf.token(request, request.app[CSRF_GUARD])})
 
 
+def _storable(body: dict[str, Any]) -> None:
+    """ValueError if some string in a body holds what PostgreSQL text cannot (NUL, a lone
+    surrogate): refused here rather than as a database error. A loop, not recursion: the
+    JSON parser's depth would otherwise be ours too."""
+    pending: list[tuple[str, Any]] = [("body", body)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            if UNSTORABLE_TEXT.search(value):
+                raise ValueError(f"{where}: NUL and unpaired surrogates are not allowed")
+        elif isinstance(value, dict):
+            pending.extend((where, key) for key in value)
+            pending.extend((f"{where}.{key}"[:80], item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((where, item) for item in value)
+
+
 async def request_fields(request: web.Request) -> dict[str, Any]:
+    """A JSON object or a form's fields; ValueError with the reason for anything else."""
     if request.content_type == "application/json":
         try:
             body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ValueError("body is not valid JSON") from None
+        except (ValueError, UnicodeDecodeError, LookupError, RecursionError):
+            # LookupError: an unknown charset; RecursionError: absurdly deep nesting
+            raise ValueError("body is not valid JSON (UTF-8)") from None
         if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
-        return body
-    if request.content_type in csrf.FORM_TYPES:
-        return dict(await request.post())
-    raise ValueError("send JSON or a form")
+    elif request.content_type in csrf.FORM_TYPES:
+        try:
+            body = dict(await request.post())
+        except (ValueError, UnicodeDecodeError, LookupError, AssertionError):
+            raise ValueError("body is not a valid form") from None
+    else:
+        raise ValueError("send JSON or a form")
+    _storable(body)
+    return body
 
 
 async def _credentials(request: web.Request) -> tuple[str, str]:
@@ -416,7 +489,7 @@ def init(deps: WebDeps,
     """`domains`: each domain's add_routes(app) (its routes, roles and state)."""
     guard = csrf.CsrfGuard(deps.keys.derive("csrf"))
     app = web.Application(
-        middlewares=[client.middleware(deps.proxies),
+        middlewares=[api_errors, client.middleware(deps.proxies),
                      csrf.middleware(guard, refuse_csrf, session_id), auth_middleware],
         client_max_size=MAX_BODY_BYTES)
     app[DEPS] = deps

@@ -119,7 +119,7 @@ async def test_agency_token_sees_only_its_own(api: Api) -> None:
     ("/api/v1/calls/no-such-call", "desk", 404, "not-found"),
     ("/api/v1/incidents?status=burning", "desk", 400, "bad-request"),
     ("/api/v1/incidents/99", "desk", 404, "not-found"),
-    ("/api/v1/incidents/0", "desk", 404, "not-found"),
+    ("/api/v1/incidents/0", "desk", 400, "bad-request"),
     ("/api/v1/dispatches?limit=501", "monitor", 400, "bad-request"),
     ("/api/v1/figures?by=hour", "monitor", 400, "bad-request"),
     ("/api/v1/figures?within=0", "monitor", 400, "bad-request"),
