@@ -85,8 +85,9 @@ class SipClient:
     def request(self, method: str, uri: str, *, from_uri: str, to_uri: str,
                 call_id: str | None = None, cseq: int = 1, from_tag: str | None = None,
                 to_tag: str = "", extra: tuple[str, ...] = (), body: str = "",
-                content_type: str = "application/sdp") -> str:
-        """Sends one request; returns its Call-ID."""
+                content_type: str = "application/sdp", contact: str | None = None) -> str:
+        """Sends one request; returns its Call-ID. `contact`: the Contact header's value
+        (this client's own address by default; "*" to remove every binding)."""
         call_id = call_id or f"{secrets.token_hex(8)}@{self.ip}"
         from_tag = from_tag or secrets.token_hex(4)
         lines = [
@@ -97,7 +98,7 @@ class SipClient:
             f"To: <{to_uri}>" + (f";tag={to_tag}" if to_tag else ""),
             f"Call-ID: {call_id}",
             f"CSeq: {cseq} {method}",
-            f"Contact: <sip:attacker@{self.ip}:{self.port}>",
+            f"Contact: {contact or f'<sip:attacker@{self.ip}:{self.port}>'}",
             *extra,
         ]
         if body:
@@ -126,9 +127,16 @@ class SipClient:
                 break
         return found
 
-    def final(self, timeout: float = 5.0) -> Response | None:
-        """The first final answer (>= 200) within `timeout` s, or None."""
-        return next((r for r in self.responses(timeout) if r.status >= 200), None)
+    def final(self, timeout: float = 5.0, method: str | None = None) -> Response | None:
+        """The first final answer (>= 200) within `timeout` s, or None; `method`: to that
+        method's request only (not a retransmitted 200 of an earlier INVITE)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            for response in self.responses(left):
+                cseq_method = response.header("cseq").rpartition(" ")[2]
+                if response.status >= 200 and method in (None, cseq_method):
+                    return response
+        return None
 
     def invite(self, uri: str, *, from_uri: str, extra: tuple[str, ...] = ()) -> str:
         return self.request("INVITE", uri, from_uri=from_uri, to_uri=uri, extra=extra,
