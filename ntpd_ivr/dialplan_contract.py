@@ -33,6 +33,9 @@ LABEL_EMERGENCY_QUEUE: Final = "queue"  # [ntpd-emergency] s: Queue(${NTPD_QUEUE
 # --- Channel variables the dialplan sets before AGI -------------------------------------
 VAR_TRUNK: Final = "NTPD_TRUNK"            # PJSIP endpoint of the operator trunk
 VAR_DIALED: Final = "NTPD_DIALED"          # number the caller dialled (112, 110, ...)
+# What [from-operator] keeps of the dialled number (FILTER's character list): dial
+# characters only, never the comma that separates AGI() arguments.
+DIALED_CHARACTERS: Final = "0-9+*#"
 VAR_AGI_URL: Final = "NTPD_AGI_URL"        # global: agi://127.0.0.1:4573
 VAR_FALLBACK_QUEUE: Final = "NTPD_FALLBACK_QUEUE"  # global: queue used without controller
 VAR_LOCATION: Final = "NTPD_LOCATION"      # base64 GEOLOC_PROFILE(effective_location)

@@ -37,6 +37,18 @@ TAKER_IP = "127.0.0.3"      # call-taker stand-ins listen here
 AGENCY_IP = "127.0.0.4"     # agency trunk stand-ins (direct dispatch) listen here
 WARNING_IP = "127.0.0.12"   # the warning trunk's stand-in for the contacts' phones
 CALLBACK_IP = "127.0.0.5"   # the caller being called back (callback line stand-in)
+# A test-only operator trunk with short dead-dialog timers (pjsip-standins.conf).
+SHORT_TIMERS_OPERATOR_IP = "127.0.0.13"
+# Dead dialogs on the operator trunks (pjsip.conf [operator-trunk]): no RTP from the caller
+# for this long ends the call (on hold: the second), and SIP session timers (RFC 4028) are
+# refreshed every half of the third; a refresh nobody answers ends the call too.
+OPERATOR_RTP_TIMEOUT_S = 120
+OPERATOR_RTP_TIMEOUT_HOLD_S = 600
+OPERATOR_SESSION_EXPIRES_S = 600
+# Every static contact (stand-ins, agency, warning and callback trunks) is qualified this
+# often, and counts as unreachable when its OPTIONS gets no answer within the timeout.
+STATIC_QUALIFY_FREQUENCY_S = 1
+STATIC_QUALIFY_TIMEOUT_S = 1.0
 # The routing config a dev/test stack starts from (South Sumatra), copied into its run folder.
 ROUTING_CONFIG = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
 AGENCY_TRUNKS = ("agency_damkar_plg", "agency_damkar_plg_backup", "agency_bpbd_plg",
@@ -168,6 +180,13 @@ class DevStack:
             "agi_url": f"agi://{self.bind}:{layout.agi_port}",
             # The two-node stack's (stack/hastack.py); empty: one node, one controller.
             "agi_url_peer": "", "identifier_order": "ip,username", "ha": ";",
+            # Benchmarks hold SIPp callers that send no RTP for minutes: no RTP timeout there.
+            "operator_rtp_timeout": "0" if self.bench else str(OPERATOR_RTP_TIMEOUT_S),
+            "operator_rtp_timeout_hold": "0" if self.bench else str(OPERATOR_RTP_TIMEOUT_HOLD_S),
+            "operator_session_expires": str(OPERATOR_SESSION_EXPIRES_S),
+            "static_qualify_frequency": str(STATIC_QUALIFY_FREQUENCY_S),
+            "static_qualify_timeout": str(STATIC_QUALIFY_TIMEOUT_S),
+            "short_timers_operator_ip": SHORT_TIMERS_OPERATOR_IP,
             "system_name": "",
             "taker_password": self.secrets["taker_password"],
             "taker1_contact": f"sip:taker-1@{TAKER_IP}:{layout.taker_ports[0]}",
@@ -294,9 +313,22 @@ trunk = "callback-line"
         if "supervisor" not in users.users:
             users.put("supervisor", "supervisor", self.secrets["web_supervisor_password"])
         self.asterisk.start()
+        self._link_security_log()
         self.layout.state_file.write_text(json.dumps(
             {**asdict(self.layout), "run_dir": str(self.layout.run_dir),
              "database_url_file": str(self.layout.settings_file)}, indent=2))
+
+    @property
+    def security_log(self) -> Path:
+        """Asterisk's security log (logger.conf: refused SIP requests, for fail2ban), as
+        linked into the run folder."""
+        return self.layout.run_dir / "asterisk-security.log"
+
+    def _link_security_log(self) -> None:
+        assert self.asterisk is not None
+        target = self.asterisk.host_path(f"{self.asterisk.base}/log/security.log")
+        self.security_log.unlink(missing_ok=True)
+        self.security_log.symlink_to(target)
 
     def down(self) -> None:
         if self.asterisk is not None:
@@ -323,6 +355,7 @@ trunk = "callback-line"
             f"`ntpd-ivr config reload --config {layout.settings_file}`)",
             f"  Asterisk logs                "
             f"{self.asterisk.messages_log if self.asterisk else '-'}",
+            f"  SIP security log (fail2ban)  {self.security_log}",
         ])
 
     def destroy(self) -> None:

@@ -178,7 +178,8 @@ peer_settings = "{peer.settings_file}"
         write_includes(AccountStore(self.takers_file).accounts.values(),
                        str(self.takers_file), etc, via_edge=self.ha.edge_address)
         config = load_routing_config(self.routing_file)
-        (etc / OPERATORS_NAME).write_text(render_operators(config, by_header=OPERATOR_HEADER),
+        (etc / OPERATORS_NAME).write_text(render_operators(config, by_header=OPERATOR_HEADER,
+                                                           edge_ip=EDGE_IP),
                                           encoding="utf-8")
         (etc / HA_PJSIP_NAME).write_text(render_edge_endpoint(EDGE_IP, (TAKER_IP, AGENCY_IP)),
                                          encoding="utf-8")
@@ -197,6 +198,7 @@ def render_edge_endpoint(edge_ip: str, also_permit: tuple[str, ...] = ()) -> str
             "[ntpd-edge]\n"
             "type = endpoint\n"
             "context = ntpd-edge-refused\n"
+            "identify_by = ip\n"
             "disallow = all\n"
             "allow = alaw,ulaw\n"
             "\n[ntpd-edge]\n"

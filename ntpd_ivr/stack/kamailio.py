@@ -121,6 +121,14 @@ def dispatcher_list(nodes: Iterable[Node]) -> str:
 
 def render(config: EdgeConfig, operators: Iterable[Operator], template: Path = TEMPLATE) -> str:
     from_node = " || ".join(f'$si == "{ipaddress.ip_address(n.ip)}"' for n in config.nodes)
+    # The next hop's host ($du if set, else the Request-URI's): one of the nodes.
+    to_node = " || ".join(f'$nh(d) == "{ipaddress.ip_address(n.ip)}"' for n in config.nodes)
+    # The topmost Route names the edge (its Record-Route leaves out port 5060).
+    edge_ip = ipaddress.ip_address(config.listen_ip)
+    ports = [f'$(route_uri{{uri.port}}) == "{config.listen_port}"']
+    if config.listen_port == 5060:
+        ports.append('$(route_uri{uri.port}) == ""')
+    route_is_edge = f'$(route_uri{{uri.host}}) == "{edge_ip}" && ({" || ".join(ports)})'
     values: Mapping[str, str] = {
         "log_level": str(config.log_level),
         "children": str(config.children),
@@ -132,6 +140,8 @@ def render(config: EdgeConfig, operators: Iterable[Operator], template: Path = T
         "min_expires": str(min(5, config.max_expires)),
         "dispatcher_list": str(config.dispatcher_list),
         "from_node": from_node or "false",
+        "to_node": to_node or "false",
+        "route_is_edge": route_is_edge,
         "operator_matches": operator_matches(operators),
         # db_text: a folder of tables; absolute (a relative one is taken from the config's).
         "credentials_db": f"text://{config.credentials_dir.resolve()}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,19 +40,40 @@ def _key_args(keys: Mapping[str, str] | None) -> list[str]:
 
 class Taker:
     """A call-taker (or agency trunk) stand-in answering `calls` calls, each talking
-    `talk_ms`; `keys` for a scenario that wants them (agency-accept.xml: `digit`)."""
+    `talk_ms`; `keys` for a scenario that wants them (agency-accept.xml: `digit`).
+
+    Every stand-in sits at a static contact that Asterisk qualifies (OPTIONS): its scenario
+    answers them, and counts only INVITEs toward `calls` (`-set calls N`; SIPp's own -m
+    would count each OPTIONS as a call). Asterisk marks the contact reachable at the first
+    OPTIONS answered: the constructor waits for it (at most `wait_qualified` seconds), so
+    that a call placed next is not refused as "unreachable"."""
 
     def __init__(self, ip: str, port: int, talk_ms: int = 1500, calls: int = 1,
                  scenario: str = "taker-answer.xml",
                  keys: Mapping[str, str] | None = None, extra: tuple[str, ...] = (),
-                 trace_messages: bool = False) -> None:
+                 trace_messages: bool = False, wait_qualified: float = 3.0) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-sipp-taker-"))
         self.process = subprocess.Popen(
             [_sipp(), "-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port),
-             "-d", str(talk_ms), "-m", str(calls), "-nostdin", "-trace_err",
-             *_key_args(keys), *extra, *(["-trace_msg"] if trace_messages else [])],
+             "-d", str(talk_ms), "-set", "calls", str(calls), "-nostdin", "-trace_err",
+             "-trace_logs", *_key_args(keys), *extra,
+             *(["-trace_msg"] if trace_messages else [])],
             cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
+        self.wait_qualified(wait_qualified)
+
+    def qualified(self) -> bool:
+        """Whether this stand-in has answered an OPTIONS of Asterisk's qualify yet."""
+        return any("qualified" in log.read_text(errors="replace")
+                   for log in self.workdir.glob("*_logs.log"))
+
+    def wait_qualified(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.qualified():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def wait(self, timeout: float) -> SippResult:
         try:

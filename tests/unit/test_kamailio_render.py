@@ -77,10 +77,13 @@ def test_an_unknown_placeholder_names_the_template(tmp_path: Path) -> None:
 
 
 def test_behind_the_edge_nodes_identify_operators_by_header_not_address() -> None:
-    text = render_operators(load_routing_config(EXAMPLE), by_header="X-NTPD-Operator")
+    text = render_operators(load_routing_config(EXAMPLE), by_header="X-NTPD-Operator",
+                            edge_ip="127.0.0.1")
     assert "match_header = X-NTPD-Operator: operator-local" in text
     assert "match_header = X-NTPD-Operator: operator-b" in text
     assert not re.search(r"^match = ", text, re.M)
+    # The header counts only from the edge's address (the endpoints' own ACL).
+    assert text.count("deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255") == 2
     # One node, as before: by source address.
     assert "match = 127.0.0.2" in render_operators(load_routing_config(EXAMPLE))
 
