@@ -376,7 +376,10 @@ def cmd_config_reload(args: argparse.Namespace) -> int:
                           f"routing file, ivr.routing_config ({path or 'not set'}): edit that")
     if path:
         # A bad file stops here, with its file and key: nothing is written or reloaded.
-        for written in render_into(load_routing_config(path), Path(settings.asterisk.conf_dir)):
+        # Behind the edge (edge.address "ip:port"), operators stay named by its header.
+        edge_ip = settings.edge.address.rsplit(":", 1)[0] if settings.edge.address else ""
+        for written in render_into(load_routing_config(path), Path(settings.asterisk.conf_dir),
+                                   edge_ip=edge_ip):
             print(f"wrote {written}")
     results = asyncio.run(reload_modules(settings.ami))
     print("\n".join(f"{module}: {'Success' if ok else 'Error'}" for module, ok in results))

@@ -36,19 +36,20 @@ def load_for_reload(path: str, current: RoutingConfig) -> RoutingConfig:
     return config
 
 
-def render_into(config: RoutingConfig, conf_dir: Path) -> list[Path]:
+def render_into(config: RoutingConfig, conf_dir: Path, edge_ip: str = "") -> list[Path]:
     """Check the config against Asterisk's folder as it will be, then write the generated
-    files there. Raises ConfigError (nothing written) when they would not agree."""
+    files there. Raises ConfigError (nothing written) when they would not agree. `edge_ip`:
+    the node is behind the Kamailio edge at that address (settings `edge.address`)."""
     if not conf_dir.is_dir():
         raise ConfigError(f"asterisk.conf_dir: {conf_dir} is not a directory")
-    files = rendered_files(config, conf_dir, conf_dir)
+    files = rendered_files(config, conf_dir, conf_dir, edge_ip=edge_ip)
     with tempfile.TemporaryDirectory(prefix="ntpd-routing-check-") as scratch:
         trial = Path(scratch)
         for conf in conf_dir.glob("*.conf"):
             shutil.copyfile(conf, trial / conf.name)
         for path, text in files.items():
             (trial / path.name).write_text(text, encoding="utf-8")
-        problems = check(config, trial, trial)
+        problems = check(config, trial, trial, edge_ip)
     if problems:
         raise ConfigError("; ".join(p.replace(str(trial), str(conf_dir)) for p in problems))
     for path, text in files.items():

@@ -52,6 +52,11 @@ def render_agency_dialplan(config: RoutingConfig) -> str:
     return "\n".join(lines)
 
 
+# Behind the Kamailio edge, the header in which the edge names the operator trunk that an
+# INVITE came from (set by source address at the edge, kamailio/kamailio.cfg).
+OPERATOR_HEADER = "X-NTPD-Operator"
+
+
 def render_operators(config: RoutingConfig, by_header: str = "", edge_ip: str = "") -> str:
     """asterisk-conf/pjsip-operators.conf: one endpoint + identify per operator trunk.
     `by_header`: behind the Kamailio edge (docs/ha.md) every INVITE comes from the edge's
@@ -91,10 +96,14 @@ def render_operators(config: RoutingConfig, by_header: str = "", edge_ip: str = 
 
 
 def rendered_files(config: RoutingConfig, asterisk_conf: Path = REPO_ROOT / "asterisk-conf",
-                   dialplan: Path = REPO_ROOT / "dialplan") -> dict[Path, str]:
-    """Every file generated from the routing config, by where it goes."""
+                   dialplan: Path = REPO_ROOT / "dialplan", edge_ip: str = "") -> dict[Path, str]:
+    """Every file generated from the routing config, by where it goes. `edge_ip`: the node
+    sits behind the Kamailio edge at that address, so its operators are named by the
+    edge's OPERATOR_HEADER, as `make run-ha` renders them, never by source address."""
+    operators = (render_operators(config, by_header=OPERATOR_HEADER, edge_ip=edge_ip)
+                 if edge_ip else render_operators(config))
     return {dialplan / GENERATED_NAME: render_agency_dialplan(config),
-            asterisk_conf / OPERATORS_NAME: render_operators(config)}
+            asterisk_conf / OPERATORS_NAME: operators}
 
 
 def _sections(files: list[Path]) -> dict[str, list[tuple[Path, list[str], dict[str, str]]]]:
@@ -128,8 +137,9 @@ def _types(sections: dict[str, list[tuple[Path, list[str], dict[str, str]]]],
 
 
 def check(config: RoutingConfig, asterisk_conf: Path = REPO_ROOT / "asterisk-conf",
-          dialplan: Path = REPO_ROOT / "dialplan") -> list[str]:
-    """Every problem as `file: key: what`, or [] when the config and Asterisk agree."""
+          dialplan: Path = REPO_ROOT / "dialplan", edge_ip: str = "") -> list[str]:
+    """Every problem as `file: key: what`, or [] when the config and Asterisk agree.
+    `edge_ip`: as for rendered_files."""
     problems: list[str] = []
     src = config.source
     queues = {name for name in _sections([asterisk_conf / "queues.conf"]) if name != "general"}
@@ -167,7 +177,7 @@ def check(config: RoutingConfig, asterisk_conf: Path = REPO_ROOT / "asterisk-con
     if config.operators and "operator-trunk" not in pjsip:
         problems.append(f"{asterisk_conf}/pjsip.conf: no [operator-trunk](!) template: "
                         f"the operators of {src} are built on it")
-    for generated, text in rendered_files(config, asterisk_conf, dialplan).items():
+    for generated, text in rendered_files(config, asterisk_conf, dialplan, edge_ip).items():
         if not generated.exists() or generated.read_text() != text:
             problems.append(f"{generated}: not rendered from {src}: "
                             "run `ntpd-ivr config render`")

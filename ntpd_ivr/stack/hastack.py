@@ -29,7 +29,7 @@ from ntpd_ivr.bench.stack import ControllerProcess
 from ntpd_ivr.db.migrate import upgrade
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.routing.config import load_routing_config
-from ntpd_ivr.routing.render import OPERATORS_NAME, render_operators
+from ntpd_ivr.routing.render import OPERATOR_HEADER, OPERATORS_NAME, render_operators
 from ntpd_ivr.stack.devstack import (
     AGENCY_IP,
     LOOPBACK,
@@ -40,7 +40,7 @@ from ntpd_ivr.stack.devstack import (
     _load_or_create_secrets,
     _postgres_dir,
 )
-from ntpd_ivr.stack.kamailio import OPERATOR_HEADER, EdgeConfig, Kamailio, Node
+from ntpd_ivr.stack.kamailio import EdgeConfig, Kamailio, Node
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.postgres import LocalPostgres
 from ntpd_ivr.takers.accounts import AccountStore

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 TEMPLATE = REPO_ROOT / "kamailio" / "kamailio.cfg"
 MODULE_PATH = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
-OPERATOR_HEADER = "X-NTPD-Operator"
 DISPATCHER_SET = 1
 # A name that goes into the config between quotes: nothing that could close them.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

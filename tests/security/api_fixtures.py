@@ -24,8 +24,9 @@ from ntpd_ivr.prank.service import PrankService
 from ntpd_ivr.reports import http as reports_http
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.ports import free_port
-from ntpd_ivr.web.auth import SESSION_COOKIE, UserStore
+from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.csrf import CSRF_COOKIE, CSRF_HEADER
+from ntpd_ivr.web.sessions import SESSION_COOKIE
 from tests.integration.reporting import CONFIG, EXAMPLE, TAKERS, seed
 from tests.protocol.webtools import Client, serving_web
 

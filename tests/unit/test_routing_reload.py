@@ -12,7 +12,7 @@ import pytest
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.routing.reload import load_for_reload, render_into
-from ntpd_ivr.routing.render import GENERATED_NAME, OPERATORS_NAME
+from ntpd_ivr.routing.render import GENERATED_NAME, OPERATOR_HEADER, OPERATORS_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "routing.example.toml"
@@ -40,6 +40,19 @@ def test_a_new_operator_is_rendered_into_asterisks_folder(conf_dir: Path, tmp_pa
     assert sorted(p.name for p in written) == [GENERATED_NAME, OPERATORS_NAME]
     assert "[telkomsel]\ntype = identify\nendpoint = telkomsel\nmatch = 203.0.113.10" in \
         (conf_dir / OPERATORS_NAME).read_text()
+
+
+def test_behind_the_edge_a_reload_keeps_operators_named_by_the_edges_header(
+        conf_dir: Path) -> None:
+    """A node of `make run-ha` sees every INVITE from the edge's address: a reload that
+    rendered its operators by source address would refuse every operator call."""
+    render_into(load_routing_config(EXAMPLE), conf_dir, edge_ip="127.0.0.1")
+    operators = (conf_dir / OPERATORS_NAME).read_text()
+    assert "identify_by = header" in operators and "permit = 127.0.0.1/255.255.255.255" in operators
+    assert f"match_header = {OPERATOR_HEADER}: operator-local" in operators
+    assert "match = 127.0.0.2" not in operators
+    render_into(load_routing_config(EXAMPLE), conf_dir)
+    assert "match = 127.0.0.2" in (conf_dir / OPERATORS_NAME).read_text()
 
 
 def test_a_config_asterisk_cannot_serve_is_refused_and_nothing_written(
