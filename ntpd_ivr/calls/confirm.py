@@ -9,6 +9,10 @@ the client says), so:
   a real call cannot change its caller number;
 - one session per call: a second session naming a call that already had one on this
   controller is refused (`session()` -> False);
+- the other node's calls (two nodes: its dialplan falls back to this controller when its
+  own is down) are recorded by the other controller, which may be the one that is down:
+  their identity, from the other node's AMI (`seen(..., identity)`), is written here
+  for the calls that had their session here;
 - a session's call that AMI has not seen is *pending*. It is confirmed when AMI shows it
   (the local node's events or resync, the other node's in the two-node layout, or the
   CDR). It is closed with the disposition `unconfirmed` only once every AMI session has
@@ -87,6 +91,9 @@ class CallConfirmations:
         self.clock = clock
         self._pending: dict[str, float] = {}  # uniqueid -> when its session began
         self._seen: OrderedDict[str, None] = OrderedDict()
+        # The other node's calls: who the caller is, as its AMI said (written if and once
+        # the call has its session here).
+        self._identities: OrderedDict[str, CallUpdate] = OrderedDict()
         self._sessions: OrderedDict[str, None] = OrderedDict()
         self._watches: dict[str, AmiView] = {}
         self._resynced_at: dict[str, float] = {}
@@ -113,12 +120,32 @@ class CallConfirmations:
         _remember(self._sessions, uniqueid)
         if uniqueid not in self._seen:
             self._pending[uniqueid] = self.clock()
+        identity = self._identities.pop(uniqueid, None)
+        if identity is not None:
+            self._write(identity)
         return True
 
-    def seen(self, uniqueid: str) -> None:
-        """AMI showed this 112 call (a Newchannel, a resync's CoreShowChannel)."""
+    def seen(self, uniqueid: str, identity: CallUpdate | None = None) -> None:
+        """AMI showed this 112 call (a Newchannel, a resync's CoreShowChannel). `identity`:
+        the call is the other node's, and this is its arrival as that node's AMI told it."""
         _remember(self._seen, uniqueid)
         self._pending.pop(uniqueid, None)
+        if identity is None:
+            return
+        if uniqueid in self._sessions:
+            self._write(identity)
+            return
+        self._identities[uniqueid] = identity
+        self._identities.move_to_end(uniqueid)
+        while len(self._identities) > MEMORY:
+            self._identities.popitem(last=False)
+
+    def _write(self, update: CallUpdate) -> None:
+        try:
+            self.records.submit(update).add_done_callback(_report_failure)
+        except Exception:  # the keeper stopped: the CDR still names the call
+            log.exception("call %s: its identity from AMI not queued", update.uniqueid,
+                          extra={"call_id": update.uniqueid})
 
     def resynced(self, name: str) -> None:
         """The AMI session `name` listed the live calls after its latest login."""
@@ -170,7 +197,7 @@ class CallConfirmations:
             update = CallUpdate(uniqueid=uniqueid, at=now, ended_at=now,
                                 disposition=UNCONFIRMED,
                                 hangup_cause_text="not confirmed by AMI")
-            self.records.submit(update).add_done_callback(_report_failure)
+            self._write(update)
             self.closed_total += 1
         return closed
 
@@ -195,5 +222,5 @@ class CallConfirmations:
 
 def _report_failure(future: asyncio.Future[None]) -> None:
     if not future.cancelled() and future.exception() is not None:
-        log.error("an unconfirmed call's close did not reach the spool: %s",
+        log.error("a call record from the confirmation did not reach the spool: %s",
                   future.exception())

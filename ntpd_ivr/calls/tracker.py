@@ -143,12 +143,7 @@ class CallTracker:
             if event.context != dp.CONTEXT_FROM_OPERATOR:
                 return []
             self.track(event.uniqueid, at)
-            # Canonical, as the CDR reconciliation stores it: AMI alone says who the
-            # caller is (a FastAGI session may not, calls/confirm.py).
-            return [CallUpdate(uniqueid=event.uniqueid, at=at, linkedid=event.linkedid,
-                               caller_number=canonical_caller(event.caller_number),
-                               trunk=endpoint_of(event.channel), dialed=event.exten or None,
-                               arrived_at=at)]
+            return [arrival(event)]
         uniqueid = getattr(event, "uniqueid", None)
         if not isinstance(uniqueid, str):
             return []
@@ -217,11 +212,28 @@ class CallTracker:
             self._calls[uniqueid] = _CallState(queued=channel.application == "Queue",
                                                partial=True,
                                                arrived=now - channel.duration_seconds)
-            updates.append(CallUpdate(uniqueid=uniqueid, at=now, linkedid=channel.linkedid,
-                                      caller_number=canonical_caller(channel.caller_number),
-                                      trunk=endpoint_of(channel.channel),
-                                      arrived_at=now - channel.duration_seconds))
+            updates.append(live_arrival(channel, now))
         return updates
+
+
+def arrival(event: Newchannel) -> CallUpdate:
+    """Who the caller is and when the call arrived, from its Newchannel. The caller number
+    is canonical, as the CDR reconciliation stores it: AMI alone says who the caller is (a
+    FastAGI session may not, calls/confirm.py)."""
+    at = _when(event)
+    return CallUpdate(uniqueid=event.uniqueid, at=at, linkedid=event.linkedid,
+                      caller_number=canonical_caller(event.caller_number),
+                      trunk=endpoint_of(event.channel), dialed=event.exten or None,
+                      arrived_at=at)
+
+
+def live_arrival(channel: CoreShowChannel, now: float) -> CallUpdate:
+    """The same from a resync's list: an arrival time from the channel's age (whole
+    seconds, so never earlier than the truth; the record keeps the earliest)."""
+    return CallUpdate(uniqueid=channel.uniqueid, at=now, linkedid=channel.linkedid,
+                      caller_number=canonical_caller(channel.caller_number),
+                      trunk=endpoint_of(channel.channel),
+                      arrived_at=now - channel.duration_seconds)
 
 
 def _step(event: AmiEvent, at: float) -> CallStep | None:

@@ -15,8 +15,10 @@ again, the queue presence the desks changed meanwhile is replayed to it
 
 It also confirms the other node's calls to this controller's FastAGI server (its dialplan
 tries this controller when its own is down, docs/ha.md): their Newchannel, and the live
-calls listed at each login (calls/confirm.py). The session uses the other node's
-`ntpd-ivr-peer` account: read-only but for the desk's presence (docs/security.md).
+calls listed at each login (calls/confirm.py); for those that had their session here, who
+the caller is goes on record from there (the other controller may be the one down). The
+session uses the other node's `ntpd-ivr-peer` account: read-only but for the desk's
+presence (docs/security.md).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent, CoreShowChannel, Newchannel
 from ntpd_ivr.background import Background
 from ntpd_ivr.calls.confirm import CallConfirmations
-from ntpd_ivr.calls.tracker import live_112_calls
+from ntpd_ivr.calls.tracker import arrival, live_112_calls, live_arrival
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.peer.nodes import NodeWatch, merge_walls
 from ntpd_ivr.peer.replay import Node, PresenceReplay
@@ -71,7 +73,7 @@ class PeerFeed:
     async def _on_event(self, event: AmiEvent) -> None:
         if (self.confirmations is not None and isinstance(event, Newchannel)
                 and event.context == dp.CONTEXT_FROM_OPERATOR):
-            self.confirmations.seen(event.uniqueid)
+            self.confirmations.seen(event.uniqueid, arrival(event))
         self.wall.on_event(event)  # never waits
         self.on_screen_event(event)  # never waits: pops run in tasks of their own
 
@@ -94,9 +96,10 @@ class PeerFeed:
                         "this controller stay pending until its next login",
                         self.settings.name, exc)
             return
-        for uniqueid in live_112_calls(e for e in result.events
-                                       if isinstance(e, CoreShowChannel)):
-            self.confirmations.seen(uniqueid)
+        now = time.time()
+        for uniqueid, channel in live_112_calls(e for e in result.events
+                                                if isinstance(e, CoreShowChannel)).items():
+            self.confirmations.seen(uniqueid, live_arrival(channel, now))
         self.confirmations.resynced(PEER)
 
     def nodes(self, local_heard_at: float | None) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
 import time
 
 import pytest
@@ -121,3 +122,34 @@ async def test_a_forged_session_cannot_change_a_real_calls_caller(
     assert row["trunk"] == real["trunk"] == "operator-local"
     assert row["disposition"] == real["disposition"] == "answered"
     assert row["ended_at"] == real["ended_at"]
+
+
+def _cut_ami(stack: DevStack) -> None:
+    """Kill the controller's AMI connection, as a network fault would (root only)."""
+    subprocess.run(["ss", "-K", "-tn", f"dst 127.0.0.1 and dport = :{stack.layout.ami_port}"],
+                   check=True, capture_output=True, timeout=5)
+
+
+async def test_a_real_call_while_ami_is_down_is_kept_and_confirmed_later(
+        stack: DevStack, running_controller: Controller, takers: Takers) -> None:
+    """A guard (it held before): the trust rules must not cost a real call its record. AMI
+    is cut from before the call until after it ends: the IVR's record is kept, and after
+    the login the CDR names the caller; the call is never closed as unconfirmed."""
+    number = _number()
+    call = asyncio.create_task(asyncio.to_thread(
+        place_call, f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0, digit="1",
+        caller=number, digit_delay_ms=1200, timeout=60))
+    try:
+        while not call.done():
+            await asyncio.to_thread(_cut_ami, stack)
+            await asyncio.sleep(0.1)
+        result = await call
+        assert result.ok, result.output[-3000:]
+    finally:
+        await asyncio.gather(call, return_exceptions=True)
+    row, _ = await record(stack, number, wait_s=30)
+    assert row["disposition"] == "answered", row
+    await asyncio.sleep(CONFIRM_SECONDS + 3)
+    [again] = await rows_by_uniqueid(stack, [str(row["uniqueid"])])
+    assert again["caller_number"] == canonical_caller(number)
+    assert again["disposition"] == "answered", again

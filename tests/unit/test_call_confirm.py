@@ -148,3 +148,25 @@ async def test_the_ivr_records_never_carry_the_callers_identity() -> None:
     assert first.changes() == {"queue": "q", "arrived_at": 1.0}
     assert second == CallUpdate(uniqueid="7.1", at=2.0, ivr_digit="1")
     assert third is step
+
+
+async def test_the_other_nodes_identity_is_written_for_calls_that_had_their_session_here(
+        ) -> None:
+    """Two nodes: node A's controller is down, node A's dialplan falls back to this one.
+    Who the caller is comes from node A's AMI (this controller's peer session), and is
+    written only for calls whose session ran here (node A's own controller records the
+    rest)."""
+    confirm, sink, clock = setup(FakeAmi(), FakeAmi())
+    before = CallUpdate(uniqueid="8.1", at=1.0, caller_number="+62811", trunk="op")
+    after = CallUpdate(uniqueid="8.2", at=2.0, caller_number="+62812", trunk="op")
+    elsewhere = CallUpdate(uniqueid="8.3", at=3.0, caller_number="+62813", trunk="op")
+    confirm.seen("8.1", before)  # its Newchannel, then its session here
+    confirm.seen("8.3", elsewhere)  # its session ran on its own node's controller
+    assert sink.records == []
+    assert confirm.session(request("8.1"))
+    assert sink.records == [before]
+    assert confirm.session(request("8.2"))
+    confirm.seen("8.2", after)  # the session came first: pending, then confirmed
+    assert sink.records == [before, after]
+    clock.now += 60
+    assert confirm.check() == [] and sink.records == [before, after]
