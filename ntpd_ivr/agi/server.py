@@ -208,11 +208,6 @@ class FastAgiServer:
                    writer: asyncio.StreamWriter) -> None:
         log = CallLogger(logger, request.uniqueid)
         handler = self._routes.get(request.script)
-        if handler is None:
-            # No variable gets set, so the dialplan takes its fallback path.
-            log.error("no handler for AGI script %r (channel %s)", request.script,
-                      request.channel)
-            return
         # One INFO line per call is the handler's (its decision); this one is for debugging.
         log.debug("AGI %s from %s on %s", request.script, request.caller_number,
                  request.channel)
@@ -223,8 +218,14 @@ class FastAgiServer:
         try:
             async with AgiChannel(request, reader, writer, self._settings) as channel:
                 async with deadline:
+                    # Admitted first: only a trusted peer's mistakes reach the log.
                     if not await self._admit(request, channel,
                                              writer.get_extra_info("peername")):
+                        return
+                    if handler is None:
+                        # No variable gets set, so the dialplan takes its fallback path.
+                        log.error("no handler for AGI script %r (channel %s)",
+                                  request.script, request.channel)
                         return
                     await handler(channel)
         except TimeoutError:
