@@ -3,8 +3,9 @@ call that AMI never confirms ends.
 
 FastAGI proves nothing about the call it names (`agi_uniqueid`, `agi_callerid` are what
 the client says), so:
-- who the caller is (number, trunk, dialled number, linked id) is AMI's alone: the IVR's
-  records go through `AgiRecords`, which drops those fields; the tracker (Newchannel, the
+- who the caller is (number, trunk, linked id) is AMI's alone: the IVR's records go
+  through `AgiRecords`, which drops those fields (the dialled number stays the IVR's: it
+  is what the routing used, `112` for a request without one); the tracker (Newchannel, the
   resync's CoreShowChannels) and the CDR reconciliation write them. A session that names
   a real call cannot change its caller number;
 - one session per call: a second session naming a call that already had one on this
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 MEMORY = 20_000
 CHECK_SECONDS = 1.0
 # What a session may not tell about the caller: AMI tells it.
-IDENTITY_FIELDS = ("caller_number", "trunk", "dialed", "linkedid")
+IDENTITY_FIELDS = ("caller_number", "trunk", "linkedid")
 
 
 class RecordSink(Protocol):
@@ -71,7 +72,7 @@ class AgiRecords:
     def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]:
         if isinstance(update, CallUpdate) and any(getattr(update, name) is not None
                                                   for name in IDENTITY_FIELDS):
-            update = dataclasses.replace(update, caller_number=None, trunk=None, dialed=None,
+            update = dataclasses.replace(update, caller_number=None, trunk=None,
                                          linkedid=None)
         return self.records.submit(update)
 

@@ -145,7 +145,7 @@ async def test_the_ivr_records_never_carry_the_callers_identity() -> None:
     records.submit(step)
     first, second, third = sink.records
     assert isinstance(first, CallUpdate)
-    assert first.changes() == {"queue": "q", "arrived_at": 1.0}
+    assert first.changes() == {"dialed": "112", "queue": "q", "arrived_at": 1.0}
     assert second == CallUpdate(uniqueid="7.1", at=2.0, ivr_digit="1")
     assert third is step
 
