@@ -72,6 +72,9 @@ def _upsert_sql(rule: MergeRule) -> str:
         for name in ("ended_at", "disposition"):
             merged[name] = (f"CASE WHEN {CALLS}.disposition = {_UNCONFIRMED} THEN "
                             f"EXCLUDED.{name} ELSE {merged[name]} END")
+        # ... and the close's note goes with it.
+        merged["hangup_cause_text"] = (f"CASE WHEN {CALLS}.disposition = {_UNCONFIRMED} "
+                                       f"THEN NULL ELSE {CALLS}.hangup_cause_text END")
         merged["reconciled"] = "TRUE"
         # xmax is 0 on a row this statement inserted, not on one it updated.
         tail = (f" WHERE {CALLS}.ended_at IS NULL OR {CALLS}.disposition IS NULL"
