@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ntpd_ivr.agi.peers import parse_allow_list  # imports only errors: no cycle
+from ntpd_ivr.agi.peers import check_secret, parse_allow_list  # imports errors only
 from ntpd_ivr.errors import ConfigError
 
 ENV_PREFIX = "NTPD_IVR_"
@@ -415,6 +415,7 @@ def validate(settings: Settings) -> None:
         if getattr(settings.agi, key) <= 0:
             raise ConfigError(f"{where}: agi.{key} must be positive")
     parse_allow_list(settings.agi.allow, f"{where}: agi.allow")
+    check_secret(settings.agi.secret, f"{where}: agi.secret")
     _validate_warnings(settings)
     _validate_supervision(settings)
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

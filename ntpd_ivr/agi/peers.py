@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -49,6 +50,20 @@ def parse_allow_list(text: str, where: str) -> tuple[Network, ...]:
         raise ConfigError(f"{where}: empty: list the Asterisk nodes' addresses "
                           "(e.g. \"127.0.0.1\")")
     return tuple(networks)
+
+
+# What the secret may hold: it is written into extensions.conf ([globals]), where ';'
+# starts a comment and spaces are trimmed, and read back in a one-line AGI reply.
+_SECRET = re.compile(r"[A-Za-z0-9+/=_.:-]{16,256}")
+
+
+def check_secret(secret: str, where: str) -> None:
+    """An empty secret (none) or one Asterisk hands back unchanged, long enough to guess
+    at no better than chance. Raises ConfigError naming `where`."""
+    if secret and not _SECRET.fullmatch(secret):
+        raise ConfigError(f"{where}: 16-256 characters of A-Z a-z 0-9 + / = _ . : - "
+                          "(e.g. `openssl rand -base64 24`); it goes into the dialplan, "
+                          "where ';' or a space would cut it")
 
 
 def _address(peer: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -57,9 +57,13 @@ def test_settings_check_the_allow_list_and_name_the_file(tmp_path: Path) -> None
     base = ('[ami]\nsecret = "x"\n[database]\n'
             'url = "postgresql+asyncpg://u:p@127.0.0.1/db"\n')
     good = tmp_path / "good.toml"
-    good.write_text(base + '[agi]\nallow = "127.0.0.10, 127.0.0.11"\nsecret = "s"\n')
+    secret = "Zm9vYmFyYmF6cXV4cXV1eA+/="
+    good.write_text(base + f'[agi]\nallow = "127.0.0.10, 127.0.0.11"\nsecret = "{secret}"\n')
     settings = load_settings(good, environ={})
-    assert (settings.agi.allow, settings.agi.secret) == ("127.0.0.10, 127.0.0.11", "s")
+    assert (settings.agi.allow, settings.agi.secret) == ("127.0.0.10, 127.0.0.11", secret)
+    for bad_secret in ("short", "sixteen chars ok", "a" * 15 + ";", "x" * 257):
+        with pytest.raises(ConfigError, match=rf"^{good}: agi\.secret: 16-256 characters"):
+            load_settings(good, environ={}, overrides={"agi": {"secret": bad_secret}})
     bad = tmp_path / "bad.toml"
     bad.write_text(base + '[agi]\nallow = "127.0.0.1, asterisk-a"\n')
     with pytest.raises(ConfigError, match=rf"^{bad}: agi.allow: 'asterisk-a' is not"):
