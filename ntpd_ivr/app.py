@@ -22,9 +22,10 @@ from ntpd_ivr.api.tokens import TokenStore
 from ntpd_ivr.audit.trail import AuditLog
 from ntpd_ivr.callbacks import http as callbacks_http
 from ntpd_ivr.callbacks.service import CallbackService
+from ntpd_ivr.calls.confirm import AgiRecords, CallConfirmations
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
-from ntpd_ivr.calls.recorder import CallRecorder
+from ntpd_ivr.calls.recorder import LOCAL, CallRecorder
 from ntpd_ivr.calls.tracker import CallTracker
 from ntpd_ivr.campaigns import http as warnings_http
 from ntpd_ivr.campaigns.service import WarningService
@@ -92,16 +93,26 @@ class Service:
         self.routing = (load_routing_config(settings.ivr.routing_config)
                         if settings.ivr.routing_config
                         else RoutingConfig.minimal(settings.ivr.default_queue))
-        self.recorder = CallRecorder(self.records, self.tracker, self.reconciler)
+        # A FastAGI session's call must be one AMI shows (calls/confirm.py).
+        self.confirmations = CallConfirmations(self.records, settings.agi.confirm_seconds)
+        self.recorder = CallRecorder(self.records, self.tracker, self.reconciler,
+                                     self.confirmations)
         self.ami = AmiClient(settings.ami, on_event=self._on_ami_event,
                              on_login=self._on_ami_login)
+        self.confirmations.watch(LOCAL, self.ami)
+        if self.reconciler is not None:
+            self.confirmations.cdr_configured = True
+            self.reconciler.on_cdr_read = self.confirmations.cdr_read
         self.queue_monitor = QueueMonitor(
             self.ami, timeout_seconds=self.routing.ivr.live_state_timeout_ms / 1000,
             cache_seconds=self.routing.ivr.live_state_cache_seconds)
         self.prank = PrankService(self.engine, lambda: self.routing, self.records)
-        self.ivr = EmergencyIvr(settings.ivr, self.records, self.routing, self.queue_monitor,
+        # The IVR's records never say who the caller is: AMI does (calls/confirm.py).
+        self.ivr = EmergencyIvr(settings.ivr, AgiRecords(self.records), self.routing,
+                                self.queue_monitor,
                                 prank=PrankGate(self.prank, settings.ivr.prompts_dir))
-        self.agi = FastAgiServer(settings.agi, build_routes(self.ivr))
+        self.agi = FastAgiServer(settings.agi, build_routes(self.ivr),
+                                 on_session=self.confirmations.session)
         users = UserStore(Path(settings.web.users_file) if settings.web.users_file else None)
         if not users.users:
             log.warning("no web users: nobody can log in (add one: ntpd-ivr user add)")
@@ -177,7 +188,8 @@ class Service:
                                known_takers=self.wall.known_takers,
                                ami_connected=lambda: ami.connected, on_change=changed)
         feed = PeerFeed(self.settings.ami_peer, self.ami, make_wall=make_wall,
-                        on_screen_event=self.workspace.on_event, changed=self.wall.changed)
+                        on_screen_event=self.workspace.on_event, changed=self.wall.changed,
+                        confirmations=self.confirmations)
         self.wall.peer = feed
         # The desk's presence changes (login, pause, wrap-up) on both nodes.
         mirrored = MirroredActions(self.ami, feed.ami, self.settings.ami_peer.name)
@@ -200,6 +212,7 @@ class Service:
         self.metrics.add_sources(ops_metrics.MetricSources(
             live_counts=self.tracker.live_counts,
             agi=lambda: (self.agi.active_sessions, self.agi.sessions_total),
+            agi_refused=lambda: self.agi.refused,
             ami=self.ami.state, records=self.records.state,
             loop=lambda: self.loop_lag.state(),  # made after the web app; read at scrapes
             feed=self.feed.state if self.feed is not None else None))
@@ -265,6 +278,7 @@ class Service:
         if self.reconciler is not None:
             self.reconciler.trigger()
         await self.agi.start()
+        self.confirmations.start()
         await self.ami.start()
         if self.peer is not None:
             await self.peer.start()
@@ -298,6 +312,7 @@ class Service:
         if self.reconciler is not None:
             await self.reconciler.stop()
         await self.prank.stop()
+        await self.confirmations.stop()
         await self.records.stop(timeout=10.0)
         if self.feed is not None:
             await self.feed.stop()

@@ -13,8 +13,9 @@ ALL_MODULES = ("pbx_config.so", "res_pjsip.so", "app_queue.so")
 
 async def reload_modules(settings: AmiSettings,
                          modules: tuple[str, ...] = ALL_MODULES) -> list[tuple[str, bool]]:
-    """(module, succeeded) for each module, in order. Raises StackError without AMI."""
-    ami = AmiClient(settings)
+    """(module, succeeded) for each module, in order. Raises StackError without AMI.
+    With the reload account (`ami.reload_*`): the controller's account may not Reload."""
+    ami = AmiClient(settings.reload_account())
     await ami.start()
     try:
         if not await ami.wait_connected(timeout=10):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ntpd_ivr.agi.peers import check_secret, parse_allow_list  # imports errors only
 from ntpd_ivr.errors import ConfigError
 
 ENV_PREFIX = "NTPD_IVR_"
@@ -36,6 +37,16 @@ class AgiSettings:
     # Exit (for the service manager to restart us) if the event loop freezes this long:
     # callers held in AGI then fall back to a queue. 0 disables. See ntpd_ivr/watchdog.py.
     loop_stall_exit_seconds: float = 5.0
+    # Who may open a FastAGI session (ntpd_ivr/agi/peers.py): the Asterisk nodes'
+    # addresses or networks, comma-separated. Anything else is closed at once.
+    allow: str = "127.0.0.1, ::1"
+    # When set, a session must also carry it (the dialplan global NTPD_AGI_SECRET, read
+    # with GET VARIABLE). Empty: the address alone decides.
+    secret: str = ""
+    # A session's call must be seen on AMI (Newchannel, the resync's CoreShowChannels,
+    # or the CDR) within this long of AMI time (AMI logged in all along), or it is closed
+    # as `unconfirmed` (ntpd_ivr/calls/confirm.py).
+    confirm_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,18 @@ class AmiSettings:
     ping_interval_seconds: float = 5.0
     ping_timeout_seconds: float = 3.0
     reconnect_delay_seconds: float = 1.0
+    # `ntpd-ivr config reload` and `ntpd-ivr taker` reload Asterisk with this account
+    # (write=config only): the controller's own account may not (docs/security.md, "AMI
+    # accounts"). Empty secret: they try the controller's account, which Asterisk refuses.
+    reload_username: str = "ntpd-ivr-reload"
+    reload_secret: str = ""
+
+    def reload_account(self) -> AmiSettings:
+        """These settings with the reload account, when one is set."""
+        if not self.reload_secret:
+            return self
+        return dataclasses.replace(self, username=self.reload_username,
+                                   secret=self.reload_secret)
 
 
 @dataclass(frozen=True)
@@ -56,7 +79,9 @@ class AmiPeerSettings:
 
     host: str = ""
     port: int = 5038
-    username: str = "ntpd-ivr"
+    # The other node's read-only account (`ntpd-ivr-peer` in its manager.conf): events,
+    # lists and the desk's presence (QueueAdd/QueueRemove/QueuePause), nothing else.
+    username: str = "ntpd-ivr-peer"
     secret: str = ""
     name: str = "peer"  # the other node's name on the wall, e.g. "node-b"
     local_name: str = "local"  # this controller's node, e.g. "node-a"
@@ -404,9 +429,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"{where}: database.url must start with postgresql+asyncpg://")
     if settings.agi.loop_stall_exit_seconds < 0:
         raise ConfigError(f"{where}: agi.loop_stall_exit_seconds must be 0 (off) or positive")
-    for key in ("call_budget_seconds", "header_timeout_seconds", "reply_timeout_seconds"):
+    for key in ("call_budget_seconds", "header_timeout_seconds", "reply_timeout_seconds",
+                "confirm_seconds"):
         if getattr(settings.agi, key) <= 0:
             raise ConfigError(f"{where}: agi.{key} must be positive")
+    parse_allow_list(settings.agi.allow, f"{where}: agi.allow")
+    check_secret(settings.agi.secret, f"{where}: agi.secret")
     _validate_warnings(settings)
     _validate_supervision(settings)
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

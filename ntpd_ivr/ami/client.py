@@ -213,6 +213,11 @@ class AmiClient:
         """Logged in on a live connection."""
         return self._logged_in.is_set()
 
+    @property
+    def backlog(self) -> int:
+        """Events (and login marks) received but not yet handed to on_event/on_login."""
+        return self._queue.qsize()
+
     def state(self) -> dict[str, Any]:
         return {"connected": self.connected, "host": self.settings.host,
                 "port": self.settings.port, "logins": self.logins,

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-from collections.abc import Collection, Iterable, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,6 +194,8 @@ class Reconciler:
         # Asterisk started (FullyBooted's Uptime); both known: its cut calls are closed.
         self.system_name: str | None = None
         self.booted_at: float | None = None
+        # Told of the CDR's calls after each read, and when (calls/confirm.py).
+        self.on_cdr_read: Callable[[Iterable[str], float], None] | None = None
 
     def node_started(self, booted_at: float) -> None:
         """Our AMI login reached an Asterisk that started at ``booted_at`` (epoch, no
@@ -255,8 +258,11 @@ class Reconciler:
                         "the database", self._records.state()["pending"])
             return
         try:
+            read_at = time.time()
             calls = await asyncio.to_thread(read_cdr, self.cdr_csv)
             self.last = await reconcile(self._engine, calls, self._tracker.recently_ended)
+            if self.on_cdr_read is not None:
+                self.on_cdr_read((c.uniqueid for c in calls if c.end is not None), read_at)
             self.last_error = None
             for call in calls:
                 if call.end is not None:

@@ -11,10 +11,12 @@ import asyncio
 import logging
 import time
 
-from ntpd_ivr.ami.events import AmiActions, AmiEvent, CoreShowChannel, FullyBooted
+from ntpd_ivr import dialplan_contract as dp
+from ntpd_ivr.ami.events import AmiActions, AmiEvent, CoreShowChannel, FullyBooted, Newchannel
+from ntpd_ivr.calls.confirm import CallConfirmations
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
-from ntpd_ivr.calls.tracker import CallTracker
+from ntpd_ivr.calls.tracker import CallTracker, live_112_calls
 from ntpd_ivr.calls.values import CallUpdate, Record
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.routing.steps import trunk_attempt_step
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 # FullyBooted's Uptime is whole seconds, and a node on another machine has its own
 # clock: a call is taken as older than the node only this much before its start.
 BOOT_MARGIN_SECONDS = 2.0
-
+# The name of the local node's AMI session among those that confirm calls.
+LOCAL = "local"
 
 
 def _report_spool_failure(future: asyncio.Future[None]) -> None:
@@ -34,10 +37,12 @@ def _report_spool_failure(future: asyncio.Future[None]) -> None:
 
 class CallRecorder:
     def __init__(self, records: RecordKeeper, tracker: CallTracker,
-                 reconciler: Reconciler | None) -> None:
+                 reconciler: Reconciler | None,
+                 confirmations: CallConfirmations | None = None) -> None:
         self.records = records
         self.tracker = tracker
         self.reconciler = reconciler
+        self.confirmations = confirmations
 
     def _spool(self, record: Record) -> None:
         # Queued in order but not awaited (see RecordKeeper.submit): one consumer must not
@@ -51,6 +56,9 @@ class CallRecorder:
                 self.reconciler.node_started(
                     event.received_at - event.uptime - BOOT_MARGIN_SECONDS)
             return
+        if (self.confirmations is not None and isinstance(event, Newchannel)
+                and event.context == dp.CONTEXT_FROM_OPERATOR):
+            self.confirmations.seen(event.uniqueid)
         if (step := trunk_attempt_step(event)) is not None:
             self._spool(step)
         for record in self.tracker.apply(event):
@@ -67,6 +75,10 @@ class CallRecorder:
         updates = self.tracker.resync(channels, now=time.time())
         for update in updates:
             await self.records.record(update)
+        if self.confirmations is not None:
+            for uniqueid in live_112_calls(channels):
+                self.confirmations.seen(uniqueid)
+            self.confirmations.resynced(LOCAL)
         log.info("AMI resync: %d live channel(s), %d 112 call(s) picked up again",
                  len(result.events), len(updates))
         if self.reconciler is not None:

@@ -9,9 +9,12 @@ controller's CPU under load, see docs/performance.md).
 Two merge rules, one statement shape:
 - ``latest``: what the controller saw live. A non-null field overwrites, a null one keeps
   the column; arrived_at and created_at keep the earliest value, updated_at the latest;
-  once ``reconciled`` a row says so for good.
+  once ``reconciled`` a row says so for good. An ``unconfirmed`` close does not touch a
+  row that has a caller number (AMI or the CDR named the call).
 - ``fill``: what the CDR tells after the fact. Only columns still empty are filled, only on
-  rows without an end or a disposition, and the row is marked ``reconciled``.
+  rows without an end or a disposition, and the row is marked ``reconciled``. A row closed
+  as ``unconfirmed`` (calls/confirm.py) counts as unfinished: the CDR proves the call, and
+  its end and disposition replace that close.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ntpd_ivr.calls.values import (
     CHANGE_FIELDS,
     CUT_BY_NODE_FAILURE,
     TIME_FIELDS,
+    UNCONFIRMED,
     CallStep,
     CallUpdate,
     Record,
@@ -44,6 +48,7 @@ CDR_FILLED = ("linkedid", "caller_number", "trunk", "queue", "arrived_at", "answ
 ROW_COLUMNS = ("uniqueid", "created_at", "updated_at", *CHANGE_FIELDS)
 
 MergeRule = Literal["latest", "fill"]
+_UNCONFIRMED = f"'{UNCONFIRMED}'"  # a constant of ours, not an input
 
 
 def _upsert_sql(rule: MergeRule) -> str:
@@ -52,14 +57,28 @@ def _upsert_sql(rule: MergeRule) -> str:
         merged = {name: f"COALESCE(EXCLUDED.{name}, {CALLS}.{name})" for name in CHANGE_FIELDS}
         # LEAST/GREATEST skip NULLs in PostgreSQL: a first arrival time is kept.
         merged["arrived_at"] = f"LEAST({CALLS}.arrived_at, EXCLUDED.arrived_at)"
+        # An `unconfirmed` close (calls/confirm.py) ends only a call that AMI and the CDR
+        # never named: one whose caller number (theirs alone to write) is still empty. A
+        # session that names a real call after a restart cannot close it.
+        for name in ("ended_at", "disposition", "hangup_cause_text"):
+            merged[name] = (f"CASE WHEN EXCLUDED.disposition = {_UNCONFIRMED} AND "
+                            f"{CALLS}.caller_number IS NOT NULL THEN {CALLS}.{name} "
+                            f"ELSE {merged[name]} END")
         merged["reconciled"] = f"{CALLS}.reconciled OR EXCLUDED.reconciled"
         merged["created_at"] = f"LEAST({CALLS}.created_at, EXCLUDED.created_at)"
         tail = ""
     else:
         merged = {name: f"COALESCE({CALLS}.{name}, EXCLUDED.{name})" for name in CDR_FILLED}
+        for name in ("ended_at", "disposition"):
+            merged[name] = (f"CASE WHEN {CALLS}.disposition = {_UNCONFIRMED} THEN "
+                            f"EXCLUDED.{name} ELSE {merged[name]} END")
+        # ... and the close's note goes with it.
+        merged["hangup_cause_text"] = (f"CASE WHEN {CALLS}.disposition = {_UNCONFIRMED} "
+                                       f"THEN NULL ELSE {CALLS}.hangup_cause_text END")
         merged["reconciled"] = "TRUE"
         # xmax is 0 on a row this statement inserted, not on one it updated.
         tail = (f" WHERE {CALLS}.ended_at IS NULL OR {CALLS}.disposition IS NULL"
+                f" OR {CALLS}.disposition = {_UNCONFIRMED}"
                 f" RETURNING ({CALLS}.xmax = 0) AS inserted")
     merged["updated_at"] = f"GREATEST({CALLS}.updated_at, EXCLUDED.updated_at)"
     sets = ", ".join(f"{name} = {expression}" for name, expression in merged.items())
@@ -83,7 +102,8 @@ CLOSE_CUT_CALLS = (f"UPDATE {CALLS} SET ended_at = updated_at, "
 CUT_CAUSE_TEXT = "the Asterisk node stopped with the call up"
 
 SELECT_FINISHED = (f"SELECT uniqueid FROM {CALLS} WHERE uniqueid = ANY($1::text[]) "
-                   f"AND ended_at IS NOT NULL AND disposition IS NOT NULL")
+                   f"AND ended_at IS NOT NULL AND disposition IS NOT NULL "
+                   f"AND disposition <> {_UNCONFIRMED}")
 
 
 def merge_updates(updates: Sequence[CallUpdate]) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from ntpd_ivr.ami.events import (
     QueueCallerLeave,
 )
 from ntpd_ivr.calls.values import CallStep, CallUpdate, Record, disposition_of
+from ntpd_ivr.numbers import canonical_caller
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ def endpoint_of(channel: str) -> str:
     """'PJSIP/operator-local-0000000a' -> 'operator-local'."""
     match = _CHANNEL_SUFFIX.match(channel)
     return match.group("endpoint") if match else channel
+
+
+def live_112_calls(channels: Iterable[CoreShowChannel]) -> dict[str, CoreShowChannel]:
+    """The 112 callers' own channels in a CoreShowChannels list, by uniqueid."""
+    return {c.uniqueid: c for c in channels
+            if c.uniqueid == c.linkedid and c.context in EMERGENCY_CONTEXTS}
 
 
 def _when(event: AmiEvent) -> float:
@@ -136,10 +143,7 @@ class CallTracker:
             if event.context != dp.CONTEXT_FROM_OPERATOR:
                 return []
             self.track(event.uniqueid, at)
-            return [CallUpdate(uniqueid=event.uniqueid, at=at, linkedid=event.linkedid,
-                               caller_number=event.caller_number or None,
-                               trunk=endpoint_of(event.channel), dialed=event.exten or None,
-                               arrived_at=at)]
+            return [arrival(event)]
         uniqueid = getattr(event, "uniqueid", None)
         if not isinstance(uniqueid, str):
             return []
@@ -191,8 +195,7 @@ class CallTracker:
         them). A call first seen here gets an arrival time from the channel's age, whole
         seconds, so never earlier than the truth (the record keeps the earliest arrival).
         """
-        live = {c.uniqueid: c for c in channels
-                if c.uniqueid == c.linkedid and c.context in EMERGENCY_CONTEXTS}
+        live = live_112_calls(channels)
         gone = self.tracked - set(live)
         if gone:
             # Ended while we were away: the reconciliation from Asterisk's CDR fills them in.
@@ -209,11 +212,28 @@ class CallTracker:
             self._calls[uniqueid] = _CallState(queued=channel.application == "Queue",
                                                partial=True,
                                                arrived=now - channel.duration_seconds)
-            updates.append(CallUpdate(uniqueid=uniqueid, at=now, linkedid=channel.linkedid,
-                                      caller_number=channel.caller_number or None,
-                                      trunk=endpoint_of(channel.channel),
-                                      arrived_at=now - channel.duration_seconds))
+            updates.append(live_arrival(channel, now))
         return updates
+
+
+def arrival(event: Newchannel) -> CallUpdate:
+    """Who the caller is and when the call arrived, from its Newchannel. The caller number
+    is canonical, as the CDR reconciliation stores it: AMI alone says who the caller is (a
+    FastAGI session may not, calls/confirm.py)."""
+    at = _when(event)
+    return CallUpdate(uniqueid=event.uniqueid, at=at, linkedid=event.linkedid,
+                      caller_number=canonical_caller(event.caller_number),
+                      trunk=endpoint_of(event.channel), dialed=event.exten or None,
+                      arrived_at=at)
+
+
+def live_arrival(channel: CoreShowChannel, now: float) -> CallUpdate:
+    """The same from a resync's list: an arrival time from the channel's age (whole
+    seconds, so never earlier than the truth; the record keeps the earliest)."""
+    return CallUpdate(uniqueid=channel.uniqueid, at=now, linkedid=channel.linkedid,
+                      caller_number=canonical_caller(channel.caller_number),
+                      trunk=endpoint_of(channel.channel),
+                      arrived_at=now - channel.duration_seconds)
 
 
 def _step(event: AmiEvent, at: float) -> CallStep | None:

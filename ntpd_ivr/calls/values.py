@@ -27,8 +27,12 @@ _STEP_KIND = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 # no CDR row will ever come; closed when the node is back (calls/reconcile.py), and the
 # caller is owed a callback like an abandoned caller.
 CUT_BY_NODE_FAILURE = "cut-by-node-failure"
+# A FastAGI session named a call that AMI never showed (calls/confirm.py): nothing proves
+# the call existed. Not an offered call in the reports, never called back; a late AMI
+# event or the CDR still completes it as any other call.
+UNCONFIRMED = "unconfirmed"
 DISPOSITIONS = ("answered", "abandoned-in-queue", "hung-up-in-ivr", "abandoned-ringing",
-                "failed", CUT_BY_NODE_FAILURE)
+                "failed", CUT_BY_NODE_FAILURE, UNCONFIRMED)
 
 
 def disposition_of(*, answered: bool, reached_queue: bool) -> str:

@@ -44,6 +44,8 @@ class MetricSources:
     records: State                               # RecordKeeper.state()
     loop: State                                  # LoopLagMonitor.state()
     feed: State | None = None                    # MonitoringFeed.state()
+    # FastAGI connections and sessions refused, by reason (FastAgiServer.refused)
+    agi_refused: Callable[[], dict[str, int]] | None = None
     clock: Callable[[], float] = time.time
 
 
@@ -81,6 +83,14 @@ class StateCollector(Collector):
                                 value=active)
         yield CounterMetricFamily("ntpd_fastagi_sessions", "FastAGI sessions since start",
                                   value=total)
+        if s.agi_refused is not None:
+            refused = CounterMetricFamily(
+                "ntpd_fastagi_refused", "FastAGI connections and sessions refused since "
+                "start: address not in agi.allow, no secret, a second session for a call",
+                labels=["reason"])
+            for reason, count in sorted(s.agi_refused().items()):
+                refused.add_metric([reason], count)
+            yield refused
         ami = s.ami()
         yield GaugeMetricFamily("ntpd_ami_connected", "1 while logged in to AMI",
                                 value=1 if ami.get("connected") else 0)

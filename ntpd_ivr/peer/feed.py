@@ -12,6 +12,13 @@ one); a watch loop notices the session coming and going and pushes the wall at o
 a down node is on the wall within about a second. When the other node's session logs in
 again, the queue presence the desks changed meanwhile is replayed to it
 (ntpd_ivr/peer/replay.py).
+
+It also confirms the other node's calls to this controller's FastAGI server (its dialplan
+tries this controller when its own is down, docs/ha.md): their Newchannel, and the live
+calls listed at each login (calls/confirm.py); for those that had their session here, who
+the caller is goes on record from there (the other controller may be the one down). The
+session uses the other node's `ntpd-ivr-peer` account: read-only but for the desk's
+presence (docs/security.md).
 """
 
 from __future__ import annotations
@@ -22,9 +29,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.client import AmiClient
-from ntpd_ivr.ami.events import AmiEvent
+from ntpd_ivr.ami.events import AmiEvent, CoreShowChannel, Newchannel
 from ntpd_ivr.background import Background
+from ntpd_ivr.calls.confirm import CallConfirmations
+from ntpd_ivr.calls.tracker import arrival, live_112_calls, live_arrival
+from ntpd_ivr.errors import AmiError
 from ntpd_ivr.peer.nodes import NodeWatch, merge_walls
 from ntpd_ivr.peer.replay import Node, PresenceReplay
 from ntpd_ivr.settings import AmiPeerSettings
@@ -33,13 +44,15 @@ from ntpd_ivr.wall.service import WallService
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.5  # how often the sessions' state is looked at
+PEER = "peer"  # this session among those that confirm FastAGI sessions' calls
 
 
 class PeerFeed:
     def __init__(self, settings: AmiPeerSettings, local_ami: AmiClient, *,
                  make_wall: Callable[[AmiClient, Callable[[], None]], WallService],
                  on_screen_event: Callable[[AmiEvent], None],
-                 changed: Callable[[], None]) -> None:
+                 changed: Callable[[], None],
+                 confirmations: CallConfirmations | None = None) -> None:
         self.settings = settings
         self.local_ami = local_ami
         self.ami = AmiClient(settings.ami(local_ami.settings), on_event=self._on_event,
@@ -47,6 +60,9 @@ class PeerFeed:
         self.wall = make_wall(self.ami, changed)
         self.on_screen_event = on_screen_event
         self.changed = changed
+        self.confirmations = confirmations
+        if confirmations is not None:
+            confirmations.watch(PEER, self.ami)
         self.local = NodeWatch(settings.local_name, "local")
         self.peer = NodeWatch(settings.name, "peer")
         self._background = Background("peer")
@@ -55,6 +71,9 @@ class PeerFeed:
                                        Node(settings.name, self.ami))
 
     async def _on_event(self, event: AmiEvent) -> None:
+        if (self.confirmations is not None and isinstance(event, Newchannel)
+                and event.context == dp.CONTEXT_FROM_OPERATOR):
+            self.confirmations.seen(event.uniqueid, arrival(event))
         self.wall.on_event(event)  # never waits
         self.on_screen_event(event)  # never waits: pops run in tasks of their own
 
@@ -62,7 +81,26 @@ class PeerFeed:
         log.info("AMI of the other node %s: logged in (its calls on the screens again)",
                  self.settings.name)
         self.wall.on_login()  # its calls again from its lists, in a task
+        await self._confirm_live_calls()
         self._background.spawn(self.presence.to_peer(), "peer-presence-replay")
+
+    async def _confirm_live_calls(self) -> None:
+        """The other node's live 112 calls, which events during a disconnect may not have
+        shown. In the AMI consumer, in order: events after the list come after it."""
+        if self.confirmations is None:
+            return
+        try:
+            result = await self.ami.action({"Action": "CoreShowChannels"})
+        except AmiError as exc:
+            log.warning("AMI of the other node %s: live calls not listed (%s); its calls to "
+                        "this controller stay pending until its next login",
+                        self.settings.name, exc)
+            return
+        now = time.time()
+        for uniqueid, channel in live_112_calls(e for e in result.events
+                                                if isinstance(e, CoreShowChannel)).items():
+            self.confirmations.seen(uniqueid, live_arrival(channel, now))
+        self.confirmations.resynced(PEER)
 
     def nodes(self, local_heard_at: float | None) -> list[dict[str, Any]]:
         """Both nodes as the wall shows them, brought up to date now."""

@@ -7,6 +7,11 @@ call-taker's connect). A call counts as answered when it has an answer time, or 
 disposition says "answered" (a call reconciled from the CDR, whose answer instant Asterisk
 did not record): such calls count as answered but never as "within N s", and are left out
 of the averages; ``answered_time_unknown`` says how many there were.
+
+A call closed as ``unconfirmed`` (a FastAGI session for a call that AMI never showed,
+calls/confirm.py) is not an offered call: nothing proves a caller was there. It is left
+out of every figure, and counted on its own (``unconfirmed``): a number above zero means
+someone wrote to FastAGI who should not have, or AMI lost calls.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from ntpd_ivr.calls.values import UNCONFIRMED
 
 THRESHOLDS = (10, 15, 20)
 
@@ -45,6 +52,7 @@ class Figures:
     by_disposition: dict[str, int] = field(default_factory=dict)
     by_category: dict[str, int] = field(default_factory=dict)
     by_region: dict[str, int] = field(default_factory=dict)
+    unconfirmed: int = 0  # closed as unconfirmed: not offered, in no other figure
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +64,7 @@ class Figures:
             "answered_time_unknown": self.answered_time_unknown,
             "in_progress": self.in_progress, "by_disposition": self.by_disposition,
             "by_category": self.by_category, "by_region": self.by_region,
+            "unconfirmed": self.unconfirmed,
         }
 
 
@@ -72,7 +81,8 @@ def _disposition(call: CallRow) -> str:
 
 
 def compute_figures(rows: Iterable[CallRow]) -> Figures:
-    calls = list(rows)
+    every = list(rows)
+    calls = [c for c in every if c.disposition != UNCONFIRMED]
     offered = len(calls)
     answer_times = sorted(
         max(0.0, (c.answered_at - c.arrived_at).total_seconds())
@@ -97,4 +107,5 @@ def compute_figures(rows: Iterable[CallRow]) -> Figures:
         in_progress=in_progress,
         by_disposition=dict(sorted(Counter(_disposition(c) for c in calls).items())),
         by_category=dict(sorted(Counter(c.category or "unclassified" for c in calls).items())),
-        by_region=dict(sorted(Counter(c.region or "unknown" for c in calls).items())))
+        by_region=dict(sorted(Counter(c.region or "unknown" for c in calls).items())),
+        unconfirmed=len(every) - len(calls))

@@ -63,6 +63,8 @@ def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
              f"  abandon rate                 {_fmt(figures.abandon_rate, ' %')}"]
     if figures.in_progress:
         lines.append(f"  still in progress            {figures.in_progress}")
+    if figures.unconfirmed:
+        lines.append(f"  unconfirmed (not offered)    {figures.unconfirmed}")
     for threshold in THRESHOLDS:
         lines.append(f"  answered within {threshold:>2} s         "
                      f"{_fmt(figures.answered_within[threshold], ' %')} of offered")

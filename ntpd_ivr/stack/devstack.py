@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ntpd_ivr.ami.accounts import CONTROLLER, RELOAD
 from ntpd_ivr.db.migrate import upgrade
 from ntpd_ivr.ivr.prompts import render_prompts
 from ntpd_ivr.routing.config import load_routing_config
@@ -107,7 +108,11 @@ class StackLayout:
 
 
 SECRET_KEYS = ("ami_secret", "db_password", "taker_password", "web_session_secret",
-               "web_supervisor_password", "db_runtime_password")
+               "web_supervisor_password", "ami_reload_secret", "ami_peer_secret",
+               "agi_secret", "db_runtime_password")
+# A forged FastAGI session's call is closed as unconfirmed after this long (AMI time);
+# the default (agi.confirm_seconds) is longer.
+CONFIRM_SECONDS = 5.0
 
 
 def _load_or_create_secrets(path: Path) -> dict[str, str]:
@@ -176,7 +181,14 @@ class DevStack:
             "tls_cert_file": f"{self.asterisk_keys}/sip-server.crt",
             "tls_key_file": f"{self.asterisk_keys}/sip-server.key",
             "ami_bind": self.bind, "ami_port": str(layout.ami_port),
-            "ami_user": "ntpd-ivr", "ami_secret": self.secrets["ami_secret"],
+            "ami_user": CONTROLLER.name, "ami_secret": self.secrets["ami_secret"],
+            "ami_reload_user": RELOAD.name,
+            "ami_reload_secret": self.secrets["ami_reload_secret"],
+            # Where the controllers' AMI sessions come from: on loopback the kernel gives
+            # every connection the source 127.0.0.1, whatever node address it goes to.
+            "ami_permit": LOOPBACK,
+            # The dialplan global NTPD_AGI_SECRET that FastAGI sessions must carry.
+            "agi_secret": self.secrets["agi_secret"],
             "agi_url": f"agi://{self.bind}:{layout.agi_port}",
             # The two-node stack's (stack/hastack.py); empty: one node, one controller.
             "agi_url_peer": "", "identifier_order": "ip,username", "ha": ";",
@@ -221,12 +233,17 @@ class DevStack:
 [agi]
 host = "{self.bind}"
 port = {layout.agi_port}
+allow = "{self.agi_allow}"
+secret = "{self.secrets['agi_secret']}"
+confirm_seconds = {CONFIRM_SECONDS}
 
 [ami]
 host = "{self.bind}"
 port = {layout.ami_port}
-username = "ntpd-ivr"
+username = "{CONTROLLER.name}"
 secret = "{self.secrets['ami_secret']}"
+reload_username = "{RELOAD.name}"
+reload_secret = "{self.secrets['ami_reload_secret']}"
 
 [database]
 url = "{self.postgres.runtime_url or self.postgres.url}"
@@ -268,6 +285,12 @@ trunk = "callback-line"
         fd = os.open(layout.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(text)
+
+    @property
+    def agi_allow(self) -> str:
+        """Where this controller's FastAGI sessions may come from: its Asterisk, which
+        connects from 127.0.0.1 on loopback (the kernel's source for any 127.x)."""
+        return LOOPBACK
 
     @property
     def takers_file(self) -> Path:

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ntpd_ivr.ami.accounts import PEER, PEER_FILE, render_peer_account
 from ntpd_ivr.bench.stack import ControllerProcess
 from ntpd_ivr.db.migrate import upgrade
 from ntpd_ivr.errors import StackError
@@ -161,8 +162,8 @@ class HaNode(DevStack):
 [ami_peer]
 host = "{NODE_IPS[1 - self.index]}"
 port = {peer.ami_port}
-username = "ntpd-ivr"
-secret = "{self.secrets['ami_secret']}"
+username = "{PEER.name}"
+secret = "{self.secrets['ami_peer_secret']}"
 name = "{NODE_NAMES[1 - self.index]}"
 local_name = "{NODE_NAMES[self.index]}"
 
@@ -183,6 +184,19 @@ peer_settings = "{peer.settings_file}"
                                           encoding="utf-8")
         (etc / HA_PJSIP_NAME).write_text(render_edge_endpoint(EDGE_IP, (TAKER_IP, AGENCY_IP)),
                                          encoding="utf-8")
+        # The other node's controller, read-only but for presence. On loopback it
+        # connects from 127.0.0.1; on two machines, permit the other machine's address.
+        (etc / PEER_FILE).write_text(
+            render_peer_account(self.secrets["ami_peer_secret"], (LOOPBACK,)),
+            encoding="utf-8")
+        (etc / PEER_FILE).chmod(0o600)
+
+    @property
+    def agi_allow(self) -> str:
+        """Both nodes' Asterisk (each node's dialplan tries the other's controller when
+        its own gives no queue). On one machine their connections come from 127.0.0.1
+        (the kernel's source for any 127.x); on two, from the nodes' addresses."""
+        return ", ".join((*NODE_IPS, LOOPBACK))
 
 
 def render_edge_endpoint(edge_ip: str, also_permit: tuple[str, ...] = ()) -> str:

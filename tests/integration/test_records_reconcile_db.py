@@ -144,3 +144,38 @@ async def test_a_single_node_without_systemname_closes_only_plain_uniqueids(
     async with transaction(db_engine) as pg:
         closed = await close_cut_calls(pg, "", datetime.fromtimestamp(1795850000.0, UTC), [])
     assert closed == ["1795849990.1"]
+
+
+async def test_an_unconfirmed_close_never_ends_a_named_call_and_the_cdr_completes_one(
+        db_engine: AsyncEngine) -> None:
+    """calls/confirm.py's `unconfirmed` close: it ends a row no AMI event or CDR named (no
+    caller number), leaves a named one alone (a session replayed after a restart), and a
+    row closed so wrongly (AMI lost the call) is completed by the CDR."""
+    named, forged, lost = "1795849600.1", "1795849600.2", "1795849770.0"
+
+    def close(uniqueid: str, at: float) -> CallUpdate:
+        return CallUpdate(uniqueid, at, ended_at=at, disposition="unconfirmed",
+                          hangup_cause_text="not confirmed by AMI")
+
+    await apply_records(db_engine, [
+        # A real call on record: AMI named it, it ended answered.
+        CallUpdate(named, 1795849600.0, caller_number="+62811", trunk="operator-local",
+                   arrived_at=1795849600.0, ended_at=1795849610.0, disposition="answered"),
+        # The IVR's records only (AgiRecords: no caller number), for all three.
+        *(CallUpdate(u, 1795849601.0, queue="takers-default", arrived_at=1795849601.0)
+          for u in (named, forged, lost))])
+    await apply_records(db_engine, [close(u, 1795849620.0) for u in (named, forged, lost)])
+    table = await rows(db_engine)
+    assert (table[named]["disposition"], table[named]["ended_at"]) == (
+        "answered", ts(1795849610.0))
+    assert table[named]["hangup_cause_text"] is None
+    assert (table[forged]["disposition"], table[forged]["ended_at"]) == (
+        "unconfirmed", ts(1795849620.0))
+    assert table[lost]["disposition"] == "unconfirmed"
+
+    result = await reconcile(db_engine, parse_cdr([ANSWERED]))
+    assert (result.inserted, result.completed) == (0, 1)
+    completed = (await rows(db_engine))[lost]
+    assert (completed["disposition"], completed["ended_at"], completed["caller_number"]) == (
+        "answered", ts(1795849774.0), "+6281234567890")
+    assert completed["hangup_cause_text"] is None  # "not confirmed by AMI" no longer holds

@@ -32,15 +32,18 @@ FAILED_PROBE = 10.0  # seconds: a probe that got no answer counts as a 10 s stal
 def fastagi_round_trip(port: int, n: int) -> float:
     """Seconds from connect to the server's close, for a session of a script no handler
     serves (nothing is written anywhere; the server logs it and hangs up): accept, read
-    the headers, route and close all run on the loop that serves 112 calls."""
+    the headers, ask for the FastAGI secret (answered "not set", so the session is
+    refused), and close all run on the loop that serves 112 calls."""
     headers = (f"agi_network: yes\nagi_network_script: latency-probe\n"
                f"agi_uniqueid: probe-{n}\nagi_channel: Local/probe\n\n").encode()
     started = time.perf_counter()
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
             conn.sendall(headers)
-            while conn.recv(4096):
-                pass
+            while data := conn.recv(4096):
+                # Each command (GET VARIABLE NTPD_AGI_SECRET) answered as Asterisk answers
+                # for a variable that is not set.
+                conn.sendall(b"200 result=0\n" * data.count(b"\n"))
     except OSError:  # refused or reset: the controller stalled or was restarted
         return FAILED_PROBE
     return time.perf_counter() - started

@@ -48,7 +48,7 @@ def test_a_call_becomes_updates_on_the_callers_record_only() -> None:
     assert {u.uniqueid for u in updates} == {CALLER}
     arrival, queued, answered, ended = updates
     assert (arrival.arrived_at, arrival.trunk, arrival.dialed, arrival.caller_number) == (
-        100.0, "operator-local", "112", "081234567890")
+        100.0, "operator-local", "112", "+6281234567890")  # canonical, as the CDR stores it
     assert (queued.queue, queued.queued_at) == ("takers-default", 104.0)
     assert (answered.answered_by, answered.answered_at) == ("taker-1", 104.5)
     assert (ended.ended_at, ended.hangup_cause, ended.hangup_cause_text) == (

@@ -66,3 +66,18 @@ def test_every_format_shows_the_figures(fmt: str) -> None:
     text = render(compute_figures([answered(3), abandoned()]), fmt, start=T0,
                   end=T0 + timedelta(days=1), region=None)
     assert "50" in text and ("abandon" in text)
+
+
+def test_unconfirmed_calls_are_not_offered_and_counted_apart() -> None:
+    """A FastAGI session for a call AMI never showed (calls/confirm.py): no caller was
+    proven, so it is in no figure; it is counted on its own."""
+    forged = CallRow(arrived_at=T0, ended_at=T0 + timedelta(seconds=5),
+                     disposition="unconfirmed", category="ambulance", region="sumsel")
+    real = [answered(3), abandoned()]
+    with_forged = compute_figures([*real, forged, forged])
+    assert with_forged.unconfirmed == 2
+    assert {**with_forged.as_dict(), "unconfirmed": 0} == compute_figures(real).as_dict()
+    text = render(with_forged, "text", start=T0, end=T0 + timedelta(days=1), region=None)
+    assert "unconfirmed (not offered)    2" in text
+    assert "unconfirmed" not in render(compute_figures(real), "text", start=T0,
+                                       end=T0 + timedelta(days=1), region=None)
