@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, expect, sync_playwright
 
+from ntpd_ivr.ami.events import AgentConnect
 from ntpd_ivr.app import Service
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import DevStack
@@ -130,6 +132,19 @@ class RunningWeb:
         """A coroutine on the app's own loop (a service call, as the controller makes it)."""
         return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout=10)
 
+    def answered(self, uniqueid: str, endpoint: str) -> None:
+        """The AgentConnect that AMI sends when `endpoint`'s phone answers the call, handed
+        to the workspace as the controller's AMI consumer does: whose call it is (a
+        call-taker acts only on the calls their own phone answered)."""
+        event = AgentConnect(name="AgentConnect", received_at=time.time(), uniqueid=uniqueid,
+                             queue="takers-palembang", interface=f"PJSIP/{endpoint}",
+                             member_name=endpoint, hold_time=0, ring_time=1,
+                             dest_uniqueid=uniqueid + "-member")
+
+        async def deliver() -> None:
+            self.service.workspace.on_event(event)
+        asyncio.run_coroutine_threadsafe(deliver(), self.loop).result(timeout=5)
+
     def publish(self, topic: str, kind: str, data: Mapping[str, Any]) -> int:
         """`LiveHub.publish` on the app's own loop, as the controller would call it."""
         async def publish() -> int:
@@ -163,6 +178,9 @@ def web(postgres: RunningPostgres, tmp_path_factory: pytest.TempPathFactory
         f'[records]\nspool_dir = "{run_dir / "spool"}"\n'
         f'[ivr]\nrouting_config = "{ROUTING_EXAMPLE}"\n', encoding="utf-8")
     passwords = {"ani": add_user(settings_file, "ani", "calltaker"),
+                 # a call-taker whose phone is taker-1: the desk's calls are theirs
+                 "eka": add_user(settings_file, "eka", "calltaker", "--sip-endpoint",
+                                 "taker-1"),
                  "budi": add_user(settings_file, "budi", "supervisor"),
                  "damkar": add_user(settings_file, "damkar", "agency",
                                     "--agency", "palembang-damkar")}

@@ -31,12 +31,13 @@ def test_the_desk_takes_the_operators_location_and_says_at_once_when_nobody_answ
         page: Page, web: RunningWeb, request: pytest.FixtureRequest) -> None:
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    log_in(page, web, "ani")
+    log_in(page, web, "eka")
     page.goto(web.url("/workspace"))
     page.click("#lang-switch")  # English, and still the same desk
     page.wait_for_load_state()
     expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
     assert web.publish("workspace", "call.ringing", POP) == 1
+    web.answered(POP["uniqueid"], "taker-1")
 
     # The form starts from the call: its category, region, and the operator's location.
     expect(page.locator("#inc-category")).to_have_value("fire")
@@ -71,6 +72,7 @@ def test_the_desk_takes_the_operators_location_and_says_at_once_when_nobody_answ
     page.wait_for_load_state()
     expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
     assert web.publish("workspace", "call.ringing", {**POP, "uniqueid": "1795950000.78"}) == 1
+    web.answered("1795950000.78", "taker-1")
     page.fill("#inc-description", "Kebakaran rumah")
     page.click("#inc-save")
     expect(page.locator("#incident-status")).to_contain_text("tersimpan")
@@ -81,7 +83,7 @@ def test_the_desk_takes_the_operators_location_and_says_at_once_when_nobody_answ
         web.service._dispatch_failed("dispatch.failed", {
             "id": dispatch_id + 1, "incident_id": incident_id, "agency": "palembang-damkar",
             "status": "timed-out", "reason": "busy", "call": "1795950000.78",
-            "attempts": []}, "ani")
+            "attempts": []}, "eka")
     web.run(no_trunk_took_it())
     expect(alert).to_have_text("Penugasan ke Damkar Kota Palembang gagal: semua saluran "
                                "sibuk. Penelepon tetap tersambung dengan Anda.", timeout=1000)
