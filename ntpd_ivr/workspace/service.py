@@ -269,10 +269,13 @@ class WorkspaceService:
             self._publish(endpoint, "presence", self.presence_of(endpoint).to_json())
         log.info("presence rebuilt from QueueStatus: %d member(s) of %d endpoint(s)",
                  len(members), len(self.presence))
-        await self.wrapups.restore(self.presence)
-        for endpoint, wrapup in list(self.wrapups.pending.items()):
-            if self.ended.get(endpoint, {}).get("uniqueid") != wrapup.uniqueid:
-                await self._recall(endpoint, wrapup.uniqueid)
+        # Each restored wrap-up's call is read before the wrap-up shows: a screen loaded in
+        # between would show the wrap-up of a call with no caller, and keep it.
+        await self.wrapups.restore(self.presence, before_shown=self._recall_unless_known)
+
+    async def _recall_unless_known(self, endpoint: str, uniqueid: str) -> None:
+        if self.ended.get(endpoint, {}).get("uniqueid") != uniqueid:
+            await self._recall(endpoint, uniqueid)
 
     async def _recall(self, endpoint: str, uniqueid: str) -> None:
         """The call of a restored wrap-up, from its calls row, for a reloaded screen."""

@@ -239,8 +239,12 @@ class WrapUps:
 
     # --- after a restart ----------------------------------------------------------------
 
-    async def restore(self, presence: Mapping[str, Presence]) -> None:
-        """After every AMI login, with presence just read from QueueStatus."""
+    async def restore(self, presence: Mapping[str, Presence],
+                      before_shown: Callable[[str, str], Awaitable[None]] | None = None
+                      ) -> None:
+        """After every AMI login, with presence just read from QueueStatus. `before_shown`
+        (endpoint, uniqueid) runs before a restored wrap-up is held and pushed: the
+        screen's call is read first."""
         try:
             rows = await self.store.pending_wrapups()
         except Exception:
@@ -257,6 +261,8 @@ class WrapUps:
                 outcome = after_restart(wrapup, disposed=disposed, paused=paused,
                                         now=self.clock())
                 if outcome is None:
+                    if before_shown is not None:
+                        await before_shown(wrapup.endpoint, wrapup.uniqueid)
                     self._hold(wrapup)
                     log.info("wrap-up of %s restored, until %s", wrapup.endpoint,
                              wrapup.deadline.isoformat(), extra={"call_id": wrapup.uniqueid})
