@@ -36,6 +36,7 @@ from ntpd_ivr.ami.events import (
     OriginateResponse,
 )
 from ntpd_ivr.calls.values import CallStep
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.dispatch import ami
 from ntpd_ivr.dispatch.model import (
     UNCLEAR_REASONS,
@@ -194,7 +195,7 @@ class ConnectDispatcher:
         outcomes: list[Outcome] = []
         while (trunk := next_trunk(trunks, outcomes)) is not None:
             try:
-                await self.incidents.attempt(dispatch_id, datetime.now(UTC), trunk)
+                await self.incidents.attempt(dispatch_id, utcnow(), trunk)
             except Conflict as exc:  # cancelled by the call-taker meanwhile
                 log.info("dispatch %d: not dialling %s: %s", dispatch_id, trunk, exc,
                          extra={"call_id": caller})
@@ -211,7 +212,7 @@ class ConnectDispatcher:
                     log.info("dispatch %d: %s answered a dispatch no longer live: %s",
                              dispatch_id, trunk, exc, extra={"call_id": caller})
                 return
-        dispatch = await self.incidents.timed_out(dispatch_id, datetime.now(UTC))
+        dispatch = await self.incidents.timed_out(dispatch_id, utcnow())
         self._failed(dispatch, failure_reason(outcomes), actor, caller,
                      attempts=[{"trunk": t, "outcome": o}
                                for t, o in zip(trunks, outcomes, strict=False)])
@@ -240,12 +241,12 @@ class ConnectDispatcher:
         except AmiError as exc:
             log.warning("dispatch %d: Originate to %s refused: %s", dispatch_id, trunk, exc,
                         extra={"call_id": caller})
-            return "failed", datetime.now(UTC)
+            return "failed", utcnow()
         except TimeoutError:
             log.warning("dispatch %d: no OriginateResponse for %s within %g s", dispatch_id,
                         trunk, ring_seconds + self.answer_margin_seconds,
                         extra={"call_id": caller})
-            return "failed", datetime.now(UTC)
+            return "failed", utcnow()
         finally:
             self._originates.pop(key, None)
             self._hangups.pop(action["ChannelId"], None)
@@ -276,7 +277,7 @@ class ConnectDispatcher:
             if row["id"] in self._dialing or row["id"] in legs:
                 continue
             try:
-                dispatch = await self.incidents.timed_out(row["id"], datetime.now(UTC))
+                dispatch = await self.incidents.timed_out(row["id"], utcnow())
             except Conflict:  # it moved on meanwhile
                 continue
             self._failed(dispatch, "interrupted", dispatch["created_by"], None)

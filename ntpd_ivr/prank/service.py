@@ -31,6 +31,7 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
 from ntpd_ivr.calls.values import CallStep
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.log import CallLogger
 from ntpd_ivr.numbers import parse_caller
 from ntpd_ivr.prank import store
@@ -59,9 +60,6 @@ SIGNALS_MAX_AGE_SECONDS = 6 * 3600
 class StepSink(Protocol):
     def submit(self, update: CallStep) -> asyncio.Future[None]: ...
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class PrankService:

@@ -23,10 +23,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ntpd_ivr.ami.events import AmiActions
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.workspace.model import Presence, interface_of
 
@@ -40,9 +41,6 @@ DEFAULT_LIMIT_SECONDS = 120
 DISPOSED, EXPIRED, RELEASED, FAILED = "disposition", "expired", "released", "failed"
 WITHOUT_DISPOSITION = frozenset({EXPIRED, RELEASED, FAILED})
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
