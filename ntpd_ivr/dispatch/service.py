@@ -39,11 +39,9 @@ from ntpd_ivr.calls.values import CallStep
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.dispatch import ami
 from ntpd_ivr.dispatch.model import (
-    UNCLEAR_REASONS,
     AnnouncementPrompts,
     BridgedPair,
     NotConnected,
-    Outcome,
     announcement,
     bridged_pair,
     caller_left_alone,
@@ -59,6 +57,7 @@ from ntpd_ivr.errors import AmiError
 from ntpd_ivr.incidents.exceptions import Conflict, NotFound
 from ntpd_ivr.incidents.model import DispatchMode
 from ntpd_ivr.incidents.schemas import BadInput
+from ntpd_ivr.originate import Outcome, needs_cause
 from ntpd_ivr.routing.config import Agency, RoutingConfig
 
 log = logging.getLogger(__name__)
@@ -232,7 +231,7 @@ class ConnectDispatcher:
             async with asyncio.timeout(ring_seconds + self.answer_margin_seconds):
                 response = await answer
             cause = None
-            if response.response != "Success" and response.reason in UNCLEAR_REASONS:
+            if needs_cause(response.response, response.reason):
                 try:
                     async with asyncio.timeout(CAUSE_WAIT_SECONDS):
                         cause = await hangup
