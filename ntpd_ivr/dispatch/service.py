@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ from ntpd_ivr.ami.events import (
     Hangup,
     OriginateResponse,
 )
+from ntpd_ivr.background import Background
 from ntpd_ivr.calls.values import CallStep
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.dispatch import ami
@@ -121,23 +122,12 @@ class ConnectDispatcher:
         self.answer_margin_seconds = answer_margin_seconds
         self._originates: dict[str, asyncio.Future[OriginateResponse]] = {}
         self._hangups: dict[str, asyncio.Future[int]] = {}  # agency leg uniqueid -> cause
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background("dispatch")
+        self._tasks = self._background.tasks  # the live set of its tasks
         self._dialing: set[int] = set()  # dispatches this controller is dialling now
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s failed", task.get_name(), exc_info=task.exception())
-
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._background.stop()
 
     # --- the call-taker asks ----------------------------------------------------------------
 
@@ -168,8 +158,8 @@ class ConnectDispatcher:
                                                  call=call)
         prompts = announcement(incident["category"], incident["kecamatan"], self.prompts)
         self._dialing.add(dispatch["id"])
-        self._spawn(self._dial(dispatch["id"], agency, call, actor, prompts),
-                    f"dispatch-{dispatch['id']}")
+        self._background.spawn(self._dial(dispatch["id"], agency, call, actor, prompts),
+                               f"dispatch-{dispatch['id']}")
         return dispatch
 
     # --- dialling ----------------------------------------------------------------------------
@@ -257,7 +247,7 @@ class ConnectDispatcher:
 
     def on_login(self) -> None:
         """After every AMI login: connect dispatches nobody dials any more are ended."""
-        self._spawn(self.resync(), "dispatch-resync")
+        self._background.spawn(self.resync(), "dispatch-resync")
 
     async def resync(self) -> None:
         """A connect dispatch still `dialing` or `answered` that this controller is not
@@ -294,10 +284,10 @@ class ConnectDispatcher:
             if hangup is not None and not hangup.done():
                 hangup.set_result(event.cause)
         elif isinstance(event, DispatchKey):
-            self._spawn(self._on_key(event), f"dispatch-{event.dispatch}-key")
+            self._background.spawn(self._on_key(event), f"dispatch-{event.dispatch}-key")
         elif (isinstance(event, ConfbridgeLeave)
               and event.conference.startswith(dp.CONFERENCE_PREFIX)):
-            self._spawn(self._after_leave(event), f"{event.conference}-leave")
+            self._background.spawn(self._after_leave(event), f"{event.conference}-leave")
 
     async def _after_leave(self, event: ConfbridgeLeave) -> None:
         """The agency and the call-taker have both gone: the caller is not left alone in a

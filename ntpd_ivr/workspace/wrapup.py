@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ntpd_ivr.ami.events import AmiActions
+from ntpd_ivr.background import Background
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.workspace.model import Presence, interface_of
@@ -101,7 +102,8 @@ class WrapUps:
         self.publish = publish
         self.clock = clock
         self.pending: dict[str, WrapUp] = {}  # endpoint -> its wrap-up
-        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._timers: dict[str, asyncio.Task[Any]] = {}
+        self._background = Background("wrap-up")
         self._locks: dict[str, asyncio.Lock] = {}
 
     def of(self, endpoint: str) -> WrapUp | None:
@@ -188,7 +190,7 @@ class WrapUps:
         old = self._timers.pop(wrapup.endpoint, None)
         if old is not None:
             old.cancel()
-        self._timers[wrapup.endpoint] = asyncio.create_task(
+        self._timers[wrapup.endpoint] = self._background.spawn(
             self._expire(wrapup), name=f"wrapup-{wrapup.endpoint}")
 
     async def _expire(self, wrapup: WrapUp) -> None:
@@ -282,7 +284,4 @@ class WrapUps:
                 await self._presence(endpoint)
 
     async def stop(self) -> None:
-        timers = list(self._timers.values())
-        for task in timers:
-            task.cancel()
-        await asyncio.gather(*timers, return_exceptions=True)
+        await self._background.stop()
