@@ -29,6 +29,7 @@ from ntpd_ivr.ami.events import (
     QueueCallerLeave,
 )
 from ntpd_ivr.calls.values import CallStep, CallUpdate, Record, disposition_of
+from ntpd_ivr.clock import event_time
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,6 @@ def endpoint_of(channel: str) -> str:
     """'PJSIP/operator-local-0000000a' -> 'operator-local'."""
     match = _CHANNEL_SUFFIX.match(channel)
     return match.group("endpoint") if match else channel
-
-
-def _when(event: AmiEvent) -> float:
-    return event.timestamp if event.timestamp is not None else event.received_at
 
 
 @dataclass
@@ -131,7 +128,7 @@ class CallTracker:
 
     def apply(self, event: AmiEvent) -> list[Record]:
         """What one AMI event changes in the records: call updates and call steps."""
-        at = _when(event)
+        at = event_time(event)
         if isinstance(event, Newchannel):
             if event.context != dp.CONTEXT_FROM_OPERATOR:
                 return []

@@ -43,6 +43,7 @@ from ntpd_ivr.calls.values import CallStep
 from ntpd_ivr.campaigns import model, store
 from ntpd_ivr.campaigns.audio import message_file
 from ntpd_ivr.campaigns.exceptions import BadInput, Conflict
+from ntpd_ivr.clock import event_time
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.routing.live import QueueMonitor
 from ntpd_ivr.settings import WarningsSettings
@@ -365,7 +366,7 @@ class WarningService:
         attempt = self.attempts.get(key) if key else None
         if attempt is None:
             return
-        at = event.timestamp if event.timestamp is not None else event.received_at
+        at = event_time(event)
         if isinstance(event, OriginateResponse):
             attempt.reason = event.reason
             outcome = model.originate_outcome(event.response, event.reason, attempt.cause)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
@@ -37,7 +37,7 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.background import Background
 from ntpd_ivr.calls.values import CallStep
-from ntpd_ivr.clock import utcnow
+from ntpd_ivr.clock import event_datetime, utcnow
 from ntpd_ivr.dispatch import ami
 from ntpd_ivr.dispatch.model import (
     AnnouncementPrompts,
@@ -75,11 +75,6 @@ ANSWER_MARGIN_SECONDS = 5.0  # past ring_seconds, an OriginateResponse that neve
 # A failed attempt's Hangup event (its cause) may come just after the OriginateResponse:
 # the two take different paths through Asterisk.
 CAUSE_WAIT_SECONDS = 0.5
-
-
-def _when(event: AmiEvent) -> datetime:
-    """Asterisk's own time of the event (timestampevents), else when we read it."""
-    return datetime.fromtimestamp(event.timestamp or event.received_at, UTC)
 
 
 class DispatchRecords(Protocol):
@@ -241,7 +236,7 @@ class ConnectDispatcher:
             self._hangups.pop(action["ChannelId"], None)
         log.debug("dispatch %d: OriginateResponse %s reason %d cause %s for %s", dispatch_id,
                   response.response, response.reason, cause, trunk, extra={"call_id": caller})
-        return originate_outcome(response, cause), _when(response)
+        return originate_outcome(response, cause), event_datetime(response)
 
     # --- after a restart ----------------------------------------------------------------------
 
@@ -310,11 +305,11 @@ class ConnectDispatcher:
                       alone.channel, exc, extra={"call_id": alone.uniqueid or "-"})
             return
         if alone.uniqueid:
-            self._step(alone.uniqueid, _when(event), KIND_BACK_TO_QUEUE,
+            self._step(alone.uniqueid, event_datetime(event), KIND_BACK_TO_QUEUE,
                        {"conference": event.conference})
 
     async def _on_key(self, event: DispatchKey) -> None:
-        at = _when(event)
+        at = event_datetime(event)
         if event.result == "accept":
             await self._accept(event, at)
             return

@@ -31,7 +31,7 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
 from ntpd_ivr.calls.values import CallStep
-from ntpd_ivr.clock import utcnow
+from ntpd_ivr.clock import event_time, utcnow
 from ntpd_ivr.log import CallLogger
 from ntpd_ivr.numbers import parse_caller
 from ntpd_ivr.prank import store
@@ -229,7 +229,7 @@ class PrankService:
         uniqueid = getattr(event, "uniqueid", None)
         if uniqueid is None or (signals := self.calls.get(uniqueid)) is None:
             return
-        at = event.timestamp or event.received_at
+        at = event_time(event)
         if isinstance(event, ChannelTalkingStart):
             signals.talking()
         elif isinstance(event, QueueCallerJoin):
