@@ -9,7 +9,6 @@ or dispatch answers 404, as if it did not exist.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from ntpd_ivr.incidents.model import AGENCY_EVENTS, TRANSITIONS, DispatchEvent
 from ntpd_ivr.incidents.rights import CallRights
 from ntpd_ivr.incidents.schemas import BadInput
 from ntpd_ivr.incidents.service import IncidentService
-from ntpd_ivr.reports.commands import iso_time
+from ntpd_ivr.period import query_period
 from ntpd_ivr.web import csrf
 from ntpd_ivr.web.app import DEPS, checked_fields, json_reply, path_id, protect, refuse
 from ntpd_ivr.web.auth import AGENCY_ROLE, Session, role_allows
@@ -248,14 +247,10 @@ def _period(request: web.Request, now: datetime) -> tuple[datetime, datetime]:
     for param in (params.FROM, params.TO):  # 1900-2099: no arithmetic past year 1 or 9999
         _known_form(request, param)
     try:
-        end = iso_time(request.query["to"]) if request.query.get("to") else now
-        start = (iso_time(request.query["from"]) if request.query.get("from")
-                 else end - timedelta(days=REPORT_DEFAULT_DAYS))
-    except argparse.ArgumentTypeError as exc:
-        raise BadInput(f"from and to: {exc}") from None
-    if end <= start:
-        raise BadInput("to must be after from")
-    return start, end
+        return query_period(request.query.get("from"), request.query.get("to"), now,
+                            REPORT_DEFAULT_DAYS)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
 
 
 async def _report(request: web.Request) -> tuple[datetime, datetime,
