@@ -55,7 +55,6 @@ SWEEP_DELAY_SECONDS = 1.5  # after a call ends: its record is on its way through
 MAX_LIST = 200
 
 
-
 def _jsonable(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {str(k): v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 

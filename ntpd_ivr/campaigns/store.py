@@ -33,7 +33,6 @@ OUTCOME_STEP = "warning.outcome"  # call_events.kind of an attempt's outcome
 EDITABLE = ("name", "number", "role", "kecamatan", "desa", "language")
 
 
-
 def _iso(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {str(k): v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 

@@ -46,7 +46,6 @@ Publish = Callable[[str, Mapping[str, Any]], None]  # (kind, data): a change, fo
 DispositionHook = Callable[[AsyncConnection, str, str, str, datetime], Awaitable[None]]
 
 
-
 def jsonable(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A row (RowMapping) as JSON-ready values: times in ISO 8601."""
     return {str(k): v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}

@@ -61,7 +61,6 @@ class StepSink(Protocol):
     def submit(self, update: CallStep) -> asyncio.Future[None]: ...
 
 
-
 class PrankService:
     def __init__(self, engine: AsyncEngine | None, routing: Callable[[], RoutingConfig],
                  steps: StepSink | None = None, *,

@@ -43,7 +43,6 @@ DISPOSED, EXPIRED, RELEASED, FAILED = "disposition", "expired", "released", "fai
 WITHOUT_DISPOSITION = frozenset({EXPIRED, RELEASED, FAILED})
 
 
-
 @dataclass(frozen=True)
 class WrapUp:
     uniqueid: str  # the caller's channel: the call whose disposition is awaited
