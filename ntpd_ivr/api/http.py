@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -29,6 +29,7 @@ from ntpd_ivr.api.openapi import CALL_FIELDS, DISPATCH_FIELDS, INCIDENT_FIELDS, 
 from ntpd_ivr.api.params import BadParam, Param
 from ntpd_ivr.api.tokens import Principal, TokenStore
 from ntpd_ivr.audit.trail import Entry, record
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.incidents.tables import Dispatch, Incident
 from ntpd_ivr.reports import grouped
@@ -109,7 +110,7 @@ async def _audit_use(request: web.Request, principal: Principal) -> None:
     """What another system read or did with a token (caller numbers are personal data):
     one audit row per request, before it is answered."""
     async with request.app[API].engine.begin() as conn:
-        await record(conn, Entry(datetime.now(UTC), f"token:{principal.name}",
+        await record(conn, Entry(utcnow(), f"token:{principal.name}",
                                  f"api.{request.method.lower()}", "api", request.path,
                                  {"query": request.query_string[:MAX_AUDIT_QUERY],
                                   "role": principal.role, "agency": principal.agency}))
@@ -165,7 +166,7 @@ def _limit(query: Mapping[str, str]) -> int:
 def _period(query: Mapping[str, str]) -> tuple[datetime, datetime]:
     given = {k: v for k, v in _checked(query, *params.PERIOD).items() if v is not None}
     try:
-        q = parse_query(given, datetime.now(UTC) + timedelta(seconds=1))
+        q = parse_query(given, utcnow() + timedelta(seconds=1))
     except ValueError as exc:
         raise bad(str(exc)) from None
     return q.start, q.end

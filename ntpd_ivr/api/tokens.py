@@ -13,13 +13,14 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.api.tables import ApiToken
 from ntpd_ivr.audit.trail import Entry, record
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.web.auth import ROLES, validate_name, validate_scope
 
@@ -51,12 +52,8 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class TokenStore:
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock
 

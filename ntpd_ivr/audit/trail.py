@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr.audit.model import AuditEvent
+from ntpd_ivr.clock import utcnow
 
 CONTROLLER = "controller"  # the actor of changes Asterisk reported (trunk answered, DTMF 1)
 
@@ -71,5 +72,5 @@ class AuditLog:
     async def write(self, actor: str, action: str, subject_type: str, subject_id: str,
                     detail: Mapping[str, Any]) -> None:
         async with self.engine.begin() as connection:
-            await record(connection, Entry(datetime.now(UTC), actor, action, subject_type,
+            await record(connection, Entry(utcnow(), actor, action, subject_type,
                                            subject_id, detail))

@@ -13,7 +13,6 @@ bad-request, 404 not-found, 409 not-open | in-progress | no-endpoint | no-callba
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -23,9 +22,10 @@ from aiohttp import web
 
 from ntpd_ivr.callbacks.model import CallbackError, NoEndpoint, NotFound
 from ntpd_ivr.callbacks.service import CallbackService
+from ntpd_ivr.jsontext import dumps
 from ntpd_ivr.wall.messages import MESSAGES
 from ntpd_ivr.web import csrf
-from ntpd_ivr.web.app import problem, protect, refuse, request_fields, wants_html
+from ntpd_ivr.web.app import MAX_ID, problem, protect, refuse, request_fields, wants_html
 from ntpd_ivr.web.auth import Session, role_allows
 from ntpd_ivr.web.i18n import add_messages
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
@@ -36,11 +36,6 @@ CALLBACKS: web.AppKey[CallbackService] = web.AppKey("callbacks", CallbackService
 ENDPOINTS: web.AppKey[Callable[[], Iterable[str]]] = web.AppKey("callback_endpoints")
 OWN_ENDPOINT: web.AppKey[Callable[[str], str | None]] = web.AppKey("callback_own_endpoint")
 _ENDPOINT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-MAX_ID = 2**62
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, default=str)
 
 
 async def page(request: web.Request) -> web.Response:
@@ -53,7 +48,7 @@ async def page(request: web.Request) -> web.Response:
 async def listing(request: web.Request) -> web.Response:
     service = request.app[CALLBACKS]
     return web.json_response({"callbacks": await service.listing(), "today": service.today},
-                             dumps=_dumps)
+                             dumps=dumps)
 
 
 def _endpoint(request: web.Request, body: dict[str, Any]) -> str:
@@ -95,7 +90,7 @@ async def call(request: web.Request) -> web.StreamResponse:
         return problem(exc.status, exc.error, exc.reason)
     if request.content_type in csrf.FORM_TYPES:
         raise web.HTTPSeeOther("/callbacks")
-    return web.json_response({"callback": callback}, status=202, dumps=_dumps)
+    return web.json_response({"callback": callback}, status=202, dumps=dumps)
 
 
 def routes(service: CallbackService, endpoints: Callable[[], Iterable[str]],

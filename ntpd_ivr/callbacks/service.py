@@ -20,7 +20,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, insert, or_, select, update
@@ -42,6 +42,7 @@ from ntpd_ivr.callbacks.model import (
     Policy,
 )
 from ntpd_ivr.callbacks.tables import Callback, CallbackAttempt, CallbackCall
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.db.models import Call, CallEvent
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.routing.steps import KIND_TRUNK_ATTEMPT
@@ -52,10 +53,6 @@ log = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=1)  # abandoned calls older than this are not taken in any more
 SWEEP_DELAY_SECONDS = 1.5  # after a call ends: its record is on its way through the spool
 MAX_LIST = 200
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _jsonable(row: Mapping[Any, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from ntpd_ivr.ami.events import (
     QueueCallerLeave,
 )
 from ntpd_ivr.calls.values import CallStep, CallUpdate, Record, disposition_of
+from ntpd_ivr.clock import event_time
 from ntpd_ivr.numbers import canonical_caller
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,6 @@ def live_112_calls(channels: Iterable[CoreShowChannel]) -> dict[str, CoreShowCha
     """The 112 callers' own channels in a CoreShowChannels list, by uniqueid."""
     return {c.uniqueid: c for c in channels
             if c.uniqueid == c.linkedid and c.context in EMERGENCY_CONTEXTS}
-
-
-def _when(event: AmiEvent) -> float:
-    return event.timestamp if event.timestamp is not None else event.received_at
 
 
 @dataclass
@@ -138,7 +135,7 @@ class CallTracker:
 
     def apply(self, event: AmiEvent) -> list[Record]:
         """What one AMI event changes in the records: call updates and call steps."""
-        at = _when(event)
+        at = event_time(event)
         if isinstance(event, Newchannel):
             if event.context != dp.CONTEXT_FROM_OPERATOR:
                 return []
@@ -220,7 +217,7 @@ def arrival(event: Newchannel) -> CallUpdate:
     """Who the caller is and when the call arrived, from its Newchannel. The caller number
     is canonical, as the CDR reconciliation stores it: AMI alone says who the caller is (a
     FastAGI session may not, calls/confirm.py)."""
-    at = _when(event)
+    at = event_time(event)
     return CallUpdate(uniqueid=event.uniqueid, at=at, linkedid=event.linkedid,
                       caller_number=canonical_caller(event.caller_number),
                       trunk=endpoint_of(event.channel), dialed=event.exten or None,

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.jsontext import dumps
+
 T = TypeVar("T")
 Load = Callable[[argparse.Namespace], Any]
 
@@ -85,7 +87,7 @@ def cmd_campaign_create(args: argparse.Namespace, load: Load) -> int:
             recording=str(args.recording.resolve()) if args.recording else "")
         return await create_campaign(settings.warnings, engine, draft, args.actor)
     try:
-        print(json.dumps(_with_engine(args, load, work), default=str))
+        print(dumps(_with_engine(args, load, work)))
     except CampaignsError as exc:
         return _fail(str(exc))
     return 0
@@ -100,7 +102,7 @@ def cmd_campaign_change(args: argparse.Namespace, load: Load) -> int:
         row = _with_engine(args, load, lambda _, e: change(e, args.id, args.actor))
     except CampaignsError as exc:
         return _fail(str(exc))
-    print(json.dumps(row, default=str))
+    print(dumps(row))
     return 0
 
 

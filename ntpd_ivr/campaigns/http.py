@@ -17,13 +17,12 @@ from ntpd_ivr.campaigns.messages import MESSAGES
 from ntpd_ivr.campaigns.service import WarningService
 from ntpd_ivr.campaigns.service import create_campaign as new_campaign
 from ntpd_ivr.web import csrf
-from ntpd_ivr.web.app import Handler, json_reply, protect, refusing, request_fields
+from ntpd_ivr.web.app import Handler, checked_fields, json_reply, path_id, protect, refusing
 from ntpd_ivr.web.auth import Session
 from ntpd_ivr.web.i18n import add_messages
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
 SERVICE: web.AppKey[WarningService] = web.AppKey("warnings", WarningService)
-MAX_ID = 2**62
 TOPIC = "warnings"  # the live hub topic of campaign progress (supervisor)
 PAGE = "/warnings"
 
@@ -37,17 +36,11 @@ def _user(request: web.Request) -> str:
 
 
 def _id(request: web.Request) -> int:
-    value = int(request.match_info["id"])  # the route allows digits only
-    if not 1 <= value <= MAX_ID:
-        raise BadInput(f"no such id {value}")
-    return value
+    return path_id(request, lambda value: BadInput(f"no such id {value}"))
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        return await request_fields(request)
-    except ValueError as exc:
-        raise BadInput(str(exc)) from None
+    return await checked_fields(request, BadInput)
 
 
 def _texts(body: dict[str, Any], name: str) -> tuple[str, ...]:

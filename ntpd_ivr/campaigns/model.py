@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ntpd_ivr import originate
 from ntpd_ivr.numbers import COUNTRY_CODE, CallerKind, parse_caller
 
 CSV_COLUMNS = ("name", "number", "role", "kecamatan", "desa", "language")
@@ -237,21 +238,20 @@ class CampaignDraft:
 # --- Outcomes from AMI -------------------------------------------------------------------
 
 def originate_outcome(response: str, reason: int, cause: int | None = None) -> str | None:
-    """An attempt's outcome from its OriginateResponse (`reason`) and, when Asterisk gives
-    only reason 0, the outgoing channel's hangup cause (17 busy, 18/19 no answer); None
-    when it was answered (what the contact did next comes from the dialplan)."""
-    if response == "Success" or reason == 4:
-        return None
-    if reason == 5 or cause == 17:
-        return BUSY
-    if reason in (1, 3) or cause in (18, 19):
-        return NO_ANSWER
-    return FAILED
+    """An attempt's outcome from its OriginateResponse (`reason`) and, when known, the
+    outgoing channel's hangup cause, read as every Originate is (ntpd_ivr/originate.py);
+    None when it was answered (what the contact did next comes from the dialplan)."""
+    return _OUTCOMES[originate.outcome(response, reason, cause)]
+
+
+_OUTCOMES: Mapping[originate.Outcome, str | None] = {
+    "answered": None, "busy": BUSY, "no-answer": NO_ANSWER, "unavailable": FAILED,
+    "failed": FAILED}
 
 
 def needs_cause(response: str, reason: int) -> bool:
-    """Reason 0 says only "not answered": wait for the channel's hangup cause."""
-    return response != "Success" and reason not in (1, 3, 4, 5, 8)
+    """Reasons 0 and 1 say only "not answered": wait for the channel's hangup cause."""
+    return originate.needs_cause(response, reason)
 
 
 # --- Pacing: incoming 112 first ----------------------------------------------------------

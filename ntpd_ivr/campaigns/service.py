@@ -37,11 +37,13 @@ from ntpd_ivr.ami.events import (
     OriginateResponse,
     WarningOutcome,
 )
+from ntpd_ivr.background import Background
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.values import CallStep
 from ntpd_ivr.campaigns import model, store
 from ntpd_ivr.campaigns.audio import message_file
 from ntpd_ivr.campaigns.exceptions import BadInput, Conflict
+from ntpd_ivr.clock import event_time
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.routing.live import QueueMonitor
 from ntpd_ivr.settings import WarningsSettings
@@ -129,7 +131,7 @@ class WarningService:
         self.attempts: dict[str, _Attempt] = {}
         self._pace: dict[str, _TrunkPace] = {}
         self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = Background("campaigns")
         self._loaded = False
         self._database_down_until = 0.0
         self._next_refresh = 0.0
@@ -143,13 +145,10 @@ class WarningService:
     # --- life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._main(), name="warning-campaigns")
+        self._task = self._background.spawn(self._main(), name="warning-campaigns")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._background.stop()
         self._task = None
 
     def state(self) -> dict[str, Any]:
@@ -319,7 +318,8 @@ class WarningService:
                                           attempt, trunk, now)
             pace.started.append(now)
             pace.last_start = now
-            self._spawn(self._originate(run.campaign, contact, key))
+            self._background.spawn(self._originate(run.campaign, contact, key),
+                                   name=f"warning-{key}")
 
     def _due(self, trunk: str, now: float, limit: int) -> list[tuple[_Run, _Contact]]:
         """Up to `limit` contacts to call now, taken from the trunk's campaigns in turn."""
@@ -366,7 +366,7 @@ class WarningService:
         attempt = self.attempts.get(key) if key else None
         if attempt is None:
             return
-        at = event.timestamp if event.timestamp is not None else event.received_at
+        at = event_time(event)
         if isinstance(event, OriginateResponse):
             attempt.reason = event.reason
             outcome = model.originate_outcome(event.response, event.reason, attempt.cause)
@@ -482,11 +482,6 @@ class WarningService:
             self.changed("campaign.cancelled", run.progress())
 
     # --- helpers ------------------------------------------------------------------------------
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def changed(self, kind: str, data: Mapping[str, Any]) -> None:
         if self.publish is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, select, update
@@ -21,6 +21,7 @@ from ntpd_ivr.campaigns.tables import (
     WarningCampaignContact,
     WarningContact,
 )
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.db.models import CallEvent
 
 CONTACTS = cast(Table, WarningContact.__table__)
@@ -30,10 +31,6 @@ ATTEMPTS = cast(Table, WarningAttempt.__table__)
 EVENTS = cast(Table, CallEvent.__table__)
 OUTCOME_STEP = "warning.outcome"  # call_events.kind of an attempt's outcome
 EDITABLE = ("name", "number", "role", "kecamatan", "desa", "language")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _iso(row: Mapping[Any, Any]) -> dict[str, Any]:

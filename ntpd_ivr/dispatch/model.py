@@ -9,42 +9,18 @@ from pathlib import Path
 from typing import Literal
 
 from ntpd_ivr import dialplan_contract as dp
+from ntpd_ivr import originate
 from ntpd_ivr.ami.events import ConfbridgeList, CoreShowChannel, OriginateResponse
 from ntpd_ivr.incidents.exceptions import Conflict
 from ntpd_ivr.incidents.model import kecamatan_key
 from ntpd_ivr.ivr.prompts import PROMPTS_SOURCE, list_entries, prompt_slug
+from ntpd_ivr.originate import Outcome
 from ntpd_ivr.routing.config import Agency
 
-Outcome = Literal["answered", "busy", "no-answer", "unavailable", "failed"]
 KeyResult = Literal["accept", "refuse", "no-input", "hangup"]
 KEY_RESULTS: tuple[KeyResult, ...] = ("accept", "refuse", "no-input", "hangup")
 LANGUAGE = "id"  # what an agency hears: Bahasa Indonesia
 LEG_PREFIX = "ntpd-dispatch-"  # an agency leg's uniqueid: <prefix><dispatch>-<attempt>
-
-# OriginateResponse's Reason is the last control frame seen on the dialled channel
-# (include/asterisk/frame.h AST_CONTROL_*); 0: no channel could be made at all.
-_REASONS: Mapping[int, Outcome] = {
-    0: "unavailable",   # endpoint unknown or unreachable, no contact
-    1: "unavailable",   # AST_CONTROL_HANGUP: refused with a final response (404, 480, 503...)
-    2: "no-answer",     # AST_CONTROL_RING
-    3: "no-answer",     # AST_CONTROL_RINGING: rang out the Originate's Timeout
-    4: "answered",      # AST_CONTROL_ANSWER
-    5: "busy",          # AST_CONTROL_BUSY (486, 600)
-    8: "unavailable",   # AST_CONTROL_CONGESTION
-}
-
-
-# Q.850 hangup causes of the dialled channel (Asterisk's Hangup event), which say more
-# than the Reason: a 486 Busy Here is Reason 0 with cause 17 on Asterisk 22.10.
-_CAUSES: Mapping[int, Outcome] = {
-    17: "busy",          # user busy (486, 600)
-    18: "no-answer",     # no user responding (408)
-    19: "no-answer",     # no answer
-    1: "unavailable", 3: "unavailable", 20: "unavailable", 21: "unavailable",
-    27: "unavailable", 34: "unavailable", 38: "unavailable", 41: "unavailable",
-    42: "unavailable",
-}
-UNCLEAR_REASONS = frozenset({0, 1})  # the Hangup cause is worth waiting for
 
 
 class NotConnected(Conflict):
@@ -54,14 +30,7 @@ class NotConnected(Conflict):
 def originate_outcome(response: OriginateResponse, cause: int | None = None) -> Outcome:
     """The attempt's outcome from its OriginateResponse and, if known, the Q.850 cause
     the dialled channel hung up with."""
-    if response.response == "Success":
-        return "answered"
-    if cause is not None and cause in _CAUSES:
-        return _CAUSES[cause]
-    outcome = _REASONS.get(response.reason, "failed")
-    # Asterisk says Failure with reason 4 when the answered channel could not start its
-    # dialplan: not an answer we can use.
-    return "failed" if outcome == "answered" else outcome
+    return originate.outcome(response.response, response.reason, cause)
 
 
 def trunks_of(agency: Agency) -> tuple[str, ...]:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
@@ -35,14 +35,14 @@ from ntpd_ivr.ami.events import (
     Hangup,
     OriginateResponse,
 )
+from ntpd_ivr.background import Background
 from ntpd_ivr.calls.values import CallStep
+from ntpd_ivr.clock import event_datetime, utcnow
 from ntpd_ivr.dispatch import ami
 from ntpd_ivr.dispatch.model import (
-    UNCLEAR_REASONS,
     AnnouncementPrompts,
     BridgedPair,
     NotConnected,
-    Outcome,
     announcement,
     bridged_pair,
     caller_left_alone,
@@ -58,6 +58,7 @@ from ntpd_ivr.errors import AmiError
 from ntpd_ivr.incidents.exceptions import Conflict, NotFound
 from ntpd_ivr.incidents.model import DispatchMode
 from ntpd_ivr.incidents.schemas import BadInput
+from ntpd_ivr.originate import Outcome, needs_cause
 from ntpd_ivr.routing.config import Agency, RoutingConfig
 
 log = logging.getLogger(__name__)
@@ -74,11 +75,6 @@ ANSWER_MARGIN_SECONDS = 5.0  # past ring_seconds, an OriginateResponse that neve
 # A failed attempt's Hangup event (its cause) may come just after the OriginateResponse:
 # the two take different paths through Asterisk.
 CAUSE_WAIT_SECONDS = 0.5
-
-
-def _when(event: AmiEvent) -> datetime:
-    """Asterisk's own time of the event (timestampevents), else when we read it."""
-    return datetime.fromtimestamp(event.timestamp or event.received_at, UTC)
 
 
 class DispatchRecords(Protocol):
@@ -121,23 +117,12 @@ class ConnectDispatcher:
         self.answer_margin_seconds = answer_margin_seconds
         self._originates: dict[str, asyncio.Future[OriginateResponse]] = {}
         self._hangups: dict[str, asyncio.Future[int]] = {}  # agency leg uniqueid -> cause
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background("dispatch")
+        self._tasks = self._background.tasks  # the live set of its tasks
         self._dialing: set[int] = set()  # dispatches this controller is dialling now
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s failed", task.get_name(), exc_info=task.exception())
-
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._background.stop()
 
     # --- the call-taker asks ----------------------------------------------------------------
 
@@ -168,8 +153,8 @@ class ConnectDispatcher:
                                                  call=call)
         prompts = announcement(incident["category"], incident["kecamatan"], self.prompts)
         self._dialing.add(dispatch["id"])
-        self._spawn(self._dial(dispatch["id"], agency, call, actor, prompts),
-                    f"dispatch-{dispatch['id']}")
+        self._background.spawn(self._dial(dispatch["id"], agency, call, actor, prompts),
+                               f"dispatch-{dispatch['id']}")
         return dispatch
 
     # --- dialling ----------------------------------------------------------------------------
@@ -194,7 +179,7 @@ class ConnectDispatcher:
         outcomes: list[Outcome] = []
         while (trunk := next_trunk(trunks, outcomes)) is not None:
             try:
-                await self.incidents.attempt(dispatch_id, datetime.now(UTC), trunk)
+                await self.incidents.attempt(dispatch_id, utcnow(), trunk)
             except Conflict as exc:  # cancelled by the call-taker meanwhile
                 log.info("dispatch %d: not dialling %s: %s", dispatch_id, trunk, exc,
                          extra={"call_id": caller})
@@ -211,7 +196,7 @@ class ConnectDispatcher:
                     log.info("dispatch %d: %s answered a dispatch no longer live: %s",
                              dispatch_id, trunk, exc, extra={"call_id": caller})
                 return
-        dispatch = await self.incidents.timed_out(dispatch_id, datetime.now(UTC))
+        dispatch = await self.incidents.timed_out(dispatch_id, utcnow())
         self._failed(dispatch, failure_reason(outcomes), actor, caller,
                      attempts=[{"trunk": t, "outcome": o}
                                for t, o in zip(trunks, outcomes, strict=False)])
@@ -231,7 +216,7 @@ class ConnectDispatcher:
             async with asyncio.timeout(ring_seconds + self.answer_margin_seconds):
                 response = await answer
             cause = None
-            if response.response != "Success" and response.reason in UNCLEAR_REASONS:
+            if needs_cause(response.response, response.reason):
                 try:
                     async with asyncio.timeout(CAUSE_WAIT_SECONDS):
                         cause = await hangup
@@ -240,24 +225,24 @@ class ConnectDispatcher:
         except AmiError as exc:
             log.warning("dispatch %d: Originate to %s refused: %s", dispatch_id, trunk, exc,
                         extra={"call_id": caller})
-            return "failed", datetime.now(UTC)
+            return "failed", utcnow()
         except TimeoutError:
             log.warning("dispatch %d: no OriginateResponse for %s within %g s", dispatch_id,
                         trunk, ring_seconds + self.answer_margin_seconds,
                         extra={"call_id": caller})
-            return "failed", datetime.now(UTC)
+            return "failed", utcnow()
         finally:
             self._originates.pop(key, None)
             self._hangups.pop(action["ChannelId"], None)
         log.debug("dispatch %d: OriginateResponse %s reason %d cause %s for %s", dispatch_id,
                   response.response, response.reason, cause, trunk, extra={"call_id": caller})
-        return originate_outcome(response, cause), _when(response)
+        return originate_outcome(response, cause), event_datetime(response)
 
     # --- after a restart ----------------------------------------------------------------------
 
     def on_login(self) -> None:
         """After every AMI login: connect dispatches nobody dials any more are ended."""
-        self._spawn(self.resync(), "dispatch-resync")
+        self._background.spawn(self.resync(), "dispatch-resync")
 
     async def resync(self) -> None:
         """A connect dispatch still `dialing` or `answered` that this controller is not
@@ -276,7 +261,7 @@ class ConnectDispatcher:
             if row["id"] in self._dialing or row["id"] in legs:
                 continue
             try:
-                dispatch = await self.incidents.timed_out(row["id"], datetime.now(UTC))
+                dispatch = await self.incidents.timed_out(row["id"], utcnow())
             except Conflict:  # it moved on meanwhile
                 continue
             self._failed(dispatch, "interrupted", dispatch["created_by"], None)
@@ -294,10 +279,10 @@ class ConnectDispatcher:
             if hangup is not None and not hangup.done():
                 hangup.set_result(event.cause)
         elif isinstance(event, DispatchKey):
-            self._spawn(self._on_key(event), f"dispatch-{event.dispatch}-key")
+            self._background.spawn(self._on_key(event), f"dispatch-{event.dispatch}-key")
         elif (isinstance(event, ConfbridgeLeave)
               and event.conference.startswith(dp.CONFERENCE_PREFIX)):
-            self._spawn(self._after_leave(event), f"{event.conference}-leave")
+            self._background.spawn(self._after_leave(event), f"{event.conference}-leave")
 
     async def _after_leave(self, event: ConfbridgeLeave) -> None:
         """The agency and the call-taker have both gone: the caller is not left alone in a
@@ -320,11 +305,11 @@ class ConnectDispatcher:
                       alone.channel, exc, extra={"call_id": alone.uniqueid or "-"})
             return
         if alone.uniqueid:
-            self._step(alone.uniqueid, _when(event), KIND_BACK_TO_QUEUE,
+            self._step(alone.uniqueid, event_datetime(event), KIND_BACK_TO_QUEUE,
                        {"conference": event.conference})
 
     async def _on_key(self, event: DispatchKey) -> None:
-        at = _when(event)
+        at = event_datetime(event)
         if event.result == "accept":
             await self._accept(event, at)
             return

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.api.http import PushResult
 from ntpd_ivr.audit.trail import Entry, record
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.feed.tables import FeedOutbox
 from ntpd_ivr.reports import grouped
 from ntpd_ivr.reports.http import ReportQuery, ReportSource
@@ -48,7 +49,7 @@ def period_start(at: datetime, interval: timedelta) -> datetime:
 
 class MonitoringFeed:
     def __init__(self, settings: FeedSettings, engine: AsyncEngine, figures: Figures,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
         self.engine = engine
         self.figures = figures

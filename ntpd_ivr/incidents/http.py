@@ -9,9 +9,7 @@ or dispatch answers 404, as if it did not exist.
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, tzinfo
@@ -27,9 +25,9 @@ from ntpd_ivr.incidents.model import AGENCY_EVENTS, TRANSITIONS, DispatchEvent
 from ntpd_ivr.incidents.rights import CallRights
 from ntpd_ivr.incidents.schemas import BadInput
 from ntpd_ivr.incidents.service import IncidentService
-from ntpd_ivr.reports.commands import iso_time
+from ntpd_ivr.period import query_period
 from ntpd_ivr.web import csrf
-from ntpd_ivr.web.app import DEPS, protect, refuse, request_fields
+from ntpd_ivr.web.app import DEPS, checked_fields, json_reply, path_id, protect, refuse
 from ntpd_ivr.web.auth import AGENCY_ROLE, Session, role_allows
 from ntpd_ivr.web.i18n import add_messages
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
@@ -44,7 +42,6 @@ Connect = Callable[[int, str, str, str], Awaitable[dict[str, Any]]]
 CONNECT: web.AppKey[Connect] = web.AppKey("incidents-connect", Connect)  # type: ignore[arg-type]
 # Whose call it is (ntpd_ivr/incidents/rights.py); without it no call can be named.
 RIGHTS: web.AppKey[CallRights] = web.AppKey("incidents-call-rights", CallRights)
-MAX_ID = 2**62
 # URL action -> dispatch event. attempt, answer and time_out come only from the telephony.
 ACTIONS: dict[str, DispatchEvent] = {"accept": "accept", "refuse": "refuse",
                                      "on-the-way": "on_the_way", "on-scene": "on_scene",
@@ -52,10 +49,6 @@ ACTIONS: dict[str, DispatchEvent] = {"accept": "accept", "refuse": "refuse",
 AGENCY_ACTIONS = tuple(action for action, event in ACTIONS.items() if event in AGENCY_EVENTS)
 SCREEN_TIMES = ("accepted_at", "on_the_way_at", "on_scene_at", "resolved_at", "refused_at")
 REPORT_DEFAULT_DAYS = 30
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, default=str))
 
 
 def guarded(handler: Handler) -> Handler:
@@ -98,17 +91,11 @@ async def _may_act_on(request: web.Request, call: str, action: str) -> None:
 
 
 def _id(request: web.Request, name: str = "id") -> int:
-    value = int(request.match_info[name])  # the route allows digits only
-    if not 1 <= value <= MAX_ID:
-        raise NotFound(f"no {name} {value}")
-    return value
+    return path_id(request, lambda value: NotFound(f"no {name} {value}"), name)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        return await request_fields(request)
-    except ValueError as exc:
-        raise BadInput(str(exc)) from None
+    return await checked_fields(request, BadInput)
 
 
 def _is_form(request: web.Request) -> bool:
@@ -119,7 +106,7 @@ def _is_form(request: web.Request) -> bool:
 async def suggest(request: web.Request) -> web.Response:
     category = schemas.text(request.query, "category")
     kecamatan = schemas.text(request.query, "kecamatan")
-    return _json({"incidents": await request.app[SERVICE].suggest(category, kecamatan)})
+    return json_reply({"incidents": await request.app[SERVICE].suggest(category, kecamatan)})
 
 
 @guarded
@@ -131,24 +118,24 @@ async def create_incident(request: web.Request) -> web.Response:
     if call is not None:  # the call becomes the incident's first genuine call
         await _may_act_on(request, call, "incident")
     incident = await service.create_incident(draft, _session(request).user, call)
-    return _json(incident, status=201)
+    return json_reply(incident, status=201)
 
 
 @guarded
 async def get_incident(request: web.Request) -> web.Response:
-    return _json(await request.app[SERVICE].incident(_id(request),
-                                                      agency=_scope(request)))
+    return json_reply(await request.app[SERVICE].incident(_id(request),
+                                                           agency=_scope(request)))
 
 
 @guarded
 async def close_incident(request: web.Request) -> web.Response:
-    return _json(await request.app[SERVICE].close_incident(_id(request),
-                                                            _session(request).user))
+    return json_reply(await request.app[SERVICE].close_incident(_id(request),
+                                                                 _session(request).user))
 
 
 @guarded
 async def proposal(request: web.Request) -> web.Response:
-    return _json({"agencies": await request.app[SERVICE].proposal(_id(request))})
+    return json_reply({"agencies": await request.app[SERVICE].proposal(_id(request))})
 
 
 @guarded
@@ -167,13 +154,13 @@ async def create_dispatch(request: web.Request) -> web.Response:
             raise BadInput("mode connect needs the controller's telephony, not running here")
         await _may_act_on(request, call, "connect-dispatch")
         dispatch = await connect(_id(request), agency, call, _session(request).user)
-        return _json(dispatch, status=201)
+        return json_reply(dispatch, status=201)
     if mode != "notify":
         raise BadInput("mode must be \"notify\" (the agency acknowledges on its screen) "
                        "or \"connect\" (the agency's trunk is dialled into the call)")
     dispatch = await request.app[SERVICE].dispatch(_id(request), agency, "notify",
                                                    _session(request).user)
-    return _json(dispatch, status=201)
+    return json_reply(dispatch, status=201)
 
 
 @guarded
@@ -182,8 +169,8 @@ async def set_disposition(request: web.Request) -> web.Response:
     assert call is not None  # the route has it
     request_body = schemas.disposition(await _body(request))
     await _may_act_on(request, call, "disposition")
-    return _json(await request.app[SERVICE].set_disposition(call, request_body,
-                                                             _session(request).user))
+    return json_reply(await request.app[SERVICE].set_disposition(call, request_body,
+                                                                  _session(request).user))
 
 
 def _may(session: Session, action: str) -> bool:
@@ -206,7 +193,7 @@ async def dispatch_action(request: web.Request) -> web.StreamResponse:
                                                    agency=_scope(request))
     if _is_form(request):
         raise web.HTTPSeeOther("/agency")
-    return _json(result)
+    return json_reply(result)
 
 
 def _agency_filter(request: web.Request) -> str | None:
@@ -229,7 +216,7 @@ def _known_form(request: web.Request, param: params.Param) -> str | None:
 @guarded
 async def list_dispatches(request: web.Request) -> web.Response:
     dispatches = await request.app[SERVICE].agency_dispatches(_agency_filter(request))
-    return _json({"dispatches": dispatches})
+    return json_reply({"dispatches": dispatches})
 
 
 def _actions_for(status: str) -> list[str]:
@@ -260,14 +247,10 @@ def _period(request: web.Request, now: datetime) -> tuple[datetime, datetime]:
     for param in (params.FROM, params.TO):  # 1900-2099: no arithmetic past year 1 or 9999
         _known_form(request, param)
     try:
-        end = iso_time(request.query["to"]) if request.query.get("to") else now
-        start = (iso_time(request.query["from"]) if request.query.get("from")
-                 else end - timedelta(days=REPORT_DEFAULT_DAYS))
-    except argparse.ArgumentTypeError as exc:
-        raise BadInput(f"from and to: {exc}") from None
-    if end <= start:
-        raise BadInput("to must be after from")
-    return start, end
+        return query_period(request.query.get("from"), request.query.get("to"), now,
+                            REPORT_DEFAULT_DAYS)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
 
 
 async def _report(request: web.Request) -> tuple[datetime, datetime,
@@ -283,8 +266,8 @@ async def _report(request: web.Request) -> tuple[datetime, datetime,
 @guarded
 async def report_json(request: web.Request) -> web.Response:
     start, end, lines = await _report(request)
-    return _json({"from": start.isoformat(), "to": end.isoformat(),
-                  "lines": [line.as_dict() for line in lines]})
+    return json_reply({"from": start.isoformat(), "to": end.isoformat(),
+                       "lines": [line.as_dict() for line in lines]})
 
 
 def _duration(seconds: float | None) -> str:

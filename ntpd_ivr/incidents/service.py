@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert as sa_insert
@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr.audit.trail import CONTROLLER, Entry, history, record
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.incidents import matrix
 from ntpd_ivr.incidents.exceptions import Conflict, NotFound
 from ntpd_ivr.incidents.model import (
@@ -43,10 +44,6 @@ Publish = Callable[[str, Mapping[str, Any]], None]  # (kind, data): a change, fo
 # (conn, call uniqueid, disposition, actor, at), inside the disposition's transaction: the
 # prank policy's strikes (ntpd_ivr/prank). What it raises rolls the disposition back.
 DispositionHook = Callable[[AsyncConnection, str, str, str, datetime], Awaitable[None]]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def jsonable(row: Mapping[Any, Any]) -> dict[str, Any]:

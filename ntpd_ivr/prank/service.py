@@ -31,6 +31,7 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
 from ntpd_ivr.calls.values import CallStep
+from ntpd_ivr.clock import event_time, utcnow
 from ntpd_ivr.log import CallLogger
 from ntpd_ivr.numbers import parse_caller
 from ntpd_ivr.prank import store
@@ -58,10 +59,6 @@ SIGNALS_MAX_AGE_SECONDS = 6 * 3600
 
 class StepSink(Protocol):
     def submit(self, update: CallStep) -> asyncio.Future[None]: ...
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class PrankService:
@@ -231,7 +228,7 @@ class PrankService:
         uniqueid = getattr(event, "uniqueid", None)
         if uniqueid is None or (signals := self.calls.get(uniqueid)) is None:
             return
-        at = event.timestamp or event.received_at
+        at = event_time(event)
         if isinstance(event, ChannelTalkingStart):
             signals.talking()
         elif isinstance(event, QueueCallerJoin):

@@ -7,13 +7,13 @@ import asyncio
 import logging
 import os
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.audit.trail import Entry, record
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.recordings.model import RecordingFile, expired, file_name, valid_uniqueid
 from ntpd_ivr.settings import RecordingsSettings
 
@@ -90,7 +90,7 @@ class RecordingService:
 
     async def _write_audit(self, actor: str, uniqueid: str, detail: dict[str, Any]) -> None:
         async with self.engine.begin() as conn:
-            await record(conn, Entry(datetime.now(UTC), actor, "recording.played",
+            await record(conn, Entry(utcnow(), actor, "recording.played",
                                      "call", uniqueid, detail))
 
     async def purge_now(self, now: float | None = None) -> list[str]:

@@ -6,22 +6,20 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ntpd_ivr.period import parse_time
 from ntpd_ivr.reports.grouped import DEFAULT_WITHIN, GROUPINGS
 
 
 def iso_time(text: str) -> datetime:
-    """An ISO 8601 date or time; without a zone it is UTC."""
+    """parse_time for argparse, which shows an ArgumentTypeError's message as it is."""
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not an ISO 8601 date or time: {text!r} (e.g. 2026-11-28 or "
-            f"2026-11-28T07:00:00+07:00)") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_reconcile(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:

@@ -9,7 +9,6 @@ within N s", default 20), region (optional).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.period import query_period
 from ntpd_ivr.reports import grouped
-from ntpd_ivr.reports.commands import iso_time
 from ntpd_ivr.reports.messages import MESSAGES
 from ntpd_ivr.reports.svg import bar_chart, line_chart
 from ntpd_ivr.routing.config import RoutingConfig
@@ -61,16 +60,7 @@ SOURCE: web.AppKey[ReportSource] = web.AppKey("report_source", ReportSource)
 
 def parse_query(query: Mapping[str, str], now: datetime) -> ReportQuery:
     """The report's parameters, or ValueError naming the bad one."""
-    try:
-        end = iso_time(query["to"]) if query.get("to") else now
-        start = (iso_time(query["from"]) if query.get("from")
-                 else end - timedelta(days=DEFAULT_DAYS))
-    except argparse.ArgumentTypeError as exc:
-        raise ValueError(f"from and to: {exc}") from None
-    except OverflowError:  # 7 days before 0001-01-03
-        raise ValueError("from and to: out of range") from None
-    if end <= start:
-        raise ValueError("to must be after from")
+    start, end = query_period(query.get("from"), query.get("to"), now, DEFAULT_DAYS)
     if end - start > timedelta(days=MAX_DAYS):
         raise ValueError(f"the period is at most {MAX_DAYS} days")
     by = query.get("by") or "day"

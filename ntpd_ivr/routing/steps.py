@@ -11,6 +11,7 @@ import logging
 
 from ntpd_ivr.ami.events import AgencyTrunkAttempt, AmiEvent
 from ntpd_ivr.calls.values import CallStep
+from ntpd_ivr.clock import event_time
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def trunk_attempt_step(event: AmiEvent) -> CallStep | None:
     if not isinstance(event, AgencyTrunkAttempt):
         return None
     try:
-        return CallStep(event.uniqueid, event.timestamp or event.received_at,
+        return CallStep(event.uniqueid, event_time(event),
                         KIND_TRUNK_ATTEMPT,
                         {"agency": event.agency, "attempt": event.attempt,
                          "trunk": event.trunk, "result": event.result,

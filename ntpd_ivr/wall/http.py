@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from ntpd_ivr.jsontext import dumps
 from ntpd_ivr.wall.messages import MESSAGES
 from ntpd_ivr.wall.service import WallService
 from ntpd_ivr.web.app import protect
@@ -24,10 +24,6 @@ WALL: web.AppKey[WallService] = web.AppKey("wall", WallService)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def _dumps(value: object) -> str:
-    return json.dumps(value, default=str)
-
-
 async def page(request: web.Request) -> web.Response:
     # The raw texts, placeholders and all: wall.js fills them in as the state changes.
     lang = language_of(request)
@@ -36,7 +32,7 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def state(request: web.Request) -> web.Response:
-    return web.json_response(request.app[WALL].snapshot(), dumps=_dumps)
+    return web.json_response(request.app[WALL].snapshot(), dumps=dumps)
 
 
 def routes(service: WallService) -> Callable[[web.Application], None]:

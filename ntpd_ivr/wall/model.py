@@ -28,6 +28,7 @@ from ntpd_ivr.ami.events import (
     QueueMember,
 )
 from ntpd_ivr.calls.tracker import EMERGENCY_CONTEXTS
+from ntpd_ivr.clock import event_time
 from ntpd_ivr.workspace.model import endpoint_of
 
 TOPIC = "wall"
@@ -48,10 +49,6 @@ _DEVICE_UNREACHABLE = frozenset({4, 5})
 TARGETS: Mapping[str, float] = {"answered_within_10s_pct": 90.0,
                                 "answered_within_15s_pct": 90.0,
                                 "answered_within_20s_pct": 95.0}
-
-
-def _when(event: AmiEvent) -> float:
-    return event.timestamp if event.timestamp is not None else event.received_at
 
 
 @dataclass(frozen=True)
@@ -99,7 +96,7 @@ class Taker:
 
 def call_after(call: LiveCall | None, event: AmiEvent) -> LiveCall | None:
     """A 112 call's next state after one event (None: not a call the wall shows)."""
-    at = _when(event)
+    at = event_time(event)
     if isinstance(event, Newchannel):
         if event.context != dp.CONTEXT_FROM_OPERATOR or call is not None:
             return call  # a uniqueid starts once: replayed after a rebuild, it changes nothing
@@ -150,7 +147,7 @@ def taker_from_members(endpoint: str, members: Iterable[QueueMember], previous: 
 
 def taker_after(taker: Taker, event: AmiEvent, wrapup_seconds: float) -> Taker:
     """A call-taker's next state after one of their queue-member events."""
-    at = _when(event)
+    at = event_time(event)
     if taker.state in (PAUSED, LOGGED_OUT) and not isinstance(event, (AgentConnect,
                                                                       AgentComplete)):
         return taker
@@ -192,7 +189,7 @@ class WallState:
         changed = False
         if isinstance(event, _MEMBER_EVENTS):
             endpoint = endpoint_of(event.interface)
-            before = self.takers.get(endpoint) or Taker(endpoint, AVAILABLE, _when(event))
+            before = self.takers.get(endpoint) or Taker(endpoint, AVAILABLE, event_time(event))
             after = taker_after(before, event, self.wrapup_seconds)
             if after != before:
                 self.takers[endpoint] = after

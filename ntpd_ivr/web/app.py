@@ -8,7 +8,6 @@ Errors are JSON `{"error": id, "reason": text}` with a 4xx status, or, for a bro
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ntpd_ivr.audit.trail import AuditWriter
+from ntpd_ivr.jsontext import dumps
 from ntpd_ivr.web import client, csrf
 from ntpd_ivr.web.auth import (
     AGENCY_ROLE,
@@ -43,6 +43,7 @@ RecentCalls = Callable[[int], Awaitable[list[dict[str, Any]]]]
 MAX_BODY_BYTES = 16 * 1024
 MAX_PASSWORD_CHARS = 1024  # scrypt of a huge password would be a cheap way to burn CPU
 MAX_NOTICE_CHARS = 500
+MAX_ID = 2**62  # a row id in a route: past it, no such row (and no overflow in SQL)
 STATIC_DIR = Path(__file__).parent / "static"
 CALL_COLUMNS = ("arrived_at", "caller_number", "dialed", "category", "queue", "answered_by",
                 "answered_at", "ended_at", "hangup_cause_text")
@@ -168,7 +169,7 @@ def refuse(request: web.Request, status: int, error: str, reason: str) -> web.Re
 
 def json_reply(data: Any, status: int = 200) -> web.Response:
     """A domain endpoint's JSON: times and other values that JSON lacks as text."""
-    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, default=str))
+    return web.json_response(data, status=status, dumps=dumps)
 
 
 def refusing(errors: type[Exception]) -> Callable[[Handler], Handler]:
@@ -268,6 +269,25 @@ def _storable(body: dict[str, Any]) -> None:
             pending.extend((f"{where}.{key}"[:80], item) for key, item in value.items())
         elif isinstance(value, list):
             pending.extend((where, item) for item in value)
+
+
+def path_id(request: web.Request, refusal: Callable[[int], Exception],
+            name: str = "id") -> int:
+    """A row id in the route (which allows digits only); out of range (1..MAX_ID), the
+    domain's `refusal` of it is raised."""
+    value = int(request.match_info[name])
+    if not 1 <= value <= MAX_ID:
+        raise refusal(value)
+    return value
+
+
+async def checked_fields(request: web.Request,
+                         refusal: Callable[[str], Exception]) -> dict[str, Any]:
+    """request_fields, refused with the domain's error (its 400)."""
+    try:
+        return await request_fields(request)
+    except ValueError as exc:
+        raise refusal(str(exc)) from None
 
 
 async def request_fields(request: web.Request) -> dict[str, Any]:
@@ -431,7 +451,7 @@ async def calls(request: web.Request) -> web.Response:
     except ValueError as exc:
         return problem(400, "bad-request", str(exc))
     rows = await request.app[DEPS].recent_calls(limit)
-    return web.json_response({"calls": rows}, dumps=lambda o: json.dumps(o, default=str))
+    return json_reply({"calls": rows})
 
 
 async def home(request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from ntpd_ivr.jsontext import dumps
 from ntpd_ivr.web.auth import AGENCY_ROLE, ROLES, Session, role_allows
 from ntpd_ivr.web.sessions import SessionsUnavailable
 
@@ -45,8 +46,8 @@ class Event:
     data: Mapping[str, Any]
 
     def encode(self) -> str:
-        return json.dumps({"type": "event", "topic": self.topic, "kind": self.kind,
-                           "data": self.data}, default=str)
+        return dumps({"type": "event", "topic": self.topic, "kind": self.kind,
+                      "data": self.data})
 
 
 @dataclass(frozen=True)

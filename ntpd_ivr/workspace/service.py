@@ -25,6 +25,7 @@ from ntpd_ivr.ami.events import (
     AmiActions,
     AmiEvent,
 )
+from ntpd_ivr.background import Background
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.web.auth import UserStore
@@ -87,7 +88,7 @@ class WorkspaceService:
         self.presence: dict[str, Presence] = {}
         self.pops: dict[str, dict[str, Any]] = {}  # endpoint -> the call on its screen
         self.ended: dict[str, dict[str, Any]] = {}  # endpoint -> its last call that ended
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background("workspace")
         self._by_endpoint: dict[str, tuple[str, ...]] = {}
         self._users_read: dict[str, Any] | None = None  # the users dict the map is of
         # The caller's uniqueid -> the endpoint that answered it (AgentConnect), for the
@@ -145,11 +146,6 @@ class WorkspaceService:
         for user in self.users_of(endpoint):
             self.hub.publish(TOPIC, kind, data, user=user)
 
-    def _spawn(self, coro: Any, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     # --- screen pop ---------------------------------------------------------------------
 
     def on_event(self, event: AmiEvent) -> None:
@@ -171,7 +167,8 @@ class WorkspaceService:
                 # during the look-up is not lost: their state goes into the pop.
                 placeholder: dict[str, Any] = {"uniqueid": event.uniqueid, "state": "ringing"}
                 self.pops[endpoint] = placeholder
-                self._spawn(self.pop(event, endpoint, placeholder), f"pop-{event.uniqueid}")
+                self._background.spawn(self.pop(event, endpoint, placeholder),
+                                       f"pop-{event.uniqueid}")
             return
         pop = self.pops.get(endpoint)
         if pop is None:
@@ -192,8 +189,8 @@ class WorkspaceService:
             self._publish(endpoint, f"call.{pop['state']}", {"uniqueid": uniqueid})
             if isinstance(event, AgentComplete):
                 self.ended[endpoint] = pop
-                self._spawn(self.wrapups.call_ended(endpoint, uniqueid),
-                            f"wrapup-{uniqueid}")
+                self._background.spawn(self.wrapups.call_ended(endpoint, uniqueid),
+                                       f"wrapup-{uniqueid}")
 
     def screen_call(self, endpoint: str) -> dict[str, Any] | None:
         """The call a (re)loaded screen shows: the one ringing or connected, else the one
@@ -208,7 +205,7 @@ class WorkspaceService:
 
     def on_disposition(self, uniqueid: str) -> None:
         """A call's disposition was set (ntpd_ivr/incidents): its wrap-up, if any, ends."""
-        self._spawn(self.wrapups.disposition_set(uniqueid), f"disposed-{uniqueid}")
+        self._background.spawn(self.wrapups.disposition_set(uniqueid), f"disposed-{uniqueid}")
 
     async def pop(self, called: AgentCalled, endpoint: str,
                   placeholder: dict[str, Any]) -> None:
@@ -253,7 +250,7 @@ class WorkspaceService:
 
     def on_login(self) -> None:
         """After every AMI login: presence again from Asterisk (events were lost)."""
-        self._spawn(self.resync(), "workspace-resync")
+        self._background.spawn(self.resync(), "workspace-resync")
 
     async def resync(self) -> None:
         if self.before_resync is not None:
@@ -358,6 +355,4 @@ class WorkspaceService:
 
     async def stop(self) -> None:
         await self.wrapups.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._background.stop()

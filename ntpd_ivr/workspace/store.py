@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr.audit.model import AuditEvent
 from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.db.models import Call
 from ntpd_ivr.incidents.tables import CallDisposition
 from ntpd_ivr.workspace.tables import WrapUpRow
@@ -47,7 +48,7 @@ async def caller_history(engine: AsyncEngine, caller_number: str, *, before_uniq
 async def write_audit(conn: AsyncConnection, *, actor: str, action: str, target: str,
                       detail: Mapping[str, Any], outcome: str) -> None:
     """One audit row, on the caller's connection: inside the transaction of the change."""
-    await record(conn, Entry(datetime.now(UTC), actor, action, SUBJECT, target,
+    await record(conn, Entry(utcnow(), actor, action, SUBJECT, target,
                              {**detail, "outcome": outcome}))
 
 

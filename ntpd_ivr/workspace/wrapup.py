@@ -23,10 +23,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ntpd_ivr.ami.events import AmiActions
+from ntpd_ivr.background import Background
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.workspace.model import Presence, interface_of
 
@@ -39,10 +41,6 @@ DEFAULT_LIMIT_SECONDS = 120
 # reason); pausing it failed.
 DISPOSED, EXPIRED, RELEASED, FAILED = "disposition", "expired", "released", "failed"
 WITHOUT_DISPOSITION = frozenset({EXPIRED, RELEASED, FAILED})
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,8 @@ class WrapUps:
         self.publish = publish
         self.clock = clock
         self.pending: dict[str, WrapUp] = {}  # endpoint -> its wrap-up
-        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._timers: dict[str, asyncio.Task[Any]] = {}
+        self._background = Background("wrap-up")
         self._locks: dict[str, asyncio.Lock] = {}
 
     def of(self, endpoint: str) -> WrapUp | None:
@@ -190,7 +189,7 @@ class WrapUps:
         old = self._timers.pop(wrapup.endpoint, None)
         if old is not None:
             old.cancel()
-        self._timers[wrapup.endpoint] = asyncio.create_task(
+        self._timers[wrapup.endpoint] = self._background.spawn(
             self._expire(wrapup), name=f"wrapup-{wrapup.endpoint}")
 
     async def _expire(self, wrapup: WrapUp) -> None:
@@ -290,7 +289,4 @@ class WrapUps:
                 await self._presence(endpoint)
 
     async def stop(self) -> None:
-        timers = list(self._timers.values())
-        for task in timers:
-            task.cancel()
-        await asyncio.gather(*timers, return_exceptions=True)
+        await self._background.stop()

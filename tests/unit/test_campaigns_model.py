@@ -186,7 +186,7 @@ def test_slow_rates_start_one_call_at_a_time() -> None:
     ("Success", 4, None, None), ("Failure", 3, None, NO_ANSWER),
     ("Failure", 5, None, BUSY), ("Failure", 8, None, FAILED),
     ("Failure", 0, 17, BUSY), ("Failure", 0, 34, FAILED), ("Failure", 0, 19, NO_ANSWER),
-    ("Failure", 0, None, FAILED), ("Failure", 1, 16, NO_ANSWER),
+    ("Failure", 0, None, FAILED), ("Failure", 1, 16, FAILED),
 ])
 def test_originate_outcome(response: str, reason: int, cause: int | None,
                            expected: str | None) -> None:
