@@ -69,7 +69,7 @@ call: venv ## place a test 112 call (DIGIT=1; DIGIT= none) into the running serv
 call-ha: venv ## the same through the Kamailio edge of `make run-ha`
 	$(PY) -m ntpd_ivr call --run-dir $(RUN_DIR)/ha --digit '$(DIGIT)'
 
-test: deps venv ## all tests: unit, protocol, integration, browser, end-to-end (Asterisk, PostgreSQL, SIPp, baresip)
+test: deps venv ## all tests: unit, protocol, integration, browser, security (attacks), end-to-end (Asterisk, PostgreSQL, SIPp, baresip)
 	$(PY) -m pytest
 
 test-unit: venv ## fast tests only (no Asterisk, no PostgreSQL)
