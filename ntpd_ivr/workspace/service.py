@@ -126,10 +126,16 @@ class WorkspaceService:
 
     async def answered_by(self, uniqueid: str) -> str | None:
         """The endpoint that answered this call: from AMI AgentConnect if this controller
-        saw it, else the calls row's `answered_by` (a call from before a restart)."""
+        saw it; else the endpoint it is ringing on now (AMI AgentCalled: the screen pops,
+        and its form is usable, while the phone rings, so the call-taker may save what the
+        caller says before AgentConnect arrives); else the calls row's `answered_by` (a
+        call from before a restart)."""
         endpoint = self.answered.get(uniqueid)
         if endpoint is not None:
             return endpoint
+        ringing = [e for e, pop in self.pops.items() if pop.get("uniqueid") == uniqueid]
+        if len(ringing) == 1:  # offered to one phone only (a ringall queue: to none)
+            return ringing[0]
         row = await self.store.call_row(uniqueid)
         found = (row or {}).get("answered_by")
         return str(found) if found else None

@@ -122,6 +122,11 @@ async def test_the_workspace_knows_who_answered_from_ami_then_from_the_calls_row
     assert await service.answered_by("1.1") == "taker-9"
     assert await service.answered_by("3.3") == "taker-2"  # before a restart: the row
     assert await service.answered_by("4.4") is None
+    # Ringing on one phone only (AgentCalled, its pop): that phone's call-taker may act.
+    service.pops["taker-3"] = {"uniqueid": "5.5", "state": "ringing"}
+    assert await service.answered_by("5.5") == "taker-3"
+    service.pops["taker-4"] = {"uniqueid": "5.5", "state": "ringing"}
+    assert await service.answered_by("5.5") is None  # offered to two: nobody's yet
 
 
 async def test_a_user_added_while_running_gets_the_next_pop(tmp_path: Path,
