@@ -30,7 +30,7 @@ from ntpd_ivr.bench.stack import ControllerProcess
 from ntpd_ivr.db.migrate import upgrade
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.routing.config import load_routing_config
-from ntpd_ivr.routing.render import OPERATOR_HEADER, OPERATORS_NAME, render_operators
+from ntpd_ivr.routing.render import OPERATORS_NAME, render_operators
 from ntpd_ivr.stack.devstack import (
     AGENCY_IP,
     LOOPBACK,
@@ -179,8 +179,7 @@ peer_settings = "{peer.settings_file}"
         write_includes(AccountStore(self.takers_file).accounts.values(),
                        str(self.takers_file), etc, via_edge=self.ha.edge_address)
         config = load_routing_config(self.routing_file)
-        (etc / OPERATORS_NAME).write_text(render_operators(config, by_header=OPERATOR_HEADER,
-                                                           edge_ip=EDGE_IP),
+        (etc / OPERATORS_NAME).write_text(render_operators(config, edge_ip=EDGE_IP),
                                           encoding="utf-8")
         (etc / HA_PJSIP_NAME).write_text(render_edge_endpoint(EDGE_IP, (TAKER_IP, AGENCY_IP)),
                                          encoding="utf-8")

@@ -77,8 +77,7 @@ def test_an_unknown_placeholder_names_the_template(tmp_path: Path) -> None:
 
 
 def test_behind_the_edge_nodes_identify_operators_by_header_not_address() -> None:
-    text = render_operators(load_routing_config(EXAMPLE), by_header="X-NTPD-Operator",
-                            edge_ip="127.0.0.1")
+    text = render_operators(load_routing_config(EXAMPLE), edge_ip="127.0.0.1")
     assert "match_header = X-NTPD-Operator: operator-local" in text
     assert "match_header = X-NTPD-Operator: operator-b" in text
     assert not re.search(r"^match = ", text, re.M)
