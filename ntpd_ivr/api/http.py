@@ -36,6 +36,7 @@ from ntpd_ivr.reports import grouped
 from ntpd_ivr.reports.http import ReportSource, parse_query
 from ntpd_ivr.web.app import current_session, problem
 from ntpd_ivr.web.auth import AGENCY_ROLE, role_allows
+from ntpd_ivr.web.client import client_of
 from ntpd_ivr.web.sessions import SessionsUnavailable
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,8 @@ def api_route(*roles: str) -> Callable[[Handler], Handler]:
                 return await handler(request)
             except ApiError as exc:
                 log.info("api refused %s %s from %s: %d %s (%s)", request.method,
-                         request.path, request.remote, exc.status, exc.error, exc)
+                         request.path, client_of(request).address, exc.status, exc.error,
+                         exc)
                 return problem(exc.status, exc.error, str(exc))
         return run
     return wrap

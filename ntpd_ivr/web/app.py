@@ -144,7 +144,8 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.exception("%s %s from %s failed", request.method, request.path, request.remote)
+        log.exception("%s %s from %s failed", request.method, request.path,
+                      client.client_of(request).address)
         return problem(500, "internal", "internal error (logged)")
 
 
@@ -160,7 +161,7 @@ def refuse(request: web.Request, status: int, error: str, reason: str) -> web.Re
     """A 4xx: JSON with the English reason, or a page with the reason in the user's
     language (the catalogue's `error.<id>`)."""
     log.info("refused %s %s from %s: %d %s (%s)", request.method, request.path,
-             request.remote, status, error, reason)
+             client.client_of(request).address, status, error, reason)
     if not wants_html(request):
         return problem(status, error, reason)
     return render(request, "error.html", status=status, error=error,
