@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ntpd_ivr.errors import StackError
-from ntpd_ivr.stack.sipp import SCENARIOS
+from ntpd_ivr.stack.sipp import SCENARIOS, sipp_binary
 from ntpd_ivr.stats import percentile
 
 # Three IVR paths on one Asterisk, each reached from its own trunk (source address).
@@ -27,13 +27,6 @@ PATH_SOURCES = {"a": "127.0.0.2", "b": "127.0.0.6", "c": "127.0.0.7"}
 PATH_NAMES = {"a": "controller FastAGI IVR", "b": "pure dialplan Read()",
               "c": "pyst2 AGI, process per call"}
 _PATH_DIGIT = {"a": "1", "b": "2", "c": "3"}
-
-
-def _sipp() -> str:
-    path = shutil.which("sipp")
-    if not path:
-        raise StackError("sipp is missing: apt-get install sip-tester")
-    return path
 
 
 def run_tag() -> str:
@@ -129,7 +122,7 @@ class CallerLoad:
         self.started_at = time.time()
         limit = max_concurrent if max_concurrent is not None else max(100, int(rate * 120))
         self.process = subprocess.Popen(
-            [_sipp(), target, "-sf", str(SCENARIOS / scenario),
+            [sipp_binary(), target, "-sf", str(SCENARIOS / scenario),
              "-i", PATH_SOURCES[path], "-p", "0", "-s", dialed,
              "-key", "caller", prefix, "-key", "digit", digit, "-d", str(pause_ms),
              "-r", f"{rate:g}", "-m", str(calls), "-l", str(limit),
@@ -171,7 +164,7 @@ class TakerPool:
         self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-bench-takers-"))
         self.processes = [
             subprocess.Popen(
-                [_sipp(), "-sf", str(SCENARIOS / "bench-taker.xml"), "-i", ip,
+                [sipp_binary(), "-sf", str(SCENARIOS / "bench-taker.xml"), "-i", ip,
                  "-p", str(port), "-d", str(talk_ms), "-m", "10000000", "-nostdin",
                  "-trace_logs", "-max_socket", "50000"],
                 cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ntpd_ivr.bench.runner import wait_for_idle_asterisk
-from ntpd_ivr.bench.stack import TAKER_MEMBERS, TAKER_QUEUE, BenchStack, health
+from ntpd_ivr.bench.stack import TAKER_MEMBERS, TAKER_QUEUE, BenchStack
 from ntpd_ivr.db.models import Call, CallEvent
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.errors import StackError
@@ -49,8 +49,9 @@ from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.prank import store
 from ntpd_ivr.prank.policy import PrankPolicy
 from ntpd_ivr.settings import load_settings
+from ntpd_ivr.stack.controller import health
 from ntpd_ivr.stack.devstack import OPERATOR_IP, ROUTING_CONFIG
-from ntpd_ivr.stack.sipp import SCENARIOS, _sipp
+from ntpd_ivr.stack.sipp import SCENARIOS, sipp_binary
 from ntpd_ivr.stats import percentile
 
 MODES = ("policy", "fifo")
@@ -174,7 +175,7 @@ def _callers(workdir: Path, kind: str, numbers: list[tuple[str, str]], config: P
     limit = config.segment_seconds + config.patience_s + 60
     with (workdir / f"{kind}.log").open("wb") as log:  # SIPp keeps its own copy
         return subprocess.Popen(
-            [_sipp(), target, "-sf", str(scenario), "-inf", str(inf), "-i", OPERATOR_IP,
+            [sipp_binary(), target, "-sf", str(scenario), "-inf", str(inf), "-i", OPERATOR_IP,
              "-p", "0", "-s", "112", "-r", "1", "-rp", str(period_ms), "-m",
              str(len(numbers)),
              # SIPp's default limit of simultaneous calls (from the rate and a short call)
@@ -307,7 +308,7 @@ def bench_prank(config: PrankBench, out: Path, keep: bool = False) -> int:
         ip, ports = stack.taker_contacts
         for port in ports:
             takers.append(subprocess.Popen(
-                [_sipp(), "-sf", str(taker_sf), "-i", ip, "-p", str(port), "-m", "100000",
+                [sipp_binary(), "-sf", str(taker_sf), "-i", ip, "-p", str(port), "-m", "100000",
                  "-timeout", "7200s", "-nostdin"], cwd=workdir,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         caller_xml = (SCENARIOS / "bench-prank-caller.xml").read_text().replace(

@@ -26,11 +26,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ntpd_ivr.ami.accounts import PEER, PEER_FILE, render_peer_account
-from ntpd_ivr.bench.stack import ControllerProcess
 from ntpd_ivr.db.migrate import upgrade
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.routing.render import OPERATORS_NAME, render_operators
+from ntpd_ivr.stack.controller import ControllerProcess
 from ntpd_ivr.stack.devstack import (
     AGENCY_IP,
     LOOPBACK,

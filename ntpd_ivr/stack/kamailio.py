@@ -14,8 +14,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import re
-import shutil
 import signal
 import subprocess
 import time
@@ -23,11 +21,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ntpd_ivr.errors import ConfigError, StackError
+from ntpd_ivr.errors import StackError
 from ntpd_ivr.routing.config import Operator
 from ntpd_ivr.stack.asterisk import REPO_ROOT, fill_placeholders
 from ntpd_ivr.takers.accounts import REALM, TakerAccount
-from ntpd_ivr.takers.edge import TABLE, write_table
+from ntpd_ivr.takers.edge import (
+    TABLE,
+    kamailio_binary,
+    kamcmd,
+    safe_name,
+    write_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,6 @@ TEMPLATE = REPO_ROOT / "kamailio" / "kamailio.cfg"
 MODULE_PATH = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 DISPATCHER_SET = 1
 # A name that goes into the config between quotes: nothing that could close them.
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -87,18 +90,11 @@ class EdgeConfig:
         return self.run_dir / "kamailio.log"
 
 
-def _name(kind: str, value: str) -> str:
-    if not _SAFE_NAME.match(value):
-        raise ConfigError(f"{kind} {value!r}: only letters, digits, '.', '_' and '-' can "
-                          "go into the Kamailio config")
-    return value
-
-
 def operator_matches(operators: Iterable[Operator]) -> str:
     """route[OPERATOR]'s body: the trunk named by the request's source address."""
     lines = []
     for operator in sorted(operators, key=lambda o: o.key):
-        key = _name("operator", operator.key)
+        key = safe_name("operator", operator.key)
         for match in operator.match:
             if match.count(":") == 1 and "/" not in match:  # IPv4 a.b.c.d:port
                 address, _, port = match.partition(":")
@@ -150,43 +146,6 @@ def render(config: EdgeConfig, operators: Iterable[Operator], template: Path = T
     return fill_placeholders(template.read_text(encoding="utf-8"), values, template)
 
 
-def _binary(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    if not path:
-        raise StackError(f"{name} is missing: apt-get install kamailio")
-    return path
-
-
-def kamcmd(ctl_socket: Path, *command: str, timeout: float = 5.0) -> str:
-    """One RPC over the edge's control socket; its output. StackError if it failed."""
-    try:
-        proc = subprocess.run(
-            [_binary("kamcmd"), "-s", f"unix:{ctl_socket}", *command],
-            capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise StackError(f"kamcmd {' '.join(command)}: no answer within {timeout:g} s "
-                         f"on {ctl_socket}") from None
-    # An RPC fault ("error: 404 - AOR not found") is printed, and kamcmd still exits 0.
-    if proc.returncode != 0 or proc.stdout.startswith("error: "):
-        raise StackError(f"kamcmd {' '.join(command)}: "
-                         f"{(proc.stderr or proc.stdout).strip()}")
-    return proc.stdout
-
-
-def forget_registration(ctl_socket: Path, aor: str) -> bool:
-    """Drop a call-taker's registration at the edge (usrloc, in memory); False if it had
-    none. An edge that is not running has none."""
-    if not ctl_socket.exists():
-        return False
-    try:
-        kamcmd(ctl_socket, "ul.rm", "location", _name("call-taker", aor))
-    except StackError as exc:
-        if "AOR not found" in str(exc):
-            return False
-        raise
-    return True
-
-
 class Kamailio:
     """One Kamailio process with its rendered config in `config.run_dir`."""
 
@@ -202,7 +161,7 @@ class Kamailio:
         fd = os.open(self.config.cfg_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(render(self.config, operators))
-        check = subprocess.run([_binary("kamailio"), "-c", "-f", str(self.config.cfg_file)],
+        check = subprocess.run([kamailio_binary("kamailio"), "-c", "-f", str(self.config.cfg_file)],
                                capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
             tail = "\n".join(check.stderr.splitlines()[-10:])
@@ -214,7 +173,7 @@ class Kamailio:
         self.config.ctl_socket.unlink(missing_ok=True)
         with self.config.log_file.open("ab") as out:
             self.process = subprocess.Popen(
-                [_binary("kamailio"), "-DD", "-E", "-f", str(self.config.cfg_file)],
+                [kamailio_binary("kamailio"), "-DD", "-E", "-f", str(self.config.cfg_file)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         deadline = time.monotonic() + timeout

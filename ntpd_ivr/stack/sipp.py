@@ -16,7 +16,7 @@ from ntpd_ivr.errors import StackError
 SCENARIOS = Path(__file__).resolve().parents[2] / "sipp-scenarios"
 
 
-def _sipp() -> str:
+def sipp_binary() -> str:
     path = shutil.which("sipp")
     if not path:
         raise StackError("sipp is missing: apt-get install sip-tester")
@@ -54,7 +54,7 @@ class Taker:
                  trace_messages: bool = False, wait_qualified: float = 3.0) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="ntpd-sipp-taker-"))
         self.process = subprocess.Popen(
-            [_sipp(), "-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port),
+            [sipp_binary(), "-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port),
              "-d", str(talk_ms), "-set", "calls", str(calls), "-nostdin", "-trace_err",
              "-trace_logs", *_key_args(keys), *extra,
              *(["-trace_msg"] if trace_messages else [])],
@@ -113,7 +113,7 @@ def place_call(target: str, source_ip: str, source_port: int, *, dialed: str = "
     if scenario is None:
         scenario = ("caller-pai.xml" if pai is not None else
                     "caller-info-dtmf.xml" if digit is not None else "caller-no-input.xml")
-    args = [_sipp(), target, "-sf", str(SCENARIOS / scenario), "-i", source_ip,
+    args = [sipp_binary(), target, "-sf", str(SCENARIOS / scenario), "-i", source_ip,
             "-p", str(source_port), "-s", dialed, "-key", "caller", caller,
             "-d", str(digit_delay_ms), "-m", "1", "-nostdin", "-trace_err"]
     if digit is not None:

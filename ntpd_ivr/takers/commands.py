@@ -86,8 +86,7 @@ def _apply_edge(store: AccountStore, edge: Any, forget: str) -> int:
     """The edge's table (read again at its next lookup: no reload to ask for); then the
     registration of a removed or re-keyed call-taker dropped, so that the nodes stop
     reaching that phone now rather than when its registration expires."""
-    from ntpd_ivr.stack.kamailio import forget_registration
-    from ntpd_ivr.takers.edge import write_table
+    from ntpd_ivr.takers.edge import forget_registration, write_table
 
     path = write_table(store.accounts.values(), Path(edge.credentials_dir))
     print(f"edge: wrote {path} (read at the next REGISTER)")

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.errors import ConfigError, StackError
 from ntpd_ivr.takers.accounts import TakerAccount, validate_taker_name
 
 TABLE = "takers"
@@ -63,3 +65,53 @@ def write_table(accounts: Iterable[TakerAccount], credentials_dir: Path) -> Path
     os.utime(tmp, (stamp, stamp))
     tmp.replace(path)
     return path
+
+
+# What Kamailio is asked at run time (kamcmd over its control socket): the nodes' own
+# `ntpd-ivr taker` drops a registration with it, and the dev stack (stack/kamailio.py)
+# drives its edge with it.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def safe_name(kind: str, value: str) -> str:
+    if not SAFE_NAME.match(value):
+        raise ConfigError(f"{kind} {value!r}: only letters, digits, '.', '_' and '-' can "
+                          "go into the Kamailio config")
+    return value
+
+
+def kamailio_binary(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if not path:
+        raise StackError(f"{name} is missing: apt-get install kamailio")
+    return path
+
+
+def kamcmd(ctl_socket: Path, *command: str, timeout: float = 5.0) -> str:
+    """One RPC over the edge's control socket; its output. StackError if it failed."""
+    try:
+        proc = subprocess.run(
+            [kamailio_binary("kamcmd"), "-s", f"unix:{ctl_socket}", *command],
+            capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise StackError(f"kamcmd {' '.join(command)}: no answer within {timeout:g} s "
+                         f"on {ctl_socket}") from None
+    # An RPC fault ("error: 404 - AOR not found") is printed, and kamcmd still exits 0.
+    if proc.returncode != 0 or proc.stdout.startswith("error: "):
+        raise StackError(f"kamcmd {' '.join(command)}: "
+                         f"{(proc.stderr or proc.stdout).strip()}")
+    return proc.stdout
+
+
+def forget_registration(ctl_socket: Path, aor: str) -> bool:
+    """Drop a call-taker's registration at the edge (usrloc, in memory); False if it had
+    none. An edge that is not running has none."""
+    if not ctl_socket.exists():
+        return False
+    try:
+        kamcmd(ctl_socket, "ul.rm", "location", safe_name("call-taker", aor))
+    except StackError as exc:
+        if "AOR not found" in str(exc):
+            return False
+        raise
+    return True

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from ntpd_ivr.bench.load import CallerLoad, LoadResult, TakerPool
-from ntpd_ivr.bench.stack import health
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.baresip import Softphone
+from ntpd_ivr.stack.controller import health
 from ntpd_ivr.stack.devstack import OPERATOR_B_IP, TAKER_IP
 from ntpd_ivr.stack.hastack import NODE_NAMES, HaLayout, HaStack
 from ntpd_ivr.stack.sipp import place_call

@@ -14,9 +14,8 @@ import pytest
 from ntpd_ivr.cli import main
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.settings import load_settings
-from ntpd_ivr.stack.kamailio import forget_registration
 from ntpd_ivr.takers.accounts import AccountStore, TakerAccount, digest_ha1
-from ntpd_ivr.takers.edge import TABLE, render_table, write_table
+from ntpd_ivr.takers.edge import TABLE, forget_registration, render_table, write_table
 from ntpd_ivr.takers.render import PJSIP_NAME, QUEUES_NAME
 
 REPO = Path(__file__).resolve().parents[2]
