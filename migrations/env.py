@@ -12,10 +12,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from ntpd_ivr.db.models import Base
+from ntpd_ivr.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 # Only from the alembic command line: inside the service this would replace its logging.
 if config.cmd_opts is not None and config.config_file_name is not None:

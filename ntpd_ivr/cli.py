@@ -141,7 +141,7 @@ def cmd_call(args: argparse.Namespace) -> int:
 async def _latest_call(settings_file: Path, caller: str, since: float) -> dict[str, Any] | None:
     from sqlalchemy import select
 
-    from ntpd_ivr.db.models import Call
+    from ntpd_ivr.calls.tables import Call
     from ntpd_ivr.db.session import make_engine
     from ntpd_ivr.numbers import canonical_caller
     from ntpd_ivr.settings import load_settings

@@ -29,8 +29,8 @@ from ntpd_ivr.api.openapi import CALL_FIELDS, DISPATCH_FIELDS, INCIDENT_FIELDS, 
 from ntpd_ivr.api.params import BadParam, Param
 from ntpd_ivr.api.tokens import Principal, TokenStore
 from ntpd_ivr.audit.trail import Entry, record
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.clock import utcnow
-from ntpd_ivr.db.models import Call
 from ntpd_ivr.incidents.tables import Dispatch, Incident
 from ntpd_ivr.reports import grouped
 from ntpd_ivr.reports.http import ReportSource, parse_query

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Identity, Index
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ntpd_ivr.db.models import Base
+from ntpd_ivr.db.base import Base
 
 
 class ApiToken(Base):

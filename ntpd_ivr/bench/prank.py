@@ -42,7 +42,7 @@ from sqlalchemy import select
 
 from ntpd_ivr.bench.runner import wait_for_idle_asterisk
 from ntpd_ivr.bench.stack import TAKER_MEMBERS, TAKER_QUEUE, BenchStack
-from ntpd_ivr.db.models import Call, CallEvent
+from ntpd_ivr.calls.tables import Call, CallEvent
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.numbers import canonical_caller

@@ -148,7 +148,7 @@ class ProcSampler:
 async def _call_rows(settings_file: Path, prefix: str, open_only: bool = False) -> list[str]:
     from sqlalchemy import select
 
-    from ntpd_ivr.db.models import Call
+    from ntpd_ivr.calls.tables import Call
     from ntpd_ivr.db.session import make_engine
     from ntpd_ivr.settings import load_settings
 

@@ -42,8 +42,8 @@ from ntpd_ivr.callbacks.model import (
     Policy,
 )
 from ntpd_ivr.callbacks.tables import Callback, CallbackAttempt, CallbackCall
+from ntpd_ivr.calls.tables import Call, CallEvent
 from ntpd_ivr.clock import utcnow
-from ntpd_ivr.db.models import Call, CallEvent
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.routing.steps import KIND_TRUNK_ATTEMPT
 from ntpd_ivr.settings import CallbackSettings

@@ -29,6 +29,7 @@ from typing import Any, Literal, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ntpd_ivr.calls.tables import Call, CallEvent
 from ntpd_ivr.calls.values import (
     CHANGE_FIELDS,
     CUT_BY_NODE_FAILURE,
@@ -38,7 +39,6 @@ from ntpd_ivr.calls.values import (
     CallUpdate,
     Record,
 )
-from ntpd_ivr.db.models import Call, CallEvent
 
 CALLS = Call.__tablename__
 EVENTS = CallEvent.__tablename__

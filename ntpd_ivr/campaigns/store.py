@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
+from ntpd_ivr.calls.tables import CallEvent
 from ntpd_ivr.campaigns import model
 from ntpd_ivr.campaigns.exceptions import BadInput, Conflict, NotFound
 from ntpd_ivr.campaigns.tables import (
@@ -22,7 +23,6 @@ from ntpd_ivr.campaigns.tables import (
     WarningContact,
 )
 from ntpd_ivr.clock import utcnow
-from ntpd_ivr.db.models import CallEvent
 
 CONTACTS = cast(Table, WarningContact.__table__)
 CAMPAIGNS = cast(Table, WarningCampaign.__table__)

@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Double, ForeignKey, Identity
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ntpd_ivr.db.models import Base
+from ntpd_ivr.db.base import Base
 
 
 class WarningContact(Base):

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ntpd_ivr.audit.trail import Entry, record
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.prank.tables import CallerStrike
 
 SUBJECT = "caller"  # audit subject_type; subject_id is the canonical number

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.incidents import commitments
 from ntpd_ivr.incidents.commitments import DispatchRow
 from ntpd_ivr.incidents.tables import CallDisposition, Dispatch, Incident

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.incidents.commitments import AgencyFigures, flat, render_table
 from ntpd_ivr.reports.figures import THRESHOLDS, CallRow, Figures
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Index
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ntpd_ivr.db.models import Base
+from ntpd_ivr.db.base import Base
 
 
 class WebSession(Base):

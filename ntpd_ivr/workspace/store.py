@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr.audit.model import AuditEvent
 from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.clock import utcnow
-from ntpd_ivr.db.models import Call
 from ntpd_ivr.incidents.tables import CallDisposition
 from ntpd_ivr.workspace.tables import WrapUpRow
 from ntpd_ivr.workspace.wrapup import WITHOUT_DISPOSITION, WrapUp

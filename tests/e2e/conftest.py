@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ntpd_ivr.db.models import Call, CallEvent
+from ntpd_ivr.calls.tables import Call, CallEvent
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.settings import load_settings

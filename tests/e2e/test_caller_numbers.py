@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import OPERATOR_B_IP, OPERATOR_IP, TAKER_IP, DevStack

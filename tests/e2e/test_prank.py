@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from ntpd_ivr.audit.model import AuditEvent
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.prank import store

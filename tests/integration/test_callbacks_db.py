@@ -26,7 +26,7 @@ from ntpd_ivr.ami.events import (
 from ntpd_ivr.callbacks import http as callbacks_http
 from ntpd_ivr.callbacks.service import CallbackService
 from ntpd_ivr.callbacks.tables import Callback, CallbackAttempt
-from ntpd_ivr.db.models import Call, CallEvent
+from ntpd_ivr.calls.tables import Call, CallEvent
 from ntpd_ivr.settings import CallbackSettings
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.ami.events import Hangup
 from ntpd_ivr.audit.model import AuditEvent
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.incidents.model import IncidentDraft
 from ntpd_ivr.incidents.schemas import DispositionRequest
 from ntpd_ivr.incidents.service import IncidentService

@@ -23,14 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ntpd_ivr.calls import keeper as keeper_module
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.spool import Spool, SpoolBatch
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.calls.values import CallUpdate
 from ntpd_ivr.db import migrate
-from ntpd_ivr.db.models import Base, Call
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.settings import DatabaseSettings, RecordsSettings
 from ntpd_ivr.stack import postgres as postgres_module
 from ntpd_ivr.stack.postgres import LocalPostgres
+from ntpd_ivr.tables import metadata
 
 if TYPE_CHECKING:
     from tests.conftest import RunningPostgres
@@ -100,7 +101,7 @@ async def test_migrations_go_down_to_base_and_up_again(postgres: RunningPostgres
             return set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
 
     def schema_drift(connection: Any) -> list[Any]:
-        return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+        return list(compare_metadata(MigrationContext.configure(connection), metadata))
 
     try:
         assert "calls" in await tables()

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.incidents.model import IncidentDraft
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.routing.config import load_routing_config

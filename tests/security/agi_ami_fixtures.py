@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ntpd_ivr.ami.client import AmiClient
-from ntpd_ivr.db.models import Call
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.settings import AmiSettings, load_settings
 from ntpd_ivr.stack.devstack import DevStack

@@ -1,0 +1,19 @@
+"""The call-takers table of the first schema (0001). No code writes it yet: accounts live
+in the takers file (takers/accounts.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ntpd_ivr.db.base import Base
+
+
+class CallTaker(Base):
+    __tablename__ = "call_takers"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    region: Mapped[str | None]
+    created: Mapped[datetime] = mapped_column(server_default=func.now())
