@@ -47,7 +47,7 @@ from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.prank import store
-from ntpd_ivr.prank.policy import PrankPolicy
+from ntpd_ivr.prank.config import PrankPolicy
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.controller import health
 from ntpd_ivr.stack.devstack import OPERATOR_IP, ROUTING_CONFIG

@@ -35,11 +35,11 @@ from ntpd_ivr.clock import event_time, utcnow
 from ntpd_ivr.log import CallLogger
 from ntpd_ivr.numbers import parse_caller
 from ntpd_ivr.prank import store
+from ntpd_ivr.prank.config import PrankPolicy
 from ntpd_ivr.prank.policy import (
     CLEARING_DISPOSITIONS,
     STRIKING_DISPOSITIONS,
     PolicyAction,
-    PrankPolicy,
     decide,
     standing_of,
 )

@@ -9,120 +9,40 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time as dtime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
+from ntpd_ivr.configfile import ConfigReader, parse_toml
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.numbers import canonical_prefix
-from ntpd_ivr.prank.policy import PrankConfig, parse_prank
+from ntpd_ivr.prank.config import PrankConfig, parse_prank
+from ntpd_ivr.routing.model import (
+    CALLER_ID_SOURCES,
+    COMMITMENT_KEYS,
+    KNOWN_CODECS,
+    MODES,
+    UNCLASSIFIED,
+    Agency,
+    Category,
+    Commitment,
+    Hours,
+    IvrBudget,
+    Operator,
+    Region,
+)
+
+# The values live in routing/model.py; importing them from here still works.
+__all__ = ["CALLER_ID_SOURCES", "COMMITMENT_KEYS", "KNOWN_CODECS", "MODES", "UNCLASSIFIED",
+           "Agency", "Category", "Commitment", "Hours", "IvrBudget", "Operator", "Region",
+           "RoutingConfig", "load_routing_config", "parse_routing_config"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _ASTERISK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _DIGITS = re.compile(r"^\+?[0-9]{1,20}$")
 _HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
-UNCLASSIFIED = "unclassified"
-MODES = ("direct", "via-call-taker")
-# Where res_pjsip takes the caller's number from (res_pjsip_caller_id.c): with
-# trust_id_inbound=yes, P-Asserted-Identity, else Remote-Party-ID, else From; with
-# trust_id_inbound=no, the From header only (what the operator's PAI says is ignored).
-CALLER_ID_SOURCES = ("asserted", "from")
-# Codecs Asterisk 22 ships and an operator trunk may offer; G.711 (alaw for Indonesia's
-# E1 networks, then ulaw) needs no transcoding of the prompts.
-KNOWN_CODECS = ("alaw", "ulaw", "g722", "g729", "gsm", "ilbc", "opus", "speex", "slin")
-
-
-@dataclass(frozen=True)
-class Hours:
-    """Opening hours in the config's time zone; ``start > end`` wraps past midnight."""
-
-    start_minute: int = 0
-    end_minute: int = 24 * 60
-
-    def open_at(self, at: dtime) -> bool:
-        minute = at.hour * 60 + at.minute
-        if self.start_minute <= self.end_minute:
-            return self.start_minute <= minute < self.end_minute
-        return minute >= self.start_minute or minute < self.end_minute
-
-
-@dataclass(frozen=True)
-class Category:
-    name: str
-    priority: int
-    life_threatening: bool = False
-
-
-@dataclass(frozen=True)
-class Commitment:
-    """What an agency signed ("komitmen pelayanan"): how fast it answers the center's call,
-    accepts a dispatch and is on scene. None: no commitment on that step."""
-
-    answer_seconds: int | None = None
-    accept_seconds: int | None = None
-    on_scene_seconds: int | None = None
-
-
-COMMITMENT_KEYS = {"answer_seconds": 1, "accept_seconds": 1, "on_scene_minutes": 60}
-
-
-@dataclass(frozen=True)
-class Agency:
-    key: str              # "<region>-<agency>": the extension in [ntpd-agency-dispatch]
-    region: str
-    name: str
-    categories: tuple[str, ...]
-    mode: str             # "direct": bridge to its trunk; "via-call-taker": queue
-    primary_trunk: str    # PJSIP endpoint
-    backup_trunk: str     # PJSIP endpoint, "" when none
-    hours: Hours
-    after_hours_agency: str  # agency key to try outside hours, "" = call-taker
-    ring_seconds: int
-    commitment: Commitment = field(default_factory=Commitment)
-
-
-@dataclass(frozen=True)
-class Region:
-    key: str
-    name: str
-    level: str            # province, kabupaten, kota
-    queue: str            # app_queue name of its call-takers
-    overflow_to: str      # region key, "" when none
-    max_wait_seconds: float
-    trunks: tuple[str, ...]
-    dids: tuple[str, ...]
-    caller_prefixes: tuple[str, ...]
-    # kecamatan -> its desa/kelurahan, for the call-taker's location pick lists
-    places: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True)
-class Operator:
-    """One operator's SIP trunk into the center: a PJSIP endpoint + identify (rendered into
-    asterisk-conf/pjsip-operators.conf), matched by the source address of its INVITEs."""
-
-    key: str                   # PJSIP endpoint name; what regions.<r>.trunks names
-    name: str
-    match: tuple[str, ...]     # source addresses or networks (identify `match`)
-    caller_id: str             # one of CALLER_ID_SOURCES
-    codecs: tuple[str, ...]    # in order of preference
-
-
-@dataclass(frozen=True)
-class IvrBudget:
-    language: str = "id"
-    prompt_timeout_ms: int = 3000
-    max_seconds_in_ivr: float = 10.0
-    menu_seconds: float = 8.0
-    english_key: str = "9"
-    english_menu_seconds: float = 4.5
-    live_state_timeout_ms: int = 300
-    live_state_cache_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -160,48 +80,7 @@ class RoutingConfig:
                    regions=MappingProxyType({"default": region}))
 
 
-class _Reader:
-    """Typed access to one TOML table that remembers where it is, for error messages."""
-
-    def __init__(self, origin: str, table: Mapping[str, Any], path: str) -> None:
-        self.origin, self.table, self.path = origin, table, path
-        self.used: set[str] = set()
-
-    def where(self, key: str) -> str:
-        return f"{self.origin}: {self.path + '.' if self.path else ''}{key}"
-
-    def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.where(key)}: {message}")
-
-    def get(self, key: str, kind: type[Any], default: Any = ...) -> Any:
-        self.used.add(key)
-        if key not in self.table:
-            if default is ...:
-                raise self.fail(key, "missing")
-            return default
-        value = self.table[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.fail(key, f"expected {kind.__name__}, got {value!r}")
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        values = self.get(key, list, [])
-        if not all(isinstance(v, str) for v in values):
-            raise self.fail(key, f"expected a list of strings, got {values!r}")
-        return tuple(values)
-
-    def sub(self, key: str, default: Any = ...) -> _Reader:
-        return _Reader(self.origin, self.get(key, dict, default), self.where(key).split(": ", 1)[1])
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            raise self.fail(unknown[0], "unknown key")
-
-
-def _hours(reader: _Reader, key: str) -> Hours:
+def _hours(reader: ConfigReader, key: str) -> Hours:
     text = reader.get(key, str, "00:00-24:00")
     match = _HOURS.match(text)
     if not match:
@@ -213,7 +92,7 @@ def _hours(reader: _Reader, key: str) -> Hours:
     return Hours(start, end)
 
 
-def _commitment(reader: _Reader) -> Commitment:
+def _commitment(reader: ConfigReader) -> Commitment:
     seconds: dict[str, int] = {}
     for key, unit in COMMITMENT_KEYS.items():
         value = reader.get(key, int, None)
@@ -225,18 +104,15 @@ def _commitment(reader: _Reader) -> Commitment:
     return Commitment(**seconds)
 
 
-def _name(reader: _Reader, key: str, pattern: re.Pattern[str], what: str, value: str) -> str:
+def _name(reader: ConfigReader, key: str, pattern: re.Pattern[str], what: str, value: str) -> str:
     if not pattern.match(value):
         raise reader.fail(key, f"{value!r} is not a valid {what}")
     return value
 
 
 def parse_routing_config(text: str, origin: str) -> RoutingConfig:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
-    top = _Reader(origin, raw, "")
+    raw = parse_toml(text, origin)
+    top = ConfigReader(origin, raw, "")
     timezone = top.get("timezone", str, "Asia/Jakarta")
     try:
         zoneinfo.ZoneInfo(timezone)
@@ -304,8 +180,8 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
     regions_r = top.sub("regions")
     regions: dict[str, Region] = {}
     agencies: dict[str, Agency] = {}
-    pending_after_hours: list[tuple[_Reader, str]] = []
-    prank_readers: dict[str, _Reader] = {}
+    pending_after_hours: list[tuple[ConfigReader, str]] = []
+    prank_readers: dict[str, ConfigReader] = {}
     for key in regions_r.table:
         _name(regions_r, key, _NAME, "region name", key)
         r = regions_r.sub(key)
@@ -404,7 +280,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         prank=prank)
 
 
-def _place_name(reader: _Reader, key: str, value: object) -> str:
+def _place_name(reader: ConfigReader, key: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 100 \
             or not value.isprintable() or value != " ".join(value.split()):
         raise reader.fail(key, f"a place name is one line of 1-100 characters without "
@@ -412,7 +288,7 @@ def _place_name(reader: _Reader, key: str, value: object) -> str:
     return value
 
 
-def _places(reader: _Reader) -> Mapping[str, tuple[str, ...]]:
+def _places(reader: ConfigReader) -> Mapping[str, tuple[str, ...]]:
     """[regions.<r>.places]: "Kecamatan" = ["Desa", ...], for the call-taker's pick lists.
     Names are compared without case (incidents match kecamatan that way)."""
     places: dict[str, tuple[str, ...]] = {}
@@ -431,7 +307,7 @@ def _places(reader: _Reader) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(places)
 
 
-def _wrapup_limit(reader: _Reader) -> int:
+def _wrapup_limit(reader: ConfigReader) -> int:
     limit: int = reader.get("wrapup_limit_seconds", int, 120)
     if not 10 <= limit <= 3600:
         raise reader.fail("wrapup_limit_seconds", "must be 10-3600")
@@ -439,7 +315,7 @@ def _wrapup_limit(reader: _Reader) -> int:
     return limit
 
 
-def _match(reader: _Reader, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def _match(reader: ConfigReader, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """An identify `match` entry: an address, a network, or an IPv4 address with a port."""
     address = value
     if value.count(":") == 1 and "/" not in value:  # IPv4 "a.b.c.d:port"
@@ -455,7 +331,7 @@ def _match(reader: _Reader, value: str) -> ipaddress.IPv4Network | ipaddress.IPv
                           "(a.b.c.d, a.b.c.d/nn, a.b.c.d:port)") from None
 
 
-def _operators(table: _Reader) -> dict[str, Operator]:
+def _operators(table: ConfigReader) -> dict[str, Operator]:
     operators: dict[str, Operator] = {}
     claimed: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str, str]] = []
     for key in table.table:

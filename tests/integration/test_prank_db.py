@@ -19,7 +19,7 @@ from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.incidents.model import IncidentDraft
 from ntpd_ivr.incidents.schemas import DispositionRequest
 from ntpd_ivr.incidents.service import IncidentService
-from ntpd_ivr.prank.policy import PrankPolicy
+from ntpd_ivr.prank.config import PrankPolicy
 from ntpd_ivr.prank.service import PrankService
 from ntpd_ivr.prank.store import Strike
 from ntpd_ivr.prank.tables import CallerStrike

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ntpd_ivr.audit.model import AuditEvent
 from ntpd_ivr.prank import http as prank_http
 from ntpd_ivr.prank import store
-from ntpd_ivr.prank.policy import PrankPolicy
+from ntpd_ivr.prank.config import PrankPolicy
 from ntpd_ivr.prank.service import PrankService
 from ntpd_ivr.prank.tables import CallerStrike
 from ntpd_ivr.routing.config import RoutingConfig

@@ -15,7 +15,8 @@ from ntpd_ivr.bench.prank import (
     report,
     seeded_strikes,
 )
-from ntpd_ivr.prank.policy import PrankPolicy, decide, standing_of
+from ntpd_ivr.prank.config import PrankPolicy
+from ntpd_ivr.prank.policy import decide, standing_of
 from ntpd_ivr.routing.config import parse_routing_config
 from ntpd_ivr.stack.devstack import ROUTING_CONFIG
 

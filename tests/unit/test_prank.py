@@ -11,9 +11,9 @@ import pytest
 
 from ntpd_ivr.ami.events import AgentConnect, ChannelTalkingStart, Hangup, QueueCallerJoin
 from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.prank.config import PrankPolicy
 from ntpd_ivr.prank.policy import (
     PolicyAction,
-    PrankPolicy,
     Standing,
     decide,
     queue_priority,

@@ -13,8 +13,8 @@ import pytest
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.errors import AgiError, AgiHangup
+from ntpd_ivr.prank.config import PrankPolicy
 from ntpd_ivr.prank.ivr import PrankGate
-from ntpd_ivr.prank.policy import PrankPolicy
 from ntpd_ivr.prank.service import PrankService
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import CallFacts, route
