@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ntpd_ivr.agi.peers import check_secret, parse_allow_list  # imports errors only
+from ntpd_ivr.configfile import read_toml
 from ntpd_ivr.errors import ConfigError
 
 ENV_PREFIX = "NTPD_IVR_"
@@ -388,11 +388,9 @@ def load_settings(
     if config_path:
         file = Path(config_path)
         try:
-            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+            raw = read_toml(file)
         except FileNotFoundError:
             raise ConfigError(f"{file}: settings file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
         _apply(values, raw, str(file))
         source = str(file)
     for origin, raw_env in _env_overrides(environ):

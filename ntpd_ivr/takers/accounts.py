@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ntpd_ivr.configfile import named_tables
 from ntpd_ivr.errors import ConfigError
 
 # The digest realm Asterisk challenges with (auth `realm`); part of every stored hash, so
@@ -58,17 +58,8 @@ class AccountStore:
         self.accounts: dict[str, TakerAccount] = self._load() if path.exists() else {}
 
     def _load(self) -> dict[str, TakerAccount]:
-        try:
-            raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{self.path}: not valid TOML: {exc}") from None
         accounts = {}
-        for name, body in raw.get("takers", {}).items():
-            where = f"{self.path}: takers.{name}"
-            try:
-                validate_taker_name(name)
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
+        for name, where, body in named_tables(self.path, "takers", validate_taker_name):
             if not isinstance(body, dict):
                 raise ConfigError(f"{where}: expected a table")
             for key in ("region", "queue", "ha1"):

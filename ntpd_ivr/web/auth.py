@@ -26,11 +26,11 @@ import logging
 import os
 import secrets
 import threading
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ntpd_ivr.configfile import named_tables
 from ntpd_ivr.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -131,17 +131,8 @@ class UserStore:
         log.info("web users file %s read again: %d user(s)", self.path, len(users))
 
     def _load(self, path: Path) -> dict[str, User]:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         users = {}
-        for name, body in raw.get("users", {}).items():
-            where = f"{path}: users.{name}"
-            try:
-                validate_name(name)
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
+        for name, where, body in named_tables(path, "users", validate_name):
             if not isinstance(body, dict) or body.get("role") not in ROLES:
                 raise ConfigError(f"{where}.role must be one of {', '.join(ROLES)}")
             if not str(body.get("password_hash", "")).startswith("scrypt$"):
