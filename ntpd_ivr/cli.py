@@ -139,26 +139,22 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 
 async def _latest_call(settings_file: Path, caller: str, since: float) -> dict[str, Any] | None:
-    from sqlalchemy import select
-
-    from ntpd_ivr.calls.tables import Call
+    from ntpd_ivr.calls.repository import CallsRepository
     from ntpd_ivr.db.session import make_engine
     from ntpd_ivr.numbers import canonical_caller
     from ntpd_ivr.settings import load_settings
 
     engine = make_engine(load_settings(settings_file).database)
+    calls = CallsRepository(engine)
     try:
         deadline = time.monotonic() + 10
         while True:
-            async with engine.connect() as conn:
-                found = (await conn.execute(
-                    select(Call.__table__).where(Call.caller_number == canonical_caller(caller))
-                    .order_by(Call.arrived_at.desc()).limit(1))).mappings().first()
+            found = await calls.latest_of_caller(canonical_caller(caller))
             if found and found["ended_at"] is not None and \
                     found["arrived_at"].timestamp() >= since - 1:
-                return dict(found)
+                return found
             if time.monotonic() > deadline:
-                return dict(found) if found else None
+                return found
             await asyncio.sleep(0.5)
     finally:
         await engine.dispose()

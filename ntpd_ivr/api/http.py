@@ -29,7 +29,7 @@ from ntpd_ivr.api.openapi import CALL_FIELDS, DISPATCH_FIELDS, INCIDENT_FIELDS, 
 from ntpd_ivr.api.params import BadParam, Param
 from ntpd_ivr.api.tokens import Principal, TokenStore
 from ntpd_ivr.audit.trail import Entry, record
-from ntpd_ivr.calls.tables import Call
+from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.incidents.tables import Dispatch, Incident
 from ntpd_ivr.reports import grouped
@@ -184,30 +184,23 @@ async def _rows(request: web.Request, query: Select[Any]) -> list[dict[str, Any]
         return [dict(row) for row in (await conn.execute(query)).mappings()]
 
 
-def _calls_query() -> Select[Any]:
-    t = Call.__table__
-    return select(*(t.c[f] for f in CALL_FIELDS))
-
-
 @api_route("calltaker")
 async def list_calls(request: web.Request) -> web.StreamResponse:
     start, end = _period(request.query)
-    t = Call.__table__
-    query = (_calls_query().where(t.c.arrived_at >= start, t.c.arrived_at < end)
-             .order_by(t.c.arrived_at.desc()).limit(_limit(request.query)))
+    limit = _limit(request.query)
     region = _checked(request.query, params.REGION)["region"]
-    if region is not None:
-        query = query.where(t.c.region == region)
-    return _json({"calls": await _rows(request, query)})
+    calls = CallsRepository(request.app[API].engine)
+    return _json({"calls": await calls.listing(CALL_FIELDS, start=start, end=end,
+                                               region=region, limit=limit)})
 
 
 @api_route("calltaker")
 async def get_call(request: web.Request) -> web.StreamResponse:
     uniqueid = _checked(request.match_info, params.CALL_ID)["uniqueid"]
-    rows = await _rows(request, _calls_query().where(Call.__table__.c.uniqueid == uniqueid))
-    if not rows:
+    row = await CallsRepository(request.app[API].engine).fields_of(uniqueid, CALL_FIELDS)
+    if row is None:
         raise ApiError(404, "not-found", f"no call {uniqueid}")
-    return _json(rows[0])
+    return _json(row)
 
 
 def _incidents_query(request: web.Request) -> Select[Any]:

@@ -38,11 +38,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from ntpd_ivr.bench.runner import wait_for_idle_asterisk
 from ntpd_ivr.bench.stack import TAKER_MEMBERS, TAKER_QUEUE, BenchStack
-from ntpd_ivr.calls.tables import Call, CallEvent
+from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.numbers import canonical_caller
@@ -189,17 +187,12 @@ async def _figures(settings_file: Path, genuine: list[str], pool: list[str],
     engine = make_engine(load_settings(settings_file).database)
     wanted = {canonical_caller(n) for n in genuine}
     pool_set = {canonical_caller(n) for n in pool}
-    table, steps = Call.__table__, CallEvent.__table__
+    calls = CallsRepository(engine)
     try:
         deadline = time.monotonic() + wait_s
         while True:
-            async with engine.connect() as conn:
-                rows = (await conn.execute(select(table).where(
-                    table.c.arrived_at >= since,
-                    table.c.caller_number.in_(wanted | pool_set)))).mappings().all()
-                kinds = (await conn.execute(select(steps.c.uniqueid, steps.c.kind).where(
-                    steps.c.uniqueid.in_([r["uniqueid"] for r in rows]),
-                    steps.c.kind.in_(("prank.blocked", "prank.escape"))))).all()
+            rows, kinds = await calls.calls_with_steps(since, wanted | pool_set,
+                                                       ("prank.blocked", "prank.escape"))
             ended = [r for r in rows if r["ended_at"] is not None]
             if (len(ended) == len(rows) and len([r for r in rows
                                                  if r["caller_number"] in wanted])

@@ -146,19 +146,13 @@ class ProcSampler:
 
 
 async def _call_rows(settings_file: Path, prefix: str, open_only: bool = False) -> list[str]:
-    from sqlalchemy import select
-
-    from ntpd_ivr.calls.tables import Call
+    from ntpd_ivr.calls.repository import CallsRepository
     from ntpd_ivr.db.session import make_engine
     from ntpd_ivr.settings import load_settings
 
     engine = make_engine(load_settings(settings_file).database)
     try:
-        async with engine.connect() as conn:
-            query = select(Call.caller_number).where(Call.caller_number.like(prefix + "%"))
-            if open_only:
-                query = query.where(Call.ended_at.is_(None))
-            return [str(r[0]) for r in await conn.execute(query)]
+        return await CallsRepository(engine).caller_numbers(prefix, open_only=open_only)
     finally:
         await engine.dispose()
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr import dialplan_contract as dp
@@ -42,7 +42,7 @@ from ntpd_ivr.callbacks.model import (
     Policy,
 )
 from ntpd_ivr.callbacks.tables import Callback, CallbackAttempt, CallbackCall
-from ntpd_ivr.calls.tables import Call, CallEvent
+from ntpd_ivr.calls import repository as calls_repository
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.routing.steps import KIND_TRUNK_ATTEMPT
@@ -89,15 +89,6 @@ def originate_action(attempt: Attempt, settings: CallbackSettings) -> dict[str, 
             "Timeout": str(settings.taker_ring_seconds * 1000),
             "CallerID": f"Callback 112 <{attempt.number}>", "Async": "true",
             "Variable": ",".join(f"{k}={v}" for k, v in variables.items())}
-
-
-def _agency_answered(uniqueid: Any) -> Any:
-    """The call was answered by an agency's trunk (direct dispatch): the caller got
-    through, though no call-taker's AgentConnect says so (its record may say
-    hung-up-in-ivr)."""
-    ce = CallEvent.__table__
-    return exists().where(ce.c.uniqueid == uniqueid, ce.c.kind == KIND_TRUNK_ATTEMPT,
-                          ce.c.detail["result"].astext == "ANSWER")
 
 
 class CallbackService:
@@ -172,15 +163,12 @@ class CallbackService:
             log.warning("callback %d was left calling: due again", callback_id)
 
     async def _take_abandoned(self, conn: AsyncConnection, now: datetime) -> int:
-        c, cc = Call.__table__, CallbackCall.__table__
-        at = c.c.ended_at
-        rows = (await conn.execute(
-            select(c.c.uniqueid, c.c.caller_number, at)
-            .where(c.c.disposition.in_(model.ABANDONED_DISPOSITIONS), at.is_not(None),
-                   at >= now - LOOKBACK,
-                   ~exists().where(cc.c.uniqueid == c.c.uniqueid),
-                   ~_agency_answered(c.c.uniqueid))
-            .order_by(at, c.c.uniqueid))).all()
+        # Not taken yet, and not put through to an agency's trunk that answered (a direct
+        # dispatch: no call-taker's AgentConnect says so, its record may say
+        # hung-up-in-ivr).
+        rows = (await conn.execute(calls_repository.abandoned_since(
+            model.ABANDONED_DISPOSITIONS, now - LOOKBACK,
+            taken=CallbackCall.__table__.c.uniqueid, trunk_kind=KIND_TRUNK_ATTEMPT))).all()
         if not rows:
             return 0
         cb = Callback.__table__
@@ -223,14 +211,11 @@ class CallbackService:
         return len(rows)
 
     async def _clear_through(self, conn: AsyncConnection, now: datetime) -> None:
-        cb, c, ce = Callback.__table__, Call.__table__, CallEvent.__table__
+        cb = Callback.__table__
         # A later call of the number answered by a call-taker, or put through to an
         # agency's trunk that answered.
-        by_taker = (select(c.c.uniqueid).where(
-            c.c.caller_number == cb.c.caller_number, c.c.answered_at > cb.c.last_abandoned_at))
-        by_agency = (select(c.c.uniqueid).join(ce, ce.c.uniqueid == c.c.uniqueid).where(
-            c.c.caller_number == cb.c.caller_number, ce.c.kind == KIND_TRUNK_ATTEMPT,
-            ce.c.detail["result"].astext == "ANSWER", ce.c.at > cb.c.last_abandoned_at))
+        by_taker, by_agency = calls_repository.through_since(
+            cb.c.caller_number, cb.c.last_abandoned_at, KIND_TRUNK_ATTEMPT)
         through = by_taker.union_all(by_agency).limit(1).scalar_subquery()
         cleared = (await conn.execute(
             update(Callback)

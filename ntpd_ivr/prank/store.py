@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ntpd_ivr.audit.trail import Entry, record
-from ntpd_ivr.calls.tables import Call
+from ntpd_ivr.calls.repository import caller_and_region
 from ntpd_ivr.prank.tables import CallerStrike
 
 SUBJECT = "caller"  # audit subject_type; subject_id is the canonical number
@@ -85,8 +85,7 @@ async def strike_rows(conn: AsyncConnection, number: str | None, since: datetime
 
 async def caller_of_call(conn: AsyncConnection, uniqueid: str) -> tuple[str, str | None] | None:
     """The call's caller number and region, from its record."""
-    row = (await conn.execute(select(Call.caller_number, Call.region)
-                              .where(Call.uniqueid == uniqueid))).first()
+    row = await caller_and_region(conn, uniqueid)
     if row is None or row[0] is None:
         return None
     return str(row[0]), row[1]

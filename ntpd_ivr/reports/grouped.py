@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.calls.tables import Call
+from ntpd_ivr.calls.repository import period_query
 from ntpd_ivr.incidents import commitments
 from ntpd_ivr.incidents.commitments import DispatchRow
 from ntpd_ivr.incidents.tables import CallDisposition, Dispatch, Incident
@@ -182,13 +182,8 @@ async def load_report_calls(engine: AsyncEngine, start: datetime, end: datetime,
     """Every call that arrived in [start, end) with its call-taker's disposition and the
     agencies its incident went to (cancelled dispatches left out)."""
     cd, d = CallDisposition.__table__, Dispatch.__table__
-    query = (select(Call.arrived_at, Call.answered_at, Call.disposition, Call.ended_at,
-                    Call.category, Call.region, Call.answered_by, cd.c.disposition,
-                    cd.c.incident_id)
-             .outerjoin(cd, cd.c.uniqueid == Call.uniqueid)
-             .where(Call.arrived_at >= start, Call.arrived_at < end))
-    if region is not None:
-        query = query.where(Call.region == region)
+    query = period_query(start, end, region, "answered_by", join=(cd, cd.c.uniqueid),
+                         joined=(cd.c.disposition, cd.c.incident_id))
     async with engine.connect() as conn:
         rows = list(await conn.execute(query))
         incidents = {row[8] for row in rows if row[8] is not None}

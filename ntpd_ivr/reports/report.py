@@ -8,10 +8,9 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.calls.tables import Call
+from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.incidents.commitments import AgencyFigures, flat, render_table
 from ntpd_ivr.reports.figures import THRESHOLDS, CallRow, Figures
 
@@ -19,14 +18,8 @@ from ntpd_ivr.reports.figures import THRESHOLDS, CallRow, Figures
 async def load_rows(engine: AsyncEngine, start: datetime, end: datetime,
                     region: str | None = None) -> list[CallRow]:
     """Every call that arrived in [start, end), abandoned ones included."""
-    query = select(Call.arrived_at, Call.answered_at, Call.disposition, Call.ended_at,
-                   Call.category, Call.region).where(
-        Call.arrived_at >= start, Call.arrived_at < end)
-    if region is not None:
-        query = query.where(Call.region == region)
-    async with engine.connect() as connection:
-        result = await connection.execute(query)
-        return [CallRow(*row) for row in result]
+    return [CallRow(*row) for row in
+            await CallsRepository(engine).report_rows(start, end, region)]
 
 
 def _fmt(value: float | None, unit: str = "") -> str:

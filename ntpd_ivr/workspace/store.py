@@ -12,37 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr.audit.model import AuditEvent
 from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
-from ntpd_ivr.calls.tables import Call
+from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.incidents.tables import CallDisposition
 from ntpd_ivr.workspace.tables import WrapUpRow
 from ntpd_ivr.workspace.wrapup import WITHOUT_DISPOSITION, WrapUp
 
-_CALLS = Call.__table__
 # Presence changes go into the one audit trail (ntpd_ivr/audit) as subject "presence",
 # the call-taker's SIP endpoint as its id, and how it went as detail["outcome"].
 SUBJECT = "presence"
-_HISTORY_COLUMNS = (_CALLS.c.uniqueid, _CALLS.c.arrived_at, _CALLS.c.disposition,
-                    _CALLS.c.category, _CALLS.c.region, _CALLS.c.answered_by)
-
-
-async def call_row(engine: AsyncEngine, uniqueid: str) -> dict[str, Any] | None:
-    async with engine.connect() as conn:
-        row = (await conn.execute(select(_CALLS).where(_CALLS.c.uniqueid == uniqueid))
-               ).mappings().first()
-    return dict(row) if row is not None else None
-
-
-async def caller_history(engine: AsyncEngine, caller_number: str, *, before_uniqueid: str,
-                         limit: int) -> list[dict[str, Any]]:
-    """This caller's earlier calls, newest first (ix_calls_caller_number)."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(*_HISTORY_COLUMNS)
-            .where(_CALLS.c.caller_number == caller_number,
-                   _CALLS.c.uniqueid != before_uniqueid)
-            .order_by(_CALLS.c.arrived_at.desc().nulls_last()).limit(limit))
-        return [dict(row) for row in rows.mappings()]
 
 
 async def write_audit(conn: AsyncConnection, *, actor: str, action: str, target: str,
@@ -72,14 +50,15 @@ class DbStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.calls = CallsRepository(engine)
 
     async def call_row(self, uniqueid: str) -> dict[str, Any] | None:
-        return await call_row(self.engine, uniqueid)
+        return await self.calls.row(uniqueid)
 
     async def caller_history(self, caller_number: str, *, before_uniqueid: str,
                              limit: int) -> list[dict[str, Any]]:
-        return await caller_history(self.engine, caller_number,
-                                    before_uniqueid=before_uniqueid, limit=limit)
+        return await self.calls.caller_history(caller_number, before_uniqueid=before_uniqueid,
+                                               limit=limit)
 
     async def audit(self, *, actor: str, action: str, target: str,
                     detail: Mapping[str, Any], outcome: str) -> None:
