@@ -17,7 +17,8 @@
     (text[key] ?? key).replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
   const now = () => Date.now() / 1000 + clockOffset;
   const seconds = (since) => t("wall.seconds", { n: Math.max(0, Math.round(now() - since)) });
-  const clock = (epoch) => new Date(epoch * 1000).toLocaleTimeString();
+  // The center's zone, in the user's language (static/i18n.js: as the server shows it).
+  const clock = (epoch) => ntpdTime.format(epoch * 1000);
 
   function cell(row, value, cls) {
     const td = document.createElement("td");
@@ -126,7 +127,7 @@
     });
     rows($("dispatches"), state.dispatches, (tr, d) => {
       tr.dataset.dispatch = d.id;
-      cell(tr, `#${d.incident_id}`); cell(tr, d.agency); cell(tr, d.status); cell(tr, d.category);
+      cell(tr, `#${d.incident_id}`); cell(tr, d.agency); cell(tr, t(`dispatch.status.${d.status}`), "status"); cell(tr, d.category);
     });
     $("count-incidents").textContent = state.incidents.length;
     $("count-dispatches").textContent = state.dispatches.length;
@@ -153,7 +154,7 @@
       tr.dataset.callback = c.id;
       tr.dataset.status = c.status;
       cell(tr, c.caller_number, "caller");
-      cell(tr, new Date(c.abandoned_at).toLocaleTimeString());
+      cell(tr, ntpdTime.format(c.abandoned_at));
       cell(tr, c.abandon_count);
       cell(tr, t(`callback.status.${c.status}`), "status");
       const actions = cell(tr, "");
