@@ -20,8 +20,8 @@ from ntpd_ivr.web.templates import add_template_package, render
 
 WALL: web.AppKey[WallService] = web.AppKey("wall", WallService)
 STATIC_DIR = Path(__file__).parent / "static"
-# The catalogue's messages wall.js draws with (codes included: dispatch statuses).
-SCRIPT_TEXT = ("wall.", "callback.", "recording.", "dispatch.status.")
+# The catalogue's messages wall.js draws with (codes included: statuses, severities).
+SCRIPT_TEXT = ("wall.", "callback.", "recording.", "dispatch.status.", "severity.")
 
 
 async def page(request: web.Request) -> web.Response:

@@ -123,7 +123,7 @@
   function drawIncidents() {
     rows($("incidents"), state.incidents, (tr, i) => {
       tr.dataset.incident = i.id;
-      cell(tr, `#${i.id}`); cell(tr, i.category); cell(tr, i.kecamatan); cell(tr, i.severity);
+      cell(tr, `#${i.id}`); cell(tr, i.category); cell(tr, i.kecamatan); cell(tr, t(`severity.${i.severity}`));
     });
     rows($("dispatches"), state.dispatches, (tr, d) => {
       tr.dataset.dispatch = d.id;
