@@ -23,7 +23,7 @@ import gettext
 import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -207,10 +207,10 @@ def translator(lang: str) -> Translator:
 # --- the one way to show a time ---------------------------------------------------------
 
 def _instant(when: datetime | str) -> datetime:
+    """A time without a zone is UTC, as everywhere in the controller (`utcnow`, the CLI's
+    --from/--to): a page never fails on one."""
     moment = datetime.fromisoformat(when) if isinstance(when, str) else when
-    if moment.tzinfo is None:
-        raise ValueError(f"a time without a zone cannot be shown: {when!r}")
-    return moment
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def format_time(when: datetime | str | None, lang: str, zone: tzinfo) -> str:

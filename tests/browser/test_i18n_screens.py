@@ -24,7 +24,7 @@ START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
 END = START + timedelta(days=3, hours=1)  # config/routing.example.toml's timezone
 INSTANT = "2026-12-07T05:24:07.610593+00:00"  # what the desk showed raw before
 INSTANTS = (INSTANT, "2026-01-31T16:59:59+00:00", "2026-06-30T23:00:00.999+00:00",
-            "2027-02-28T17:00:00+00:00")
+            "2027-02-28T17:00:00+00:00", "2026-12-07T05:24:07")  # zoneless: UTC
 HISTORY = [{"uniqueid": f"1795960000.{n}", "arrived_at": (
     datetime(2026, 12, 7, 5, 24, 7, 610593, tzinfo=UTC) - timedelta(days=n)).isoformat(),
     "disposition": disposition, "category": "medical-emergency-with-long-name",

@@ -16,7 +16,9 @@ window.ntpdTime = (() => {
 
   function format(when) {
     if (when === null || when === undefined || when === "") return "";
-    const date = new Date(when);
+    // A time without a zone is UTC, as on the server (a browser would take it as local).
+    const zoneless = typeof when === "string" && /T[\d:.]+$/.test(when);
+    const date = new Date(zoneless ? `${when}Z` : when);
     if (Number.isNaN(date.getTime())) return String(when);
     const part = {};
     for (const { type, value } of clock.formatToParts(date)) part[type] = value;
