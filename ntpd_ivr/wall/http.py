@@ -20,8 +20,10 @@ from ntpd_ivr.web.templates import add_template_package, render
 
 WALL: web.AppKey[WallService] = web.AppKey("wall", WallService)
 STATIC_DIR = Path(__file__).parent / "static"
-# The catalogue's messages wall.js draws with (codes included: statuses, severities).
-SCRIPT_TEXT = ("wall.", "callback.", "recording.", "dispatch.status.", "severity.")
+# The catalogue's messages wall.js draws with (codes included: statuses, severities,
+# pause reasons).
+SCRIPT_TEXT = ("wall.", "callback.", "recording.", "dispatch.status.", "severity.",
+               "desk.reason.")
 
 
 async def page(request: web.Request) -> web.Response:

@@ -123,6 +123,9 @@ def test_no_table_overflows_its_card_at_1366x768(
     state = web.run(_wall_state(web))
     web.publish("wall", "state", state)
     expect(page.locator("#takers tr[data-endpoint]")).to_have_count(len(state["takers"]))
+    expect(page.locator("#takers tr[data-endpoint=taker-3] td.state")).to_have_text(
+        "jeda (Pelatihan)")  # a state and a pause reason in words
+    expect(page.locator("#dispatches td.status").first).to_have_text("menunggu diterima")
     screenshot(page, request, "wall-filled")
     assert page.evaluate(OVERFLOWS) == [], "wall"
 

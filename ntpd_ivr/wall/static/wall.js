@@ -82,7 +82,8 @@
       tr.dataset.state = taker.state;
       cell(tr, taker.endpoint);
       const label = t(`wall.state.${taker.state}`);
-      cell(tr, taker.reason ? `${label} (${taker.reason})` : label, "state");
+      const reason = text[`desk.reason.${taker.reason}`] ?? taker.reason;  // a pause reason
+      cell(tr, taker.reason ? `${label} (${reason})` : label, "state");
       cell(tr, seconds(taker.since), "wait").dataset.since = taker.since;
       cell(tr, taker.queues.join(", "));
     });
