@@ -19,7 +19,7 @@ APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 
 APT_PACKAGES += kamailio
 
 .PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank
-.PHONY: install-systemd
+.PHONY: install-systemd i18n-pot i18n-check i18n-init
 
 help: ## this list
 	@echo "ntpd-ivr — NTPD 112 call center on Asterisk 22"
@@ -84,6 +84,17 @@ test-e2e: deps venv ## end-to-end tests only
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check ntpd_ivr tests migrations
 	$(VENV)/bin/mypy
+
+# The screen text (ntpd_ivr/i18n, docs/i18n.md): .po files read at start, no build step.
+i18n-pot: venv ## write ntpd_ivr/i18n/messages.pot (every id, with its id and en text)
+	$(PY) -m ntpd_ivr.i18n.tools pot
+
+i18n-check: venv ## every id the code, templates and scripts use is in every .po file
+	$(PY) -m ntpd_ivr.i18n.tools check
+
+i18n-init: i18n-pot ## a new language's .po file to translate: make i18n-init NEW_LANG=jv
+	@test -n "$(NEW_LANG)" || { echo "NEW_LANG=<code> is required, e.g. NEW_LANG=jv"; exit 1; }
+	$(VENV)/bin/pybabel init -i ntpd_ivr/i18n/messages.pot -d ntpd_ivr/i18n/locale -l $(NEW_LANG)
 
 # matplotlib (optional group `bench`) draws the benchmark charts; only the bench needs it.
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml

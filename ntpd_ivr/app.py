@@ -178,7 +178,8 @@ class Service:
                 window_seconds=web.login_window_seconds,
                 refusal_delay_seconds=web.login_refusal_delay_seconds)),
             passwords=PasswordChecker(web.login_hash_threads, web.login_hash_queue),
-            proxies=ProxyTrust.from_setting(web.trusted_proxies), audit=audit)
+            proxies=ProxyTrust.from_setting(web.trusted_proxies), audit=audit,
+            zone=lambda: self.routing.zone)  # the center's zone: every shown time
 
     def _peer_feed(self) -> PeerFeed:
         """Two nodes: the other node's AMI for the wall and the screen pops only; each

@@ -23,11 +23,9 @@ from aiohttp import web
 from ntpd_ivr.callbacks.model import CallbackError, NoEndpoint, NotFound
 from ntpd_ivr.callbacks.service import CallbackService
 from ntpd_ivr.jsontext import dumps
-from ntpd_ivr.wall.messages import MESSAGES
 from ntpd_ivr.web import csrf
 from ntpd_ivr.web.app import MAX_ID, problem, protect, refuse, request_fields, wants_html
 from ntpd_ivr.web.auth import Session, role_allows
-from ntpd_ivr.web.i18n import add_messages
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
 log = logging.getLogger(__name__)
@@ -104,7 +102,6 @@ def routes(service: CallbackService, endpoints: Callable[[], Iterable[str]],
         app[CALLBACKS] = service
         app[ENDPOINTS] = endpoints
         app[OWN_ENDPOINT] = own_endpoint
-        add_messages(MESSAGES)  # the supervisor screens' one catalogue (wall/messages.py)
         add_template_package(app, "ntpd_ivr.callbacks")
         protect(app, "callbacks", "calltaker", page=True)
         protect(app, "callbacks-list", "calltaker")

@@ -13,13 +13,11 @@ from aiohttp import web
 
 from ntpd_ivr.campaigns import model, store
 from ntpd_ivr.campaigns.exceptions import BadInput, CampaignsError
-from ntpd_ivr.campaigns.messages import MESSAGES
 from ntpd_ivr.campaigns.service import WarningService
 from ntpd_ivr.campaigns.service import create_campaign as new_campaign
 from ntpd_ivr.web import csrf
 from ntpd_ivr.web.app import Handler, checked_fields, json_reply, path_id, protect, refusing
 from ntpd_ivr.web.auth import Session
-from ntpd_ivr.web.i18n import add_messages
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
 SERVICE: web.AppKey[WarningService] = web.AppKey("warnings", WarningService)
@@ -197,7 +195,6 @@ async def campaign_report_csv(request: web.Request) -> web.Response:
 def add_routes(app: web.Application, service: WarningService) -> None:
     """The warnings domain in the web app (called by the composition root)."""
     app[SERVICE] = service
-    add_messages(MESSAGES)
     add_template_package(app, "ntpd_ivr.campaigns")
     routes: list[tuple[str, str, Handler, str, str]] = [
         ("GET", "/api/warnings/contacts", list_contacts, "warning-contacts", "admin"),

@@ -61,7 +61,8 @@ def next_trunk(trunks: Sequence[str], outcomes: Sequence[Outcome]) -> str | None
     return trunks[len(outcomes)]
 
 
-# Why a connect dispatch failed, as the call-taker's screen says it (workspace/i18n.py).
+# Why a connect dispatch failed, as the call-taker's screen says it (the catalogue's
+# desk.dispatch.reason.*, ntpd_ivr/i18n).
 FAILURE_REASONS = ("busy", "no-answer", "unreachable", "refused", "no-input", "hung-up",
                    "error", "interrupted")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +20,6 @@ from aiohttp import web
 from ntpd_ivr.api import params
 from ntpd_ivr.incidents import commitments, schemas
 from ntpd_ivr.incidents.exceptions import IncidentsError, NotFound, NotYourCall
-from ntpd_ivr.incidents.messages import MESSAGES
 from ntpd_ivr.incidents.model import AGENCY_EVENTS, TRANSITIONS, DispatchEvent
 from ntpd_ivr.incidents.rights import CallRights
 from ntpd_ivr.incidents.schemas import BadInput
@@ -29,7 +28,6 @@ from ntpd_ivr.period import query_period
 from ntpd_ivr.web import csrf
 from ntpd_ivr.web.app import DEPS, checked_fields, json_reply, path_id, protect, refuse
 from ntpd_ivr.web.auth import AGENCY_ROLE, Session, role_allows
-from ntpd_ivr.web.i18n import add_messages
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
 log = logging.getLogger(__name__)
@@ -223,13 +221,6 @@ def _actions_for(status: str) -> list[str]:
     return [a for a in AGENCY_ACTIONS if status in TRANSITIONS[ACTIONS[a]][0]]
 
 
-def _local_time(zone: tzinfo) -> Callable[[str, str], str]:
-    """Times are shown in the center's zone (the routing config's, WIB by default)."""
-    def show(iso: str, fmt: str) -> str:
-        return datetime.fromisoformat(iso).astimezone(zone).strftime(fmt)
-    return show
-
-
 @guarded
 async def agency_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
@@ -239,7 +230,6 @@ async def agency_page(request: web.Request) -> web.Response:
     rows = await service.agency_dispatches(agency)
     return render(request, "agency.html", rows=rows, times=SCREEN_TIMES,
                   agency_name=known.name if known else (agency or "*"),
-                  when=_local_time(config.zone),
                   actions={row["id"]: _actions_for(row["status"]) for row in rows})
 
 
@@ -280,7 +270,7 @@ def _duration(seconds: float | None) -> str:
 async def report_page(request: web.Request) -> web.Response:
     start, end, lines = await _report(request)
     return render(request, "commitments.html", lines=lines, start=start.isoformat(),
-                  end=end.isoformat(), when=_local_time(request.app[SERVICE].routing().zone),
+                  end=end.isoformat(),
                   duration=_duration, all_agencies=commitments.ALL_AGENCIES)
 
 
@@ -294,7 +284,6 @@ def add_routes(app: web.Application, service: IncidentService,
         app[CONNECT] = connect
     if rights is not None:
         app[RIGHTS] = rights
-    add_messages(MESSAGES)
     add_template_package(app, "ntpd_ivr.incidents")
     routes: list[tuple[str, str, Handler, str, tuple[str, ...]]] = [
         ("GET", "/api/incidents/suggest", suggest, "incidents-suggest", ("calltaker",)),

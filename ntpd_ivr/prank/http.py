@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, tzinfo
 
 from aiohttp import web
 
 from ntpd_ivr.numbers import parse_caller
-from ntpd_ivr.prank.messages import MESSAGES
 from ntpd_ivr.prank.service import PrankService
 from ntpd_ivr.web import csrf
 from ntpd_ivr.web.app import problem, protect, refuse, request_fields
 from ntpd_ivr.web.auth import Session
-from ntpd_ivr.web.i18n import add_messages
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
 log = logging.getLogger(__name__)
@@ -77,24 +74,15 @@ async def unblock(request: web.Request) -> web.Response:
     return web.json_response({"number": number, "cleared": cleared, "by": session.user})
 
 
-def _local_time(zone: tzinfo) -> Callable[[str], str]:
-    """Times are shown in the center's zone (the routing config's)."""
-    def show(iso: str) -> str:
-        return datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-    return show
-
-
 async def strikes_page(request: web.Request) -> web.Response:
     """The numbers that have strikes now (the same listing as GET /api/strikes)."""
     service = request.app[PRANK]
-    when = _local_time(service.routing().zone)
     try:
         numbers = await service.listing()
     except Exception as exc:
         log.warning("strikes page not listed: %s: %s", type(exc).__name__, exc)
-        return render(request, "strikes.html", status=503, unavailable=True, numbers=[],
-                      when=when)
-    return render(request, "strikes.html", unavailable=False, when=when,
+        return render(request, "strikes.html", status=503, unavailable=True, numbers=[])
+    return render(request, "strikes.html", unavailable=False,
                   numbers=[n for n in numbers if n["strikes"] > 0])
 
 
@@ -103,7 +91,6 @@ def routes(service: PrankService) -> Callable[[web.Application], None]:
 
     def add_routes(app: web.Application) -> None:
         app[PRANK] = service
-        add_messages(MESSAGES)
         add_template_package(app, "ntpd_ivr.prank")
         for name in ("strikes", "strikes-unblock"):
             protect(app, name, ROLE)

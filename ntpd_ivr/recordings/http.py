@@ -19,10 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from ntpd_ivr.recordings.service import RecordingService
-from ntpd_ivr.wall.messages import MESSAGES
 from ntpd_ivr.web.app import problem, protect
 from ntpd_ivr.web.auth import Session
-from ntpd_ivr.web.i18n import add_messages
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
 log = logging.getLogger(__name__)
@@ -74,7 +72,6 @@ def routes(service: RecordingService,
     def add_routes(app: web.Application) -> None:
         app[RECORDINGS] = service
         app[RECENT] = recent_calls
-        add_messages(MESSAGES)  # the supervisor screens' one catalogue (wall/messages.py)
         add_template_package(app, "ntpd_ivr.recordings")
         protect(app, "recordings", "supervisor", page=True)
         protect(app, "recording-play", "supervisor")

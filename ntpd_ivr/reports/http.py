@@ -18,11 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.period import query_period
 from ntpd_ivr.reports import grouped
-from ntpd_ivr.reports.messages import MESSAGES
 from ntpd_ivr.reports.svg import bar_chart, line_chart
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.web.app import protect, refuse
-from ntpd_ivr.web.i18n import add_messages, translator
+from ntpd_ivr.web.i18n import translator
 from ntpd_ivr.web.templates import add_template_package, render
 
 DEFAULT_DAYS = 7
@@ -128,7 +127,6 @@ async def reports_json(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application, source: ReportSource) -> None:
     """The reports in the web app (called by the composition root); supervisors only."""
     app[SOURCE] = source
-    add_messages(MESSAGES)
     add_template_package(app, "ntpd_ivr.reports")
     for path, handler, name, page in (("/reports", reports_page, "reports-page", True),
                                       ("/reports/figures.csv", reports_csv, "reports-csv",

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.calls.repository import CallsRepository
+from ntpd_ivr.i18n import translator
 from ntpd_ivr.incidents.commitments import AgencyFigures, flat, render_table
 from ntpd_ivr.reports.figures import THRESHOLDS, CallRow, Figures
 
@@ -64,9 +65,11 @@ def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
     lines += [f"  average answer time          {_fmt(figures.average_answer_seconds, ' s')}",
               f"  average of the slowest 10 %  "
               f"{_fmt(figures.slowest_10pct_average_seconds, ' s')}"]
-    for title, counts in (("by disposition", figures.by_disposition),
-                          ("by category", figures.by_category),
-                          ("by region", figures.by_region)):
+    words = translator("en")  # the CLI speaks English; codes in words (the catalogue's)
+    for title, counts, kind in (("by disposition", figures.by_disposition, "call"),
+                                ("by category", figures.by_category, None),
+                                ("by region", figures.by_region, None)):
         lines.append(f"  {title}:")
-        lines += [f"    {name:<26} {count}" for name, count in counts.items()]
+        lines += [f"    {words.code(kind, name) if kind else name:<26} {count}"
+                  for name, count in counts.items()]
     return "\n".join([*lines, "", render_table(agencies)])

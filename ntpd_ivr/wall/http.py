@@ -13,21 +13,24 @@ from pathlib import Path
 from aiohttp import web
 
 from ntpd_ivr.jsontext import dumps
-from ntpd_ivr.wall.messages import MESSAGES
 from ntpd_ivr.wall.service import WallService
 from ntpd_ivr.web.app import protect
-from ntpd_ivr.web.i18n import MESSAGES as CATALOGUE
-from ntpd_ivr.web.i18n import add_messages, language_of
+from ntpd_ivr.web.i18n import translator
 from ntpd_ivr.web.templates import add_template_package, render
 
 WALL: web.AppKey[WallService] = web.AppKey("wall", WallService)
 STATIC_DIR = Path(__file__).parent / "static"
+# The catalogue's messages wall.js draws with (codes included: statuses, severities,
+# pause reasons).
+SCRIPT_TEXT = ("wall.", "callback.", "recording.", "dispatch.status.", "severity.",
+               "desk.reason.")
 
 
 async def page(request: web.Request) -> web.Response:
     # The raw texts, placeholders and all: wall.js fills them in as the state changes.
-    lang = language_of(request)
-    text = {key: CATALOGUE[lang][key] for key in MESSAGES[lang]}
+    t = translator(request)
+    text = {key: value for key, value in t.catalogue.messages(t.lang).items()
+            if key.startswith(SCRIPT_TEXT)}
     return render(request, "wall.html", state=request.app[WALL].snapshot(), text=text)
 
 
@@ -43,7 +46,6 @@ def routes(service: WallService) -> Callable[[web.Application], None]:
 
     def add_routes(app: web.Application) -> None:
         app[WALL] = service
-        add_messages(MESSAGES)
         add_template_package(app, "ntpd_ivr.wall")
         protect(app, "wall", "supervisor", page=True)
         protect(app, "wall-state", "supervisor")

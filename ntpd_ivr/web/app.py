@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +35,15 @@ from ntpd_ivr.web.hub import LiveHub
 from ntpd_ivr.web.i18n import LANG_COOKIE, LANG_COOKIE_SECONDS, LANGUAGES, translator
 from ntpd_ivr.web.ratelimit import LoginLimiter
 from ntpd_ivr.web.sessions import SESSION_COOKIE, Sessions, SessionsUnavailable
-from ntpd_ivr.web.templates import CSRF_GUARD, SESSION_KEY, TEMPLATES, make_environment, render
+from ntpd_ivr.web.templates import (
+    CENTER_ZONE,
+    CSRF_GUARD,
+    SESSION_KEY,
+    TEMPLATES,
+    default_zone,
+    make_environment,
+    render,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +78,7 @@ class WebDeps:
     passwords: PasswordChecker = field(default_factory=PasswordChecker)
     proxies: client.ProxyTrust = field(default_factory=client.ProxyTrust)
     audit: AuditWriter | None = None  # notices are audited; without it none is sent
+    zone: Callable[[], tzinfo] = default_zone  # the center's (routing config `timezone`)
 
 
 DEPS: web.AppKey[WebDeps] = web.AppKey("deps", WebDeps)
@@ -342,8 +352,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         await deps.login_limiter.slow_down()
         headers = {"Retry-After": str(wait)}
         if html_reply:
+            minutes = -(-wait // 60)
             return render(request, "login.html", status=429, headers=headers, user=name,
-                          message=t("login.limited", minutes=-(-wait // 60)))
+                          message=t.plural("login.limited", minutes, minutes=minutes))
         return problem(429, "rate-limited",
                        f"too many failed logins; retry in {wait} s", headers)
     deps.users.refresh()  # a user added, removed or given a new password since
@@ -520,6 +531,7 @@ def init(deps: WebDeps,
     # Agency screens are pushed too; each topic of the hub has its own least role.
     app[GUARD].roles["live"] = ("calltaker", AGENCY_ROLE)
     app[TEMPLATES] = make_environment()
+    app[CENTER_ZONE] = deps.zone
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(_close_live_sockets)
     app.on_cleanup.append(_stop_password_checks)

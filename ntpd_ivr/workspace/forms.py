@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ntpd_ivr.i18n import Translator
 from ntpd_ivr.incidents.model import DISPOSITIONS, SEVERITIES, STATUSES, WITH_INCIDENT
 from ntpd_ivr.routing.config import RoutingConfig
-from ntpd_ivr.workspace.i18n import MESSAGES
 from ntpd_ivr.workspace.wrapup import DISPOSED, EXPIRED, FAILED, RELEASED
 
 Text = Callable[..., str]
@@ -22,15 +22,14 @@ _SCRIPT_KEYS = ("incident.saved", "incident.failed", "suggest.attach", "suggest.
                 "dispatch.failed", "dispatch.refused", "incident.choose")
 
 
-def desk_config(routing: RoutingConfig, w: Text, t: Text) -> dict[str, Any]:
-    """The page's JSON: what the form offers, and its labels (`w` the workspace's text,
-    `t` the web app's, which has the dispatch statuses and severities)."""
-    labels = {key: w(key) if "{" not in MESSAGES["id"][key] else _template(w, key)
-              for key in _SCRIPT_KEYS}
-    labels.update({f"disposition.{d}": w(f"disposition.{d}") for d in DISPOSITIONS})
-    labels.update({f"wrapup.{o}": w(f"wrapup.{o}") for o in (DISPOSED, EXPIRED, RELEASED,
-                                                              FAILED)})
-    labels.update({f"status.{s}": t(f"dispatch.status.{s}") for s in STATUSES})
+def desk_config(routing: RoutingConfig, t: Translator) -> dict[str, Any]:
+    """The page's JSON: what the form offers, and its labels in the user's language (the
+    catalogue's `desk.*`, and the dispatch statuses)."""
+    labels = {key: _template(t, f"desk.{key}") for key in _SCRIPT_KEYS}
+    labels.update({f"disposition.{d}": t.code("disposition", d) for d in DISPOSITIONS})
+    labels.update({f"wrapup.{o}": t(f"desk.wrapup.{o}") for o in (DISPOSED, EXPIRED, RELEASED,
+                                                                   FAILED)})
+    labels.update({f"status.{s}": t.code("dispatch", s) for s in STATUSES})
     return {
         "default_region": routing.default_region,
         "regions": {key: {"name": r.name, "places": {k: list(v) for k, v in r.places.items()}}
@@ -42,7 +41,7 @@ def desk_config(routing: RoutingConfig, w: Text, t: Text) -> dict[str, Any]:
     }
 
 
-def _template(w: Text, key: str) -> str:
+def _template(t: Text, key: str) -> str:
     """A message with its {placeholders} kept, for the script to fill in."""
     names = ("id", "n", "agency", "reason")
-    return w(key, **{name: "{" + name + "}" for name in names})
+    return t(key, **{name: "{" + name + "}" for name in names})

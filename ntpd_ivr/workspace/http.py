@@ -22,14 +22,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ntpd_ivr.incidents.messages import MESSAGES as INCIDENT_MESSAGES
+from ntpd_ivr.calls.values import DISPOSITIONS as CALL_DISPOSITIONS
 from ntpd_ivr.web import csrf
 from ntpd_ivr.web.app import problem, protect, refuse, request_fields, wants_html
 from ntpd_ivr.web.auth import Session
-from ntpd_ivr.web.i18n import add_messages, language_of, translator
+from ntpd_ivr.web.i18n import translator
 from ntpd_ivr.web.templates import SESSION_KEY, render
 from ntpd_ivr.workspace.forms import PLAIN_DISPOSITIONS, desk_config
-from ntpd_ivr.workspace.i18n import WorkspaceText
 from ntpd_ivr.workspace.model import PAUSE_REASONS, PresenceChange, WorkspaceError
 from ntpd_ivr.workspace.service import WorkspaceService
 
@@ -52,11 +51,12 @@ def _state(service: WorkspaceService, session: Session) -> dict[str, object]:
 
 async def page(request: web.Request) -> web.Response:
     state = _state(request.app[WORKSPACE], request[SESSION_KEY])
-    text = WorkspaceText(language_of(request))
+    t = translator(request)
     routing = request.app[WORKSPACE].routing()
-    return render(request, "workspace.html", w=text, state=state,
+    return render(request, "workspace.html", state=state,
                   pause_reasons=PAUSE_REASONS, plain_dispositions=PLAIN_DISPOSITIONS,
-                  desk=desk_config(routing, text, translator(request)))
+                  call_dispositions=t.codes("call", CALL_DISPOSITIONS),
+                  desk=desk_config(routing, t))
 
 
 async def get_state(request: web.Request) -> web.Response:
@@ -85,7 +85,7 @@ def _refuse(request: web.Request, exc: WorkspaceError) -> web.Response:
     if not wants_html(request):
         return problem(exc.status, exc.error, exc.reason)
     return render(request, "error.html", status=exc.status, error=exc.error,
-                  reason=WorkspaceText(language_of(request))(f"error.{exc.error}"))
+                  reason=translator(request)(f"desk.error.{exc.error}"))
 
 
 def routes(service: WorkspaceService) -> Callable[[web.Application], None]:
@@ -96,8 +96,6 @@ def routes(service: WorkspaceService) -> Callable[[web.Application], None]:
 
     def add_routes(app: web.Application) -> None:
         app[WORKSPACE] = service
-        # The desk shows dispatch statuses and severities in the incidents' own words.
-        add_messages(INCIDENT_MESSAGES)
         for name, role in ROLES.items():
             protect(app, name, role, page=name == "workspace")
         app.on_cleanup.append(stop)

@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 
 from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.i18n import catalogue
 from ntpd_ivr.incidents.http import add_routes
-from ntpd_ivr.incidents.messages import MESSAGES
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.settings import DatabaseSettings
@@ -30,6 +30,8 @@ NO_DATABASE = DatabaseSettings(url="postgresql+asyncpg://nobody:x@127.0.0.1:9/no
                                connect_timeout_seconds=0.5)
 INCIDENT = {"region": "palembang", "category": "fire", "kecamatan": "Ilir Barat I",
             "description": "Rumah terbakar", "severity": "high", "people_involved": 3}
+
+MESSAGES = catalogue().by_language()
 
 
 @pytest.fixture

@@ -201,7 +201,8 @@ def test_dispatch_events_are_typed_at_the_edge() -> None:
 
 def test_every_failure_reason_is_said_on_the_call_takers_desk() -> None:
     from ntpd_ivr.dispatch.model import FAILURE_REASONS
-    from ntpd_ivr.workspace.i18n import MESSAGES
+    from ntpd_ivr.i18n import catalogue
+    MESSAGES = catalogue().by_language("desk.")
 
     template = (Path(__file__).resolve().parents[2] / "ntpd_ivr" / "web" / "templates"
                 / "workspace.html").read_text()

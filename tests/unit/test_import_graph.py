@@ -9,7 +9,7 @@ Layers, top to bottom (a module may import its own layer's modules and anything 
              outside. stack/ never imports bench/.
     domains  every other package (calls, routing, ivr, incidents, prank, workspace, ...).
     core     the top-level modules (settings, errors, clock, jsontext, background, period,
-             configfile, core, bus, ...) and the packages agi, ami, audit, db and web. Core
+             configfile, core, bus, ...) and the packages agi, ami, audit, db, i18n and web. Core
              imports no domain, tool or root module.
 
 A domain may use another domain's public surface only. Its internals are:
@@ -33,7 +33,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ntpd_ivr"
 
-CORE_PACKAGES = frozenset({"agi", "ami", "audit", "db", "web"})
+CORE_PACKAGES = frozenset({"agi", "ami", "audit", "db", "i18n", "web"})
 TOOL_PACKAGES = ("bench", "stack")  # higher first
 ROOT_MODULES = frozenset({"ntpd_ivr.app", "ntpd_ivr.cli", "ntpd_ivr.__main__",
                           "ntpd_ivr.tables", "ntpd_ivr.db.models"})

@@ -10,7 +10,6 @@ import pytest
 from ntpd_ivr.cli import main
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.web.auth import UserStore, role_allows
-from ntpd_ivr.web.i18n import MESSAGES, add_messages
 
 
 @pytest.mark.parametrize(("role", "required", "allowed"), [
@@ -36,18 +35,6 @@ def test_users_file_keeps_the_agency(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('agency = "palembang-damkar"\n', ""))
     with pytest.raises(ConfigError, match=r"users\.toml: users\.pemadam\.agency: an agency"):
         UserStore(path)
-
-
-def test_domain_messages_merge_once_with_both_languages() -> None:
-    add_messages({"id": {"test.x": "x"}, "en": {"test.x": "x"}})
-    add_messages({"id": {"test.x": "x"}, "en": {"test.x": "x"}})  # the same again: fine
-    assert MESSAGES["en"]["test.x"] == "x"
-    with pytest.raises(ValueError, match="already defined"):
-        add_messages({"id": {"test.x": "y"}, "en": {"test.x": "y"}})
-    with pytest.raises(ValueError, match="same keys"):
-        add_messages({"id": {"test.y": "y"}, "en": {}})
-    for lang in ("id", "en"):
-        del MESSAGES[lang]["test.x"]
 
 
 def test_user_add_checks_the_agency_against_the_routing_config(

@@ -8,13 +8,15 @@ from datetime import datetime
 
 import pytest
 
+from ntpd_ivr.i18n import catalogue as load_catalogue
 from ntpd_ivr.web.app import _same_site_path
 from ntpd_ivr.web.auth import SecretKeys, Session
 from ntpd_ivr.web.csrf import CsrfGuard, CsrfRefused
 from ntpd_ivr.web.hub import CommandError, Event, LiveHub, parse_command
-from ntpd_ivr.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, MESSAGES
+from ntpd_ivr.web.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ntpd_ivr.web.ratelimit import LoginLimiter, LoginLimits
 
+MESSAGES = load_catalogue().by_language()
 TAKER = Session("ani", "calltaker", 2**40)
 
 

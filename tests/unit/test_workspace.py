@@ -22,10 +22,10 @@ from ntpd_ivr.ami.events import (
     parse_event,
 )
 from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.i18n import catalogue
 from ntpd_ivr.web.auth import Session, UserStore
 from ntpd_ivr.web.hub import LiveHub
 from ntpd_ivr.workspace.ami import presence_actions
-from ntpd_ivr.workspace.i18n import MESSAGES
 from ntpd_ivr.workspace.model import (
     TOPIC,
     TOPICS,
@@ -44,6 +44,8 @@ from tests.workspace_fakes import FakeMember, FakeQueues, FakeStore
 
 QUEUES = ("takers-default", "takers-palembang")
 NOW = 1_800_000_000.0
+
+MESSAGES = catalogue().by_language("desk.")
 
 
 def member(queue: str, interface: str, *, paused: bool = False, reason: str = "",

@@ -17,7 +17,8 @@
     (text[key] ?? key).replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
   const now = () => Date.now() / 1000 + clockOffset;
   const seconds = (since) => t("wall.seconds", { n: Math.max(0, Math.round(now() - since)) });
-  const clock = (epoch) => new Date(epoch * 1000).toLocaleTimeString();
+  // The center's zone, in the user's language (static/i18n.js: as the server shows it).
+  const clock = (epoch) => ntpdTime.format(epoch * 1000);
 
   function cell(row, value, cls) {
     const td = document.createElement("td");
@@ -81,7 +82,8 @@
       tr.dataset.state = taker.state;
       cell(tr, taker.endpoint);
       const label = t(`wall.state.${taker.state}`);
-      cell(tr, taker.reason ? `${label} (${taker.reason})` : label, "state");
+      const reason = text[`desk.reason.${taker.reason}`] ?? taker.reason;  // a pause reason
+      cell(tr, taker.reason ? `${label} (${reason})` : label, "state");
       cell(tr, seconds(taker.since), "wait").dataset.since = taker.since;
       cell(tr, taker.queues.join(", "));
     });
@@ -122,11 +124,11 @@
   function drawIncidents() {
     rows($("incidents"), state.incidents, (tr, i) => {
       tr.dataset.incident = i.id;
-      cell(tr, `#${i.id}`); cell(tr, i.category); cell(tr, i.kecamatan); cell(tr, i.severity);
+      cell(tr, `#${i.id}`); cell(tr, i.category); cell(tr, i.kecamatan); cell(tr, t(`severity.${i.severity}`));
     });
     rows($("dispatches"), state.dispatches, (tr, d) => {
       tr.dataset.dispatch = d.id;
-      cell(tr, `#${d.incident_id}`); cell(tr, d.agency); cell(tr, d.status); cell(tr, d.category);
+      cell(tr, `#${d.incident_id}`); cell(tr, d.agency); cell(tr, t(`dispatch.status.${d.status}`), "status"); cell(tr, d.category);
     });
     $("count-incidents").textContent = state.incidents.length;
     $("count-dispatches").textContent = state.dispatches.length;
@@ -153,7 +155,7 @@
       tr.dataset.callback = c.id;
       tr.dataset.status = c.status;
       cell(tr, c.caller_number, "caller");
-      cell(tr, new Date(c.abandoned_at).toLocaleTimeString());
+      cell(tr, ntpdTime.format(c.abandoned_at));
       cell(tr, c.abandon_count);
       cell(tr, t(`callback.status.${c.status}`), "status");
       const actions = cell(tr, "");

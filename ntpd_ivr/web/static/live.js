@@ -21,7 +21,7 @@
     const item = document.createElement("li");
     item.dataset.kind = event.kind;
     const time = document.createElement("time");
-    time.textContent = new Date().toLocaleTimeString(document.documentElement.lang);
+    time.textContent = ntpdTime.format(new Date());  // the center's zone (static/i18n.js)
     item.append(time);
     if (event.data.by) {
       const who = document.createElement("strong");

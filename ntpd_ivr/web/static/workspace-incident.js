@@ -178,7 +178,7 @@
       const item = document.createElement("li");
       item.dataset.incident = String(incident.id);
       const what = document.createElement("span");
-      const when = new Date(incident.created_at).toLocaleTimeString(document.documentElement.lang);
+      const when = ntpdTime.format(incident.created_at);  // the center's zone (static/i18n.js)
       what.textContent = `#${incident.id} · ${when} · ${incident.kecamatan}` +
         `${incident.desa ? " / " + incident.desa : ""} · ${incident.description}`;
       const attach = document.createElement("button");

@@ -55,7 +55,9 @@
     body.replaceChildren();
     for (const earlier of call.history) {
       const row = document.createElement("tr");
-      for (const value of [earlier.arrived_at, earlier.category, earlier.disposition]) {
+      // The time in the center's zone and the outcome in words (static/i18n.js, the catalogue).
+      const outcome = earlier.disposition ? label("labelOutcome", earlier.disposition) : "";
+      for (const value of [ntpdTime.format(earlier.arrived_at), earlier.category, outcome]) {
         const cell = document.createElement("td");
         cell.textContent = value ?? "";
         row.append(cell);
