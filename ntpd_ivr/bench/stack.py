@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ntpd_ivr.bench.baseline import Baseline, export
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.numbers import canonical_caller, canonical_prefix
 from ntpd_ivr.stack.asterisk import AsteriskInstance
@@ -41,10 +42,13 @@ def _progress(message: str) -> None:
 
 
 class ControllerProcess:
-    """`ntpd-ivr serve` in a subprocess, as an operator runs it."""
+    """`ntpd-ivr serve` in a subprocess, as an operator runs it; with `baseline`, the
+    controller of another revision (ntpd_ivr/bench/baseline.py) from its exported tree."""
 
-    def __init__(self, settings_file: Path, web_port: int, log_path: Path) -> None:
+    def __init__(self, settings_file: Path, web_port: int, log_path: Path,
+                 baseline: Baseline | None = None) -> None:
         self.settings_file, self.web_port, self.log_path = settings_file, web_port, log_path
+        self.baseline = baseline
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,11 +66,13 @@ class ControllerProcess:
         return body is not None and body.get("status") == "ok"
 
     def start(self, timeout: float = 30.0) -> None:
+        baseline = self.baseline
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "ntpd_ivr", "serve", "--config",
                  str(self.settings_file), "--log-level", "INFO"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=baseline.tree if baseline else None, env=baseline.env() if baseline else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -332,15 +338,37 @@ class StackUnderTest:
 
 
 class BenchStack:
-    """An ephemeral stack with the bench trunks, its controller and the pyst2 AGI."""
+    """An ephemeral stack with the bench trunks, its controller and the pyst2 AGI; with
+    `baseline_rev`, also another revision's controller, run in turn with this one's
+    (`use_baseline`)."""
 
-    def __init__(self, keep: bool = False) -> None:
+    def __init__(self, keep: bool = False, baseline_rev: str | None = None) -> None:
         self.run_dir = Path(tempfile.mkdtemp(prefix="ntpd-ivr-bench-"))
         layout = StackLayout.ephemeral(self.run_dir, name=f"bench-{os.getpid()}")
         self.dev = DevStack(layout, bench=True)
-        self.controller = ControllerProcess(layout.settings_file, layout.web_port,
-                                            self.run_dir / "controller.log")
+        self.own_controller = ControllerProcess(layout.settings_file, layout.web_port,
+                                                self.run_dir / "controller.log")
+        self.controller = self.own_controller  # the one running
+        self.baseline_controller: ControllerProcess | None = None
+        if baseline_rev is not None:
+            baseline = export(baseline_rev, self.run_dir)
+            _progress(f"{baseline.label}: {baseline.commit[:12]} exported to {baseline.tree}")
+            self.baseline_controller = ControllerProcess(
+                layout.settings_file, layout.web_port,
+                self.run_dir / f"controller-{baseline.commit[:12]}.log", baseline)
         self.keep = keep
+
+    def use_baseline(self, baseline: bool) -> None:
+        """Run the baseline's controller (or this tree's) from now on: the other one is
+        stopped first (they share the ports, the spool and the database)."""
+        wanted = self.baseline_controller if baseline else self.own_controller
+        if wanted is None:
+            raise StackError("no baseline revision in this run")
+        if wanted is self.controller and wanted.pid is not None:
+            return
+        self.controller.stop()
+        self.controller = wanted
+        wanted.start()
 
     @property
     def target(self) -> str:
