@@ -9,6 +9,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from ntpd_ivr.stack.sipp import Taker
+
 WAIT_S = 30.0  # how long a test waits for an event that should come
 POLL_S = 0.01
 
@@ -20,3 +22,12 @@ async def eventually(check: Callable[[], object], what: str = "the condition",
     while not check():
         assert time.monotonic() < deadline, f"{what}: not within {within} s"
         await asyncio.sleep(POLL_S)
+
+
+def standing_by(*takers: Taker, within: float = WAIT_S) -> None:
+    """Each SIPp stand-in has answered an OPTIONS of Asterisk's qualify (every second): it
+    is bound, and Asterisk holds its contact reachable, so a call placed next rings it. The
+    event that a 0.3 s sleep "to let SIPp bind" used to guess at."""
+    for taker in takers:
+        assert taker.wait_qualified(within), (
+            f"a stand-in never answered Asterisk's qualify in {within} s: {taker.logs()}")

@@ -29,6 +29,7 @@ from ntpd_ivr.recordings.service import RecordingService
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import CALLBACK_IP, OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import Taker, place_call
+from tests.waiting import standing_by
 
 from .conftest import Controller, Takers, call_rows, caller, dial, record
 
@@ -79,7 +80,7 @@ def called_back(stack: DevStack) -> Iterator[Taker]:
 @pytest.fixture
 def taker_1(stack: DevStack) -> Iterator[Taker]:
     taker = Taker(TAKER_IP, stack.layout.taker_ports[0], talk_ms=2500)
-    time.sleep(0.3)  # let SIPp bind before Asterisk rings it
+    standing_by(taker)
     yield taker
     taker.stop()
 

@@ -18,6 +18,7 @@ import pytest
 
 from ntpd_ivr.stack.devstack import AGENCY_IP, OPERATOR_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
+from tests.waiting import standing_by
 
 from .conftest import Controller, Takers, call_rows, caller, record
 
@@ -94,7 +95,7 @@ def agencies(stack: DevStack) -> Iterator[Agencies]:
 def long_takers(stack: DevStack) -> Iterator[Takers]:
     """Call-taker stand-ins that stay on the call well past the caller."""
     group = Takers(stack.layout.taker_ports, talk_ms=60000)
-    time.sleep(0.3)
+    standing_by(*group.by_name.values())
     yield group
     group.stop()
 

@@ -30,6 +30,7 @@ from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import WARNING_IP, DevStack
 from ntpd_ivr.stack.sipp import Taker
+from tests.waiting import standing_by
 
 from .conftest import Controller
 
@@ -141,7 +142,7 @@ def warning_controller(controller: Controller,
 def stand_in(stack: DevStack) -> Iterator[Taker]:
     phones = Taker(WARNING_IP, stack.layout.warning_port, calls=10_000,
                    scenario="warning-contacts.xml", extra=("-trace_msg",))
-    time.sleep(0.3)  # let SIPp bind before Asterisk dials it
+    standing_by(phones)
     yield phones
     phones.stop()
 
