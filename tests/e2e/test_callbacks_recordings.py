@@ -169,7 +169,7 @@ async def test_a_callback_is_cleared_when_the_caller_gets_through(
                    lambda found: len(found) == 1, 20, "the abandoned call on the list")
     again = Takers(stack.layout.taker_ports, talk_ms=1500)
     try:
-        await asyncio.sleep(0.3)
+        await asyncio.to_thread(standing_by, *again.by_name.values())
         await dial(stack, number, "1")
     finally:
         again.stop()
