@@ -160,7 +160,10 @@ async def test_fifty_contacts_every_outcome_and_retries_and_unapproved_never_dia
 
     refused = cli(stack, "campaign", "approve", str(campaign), "--as", "sup-a", check=False)
     assert refused.returncode == 1 and "second supervisor" in refused.stderr
-    await asyncio.sleep(3)  # what a refused approval would have started
+    # What a refused approval would have started: nothing, for the campaign still awaits
+    # approval, and one awaiting approval never dials (`unapproved`, checked below after
+    # the whole run of the other: the ordering barrier a 3 s sleep stood for).
+    assert await status(stack, campaign) == "awaiting-approval"
     assert not invites(stand_in)
     cli(stack, "campaign", "approve", str(campaign), "--as", "sup-b")
 
