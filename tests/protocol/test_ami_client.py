@@ -26,6 +26,7 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.settings import AmiSettings
+from tests.waiting import eventually
 
 SECRET = "s3cret-do-not-log"
 EOL = "\r\n"
@@ -126,15 +127,6 @@ def settings(port: int, secret: str = SECRET, **overrides: float) -> AmiSettings
               "ping_timeout_seconds": 0.2, "reconnect_delay_seconds": 0.05, **overrides}
     return AmiSettings(host="127.0.0.1", port=port, username="ntpd-ivr", secret=secret,
                        **values)
-
-
-async def eventually(check: Callable[[], bool], within: float = 15.0) -> None:
-    """Poll `check` until it holds; the deadline is generous (a loaded machine), not a
-    budget: what must be fast is proved by an ordering, not by a clock."""
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def past_reconnects(fake: FakeAmi, ami: AmiSettings) -> int:

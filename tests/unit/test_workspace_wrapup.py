@@ -4,12 +4,10 @@ is restored from its row, ended, or, with no row, released."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,6 +24,7 @@ from ntpd_ivr.workspace.wrapup import (
     after_restart,
 )
 from tests.unit.test_workspace import NOW, Socket, called
+from tests.waiting import eventually as until
 from tests.workspace_fakes import FakeMember, FakeQueues, FakeStore
 
 T0 = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
@@ -64,15 +63,6 @@ def desk(tmp_path: Path, hub: LiveHub, *, limit: float = 60.0,
     socket = Socket()
     hub.attach(socket, Session("ani", "calltaker", 2**40)).topics.add(TOPIC)
     return service, queues, store, socket
-
-
-async def until(check: Any, within: float = 15.0) -> None:
-    """Poll; the deadline is generous (a loaded machine), not a budget."""
-    for _ in range(int(within / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("not within the time")
 
 
 async def decided(caplog: pytest.LogCaptureFixture, words: str) -> None:
