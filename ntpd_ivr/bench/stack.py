@@ -351,7 +351,11 @@ class BenchStack:
         self.controller = self.own_controller  # the one running
         self.baseline_controller: ControllerProcess | None = None
         if baseline_rev is not None:
-            baseline = export(baseline_rev, self.run_dir)
+            try:
+                baseline = export(baseline_rev, self.run_dir)
+            except StackError:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+                raise
             _progress(f"{baseline.label}: {baseline.commit[:12]} exported to {baseline.tree}")
             self.baseline_controller = ControllerProcess(
                 layout.settings_file, layout.web_port,
