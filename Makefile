@@ -102,7 +102,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	@touch $@
 
 BENCH_ARGS ?=
-bench: deps venv $(VENV)/.bench-installed ## 3 IVR paths interleaved: a/b, CPU/call; surge, held callers, soak (SIPp); BENCH_ARGS=...
+bench: deps venv $(VENV)/.bench-installed ## 3 IVR paths interleaved: a/b, CPU/call; surge, held callers, soak (SIPp); BENCH_ARGS=... (--baseline-rev REV: a@REV too)
 	$(PY) -m ntpd_ivr bench $(BENCH_ARGS)
 
 bench-profile: deps venv $(VENV)/.bench-installed ## py-spy on the controller under path-a load; BENCH_ARGS=...

@@ -282,7 +282,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                  taker_p99_limit_ms=args.taker_p99_limit_ms, talk_ms=args.talk_ms,
                  surge_hold=args.surge_hold, soak_minutes=args.soak_minutes,
                  soak_rate=args.soak_rate, held_levels=levels, held_rate=args.held_rate,
-                 held_seconds=args.held_seconds, out=args.out, keep=args.keep)
+                 held_seconds=args.held_seconds, out=args.out, keep=args.keep,
+                 baseline_rev=args.baseline_rev)
 
 
 def cmd_bench_profile(args: argparse.Namespace) -> int:
@@ -574,6 +575,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "reached the queue; SIPp then hangs each one up (default 20)")
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true", help="keep the stack's folders and logs")
+    p.add_argument("--baseline-rev", default=None, metavar="REV",
+                   help="also ramp path a with the controller of git revision REV (a "
+                        "branch, tag or commit of this repository), shown as a@REV: same "
+                        "Asterisk, trunk, database and settings, REV's source run with this "
+                        "interpreter, in turn with this tree's controller; the summary gives "
+                        "a/a@REV for calls/s and for CPU per call at each rate both carried")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("bench-profile", help="py-spy on the controller under path-a load",

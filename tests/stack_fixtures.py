@@ -22,6 +22,7 @@ import pytest
 
 from ntpd_ivr.stack.devstack import TAKER_IP, DevStack, StackLayout
 from ntpd_ivr.stack.sipp import Taker
+from tests.waiting import standing_by
 
 
 class Controller:
@@ -124,7 +125,7 @@ class Takers:
 def takers(stack: DevStack) -> Iterator[Takers]:
     """Both call-takers' softphones, each answering one call then hanging up after 1.5 s."""
     group = Takers(stack.layout.taker_ports, talk_ms=1500)
-    time.sleep(0.3)  # let SIPp bind before Asterisk rings it
+    standing_by(*group.by_name.values())
     yield group
     group.stop()
 

@@ -22,11 +22,14 @@ from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.sipp import SCENARIOS, sipp_binary
 from ntpd_ivr.stats import percentile
 
-# Three IVR paths on one Asterisk, each reached from its own trunk (source address).
-PATH_SOURCES = {"a": "127.0.0.2", "b": "127.0.0.6", "c": "127.0.0.7"}
+# Three IVR paths on one Asterisk, each reached from its own trunk (source address); "r"
+# (`bench --baseline-rev`, ntpd_ivr/bench/baseline.py) is path a with another revision's
+# controller: a's trunk and a's caller numbers, so that both are routed alike.
+PATH_SOURCES = {"a": "127.0.0.2", "b": "127.0.0.6", "c": "127.0.0.7", "r": "127.0.0.2"}
 PATH_NAMES = {"a": "controller FastAGI IVR", "b": "pure dialplan Read()",
-              "c": "pyst2 AGI, process per call"}
-_PATH_DIGIT = {"a": "1", "b": "2", "c": "3"}
+              "c": "pyst2 AGI, process per call",
+              "r": "controller FastAGI IVR of the baseline revision"}
+_PATH_DIGIT = {"a": "1", "b": "2", "c": "3", "r": "1"}
 
 
 def run_tag() -> str:
@@ -34,7 +37,8 @@ def run_tag() -> str:
 
 
 def caller_prefix(path: str, tag: str, step: int) -> str:
-    """Fixed length (9 digits): 089, path digit, run tag (2), step (3)."""
+    """Fixed length (9 digits): 089, path digit, run tag (2), step (3). Paths a and r
+    share their digit: their steps differ by step number."""
     return f"089{_PATH_DIGIT[path]}{tag}{step % 1000:03d}"
 
 

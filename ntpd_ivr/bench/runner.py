@@ -7,12 +7,15 @@ from __future__ import annotations
 import csv
 import math
 import re
+import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from ntpd_ivr.bench.baseline import BASELINE_PATH
 from ntpd_ivr.bench.held import held_run
 from ntpd_ivr.bench.load import (
     PATH_NAMES,
@@ -64,10 +67,19 @@ class StepResult:
     seq: int = 0                         # order in which the steps ran, over all paths
 
 
-def _step_line(s: StepResult) -> str:
+Labels = Mapping[str, str]  # path key -> what the bench prints ("r" -> "a@main")
+NO_LABELS: Labels = MappingProxyType({})
+
+
+def _label(path: str, labels: Labels) -> str:
+    return labels.get(path, path)
+
+
+def _step_line(s: StepResult, labels: Labels = NO_LABELS) -> str:
     rec = "" if s.records_ok is None else \
         f" records {s.records_rows}/{s.succeeded} {'ok' if s.records_ok else 'MISMATCH'}"
-    return (f"path {s.path} {s.rate:g}/s: {s.succeeded}/{s.offered} ok, {s.failed} failed, "
+    return (f"path {_label(s.path, labels)} {s.rate:g}/s: {s.succeeded}/{s.offered} ok, "
+            f"{s.failed} failed, "
             f"INVITE->200 p50 {s.invite_200_p50_ms:.1f} p99 {s.invite_200_p99_ms:.1f} ms, "
             f"to taker p50 {s.taker_p50_ms:.0f} p99 {s.taker_p99_ms:.0f} ms, "
             f"controller {s.controller_cpu_s:.1f} CPU s = "
@@ -83,7 +95,7 @@ def measure_step(stack: BenchStack, path: str, rate: float, seconds: float, pref
     with ProcSampler(lambda: stack.controller.pid,
                      health_url=stack.controller.health_url) as sampler:
         result = run_calls(stack.target, path, rate, seconds, prefix, talk_ms=talk_ms)
-        if path == "a":
+        if path in ("a", BASELINE_PATH):
             # Inside the sampling: writing the step's records is part of its cost.
             check = check_records(stack.settings_file, prefix, [c.number for c in result.calls])
             rows, records_ok = check.rows, check.ok
@@ -172,17 +184,37 @@ def path_top(path: str, steps: Sequence[StepResult]) -> PathTop:
                    top.controller_cpu_ms_per_call if top else math.nan)
 
 
-def ratio_line(x: PathTop, y: PathTop) -> str:
+def ratio_line(x: PathTop, y: PathTop, labels: Labels = NO_LABELS) -> str:
     """'a/b = 0.92 (a=110, b=120; first not carried: a 120, b 130)'."""
-    def above(t: PathTop) -> str:
-        return f"{t.path} {t.not_carried:g}" if t.not_carried is not None else \
-            f"{t.path} none"
+    xn, yn = _label(x.path, labels), _label(y.path, labels)
 
-    name = f"{x.path}/{y.path}"
+    def above(t: PathTop, name: str) -> str:
+        return f"{name} {t.not_carried:g}" if t.not_carried is not None else f"{name} none"
+
+    name = f"{xn}/{yn}"
     if y.rate <= 0:
-        return f"{name} = n/a ({y.path} carried no step)"
-    return (f"{name} = {x.rate / y.rate:.2f} ({x.path}={x.rate:g}, {y.path}={y.rate:g}; "
-            f"first not carried: {above(x)}, {above(y)})")
+        return f"{name} = n/a ({yn} carried no step)"
+    return (f"{name} = {x.rate / y.rate:.2f} ({xn}={x.rate:g}, {yn}={y.rate:g}; "
+            f"first not carried: {above(x, xn)}, {above(y, yn)})")
+
+
+def cpu_ratio_line(steps: Sequence[StepResult], x: str, y: str,
+                   labels: Labels = NO_LABELS) -> str:
+    """Controller CPU per call of path `x` against path `y` at each rate both carried, in
+    one interleaved run: 'a/a@main CPU per call: 5/s 3.1/3.0 ms = 1.03, ...; median 1.02'."""
+    def carried(path: str) -> dict[float, float]:
+        return {s.rate: s.controller_cpu_ms_per_call for s in steps
+                if s.path == path and s.carried and s.offered > 0}
+
+    mine, theirs = carried(x), carried(y)
+    common = sorted(set(mine) & set(theirs))
+    name = f"{_label(x, labels)}/{_label(y, labels)} controller CPU per call"
+    if not common:
+        return f"{name}: n/a (no rate carried by both)"
+    ratios = [mine[r] / theirs[r] if theirs[r] > 0 else math.nan for r in common]
+    return (f"{name}: " + ", ".join(f"{r:g}/s {mine[r]:.2f}/{theirs[r]:.2f} ms = {q:.2f}"
+                                    for r, q in zip(common, ratios, strict=True))
+            + f"; median {statistics.median(ratios):.2f}")
 
 
 Measure = Callable[[str, float, int], StepResult]  # (path, rate, step number) -> step
@@ -237,7 +269,8 @@ def controller_alive(stack: BenchStack, after: str) -> None:
 
 def ramps(paths: str, rates: Sequence[float], fine_step: float, measure: Measure, *,
           settle: Callable[[], None] = lambda: time.sleep(2.0),
-          progress: Callable[[str], None] = _progress) -> list[StepResult]:
+          progress: Callable[[str], None] = _progress,
+          labels: Labels = NO_LABELS) -> list[StepResult]:
     """Coarse ramps of all paths interleaved, then (per path) `fine_step` steps between
     its last carried coarse rate and its first rate not carried, interleaved likewise."""
     seq = 0
@@ -245,11 +278,12 @@ def ramps(paths: str, rates: Sequence[float], fine_step: float, measure: Measure
 
     def run_step(path: str, rate: float) -> StepResult:
         nonlocal seq
-        progress(f"path {path} ({PATH_NAMES[path]}, {phase}): {rate:g} calls/s ...")
+        progress(f"path {_label(path, labels)} ({PATH_NAMES[path]}, {phase}): "
+                 f"{rate:g} calls/s ...")
         step = measure(path, rate, seq)
         step.phase, step.seq = phase, seq
         seq += 1
-        progress(_step_line(step))
+        progress(_step_line(step, labels))
         settle()  # the next step, of whichever path, starts on an idle Asterisk
         return step
 
@@ -265,16 +299,23 @@ def ramps(paths: str, rates: Sequence[float], fine_step: float, measure: Measure
 
 
 def summary_lines(steps: Sequence[StepResult], paths: str, p99_limit_ms: float,
-                  taker_p99_limit_ms: float) -> list[str]:
+                  taker_p99_limit_ms: float,
+                  labels: Labels = NO_LABELS) -> list[str]:
     tops = {p: path_top(p, steps) for p in paths}
     lines = ["highest sustained calls/s (<= 0.1 % failed, INVITE->200 p99 <= "
              f"{p99_limit_ms:g} ms, to a call-taker p99 <= {taker_p99_limit_ms:g} ms): "
-             + ", ".join(f"{p}={t.rate:g}" for p, t in tops.items())]
+             + ", ".join(f"{_label(p, labels)}={t.rate:g}" for p, t in tops.items())]
     if "a" in tops:
-        lines += [ratio_line(tops["a"], tops[other]) for other in "bc" if other in tops]
+        lines += [ratio_line(tops["a"], tops[other], labels)
+                  for other in "bc" + BASELINE_PATH if other in tops]
+    if BASELINE_PATH in tops:
+        lines += [ratio_line(tops[BASELINE_PATH], tops[other], labels)
+                  for other in "bc" if other in tops]
+        if "a" in tops:
+            lines.append(cpu_ratio_line(steps, "a", BASELINE_PATH, labels))
     for p in paths:
         mine = sorted((s for s in steps if s.path == p), key=lambda s: s.rate)
-        lines.append(f"controller CPU per call offered, path {p}: " + ", ".join(
+        lines.append(f"controller CPU per call offered, path {_label(p, labels)}: " + ", ".join(
             f"{s.rate:g}/s {s.controller_cpu_ms_per_call:.1f} ms" for s in mine)
             + (f"; at the top ({tops[p].rate:g}/s) {tops[p].cpu_ms_per_call:.1f} ms"
                if tops[p].rate else ""))
@@ -397,9 +438,18 @@ def plot_timed(run: TimedRun, path: Path) -> None:
 def bench(*, paths: str, rates: Sequence[float], fine_step: float, step_seconds: float,
           p99_limit_ms: float, taker_p99_limit_ms: float, talk_ms: int, surge_hold: float,
           soak_minutes: float, soak_rate: float | None, held_levels: Sequence[int],
-          held_rate: float, held_seconds: float, out: Path, keep: bool = False) -> int:
+          held_rate: float, held_seconds: float, out: Path, keep: bool = False,
+          baseline_rev: str | None = None) -> int:
+    """With `baseline_rev`, path "r" (a@REV, ntpd_ivr/bench/baseline.py) joins the ramps:
+    each of its steps runs REV's controller, every other step and all that follows the
+    ramps this tree's."""
     out.mkdir(parents=True, exist_ok=True)
-    stack = BenchStack(keep=keep)
+    stack = BenchStack(keep=keep, baseline_rev=baseline_rev)
+    baseline = stack.baseline
+    labels: dict[str, str] = {}
+    if baseline is not None:
+        labels[BASELINE_PATH] = baseline.label
+        paths = paths.replace(BASELINE_PATH, "") + BASELINE_PATH
     tag = run_tag()
     summary: list[str] = []
     try:
@@ -408,6 +458,8 @@ def bench(*, paths: str, rates: Sequence[float], fine_step: float, step_seconds:
         takers = TakerPool(ip, ports, talk_ms=talk_ms)
         try:
             def measure(path: str, rate: float, seq: int) -> StepResult:
+                if labels:
+                    stack.use_baseline(path == BASELINE_PATH)
                 return measure_step(stack, path, rate, step_seconds,
                                     caller_prefix(path, tag, seq), talk_ms=talk_ms,
                                     p99_limit_ms=p99_limit_ms,
@@ -418,11 +470,16 @@ def bench(*, paths: str, rates: Sequence[float], fine_step: float, step_seconds:
                 wait_for_idle_asterisk(stack)
                 controller_alive(stack, "the last ramp step")
 
-            steps = ramps(paths, rates, fine_step, measure, settle=settle)
+            steps = ramps(paths, rates, fine_step, measure, settle=settle, labels=labels)
+            if baseline is not None:
+                summary.append(f"{baseline.label} (path {BASELINE_PATH} in the CSV): "
+                               f"commit {baseline.commit}")
+                stack.use_baseline(False)  # the surge, held callers and soak: this tree's
             if steps:
                 write_csv(steps, out / "bench-ramp.csv")
                 plot_ramp(steps, out / "bench-ramp.png", p99_limit_ms)
-                summary += summary_lines(steps, paths, p99_limit_ms, taker_p99_limit_ms)
+                summary += summary_lines(steps, paths, p99_limit_ms, taker_p99_limit_ms,
+                                         labels)
                 for line in summary:
                     _progress(line)
             top = path_top("a", steps).rate

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ntpd_ivr.bench.baseline import Baseline, export
+from ntpd_ivr.errors import StackError
 from ntpd_ivr.numbers import canonical_caller, canonical_prefix
 from ntpd_ivr.stack.asterisk import AsteriskInstance
 from ntpd_ivr.stack.controller import ControllerProcess, health
@@ -255,15 +257,44 @@ class StackUnderTest:
 
 
 class BenchStack:
-    """An ephemeral stack with the bench trunks, its controller and the pyst2 AGI."""
+    """An ephemeral stack with the bench trunks, its controller and the pyst2 AGI; with
+    `baseline_rev`, also another revision's controller, run in turn with this one's
+    (`use_baseline`)."""
 
-    def __init__(self, keep: bool = False) -> None:
+    def __init__(self, keep: bool = False, baseline_rev: str | None = None) -> None:
         self.run_dir = Path(tempfile.mkdtemp(prefix="ntpd-ivr-bench-"))
         layout = StackLayout.ephemeral(self.run_dir, name=f"bench-{os.getpid()}")
         self.dev = DevStack(layout, bench=True)
-        self.controller = ControllerProcess(layout.settings_file, layout.web_port,
-                                            self.run_dir / "controller.log")
+        self.own_controller = ControllerProcess(layout.settings_file, layout.web_port,
+                                                self.run_dir / "controller.log")
+        self.controller = self.own_controller  # the one running
+        self.baseline_controller: ControllerProcess | None = None
+        self.baseline: Baseline | None = None
+        if baseline_rev is not None:
+            try:
+                baseline = export(baseline_rev, self.run_dir)
+            except StackError:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+                raise
+            _progress(f"{baseline.label}: {baseline.commit[:12]} exported to {baseline.tree}")
+            self.baseline = baseline
+            self.baseline_controller = ControllerProcess(
+                layout.settings_file, layout.web_port,
+                self.run_dir / f"controller-{baseline.commit[:12]}.log",
+                tree=baseline.tree, env=baseline.env())
         self.keep = keep
+
+    def use_baseline(self, baseline: bool) -> None:
+        """Run the baseline's controller (or this tree's) from now on: the other one is
+        stopped first (they share the ports, the spool and the database)."""
+        wanted = self.baseline_controller if baseline else self.own_controller
+        if wanted is None:
+            raise StackError("no baseline revision in this run")
+        if wanted is self.controller and wanted.pid is not None:
+            return
+        self.controller.stop()
+        self.controller = wanted
+        wanted.start()
 
     @property
     def target(self) -> str:

@@ -29,10 +29,13 @@ def health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
 
 
 class ControllerProcess:
-    """`ntpd-ivr serve` in a subprocess, as an operator runs it."""
+    """`ntpd-ivr serve` in a subprocess, as an operator runs it; `tree` and `env` run
+    another tree's controller (the bench's baseline revision, ntpd_ivr/bench/baseline.py)."""
 
-    def __init__(self, settings_file: Path, web_port: int, log_path: Path) -> None:
+    def __init__(self, settings_file: Path, web_port: int, log_path: Path,
+                 tree: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.settings_file, self.web_port, self.log_path = settings_file, web_port, log_path
+        self.tree, self.env = tree, env
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,7 +57,8 @@ class ControllerProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "ntpd_ivr", "serve", "--config",
                  str(self.settings_file), "--log-level", "INFO"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.tree, env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

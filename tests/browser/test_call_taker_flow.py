@@ -39,6 +39,7 @@ from tests.browser.conftest import (
 )
 from tests.e2e.conftest import caller
 from tests.stack_fixtures import Controller, add_web_user
+from tests.waiting import standing_by
 
 pytestmark = pytest.mark.e2e
 DESK, AGENCY, PASSWORD = "flow-ani", "flow-dinkes", "call-taker-flow-password"
@@ -62,7 +63,7 @@ def flow_users(stack: DevStack, controller: Controller) -> str:
 def desk(stack: DevStack, flow_users: str) -> Iterator[str]:
     """taker-1 alone answers (every other member paused), up to 3 calls, 1.5 s each."""
     taker = Taker(TAKER_IP, stack.layout.taker_ports[0], talk_ms=1500, calls=3)
-    time.sleep(0.3)  # let SIPp bind before Asterisk rings it
+    standing_by(taker)
     try:
         with only_this_taker_rings(stack, ENDPOINT):
             yield flow_users

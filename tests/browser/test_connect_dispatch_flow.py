@@ -26,6 +26,7 @@ from tests.browser.conftest import (
 )
 from tests.e2e.conftest import caller
 from tests.stack_fixtures import Controller, add_web_user
+from tests.waiting import standing_by
 
 pytestmark = pytest.mark.e2e
 DESK, AGENCY, PASSWORD = "connect-ani", "connect-damkar", "connect-flow-password"
@@ -52,7 +53,7 @@ def phones(stack: DevStack, connect_users: str) -> Iterator[tuple[str, Taker]]:
     taker = Taker(TAKER_IP, stack.layout.taker_ports[0], talk_ms=60_000, calls=1)
     damkar = Taker(AGENCY_IP, stack.layout.agency_port("agency-damkar-plg"), talk_ms=1500,
                    calls=1, scenario="agency-accept.xml", keys={"digit": "1"})
-    time.sleep(0.3)  # let SIPp bind before Asterisk rings it
+    standing_by(taker, damkar)
     try:
         with only_this_taker_rings(stack, ENDPOINT):
             yield connect_users, damkar

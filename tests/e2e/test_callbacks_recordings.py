@@ -29,6 +29,7 @@ from ntpd_ivr.recordings.service import RecordingService
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import CALLBACK_IP, OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import Taker, place_call
+from tests.waiting import standing_by
 
 from .conftest import Controller, Takers, call_rows, caller, dial, record
 
@@ -79,7 +80,7 @@ def called_back(stack: DevStack) -> Iterator[Taker]:
 @pytest.fixture
 def taker_1(stack: DevStack) -> Iterator[Taker]:
     taker = Taker(TAKER_IP, stack.layout.taker_ports[0], talk_ms=2500)
-    time.sleep(0.3)  # let SIPp bind before Asterisk rings it
+    standing_by(taker)
     yield taker
     taker.stop()
 
@@ -168,7 +169,7 @@ async def test_a_callback_is_cleared_when_the_caller_gets_through(
                    lambda found: len(found) == 1, 20, "the abandoned call on the list")
     again = Takers(stack.layout.taker_ports, talk_ms=1500)
     try:
-        await asyncio.sleep(0.3)
+        await asyncio.to_thread(standing_by, *again.by_name.values())
         await dial(stack, number, "1")
     finally:
         again.stop()

@@ -18,6 +18,7 @@ from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import OPERATOR_B_IP, OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import Taker, place_call
+from tests.waiting import standing_by
 
 from .conftest import Controller, Row, call_rows
 from .test_first_call import new_caller
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.e2e
 def busy_takers(stack: DevStack) -> Iterator[list[Taker]]:
     """Both call-taker stand-ins, each answering up to four calls (1 s of talk)."""
     group = [Taker(TAKER_IP, port, talk_ms=1000, calls=4) for port in stack.layout.taker_ports]
-    time.sleep(0.3)
+    standing_by(*group)
     yield group
     for taker in group:
         taker.stop()

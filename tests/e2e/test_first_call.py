@@ -12,6 +12,7 @@ import pytest
 
 from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, place_call
+from tests.waiting import eventually
 
 from .conftest import Controller, Takers, call_rows
 
@@ -40,8 +41,12 @@ def call(stack: DevStack, caller: str, digit: str | None) -> None:
     assert result.ok, result.output[-3000:]
 
 
-def who_answered(takers: Takers) -> str:
-    """The stand-in that completed a call (SIPp exits 0 after its one call)."""
+async def who_answered(takers: Takers) -> str:
+    """The stand-in that completed a call (SIPp exits 0 after its one call), once one has
+    exited: after the caller's call has ended, the stand-in's own end follows."""
+    await eventually(lambda: any(t.process.poll() is not None
+                                 for t in takers.by_name.values()),
+                     "a call-taker stand-in ends its call")
     done = []
     for name, taker in takers.by_name.items():
         if taker.process.poll() is None:
@@ -71,8 +76,7 @@ async def test_caller_presses_1_and_a_call_taker_answers(
         stack: DevStack, running_controller: Controller, takers: Takers) -> None:
     caller = new_caller()
     await asyncio.to_thread(call, stack, caller, "1")
-    await asyncio.sleep(0.5)
-    taker = who_answered(takers)
+    taker = await who_answered(takers)
     row = await finished_call(stack, caller)
 
     assert row["ivr_digit"] == "1"
@@ -93,8 +97,7 @@ async def test_silent_caller_still_reaches_a_call_taker(
         stack: DevStack, running_controller: Controller, takers: Takers) -> None:
     caller = new_caller()
     await asyncio.to_thread(call, stack, caller, None)
-    await asyncio.sleep(0.5)
-    taker = who_answered(takers)
+    taker = await who_answered(takers)
     row = await finished_call(stack, caller)
     assert (row["ivr_digit"], row["route_reason"], row["answered_by"]) == ("", "no-input", taker)
 
@@ -114,8 +117,7 @@ async def test_with_the_controller_stopped_the_call_still_reaches_a_call_taker(
         caller = new_caller()
         started = time.monotonic()
         await asyncio.to_thread(call, stack, caller, "1")
-        await asyncio.sleep(0.5)
-        assert who_answered(takers) in {"taker-1", "taker-2"}
+        assert await who_answered(takers) in {"taker-1", "taker-2"}
         # Straight to the fallback queue: no menu, no waiting on a dead controller.
         assert time.monotonic() - started < 15
     finally:
@@ -129,8 +131,7 @@ async def test_controller_killed_during_the_menu_the_caller_still_reaches_a_call
         running_controller.kill()
         result = await placing
         assert result.ok, result.output[-3000:]
-        await asyncio.sleep(0.5)
-        assert who_answered(takers) in {"taker-1", "taker-2"}
+        assert await who_answered(takers) in {"taker-1", "taker-2"}
     finally:
         if not placing.done():
             await placing

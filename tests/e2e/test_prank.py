@@ -28,6 +28,7 @@ from ntpd_ivr.prank.tables import CallerStrike
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
 from ntpd_ivr.stack.sipp import Taker, place_call
+from tests.waiting import standing_by
 
 from .conftest import Controller, call_steps, caller
 from .test_config_reload import config_reload
@@ -63,7 +64,7 @@ def prank_policy(stack: DevStack, controller: Controller) -> Iterator[None]:
 def stand_ins(stack: DevStack) -> Iterator[list[Taker]]:
     takers = [Taker("127.0.0.3", port, talk_ms=1500, calls=5)
               for port in stack.layout.taker_ports]
-    time.sleep(0.3)  # let SIPp bind before Asterisk rings it
+    standing_by(*takers)
     yield takers
     for taker in takers:
         taker.stop()
@@ -195,11 +196,17 @@ async def test_repeated_silent_calls_warn_then_deprioritise_then_block_with_esca
 
 
 async def test_a_supervisor_unblock_takes_effect_on_the_next_call(
-        stack: DevStack, prank_policy: None, stand_ins: list[Taker],
-        supervisor: tuple[aiohttp.ClientSession, str, str]) -> None:
+        stack: DevStack, prank_policy: None, running_controller: Controller,
+        stand_ins: list[Taker], supervisor: tuple[aiohttp.ClientSession, str, str]) -> None:
     number = caller()
+    numbers = running_controller.health()[1]["prank"]["numbers"]
     await seed_strikes(stack, number, 3)
-    await asyncio.sleep(2.0)  # the controller's view refreshes every second
+    # The controller's view (refreshed every second) holds the block: else the unblock
+    # below would prove nothing.
+    deadline = time.monotonic() + 30
+    while running_controller.health()[1]["prank"]["numbers"] <= numbers:
+        assert time.monotonic() < deadline, running_controller.health()[1]["prank"]
+        await asyncio.sleep(0.2)
     listed = await asyncio.to_thread(strikes_cli, stack, "list", "--number", number)
     assert canonical_caller(number) in listed and " block " in listed, listed
     http, base, token = supervisor

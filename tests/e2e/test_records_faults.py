@@ -20,6 +20,7 @@ import pytest
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
+from tests.waiting import standing_by
 
 from .conftest import Controller, Row, call_rows
 
@@ -53,7 +54,7 @@ def many_takers(stack: DevStack) -> Iterator[Callable[[int, int], ManyTakers]]:
     def start(calls: int, talk_ms: int) -> ManyTakers:
         group = ManyTakers(stack, calls, talk_ms)
         started.append(group)
-        time.sleep(0.3)  # let SIPp bind before Asterisk rings it
+        standing_by(*group.takers)
         return group
 
     yield start

@@ -30,6 +30,7 @@ from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import WARNING_IP, DevStack
 from ntpd_ivr.stack.sipp import Taker
+from tests.waiting import standing_by
 
 from .conftest import Controller
 
@@ -141,7 +142,7 @@ def warning_controller(controller: Controller,
 def stand_in(stack: DevStack) -> Iterator[Taker]:
     phones = Taker(WARNING_IP, stack.layout.warning_port, calls=10_000,
                    scenario="warning-contacts.xml", extra=("-trace_msg",))
-    time.sleep(0.3)  # let SIPp bind before Asterisk dials it
+    standing_by(phones)
     yield phones
     phones.stop()
 
@@ -159,7 +160,10 @@ async def test_fifty_contacts_every_outcome_and_retries_and_unapproved_never_dia
 
     refused = cli(stack, "campaign", "approve", str(campaign), "--as", "sup-a", check=False)
     assert refused.returncode == 1 and "second supervisor" in refused.stderr
-    await asyncio.sleep(3)  # what a refused approval would have started
+    # What a refused approval would have started: nothing, for the campaign still awaits
+    # approval, and one awaiting approval never dials (`unapproved`, checked below after
+    # the whole run of the other: the ordering barrier a 3 s sleep stood for).
+    assert await status(stack, campaign) == "awaiting-approval"
     assert not invites(stand_in)
     cli(stack, "campaign", "approve", str(campaign), "--as", "sup-b")
 

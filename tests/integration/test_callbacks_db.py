@@ -189,7 +189,7 @@ async def center(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Desk]:
 
 
 async def outcome_of(d: Desk, callback_id: int) -> dict[str, Any]:
-    for _ in range(100):
+    for _ in range(600):  # a generous deadline: 30 s
         row = next(r for r in await callbacks(d.engine) if r["id"] == callback_id)
         if row["status"] != "calling":
             return row

@@ -37,6 +37,7 @@ from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
 from tests.conftest import RunningPostgres
 from tests.protocol.webtools import Client, csrf_headers, serving_web
+from tests.waiting import eventually
 
 CSV = ("name,number,role,kecamatan,desa,language\n"
        "Kades Balai Agung,081200000001,kepala-desa,Sekayu,Balai Agung,id\n"
@@ -161,13 +162,15 @@ async def center(db_engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Center
 
 
 async def tick(service: WarningService) -> None:
-    """One round of the controller, and the Originates it started."""
+    """One round of the controller, and the Originates it started (their tasks done)."""
     await service.tick()
-    for _ in range(20):
-        await asyncio.sleep(0.005)
+    await eventually(lambda: not [t for t in service._background.tasks
+                                  if t.get_name().startswith("warning-")
+                                  and t.get_name() != "warning-campaigns"],
+                     "the Originates of the round sent")
 
 
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while not await check():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -407,8 +410,8 @@ async def test_database_outage_pauses_dialling_and_spools_outcomes(
         assert center.ami.originates == [] and service.paused_reason == "database"
 
         await asyncio.to_thread(private.server.start)
-        await until(lambda: _spooled(keeper, 0), seconds=20)
-        deadline = time.monotonic() + 15
+        await until(lambda: _spooled(keeper, 0), seconds=60)
+        deadline = time.monotonic() + 60
         while not center.ami.originates:
             assert time.monotonic() < deadline, "dialling did not resume"
             await tick(service)

@@ -98,12 +98,12 @@ async def test_feed_keeps_pushes_while_the_endpoint_is_down_and_delivers_in_orde
         await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
         assert await feed.tick() == (0, 0) and feed.last_error == "HTTP 503: maintenance"
         feed.start()  # its own schedule retries every retry_seconds while pushes wait
-        async with asyncio.timeout(15):
+        async with asyncio.timeout(60):  # generous: only a missing push reaches it
             while len(ministry.received) < 4:
                 ministry.got_one.clear()
                 await ministry.got_one.wait()
             # The 4th reply is in; its row is being marked delivered (polling a table).
-            for _ in range(200):
+            for _ in range(1000):
                 if all(row[3] for row in await outbox(db_engine)):
                     break
                 await asyncio.sleep(0.05)

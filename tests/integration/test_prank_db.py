@@ -99,7 +99,7 @@ async def test_unblock_the_view_at_start_and_detected_silent_calls(clean: AsyncE
         restarted.call_started("s.9", NUMBER, "default")
         restarted.on_event(Hangup(name="Hangup", received_at=NOW.timestamp(), uniqueid="s.9",
                                   linkedid="s.9", channel="c", cause=16, cause_txt=""))
-        for _ in range(50):
+        for _ in range(300):  # a generous deadline: 30 s
             async with clean.connect() as conn:
                 count = len((await conn.execute(select(CallerStrike.id))).all())
             if count == 4:

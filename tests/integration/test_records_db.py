@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ntpd_ivr.calls import keeper as keeper_module
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.spool import Spool, SpoolBatch
+from ntpd_ivr.calls.store import RecordStore
 from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.calls.values import CallUpdate
 from ntpd_ivr.db import migrate
@@ -44,7 +45,7 @@ def keeper_settings(tmp_path: Path, batch_max: int = 200) -> RecordsSettings:
                            retry_seconds=0.1)
 
 
-async def eventually(condition: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
+async def eventually(condition: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
     for _ in range(int(seconds / 0.02)):
         if condition():
             return
@@ -238,6 +239,17 @@ async def test_nothing_is_lost_while_the_database_is_down(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
         fresh_max: int) -> None:
     monkeypatch.setattr(keeper_module, "FRESH_MAX", fresh_max)
+    failed_applies: list[str] = []
+    real_apply = RecordStore.apply
+
+    async def counted_apply(self: RecordStore, updates: Any) -> Any:
+        try:
+            return await real_apply(self, updates)
+        except Exception as exc:
+            failed_applies.append(type(exc).__name__)
+            raise
+
+    monkeypatch.setattr(RecordStore, "apply", counted_apply)
     private = await postgres_factory()
     engine = make_engine(DatabaseSettings(url=private.url, connect_timeout_seconds=1))
     keeper = RecordKeeper(keeper_settings(tmp_path, batch_max=7), engine)
@@ -255,7 +267,8 @@ async def test_nothing_is_lost_while_the_database_is_down(
                 await keeper.record(update)
             await eventually(lambda: keeper.state()["database"] == "unreachable",
                              "seen as unreachable")
-            await asyncio.sleep(0.5)  # several retries, each failing
+            await eventually(lambda: len(failed_applies) >= 4,
+                             "several retries, each failing")
             state = keeper.state()
             assert state["pending"] > 0 and state["last_error"]
             await asyncio.to_thread(private.server.start)

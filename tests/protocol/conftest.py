@@ -12,6 +12,7 @@ import pytest
 
 from ntpd_ivr.agi.server import FastAgiServer, Handler
 from ntpd_ivr.settings import AgiSettings
+from tests.waiting import eventually
 
 SETTINGS = AgiSettings(host="127.0.0.1", port=0, call_budget_seconds=5.0,
                        header_timeout_seconds=3.0, reply_timeout_seconds=3.0,
@@ -105,9 +106,5 @@ async def serving(routes: Mapping[str, Handler], **settings: Any) -> AsyncIterat
 
 
 async def until(condition: Callable[[], bool]) -> None:
-    """Poll server state that has no event to wait on."""
-    for _ in range(int(STEP / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail("condition not reached in time")
+    """Poll server state that has no event to wait on (a generous deadline)."""
+    await eventually(condition, "the server's state")

@@ -26,6 +26,7 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.settings import AmiSettings
+from tests.waiting import eventually
 
 SECRET = "s3cret-do-not-log"
 EOL = "\r\n"
@@ -128,11 +129,20 @@ def settings(port: int, secret: str = SECRET, **overrides: float) -> AmiSettings
                        **values)
 
 
-async def eventually(check: Callable[[], bool], within: float = 3.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
+async def past_reconnects(fake: FakeAmi, ami: AmiSettings) -> int:
+    """An ordering barrier for "nothing reconnected": asyncio fires timers in deadline
+    order, so after this sleep every reconnect timer the client could have armed has run;
+    a probe connection then queues behind any connect such a timer started (the listening
+    socket accepts in order). Returns the probe's connection number."""
+    await asyncio.sleep(6 * ami.reconnect_delay_seconds)
+    before = fake.connections
+    _reader, writer = await asyncio.open_connection("127.0.0.1", fake.port)
+    try:
+        await eventually(lambda: fake.connections > before)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return fake.connections
 
 
 class Recorder:
@@ -224,11 +234,17 @@ async def test_action_times_out_when_never_answered(fake: FakeAmi,
     client = await make_client(settings(fake.port))
     assert await client.wait_connected(2.0)
     started = time.monotonic()
-    with pytest.raises(AmiError, match=r"no answer within 0\.2s"):
-        await client.action({"Action": "NeverAnswered"}, timeout=0.2)
-    assert 0.15 < time.monotonic() - started < 1.0
-    with pytest.raises(AmiError, match=r"no answer within 0\.5s"):  # the settings' default
-        await client.action({"Action": "NeverAnswered"})
+    # Timers never fire early, so the lower bound holds on any machine; "it ends at all"
+    # is the generous asyncio.timeout, and which timeout applied is in the message.
+    async with asyncio.timeout(15):
+        with pytest.raises(AmiError, match=r"no answer within 0\.2s"):
+            await client.action({"Action": "NeverAnswered"}, timeout=0.2)
+    assert time.monotonic() - started > 0.15
+    started = time.monotonic()
+    async with asyncio.timeout(15):
+        with pytest.raises(AmiError, match=r"no answer within 0\.5s"):  # the settings' default
+            await client.action({"Action": "NeverAnswered"})
+    assert time.monotonic() - started > 0.45
     assert client.connected  # a slow action is not a dead link
     assert (await client.action({"Action": "Ping"})).response.response == "Success"
 
@@ -240,14 +256,15 @@ async def test_start_returns_while_asterisk_is_down_and_actions_fail_fast(
     port = probe.port
     await probe.close()  # nothing listens on `port` now
 
-    started = time.monotonic()
-    client = await make_client(settings(port))
-    assert time.monotonic() - started < 0.5
+    # An action timeout far beyond the generous deadlines below: an action (or a start)
+    # that waited for Asterisk instead of failing fast would overrun them.
+    ami = settings(port, action_timeout_seconds=120.0)
+    async with asyncio.timeout(15):  # start() returns though nothing listens
+        client = await make_client(ami)
     assert not await client.wait_connected(0.2)
-    started = time.monotonic()
-    with pytest.raises(AmiError, match="not connected"):
-        await client.action({"Action": "Ping"})
-    assert time.monotonic() - started < 0.1
+    async with asyncio.timeout(15):
+        with pytest.raises(AmiError, match="not connected"):
+            await client.action({"Action": "Ping"})
     assert client.state()["connected"] is False
     assert "cannot connect" in client.state()["last_error"]
 
@@ -319,12 +336,13 @@ async def test_dropped_connection_reconnects_and_runs_on_login_again(
     await eventually(lambda: recorder.logins == 1)
     first_login = client.logged_in_at
     assert first_login is not None and client.lost_at is None
-    pending = asyncio.create_task(client.action({"Action": "NeverAnswered"}, timeout=5.0))
-    await asyncio.sleep(0.05)
+    pending = asyncio.create_task(client.action({"Action": "NeverAnswered"}, timeout=60.0))
+    await eventually(lambda: any(a.get("Action") == "NeverAnswered" for a in fake.actions))
 
     fake.drop()
-    with pytest.raises(AmiError, match="connection lost"):
-        await pending  # fails with the connection, not 5 s later
+    async with asyncio.timeout(15):
+        with pytest.raises(AmiError, match="connection lost"):
+            await pending  # fails with the connection, not 60 s later
     await eventually(lambda: recorder.logins == 2)
     assert client.connected
     # When it was lost and logged in again (ntpd_ivr/peer/replay.py reads them).
@@ -334,8 +352,10 @@ async def test_dropped_connection_reconnects_and_runs_on_login_again(
     assert client.state()["logins"] == 2
     assert "connection lost" in client.state()["last_error"]
     assert (await client.action({"Action": "Ping"})).response.response == "Success"
-    # panoramisk would replay the unanswered action after FullyBooted: it must not.
-    await asyncio.sleep(0.1)
+    # panoramisk would replay the unanswered action after FullyBooted: it must not. The
+    # Ping answered above and this one are the barrier: the fake records a session's
+    # actions in order, so a replay sent after the login would sit before this Pong.
+    assert (await client.action({"Action": "Ping"})).response.response == "Success"
     assert sum(a.get("Action") == "NeverAnswered" for a in fake.actions) == 1
 
 
@@ -348,7 +368,10 @@ async def test_watchdog_aborts_a_silent_connection_and_reconnects(
     assert fake.connections == 2
     assert "no Pong within 0.2s" in client.state()["last_error"]
     assert client.connected
-    await asyncio.sleep(0.5)  # the healthy session is kept: pings answered, no churn
+    # The healthy session is kept: ten more pings answered (five ping timeouts' worth),
+    # and no churn.
+    pings = sum(a.get("Action") == "Ping" for a in fake.actions)
+    await eventually(lambda: sum(a.get("Action") == "Ping" for a in fake.actions) >= pings + 10)
     assert fake.connections == 2 and client.connected
 
 
@@ -358,10 +381,10 @@ async def test_unanswered_login_is_not_connected_then_aborted_and_retried(
     recorder = Recorder()
     client = await make_client(settings(fake.port), recorder)
     await eventually(lambda: fake.login_attempts == 1)
-    started = time.monotonic()
     with pytest.raises(AmiError, match="not connected"):  # TCP is up, but no login yet
         await client.action({"Action": "Ping"})
-    assert time.monotonic() - started < 0.1
+    # Failed fast: still on the first session, which the login timeout has not aborted.
+    assert fake.connections == 1 and "no login answer" not in (client.state()["last_error"] or "")
     assert [a["Action"] for a in fake.actions] == ["Login"]
     await eventually(lambda: recorder.logins == 1)
     assert fake.connections == 2
@@ -371,10 +394,13 @@ async def test_unanswered_login_is_not_connected_then_aborted_and_retried(
 async def test_wrong_secret_is_not_connected_and_says_why(
         fake: FakeAmi, make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    started = time.monotonic()
     client = await make_client(settings(fake.port, secret="wrong-" + SECRET))
     await eventually(lambda: fake.login_attempts >= 2)  # it keeps retrying...
-    await asyncio.sleep(0.5)
-    assert fake.login_attempts <= 0.55 / 0.05 + 2  # ...every reconnect delay, not in a loop
+    await eventually(lambda: fake.login_attempts >= 10)
+    # ...every reconnect delay, not in a loop: ten attempts took nine delays at least (a
+    # loaded machine only stretches them).
+    assert time.monotonic() - started >= 9 * 0.05
     assert not await client.wait_connected(0.1)
     state = client.state()
     assert state["connected"] is False and state["logins"] == 0
@@ -390,8 +416,7 @@ async def test_stop_ends_the_session_and_reconnects_no_more(
     assert await client.wait_connected(2.0)
     await client.stop()
     assert not client.connected
-    await asyncio.sleep(0.3)
-    assert fake.connections == 1
+    assert await past_reconnects(fake, settings(fake.port)) == 2  # the probe: no reconnect
     with pytest.raises(AmiError):
         await client.action({"Action": "Ping"})
 
@@ -409,10 +434,10 @@ async def test_stop_while_connecting_leaves_no_errors_behind(fake: FakeAmi) -> N
             await client.stop()
             stopped.append((client, client.logins))
         connections = fake.connections
-        await asyncio.sleep(0.3)  # six reconnect delays
+        probe = await past_reconnects(fake, settings(fake.port))
     finally:
         loop.set_exception_handler(None)
     assert errors == []
-    assert fake.connections == connections  # nothing reconnected after its stop()
+    assert probe == connections + 1  # nothing reconnected after its stop()
     for client, logins in stopped:  # and no connect in flight at stop() came alive later
         assert (client.connected, client.logins) == (False, logins)

@@ -34,7 +34,9 @@ ROUTING = load_routing_config(Path(__file__).resolve().parents[2] / "config"
 FAST = dataclasses.replace(ROUTING, ivr=dataclasses.replace(
     ROUTING.ivr, max_seconds_in_ivr=3.0, menu_seconds=1.0, english_menu_seconds=1.0))
 ARGS = ("112", "operator-local")  # ${NTPD_DIALED},${NTPD_TRUNK}: the province's trunk
-SLACK = 0.5  # scheduling on a shared 2-core machine
+# How long the fake Asterisk waits beyond a call's budget for the session to close:
+# generous (a loaded machine), not a budget; what closed it is in the log.
+SLACK = 10.0
 
 # Asterisk's replies to GET DATA (res_agi.c handle_getdata).
 TIMEOUT = ("200 result= (timeout)",)
@@ -165,7 +167,7 @@ async def place_call(dial: Dial, menus: Mapping[str, Menu], *, records: Records 
         async with serving({dp.SCRIPT_EMERGENCY_IVR: ivr},
                            call_budget_seconds=call_budget_seconds) as server:
             asterisk = ScriptedAsterisk(await dial(server.port, args=args), menus)
-            seconds = await asterisk.serve(call_budget_seconds + STEP)
+            seconds = await asterisk.serve(call_budget_seconds + STEP + SLACK)
     finally:
         records.release()
     return Call(asterisk, records, seconds)
@@ -192,12 +194,16 @@ async def test_menu_key_routes_with_region_and_priority_on_the_record(dial: Dial
 
 
 @pytest.mark.parametrize("stall", ["prompt-never-answered", "live-state-never-answers"])
-async def test_a_call_over_its_budget_is_closed_without_a_queue(dial: Dial, stall: str) -> None:
+async def test_a_call_over_its_budget_is_closed_without_a_queue(
+        dial: Dial, caplog: pytest.LogCaptureFixture, stall: str) -> None:
+    caplog.set_level(logging.INFO, logger="ntpd_ivr")
     # NTPD_QUEUE left empty is how the dialplan knows to take its fallback queue.
     menus = {"id/menu": Menu(() if stall == "prompt-never-answered" else pressed("1"))}
     live = StuckLiveState() if stall == "live-state-never-answers" else None
     call = await place_call(dial, menus, live=live, call_budget_seconds=0.5)
-    assert 0.45 <= call.seconds < 0.5 + SLACK
+    assert call.seconds >= 0.45  # timers never fire early
+    # The budget closed it (not the 3 s reply timeout): the server says so.
+    assert any("exceeded its 0.5 s call budget" in r.getMessage() for r in caplog.records)
     assert dp.VAR_QUEUE not in call.asterisk.variables
     assert call.asterisk.prompts == [("id/menu", 2000)]
     assert call.records.routed() == []
@@ -242,11 +248,15 @@ async def test_hang_up_during_the_prompt_sets_nothing(dial: Dial) -> None:
 async def test_record_writes_that_hang_or_fail_do_not_hold_the_caller(
         dial: Dial, caplog: pytest.LogCaptureFixture, writes: str, logged: str) -> None:
     caplog.set_level(logging.INFO, logger="ntpd_ivr")
-    call = await place_call(dial, {"id/menu": Menu(pressed("3"))}, records=Records(writes))
+    # A call budget (60 s) far beyond the record wait: an IVR that waited for the hung
+    # write would hit it and close the session with no queue set.
+    call = await place_call(dial, {"id/menu": Menu(pressed("3"))}, records=Records(writes),
+                            call_budget_seconds=60.0)
     assert call.asterisk.variables[dp.VAR_QUEUE] == "takers-default"
     assert call.asterisk.queue_set_after is not None
-    assert call.asterisk.queue_set_after < RECORD_WAIT_SECONDS + SLACK
-    assert call.seconds < RECORD_WAIT_SECONDS + SLACK  # the dialplan goes on to Queue()
+    # The dialplan goes on to Queue(): the session ends well before the budget.
+    assert call.seconds < 60.0 - RECORD_WAIT_SECONDS
+    assert not any("call budget" in r.getMessage() for r in caplog.records)
     routed_as(call, "3", "police", "menu", 8)
     assert any(logged in r.getMessage() and r.call_id == "1732771200.1"  # type: ignore[attr-defined]
                for r in caplog.records)

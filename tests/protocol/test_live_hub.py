@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from ntpd_ivr.web import hub as hub_module
 from ntpd_ivr.web.hub import LiveHub
 from tests.protocol.webtools import log_in, serving_web
+from tests.waiting import eventually
 
 TOPICS = {"notices": "calltaker", "wall": "supervisor"}
 STEP = 2.0
@@ -122,10 +123,8 @@ async def test_an_oversized_command_closes_the_socket(
     await ws.send_str(json.dumps({"id": 1, "type": "subscribe", "topic": "x" * 5000}))
     closing = await ws.receive(timeout=STEP)
     assert closing.type == WSMsgType.CLOSE and closing.data == WSCloseCode.MESSAGE_TOO_BIG
-    for _ in range(200):  # the server's side ends just after the close reaches us
-        if not hub.clients:
-            break
-        await asyncio.sleep(0.01)
+    # The server's side ends just after the close reaches us.
+    await eventually(lambda: not hub.clients, "the server's side of the socket ended")
     assert not hub.clients
 
 

@@ -23,9 +23,8 @@ from .agi_ami_fixtures import forge_session, forged_uniqueid, metric, rows_by_un
 
 pytestmark = pytest.mark.e2e
 
-# Long enough for anything the session spooled to reach PostgreSQL (the applier gathers
-# for 0.1 s, then one transaction).
-APPLIED_SECONDS = 2.0
+# How long a barrier session's row may take (generous: a loaded machine).
+BARRIER_SECONDS = CONFIRM_SECONDS + 30
 
 
 def _number() -> str:
@@ -36,6 +35,23 @@ def _secret(stack: DevStack) -> str:
     return load_settings(stack.layout.settings_file).agi.secret
 
 
+async def _barrier(stack: DevStack, *, closed: bool) -> None:
+    """An ordering barrier for "nothing was written": a session the server accepts, then
+    its row. The record keeper applies records in the order they came, so what an earlier
+    session wrote is in PostgreSQL once this row is. With `closed`, wait until this
+    session is closed as unconfirmed at its bound: an earlier session's bound (the same
+    length, started before) has then passed too, and its close is in."""
+    uniqueid = forged_uniqueid()
+    await forge_session(stack, uniqueid=uniqueid, caller=_number(), secret=_secret(stack))
+    deadline = time.monotonic() + BARRIER_SECONDS
+    while True:
+        rows = await rows_by_uniqueid(stack, [uniqueid])
+        if rows and (not closed or rows[0]["disposition"] == "unconfirmed"):
+            return
+        assert time.monotonic() < deadline, f"the barrier session's row: {rows}"
+        await asyncio.sleep(0.3)
+
+
 async def test_a_client_from_an_address_not_allowed_is_refused_and_writes_nothing(
         stack: DevStack, running_controller: Controller) -> None:
     uniqueid = forged_uniqueid()
@@ -43,7 +59,7 @@ async def test_a_client_from_an_address_not_allowed_is_refused_and_writes_nothin
     # Even with the right secret: the address decides first.
     seen = await forge_session(stack, uniqueid=uniqueid, caller=_number(),
                                source_ip="127.0.0.66", secret=_secret(stack))
-    await asyncio.sleep(APPLIED_SECONDS)
+    await _barrier(stack, closed=False)
     assert seen.refused_at_once, f"the server talked to 127.0.0.66: {seen.commands}"
     assert await rows_by_uniqueid(stack, [uniqueid]) == []
     assert metric(stack, "ntpd_fastagi_refused_total", 'reason="address"') == before + 1
@@ -61,7 +77,7 @@ async def test_a_client_without_the_secret_is_refused_and_writes_nothing(
                                    secret=offered)
         # Asked for the secret, then nothing more: no menu, no variable set.
         assert seen.commands == ["GET VARIABLE NTPD_AGI_SECRET"], seen.commands
-    await asyncio.sleep(APPLIED_SECONDS)
+    await _barrier(stack, closed=False)
     assert await rows_by_uniqueid(stack, [uniqueid]) == []
     assert metric(stack, "ntpd_fastagi_refused_total", 'reason="secret"') == before + 2
     log = running_controller.log_tail(200)
@@ -115,7 +131,7 @@ async def test_a_forged_session_cannot_change_a_real_calls_caller(
     running_controller.stop()
     running_controller.start()
     await forge_session(stack, uniqueid=uniqueid, caller=other, secret=_secret(stack))
-    await asyncio.sleep(CONFIRM_SECONDS + 3)
+    await _barrier(stack, closed=True)
 
     [row] = await rows_by_uniqueid(stack, [uniqueid])
     assert row["caller_number"] == canonical_caller(number)
@@ -155,7 +171,7 @@ async def test_a_real_call_while_ami_is_down_is_kept_and_confirmed_later(
         await asyncio.sleep(0.3)
         [row] = await rows_by_uniqueid(stack, [str(row["uniqueid"])])
     assert row["disposition"] == "answered", row
-    await asyncio.sleep(CONFIRM_SECONDS + 3)
+    await _barrier(stack, closed=True)  # past the bound that would have closed it
     [again] = await rows_by_uniqueid(stack, [str(row["uniqueid"])])
     assert again["caller_number"] == canonical_caller(number)
     assert again["disposition"] == "answered", again

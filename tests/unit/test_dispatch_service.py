@@ -3,7 +3,6 @@ actions, and dispatch records kept with the real state machine (incidents/model.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from ntpd_ivr.dispatch.service import ConnectDispatcher
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.incidents.model import DispatchEvent, DispatchMode, DispatchState
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
+from tests.waiting import eventually
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
 CALLER, TAKER = "1700000000.1", "1700000000.2"
@@ -139,19 +139,15 @@ class Harness:
             answer_margin_seconds=0.2)
 
     async def originates(self, count: int) -> list[dict[str, str]]:
-        for _ in range(200):
-            if len(self.asterisk.named("Originate")) >= count:
-                return self.asterisk.named("Originate")
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"no {count} Originates: {self.asterisk.sent}")
+        await eventually(lambda: len(self.asterisk.named("Originate")) >= count,
+                         f"{count} Originates (sent: {self.asterisk.sent})")
+        return self.asterisk.named("Originate")
 
-    async def settle(self) -> None:
-        """Every task of the dispatcher has finished."""
-        for _ in range(200):
-            if not self.dispatcher._tasks:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"dispatcher still busy: {self.dispatcher._tasks}")
+    async def settle(self, name: str | None = None) -> None:
+        """Every task of the dispatcher (or every one called `name`) has finished."""
+        await eventually(lambda: not any(name in (None, t.get_name())
+                                         for t in self.dispatcher._tasks),
+                         f"dispatcher still busy: {self.dispatcher._tasks}")
 
 
 def originate_response(action: dict[str, str], result: str, reason: int,
@@ -382,8 +378,7 @@ async def test_a_login_while_this_controller_dials_leaves_its_dispatch_alone() -
     await h.originates(1)  # ringing; between attempts there may be no leg at all
     h.asterisk.channels.pop(TAKER)
     h.dispatcher.on_login()
-    for _ in range(20):
-        await asyncio.sleep(0.01)
+    await h.settle("dispatch-resync")  # the check after the login is done: nothing changed
     assert h.records.states[1].status == "dialing" and h.published == []
     await h.dispatcher.stop()
 

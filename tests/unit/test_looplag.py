@@ -45,13 +45,21 @@ def test_negative_lag_counts_as_zero() -> None:
     assert monitor.state()["lag_ms_max"] == 0.0
 
 
+async def samples(monitor: LoopLagMonitor, count: int) -> None:
+    for _ in range(3000):  # a generous deadline: 60 s
+        if monitor.state()["samples_total"] >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} samples: {monitor.state()}")
+
+
 async def test_a_blocked_loop_shows_as_lag() -> None:
     monitor = LoopLagMonitor(interval=0.02)
     monitor.start()
-    await asyncio.sleep(0.1)
+    await samples(monitor, 5)
     # A blocking callback on the loop: what the monitor must see.
     asyncio.get_running_loop().call_soon(time.sleep, 0.3)
-    await asyncio.sleep(0.2)
+    await samples(monitor, 15)  # counted in samples, not seconds: a loaded loop is slower
     await monitor.stop()
     state = monitor.state()
     assert state["lag_ms_max"] is not None and state["lag_ms_max"] >= 250

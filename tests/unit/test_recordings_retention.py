@@ -3,7 +3,6 @@ names of recordings; expired ones go, nothing else is touched."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from ntpd_ivr.recordings.model import RecordingFile, expired, file_name, uniqueid_of
 from ntpd_ivr.recordings.service import RecordingService, purge
 from ntpd_ivr.settings import RecordingsSettings
+from tests.waiting import eventually
 
 DAY = 86400.0
 NOW = 1_800_000_000.0
@@ -62,16 +62,10 @@ async def test_the_controllers_job_enforces_retention_on_its_own(tmp_path: Path)
                                               purge_interval_seconds=0.05), engine)
     job.start()
     try:
-        for _ in range(100):
-            if not old.exists():
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: not old.exists(), "the old recording purged")
         assert not old.exists() and fresh.exists()
         os.utime(fresh, (time.time() - 31 * DAY, time.time() - 31 * DAY))
-        for _ in range(100):  # and again at the next run
-            if not fresh.exists():
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: not fresh.exists(), "purged again at the next run")
         assert not fresh.exists()
     finally:
         await job.stop()

@@ -5,7 +5,6 @@ tests/security/test_rights_*.py."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -23,6 +22,7 @@ from ntpd_ivr.web.auth import Session, UserStore
 from ntpd_ivr.web.hub import LiveHub
 from ntpd_ivr.workspace.model import TOPICS
 from ntpd_ivr.workspace.service import WorkspaceService
+from tests.waiting import eventually
 from tests.workspace_fakes import FakeQueues, FakeStore
 
 from .test_workspace import called, watch
@@ -139,10 +139,7 @@ async def test_a_user_added_while_running_gets_the_next_pop(tmp_path: Path,
     UserStore(users.path).put("cttwo", "calltaker", "cttwo-password", sip_endpoint="taker-1")
     os.utime(users.path, ns=(3, 3))
     service.on_event(called())
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if cttwo.sent:
-            break
+    await eventually(lambda: cttwo.sent, "the pop on cttwo's screen")
     assert [m["kind"] for m in cttwo.sent] == ["call.ringing"]
     assert service.users_of("taker-1") == ("ani", "cttwo")
 

@@ -15,6 +15,7 @@ from ntpd_ivr.web.csrf import CsrfGuard, CsrfRefused
 from ntpd_ivr.web.hub import CommandError, Event, LiveHub, parse_command
 from ntpd_ivr.web.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ntpd_ivr.web.ratelimit import LoginLimiter, LoginLimits
+from tests.waiting import eventually
 
 MESSAGES = load_catalogue().by_language()
 TAKER = Session("ani", "calltaker", 2**40)
@@ -166,10 +167,7 @@ async def test_a_send_that_stalls_past_the_timeout_drops_the_socket() -> None:
     slow = FakeSocket(stalled=True)
     hub.attach(slow, TAKER).topics.add("notices")
     hub.publish("notices", "notice", {"n": 1})
-    for _ in range(100):
-        if slow.closed_with is not None:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: slow.closed_with is not None, "the stalled socket dropped")
     assert slow.closed_with == 1008 and not hub.clients
 
 

@@ -16,6 +16,7 @@ from ntpd_ivr.web import auth
 from ntpd_ivr.web.auth import HashingBusy, PasswordChecker, UserStore, hash_password
 from ntpd_ivr.web.client import ProxyTrust
 from ntpd_ivr.web.sessions import MemorySessionStore, Sessions
+from tests.waiting import eventually
 
 
 class Clock:
@@ -131,7 +132,7 @@ async def test_password_checks_run_off_the_loop_and_refuse_when_full(
     try:
         running = asyncio.ensure_future(checker.verify("right-password", stored))
         queued = asyncio.ensure_future(checker.verify("wrong", stored))
-        await asyncio.sleep(0.05)
+        await eventually(lambda: seen, "the first check hashing")  # the second is queued
         with pytest.raises(HashingBusy):
             await checker.verify("third", stored)  # refused at once, nothing hashed
         release.set()

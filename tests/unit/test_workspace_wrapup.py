@@ -4,11 +4,10 @@ is restored from its row, ended, or, with no row, released."""
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,6 +24,7 @@ from ntpd_ivr.workspace.wrapup import (
     after_restart,
 )
 from tests.unit.test_workspace import NOW, Socket, called
+from tests.waiting import eventually as until
 from tests.workspace_fakes import FakeMember, FakeQueues, FakeStore
 
 T0 = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
@@ -65,12 +65,10 @@ def desk(tmp_path: Path, hub: LiveHub, *, limit: float = 60.0,
     return service, queues, store, socket
 
 
-async def until(check: Any, within: float = 2.0) -> None:
-    for _ in range(int(within / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("not within the time")
+async def decided(caplog: pytest.LogCaptureFixture, words: str) -> None:
+    """The wrap-up task's log line of why it leaves the call-taker as they are: the
+    barrier after which its decision is made (a pause would come instead of the line)."""
+    await until(lambda: any(words in r.getMessage() for r in caplog.records))
 
 
 async def take_and_end(service: WorkspaceService, uniqueid: str = "1.1",
@@ -134,7 +132,7 @@ async def test_the_limit_unpauses_and_audits_the_missing_disposition(
     service, queues, store, ani = desk(tmp_path, hub, limit=0.3)
     await take_and_end(service)
     await until(lambda: queues.members[KEY].paused)
-    await until(lambda: not queues.members[KEY].paused, within=3.0)
+    await until(lambda: not queues.members[KEY].paused)
     assert [r["outcome"] for r in store.wrapups] == [EXPIRED]
     assert any(a["action"] == "call.disposition-missing" and a["target"] == "1.1"
                for a in store.audits)
@@ -143,11 +141,12 @@ async def test_the_limit_unpauses_and_audits_the_missing_disposition(
 
 
 async def test_no_wrapup_when_the_disposition_came_first_or_nobody_watched(
-        tmp_path: Path, hub: LiveHub) -> None:
+        tmp_path: Path, hub: LiveHub, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ntpd_ivr.workspace")
     service, queues, store, _ = desk(tmp_path, hub)
     store.dispositions.add("1.1")  # written during the call
     await take_and_end(service, "1.1")
-    await asyncio.sleep(0.2)
+    await decided(caplog, "the disposition is already set")
     assert not queues.members[KEY].paused and store.wrapups == []
     # A call that rang out pops no wrap-up either.
     service.on_event(called("1.2"))
@@ -155,17 +154,24 @@ async def test_no_wrapup_when_the_disposition_came_first_or_nobody_watched(
     service.on_event(AgentRingNoAnswer(name="AgentRingNoAnswer", received_at=NOW,
                                        uniqueid="1.2", queue="q", interface="PJSIP/taker-1",
                                        member_name="taker-1", ring_time=15))
-    await asyncio.sleep(0.2)
+    # The barrier: a later call that ends, disposed. Wrap-ups of one endpoint run in turn
+    # (its lock), so one the rang-out call had started would have paused before this
+    # one's decision is logged.
+    caplog.clear()
+    store.dispositions.add("1.3")
+    await take_and_end(service, "1.3")
+    await decided(caplog, "the disposition is already set")
     assert not queues.members[KEY].paused and store.wrapups == []
     await service.stop()
 
 
 async def test_a_call_taker_already_on_a_break_is_left_as_they_are(
-        tmp_path: Path, hub: LiveHub) -> None:
+        tmp_path: Path, hub: LiveHub, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ntpd_ivr.workspace")
     service, queues, store, _ = desk(tmp_path, hub)
     queues.members[KEY] = FakeMember(paused=True, reason="break", dynamic=False)
     await take_and_end(service)
-    await asyncio.sleep(0.2)
+    await decided(caplog, "already paused (break), left as it is")
     assert queues.members[KEY].reason == "break" and store.wrapups == []
     await service.stop()
 

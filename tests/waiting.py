@@ -1,0 +1,33 @@
+"""Waiting in tests, on a machine that may be loaded (issue 20): wait for an event, with a
+deadline generous enough that only a missing event reaches it. A deadline here is never a
+budget: what must be fast is proved by an ordering (an event that would have come after
+it), by a limit set far beyond every deadline, or measured in ntpd_ivr/bench."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from ntpd_ivr.stack.sipp import Taker
+
+WAIT_S = 30.0  # how long a test waits for an event that should come
+POLL_S = 0.01
+
+
+async def eventually(check: Callable[[], object], what: str = "the condition",
+                     within: float = WAIT_S) -> None:
+    """Return once `check()` is true; fail, saying `what`, after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {within} s"
+        await asyncio.sleep(POLL_S)
+
+
+def standing_by(*takers: Taker, within: float = WAIT_S) -> None:
+    """Each SIPp stand-in has answered an OPTIONS of Asterisk's qualify (every second): it
+    is bound, and Asterisk holds its contact reachable, so a call placed next rings it. The
+    event that a 0.3 s sleep "to let SIPp bind" used to guess at."""
+    for taker in takers:
+        assert taker.wait_qualified(within), (
+            f"a stand-in never answered Asterisk's qualify in {within} s: {taker.logs()}")
