@@ -258,6 +258,8 @@ def core_plugins(core: Core, start_web: Callable[[], Awaitable[None]],
                stop=core.agi.stop, stop_phase=Stop.AGI),
         Plugin("confirmations", start=start_confirmations, start_phase=Start.CONFIRM,
                stop=core.confirmations.stop, stop_phase=Stop.CONFIRM),
+        # Tasks plugins spawned on the core's supervisor: cancelled once the web is down.
+        Plugin("tasks", stop=core.tasks.stop, stop_phase=Stop.SERVICES),
         Plugin("ami", start=core.ami.start, start_phase=Start.AMI,
                stop=core.ami.stop, stop_phase=Stop.AMI),
         Plugin("web", start=start_web, start_phase=Start.WEB,
