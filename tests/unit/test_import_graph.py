@@ -36,7 +36,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ntpd_ivr"
 CORE_PACKAGES = frozenset({"agi", "ami", "audit", "db", "i18n", "web"})
 TOOL_PACKAGES = ("bench", "stack")  # higher first
 ROOT_MODULES = frozenset({"ntpd_ivr.app", "ntpd_ivr.cli", "ntpd_ivr.__main__",
-                          "ntpd_ivr.tables", "ntpd_ivr.db.models"})
+                          "ntpd_ivr.core", "ntpd_ivr.tables", "ntpd_ivr.db.models"})
 PUBLIC_MODULES = frozenset({"model", "events", "tables", "repository", "config",
                             "exceptions", "schemas", "messages", "plugin"})
 PUBLIC_EXTRA = frozenset({
