@@ -19,6 +19,7 @@ from typing import Any
 
 from ntpd_ivr.agi.peers import check_secret, parse_allow_list  # imports errors only
 from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.sms.settings import SmsSettings, validate_sms
 
 ENV_PREFIX = "NTPD_IVR_"
 
@@ -297,6 +298,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     feed: FeedSettings = field(default_factory=FeedSettings)
     warnings: WarningsSettings = field(default_factory=WarningsSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)  # ntpd_ivr/sms/settings.py
     source: str = "defaults"
 
 
@@ -440,6 +442,7 @@ def validate(settings: Settings) -> None:
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"{where}: log.level must be DEBUG, INFO, WARNING or ERROR")
     validate_feed(settings.feed, where)
+    validate_sms(settings.sms, where)
 
 
 def _validate_web(web: WebSettings, where: str) -> None:

@@ -135,6 +135,8 @@ from ntpd_ivr.callbacks import tables as _callback_tables  # noqa: E402, F401
 from ntpd_ivr.campaigns import tables as _campaign_tables  # noqa: E402, F401
 from ntpd_ivr.feed import tables as _feed_tables  # noqa: E402, F401
 from ntpd_ivr.incidents import tables as _incident_tables  # noqa: E402, F401
+from ntpd_ivr.location import tables as _location_tables  # noqa: E402, F401
 from ntpd_ivr.prank import tables as _prank_tables  # noqa: E402, F401
+from ntpd_ivr.sms import tables as _sms_tables  # noqa: E402, F401
 from ntpd_ivr.web import tables as _web_tables  # noqa: E402, F401
 from ntpd_ivr.workspace import tables as _workspace_tables  # noqa: E402, F401
