@@ -14,14 +14,15 @@ Sources (read with the project's `search` tool, docs and pages corpora):
   ml is kept but not enforced.
 - Android ELS, "HTTPS Specification", developers.google.com/android/els/reference/http-spec:
   a POST of name-value pairs; every field optional, an endpoint must handle missing or
-  malformed ones without errors. Fields read here: v, emergency_number, source, time
-  (call start, ms since the epoch), location_latitude, location_longitude, location_time
-  (ms), location_accuracy (m), location_source (gps, wifi, cell, unknown),
-  location_confidence; and, for matching the call, device_number, device_imei,
-  device_imsi, cell_network_mcc/cell_network_mnc (cell_home_* as a fallback). The page's
-  excerpt we could read ends after location_vertical_accuracy: the device_* and cell_*
-  names follow the published field list as ELS deployments use it, and a body without them
-  still gives a fix (matched by time and number later).
+  malformed ones without errors. Fields read here from that page: v, emergency_number,
+  time (call start, ms since the epoch), location_latitude, location_longitude,
+  location_time (ms), location_accuracy (m), location_source (gps, wifi, cell, unknown).
+  The stored copy of that page could be read only up to location_vertical_accuracy, so
+  the other fields read here (location_confidence, device_number, device_imei,
+  device_imsi, cell_network_mcc/cell_network_mnc, cell_home_* as a fallback)
+  are NOT confirmed from the source: check them against the full page before the ELS
+  listener goes live. Without them a body still gives a fix, with no caller or IMEI.
+  The page also asks endpoints to answer 2XX even to a message they throw away.
 - ETSI TS 103 625 (Transporting Handset Location to PSAPs, AML): the same keys for SMS and
   HTTPS transport (pages corpus: the specification's front matter and summary).
 """
