@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -34,6 +34,13 @@ class Gateway(Protocol):
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    gateway_ok: bool | None  # None: nothing tried since the start
+    waiting: int             # queued, not yet accepted by Kannel
+    last_error: str
 
 
 class Outbox:
@@ -127,6 +134,13 @@ class Outbox:
                 next_attempt_at=None if give_up
                 else self.now() + timedelta(seconds=self.settings.retry_seconds))
             return 0
+
+    async def status(self) -> OutboxStatus:
+        """For the desk: is Kannel taking messages, and how many wait."""
+        async with self.engine.connect() as conn:
+            waiting = (await conn.execute(select(func.count()).select_from(SmsOutbox)
+                                          .where(SmsOutbox.status == model.QUEUED))).scalar_one()
+        return OutboxStatus(self.gateway_ok, int(waiting), self.last_error)
 
     @staticmethod
     async def _mark(conn: AsyncConnection, outbox_id: int, **values: object) -> None:
