@@ -317,6 +317,60 @@ class SmsSettings:
     expire_minutes: float = 30.0
 
 
+# The [location] section: matching the caller's phone's own fixes to calls, and the ELS
+# HTTPS listener that faces the operators (docs/sms.md, docs/security.md).
+@dataclass(frozen=True)
+class LocationSettings:
+    # A fix belongs to a call of the same caller number (or IMEI) that arrived at most
+    # this long before it or after it (the SMS can come before the call is answered).
+    match_window_seconds: float = 600.0
+    # The ELS HTTPS POST receiver: its own listener, off unless enabled.
+    els_enabled: bool = False
+    els_host: str = "127.0.0.1"
+    els_port: int = 13090
+    # Credentials per operator, "operator:secret,operator:secret" (HTTP Basic); each
+    # secret at least 16 characters.
+    els_credentials: str = ""
+    # Requests per minute per client address, and the largest body taken.
+    els_rate_per_minute: int = 120
+    els_max_body_bytes: int = 16_384
+
+
+def els_credentials(location: LocationSettings) -> dict[str, str]:
+    """The operators' credentials of `els_credentials`, operator -> secret."""
+    found: dict[str, str] = {}
+    for item in filter(None, (i.strip() for i in location.els_credentials.split(","))):
+        operator, _, secret = item.partition(":")
+        found[operator.strip()] = secret.strip()
+    return found
+
+
+def validate_location(location: LocationSettings, where: str) -> None:
+    if location.match_window_seconds <= 0:
+        raise ConfigError(f"{where}: location.match_window_seconds must be positive")
+    if not location.els_enabled:
+        return
+    if not 0 < location.els_port < 65536:
+        raise ConfigError(f"{where}: location.els_port must be 1-65535, "
+                          f"got {location.els_port}")
+    try:
+        ipaddress.ip_address(location.els_host)
+    except ValueError:
+        raise ConfigError(f"{where}: location.els_host must be an IP address, "
+                          f"got {location.els_host!r}") from None
+    credentials = els_credentials(location)
+    if not credentials:
+        raise ConfigError(f"{where}: location.els_credentials: at least one "
+                          "operator:secret when location.els_enabled")
+    for operator, secret in credentials.items():
+        if not operator or len(secret) < 16:
+            raise ConfigError(f"{where}: location.els_credentials: {operator or '?'}: "
+                              "an operator name and a secret of at least 16 characters")
+    for key in ("els_rate_per_minute", "els_max_body_bytes"):
+        if getattr(location, key) <= 0:
+            raise ConfigError(f"{where}: location.{key} must be positive")
+
+
 def validate_sms(sms: SmsSettings, where: str) -> None:
     if not sms.enabled:
         return
@@ -367,6 +421,7 @@ class Settings:
     feed: FeedSettings = field(default_factory=FeedSettings)
     warnings: WarningsSettings = field(default_factory=WarningsSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)  # docs/sms.md
+    location: LocationSettings = field(default_factory=LocationSettings)  # docs/sms.md
     source: str = "defaults"
 
 
@@ -509,6 +564,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"{where}: log.level must be DEBUG, INFO, WARNING or ERROR")
     validate_feed(settings.feed, where)
     validate_sms(settings.sms, where)
+    validate_location(settings.location, where)
 
 
 def _validate_web(web: WebSettings, where: str) -> None:
