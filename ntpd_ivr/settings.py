@@ -334,6 +334,16 @@ class LocationSettings:
     # Requests per minute per client address, and the largest body taken.
     els_rate_per_minute: int = 120
     els_max_body_bytes: int = 16_384
+    # The location link by SMS: a desk button sends the caller a link to a public page on
+    # its own listener (no login, one page); `link_base_url` is that page as the caller's
+    # phone reaches it (the public name in front of link_host:link_port, e.g.
+    # https://lokasi.112.example). Needs [sms] enabled. A link lives link_minutes.
+    link_enabled: bool = False
+    link_host: str = "127.0.0.1"
+    link_port: int = 13091
+    link_base_url: str = ""
+    link_minutes: float = 30.0
+    link_rate_per_minute: int = 60
 
 
 def els_credentials(location: LocationSettings) -> dict[str, str]:
@@ -345,19 +355,35 @@ def els_credentials(location: LocationSettings) -> dict[str, str]:
     return found
 
 
+def _validate_listener(location: LocationSettings, name: str, where: str) -> None:
+    port, host = getattr(location, f"{name}_port"), getattr(location, f"{name}_host")
+    if not 0 < port < 65536:
+        raise ConfigError(f"{where}: location.{name}_port must be 1-65535, got {port}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(f"{where}: location.{name}_host must be an IP address, "
+                          f"got {host!r}") from None
+
+
+def _validate_link(location: LocationSettings, where: str) -> None:
+    _validate_listener(location, "link", where)
+    if not location.link_base_url.startswith(("https://", "http://")):
+        raise ConfigError(f"{where}: location.link_base_url must be the page's public "
+                          "http(s):// address")
+    if location.link_minutes <= 0 or location.link_rate_per_minute <= 0:
+        raise ConfigError(f"{where}: location.link_minutes and link_rate_per_minute "
+                          "must be positive")
+
+
 def validate_location(location: LocationSettings, where: str) -> None:
     if location.match_window_seconds <= 0:
         raise ConfigError(f"{where}: location.match_window_seconds must be positive")
+    if location.link_enabled:
+        _validate_link(location, where)
     if not location.els_enabled:
         return
-    if not 0 < location.els_port < 65536:
-        raise ConfigError(f"{where}: location.els_port must be 1-65535, "
-                          f"got {location.els_port}")
-    try:
-        ipaddress.ip_address(location.els_host)
-    except ValueError:
-        raise ConfigError(f"{where}: location.els_host must be an IP address, "
-                          f"got {location.els_host!r}") from None
+    _validate_listener(location, "els", where)
     credentials = els_credentials(location)
     if not credentials:
         raise ConfigError(f"{where}: location.els_credentials: at least one "

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ntpd_ivr.core import Core, Key, Plugin
 from ntpd_ivr.dispatch.events import DispatchFailed
 from ntpd_ivr.incidents.events import CallDisposed
 from ntpd_ivr.location.events import FixArrived
-from ntpd_ivr.location.model import DeskFix
-from ntpd_ivr.location.plugin import FIXES
 from ntpd_ivr.sms.events import SmsGatewayChanged
 from ntpd_ivr.workspace import http
 from ntpd_ivr.workspace.model import TOPIC, TOPICS
@@ -21,15 +17,11 @@ WORKSPACE = Key("workspace", WorkspaceService)
 
 def load(core: Core) -> Plugin:
     routing = core.routing
-
-    async def fixes_of(uniqueid: str, caller: str | None, arrived_at: Any) -> list[DeskFix]:
-        fixes = core.services.get(FIXES)  # the location plugin's, whatever the load order
-        return [] if fixes is None else await fixes.for_call(uniqueid, caller, arrived_at)
     workspace = WorkspaceService(
         core.ami, DbStore(core.engine), core.users, core.hub,
         lambda: sorted({r.queue for r in routing().regions.values()}),
-        wrapup_limit=lambda: routing().wrapup_limit_seconds, routing=routing,
-        fixes=fixes_of)
+        wrapup_limit=lambda: routing().wrapup_limit_seconds, routing=routing)
+    # The location plugin (loaded later) gives the pop its fixes: workspace.fixes.
     core.services.provide(WORKSPACE, workspace)
     core.bus.subscribe(FixArrived, lambda e: workspace.add_fix(e.call, e.fix))
     core.bus.subscribe(SmsGatewayChanged, lambda e: workspace.sms_status(e.up, e.waiting))

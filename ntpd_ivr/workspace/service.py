@@ -82,6 +82,7 @@ class WorkspaceService:
                  fixes: FixesLookup | None = None) -> None:
         self.ami = ami
         self.fixes = fixes
+        self.location_link = False  # the location plugin: the desk's location-link button
         # The SMS gateway as the last status said ({"up", "waiting"}; None: SMS is off).
         self.sms: dict[str, Any] | None = None
         self.store = store

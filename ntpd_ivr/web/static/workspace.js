@@ -106,6 +106,22 @@
     alert.hidden = false;
   }
 
+  const linkButton = $("send-location-link");
+  if (linkButton) {
+    // The location link by SMS (ntpd_ivr/location/link.py): its fix comes as location.fix.
+    linkButton.addEventListener("click", async () => {
+      if (!current) return;
+      const note = $("location-link-note");
+      const csrf = document.querySelector("meta[name=csrf-token]").content;
+      const reply = await fetch("/api/location/link", { method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ call: current.uniqueid }) });
+      const body = await reply.json().catch(() => ({}));
+      note.textContent = reply.ok ? linkButton.dataset.sent
+        : linkButton.dataset.failed.replace("{reason}", body.reason ?? reply.status);
+    });
+  }
+
   const initial = JSON.parse($("call-initial").textContent);
   if (initial) showCall(initial);
 
