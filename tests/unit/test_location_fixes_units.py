@@ -92,3 +92,24 @@ def test_the_rate_limit_is_a_sliding_minute_per_address() -> None:
 ])
 def test_kannel_status_says_why_the_gateway_is_down(text: str, up: bool, why: str) -> None:
     assert kannel_status(text) == (up, why)
+
+
+def test_with_sms_els_and_the_link_on_the_plugins_wire_them() -> None:
+    from ntpd_ivr.app import Service
+
+    secret = "0123456789abcdef0123"
+    settings = load_settings(None, environ={}, overrides={
+        **BASE, "sms": {"enabled": True, "admin_password": secret,
+                        "sendsms_password": secret, "shared_secret": secret},
+        "location": {"els_enabled": True, "els_credentials": f"op:{secret}",
+                     "link_enabled": True, "link_base_url": "https://lokasi.112.example"}})
+    service = Service(settings)  # nothing started: no connection is made
+    by_name = {p.name: p for p in service.domains}
+    assert by_name["sms"].start and by_name["sms"].stop and by_name["location"].start
+    # In: before the web's stop the location listeners; the SMS before the tasks' cancel.
+    stopped = [p.name for p in sorted(service.plugins, key=lambda p: p.stop_phase)
+               if p.stop is not None]
+    assert stopped.index("location") < stopped.index("sms") < stopped.index("tasks")
+    assert service.workspace.location_link and service.workspace.fixes is not None
+    _, detail = service.health()
+    assert detail["sms"]["kannel"] is None and detail["location"]["els"] == {}
