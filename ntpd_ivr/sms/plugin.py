@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ntpd_ivr.core import Core, Key, Plugin, Start, Stop
@@ -30,8 +31,9 @@ class GatewayWatch:
     """Kannel's state and the outbox's waiting count, read every STATUS_SECONDS; a change
     goes on the bus (SmsGatewayChanged) for the desk."""
 
-    def __init__(self, core: Core, gateway: KannelGateway, outbox: Outbox) -> None:
-        self.core, self.gateway, self.outbox = core, gateway, outbox
+    def __init__(self, gateway: KannelGateway, outbox: Outbox,
+                 publish: Callable[[SmsGatewayChanged], None]) -> None:
+        self.gateway, self.outbox, self.publish = gateway, outbox, publish
         self.up: bool | None = None
         self.waiting = 0
         self.detail = ""
@@ -46,7 +48,7 @@ class GatewayWatch:
                 (log.info if up else log.warning)("SMS gateway %s%s", "up" if up else "down",
                                                   f": {detail}" if detail else "")
             self.up, self.waiting, self.detail = up, waiting, detail
-            self.core.bus.publish(SmsGatewayChanged(up, waiting, detail))
+            self.publish(SmsGatewayChanged(up, waiting, detail))
 
     async def run(self) -> None:
         while True:
@@ -71,7 +73,7 @@ def load(core: Core) -> Plugin:
     inbox = Inbox(core.engine, on_received=core.bus.call, on_stored=core.bus.publish)
     receiver = Listener(receiver_app(inbox, outbox, settings.shared_secret),
                         settings.receiver_host, settings.receiver_port)
-    watch = GatewayWatch(core, gateway, outbox)
+    watch = GatewayWatch(gateway, outbox, core.bus.publish)
     core.services.provide(OUTBOX, outbox)
     tasks: list[asyncio.Task[Any]] = []
 

@@ -30,9 +30,10 @@ from ntpd_ivr.location.fixes import Fixes
 from ntpd_ivr.location.tables import LocationFixRow
 from ntpd_ivr.settings import DatabaseSettings, SmsSettings
 from ntpd_ivr.sms import model
-from ntpd_ivr.sms.events import SmsReceived, SmsStored
+from ntpd_ivr.sms.events import SmsGatewayChanged, SmsReceived, SmsStored
 from ntpd_ivr.sms.gateway import KannelGateway
 from ntpd_ivr.sms.http import Receiver, receiver_app
+from ntpd_ivr.sms.plugin import GatewayWatch
 from ntpd_ivr.sms.service import Inbox, Outbox
 from ntpd_ivr.sms.tables import SmsDeliveryReport, SmsInbox, SmsOutbox
 from ntpd_ivr.stack.kannel import FakeSmsc, Kannel, KannelConfig
@@ -213,3 +214,32 @@ async def test_the_receiver_refuses_requests_without_the_shared_secret(rig: SmsR
         async with client.get(f"{rig.receiver_url}/sms/mo", params=key) as reply:
             assert reply.status == 400
     assert await rows(rig.engine, SmsInbox) == []
+
+
+async def test_the_gateway_watch_says_when_kannel_or_the_smsc_is_down(rig: SmsRig) -> None:
+    """What the desk's "SMS gateway down" line is fed from (ntpd_ivr/sms/plugin.py)."""
+    gateway = KannelGateway(rig.settings, rig.receiver_url)
+    changes: list[SmsGatewayChanged] = []
+    watch = GatewayWatch(gateway, rig.outbox, changes.append)
+    try:
+        async def smsc_online() -> bool:  # the fake SMSC connects a moment after its start
+            return (await gateway.probe())[0]
+        await eventually(smsc_online, "bearerbox sees the fake SMSC online")
+        await watch.check()
+        assert changes == [SmsGatewayChanged(True, 0, "")]
+        rig.smsc.stop()  # the SMSC away, Kannel running: down, and why
+
+        async def smsc_gone() -> bool:
+            return not (await gateway.probe())[0]
+        await eventually(smsc_gone, "bearerbox sees the SMSC go")
+        await watch.check()
+        assert changes[-1] == SmsGatewayChanged(False, 0, "no SMSC online")
+        await asyncio.to_thread(rig.kannel.stop)
+        await rig.outbox.enqueue(CALLER, "menunggu", "test")
+        await watch.check()
+        assert (changes[-1].up, changes[-1].waiting) == (False, 1)
+        assert "unreachable" in changes[-1].detail
+        await watch.check()  # no change: no news
+        assert len(changes) == 3
+    finally:
+        await gateway.close()
