@@ -6,8 +6,10 @@ call reaches the call-taker's screen live as `location.fix`."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 
+import aiohttp
 import pytest
 
 from ntpd_ivr.numbers import canonical_caller
@@ -22,6 +24,10 @@ pytestmark = pytest.mark.e2e
 def aml(lat: str, lon: str, radius: int) -> str:
     return (f'A"ML=1;lt={lat};lg={lon};rd={radius};top=20261207091500;lc=68;pm=G;'
             f"si=510100000000000;ei=355458061005220;mcc=510;mnc=10;ml=125")
+
+
+def basic(user: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
 async def send_mo(stack: DevStack, sender: str, text: str) -> None:
@@ -64,4 +70,40 @@ async def test_aml_sms_before_and_during_a_call_reach_the_call_takers_screen(
             await other.next_event("location.fix", 1.0)
         state = await rung.state()
         assert state["call"]["fixes"][0] == fix["fix"]
+        await call
+
+
+@pytest.mark.usefixtures("workspace_users")
+async def test_an_els_post_during_a_call_reaches_the_screen_and_a_bad_one_is_refused(
+        stack: DevStack, running_controller: Controller, takers: Takers) -> None:
+    number = caller()
+    els = f"http://127.0.0.1:{stack.layout.location_ports[0]}/els"
+    auth = {"Authorization": basic("dev-operator", stack.secrets["els_secret"])}
+    body = {"v": "2", "emergency_number": "112", "location_latitude": "-2.97700",
+            "location_longitude": "104.77600", "location_accuracy": "6",
+            "location_source": "gps", "device_number": canonical_caller(number),
+            "device_imei": "355458061005220"}
+    async with screen(stack, "ws-ani") as ani, screen(stack, "ws-budi") as budi, \
+            aiohttp.ClientSession() as http:
+        async with http.post(els, data=body, headers={
+                "Authorization": basic("dev-operator", "wrong-secret")}) as reply:
+            assert reply.status == 401
+        call = asyncio.create_task(dial(stack, number, "1"))
+        waits = {asyncio.create_task(s.next_event("call.ringing", 30)): s
+                 for s in (ani, budi)}
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        first = done.pop()
+        pop, _ = first.result()
+        async with http.post(els, data=body, headers=auth) as reply:
+            assert (reply.status, await reply.json()) == (200, {"stored": True,
+                                                                "matched": True})
+        fix, _ = await waits[first].next_event("location.fix", 20)
+        assert fix["call"] == pop["uniqueid"]
+        assert (fix["fix"]["source"], fix["fix"]["lat"], fix["fix"]["radius_m"]) == (
+            "els", -2.977, 6.0)
+        async with http.post(els, data={"location_latitude": "x"}, headers=auth) as reply:
+            assert (reply.status, (await reply.json())["reason"]) == (
+                400, "no location_latitude/location_longitude")
         await call
