@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from typing import Any
 
 import aiohttp
 import pytest
@@ -30,6 +31,19 @@ def basic(user: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
+async def popped(stack: DevStack, number: str, *screens: Screen
+                 ) -> tuple[asyncio.Task[None], dict[str, Any], Screen]:
+    """A SIPp call from `number` under way, its pop, and the screen it popped on."""
+    call = asyncio.create_task(dial(stack, number, "1"))
+    waits = {asyncio.create_task(s.next_event("call.ringing", 30)): s for s in screens}
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    first = done.pop()
+    pop, _ = first.result()
+    return call, pop, waits[first]
+
+
 async def send_mo(stack: DevStack, sender: str, text: str) -> None:
     assert stack.fake_smsc is not None
     await asyncio.to_thread(stack.fake_smsc.send, sender, "112", text)
@@ -43,15 +57,7 @@ async def test_aml_sms_before_and_during_a_call_reach_the_call_takers_screen(
     # The phone's AML SMS can come before the call is answered: kept, then in the pop.
     await send_mo(stack, canonical_caller(number), aml("-2.97610", "+104.77540", 35))
     async with screen(stack, "ws-ani") as ani, screen(stack, "ws-budi") as budi:
-        call = asyncio.create_task(dial(stack, number, "1"))
-        waits = {asyncio.create_task(s.next_event("call.ringing", 30)): s
-                 for s in (ani, budi)}
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        first = done.pop()
-        pop, _ = first.result()
-        rung: Screen = waits[first]
+        call, pop, rung = await popped(stack, number, ani, budi)
         other = budi if rung is ani else ani
         [early] = [f for f in pop["fixes"] if f["source"] == "aml"]
         assert (early["lat"], early["lon"], early["radius_m"], early["method"]) == (
@@ -88,18 +94,11 @@ async def test_an_els_post_during_a_call_reaches_the_screen_and_a_bad_one_is_ref
         async with http.post(els, data=body, headers={
                 "Authorization": basic("dev-operator", "wrong-secret")}) as reply:
             assert reply.status == 401
-        call = asyncio.create_task(dial(stack, number, "1"))
-        waits = {asyncio.create_task(s.next_event("call.ringing", 30)): s
-                 for s in (ani, budi)}
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        first = done.pop()
-        pop, _ = first.result()
+        call, pop, rung = await popped(stack, number, ani, budi)
         async with http.post(els, data=body, headers=auth) as reply:
             assert (reply.status, await reply.json()) == (200, {"stored": True,
                                                                 "matched": True})
-        fix, _ = await waits[first].next_event("location.fix", 20)
+        fix, _ = await rung.next_event("location.fix", 20)
         assert fix["call"] == pop["uniqueid"]
         assert (fix["fix"]["source"], fix["fix"]["lat"], fix["fix"]["radius_m"]) == (
             "els", -2.977, 6.0)
