@@ -526,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_campaign_commands(sub, with_config, _load)
     from ntpd_ivr.prank.commands import add_commands as add_strike_commands
     add_strike_commands(sub, with_config, _load)
+    from ntpd_ivr.places.commands import add_commands as add_places_commands
+    add_places_commands(sub, with_config, _load)
 
     p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, "
                        "held callers, soak",

@@ -82,6 +82,8 @@ class Region:
     caller_prefixes: tuple[str, ...]
     # kecamatan -> its desa/kelurahan, for the call-taker's location pick lists
     places: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # Kemendagri kab/kota code ("16.06"), "" when none; its places come from the places file
+    code: str = ""
 
 
 @dataclass(frozen=True)
