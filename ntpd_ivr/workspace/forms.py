@@ -19,7 +19,7 @@ PLAIN_DISPOSITIONS = tuple(d for d in DISPOSITIONS if d not in WITH_INCIDENT)
 _SCRIPT_KEYS = ("incident.saved", "incident.failed", "suggest.attach", "suggest.attached",
                 "disposition.none", "wrapup", "dispatch.proposal", "dispatch.none",
                 "dispatch.connect", "dispatch.notify", "dispatch.no_answer",
-                "dispatch.failed", "dispatch.refused", "incident.choose")
+                "dispatch.failed", "dispatch.refused", "incident.choose", "incident.other")
 
 
 def desk_config(routing: RoutingConfig, t: Translator) -> dict[str, Any]:

@@ -53,25 +53,45 @@
     return config.regions[$("inc-region").value]?.places ?? {};
   }
 
-  function fillKecamatan(wanted) {
-    const select = $("inc-kecamatan");
+  // The last option of each list: a place the list lacks (or a region without a list) is
+  // typed into the text field under it. No place name starts with a space
+  // (ntpd_ivr/places/model.py), so this value is never a listed one.
+  const OTHER = " other";
+
+  function fillPlaces(select, names, wanted) {
     select.replaceChildren();
     option(select, "", labels["incident.choose"]);
-    for (const name of Object.keys(places())) option(select, name, name);
-    const match = Object.keys(places()).find(
+    for (const name of names) option(select, name, name);
+    option(select, OTHER, labels["incident.other"]);
+    const match = names.find(
       (name) => wanted && name.toLowerCase() === String(wanted).toLowerCase());
-    select.value = match ?? "";
+    // Nothing to pick from, or a name (the operator's civic address) the list lacks: typed.
+    select.value = match ?? (names.length === 0 || wanted ? OTHER : "");
+  }
+
+  function showOther(select, input, wanted, required) {
+    const typed = select.value === OTHER;
+    input.hidden = !typed;
+    input.required = typed && required;
+    input.value = typed && wanted ? String(wanted) : "";
+  }
+
+  function fillKecamatan(wanted) {
+    fillPlaces($("inc-kecamatan"), Object.keys(places()), wanted);
+    showOther($("inc-kecamatan"), $("inc-kecamatan-other"), wanted, true);
     fillDesa();
   }
 
   function fillDesa(wanted) {
-    const select = $("inc-desa");
-    select.replaceChildren();
-    option(select, "", labels["incident.choose"]);
-    for (const name of places()[$("inc-kecamatan").value] ?? []) option(select, name, name);
-    const match = [...select.options].find(
-      (o) => wanted && o.value.toLowerCase() === String(wanted).toLowerCase());
-    select.value = match ? match.value : "";
+    const kecamatan = $("inc-kecamatan").value;
+    fillPlaces($("inc-desa"), kecamatan === OTHER ? [] : places()[kecamatan] ?? [], wanted);
+    if (kecamatan === "" && !wanted) $("inc-desa").value = "";
+    showOther($("inc-desa"), $("inc-desa-other"), wanted, false);
+  }
+
+  function placeValue(selectId) {
+    const select = $(selectId);
+    return (select.value === OTHER ? $(`${selectId}-other`) : select).value.trim();
   }
 
   function networkLocation(location) {
@@ -124,11 +144,12 @@
   function draft() {
     const body = { call: call.uniqueid };
     for (const [key, id] of [["category", "inc-category"], ["severity", "inc-severity"],
-      ["region", "inc-region"], ["kecamatan", "inc-kecamatan"], ["desa", "inc-desa"],
-      ["address", "inc-address"], ["lat", "inc-lat"], ["lon", "inc-lon"],
+      ["region", "inc-region"], ["address", "inc-address"], ["lat", "inc-lat"], ["lon", "inc-lon"],
       ["description", "inc-description"]]) {
       body[key] = $(id).value.trim();
     }
+    body.kecamatan = placeValue("inc-kecamatan");
+    body.desa = placeValue("inc-desa");
     body.people_involved = Number($("inc-people").value || 0);
     return body;
   }
@@ -153,14 +174,21 @@
   });
 
   $("inc-region").addEventListener("change", () => { fillKecamatan(); suggest(); });
-  $("inc-kecamatan").addEventListener("change", () => { fillDesa(); suggest(); });
+  $("inc-kecamatan").addEventListener("change", () => {
+    showOther($("inc-kecamatan"), $("inc-kecamatan-other"), "", true);
+    fillDesa();
+    suggest();
+  });
+  $("inc-desa").addEventListener("change",
+    () => showOther($("inc-desa"), $("inc-desa-other"), "", false));
+  $("inc-kecamatan-other").addEventListener("change", suggest);
   $("inc-category").addEventListener("change", suggest);
 
   // --- suggestion: an open incident of this category in this kecamatan ------------------
 
   async function suggest() {
     const category = $("inc-category").value;
-    const kecamatan = $("inc-kecamatan").value;
+    const kecamatan = placeValue("inc-kecamatan");
     const list = $("suggestion-list");
     if (!call || incidentId !== null || !category || !kecamatan) {
       $("suggestions").hidden = true;
