@@ -2,11 +2,10 @@
 Node. Pinned to one version and its registry checksum, so that every center and CI import
 the same names; `fetch_package` brings it with npm's own client (`make venv` runs it).
 
-Why this package (docs/places.md): it holds only the data (CSV files of province, kab/kota,
-kecamatan, desa/kelurahan and island, with Kemendagri codes), its maintainer follows each
-Kepmendagri on codes and names with a release and lists the official sources, and its
-major versions say when the shape changes. The PyPI packages of the same data are younger,
-bundle it with unrelated helpers, or are ports of an npm one.
+Why this package, and not one from PyPI: docs/places.md. In short, it is the data alone
+(CSV files of province, kab/kota, kecamatan, desa/kelurahan and island, with Kemendagri
+codes), its releases track Kemendagri's revisions with the sources listed, and its major
+versions say when the shape changes.
 """
 
 from __future__ import annotations
