@@ -68,6 +68,10 @@ class RoutingConfig:
     # [workspace]: how long a call-taker stays paused in wrap-up without a disposition
     wrapup_limit_seconds: int = 120
     prank: PrankConfig = field(default_factory=PrankConfig)  # ntpd_ivr/prank
+    # The places file the regions with a code read (docs/places.md), and the package and
+    # version it was imported from ("idn-area-data 4.0.1"); "" when no region has a code.
+    places_file: str = ""
+    places_package: str = ""
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -318,7 +322,9 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         legacy_numbers=MappingProxyType(legacy), regions=MappingProxyType(regions),
         agencies=MappingProxyType(agencies), operators=MappingProxyType(operators),
         wrapup_limit_seconds=wrapup_limit,
-        prank=prank)
+        prank=prank,
+        places_file=books[0].source if books else "",
+        places_package=f"{books[0].package} {books[0].version}" if books else "")
 
 
 def _place_name(reader: ConfigReader, key: str, value: object) -> str:

@@ -90,6 +90,9 @@ def test_config_check_reads_the_imported_places(imported: Path, tmp_path: Path) 
                     "--dialplan", dialplan)
     assert done.returncode == 0, done.stderr
     assert f"{imported}: 3 region(s)" in done.stdout and "OK" in done.stdout
+    # The fixture is not the pinned release: said, not refused.
+    assert f"warning: {imported.parent / 'places.toml'}: imported from idn-area-data " \
+           "4.0.1-fixture, not the pinned idn-area-data 4.0.1" in done.stderr
 
 
 class Desk:
