@@ -107,7 +107,7 @@ def _rows(tar: tarfile.TarFile, origin: str, name: str) -> Iterator[tuple[str, i
     expected = _FILES[name]
     if header != expected:
         raise ConfigError(f"{where}: line 1: columns {list(header)}, expected {list(expected)} "
-                          f"(a {PACKAGE} version this importer does not read)")
+                          f"(an {PACKAGE} version this importer does not read)")
     for line, row in enumerate(reader, start=2):
         if len(row) != len(expected):
             raise ConfigError(f"{where}: line {line}: {len(row)} columns, expected "
