@@ -89,7 +89,7 @@ def test_a_place_off_the_list_is_typed_and_an_imported_list_is_offered(
     typed.fill("Plakat Tinggi")
     page.fill("#inc-desa-other", "Sumber Rejeki")
     page.fill("#inc-description", "Kebakaran lahan dekat permukiman")
-    screenshot(page, request, "1-typed-place")
+    screenshot(page, request, "1-typed-place")  # docs/img/desk-typed-place.png
     incident = save(page, web)
     assert (incident["region"], incident["kecamatan"], incident["desa"]) == (
         "muba", "Plakat Tinggi", "Sumber Rejeki")
