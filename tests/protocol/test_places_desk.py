@@ -66,6 +66,15 @@ def test_import_help_says_what_it_does() -> None:
         assert words in shown
 
 
+def test_list_shows_the_codes_of_a_province(tmp_path: Path) -> None:
+    done = ntpd_ivr("places", "list", "--province", "16", "--package",
+                    fixture_package(tmp_path))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 17 and all(line.startswith("16.") for line in lines)
+    assert "16.06\tKabupaten Musi Banyuasin\tSumatera Selatan\t15 kecamatan" in lines
+
+
 def test_import_refuses_an_unknown_regency_by_name(tmp_path: Path) -> None:
     done = ntpd_ivr("places", "import", "--regency", "16.99", "--out", tmp_path / "p.toml",
                     "--package", fixture_package(tmp_path))
