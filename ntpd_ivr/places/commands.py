@@ -142,20 +142,21 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None
     imp.add_argument("--province", metavar="CODE",
                      help="every kab/kota of a province, e.g. 16 (Sumatera Selatan)")
     imp.add_argument("--all", action="store_true", help="every kab/kota of Indonesia")
-    imp.add_argument("--routing", type=Path,
+    imp.add_argument("--routing", type=Path, metavar="FILE",
                      help="routing config whose places file to fill (its `places_file`, "
                           f"default {DEFAULT_PLACES_FILE} next to it; default: the "
                           "settings' ivr.routing_config)")
-    imp.add_argument("--out", type=Path, help="the places file to fill, instead")
+    imp.add_argument("--out", type=Path, metavar="FILE", help="the places file to fill, instead")
     imp.add_argument("--quiet", "-q", action="store_true", help="no line per kab/kota")
 
     lst = action("list", "list the package's kab/kota codes (tab-separated)", cmd_places_list)
     lst.add_argument("--province", metavar="CODE", help="only this province's, e.g. 16")
     for c in (imp, lst):
-        c.add_argument("--package", type=Path,
+        c.add_argument("--package", type=Path, metavar="TGZ",
                        help=f"an {PACKAGE} npm tarball to read instead of the pinned one")
 
     fetch = action("fetch", f"fetch the pinned {PACKAGE} {VERSION} with npm (checksum "
                    "checked; `make venv` runs it)", cmd_places_fetch)
-    fetch.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    fetch.add_argument("--cache", type=Path, default=DEFAULT_CACHE, metavar="DIR",
+                       help=f"where to keep the tarball (default {DEFAULT_CACHE})")
 
