@@ -58,7 +58,7 @@ from ntpd_ivr.wall.model import TOPICS as WALL_TOPICS
 from ntpd_ivr.wall.service import WallService
 from ntpd_ivr.wall.store import WallStore
 from ntpd_ivr.watchdog import LoopWatchdog
-from ntpd_ivr.web.app import WebDeps
+from ntpd_ivr.web.app import MapTiles, WebDeps
 from ntpd_ivr.web.app import init as init_web
 from ntpd_ivr.web.auth import PasswordChecker, SecretKeys, UserStore
 from ntpd_ivr.web.client import ProxyTrust
@@ -179,7 +179,8 @@ class Service:
                 refusal_delay_seconds=web.login_refusal_delay_seconds)),
             passwords=PasswordChecker(web.login_hash_threads, web.login_hash_queue),
             proxies=ProxyTrust.from_setting(web.trusted_proxies), audit=audit,
-            zone=lambda: self.routing.zone)  # the center's zone: every shown time
+            zone=lambda: self.routing.zone,  # the center's zone: every shown time
+            map_tiles=MapTiles(web.map_tile_url, web.map_tile_attribution))
 
     def _peer_feed(self) -> PeerFeed:
         """Two nodes: the other node's AMI for the wall and the screen pops only; each

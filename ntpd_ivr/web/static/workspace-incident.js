@@ -369,6 +369,22 @@
     }
   });
 
+  // The incident's point from the map (workspace-map.js): its coordinates, and where it
+  // lies. A point the call-taker placed sets the region, kecamatan and desa; a fix only
+  // fills them while nobody has (the operator's civic address or the call-taker).
+  document.addEventListener("desk:place", (message) => {
+    const { lat, lon, by, located } = message.detail;
+    if (!call || message.detail.call !== call.uniqueid || incidentId !== null) return;
+    $("inc-lat").value = String(lat);
+    $("inc-lon").value = String(lon);
+    if (!located?.kecamatan || !config.regions[located.region]) return;
+    if (by !== "call-taker" && $("inc-kecamatan").value) return;
+    $("inc-region").value = located.region;
+    fillKecamatan(located.kecamatan);
+    fillDesa(located.desa);
+    suggest();
+  });
+
   const initial = JSON.parse($("call-initial").textContent);
   if (initial) startForm(initial);
   showWrapup(JSON.parse($("wrapup-initial").textContent));
