@@ -79,8 +79,8 @@ const ntpdMap = (() => {
         const all = Object.values(layers).map((layer) => layer.getBounds());
         for (const b of all) bounds = bounds ? bounds.extend(b) : L.latLngBounds(b.getSouthWest(), b.getNorthEast());
       }
-      if (bounds && bounds.isValid()) map.fitBounds(bounds.pad(0.05), { maxZoom: 15 });
-      else map.setView([-2.5, 118], 4);  // Indonesia
+      if (bounds && bounds.isValid()) map.fitBounds(bounds.pad(0.15), { maxZoom: 15, animate: false });
+      else map.setView([-2.5, 118], 4, { animate: false });  // Indonesia
     }
 
     function setHome(region) {
@@ -136,7 +136,9 @@ const ntpdMap = (() => {
       });
     }
     frame([]);
-    return { map, frame, setHome, showFixes, setPoint, clearPoint };
+    const shown = { map, frame, setHome, showFixes, setPoint, clearPoint };
+    element.ntpdMap = shown;  // the element's map, for the page's other scripts and tests
+    return shown;
   }
 
   // The agency's screen (incidents/templates/agency.html): its incidents' points, shown.

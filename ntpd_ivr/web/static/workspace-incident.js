@@ -16,6 +16,7 @@
   const FINAL = new Set(["resolved", "refused", "timed-out", "cancelled", "failed"]);
   let call = null; // {uniqueid, ...} the call the form is for
   let incidentId = null;
+  let placeFromMap = false; // the kecamatan/desa shown came from the map's look-up
   let wrapupTimer = null;
   const dispatchRows = new Map(); // agency -> <tr>
 
@@ -88,6 +89,7 @@
   function startForm(popped) {
     call = popped;
     incidentId = null;
+    placeFromMap = false;
     dispatchRows.clear();
     form.reset();
     card.dataset.state = "open";
@@ -152,8 +154,9 @@
     }
   });
 
-  $("inc-region").addEventListener("change", () => { fillKecamatan(); suggest(); });
-  $("inc-kecamatan").addEventListener("change", () => { fillDesa(); suggest(); });
+  $("inc-region").addEventListener("change", () => { placeFromMap = false; fillKecamatan(); suggest(); });
+  $("inc-kecamatan").addEventListener("change", () => { placeFromMap = false; fillDesa(); suggest(); });
+  $("inc-desa").addEventListener("change", () => { placeFromMap = false; });
   $("inc-category").addEventListener("change", suggest);
 
   // --- suggestion: an open incident of this category in this kecamatan ------------------
@@ -370,18 +373,19 @@
   });
 
   // The incident's point from the map (workspace-map.js): its coordinates, and where it
-  // lies. A point the call-taker placed sets the region, kecamatan and desa; a fix only
-  // fills them while nobody has (the operator's civic address or the call-taker).
+  // lies. A point the call-taker placed sets the region, kecamatan and desa; a fix sets
+  // them only while nobody else has (the operator's civic address, the call-taker's pick).
   document.addEventListener("desk:place", (message) => {
     const { lat, lon, by, located } = message.detail;
     if (!call || message.detail.call !== call.uniqueid || incidentId !== null) return;
     $("inc-lat").value = String(lat);
     $("inc-lon").value = String(lon);
     if (!located?.kecamatan || !config.regions[located.region]) return;
-    if (by !== "call-taker" && $("inc-kecamatan").value) return;
+    if (by !== "call-taker" && $("inc-kecamatan").value && !placeFromMap) return;
     $("inc-region").value = located.region;
     fillKecamatan(located.kecamatan);
     fillDesa(located.desa);
+    placeFromMap = true;
     suggest();
   });
 

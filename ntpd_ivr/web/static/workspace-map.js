@@ -21,7 +21,7 @@
   let call = null;
   let fixes = [];
   let placedByTaker = false;
-  let asked = 0; // the newest look-up; older answers are dropped
+  const asked = { fix: 0, "call-taker": 0 }; // the newest look-up of each; older answers are dropped
 
   function say(key, values) {
     return (labels[key] ?? key).replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
@@ -42,8 +42,10 @@
     warning.dataset.region = located.region ?? "";
   }
 
-  async function lookUp(lat, lon, by) {
-    const mine = ++asked;
+  // by "fix": the best fix, for the warning (where the caller is) and, unless the call-taker
+  // placed the point, for the form; by "call-taker": the point they placed, for the form.
+  async function lookUp(lat, lon, by, moved) {
+    const mine = ++asked[by];
     const forCall = call?.uniqueid;
     const query = new URLSearchParams({ lat: String(lat), lon: String(lon), region: call?.region ?? "" });
     let located = null;
@@ -53,21 +55,27 @@
     } catch (error) {
       console.warn("locate:", error);
     }
-    if (mine !== asked || forCall !== call?.uniqueid) return;
-    element.dataset.inside = located?.inside === false ? "no" : "yes";
-    document.dispatchEvent(new CustomEvent("desk:place",
-      { detail: { call: forCall, lat, lon, by, located } }));
-    warn(located);
+    if (mine !== asked[by] || forCall !== call?.uniqueid) return;
+    if (by === "fix") {
+      warn(located);
+      element.dataset.inside = located?.inside === false ? "no" : "yes";
+    }
+    if (moved) {
+      document.dispatchEvent(new CustomEvent("desk:place",
+        { detail: { call: forCall, lat, lon, by, located } }));
+    }
   }
 
   function propose() {
     const best = desk.showFixes(fixes, mapLabels);
     element.dataset.fixes = String(fixes.length);
-    if (placedByTaker || !best) return;
-    desk.setPoint(best.lat, best.lon);
-    desk.frame([[best.lat, best.lon]]);
-    element.dataset.point = `${best.lat},${best.lon}`;
-    lookUp(best.lat, best.lon, "fix");
+    if (!best) return;
+    if (!placedByTaker) {
+      desk.setPoint(best.lat, best.lon);
+      desk.frame([[best.lat, best.lon]]);
+      element.dataset.point = `${best.lat},${best.lon}`;
+    }
+    lookUp(best.lat, best.lon, "fix", !placedByTaker);
   }
 
   function placed(lat, lon) {
@@ -75,7 +83,7 @@
     placedByTaker = true;
     const round = (value) => Math.round(value * 1e6) / 1e6;
     element.dataset.point = `${round(lat)},${round(lon)}`;
-    lookUp(round(lat), round(lon), "call-taker");
+    lookUp(round(lat), round(lon), "call-taker", true);
   }
 
   function popped(data) {
