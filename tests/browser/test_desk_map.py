@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from ntpd_ivr.incidents.model import IncidentDraft
 from ntpd_ivr.routing.config import load_routing_config
 from tests.boundaries import example_with_boundaries
 from tests.browser.conftest import RunningWeb, log_in, screenshot
@@ -158,3 +159,21 @@ def test_the_desk_maps_the_fixes_fills_the_form_from_the_point_and_warns_of_the_
         shutil.copyfile(shot, DOCS_IMG / "desk-map.png")
     assert errors == []
     assert outside == []  # Leaflet and everything else from this server
+
+
+def test_the_agencys_screen_maps_its_incidents_over_its_region(
+        page: Page, web: RunningWeb, boundaries: None, request: pytest.FixtureRequest) -> None:
+    incidents = web.service.incidents
+    incident = web.run(incidents.create_incident(
+        IncidentDraft(region="palembang", category="fire", kecamatan="Bukit Kecil",
+                      description="Kebakaran gudang", severity="high", lat=-2.9761,
+                      lon=104.7754), "ani"))
+    web.run(incidents.dispatch(incident["id"], "palembang-damkar", "notify", "ani"))
+    log_in(page, web, "damkar")
+    agency_map = page.locator("#agency-map")
+    point = agency_map.locator("path.incident-point-shown")
+    expect(point.first).to_be_visible()
+    # Its own region only: Kota Palembang's outline and kecamatan/desa (7), and the points.
+    expect(agency_map.locator("path:not(.incident-point-shown)")).to_have_count(7)
+    expect(agency_map.locator(".leaflet-control-scale")).to_be_visible()
+    screenshot(page, request, "agency-map")
