@@ -17,6 +17,10 @@ APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 
 # kamailio is the SIP edge of `make run-ha` (docs/ha.md); its packaged service is disabled
 # and stopped at once: it would listen on every address with Debian's sample config.
 APT_PACKAGES += kamailio
+# kannel is the SMS gateway (bearerbox + smsbox, docs/sms.md) that `make run` and the tests
+# start with their own config; kannel-extras has its fake SMSC. The packaged service (it
+# reads /etc/kannel/kannel.conf, a sample with default passwords) is disabled and stopped.
+APT_PACKAGES += kannel kannel-extras
 
 .PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank
 .PHONY: install-systemd i18n-pot i18n-check i18n-init
@@ -45,6 +49,11 @@ deps: ## install missing Debian packages (as root) — run by run and test
 	  echo "[ntpd-ivr] disabling the packaged kamailio service (make run-ha runs its own)"; \
 	  systemctl disable --now kamailio >/dev/null 2>&1 || systemctl disable kamailio; \
 	fi
+	@if [ "$$(id -u)" = 0 ] && command -v systemctl >/dev/null && \
+	    systemctl is-enabled kannel >/dev/null 2>&1; then \
+	  echo "[ntpd-ivr] disabling the packaged kannel service (make run runs its own)"; \
+	  systemctl disable --now kannel >/dev/null 2>&1 || systemctl disable kannel; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	@echo "[ntpd-ivr] Python dependencies into $(VENV)"
@@ -55,7 +64,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv with the Python dependencies
 
-run: deps venv ## bring up Asterisk 22 (SIP, TLS: local CA), PostgreSQL, controller, web on loopback
+run: deps venv ## bring up Asterisk 22 (SIP, TLS: local CA), PostgreSQL, Kannel (fake SMSC), controller, web on loopback
 	$(PY) -m ntpd_ivr run --run-dir $(RUN_DIR)
 
 .PHONY: run-ha call-ha bench-failover

@@ -31,3 +31,22 @@ class AgiProtocolError(AgiError):
 
 class AmiError(NtpdIvrError):
     """An AMI action failed or timed out."""
+
+
+class Refusal(NtpdIvrError):
+    """A request a domain refuses: its HTTP status, its error id and the reason (the
+    message). Each domain's errors derive from it; the web app maps every one the same way
+    (ntpd_ivr/web/app.py: `{"error": id, "reason": text}`, or a page for a browser)."""
+
+    status = 400
+    error = "bad-request"
+    pages = True  # False: always JSON, even to a browser's form (the /api/v1 of machines)
+
+    def __init__(self, reason: str, *, status: int | None = None,
+                 error: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        if status is not None:
+            self.status = status
+        if error is not None:
+            self.error = error

@@ -31,12 +31,12 @@ from ntpd_ivr.api.tokens import Principal, TokenStore
 from ntpd_ivr.audit.trail import Entry, record
 from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.clock import utcnow
+from ntpd_ivr.errors import Refusal
 from ntpd_ivr.incidents.tables import Dispatch, Incident
 from ntpd_ivr.reports import grouped
 from ntpd_ivr.reports.http import ReportSource, parse_query
-from ntpd_ivr.web.app import current_session, problem
+from ntpd_ivr.web.app import current_session
 from ntpd_ivr.web.auth import AGENCY_ROLE, role_allows
-from ntpd_ivr.web.client import client_of
 from ntpd_ivr.web.sessions import SessionsUnavailable
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,11 @@ PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("api_principal", Principal
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ApiError(Exception):
+class ApiError(Refusal):
+    pages = False  # other systems read the answer: always JSON
+
     def __init__(self, status: int, error: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.error = status, error
+        super().__init__(reason, status=status, error=error)
 
 
 def bad(reason: str) -> ApiError:
@@ -118,26 +119,21 @@ async def _audit_use(request: web.Request, principal: Principal) -> None:
 
 
 def api_route(*roles: str) -> Callable[[Handler], Handler]:
-    """Authenticates, checks the role, turns ApiError into its 4xx."""
+    """Authenticates and checks the role; an ApiError is answered as every refusal is
+    (web/app.py `refused`)."""
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def run(request: web.Request) -> web.StreamResponse:
-            try:
-                principal = await authenticate(request)
-                if not any(role_allows(principal.role, role) for role in roles):
-                    raise ApiError(403, "forbidden", f"role {principal.role} may not use "
-                                                     f"this; needs {' or '.join(roles)}")
-                request[PRINCIPAL] = principal
-                log.info("api %s %s by %s %s (%s)", request.method, request.path,
-                         principal.kind, principal.name, principal.role)
-                if principal.kind == "token":
-                    await _audit_use(request, principal)
-                return await handler(request)
-            except ApiError as exc:
-                log.info("api refused %s %s from %s: %d %s (%s)", request.method,
-                         request.path, client_of(request).address, exc.status, exc.error,
-                         exc)
-                return problem(exc.status, exc.error, str(exc))
+            principal = await authenticate(request)
+            if not any(role_allows(principal.role, role) for role in roles):
+                raise ApiError(403, "forbidden", f"role {principal.role} may not use "
+                                                 f"this; needs {' or '.join(roles)}")
+            request[PRINCIPAL] = principal
+            log.info("api %s %s by %s %s (%s)", request.method, request.path,
+                     principal.kind, principal.name, principal.role)
+            if principal.kind == "token":
+                await _audit_use(request, principal)
+            return await handler(request)
         return run
     return wrap
 

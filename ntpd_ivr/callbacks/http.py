@@ -20,11 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ntpd_ivr.callbacks.model import CallbackError, NoEndpoint, NotFound
+from ntpd_ivr.callbacks.model import NoEndpoint, NotFound
 from ntpd_ivr.callbacks.service import CallbackService
 from ntpd_ivr.jsontext import dumps
 from ntpd_ivr.web import csrf
-from ntpd_ivr.web.app import MAX_ID, problem, protect, refuse, request_fields, wants_html
+from ntpd_ivr.web.app import MAX_ID, protect, refuse, request_fields
 from ntpd_ivr.web.auth import Session, role_allows
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
@@ -81,11 +81,6 @@ async def call(request: web.Request) -> web.StreamResponse:
         callback = await service.call_back(callback_id, session.user, endpoint)
     except ValueError as exc:
         return refuse(request, 400, "bad-request", str(exc))
-    except CallbackError as exc:
-        log.info("callback refused: %d %s (%s)", exc.status, exc.error, exc.reason)
-        if wants_html(request) or request.content_type in csrf.FORM_TYPES:
-            return refuse(request, exc.status, exc.error, exc.reason)
-        return problem(exc.status, exc.error, exc.reason)
     if request.content_type in csrf.FORM_TYPES:
         raise web.HTTPSeeOther("/callbacks")
     return web.json_response({"callback": callback}, status=202, dumps=dumps)

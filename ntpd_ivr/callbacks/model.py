@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ntpd_ivr.calls.values import CUT_BY_NODE_FAILURE
+from ntpd_ivr.errors import Refusal
 from ntpd_ivr.numbers import MARKERS
 
 WAITING, CALLING, NO_ANSWER, BUSY = "waiting", "calling", "no-answer", "busy"
@@ -35,15 +36,11 @@ OUTCOMES = (REACHED, NO_ANSWER, BUSY, TAKER_NO_ANSWER, FAILED)
 ABANDONED_DISPOSITIONS = ("abandoned-in-queue", "hung-up-in-ivr", CUT_BY_NODE_FAILURE)
 
 
-class CallbackError(Exception):
+class CallbackError(Refusal):
     """A refusal with its HTTP status and error id."""
 
     status = 409
     error = "conflict"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class NotFound(CallbackError):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ntpd_ivr.errors import Refusal
 
-class CampaignsError(Exception):
-    status = 400
-    error = "bad-request"
+
+class CampaignsError(Refusal):
+    pass
 
 
 class BadInput(CampaignsError):

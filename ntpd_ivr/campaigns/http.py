@@ -12,20 +12,17 @@ from typing import Any
 from aiohttp import web
 
 from ntpd_ivr.campaigns import model, store
-from ntpd_ivr.campaigns.exceptions import BadInput, CampaignsError
+from ntpd_ivr.campaigns.exceptions import BadInput
 from ntpd_ivr.campaigns.service import WarningService
 from ntpd_ivr.campaigns.service import create_campaign as new_campaign
 from ntpd_ivr.web import csrf
-from ntpd_ivr.web.app import Handler, checked_fields, json_reply, path_id, protect, refusing
+from ntpd_ivr.web.app import Handler, checked_fields, json_reply, path_id, protect
 from ntpd_ivr.web.auth import Session
 from ntpd_ivr.web.templates import SESSION_KEY, add_template_package, render
 
 SERVICE: web.AppKey[WarningService] = web.AppKey("warnings", WarningService)
 TOPIC = "warnings"  # the live hub topic of campaign progress (supervisor)
 PAGE = "/warnings"
-
-
-guarded = refusing(CampaignsError)
 
 
 def _user(request: web.Request) -> str:
@@ -35,10 +32,6 @@ def _user(request: web.Request) -> str:
 
 def _id(request: web.Request) -> int:
     return path_id(request, lambda value: BadInput(f"no such id {value}"))
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    return await checked_fields(request, BadInput)
 
 
 def _texts(body: dict[str, Any], name: str) -> tuple[str, ...]:
@@ -80,15 +73,13 @@ def draft_from(body: dict[str, Any], default_caller_id: str) -> model.CampaignDr
         caller_id=body.get("caller_id", "") or default_caller_id, retry=retry)
 
 
-@guarded
 async def list_contacts(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     return json_reply({"contacts": await store.list_contacts(service.engine)})
 
 
-@guarded
 async def import_contacts(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await checked_fields(request)
     text = body.get("csv")
     if not isinstance(text, str):
         raise BadInput("send the CSV as the field csv (larger files: ntpd-ivr contacts import)")
@@ -100,19 +91,16 @@ async def import_contacts(request: web.Request) -> web.Response:
     return json_reply(counts, status=201)
 
 
-@guarded
 async def edit_contact(request: web.Request) -> web.Response:
     return json_reply(await store.update_contact(request.app[SERVICE].engine, _id(request),
-                                            await _body(request), _user(request)))
+                                            await checked_fields(request), _user(request)))
 
 
-@guarded
 async def delete_contact(request: web.Request) -> web.Response:
     await store.delete_contact(request.app[SERVICE].engine, _id(request), _user(request))
     return json_reply({"deleted": _id(request)})
 
 
-@guarded
 async def list_campaigns(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     return json_reply({"campaigns": await store.list_campaigns(service.engine),
@@ -126,16 +114,14 @@ def _answer(request: web.Request, data: Any, status: int = 200) -> web.Response:
     return json_reply(data, status=status)
 
 
-@guarded
 async def create_campaign(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    draft = draft_from(await _body(request), service.settings.caller_id)
+    draft = draft_from(await checked_fields(request), service.settings.caller_id)
     created = await new_campaign(service.settings, service.engine, draft, _user(request))
     service.changed("campaign.created", {"campaign": created["id"]})
     return _answer(request, created, status=201)
 
 
-@guarded
 async def approve_campaign(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     result = await store.approve(service.engine, _id(request), _user(request))
@@ -143,7 +129,6 @@ async def approve_campaign(request: web.Request) -> web.Response:
     return _answer(request, result)
 
 
-@guarded
 async def cancel_campaign(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     result = await store.cancel(service.engine, _id(request), _user(request))
@@ -151,7 +136,6 @@ async def cancel_campaign(request: web.Request) -> web.Response:
     return _answer(request, result)
 
 
-@guarded
 async def campaigns_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     rows = await store.list_campaigns(service.engine, limit=50)
@@ -165,7 +149,6 @@ async def campaigns_page(request: web.Request) -> web.Response:
                   trunks=service.trunks, caller_id=service.settings.caller_id)
 
 
-@guarded
 async def campaign_report(request: web.Request) -> web.Response:
     row, figures, outcomes = await store.campaign_report(request.app[SERVICE].engine,
                                                          _id(request))
@@ -185,7 +168,6 @@ def report_csv(outcomes: list[model.ContactOutcome]) -> str:
     return out.getvalue()
 
 
-@guarded
 async def campaign_report_csv(request: web.Request) -> web.Response:
     row, _, outcomes = await store.campaign_report(request.app[SERVICE].engine, _id(request))
     return web.Response(text=report_csv(outcomes), content_type="text/csv", headers={

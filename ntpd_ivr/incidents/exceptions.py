@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ntpd_ivr.errors import Refusal
 
-class IncidentsError(Exception):
-    status = 400
-    error = "bad-request"
+
+class IncidentsError(Refusal):
+    pass
 
 
 class NotFound(IncidentsError):

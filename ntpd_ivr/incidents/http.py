@@ -9,7 +9,6 @@ or dispatch answers 404, as if it did not exist.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from aiohttp import web
 
 from ntpd_ivr.api import params
 from ntpd_ivr.incidents import commitments, schemas
-from ntpd_ivr.incidents.exceptions import IncidentsError, NotFound, NotYourCall
+from ntpd_ivr.incidents.exceptions import NotFound, NotYourCall
 from ntpd_ivr.incidents.model import AGENCY_EVENTS, TRANSITIONS, DispatchEvent
 from ntpd_ivr.incidents.rights import CallRights
 from ntpd_ivr.incidents.schemas import BadInput
@@ -50,17 +49,6 @@ SCREEN_TIMES = ("accepted_at", "on_the_way_at", "on_scene_at", "resolved_at", "r
 REPORT_DEFAULT_DAYS = 30
 
 
-def guarded(handler: Handler) -> Handler:
-    """A domain error becomes its 4xx, JSON or a page in the user's language."""
-    @functools.wraps(handler)
-    async def run(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except IncidentsError as exc:
-            return refuse(request, exc.status, exc.error, str(exc))
-    return run
-
-
 def _session(request: web.Request) -> Session:
     return request[SESSION_KEY]
 
@@ -89,29 +77,19 @@ async def _may_act_on(request: web.Request, call: str, action: str) -> None:
     await rights.check(request.app[DEPS].users, _session(request), call, action)
 
 
-def _id(request: web.Request, name: str = "id") -> int:
-    return path_id(request, lambda value: NotFound(f"no {name} {value}"), name)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    return await checked_fields(request, BadInput)
-
-
 def _is_form(request: web.Request) -> bool:
     return request.content_type in csrf.FORM_TYPES
 
 
-@guarded
 async def suggest(request: web.Request) -> web.Response:
     category = schemas.text(request.query, "category")
     kecamatan = schemas.text(request.query, "kecamatan")
     return json_reply({"incidents": await request.app[SERVICE].suggest(category, kecamatan)})
 
 
-@guarded
 async def create_incident(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    body = await _body(request)
+    body = await checked_fields(request)
     draft = schemas.incident_draft(body, service.routing())
     call = schemas.call_uniqueid(body)
     if call is not None:  # the call becomes the incident's first genuine call
@@ -120,26 +98,22 @@ async def create_incident(request: web.Request) -> web.Response:
     return json_reply(incident, status=201)
 
 
-@guarded
 async def get_incident(request: web.Request) -> web.Response:
-    return json_reply(await request.app[SERVICE].incident(_id(request),
+    return json_reply(await request.app[SERVICE].incident(path_id(request),
                                                            agency=_scope(request)))
 
 
-@guarded
 async def close_incident(request: web.Request) -> web.Response:
-    return json_reply(await request.app[SERVICE].close_incident(_id(request),
+    return json_reply(await request.app[SERVICE].close_incident(path_id(request),
                                                                  _session(request).user))
 
 
-@guarded
 async def proposal(request: web.Request) -> web.Response:
-    return json_reply({"agencies": await request.app[SERVICE].proposal(_id(request))})
+    return json_reply({"agencies": await request.app[SERVICE].proposal(path_id(request))})
 
 
-@guarded
 async def create_dispatch(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await checked_fields(request)
     agency = schemas.text(body, "agency")
     mode = body.get("mode", "notify")
     if mode == "connect":
@@ -152,21 +126,20 @@ async def create_dispatch(request: web.Request) -> web.Response:
         if connect is None:
             raise BadInput("mode connect needs the controller's telephony, not running here")
         await _may_act_on(request, call, "connect-dispatch")
-        dispatch = await connect(_id(request), agency, call, _session(request).user)
+        dispatch = await connect(path_id(request), agency, call, _session(request).user)
         return json_reply(dispatch, status=201)
     if mode != "notify":
         raise BadInput("mode must be \"notify\" (the agency acknowledges on its screen) "
                        "or \"connect\" (the agency's trunk is dialled into the call)")
-    dispatch = await request.app[SERVICE].dispatch(_id(request), agency, "notify",
+    dispatch = await request.app[SERVICE].dispatch(path_id(request), agency, "notify",
                                                    _session(request).user)
     return json_reply(dispatch, status=201)
 
 
-@guarded
 async def set_disposition(request: web.Request) -> web.Response:
     call = schemas.call_uniqueid(dict(request.match_info), "uniqueid")
     assert call is not None  # the route has it
-    request_body = schemas.disposition(await _body(request))
+    request_body = schemas.disposition(await checked_fields(request))
     await _may_act_on(request, call, "disposition")
     return json_reply(await request.app[SERVICE].set_disposition(call, request_body,
                                                                   _session(request).user))
@@ -178,7 +151,6 @@ def _may(session: Session, action: str) -> bool:
     return role_allows(session.role, AGENCY_ROLE)
 
 
-@guarded
 async def dispatch_action(request: web.Request) -> web.StreamResponse:
     session = _session(request)
     action = request.match_info["action"]
@@ -187,7 +159,7 @@ async def dispatch_action(request: web.Request) -> web.StreamResponse:
     if not _may(session, action):
         return refuse(request, 403, "forbidden", f"role {session.role} may not {action} "
                                                  "a dispatch")
-    dispatch_id = _id(request)
+    dispatch_id = path_id(request)
     result = await request.app[SERVICE].transition(dispatch_id, ACTIONS[action], session.user,
                                                    agency=_scope(request))
     if _is_form(request):
@@ -212,7 +184,6 @@ def _known_form(request: web.Request, param: params.Param) -> str | None:
         raise BadInput(str(exc)) from None
 
 
-@guarded
 async def list_dispatches(request: web.Request) -> web.Response:
     dispatches = await request.app[SERVICE].agency_dispatches(_agency_filter(request))
     return json_reply({"dispatches": dispatches})
@@ -222,7 +193,6 @@ def _actions_for(status: str) -> list[str]:
     return [a for a in AGENCY_ACTIONS if status in TRANSITIONS[ACTIONS[a]][0]]
 
 
-@guarded
 async def agency_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     agency = _agency_filter(request)
@@ -264,7 +234,6 @@ async def _report(request: web.Request) -> tuple[datetime, datetime,
     return start, end, commitments.compute(rows, service.routing())
 
 
-@guarded
 async def report_json(request: web.Request) -> web.Response:
     start, end, lines = await _report(request)
     return json_reply({"from": start.isoformat(), "to": end.isoformat(),
@@ -277,7 +246,6 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-@guarded
 async def report_page(request: web.Request) -> web.Response:
     start, end, lines = await _report(request)
     return render(request, "commitments.html", lines=lines, start=start.isoformat(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -54,16 +55,23 @@ class _HungUp(Exception):
 
 class EmergencyIvr:
     def __init__(self, settings: IvrSettings, records: RecordSink,
-                 routing: RoutingConfig | None = None,
+                 routing: RoutingConfig | Callable[[], RoutingConfig] | None = None,
                  live: LiveStateSource | None = None,
                  prank: PrankGate | None = None) -> None:
         self.settings = settings
         self.prank = prank  # the prank policy (ntpd_ivr/prank); None: none
         self.records = records
-        self.routing = routing or RoutingConfig.minimal(settings.default_queue)
+        fixed = routing or RoutingConfig.minimal(settings.default_queue)
+        # The controller's live config (a SIGHUP reload replaces it there), or a fixed one.
+        self._routing: Callable[[], RoutingConfig] = (
+            fixed if callable(fixed) else lambda: fixed)
         self.live = live or _NoLiveState()
         # Each live call's last record queued for the spool.
         self._last_record: dict[str, asyncio.Future[None]] = {}
+
+    @property
+    def routing(self) -> RoutingConfig:
+        return self._routing()
 
     def _submit(self, channel: AgiChannel, record: CallUpdate | CallStep) -> None:
         try:

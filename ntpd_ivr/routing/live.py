@@ -12,9 +12,13 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from ntpd_ivr.ami.events import AmiActions, AmiEvent, QueueSummary
 from ntpd_ivr.routing.engine import LiveState, QueueState
+
+if TYPE_CHECKING:
+    from ntpd_ivr.routing.config import RoutingConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +39,27 @@ def live_state(events: Iterable[AmiEvent]) -> LiveState:
 class QueueMonitor:
     def __init__(self, ami: AmiActions | None, timeout_seconds: float = 0.3,
                  cache_seconds: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 config: Callable[[], RoutingConfig] | None = None) -> None:
         self.ami = ami
-        self.timeout_seconds = timeout_seconds
-        self.cache_seconds = cache_seconds
+        self._timeout_seconds = timeout_seconds
+        self._cache_seconds = cache_seconds
+        self.config = config  # the live routing config: its `ivr` limits win when given
         self.clock = clock
         self._cached: tuple[float, LiveState] | None = None
         self._inflight: asyncio.Task[LiveState] | None = None
+
+    @property
+    def timeout_seconds(self) -> float:
+        if self.config is not None:
+            return self.config().ivr.live_state_timeout_ms / 1000
+        return self._timeout_seconds
+
+    @property
+    def cache_seconds(self) -> float:
+        if self.config is not None:
+            return self.config().ivr.live_state_cache_seconds
+        return self._cache_seconds
 
     async def _fetch(self) -> LiveState:
         if self.ami is None:

@@ -21,7 +21,9 @@ from ntpd_ivr.db.migrate import upgrade
 from ntpd_ivr.ivr.prompts import render_prompts
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.routing.render import rendered_files
+from ntpd_ivr.settings import SmsSettings
 from ntpd_ivr.stack.asterisk import AsteriskInstance, find_or_build_asterisk
+from ntpd_ivr.stack.kannel import FakeSmsc, Kannel, KannelConfig
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.postgres import LocalPostgres
 from ntpd_ivr.stack.tls import ensure_local_ca
@@ -76,6 +78,8 @@ class StackLayout:
     sip_tls_port: int = 5061  # call-takers' phones over TLS
     warning_port: int = 5091  # the warning trunk's contact at WARNING_IP
     callback_port: int = 5091  # the callback line's stand-in, at CALLBACK_IP
+    # Kannel (docs/sms.md): admin, smsbox, sendsms, the fake SMSC, and our receiver.
+    sms_ports: tuple[int, int, int, int, int] = (13000, 13001, 13013, 13010, 13080)
 
     @classmethod
     def dev(cls, run_dir: Path) -> StackLayout:
@@ -92,7 +96,9 @@ class StackLayout:
                    agency_ports=(free_port("udp"), free_port("udp"), free_port("udp"),
                                  free_port("udp")),
                    sip_tls_port=free_port(), warning_port=free_port("udp"),
-                   callback_port=free_port("udp"))
+                   callback_port=free_port("udp"),
+                   sms_ports=(free_port(), free_port(), free_port(), free_port(),
+                              free_port()))
 
     def agency_port(self, trunk: str) -> int:
         """The stand-in port of an agency trunk endpoint, e.g. "agency-damkar-plg"."""
@@ -109,7 +115,8 @@ class StackLayout:
 
 SECRET_KEYS = ("ami_secret", "db_password", "taker_password", "web_session_secret",
                "web_supervisor_password", "ami_reload_secret", "ami_peer_secret",
-               "agi_secret", "db_runtime_password")
+               "agi_secret", "db_runtime_password", "sms_admin_password",
+               "sms_sendsms_password", "sms_shared_secret")
 # A forged FastAGI session's call is closed as unconfirmed after this long (AMI time);
 # the default (agi.confirm_seconds) is longer.
 CONFIRM_SECONDS = 5.0
@@ -150,6 +157,10 @@ class DevStack:
                                       password=self.secrets["db_password"],
                                       runtime_password=self.secrets["db_runtime_password"])
         self.asterisk: AsteriskInstance | None = None
+        # Kannel with its fake SMSC (docs/sms.md); benchmarks measure calls, not SMS.
+        self.runs_kannel = not bench
+        self.kannel: Kannel | None = None
+        self.fake_smsc: FakeSmsc | None = None
         # Where this stack's Asterisk (SIP, AMI) and controller (FastAGI) listen: the
         # nodes of the two-node stack (stack/hastack.py) each have an address of their own.
         self.bind = LOOPBACK
@@ -281,10 +292,48 @@ dir = "{self.asterisk.host_path(self.recordings_inside) if self.asterisk else ''
 
 [callbacks]
 trunk = "callback-line"
-"""
+{self._sms_settings_text()}"""
         fd = os.open(layout.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(text)
+
+    @property
+    def sms_settings(self) -> SmsSettings:
+        admin, smsbox, sendsms, smsc, receiver = self.layout.sms_ports
+        return SmsSettings(
+            enabled=self.runs_kannel, admin_port=admin, smsbox_port=smsbox,
+            sendsms_port=sendsms, smsc="fake", smsc_port=smsc, receiver_port=receiver,
+            admin_password=self.secrets["sms_admin_password"],
+            sendsms_password=self.secrets["sms_sendsms_password"],
+            shared_secret=self.secrets["sms_shared_secret"])
+
+    def _sms_settings_text(self) -> str:
+        if not self.runs_kannel:
+            return ""
+        sms = self.sms_settings
+        return f"""
+[sms]
+enabled = true
+admin_port = {sms.admin_port}
+smsbox_port = {sms.smsbox_port}
+sendsms_port = {sms.sendsms_port}
+smsc = "fake"
+smsc_port = {sms.smsc_port}
+receiver_port = {sms.receiver_port}
+admin_password = "{sms.admin_password}"
+sendsms_password = "{sms.sendsms_password}"
+shared_secret = "{sms.shared_secret}"
+"""
+
+    def _start_kannel(self) -> None:
+        sms = self.sms_settings
+        _progress(f"Kannel (fake SMSC) sendsms on {LOOPBACK}:{sms.sendsms_port}")
+        self.kannel = Kannel(KannelConfig(self.layout.run_dir, sms,
+                                          f"http://{LOOPBACK}:{sms.receiver_port}"))
+        self.kannel.start()
+        # Connected all along, so that MTs print in fakesmsc.log (docs/sms.md).
+        self.fake_smsc = FakeSmsc(sms.smsc_port, self.layout.run_dir / "fakesmsc.log")
+        self.fake_smsc.start()
 
     @property
     def agi_allow(self) -> str:
@@ -336,6 +385,8 @@ trunk = "callback-line"
         if "supervisor" not in users.users:
             users.put("supervisor", "supervisor", self.secrets["web_supervisor_password"])
         self.asterisk.start()
+        if self.runs_kannel:
+            self._start_kannel()
         self._link_security_log()
         self.layout.state_file.write_text(json.dumps(
             {**asdict(self.layout), "run_dir": str(self.layout.run_dir),
@@ -354,6 +405,10 @@ trunk = "callback-line"
         self.security_log.symlink_to(target)
 
     def down(self) -> None:
+        if self.fake_smsc is not None:
+            self.fake_smsc.stop()
+        if self.kannel is not None:
+            self.kannel.stop()
         if self.asterisk is not None:
             self.asterisk.stop()
         self.postgres.stop()
@@ -379,6 +434,9 @@ trunk = "callback-line"
             f"  Asterisk logs                "
             f"{self.asterisk.messages_log if self.asterisk else '-'}",
             f"  SIP security log (fail2ban)  {self.security_log}",
+            *([f"  Kannel sendsms / admin       http://{LOOPBACK}:{layout.sms_ports[2]} / "
+               f"{layout.sms_ports[0]} (fake SMSC; MTs in "
+               f"{layout.run_dir / 'fakesmsc.log'})"] if self.runs_kannel else []),
         ])
 
     def destroy(self) -> None:

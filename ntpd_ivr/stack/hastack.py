@@ -124,6 +124,8 @@ class HaNode(DevStack):
         self.ha = ha
         self.index = index
         self.bind = NODE_IPS[index]
+        # No Kannel per node: the two-node stack's SMS gateway is later work (docs/sms.md).
+        self.runs_kannel = False
         self.postgres = postgres
         self.edge = edge
         peer = ha.nodes[1 - index]

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ntpd_ivr.audit.trail import AuditWriter
+from ntpd_ivr.errors import Refusal
 from ntpd_ivr.jsontext import dumps
 from ntpd_ivr.web import client, csrf
 from ntpd_ivr.web.auth import (
@@ -198,20 +199,24 @@ def json_reply(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)
 
 
-def refusing(errors: type[Exception]) -> Callable[[Handler], Handler]:
-    """A domain's handlers: its errors (each with `status` and `error`) become their 4xx,
-    JSON or a page in the user's language."""
-    def wrap(handler: Handler) -> Handler:
-        async def run(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except errors as exc:
-                return refuse(request, getattr(exc, "status", 400),
-                              getattr(exc, "error", "bad-request"), str(exc))
-        run.__name__ = run.__qualname__ = handler.__name__
-        run.__doc__ = handler.__doc__
-        return run
-    return wrap
+def refused(request: web.Request, exc: Refusal) -> web.Response:
+    """The one error -> response mapping: a domain's refusal becomes its status and
+    `{"error": id, "reason": text}`, or the same refusal as a page for a browser (unless
+    the refusal is for machines only: `pages` False)."""
+    if exc.pages:
+        return refuse(request, exc.status, exc.error, exc.reason)
+    log.info("refused %s %s from %s: %d %s (%s)", request.method, request.path,
+             client.client_of(request).address, exc.status, exc.error, exc.reason)
+    return problem(exc.status, exc.error, exc.reason)
+
+
+@web.middleware
+async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every domain's handlers raise their Refusal; it is answered here, the same way."""
+    try:
+        return await handler(request)
+    except Refusal as exc:
+        return refused(request, exc)
 
 
 def refuse_csrf(request: web.Request, exc: csrf.CsrfRefused) -> web.Response:
@@ -301,23 +306,23 @@ def _storable(body: dict[str, Any]) -> None:
             pending.extend((where, item) for item in value)
 
 
-def path_id(request: web.Request, refusal: Callable[[int], Exception],
+def path_id(request: web.Request, refusal: Callable[[int], Exception] | None = None,
             name: str = "id") -> int:
     """A row id in the route (which allows digits only); out of range (1..MAX_ID), the
-    domain's `refusal` of it is raised."""
+    domain's `refusal` of it is raised (by default: 404, no such `name`)."""
     value = int(request.match_info[name])
     if not 1 <= value <= MAX_ID:
-        raise refusal(value)
+        raise (refusal(value) if refusal is not None
+               else Refusal(f"no {name} {value}", status=404, error="not-found"))
     return value
 
 
-async def checked_fields(request: web.Request,
-                         refusal: Callable[[str], Exception]) -> dict[str, Any]:
-    """request_fields, refused with the domain's error (its 400)."""
+async def checked_fields(request: web.Request) -> dict[str, Any]:
+    """request_fields, its ValueError refused (400 bad-request)."""
     try:
         return await request_fields(request)
     except ValueError as exc:
-        raise refusal(str(exc)) from None
+        raise Refusal(str(exc)) from None
 
 
 async def request_fields(request: web.Request) -> dict[str, Any]:
@@ -541,7 +546,8 @@ def init(deps: WebDeps,
     guard = csrf.CsrfGuard(deps.keys.derive("csrf"))
     app = web.Application(
         middlewares=[api_errors, client.middleware(deps.proxies),
-                     csrf.middleware(guard, refuse_csrf, session_id), auth_middleware],
+                     csrf.middleware(guard, refuse_csrf, session_id), auth_middleware,
+                     refusals],
         client_max_size=MAX_BODY_BYTES)
     app[DEPS] = deps
     app[CSRF_GUARD] = guard

@@ -40,12 +40,13 @@ def pop(uniqueid: str, lat: float, lon: float, radius_m: float) -> dict[str, Any
 @pytest.fixture
 def boundaries(web: RunningWeb, tmp_path: Path) -> Iterator[None]:
     """The running app's routing config, with the example boundaries, for this test only."""
-    before = web.service.routing
-    web.service.routing = load_routing_config(example_with_boundaries(tmp_path))
+    live = web.service.core.routing  # the running config's holder (ntpd_ivr/core.py)
+    before = live.current
+    live.current = load_routing_config(example_with_boundaries(tmp_path))
     try:
         yield
     finally:
-        web.service.routing = before
+        live.current = before
 
 
 def container_point(page: Page, lat: float, lon: float) -> tuple[float, float]:

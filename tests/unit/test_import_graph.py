@@ -2,9 +2,9 @@
 
 Layers, top to bottom (a module may import its own layer's modules and anything below):
 
-    root     ntpd_ivr/app.py, cli.py, __main__.py, every <domain>/plugin.py and the tables
-             registry (ntpd_ivr/tables.py; ntpd_ivr/db/models.py, its old name): they wire the
-             whole product and may import anything. Only root imports root.
+    root     ntpd_ivr/app.py, cli.py, __main__.py, core.py (the shared parts, built once),
+             every <domain>/plugin.py and the tables registry (ntpd_ivr/tables.py): they wire
+             the whole product and may import anything. Only root imports root.
     tools    bench/ over stack/: the dev stacks and benchmarks that drive the product from
              outside. stack/ never imports bench/.
     domains  every other package (calls, routing, ivr, incidents, prank, workspace, ...).
@@ -36,12 +36,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ntpd_ivr"
 CORE_PACKAGES = frozenset({"agi", "ami", "audit", "db", "i18n", "web"})
 TOOL_PACKAGES = ("bench", "stack")  # higher first
 ROOT_MODULES = frozenset({"ntpd_ivr.app", "ntpd_ivr.cli", "ntpd_ivr.__main__",
-                          "ntpd_ivr.tables", "ntpd_ivr.db.models"})
+                          "ntpd_ivr.core", "ntpd_ivr.tables"})
 PUBLIC_MODULES = frozenset({"model", "events", "tables", "repository", "config",
                             "exceptions", "schemas", "messages", "plugin"})
 PUBLIC_EXTRA = frozenset({
     "ntpd_ivr.calls.values",      # the calls domain's model (CallStep, CallUpdate, ...)
     "ntpd_ivr.routing.engine",    # the pure routing decision every call goes through
+    "ntpd_ivr.location.aml",      # pure parsers of the AML SMS and the ELS POST formats
 })
 KNOWN_INTERNAL = frozenset({
     ("ntpd_ivr.api.http", "ntpd_ivr.reports.grouped"),

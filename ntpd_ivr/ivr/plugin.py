@@ -1,0 +1,25 @@
+"""The emergency IVR as a plugin: the FastAGI script every 112 call runs (dialplan/)."""
+
+from __future__ import annotations
+
+from ntpd_ivr import dialplan_contract as dp
+from ntpd_ivr.agi.server import Handler
+from ntpd_ivr.calls.confirm import AgiRecords
+from ntpd_ivr.core import Core, Plugin
+from ntpd_ivr.ivr.emergency import EmergencyIvr
+from ntpd_ivr.prank.ivr import PrankGate
+from ntpd_ivr.prank.plugin import PRANK
+
+
+def build_routes(ivr: Handler) -> dict[str, Handler]:
+    """FastAGI script name -> handler. Every AGI() in dialplan/ must name one of these."""
+    return {dp.SCRIPT_EMERGENCY_IVR: ivr}
+
+
+def load(core: Core) -> Plugin:
+    settings = core.settings.ivr
+    # The IVR's records never say who the caller is: AMI does (calls/confirm.py). It reads
+    # the live routing config through the core's getter (a reload applies to new calls).
+    ivr = EmergencyIvr(settings, AgiRecords(core.records), core.routing, core.queue_monitor,
+                       prank=PrankGate(core.services[PRANK], settings.prompts_dir))
+    return Plugin("ivr", agi_scripts=build_routes(ivr))

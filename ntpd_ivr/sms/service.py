@@ -1,0 +1,215 @@
+"""The SMS services: the outbox (the only code that changes sms_outbox and stores
+delivery reports) and the inbox (stores every incoming SMS; an AML one also as a
+location fix). Both take an engine and own their transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ntpd_ivr.location.aml import FixRefusal, LocationFix, is_aml, parse_aml_sms
+from ntpd_ivr.location.tables import LocationFixRow
+from ntpd_ivr.numbers import CallerKind, canonical_caller, parse_caller
+from ntpd_ivr.settings import SmsSettings
+from ntpd_ivr.sms import model
+from ntpd_ivr.sms.model import SendResult, SmsRefused
+from ntpd_ivr.sms.tables import SmsDeliveryReport, SmsInbox, SmsOutbox
+
+log = logging.getLogger(__name__)
+
+
+class Gateway(Protocol):
+    async def send(self, to: str, sender: str, text: str, token: str) -> SendResult: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    gateway_ok: bool | None  # None: nothing tried since the start
+    waiting: int             # queued, not yet accepted by Kannel
+    last_error: str
+
+
+class Outbox:
+    """Outgoing SMS: queued in PostgreSQL first, sent by `run()`, retried every
+    retry_seconds until Kannel accepts it, at most max_attempts times and never after
+    expire_minutes. Kannel down loses nothing: the rows wait."""
+
+    def __init__(self, engine: AsyncEngine, gateway: Gateway, settings: SmsSettings,
+                 now: Callable[[], datetime] = _utcnow) -> None:
+        self.engine = engine
+        self.gateway = gateway
+        self.settings = settings
+        self.now = now
+        self._wake = asyncio.Event()
+        # For the desk's status line: None until the first attempt.
+        self.gateway_ok: bool | None = None
+        self.last_error: str = ""
+
+    async def enqueue(self, to: str, body: str, purpose: str) -> int:
+        """Queue one SMS; its outbox id. SmsRefused when there is nothing to send to."""
+        caller = parse_caller(to)
+        if caller.kind is not CallerKind.NUMBER:
+            raise SmsRefused(f"{to!r} is not a number an SMS can go to")
+        if not body.strip() or len(body) > model.MAX_BODY_CHARS:
+            raise SmsRefused(f"an SMS text is 1-{model.MAX_BODY_CHARS} characters")
+        async with self.engine.begin() as conn:
+            outbox_id = (await conn.execute(insert(SmsOutbox).values(
+                to_number=caller.value, sender=self.settings.sender, body=body,
+                purpose=purpose, status=model.QUEUED, next_attempt_at=self.now(),
+                dlr_token=secrets.token_urlsafe(24)).returning(SmsOutbox.id))).scalar_one()
+        self._wake.set()
+        return int(outbox_id)
+
+    async def run(self) -> None:
+        """Send what is due, then wait for an enqueue or the retry interval; forever."""
+        while True:
+            try:
+                await self.send_due()
+            except SQLAlchemyError as exc:  # the database away: try again later
+                log.warning("SMS outbox: database unavailable: %s", exc)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.retry_seconds)
+            except TimeoutError:
+                pass
+
+    async def send_due(self, limit: int = 50) -> int:
+        """One pass over the due messages (each in its own transaction, its row locked
+        so that a second controller skips it); how many Kannel accepted."""
+        accepted = 0
+        for _ in range(limit):
+            outcome = await self._send_one()
+            if outcome is None:
+                break
+            accepted += outcome
+        return accepted
+
+    async def _send_one(self) -> int | None:
+        now = self.now()
+        async with self.engine.begin() as conn:
+            message = (await conn.execute(
+                select(SmsOutbox.__table__).where(SmsOutbox.status == model.QUEUED,
+                                        SmsOutbox.next_attempt_at <= now)
+                .order_by(SmsOutbox.next_attempt_at, SmsOutbox.id).limit(1)
+                .with_for_update(skip_locked=True))).first()
+            if message is None:
+                return None
+            expires = message.created_at + timedelta(minutes=self.settings.expire_minutes)
+            if now >= expires:
+                await self._mark(conn, message.id, status=model.FAILED, next_attempt_at=None,
+                                 last_error=f"expired after {self.settings.expire_minutes:g} "
+                                            f"min: {message.last_error or 'never sent'}")
+                return 0
+            result = await self.gateway.send(message.to_number, message.sender, message.body,
+                                             message.dlr_token)
+            attempts = message.attempts + 1
+            self.gateway_ok = result.accepted or not result.retry
+            if result.accepted:
+                await self._mark(conn, message.id, status=model.ACCEPTED, attempts=attempts,
+                                 accepted_at=self.now(), next_attempt_at=None,
+                                 last_error=None)
+                log.info("SMS %s to %s accepted by Kannel", message.id, message.to_number)
+                return 1
+            self.last_error = result.detail
+            give_up = not result.retry or attempts >= self.settings.max_attempts
+            log.warning("SMS %s to %s not accepted (attempt %s): %s", message.id,
+                        message.to_number, attempts, result.detail)
+            await self._mark(
+                conn, message.id, status=model.FAILED if give_up else model.QUEUED,
+                attempts=attempts, last_error=result.detail,
+                next_attempt_at=None if give_up
+                else self.now() + timedelta(seconds=self.settings.retry_seconds))
+            return 0
+
+    async def status(self) -> OutboxStatus:
+        """For the desk: is Kannel taking messages, and how many wait."""
+        async with self.engine.connect() as conn:
+            waiting = (await conn.execute(select(func.count()).select_from(SmsOutbox)
+                                          .where(SmsOutbox.status == model.QUEUED))).scalar_one()
+        return OutboxStatus(self.gateway_ok, int(waiting), self.last_error)
+
+    @staticmethod
+    async def _mark(conn: AsyncConnection, outbox_id: int, **values: object) -> None:
+        await conn.execute(update(SmsOutbox).where(SmsOutbox.id == outbox_id).values(**values))
+
+    async def record_report(self, token: str, dlr_type: int, reply: str) -> bool:
+        """A delivery report from Kannel for the message with this token; False when no
+        message has it."""
+        async with self.engine.begin() as conn:
+            outbox_id = (await conn.execute(
+                select(SmsOutbox.id).where(SmsOutbox.dlr_token == token)
+                .with_for_update())).scalar_one_or_none()
+            if outbox_id is None:
+                return False
+            await conn.execute(insert(SmsDeliveryReport).values(
+                outbox_id=outbox_id, dlr_type=dlr_type, reply=reply[:500]))
+            status = model.status_after_report(dlr_type)
+            if status is not None:
+                await conn.execute(update(SmsOutbox).where(SmsOutbox.id == outbox_id).values(
+                    status=status,
+                    delivered_at=self.now() if status == model.DELIVERED else None))
+        return True
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the inbox made of one incoming SMS."""
+
+    sms_id: int
+    fix: LocationFix | None = None
+    refusal: FixRefusal | None = None
+
+
+class Inbox:
+    """Incoming SMS from smsbox's get-url. Every one is stored; an AML one is parsed
+    into a location fix (stored too) or refused with its reason (stored, counted)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.counts: Counter[str] = Counter()  # received, aml, fixes, refused
+
+    async def receive(self, sender: str, receiver: str, text: str,
+                      kannel_id: str = "") -> Received:
+        aml = is_aml(text)
+        parsed = parse_aml_sms(text, sender) if aml else None
+        refusal = parsed if isinstance(parsed, FixRefusal) else None
+        fix = parsed if isinstance(parsed, LocationFix) else None
+        async with self.engine.begin() as conn:
+            sms_id = (await conn.execute(insert(SmsInbox).values(
+                from_number=canonical_caller(sender), from_raw=sender[:64],
+                to_number=receiver[:64], body=text[:2000], kannel_id=kannel_id[:64],
+                kind="aml" if aml else "text",
+                refusal=refusal.reason if refusal else None).returning(SmsInbox.id))
+            ).scalar_one()
+            if fix is not None:
+                await conn.execute(insert(LocationFixRow).values(**fix_row(fix),
+                                                                 sms_id=sms_id))
+        self.counts["received"] += 1
+        if aml:
+            self.counts["aml"] += 1
+            self.counts["fixes" if fix else "refused"] += 1
+        if refusal is not None:
+            log.warning("AML SMS %s from %s refused: %s", sms_id, sender, refusal.reason)
+        return Received(int(sms_id), fix, refusal)
+
+
+def fix_row(fix: LocationFix) -> dict[str, object]:
+    """A LocationFix as the columns of location_fixes."""
+    return {"source": fix.source, "lat": fix.lat, "lon": fix.lon, "radius_m": fix.radius_m,
+            "fix_time": fix.time, "method": fix.method, "confidence": fix.confidence,
+            "caller_number": fix.caller, "imei": fix.imei, "imsi": fix.imsi,
+            "mcc": fix.mcc, "mnc": fix.mnc}
