@@ -17,6 +17,8 @@ from types import MappingProxyType
 
 from ntpd_ivr.configfile import ConfigReader, parse_toml
 from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.location.config import BoundaryError, load_boundary
+from ntpd_ivr.location.model import Boundary
 from ntpd_ivr.numbers import canonical_prefix
 from ntpd_ivr.places.model import (
     DEFAULT_PLACES_FILE,
@@ -254,7 +256,8 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
             overflow_to=r.get("overflow_to", str, ""),
             max_wait_seconds=r.get("max_wait_seconds", float, 20.0),
             trunks=trunks, dids=dids, caller_prefixes=prefixes,
-            places=places if places is not None else _places(r.sub("places", {})), code=code)
+            places=places if places is not None else _places(r.sub("places", {})), code=code,
+            boundary=_boundary(r, origin))
         if region.max_wait_seconds <= 0:
             raise r.fail("max_wait_seconds", "must be positive")
         ag_r = r.sub("agencies", {})
@@ -352,6 +355,17 @@ def _places(reader: ConfigReader) -> Mapping[str, tuple[str, ...]]:
             raise reader.fail(kecamatan, f"a desa twice in {list(desa)}")
         places[kecamatan] = desa
     return MappingProxyType(places)
+
+
+def _boundary(reader: ConfigReader, origin: str) -> Boundary | None:
+    """`boundary = "boundaries/muba.geojson"`: a GeoJSON file, relative to the config file."""
+    name = reader.get("boundary", str, "")
+    if not name:
+        return None
+    try:
+        return load_boundary(Path(origin).parent / name)
+    except BoundaryError as exc:
+        raise reader.fail("boundary", str(exc)) from None
 
 
 def _wrapup_limit(reader: ConfigReader) -> int:

@@ -16,6 +16,7 @@
   const FINAL = new Set(["resolved", "refused", "timed-out", "cancelled", "failed"]);
   let call = null; // {uniqueid, ...} the call the form is for
   let incidentId = null;
+  let placeFromMap = false; // the kecamatan/desa shown came from the map's look-up
   let wrapupTimer = null;
   const dispatchRows = new Map(); // agency -> <tr>
 
@@ -108,6 +109,7 @@
   function startForm(popped) {
     call = popped;
     incidentId = null;
+    placeFromMap = false;
     dispatchRows.clear();
     form.reset();
     card.dataset.state = "open";
@@ -173,14 +175,17 @@
     }
   });
 
-  $("inc-region").addEventListener("change", () => { fillKecamatan(); suggest(); });
+  $("inc-region").addEventListener("change", () => { placeFromMap = false; fillKecamatan(); suggest(); });
   $("inc-kecamatan").addEventListener("change", () => {
+    placeFromMap = false;
     showOther($("inc-kecamatan"), $("inc-kecamatan-other"), "", true);
     fillDesa();
     suggest();
   });
-  $("inc-desa").addEventListener("change",
-    () => showOther($("inc-desa"), $("inc-desa-other"), "", false));
+  $("inc-desa").addEventListener("change", () => {
+    placeFromMap = false;
+    showOther($("inc-desa"), $("inc-desa-other"), "", false);
+  });
   $("inc-kecamatan-other").addEventListener("change", suggest);
   $("inc-category").addEventListener("change", suggest);
 
@@ -395,6 +400,23 @@
         showDispatch(data);
       }
     }
+  });
+
+  // The incident's point from the map (workspace-map.js): its coordinates, and where it
+  // lies. A point the call-taker placed sets the region, kecamatan and desa; a fix sets
+  // them only while nobody else has (the operator's civic address, the call-taker's pick).
+  document.addEventListener("desk:place", (message) => {
+    const { lat, lon, by, located } = message.detail;
+    if (!call || message.detail.call !== call.uniqueid || incidentId !== null) return;
+    $("inc-lat").value = String(lat);
+    $("inc-lon").value = String(lon);
+    if (!located?.kecamatan || !config.regions[located.region]) return;
+    if (by !== "call-taker" && placeValue("inc-kecamatan") && !placeFromMap) return;
+    $("inc-region").value = located.region;
+    fillKecamatan(located.kecamatan);
+    fillDesa(located.desa);
+    placeFromMap = true;
+    suggest();
   });
 
   const initial = JSON.parse($("call-initial").textContent);
