@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ntpd_ivr.ami.events import AgentCalled, QueueMember
-from ntpd_ivr.location.model import DeskFix, FixOrigin, best_first
+from ntpd_ivr.location.model import DeskFix, best_first
 from ntpd_ivr.numbers import MARKERS
 
 TOPIC = "workspace"  # the live-push topic of a call-taker's own screen
@@ -157,24 +157,11 @@ def location_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
             "error": row.get("location_error")}
 
 
-def network_fix(row: Mapping[str, Any]) -> DeskFix | None:
-    """The calls row's own position (the operator's PIDF-LO, or what a call-taker typed)
-    as one of the call's fixes, when it has coordinates."""
-    lat, lon = row.get("location_lat"), row.get("location_lon")
-    if lat is None or lon is None or row.get("location_kind") in (None, "none", "malformed"):
-        return None
-    source: FixOrigin = ("call-taker" if row.get("location_source") == "call-taker"
-                         else "network")
-    at = row.get("arrived_at")
-    return DeskFix(source, float(lat), float(lon), row.get("location_radius_m"),
-                   str(row.get("location_kind")), at if isinstance(at, datetime) else None)
-
-
-def fixes_json(row: Mapping[str, Any], fixes: Iterable[DeskFix] = ()) -> list[dict[str, Any]]:
-    """The pop's `fixes`: the call's own position and its phone's fixes, the best first
-    (the location model's one rule)."""
-    own = network_fix(row)
-    return [fix.as_json() for fix in best_first([*([own] if own else []), *fixes])]
+def fixes_json(fixes: Iterable[DeskFix] = ()) -> list[dict[str, Any]]:
+    """The pop's `fixes`: its caller's phone's own (AML, ELS, location link), best first
+    (the location model's one rule). The operator's position stays in `location` (the
+    map draws it from there, static/map.js fixesOf)."""
+    return [fix.as_json() for fix in best_first(fixes)]
 
 
 def history_entry(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -203,7 +190,7 @@ def pop_of(called: AgentCalled, row: Mapping[str, Any] | None,
         "wait_seconds": max(0, round(now - queued)) if queued is not None else None,
         "history": [history_entry(h) for h in history or ()],
         "history_complete": history is not None,
-        "fixes": fixes_json(row, fixes),
+        "fixes": fixes_json(fixes),
     }
 
 
@@ -221,7 +208,7 @@ def call_of(uniqueid: str, endpoint: str, row: Mapping[str, Any]) -> dict[str, A
         "arrived_at": _iso(row.get("arrived_at")),
         "wait_seconds": None,
         "location": location_of(row),
-        "fixes": fixes_json(row),
+        "fixes": [],
         "history": [],
         "history_complete": False,
     }

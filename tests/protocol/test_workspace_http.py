@@ -227,9 +227,9 @@ async def next_event(socket: Any) -> dict[str, Any]:
 
 async def test_the_pop_has_the_fixes_and_a_new_fix_comes_live(client: Client,
                                                                 fx: Fixture) -> None:
-    """Issue 21 item 4: the pop's `fixes` (the network's position and the phone's, best
-    first); a later fix live as `location.fix` to the call-taker who has the call; the
-    SMS gateway's status to every desk."""
+    """Issue 21 item 4: the pop's `fixes` (the phone's, best first); a later fix live as
+    `location.fix` to the call-taker who has the call; the SMS gateway's status to every
+    desk."""
     await log_in(client, "ani")
     fx.fixes = [AML]
     fx.store.rows["1.1"] = {"uniqueid": "1.1", "caller_number": "+6281234567890",
@@ -247,12 +247,11 @@ async def test_the_pop_has_the_fixes_and_a_new_fix_comes_live(client: Client,
         caller_number="+6281234567890"))
     pop = await next_event(socket)
     assert pop["kind"] == "call.ringing" and fx.fixes_asked == [("1.1", "+6281234567890")]
-    # Both taken at the same minute: the more accurate (the phone's 12 m) wins.
+    # The phone's fixes; the operator's position stays in `location` (the map adds it).
     assert pop["data"]["fixes"] == [
         {"source": "aml", "lat": -2.9761, "lon": 104.7754, "radius_m": 12.0,
-         "method": "gnss", "at": "2026-12-07T09:15:00+00:00"},
-        {"source": "network", "lat": -2.98, "lon": 104.76, "radius_m": 500.0,
-         "method": "circle", "at": "2026-12-07T09:15:00+00:00"}]
+         "method": "gnss", "at": "2026-12-07T09:15:00+00:00"}]
+    assert pop["data"]["location"]["radius_m"] == 500.0
     link = DeskFix("link", -2.9765, 104.7750, 5.0, "browser", datetime(2026, 12, 7, 9, 20,
                                                                       tzinfo=UTC))
     assert fx.service.add_fix("1.1", link) == 1
@@ -261,7 +260,7 @@ async def test_the_pop_has_the_fixes_and_a_new_fix_comes_live(client: Client,
     assert (live["data"]["call"], live["data"]["fix"]) == ("1.1", link.as_json())
     # All of the call's fixes, best first (the newest, and the most accurate of its minute),
     # in the message and on a reloaded screen.
-    assert [f["source"] for f in live["data"]["fixes"]] == ["link", "aml", "network"]
+    assert [f["source"] for f in live["data"]["fixes"]] == ["link", "aml"]
     state = await (await client.get("/api/workspace")).json()
     assert state["call"]["fixes"] == live["data"]["fixes"]
     # A fix of a call no screen has goes nowhere (the pop's look-up will find it).
