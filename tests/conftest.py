@@ -11,6 +11,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,11 @@ def _start_postgres(base: Path, name: str) -> LocalPostgres:
     server.init()
     server.start()
     try:
-        migrate.upgrade(server.url)
+        # In a thread of its own: alembic runs its own event loop, and a session fixture can
+        # be first set up while one runs in this thread (Playwright's sync API runs its loop
+        # here once a browser test started).
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            worker.submit(migrate.upgrade, server.url).result()
     except BaseException:
         server.stop()
         raise
