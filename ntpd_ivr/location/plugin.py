@@ -21,7 +21,7 @@ from ntpd_ivr.settings import els_credentials
 from ntpd_ivr.sms.events import SmsReceived, SmsStored
 from ntpd_ivr.sms.plugin import OUTBOX
 from ntpd_ivr.web.listener import Listener
-from ntpd_ivr.workspace.plugin import WORKSPACE
+from ntpd_ivr.workspace.plugin import LOCATION_LINK, POP_FIXES, WORKSPACE
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,8 @@ def load(core: Core) -> Plugin:
     core.services.provide(FIXES, fixes)
     core.bus.subscribe_awaited(SmsReceived, fixes.on_sms)
     core.bus.subscribe(SmsStored, fixes.on_sms_stored)
+    core.services.provide(POP_FIXES, fixes.for_call)  # the screen pop's fixes
     workspace = core.services.get(WORKSPACE)
-    if workspace is not None:  # the screen pop's fixes
-        workspace.fixes = fixes.for_call
     listeners: list[Listener] = []
     els: ElsReceiver | None = None
     if settings.els_enabled:
@@ -65,7 +64,7 @@ def load(core: Core) -> Plugin:
             number = row.get("caller_number")
             return str(number) if number else None
         routes = http.routes(links, call_of)
-        workspace.location_link = True
+        core.services.provide(LOCATION_LINK, True)
     elif settings.link_enabled:
         log.warning("location.link_enabled but SMS is off: no location link")
 

@@ -53,7 +53,7 @@ def _state(service: WorkspaceService, session: Session) -> dict[str, object]:
             "call": service.screen_call(endpoint) if endpoint else None,
             "wrapup": wrapup.to_json() if wrapup else None,
             "queues": list(service.queues()), "pause_reasons": list(PAUSE_REASONS),
-            "sms": service.sms, "location_link": service.location_link}
+            "sms": service.sms, "location_link": service.location_link()}
 
 
 async def page(request: web.Request) -> web.Response:

@@ -157,11 +157,24 @@ def location_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
             "error": row.get("location_error")}
 
 
-def fixes_json(fixes: Iterable[DeskFix] = ()) -> list[dict[str, Any]]:
-    """The pop's `fixes`: its caller's phone's own (AML, ELS, location link), best first
-    (the location model's one rule). The operator's position stays in `location` (the
-    map draws it from there, static/map.js fixesOf)."""
-    return [fix.as_json() for fix in best_first(fixes)]
+def network_fix(row: Mapping[str, Any]) -> DeskFix | None:
+    """The operator's position (PIDF-LO, the calls row's location columns) as one of the
+    call's fixes, taken when the call arrived; None without a point."""
+    lat, lon = row.get("location_lat"), row.get("location_lon")
+    if lat is None or lon is None or row.get("location_kind") not in ("point", "circle"):
+        return None
+    arrived = row.get("arrived_at")
+    return DeskFix("network", float(lat), float(lon), row.get("location_radius_m"),
+                   str(row.get("location_kind")),
+                   arrived if isinstance(arrived, datetime) else None)
+
+
+def fixes_json(row: Mapping[str, Any], fixes: Iterable[DeskFix] = ()) -> list[dict[str, Any]]:
+    """The pop's `fixes`: the operator's position and the caller's phone's own (AML, ELS,
+    location link), best first by the location model's one rule (best_first); the desk
+    and the map take the first as the proposed point (static/map.js bestFix)."""
+    network = network_fix(row)
+    return [fix.as_json() for fix in best_first([*fixes, *([network] if network else [])])]
 
 
 def history_entry(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -190,7 +203,7 @@ def pop_of(called: AgentCalled, row: Mapping[str, Any] | None,
         "wait_seconds": max(0, round(now - queued)) if queued is not None else None,
         "history": [history_entry(h) for h in history or ()],
         "history_complete": history is not None,
-        "fixes": fixes_json(fixes),
+        "fixes": fixes_json(row, fixes),
     }
 
 
@@ -208,7 +221,7 @@ def call_of(uniqueid: str, endpoint: str, row: Mapping[str, Any]) -> dict[str, A
         "arrived_at": _iso(row.get("arrived_at")),
         "wait_seconds": None,
         "location": location_of(row),
-        "fixes": [],
+        "fixes": fixes_json(row),
         "history": [],
         "history_complete": False,
     }

@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ntpd_ivr.core import Core, Key, Plugin
 from ntpd_ivr.dispatch.events import DispatchFailed
 from ntpd_ivr.incidents.events import CallDisposed
 from ntpd_ivr.location.events import FixArrived
+from ntpd_ivr.location.model import DeskFix
 from ntpd_ivr.sms.events import SmsGatewayChanged
 from ntpd_ivr.workspace import http
 from ntpd_ivr.workspace.model import TOPIC, TOPICS
-from ntpd_ivr.workspace.service import WorkspaceService
+from ntpd_ivr.workspace.service import FixesLookup, WorkspaceService
 from ntpd_ivr.workspace.store import DbStore
 
 WORKSPACE = Key("workspace", WorkspaceService)
+# A call's fixes for its screen pop, provided by the location plugin (loaded later) and
+# read at each pop: the workspace is never patched after it is built.
+POP_FIXES: Key[FixesLookup] = Key("pop-fixes")
+# Provided (True) by the location plugin when the location link is on: the desk's button.
+LOCATION_LINK: Key[bool] = Key("location-link")
 
 
 def load(core: Core) -> Plugin:
     routing = core.routing
+    async def pop_fixes(uniqueid: str, caller: str | None, arrived_at: Any) -> list[DeskFix]:
+        lookup = core.services.get(POP_FIXES)
+        return await lookup(uniqueid, caller, arrived_at) if lookup is not None else []
+
+    def location_link() -> bool:
+        offered: bool | None = core.services.get(LOCATION_LINK)
+        return offered is True
+
     workspace = WorkspaceService(
         core.ami, DbStore(core.engine), core.users, core.hub,
         lambda: sorted({r.queue for r in routing().regions.values()}),
-        wrapup_limit=lambda: routing().wrapup_limit_seconds, routing=routing)
-    # The location plugin (loaded later) gives the pop its fixes: workspace.fixes.
+        wrapup_limit=lambda: routing().wrapup_limit_seconds, routing=routing,
+        fixes=pop_fixes, location_link=location_link)
     core.services.provide(WORKSPACE, workspace)
     core.bus.subscribe(FixArrived, lambda e: workspace.add_fix(e.call, e.fix))
     core.bus.subscribe(SmsGatewayChanged, lambda e: workspace.sms_status(e.up, e.waiting))

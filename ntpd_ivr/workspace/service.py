@@ -79,10 +79,11 @@ class WorkspaceService:
                  lookup_seconds: float = POP_LOOKUP_SECONDS,
                  wrapup_limit: Callable[[], float] = lambda: DEFAULT_LIMIT_SECONDS,
                  routing: Callable[[], RoutingConfig] | None = None,
-                 fixes: FixesLookup | None = None) -> None:
+                 fixes: FixesLookup | None = None,
+                 location_link: Callable[[], bool] = lambda: False) -> None:
         self.ami = ami
         self.fixes = fixes
-        self.location_link = False  # the location plugin: the desk's location-link button
+        self.location_link = location_link  # whether the desk offers the location-link button
         # The SMS gateway as the last status said ({"up", "waiting"}; None: SMS is off).
         self.sms: dict[str, Any] | None = None
         self.store = store

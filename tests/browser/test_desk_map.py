@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from ntpd_ivr.incidents.model import IncidentDraft
+from ntpd_ivr.location.model import DeskFix, best_first
 from ntpd_ivr.routing.config import load_routing_config
 from tests.boundaries import example_with_boundaries
 from tests.browser.conftest import RunningWeb, log_in, screenshot
@@ -34,7 +35,19 @@ def pop(uniqueid: str, lat: float, lon: float, radius_m: float) -> dict[str, Any
             "ivr_digit": "1", "arrived_at": NOW.isoformat(), "wait_seconds": 3,
             "state": "connected", "history": [], "history_complete": True,
             "location": {"kind": "circle", "source": "network", "lat": lat, "lon": lon,
-                         "radius_m": radius_m, "civic": None, "error": None}}
+                         "radius_m": radius_m, "civic": None, "error": None},
+            "fixes": ranked(network(lat, lon, radius_m))}
+
+
+def network(lat: float, lon: float, radius_m: float) -> dict[str, Any]:
+    """The operator's circle as the server puts it among the call's fixes."""
+    return {"source": "network", "lat": lat, "lon": lon, "radius_m": radius_m,
+            "method": "circle", "at": NOW.isoformat()}
+
+
+def ranked(*fixes: dict[str, Any]) -> list[dict[str, Any]]:
+    """A call's fixes as the server sends them: best first (location.model.best_first)."""
+    return [fix.as_json() for fix in best_first(DeskFix.from_json(f) for f in fixes)]
 
 
 @pytest.fixture
@@ -59,32 +72,25 @@ def container_point(page: Page, lat: float, lon: float) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def test_the_proposed_point_is_the_newest_fix_unless_an_older_is_much_more_accurate(
+def test_the_proposed_point_is_the_servers_first_usable_fix(
         page: Page, web: RunningWeb) -> None:
+    """The map never ranks fixes itself: the server's order (location.model.best_first, the
+    one rule, unit-tested in tests/unit/test_location_fixes_units.py) decides."""
     log_in(page, web, "eka")
     page.goto(web.url("/workspace"))
     cases = page.evaluate("""() => {
-      const at = (minute) => `2026-12-07T10:${String(minute).padStart(2, "0")}:00Z`;
-      const fix = (id, minute, radius_m) =>
-        ({ id, lat: -2.9, lon: 104.7, radius_m, at: at(minute) });
+      const fix = (id, lat) => ({ id, lat, lon: 104.7, radius_m: 50, at: null });
       const best = (fixes) => ntpdMap.bestFix(fixes)?.id ?? null;
       return {
         none: best([]),
-        newest: best([fix("a", 1, 50), fix("b", 2, 60)]),
-        muchBetterOlder: best([fix("a", 1, 10), fix("b", 2, 60)]),
-        onlyABitBetter: best([fix("a", 1, 20), fix("b", 2, 60)]),
-        tooOld: best([fix("a", 1, 5), fix("b", 20, 500)]),
-        unknownRadiusLoses: best([fix("a", 1, 900), fix("b", 2, null)]),
-        bothUnknown: best([fix("a", 1, null), fix("b", 2, null)]),
-        offTheGlobe: best([{ id: "x", lat: 95, lon: 0, radius_m: 1, at: at(3) }, fix("a", 1, 50)]),
-        fromPop: ntpdMap.fixesOf({ arrived_at: at(0), location: { kind: "circle",
-          source: "network", lat: -2.9, lon: 104.7, radius_m: 50 },
-          fixes: [fix("aml", 1, 8)] }).map((f) => f.source ?? f.id),
+        first: best([fix("a", -2.9), fix("b", -2.8)]),
+        offTheGlobe: best([fix("x", 95), fix("a", -2.9)]),
+        fromPop: ntpdMap.fixesOf({ location: { kind: "circle", lat: -2.9, lon: 104.7 },
+          fixes: [fix("aml", -2.9), fix("bad", 95), fix("network", -2.8)] }).map((f) => f.id),
       };
     }""")
-    assert cases == {"none": None, "newest": "b", "muchBetterOlder": "a",
-                     "onlyABitBetter": "b", "tooOld": "b", "unknownRadiusLoses": "a",
-                     "bothUnknown": "b", "offTheGlobe": "a", "fromPop": ["network", "aml"]}
+    assert cases == {"none": None, "first": "a", "offTheGlobe": "a",
+                     "fromPop": ["aml", "network"]}
 
 
 def test_the_desk_maps_the_fixes_fills_the_form_from_the_point_and_warns_of_the_wrong_regency(
@@ -141,8 +147,9 @@ def test_the_desk_maps_the_fixes_fills_the_form_from_the_point_and_warns_of_the_
     expect(page.locator("#inc-lat")).to_have_value("-2.99")
     aml = {"source": "aml", "lat": -2.8893, "lon": 103.8512, "radius_m": 40,
            "method": "GNSS", "at": datetime.now(UTC).isoformat()}
-    web.publish("workspace", "location.fix", {"call": "1796000000.1", "fix": aml})  # not ours
-    assert web.publish("workspace", "location.fix", {"call": "1796000000.2", "fix": aml}) == 1
+    live = {"fix": aml, "fixes": ranked(network(-2.99, 104.76, 2000), aml)}
+    web.publish("workspace", "location.fix", {"call": "1796000000.1", **live})  # not ours
+    assert web.publish("workspace", "location.fix", {"call": "1796000000.2", **live}) == 1
     expect(desk_map).to_have_attribute("data-fixes", "2")
     expect(desk_map.locator("path.fix-circle")).to_have_count(2)
     expect(desk_map.locator("path.fix.fix-aml.fix-best")).to_have_count(1)

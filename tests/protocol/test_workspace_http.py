@@ -248,9 +248,13 @@ async def test_the_pop_has_the_fixes_and_a_new_fix_comes_live(client: Client,
     pop = await next_event(socket)
     assert pop["kind"] == "call.ringing" and fx.fixes_asked == [("1.1", "+6281234567890")]
     # The phone's fixes; the operator's position stays in `location` (the map adds it).
+    # Best first by the one rule (location.model.best_first): the operator's circle is one
+    # of the call's fixes, ranked with the phone's own.
     assert pop["data"]["fixes"] == [
         {"source": "aml", "lat": -2.9761, "lon": 104.7754, "radius_m": 12.0,
-         "method": "gnss", "at": "2026-12-07T09:15:00+00:00"}]
+         "method": "gnss", "at": "2026-12-07T09:15:00+00:00"},
+        {"source": "network", "lat": -2.98, "lon": 104.76, "radius_m": 500.0,
+         "method": "circle", "at": "2026-12-07T09:15:00+00:00"}]
     assert pop["data"]["location"]["radius_m"] == 500.0
     link = DeskFix("link", -2.9765, 104.7750, 5.0, "browser", datetime(2026, 12, 7, 9, 20,
                                                                       tzinfo=UTC))
@@ -260,7 +264,7 @@ async def test_the_pop_has_the_fixes_and_a_new_fix_comes_live(client: Client,
     assert (live["data"]["call"], live["data"]["fix"]) == ("1.1", link.as_json())
     # All of the call's fixes, best first (the newest, and the most accurate of its minute),
     # in the message and on a reloaded screen.
-    assert [f["source"] for f in live["data"]["fixes"]] == ["link", "aml"]
+    assert [f["source"] for f in live["data"]["fixes"]] == ["link", "aml", "network"]
     state = await (await client.get("/api/workspace")).json()
     assert state["call"]["fixes"] == live["data"]["fixes"]
     # A fix of a call no screen has goes nowhere (the pop's look-up will find it).

@@ -11,6 +11,7 @@ from ntpd_ivr.location.els import RateLimit
 from ntpd_ivr.location.model import BEST_WITHIN_SECONDS, DeskFix, best_first
 from ntpd_ivr.settings import ConfigError, load_settings
 from ntpd_ivr.sms.gateway import kannel_status
+from ntpd_ivr.workspace.plugin import POP_FIXES
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -110,6 +111,7 @@ def test_with_sms_els_and_the_link_on_the_plugins_wire_them() -> None:
     stopped = [p.name for p in sorted(service.plugins, key=lambda p: p.stop_phase)
                if p.stop is not None]
     assert stopped.index("location") < stopped.index("sms") < stopped.index("tasks")
-    assert service.workspace.location_link and service.workspace.fixes is not None
+    assert service.workspace.location_link()  # the desk offers the link button
+    assert service.core.services.get(POP_FIXES) is not None  # and pops carry the fixes
     _, detail = service.health()
     assert detail["sms"]["kannel"] is None and detail["location"]["els"] == {}

@@ -6,11 +6,6 @@
 // boundaries: {region: {name, level, geojson}}}.
 "use strict";
 const ntpdMap = (() => {
-  // The proposed point among a call's fixes: the newest, unless an older one is much more
-  // accurate (its radius at most a quarter) and recent enough that the caller is likely
-  // still there. A fix without a radius is of unknown accuracy: any fix with one beats it.
-  const MUCH_MORE_ACCURATE = 4;
-  const STILL_THERE_MS = 10 * 60 * 1000;
   const SOURCES = ["network", "aml", "els", "link", "call-taker"];
 
   function usable(fix) {
@@ -18,33 +13,17 @@ const ntpdMap = (() => {
       && Math.abs(fix.lat) <= 90 && Math.abs(fix.lon) <= 180;
   }
 
+  // The proposed point: the first usable fix of the server's list. The server orders a
+  // call's fixes best first by the one rule, "best and newest wins"
+  // (ntpd_ivr/location/model.py best_first); the browser never ranks them itself.
   function bestFix(fixes) {
-    const time = (fix) => Date.parse(fix.at ?? "") || 0;
-    const radius = (fix) => (fix.radius_m > 0 ? fix.radius_m : Infinity);
-    const newestFirst = (fixes ?? []).filter(usable).sort((a, b) => time(b) - time(a));
-    if (!newestFirst.length) return null;
-    const newest = newestFirst[0];
-    let best = newest;
-    for (const older of newestFirst.slice(1)) {
-      if (time(newest) - time(older) > STILL_THERE_MS) break;
-      if (radius(older) * MUCH_MORE_ACCURATE <= radius(best) && radius(older) < radius(best)) {
-        best = older;
-      }
-    }
-    return best;
+    return (fixes ?? []).find(usable) ?? null;
   }
 
-  // A pop's fixes: the operator's PIDF-LO (`location`, when it has a position) and any
-  // `fixes` (AML, ELS, the location link, ...), as one list.
+  // A pop's fixes, as the server ranked them: the operator's position (PIDF-LO) and the
+  // caller's phone's own (AML, ELS, the location link).
   function fixesOf(call) {
-    const fixes = [];
-    const location = call?.location;
-    if (location && Number.isFinite(location.lat) && Number.isFinite(location.lon)) {
-      fixes.push({ source: location.source || "network", lat: location.lat, lon: location.lon,
-        radius_m: location.radius_m ?? null, method: location.kind, at: call.arrived_at });
-    }
-    for (const fix of call?.fixes ?? []) if (usable(fix)) fixes.push(fix);
-    return fixes;
+    return (call?.fixes ?? []).filter(usable);
   }
 
   const OUTLINE = { color: "#5b3cc4", weight: 2, fill: false, interactive: false };

@@ -5,7 +5,7 @@
 // polygons it falls in) and handed to the form as "desk:place" (workspace-incident.js);
 // a point outside the call's region shows the wrong-regency warning.
 // A fix arriving during the call (AML, ELS, the location link) is a hub message
-// `location.fix` {call, fix} on the desk's topic.
+// `location.fix` {call, fix, fixes} on the desk's topic (fixes: the call's whole list, best first).
 "use strict";
 (() => {
   const element = document.getElementById("desk-map");
@@ -96,8 +96,7 @@
       warn(null);
     }
     desk.setHome(call.region);
-    const seen = new Set(fixes.map((fix) => JSON.stringify(fix)));
-    for (const fix of ntpdMap.fixesOf(call)) if (!seen.has(JSON.stringify(fix))) fixes.push(fix);
+    fixes = ntpdMap.fixesOf(call);  // the server's list, best first
     if (fixes.length) { propose(); return; }
     desk.showFixes([]);
     desk.frame([]);
@@ -109,7 +108,7 @@
     if (topic !== "workspace") return;
     if (kind === "call.ringing") popped(data);
     else if (kind === "location.fix" && call && data.call === call.uniqueid) {
-      fixes.push(data.fix);
+      fixes = ntpdMap.fixesOf(data);  // the call's whole list, ranked again by the server
       propose();
     }
   });
