@@ -47,7 +47,7 @@ ACCESS: web.AppKey[Access] = web.AppKey("dispatch-access", Access)
 # (incident id, agency key, caller's uniqueid, actor) -> the dispatch: the telephony of a
 # connect dispatch (ntpd_ivr/dispatch/service.py ConnectDispatcher.connect).
 Connect = Callable[[int, str, str, str], Awaitable[dict[str, Any]]]
-CONNECT: web.AppKey[Connect] = web.AppKey("incidents-connect", Connect)  # type: ignore[arg-type]
+CONNECT: web.AppKey[Connect] = web.AppKey("dispatch-connect", Connect)  # type: ignore[arg-type]
 AGENCY_ACTIONS = tuple(action for action, event in ACTIONS.items() if event in AGENCY_EVENTS)
 SCREEN_TIMES = ("accepted_at", "on_the_way_at", "on_scene_at", "resolved_at", "refused_at")
 
