@@ -25,7 +25,7 @@ APT_PACKAGES += kamailio
 # reads /etc/kannel/kannel.conf, a sample with default passwords) is disabled and stopped.
 APT_PACKAGES += kannel kannel-extras
 
-.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank
+.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank bench-location
 .PHONY: install-systemd i18n-pot i18n-check i18n-init
 
 help: ## this list
@@ -120,6 +120,9 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 BENCH_ARGS ?=
 bench: deps venv $(VENV)/.bench-installed ## 3 IVR paths interleaved: a/b, CPU/call; surge, held callers, soak (SIPp); BENCH_ARGS=... (--baseline-rev REV: a@REV too)
 	$(PY) -m ntpd_ivr bench $(BENCH_ARGS)
+
+bench-location: deps venv ## AML SMS into Kannel -> fix on the desk, p50/p99 (SIPp + fake SMSC); BENCH_ARGS=...
+	$(PY) -m ntpd_ivr bench-location $(BENCH_ARGS)
 
 bench-profile: deps venv $(VENV)/.bench-installed ## py-spy on the controller under path-a load; BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench-profile $(BENCH_ARGS)

@@ -26,6 +26,7 @@ from ntpd_ivr.feed import plugin as feed
 from ntpd_ivr.incidents import plugin as incidents
 from ntpd_ivr.ivr import plugin as ivr
 from ntpd_ivr.ivr.plugin import build_routes  # noqa: F401  (the dialplan contract's test)
+from ntpd_ivr.location import plugin as location
 from ntpd_ivr.ops import plugin as ops
 from ntpd_ivr.ops.sdnotify import SdNotifier
 from ntpd_ivr.peer import plugin as peer
@@ -34,6 +35,7 @@ from ntpd_ivr.recordings import plugin as recordings
 from ntpd_ivr.reports import plugin as reports
 from ntpd_ivr.routing.reload import remove_pid_file, write_pid_file
 from ntpd_ivr.settings import Settings
+from ntpd_ivr.sms import plugin as sms
 from ntpd_ivr.wall import plugin as wall
 from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import init as init_web
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 PLUGINS: tuple[Callable[[Core], Plugin], ...] = (
     incidents.load, dispatch.load, calls.load, workspace.load, campaigns.load, prank.load,
     ivr.load, wall.load, callbacks.load, peer.load, recordings.load, reports.load,
-    feed.load, api.load, ops.load)
+    feed.load, api.load, ops.load, sms.load, location.load)
 
 
 class Service:

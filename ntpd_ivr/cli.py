@@ -317,6 +317,14 @@ def cmd_bench_faults(args: argparse.Namespace) -> int:
                         talk_ms=args.talk_ms, out=args.out, keep=args.keep)
 
 
+def cmd_bench_location(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.location import bench_location
+
+    if not 1 <= args.messages <= 1000:
+        raise ConfigError("--messages must be 1-1000")
+    return bench_location(messages=args.messages, out=args.out, keep=args.keep)
+
+
 def cmd_bench_prank(args: argparse.Namespace) -> int:
     from ntpd_ivr.bench.prank import PrankBench, bench_prank
 
@@ -671,6 +679,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
     p.set_defaults(func=cmd_bench_prank)
+
+    p = sub.add_parser("bench-location", help="AML SMS into Kannel -> fix on the desk, p50/p99",
+                       description="The dev/test stack with Kannel's fake SMSC: one SIPp call "
+                                   "pops on a desk, then AML SMS from the caller, each timed "
+                                   "to its location.fix on the desk (docs/performance.md).")
+    p.add_argument("--messages", type=int, default=30)
+    p.add_argument("--out", type=Path, default=Path("build/bench"))
+    p.add_argument("--keep", action="store_true")
+    p.set_defaults(func=cmd_bench_location)
     return parser
 
 

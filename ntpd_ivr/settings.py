@@ -324,6 +324,86 @@ class SmsSettings:
     expire_minutes: float = 30.0
 
 
+# The [location] section: matching the caller's phone's own fixes to calls, and the ELS
+# HTTPS listener that faces the operators (docs/sms.md, docs/security.md).
+@dataclass(frozen=True)
+class LocationSettings:
+    # A fix belongs to a call of the same caller number (or IMEI) that arrived at most
+    # this long before it or after it (the SMS can come before the call is answered).
+    match_window_seconds: float = 600.0
+    # The ELS HTTPS POST receiver: its own listener, off unless enabled.
+    els_enabled: bool = False
+    els_host: str = "127.0.0.1"
+    els_port: int = 13090
+    # Credentials per operator, "operator:secret,operator:secret" (HTTP Basic); each
+    # secret at least 16 characters.
+    els_credentials: str = ""
+    # Requests per minute per client address, and the largest body taken.
+    els_rate_per_minute: int = 120
+    els_max_body_bytes: int = 16_384
+    # The location link by SMS: a desk button sends the caller a link to a public page on
+    # its own listener (no login, one page); `link_base_url` is that page as the caller's
+    # phone reaches it (the public name in front of link_host:link_port, e.g.
+    # https://lokasi.112.example). Needs [sms] enabled. A link lives link_minutes.
+    link_enabled: bool = False
+    link_host: str = "127.0.0.1"
+    link_port: int = 13091
+    link_base_url: str = ""
+    link_minutes: float = 30.0
+    link_rate_per_minute: int = 60
+
+
+def els_credentials(location: LocationSettings) -> dict[str, str]:
+    """The operators' credentials of `els_credentials`, operator -> secret."""
+    found: dict[str, str] = {}
+    for item in filter(None, (i.strip() for i in location.els_credentials.split(","))):
+        operator, _, secret = item.partition(":")
+        found[operator.strip()] = secret.strip()
+    return found
+
+
+def _validate_listener(location: LocationSettings, name: str, where: str) -> None:
+    port, host = getattr(location, f"{name}_port"), getattr(location, f"{name}_host")
+    if not 0 < port < 65536:
+        raise ConfigError(f"{where}: location.{name}_port must be 1-65535, got {port}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(f"{where}: location.{name}_host must be an IP address, "
+                          f"got {host!r}") from None
+
+
+def _validate_link(location: LocationSettings, where: str) -> None:
+    _validate_listener(location, "link", where)
+    if not location.link_base_url.startswith(("https://", "http://")):
+        raise ConfigError(f"{where}: location.link_base_url must be the page's public "
+                          "http(s):// address")
+    if location.link_minutes <= 0 or location.link_rate_per_minute <= 0:
+        raise ConfigError(f"{where}: location.link_minutes and link_rate_per_minute "
+                          "must be positive")
+
+
+def validate_location(location: LocationSettings, where: str) -> None:
+    if location.match_window_seconds <= 0:
+        raise ConfigError(f"{where}: location.match_window_seconds must be positive")
+    if location.link_enabled:
+        _validate_link(location, where)
+    if not location.els_enabled:
+        return
+    _validate_listener(location, "els", where)
+    credentials = els_credentials(location)
+    if not credentials:
+        raise ConfigError(f"{where}: location.els_credentials: at least one "
+                          "operator:secret when location.els_enabled")
+    for operator, secret in credentials.items():
+        if not operator or len(secret) < 16:
+            raise ConfigError(f"{where}: location.els_credentials: {operator or '?'}: "
+                              "an operator name and a secret of at least 16 characters")
+    for key in ("els_rate_per_minute", "els_max_body_bytes"):
+        if getattr(location, key) <= 0:
+            raise ConfigError(f"{where}: location.{key} must be positive")
+
+
 def validate_sms(sms: SmsSettings, where: str) -> None:
     if not sms.enabled:
         return
@@ -374,6 +454,7 @@ class Settings:
     feed: FeedSettings = field(default_factory=FeedSettings)
     warnings: WarningsSettings = field(default_factory=WarningsSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)  # docs/sms.md
+    location: LocationSettings = field(default_factory=LocationSettings)  # docs/sms.md
     source: str = "defaults"
 
 
@@ -516,6 +597,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"{where}: log.level must be DEBUG, INFO, WARNING or ERROR")
     validate_feed(settings.feed, where)
     validate_sms(settings.sms, where)
+    validate_location(settings.location, where)
 
 
 def _validate_web(web: WebSettings, where: str) -> None:

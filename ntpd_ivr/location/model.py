@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
@@ -123,6 +124,61 @@ def check_coordinates(lat: float, lon: float) -> None:
                 or not math.isfinite(value) or not -limit <= value <= limit:
             raise ValueError(f"{name} must be -{limit:.0f}..{limit:.0f} degrees, "
                              f"not {value!r}")
+
+
+# --- fixes for the desk: every position a call has, from wherever it came --------------
+
+FixOrigin = Literal["network", "aml", "els", "link", "call-taker"]
+# How much newer a fix must be before it beats a more accurate one: within this, the most
+# accurate wins; beyond it, the newer (the caller may have moved).
+BEST_WITHIN_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeskFix:
+    """One position of a call as the desk and the map draw it (docs/workspace.md):
+    `as_json()` is the contract {source, lat, lon, radius_m, method, at}."""
+
+    source: FixOrigin
+    lat: float
+    lon: float
+    radius_m: float | None
+    method: str
+    at: datetime | None  # when the position was taken (else received), UTC
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> DeskFix:
+        at = value.get("at")
+        return cls(value["source"], value["lat"], value["lon"], value.get("radius_m"),
+                   value.get("method", ""), datetime.fromisoformat(at) if at else None)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"source": self.source, "lat": self.lat, "lon": self.lon,
+                "radius_m": self.radius_m, "method": self.method,
+                "at": self.at.isoformat() if self.at is not None else None}
+
+
+def best_first(fixes: Iterable[DeskFix]) -> list[DeskFix]:
+    """The one rule, "best and newest wins": the winner is the most accurate of the fixes
+    taken within BEST_WITHIN_SECONDS of the newest (no radius counts as the worst; equal
+    radius: the newer); the others follow, newest first. A fix without a time sorts as
+    the oldest."""
+    ordered = sorted(fixes, key=_time, reverse=True)
+    if not ordered:
+        return []
+    newest = _time(ordered[0])
+    recent = [f for f in ordered
+              if (newest - _time(f)).total_seconds() <= BEST_WITHIN_SECONDS]
+    best = min(recent, key=lambda f: (math.inf if f.radius_m is None else f.radius_m,
+                                      -_time(f).timestamp()))
+    return [best, *(f for f in ordered if f is not best)]
+
+
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _time(fix: DeskFix) -> datetime:
+    return fix.at or _NO_TIME
 
 
 # ---- Boundaries: where a point lies (routing config `regions.<r>.boundary`) ---------------

@@ -57,3 +57,28 @@ class KannelGateway:
                 return read_sendsms_reply(reply.status, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return SendResult(False, f"Kannel sendsms unreachable: {exc!r}"[:300])
+
+    async def probe(self) -> tuple[bool, str]:
+        """Is Kannel up: bearerbox's status.txt (its admin port) says running, with an
+        smsbox and an SMSC online. (up, why not)."""
+        await self.open()
+        assert self._session is not None
+        url = f"http://127.0.0.1:{self.settings.admin_port}/status.txt"
+        try:
+            async with self._session.get(
+                    url, params={"password": self.settings.admin_password}) as reply:
+                text = await reply.text(errors="replace")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return False, f"Kannel unreachable: {exc!r}"[:300]
+        return kannel_status(text)
+
+
+def kannel_status(text: str) -> tuple[bool, str]:
+    """What bearerbox's status.txt says of our path to the SMSC."""
+    if "Status: running" not in text:
+        return False, "bearerbox not running"
+    if "smsbox:" not in text:
+        return False, "no smsbox connected to bearerbox"
+    if "(online" not in text:
+        return False, "no SMSC online"
+    return True, ""

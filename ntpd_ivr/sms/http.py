@@ -4,7 +4,7 @@ loopback port (sms.receiver_host/receiver_port), never the staff's web app. Ever
 carries the shared secret (query `key`), compared in constant time; without it: 403.
 
 smsbox tries a failed request again (kannel.conf http-request-retry), so a fault on our
-side answers 503 rather than losing an AML fix.
+side answers 503 rather than losing an SMS (an AML fix among them).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from ntpd_ivr.sms.service import Inbox, Outbox
+from ntpd_ivr.web.listener import Listener
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +92,5 @@ def receiver_app(inbox: Inbox, outbox: Outbox, shared_secret: str) -> web.Applic
     return app
 
 
-class Receiver:
-    """The receiver app served on its own port: `start()`, `stop()`."""
-
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
-        self.app, self.host, self.port = app, host, port
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+# The receiver app served on its own port: `start()`, `stop()` (ntpd_ivr/web/listener.py).
+Receiver = Listener

@@ -1,6 +1,6 @@
 """The SMS services: the outbox (the only code that changes sms_outbox and stores
-delivery reports) and the inbox (stores every incoming SMS; an AML one also as a
-location fix). Both take an engine and own their transactions."""
+delivery reports) and the inbox (stores every incoming SMS and hands it on: what an SMS
+means is other domains' business). Both take an engine and own their transactions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -17,11 +17,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ntpd_ivr.location.aml import FixRefusal, LocationFix, is_aml, parse_aml_sms
-from ntpd_ivr.location.tables import LocationFixRow
 from ntpd_ivr.numbers import CallerKind, canonical_caller, parse_caller
 from ntpd_ivr.settings import SmsSettings
 from ntpd_ivr.sms import model
+from ntpd_ivr.sms.events import SmsReceived, SmsStored
 from ntpd_ivr.sms.model import SendResult, SmsRefused
 from ntpd_ivr.sms.tables import SmsDeliveryReport, SmsInbox, SmsOutbox
 
@@ -165,51 +164,35 @@ class Outbox:
         return True
 
 
-@dataclass(frozen=True)
-class Received:
-    """What the inbox made of one incoming SMS."""
-
-    sms_id: int
-    fix: LocationFix | None = None
-    refusal: FixRefusal | None = None
+InboxHandler = Callable[[SmsReceived], Awaitable[None]]
 
 
 class Inbox:
-    """Incoming SMS from smsbox's get-url. Every one is stored; an AML one is parsed
-    into a location fix (stored too) or refused with its reason (stored, counted)."""
+    """Incoming SMS from smsbox's get-url. Every one is stored in sms_inbox; then
+    `on_received` (the bus's SmsReceived, awaited in the same transaction) lets the
+    domains that read SMS store what they make of it, and `on_stored` says it committed.
+    The inbox itself knows no message format."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, on_received: InboxHandler | None = None,
+                 on_stored: Callable[[SmsStored], None] | None = None) -> None:
         self.engine = engine
-        self.counts: Counter[str] = Counter()  # received, aml, fixes, refused
+        self.on_received = on_received
+        self.on_stored = on_stored
+        self.counts: Counter[str] = Counter()  # received
 
     async def receive(self, sender: str, receiver: str, text: str,
-                      kannel_id: str = "") -> Received:
-        aml = is_aml(text)
-        parsed = parse_aml_sms(text, sender) if aml else None
-        refusal = parsed if isinstance(parsed, FixRefusal) else None
-        fix = parsed if isinstance(parsed, LocationFix) else None
+                      kannel_id: str = "") -> int:
+        """Store one SMS; its sms_inbox id."""
+        canonical = canonical_caller(sender)
         async with self.engine.begin() as conn:
-            sms_id = (await conn.execute(insert(SmsInbox).values(
-                from_number=canonical_caller(sender), from_raw=sender[:64],
-                to_number=receiver[:64], body=text[:2000], kannel_id=kannel_id[:64],
-                kind="aml" if aml else "text",
-                refusal=refusal.reason if refusal else None).returning(SmsInbox.id))
-            ).scalar_one()
-            if fix is not None:
-                await conn.execute(insert(LocationFixRow).values(**fix_row(fix),
-                                                                 sms_id=sms_id))
+            sms_id = int((await conn.execute(insert(SmsInbox).values(
+                from_number=canonical, from_raw=sender[:64], to_number=receiver[:64],
+                body=text[:2000], kannel_id=kannel_id[:64], kind="text")
+                .returning(SmsInbox.id))).scalar_one())
+            if self.on_received is not None:
+                await self.on_received(SmsReceived(conn, sms_id, canonical, sender[:64],
+                                                   receiver[:64], text[:2000]))
         self.counts["received"] += 1
-        if aml:
-            self.counts["aml"] += 1
-            self.counts["fixes" if fix else "refused"] += 1
-        if refusal is not None:
-            log.warning("AML SMS %s from %s refused: %s", sms_id, sender, refusal.reason)
-        return Received(int(sms_id), fix, refusal)
-
-
-def fix_row(fix: LocationFix) -> dict[str, object]:
-    """A LocationFix as the columns of location_fixes."""
-    return {"source": fix.source, "lat": fix.lat, "lon": fix.lon, "radius_m": fix.radius_m,
-            "fix_time": fix.time, "method": fix.method, "confidence": fix.confidence,
-            "caller_number": fix.caller, "imei": fix.imei, "imsi": fix.imsi,
-            "mcc": fix.mcc, "mnc": fix.mnc}
+        if self.on_stored is not None:
+            self.on_stored(SmsStored(sms_id))
+        return sms_id

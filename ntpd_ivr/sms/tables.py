@@ -57,8 +57,9 @@ class SmsInbox(Base):
     to_number: Mapped[str]
     body: Mapped[str]
     kannel_id: Mapped[str] = mapped_column(server_default="")
-    kind: Mapped[str]          # "aml" or "text"
-    refusal: Mapped[str | None]  # an AML message we could not read: why
+    # "text" as stored; the domain that reads it may say more (location: "aml").
+    kind: Mapped[str]
+    refusal: Mapped[str | None]  # a message its reader could not use: why
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (Index("ix_sms_inbox_from_number", "from_number", "received_at"),)

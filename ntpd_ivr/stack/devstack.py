@@ -80,6 +80,8 @@ class StackLayout:
     callback_port: int = 5091  # the callback line's stand-in, at CALLBACK_IP
     # Kannel (docs/sms.md): admin, smsbox, sendsms, the fake SMSC, and our receiver.
     sms_ports: tuple[int, int, int, int, int] = (13000, 13001, 13013, 13010, 13080)
+    # The location listeners (docs/sms.md): the ELS receiver, the location-link page.
+    location_ports: tuple[int, int] = (13090, 13091)
 
     @classmethod
     def dev(cls, run_dir: Path) -> StackLayout:
@@ -98,7 +100,8 @@ class StackLayout:
                    sip_tls_port=free_port(), warning_port=free_port("udp"),
                    callback_port=free_port("udp"),
                    sms_ports=(free_port(), free_port(), free_port(), free_port(),
-                              free_port()))
+                              free_port()),
+                   location_ports=(free_port(), free_port()))
 
     def agency_port(self, trunk: str) -> int:
         """The stand-in port of an agency trunk endpoint, e.g. "agency-damkar-plg"."""
@@ -116,7 +119,7 @@ class StackLayout:
 SECRET_KEYS = ("ami_secret", "db_password", "taker_password", "web_session_secret",
                "web_supervisor_password", "ami_reload_secret", "ami_peer_secret",
                "agi_secret", "db_runtime_password", "sms_admin_password",
-               "sms_sendsms_password", "sms_shared_secret")
+               "sms_sendsms_password", "sms_shared_secret", "els_secret")
 # A forged FastAGI session's call is closed as unconfirmed after this long (AMI time);
 # the default (agi.confirm_seconds) is longer.
 CONFIRM_SECONDS = 5.0
@@ -323,6 +326,14 @@ receiver_port = {sms.receiver_port}
 admin_password = "{sms.admin_password}"
 sendsms_password = "{sms.sendsms_password}"
 shared_secret = "{sms.shared_secret}"
+
+[location]
+els_enabled = true
+els_port = {self.layout.location_ports[0]}
+els_credentials = "dev-operator:{self.secrets['els_secret']}"
+link_enabled = true
+link_port = {self.layout.location_ports[1]}
+link_base_url = "http://{LOOPBACK}:{self.layout.location_ports[1]}"
 """
 
     def _start_kannel(self) -> None:
@@ -436,7 +447,10 @@ shared_secret = "{sms.shared_secret}"
             f"  SIP security log (fail2ban)  {self.security_log}",
             *([f"  Kannel sendsms / admin       http://{LOOPBACK}:{layout.sms_ports[2]} / "
                f"{layout.sms_ports[0]} (fake SMSC; MTs in "
-               f"{layout.run_dir / 'fakesmsc.log'})"] if self.runs_kannel else []),
+               f"{layout.run_dir / 'fakesmsc.log'})",
+               f"  ELS receiver / location link http://{LOOPBACK}:{layout.location_ports[0]}"
+               f"/els (dev-operator, els_secret) / http://{LOOPBACK}:"
+               f"{layout.location_ports[1]}/l/<token>"] if self.runs_kannel else []),
         ])
 
     def destroy(self) -> None:

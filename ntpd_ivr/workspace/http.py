@@ -16,7 +16,8 @@ A form post gets 303 back to the page; JSON gets the presence. Refusals: 400 bad
 static-member, 502 asterisk (AMI failed; audited).
 Pops and presence changes are pushed on the hub's `workspace` topic, to the user's own
 sockets only: kinds call.ringing (the pop), call.connected, call.missed, call.ended,
-presence.
+presence, location.fix ({call, fix}: a new fix of the call on the screen); to every
+desk: sms.status ({up, waiting}: the SMS gateway).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _state(service: WorkspaceService, session: Session) -> dict[str, object]:
             "presence": service.presence_of(endpoint).to_json() if endpoint else None,
             "call": service.screen_call(endpoint) if endpoint else None,
             "wrapup": wrapup.to_json() if wrapup else None,
-            "queues": list(service.queues()), "pause_reasons": list(PAUSE_REASONS)}
+            "queues": list(service.queues()), "pause_reasons": list(PAUSE_REASONS),
+            "sms": service.sms, "location_link": service.location_link}
 
 
 async def page(request: web.Request) -> web.Response:

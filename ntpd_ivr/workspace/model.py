@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ntpd_ivr.ami.events import AgentCalled, QueueMember
+from ntpd_ivr.location.model import DeskFix, best_first
 from ntpd_ivr.numbers import MARKERS
 
 TOPIC = "workspace"  # the live-push topic of a call-taker's own screen
@@ -156,6 +157,13 @@ def location_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
             "error": row.get("location_error")}
 
 
+def fixes_json(fixes: Iterable[DeskFix] = ()) -> list[dict[str, Any]]:
+    """The pop's `fixes`: its caller's phone's own (AML, ELS, location link), best first
+    (the location model's one rule). The operator's position stays in `location` (the
+    map draws it from there, static/map.js fixesOf)."""
+    return [fix.as_json() for fix in best_first(fixes)]
+
+
 def history_entry(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"uniqueid": row.get("uniqueid"), "arrived_at": _iso(row.get("arrived_at")),
             "disposition": row.get("disposition"), "category": row.get("category"),
@@ -168,10 +176,11 @@ def has_history(caller_number: str) -> bool:
 
 
 def pop_of(called: AgentCalled, row: Mapping[str, Any] | None,
-           history: Sequence[Mapping[str, Any]] | None, now: float) -> dict[str, Any]:
+           history: Sequence[Mapping[str, Any]] | None, now: float,
+           fixes: Iterable[DeskFix] = ()) -> dict[str, Any]:
     """What the call-taker's screen shows when their phone rings. `row` is the calls row
     (None if not written yet), `history` the caller's earlier calls (None if the look-up
-    did not finish in time)."""
+    did not finish in time), `fixes` its phone's own (AML, ELS, location link)."""
     row = row or {}
     queued = _epoch(row.get("queued_at")) or _epoch(row.get("arrived_at"))
     return {
@@ -181,6 +190,7 @@ def pop_of(called: AgentCalled, row: Mapping[str, Any] | None,
         "wait_seconds": max(0, round(now - queued)) if queued is not None else None,
         "history": [history_entry(h) for h in history or ()],
         "history_complete": history is not None,
+        "fixes": fixes_json(fixes),
     }
 
 
@@ -198,6 +208,7 @@ def call_of(uniqueid: str, endpoint: str, row: Mapping[str, Any]) -> dict[str, A
         "arrived_at": _iso(row.get("arrived_at")),
         "wait_seconds": None,
         "location": location_of(row),
+        "fixes": [],
         "history": [],
         "history_complete": False,
     }

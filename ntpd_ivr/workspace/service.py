@@ -27,6 +27,7 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.background import Background
 from ntpd_ivr.errors import AmiError
+from ntpd_ivr.location.model import DeskFix, best_first
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 POP_LOOKUP_SECONDS = 0.7  # the pop must reach the screen within 1 s of AgentCalled
 ROW_RETRY_SECONDS = 0.1  # the calls row may still be on its way from the spool
 _MEMBER_EVENTS = (AgentCalled, AgentConnect, AgentComplete, AgentRingNoAnswer)
+# A call's fixes from its caller's phone (ntpd_ivr/location): uniqueid, caller, arrival.
+FixesLookup = Callable[[str, str | None, Any], Awaitable[list[DeskFix]]]
 # Calls whose answering endpoint is kept in memory (older ones: the calls row says).
 ANSWERED_MEMORY = 5000
 
@@ -75,8 +78,13 @@ class WorkspaceService:
                  hub: LiveHub, queues: Callable[[], Sequence[str]], *,
                  lookup_seconds: float = POP_LOOKUP_SECONDS,
                  wrapup_limit: Callable[[], float] = lambda: DEFAULT_LIMIT_SECONDS,
-                 routing: Callable[[], RoutingConfig] | None = None) -> None:
+                 routing: Callable[[], RoutingConfig] | None = None,
+                 fixes: FixesLookup | None = None) -> None:
         self.ami = ami
+        self.fixes = fixes
+        self.location_link = False  # the location plugin: the desk's location-link button
+        # The SMS gateway as the last status said ({"up", "waiting"}; None: SMS is off).
+        self.sms: dict[str, Any] | None = None
         self.store = store
         self.users = users
         self.hub = hub
@@ -219,6 +227,7 @@ class WorkspaceService:
         What the time limit cut short is pushed as missing, never held back."""
         row: dict[str, Any] | None = None
         history: list[dict[str, Any]] | None = None
+        fixes: list[DeskFix] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lookup_seconds
         # The IVR's update (region, category) may still be on its way from the spool: ask
@@ -235,6 +244,9 @@ class WorkspaceService:
                 history = (await self.store.caller_history(
                     number, before_uniqueid=called.uniqueid, limit=MAX_HISTORY)
                     if has_history(number) else [])
+                if self.fixes is not None:
+                    fixes = await self.fixes(called.uniqueid, number,
+                                             (row or {}).get("arrived_at"))
         except TimeoutError:
             log.warning("screen pop for %s: look-up over %g s, popped without %s", endpoint,
                         self.lookup_seconds, "the call row" if row is None else "the history",
@@ -242,7 +254,7 @@ class WorkspaceService:
         except Exception:  # the database is down: the phone rings all the same
             log.exception("screen pop for %s: look-up failed", endpoint,
                           extra={"call_id": called.uniqueid})
-        pop = pop_of(called, row, history, time.time())
+        pop = pop_of(called, row, history, time.time(), fixes)
         pop.update({key: placeholder[key] for key in ("state", "wait_seconds")
                     if key in placeholder})
         if self.pops.get(endpoint) is placeholder:
@@ -251,6 +263,29 @@ class WorkspaceService:
         log.info("screen pop to %s (%s)", endpoint,
                  ", ".join(self.users_of(endpoint)),
                  extra={"call_id": called.uniqueid})
+
+    # --- the caller's location, live (ntpd_ivr/location) ----------------------------------
+
+    def add_fix(self, uniqueid: str, fix: DeskFix) -> int:
+        """A new fix of this call: into its pop (a reloaded screen keeps it), and pushed as
+        `location.fix` {call, fix, fixes} (fixes: all of the call's now, best first) to the
+        call-taker whose screen has the call. How many screens had it (0: not popped yet;
+        the pop's look-up will find it)."""
+        shown = 0
+        for endpoint, pop in [*self.pops.items(), *self.ended.items()]:
+            if pop.get("uniqueid") != uniqueid:
+                continue
+            known = [DeskFix.from_json(f) for f in pop.get("fixes") or ()]
+            pop["fixes"] = [f.as_json() for f in best_first([*known, fix])]
+            self._publish(endpoint, "location.fix",
+                          {"call": uniqueid, "fix": fix.as_json(), "fixes": pop["fixes"]})
+            shown += 1
+        return shown
+
+    def sms_status(self, up: bool | None, waiting: int) -> None:
+        """The SMS gateway's status, to every desk (`sms.status`) and into new pages."""
+        self.sms = {"up": up, "waiting": waiting}
+        self.hub.publish(TOPIC, "sms.status", self.sms)
 
     # --- presence -----------------------------------------------------------------------
 

@@ -37,8 +37,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response, expect,
 from ntpd_ivr.ami.events import AgentConnect
 from ntpd_ivr.app import Service
 from ntpd_ivr.settings import load_settings
-from ntpd_ivr.stack.devstack import DevStack
+from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
 from ntpd_ivr.stack.ports import free_port
+from ntpd_ivr.stack.sipp import SippResult, place_call
 from tests.conftest import RunningPostgres
 
 T = TypeVar("T")
@@ -274,3 +275,19 @@ def desk_login(page: Page, base: str, user: str, password: str) -> None:
     form_login(page, base, user, password)
     page.goto(base + "/workspace")
     expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
+
+
+@contextlib.contextmanager
+def calling(stack: DevStack, caller: str) -> Iterator[None]:
+    """A real SIPp 112 call from `caller` (pressing 1) while the block runs, in a thread
+    (Playwright's sync API holds this one); after the block, the call must have gone well."""
+    results: list[SippResult] = []
+    call = threading.Thread(target=lambda: results.append(place_call(
+        f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0, digit="1", caller=caller,
+        digit_delay_ms=1200, timeout=60)))
+    call.start()
+    try:
+        yield
+    finally:
+        call.join(timeout=70)
+    assert results and results[0].ok, results[0].output[-2000:] if results else "no result"

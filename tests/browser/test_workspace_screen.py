@@ -5,16 +5,14 @@ rings their SIP stand-in pops on it, with no reload and no polling."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, Request, expect
 
 from ntpd_ivr.numbers import canonical_caller
-from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
-from ntpd_ivr.stack.sipp import SippResult, place_call
-from tests.browser.conftest import desk_login, only_this_taker_rings, screenshot
+from ntpd_ivr.stack.devstack import DevStack
+from tests.browser.conftest import calling, desk_login, only_this_taker_rings, screenshot
 from tests.stack_fixtures import Controller, Takers, add_web_user
 
 pytestmark = pytest.mark.e2e
@@ -48,22 +46,14 @@ def test_a_real_call_pops_on_the_call_takers_desk(
     page.evaluate("window.loadedOnce = true")
     requests_before = len(fetched)
 
-    results: list[SippResult] = []
-    call = threading.Thread(target=lambda: results.append(place_call(
-        f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0, digit="1", caller=CALLER,
-        digit_delay_ms=1200, timeout=60)))
-    call.start()
-    try:
+    with calling(stack, CALLER):  # the call must go well, too
         expect(page.locator("#call-caller")).to_have_text(canonical_caller(CALLER),
                                                           timeout=30_000)
         expect(page.locator("#call-category")).to_have_text("ambulance")
         expect(page.locator("#call-wait")).to_contain_text("detik")
         expect(page.locator("#call")).to_have_attribute(
             "data-state", re.compile(r"^(ringing|connected|ended)$"))
-    finally:
-        call.join(timeout=70)
     screenshot(page, request, "call-popped")
-    assert results and results[0].ok, results[0].output[-2000:] if results else "no result"
     assert page.evaluate("window.loadedOnce") is True  # the same page: pushed, not reloaded
     assert [r.url for r in fetched[requests_before:]] == []  # no polling
     assert all(r.url.startswith(base + "/") or r.url.startswith(base.replace("http", "ws"))

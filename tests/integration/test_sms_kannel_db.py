@@ -24,12 +24,16 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.bus import Bus
 from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.location.fixes import Fixes
 from ntpd_ivr.location.tables import LocationFixRow
 from ntpd_ivr.settings import DatabaseSettings, SmsSettings
 from ntpd_ivr.sms import model
+from ntpd_ivr.sms.events import SmsGatewayChanged, SmsReceived, SmsStored
 from ntpd_ivr.sms.gateway import KannelGateway
 from ntpd_ivr.sms.http import Receiver, receiver_app
+from ntpd_ivr.sms.plugin import GatewayWatch
 from ntpd_ivr.sms.service import Inbox, Outbox
 from ntpd_ivr.sms.tables import SmsDeliveryReport, SmsInbox, SmsOutbox
 from ntpd_ivr.stack.kannel import FakeSmsc, Kannel, KannelConfig
@@ -53,6 +57,7 @@ class SmsRig:
     inbox: Inbox
     outbox: Outbox
     receiver_url: str
+    fixes: Fixes
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], what: str,
@@ -87,7 +92,13 @@ async def rig(postgres: RunningPostgres) -> AsyncIterator[SmsRig]:
         await conn.execute(text("TRUNCATE sms_outbox, sms_delivery_reports, sms_inbox, "
                                 "location_fixes RESTART IDENTITY CASCADE"))
     gateway = KannelGateway(settings, receiver_url)
-    inbox, outbox = Inbox(engine), Outbox(engine, gateway, settings)
+    # As the plugins wire it: the inbox hands each SMS on over the bus; the location
+    # domain reads the AML ones.
+    bus, fixes = Bus(), Fixes(engine, 600.0)
+    bus.subscribe_awaited(SmsReceived, fixes.on_sms)
+    bus.subscribe(SmsStored, fixes.on_sms_stored)
+    inbox = Inbox(engine, on_received=bus.call, on_stored=bus.publish)
+    outbox = Outbox(engine, gateway, settings)
     receiver = Receiver(receiver_app(inbox, outbox, settings.shared_secret), "127.0.0.1",
                         settings.receiver_port)
     kannel = Kannel(KannelConfig(run_dir, settings, receiver_url))
@@ -96,7 +107,7 @@ async def rig(postgres: RunningPostgres) -> AsyncIterator[SmsRig]:
     try:
         await asyncio.to_thread(kannel.start)
         smsc.start()
-        yield SmsRig(settings, engine, kannel, smsc, inbox, outbox, receiver_url)
+        yield SmsRig(settings, engine, kannel, smsc, inbox, outbox, receiver_url, fixes)
     finally:
         smsc.stop()
         await asyncio.to_thread(kannel.stop)
@@ -128,7 +139,8 @@ async def test_an_aml_sms_from_the_smsc_is_stored_as_a_location_fix(rig: SmsRig)
         -2.9761, 104.7754, 12.0, "gnss")
     assert (fix["caller_number"], fix["imei"], fix["mcc"], fix["mnc"], fix["sms_id"]) == (
         CALLER, "355458061005220", "510", "10", inbox[CALLER]["id"])
-    assert rig.inbox.counts == {"received": 3, "aml": 2, "fixes": 1, "refused": 1}
+    assert rig.inbox.counts == {"received": 3}
+    assert rig.fixes.counts == {"aml": 2, "fixes": 1, "refused": 1}
 
 
 async def test_an_mt_reaches_the_smsc_and_its_delivery_report_is_stored(rig: SmsRig) -> None:
@@ -202,3 +214,32 @@ async def test_the_receiver_refuses_requests_without_the_shared_secret(rig: SmsR
         async with client.get(f"{rig.receiver_url}/sms/mo", params=key) as reply:
             assert reply.status == 400
     assert await rows(rig.engine, SmsInbox) == []
+
+
+async def test_the_gateway_watch_says_when_kannel_or_the_smsc_is_down(rig: SmsRig) -> None:
+    """What the desk's "SMS gateway down" line is fed from (ntpd_ivr/sms/plugin.py)."""
+    gateway = KannelGateway(rig.settings, rig.receiver_url)
+    changes: list[SmsGatewayChanged] = []
+    watch = GatewayWatch(gateway, rig.outbox, changes.append)
+    try:
+        async def smsc_online() -> bool:  # the fake SMSC connects a moment after its start
+            return (await gateway.probe())[0]
+        await eventually(smsc_online, "bearerbox sees the fake SMSC online")
+        await watch.check()
+        assert changes == [SmsGatewayChanged(True, 0, "")]
+        rig.smsc.stop()  # the SMSC away, Kannel running: down, and why
+
+        async def smsc_gone() -> bool:
+            return not (await gateway.probe())[0]
+        await eventually(smsc_gone, "bearerbox sees the SMSC go")
+        await watch.check()
+        assert changes[-1] == SmsGatewayChanged(False, 0, "no SMSC online")
+        await asyncio.to_thread(rig.kannel.stop)
+        await rig.outbox.enqueue(CALLER, "menunggu", "test")
+        await watch.check()
+        assert (changes[-1].up, changes[-1].waiting) == (False, 1)
+        assert "unreachable" in changes[-1].detail
+        await watch.check()  # no change: no news
+        assert len(changes) == 3
+    finally:
+        await gateway.close()

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from ntpd_ivr.ami.events import AgentCalled
+from ntpd_ivr.location.model import DeskFix
 from ntpd_ivr.web.app import GUARD, RouteGuard
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import DEFAULT_TOPICS, LiveHub
@@ -33,10 +34,18 @@ class Fixture:
         self.queues = FakeQueues()
         self.store = FakeStore()
         self.service: WorkspaceService | None = None
+        # The location domain's fixes of a call, as the pop asks for them.
+        self.fixes: list[DeskFix] = []
+        self.fixes_asked: list[tuple[str, str | None]] = []
+
+    async def fixes_of(self, uniqueid: str, caller: str | None, _: Any) -> list[DeskFix]:
+        self.fixes_asked.append((uniqueid, caller))
+        return self.fixes
 
     def domains(self, users: UserStore,
                 hub: LiveHub) -> tuple[Any, ...]:
-        self.service = WorkspaceService(self.queues, self.store, users, hub, lambda: QUEUES)
+        self.service = WorkspaceService(self.queues, self.store, users, hub, lambda: QUEUES,
+                                        fixes=self.fixes_of)
         return (workspace_http.routes(self.service),)
 
 
@@ -205,3 +214,60 @@ async def test_a_wrap_up_is_in_the_state_and_refuses_an_unpause(client: Client,
     assert 'id="incident-form"' in page and 'id="wrapup-initial"' in page
     assert '<option value="ambulance">' in page  # the categories of the routing config
     await fx.service.stop()
+
+
+AT = datetime(2026, 12, 7, 9, 15, tzinfo=UTC)
+AML = DeskFix("aml", -2.9761, 104.7754, 12.0, "gnss", AT)
+
+
+async def next_event(socket: Any) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(await socket.receive_str(timeout=15))
+    return event
+
+
+async def test_the_pop_has_the_fixes_and_a_new_fix_comes_live(client: Client,
+                                                                fx: Fixture) -> None:
+    """Issue 21 item 4: the pop's `fixes` (the phone's, best first); a later fix live as
+    `location.fix` to the call-taker who has the call; the SMS gateway's status to every
+    desk."""
+    await log_in(client, "ani")
+    fx.fixes = [AML]
+    fx.store.rows["1.1"] = {"uniqueid": "1.1", "caller_number": "+6281234567890",
+                            "category": "fire", "location_kind": "circle",
+                            "location_source": "network", "location_lat": -2.98,
+                            "location_lon": 104.76, "location_radius_m": 500.0,
+                            "arrived_at": AT}
+    socket = await client.ws_connect("/ws")
+    await socket.send_str(json.dumps({"id": 1, "type": "subscribe", "topic": "workspace"}))
+    assert (await next_event(socket))["success"]
+    assert fx.service is not None
+    fx.service.on_event(AgentCalled(
+        name="AgentCalled", received_at=time.time(), uniqueid="1.1", queue="takers-default",
+        interface="PJSIP/taker-1", member_name="taker-1", dest_channel="PJSIP/taker-1-01",
+        caller_number="+6281234567890"))
+    pop = await next_event(socket)
+    assert pop["kind"] == "call.ringing" and fx.fixes_asked == [("1.1", "+6281234567890")]
+    # The phone's fixes; the operator's position stays in `location` (the map adds it).
+    assert pop["data"]["fixes"] == [
+        {"source": "aml", "lat": -2.9761, "lon": 104.7754, "radius_m": 12.0,
+         "method": "gnss", "at": "2026-12-07T09:15:00+00:00"}]
+    assert pop["data"]["location"]["radius_m"] == 500.0
+    link = DeskFix("link", -2.9765, 104.7750, 5.0, "browser", datetime(2026, 12, 7, 9, 20,
+                                                                      tzinfo=UTC))
+    assert fx.service.add_fix("1.1", link) == 1
+    live = await next_event(socket)
+    assert (live["topic"], live["kind"]) == ("workspace", "location.fix")
+    assert (live["data"]["call"], live["data"]["fix"]) == ("1.1", link.as_json())
+    # All of the call's fixes, best first (the newest, and the most accurate of its minute),
+    # in the message and on a reloaded screen.
+    assert [f["source"] for f in live["data"]["fixes"]] == ["link", "aml"]
+    state = await (await client.get("/api/workspace")).json()
+    assert state["call"]["fixes"] == live["data"]["fixes"]
+    # A fix of a call no screen has goes nowhere (the pop's look-up will find it).
+    assert fx.service.add_fix("9.9", link) == 0
+    fx.service.sms_status(False, 3)
+    status = await next_event(socket)
+    assert (status["kind"], status["data"]) == ("sms.status", {"up": False, "waiting": 3})
+    page = await (await client.get("/workspace")).text()
+    assert 'id="sms-down"' in page and 'id="sms-down" hidden' not in page
+    await socket.close()

@@ -27,7 +27,14 @@
       ? labels.unknown : String(value);
   }
 
-  function where(location) {
+  function where(location, fixes) {
+    // The best of the call's fixes (the server's order: the location model's rule) when
+    // it is the caller's phone's own; the map draws them all (docs/workspace.md).
+    const best = fixes && fixes.length ? fixes[0] : null;
+    if (best && best.source !== "network") {
+      const radius = best.radius_m ? ` ± ${best.radius_m} m` : "";
+      return `${best.lat}, ${best.lon}${radius} · ${label("labelFix", best.source)}`;
+    }
     if (!location) return labels.locationNone;
     const parts = [];
     if (location.lat !== null && location.lon !== null) {
@@ -39,7 +46,10 @@
     return parts.join(" · ");
   }
 
+  let current = null;
+
   function showCall(call) {
+    current = call;
     callCard.dataset.state = call.state;
     callCard.dataset.uniqueid = call.uniqueid;
     $("call-state").textContent = label("labelCall", call.state);
@@ -50,7 +60,7 @@
     text("call-category", call.category);
     text("call-wait", call.wait_seconds == null ? null
       : labels.seconds.replace("{n}", call.wait_seconds));
-    text("call-location", where(call.location));
+    text("call-location", where(call.location, call.fixes));
     const body = $("history").querySelector("tbody");
     body.replaceChildren();
     for (const earlier of call.history) {
@@ -96,6 +106,22 @@
     alert.hidden = false;
   }
 
+  const linkButton = $("send-location-link");
+  if (linkButton) {
+    // The location link by SMS (ntpd_ivr/location/link.py): its fix comes as location.fix.
+    linkButton.addEventListener("click", async () => {
+      if (!current) return;
+      const note = $("location-link-note");
+      const csrf = document.querySelector("meta[name=csrf-token]").content;
+      const reply = await fetch("/api/location/link", { method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ call: current.uniqueid }) });
+      const body = await reply.json().catch(() => ({}));
+      note.textContent = reply.ok ? linkButton.dataset.sent
+        : linkButton.dataset.failed.replace("{reason}", body.reason ?? reply.status);
+    });
+  }
+
   const initial = JSON.parse($("call-initial").textContent);
   if (initial) showCall(initial);
 
@@ -122,6 +148,11 @@
       if (data.kind === "call.ringing") showCall(data.data);
       else if (data.kind === "presence") showPresence(data.data);
       else if (data.kind === "dispatch.failed") showDispatchFailed(data.data);
+      else if (data.kind === "sms.status") $("sms-down").hidden = data.data.up !== false;
+      else if (data.kind === "location.fix" && current && current.uniqueid === data.data.call) {
+        current.fixes = data.data.fixes;
+        text("call-location", where(current.location, current.fixes));
+      }
       else if (data.kind.startsWith("call.")) callState(data.data, data.kind.slice(5));
     });
     socket.addEventListener("close", () => {
