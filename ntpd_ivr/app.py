@@ -80,6 +80,7 @@ class Service:
     ami = property(lambda self: self.core.ami)
     routing = property(lambda self: self.core.routing())
     incidents = property(lambda self: self.core.services[incidents.INCIDENTS])
+    dispatches = property(lambda self: self.core.services[dispatch.DISPATCHES])
     workspace = property(lambda self: self.core.services[workspace.WORKSPACE])
     warnings = property(lambda self: self.core.services[campaigns.WARNINGS])
     wall = property(lambda self: self.core.services[wall.WALL])

@@ -14,6 +14,7 @@ from ntpd_ivr.callbacks import tables as callbacks_tables
 from ntpd_ivr.calls import tables as calls_tables
 from ntpd_ivr.campaigns import tables as campaigns_tables
 from ntpd_ivr.db.base import Base
+from ntpd_ivr.dispatch import tables as dispatch_tables
 from ntpd_ivr.feed import tables as feed_tables
 from ntpd_ivr.incidents import tables as incidents_tables
 from ntpd_ivr.location import tables as location_tables
@@ -25,8 +26,8 @@ from ntpd_ivr.web import tables as web_tables
 from ntpd_ivr.workspace import tables as workspace_tables
 
 TABLES_MODULES = (api_tables, audit_model, callbacks_tables, calls_tables, campaigns_tables,
-                  feed_tables, incidents_tables, location_tables, prank_tables, routing_tables,
-                  sms_tables, takers_tables, web_tables, workspace_tables)
+                  dispatch_tables, feed_tables, incidents_tables, location_tables, prank_tables,
+                  routing_tables, sms_tables, takers_tables, web_tables, workspace_tables)
 metadata = Base.metadata
 
 __all__ = ["TABLES_MODULES", "Base", "metadata"]

@@ -31,8 +31,9 @@ from ntpd_ivr.api.tokens import Principal, TokenStore
 from ntpd_ivr.audit.trail import Entry, record
 from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.clock import utcnow
+from ntpd_ivr.dispatch.tables import Dispatch
 from ntpd_ivr.errors import Refusal
-from ntpd_ivr.incidents.tables import Dispatch, Incident
+from ntpd_ivr.incidents.tables import Incident
 from ntpd_ivr.reports import grouped
 from ntpd_ivr.reports.http import ReportSource, parse_query
 from ntpd_ivr.web.app import current_session

@@ -12,8 +12,8 @@ from ntpd_ivr.api.openapi import PROBLEM
 from ntpd_ivr.api.params import AGENCY, ISO_TIME, MAX_ID, NAME, Param
 from ntpd_ivr.campaigns import model as campaign_model
 from ntpd_ivr.campaigns.store import EDITABLE
+from ntpd_ivr.dispatch.model import ACTIONS
 from ntpd_ivr.incidents import schemas as incident_schemas
-from ntpd_ivr.incidents.http import ACTIONS
 from ntpd_ivr.incidents.model import DISPOSITIONS, SEVERITIES
 from ntpd_ivr.web.app import MAX_NOTICE_CHARS
 from ntpd_ivr.workspace.model import PAUSE_REASONS, PRESENCE_ACTIONS

@@ -8,6 +8,14 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class DispatchChanged:
+    """A dispatch was created or changed state: for that agency's screens."""
+    kind: str
+    agency: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class DispatchFailed:
     """A connect dispatch failed (no trunk took it, refused, interrupted): the caller stays
     with the call-taker `user` who dispatched, told at once on their own screen."""

@@ -2,9 +2,9 @@
 dispatch and moves calls into its conference.
 
 1. `connect()` checks that the caller is in a call with a call-taker, writes the dispatch
-   (IncidentService), and dials in a task of its own: the primary trunk, then the backup,
-   each an async AMI Originate bounded by the agency's ring_seconds; every attempt and the
-   answer go on the record with Asterisk's times.
+   (DispatchService, records.py), and dials in a task of its own: the primary trunk, then
+   the backup, each an async AMI Originate bounded by the agency's ring_seconds; every
+   attempt and the answer go on the record with Asterisk's times.
 2. The agency leg runs [ntpd-dispatch-agency]: the announcement, then key 1 or 2. Its
    answer comes back as a UserEvent (DispatchKey), handled without any state kept here, so
    a controller started again mid-dispatch still finishes it.
@@ -42,6 +42,7 @@ from ntpd_ivr.dispatch import ami
 from ntpd_ivr.dispatch.model import (
     AnnouncementPrompts,
     BridgedPair,
+    DispatchMode,
     NotConnected,
     announcement,
     bridged_pair,
@@ -56,7 +57,6 @@ from ntpd_ivr.dispatch.model import (
 )
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.incidents.exceptions import Conflict, NotFound
-from ntpd_ivr.incidents.model import DispatchMode
 from ntpd_ivr.incidents.schemas import BadInput
 from ntpd_ivr.originate import Outcome, needs_cause
 from ntpd_ivr.routing.config import Agency, RoutingConfig
@@ -78,7 +78,7 @@ CAUSE_WAIT_SECONDS = 0.5
 
 
 class DispatchRecords(Protocol):
-    """What the dispatcher needs of the incidents service (IncidentService, or a fake)."""
+    """What the dispatcher needs of the dispatch records (DispatchService, or a fake)."""
 
     async def incident(self, incident_id: int) -> dict[str, Any]: ...
 
@@ -100,13 +100,13 @@ class DispatchRecords(Protocol):
 
 
 class ConnectDispatcher:
-    def __init__(self, ami_client: AmiActions, incidents: DispatchRecords,
+    def __init__(self, ami_client: AmiActions, records: DispatchRecords,
                  routing: Callable[[], RoutingConfig], steps: StepSink, publish: Publish, *,
                  prompts_dir: str, prompts: AnnouncementPrompts | None = None,
                  key_seconds: int = KEY_SECONDS, wait_seconds: int = WAIT_SECONDS,
                  answer_margin_seconds: float = ANSWER_MARGIN_SECONDS) -> None:
         self.ami = ami_client
-        self.incidents = incidents
+        self.records = records
         self.routing = routing
         self.steps = steps
         self.publish = publish
@@ -144,12 +144,12 @@ class ConnectDispatcher:
                       actor: str) -> dict[str, Any]:
         """Write a connect dispatch and start dialling; returns the dispatch (`dialing`)."""
         agency = self._agency(agency_key)
-        incident = await self.incidents.incident(incident_id)
+        incident = await self.records.incident(incident_id)
         try:
             await self.find_pair(call)
         except AmiError as exc:
             raise Conflict(f"Asterisk cannot be asked about call {call}: {exc}") from None
-        dispatch = await self.incidents.dispatch(incident_id, agency_key, "connect", actor,
+        dispatch = await self.records.dispatch(incident_id, agency_key, "connect", actor,
                                                  call=call)
         prompts = announcement(incident["category"], incident["kecamatan"], self.prompts)
         self._dialing.add(dispatch["id"])
@@ -179,7 +179,7 @@ class ConnectDispatcher:
         outcomes: list[Outcome] = []
         while (trunk := next_trunk(trunks, outcomes)) is not None:
             try:
-                await self.incidents.attempt(dispatch_id, utcnow(), trunk)
+                await self.records.attempt(dispatch_id, utcnow(), trunk)
             except Conflict as exc:  # cancelled by the call-taker meanwhile
                 log.info("dispatch %d: not dialling %s: %s", dispatch_id, trunk, exc,
                          extra={"call_id": caller})
@@ -191,12 +191,12 @@ class ConnectDispatcher:
                      extra={"call_id": caller})
             if outcome == "answered":
                 try:
-                    await self.incidents.answered(dispatch_id, at, trunk)
+                    await self.records.answered(dispatch_id, at, trunk)
                 except Conflict as exc:  # cancelled while it rang: a key 1 gets "closed"
                     log.info("dispatch %d: %s answered a dispatch no longer live: %s",
                              dispatch_id, trunk, exc, extra={"call_id": caller})
                 return
-        dispatch = await self.incidents.timed_out(dispatch_id, utcnow())
+        dispatch = await self.records.timed_out(dispatch_id, utcnow())
         self._failed(dispatch, failure_reason(outcomes), actor, caller,
                      attempts=[{"trunk": t, "outcome": o}
                                for t, o in zip(trunks, outcomes, strict=False)])
@@ -251,7 +251,7 @@ class ConnectDispatcher:
         a leg up is left alone: that leg's key still comes, and is honoured."""
         try:
             result = await self.ami.action({"Action": "CoreShowChannels"})
-            live = await self.incidents.live_connect_dispatches()
+            live = await self.records.live_connect_dispatches()
         except AmiError as exc:
             log.warning("connect dispatches not checked after the AMI login: %s", exc)
             return
@@ -261,7 +261,7 @@ class ConnectDispatcher:
             if row["id"] in self._dialing or row["id"] in legs:
                 continue
             try:
-                dispatch = await self.incidents.timed_out(row["id"], utcnow())
+                dispatch = await self.records.timed_out(row["id"], utcnow())
             except Conflict:  # it moved on meanwhile
                 continue
             self._failed(dispatch, "interrupted", dispatch["created_by"], None)
@@ -315,10 +315,10 @@ class ConnectDispatcher:
             return
         try:
             if event.result == "refuse":
-                dispatch = await self.incidents.refused(event.dispatch, at)
+                dispatch = await self.records.refused(event.dispatch, at)
                 reason = "refused"
             else:  # no key after the announcement twice, or the agency hung up first
-                dispatch = await self.incidents.timed_out(event.dispatch, at)
+                dispatch = await self.records.timed_out(event.dispatch, at)
                 reason = "hung-up" if event.result == "hangup" else "no-input"
         except (Conflict, NotFound) as exc:
             log.warning("dispatch %d: agency's %s not recorded: %s", event.dispatch,
@@ -367,13 +367,13 @@ class ConnectDispatcher:
 
     async def _record_accept(self, event: DispatchKey, at: datetime) -> None:
         try:
-            await self.incidents.accepted(event.dispatch, at)
+            await self.records.accepted(event.dispatch, at)
         except Conflict:
             # Still `dialing`: a controller started again after the agency answered never
             # saw its Originate end. The key proves the answer: record it, then the accept.
             # From any other state this raises again (a dispatch no longer live).
-            await self.incidents.answered(event.dispatch, at, trunk_of_channel(event.channel))
-            await self.incidents.accepted(event.dispatch, at)
+            await self.records.answered(event.dispatch, at, trunk_of_channel(event.channel))
+            await self.records.accepted(event.dispatch, at)
 
     async def _send_agency(self, event: DispatchKey, exten: str) -> None:
         try:

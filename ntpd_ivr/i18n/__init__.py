@@ -46,7 +46,7 @@ CODE_KEYS: Mapping[str, str] = {
     "call-state": "desk.call.",             # the desk's call card: ringing, connected, ...
     "presence": "desk.state.",              # workspace presence: logged-out, available, ...
     "pause": "desk.reason.",                # workspace/model.py PAUSE_REASONS
-    "dispatch": "dispatch.status.",         # incidents/model.py STATUSES
+    "dispatch": "dispatch.status.",         # dispatch/model.py STATUSES
     "dispatch-reason": "desk.dispatch.reason.",  # dispatch/model.py FAILURE_REASONS
     "severity": "severity.",                # incidents/model.py SEVERITIES
     "incident": "incident.status.",         # incidents/model.py INCIDENT_STATUSES

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.incidents.tables import Dispatch
+from ntpd_ivr.dispatch.tables import Dispatch
 from ntpd_ivr.routing.config import Commitment, RoutingConfig
 
 ALL_AGENCIES = "*"

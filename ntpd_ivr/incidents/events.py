@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 @dataclass(frozen=True)
 class IncidentsChanged:
     """An incident, a disposition or a dispatch changed: `kind` is the screens' message
-    (incident.created, incident.closed, call.disposition, dispatch.created, ...)."""
+    (incident.created, incident.closed, call.disposition; dispatch.created and
+    dispatch.changed come from ntpd_ivr/dispatch, which tells the call-takers too)."""
     kind: str
     data: Mapping[str, Any]
 
@@ -22,14 +23,6 @@ class IncidentsChanged:
 class CallDisposed:
     """A call was given its disposition: the call-taker's wrap-up of it ends."""
     call: str
-
-
-@dataclass(frozen=True)
-class DispatchChanged:
-    """A dispatch was created or changed state: for that agency's screens."""
-    kind: str
-    agency: str
-    data: Mapping[str, Any]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Incidents as a plugin: incidents, dispositions and the agencies' dispatch state over
-HTTP; each change goes on the bus (the screens, the wall, the wrap-up, the strikes)."""
+"""Incidents as a plugin: incidents and dispositions over HTTP; each change goes on the bus
+(the screens, the wall, the wrap-up, the strikes). Dispatches are ntpd_ivr/dispatch's."""
 
 from __future__ import annotations
 
@@ -13,19 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ntpd_ivr.core import Core, Key, Plugin
 from ntpd_ivr.dispatch.events import DispatchFailed
 from ntpd_ivr.incidents import http
-from ntpd_ivr.incidents.events import (
-    CallDisposed,
-    DispatchChanged,
-    DispositionWritten,
-    IncidentsChanged,
-)
+from ntpd_ivr.incidents.events import CallDisposed, DispositionWritten, IncidentsChanged
 from ntpd_ivr.incidents.rights import CallRights
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.workspace.plugin import WORKSPACE
 
 INCIDENTS = Key("incidents", IncidentService)
 TOPIC = "incidents"  # the live hub topic of incident changes (call-takers)
-DISPATCH_KINDS = frozenset({"dispatch.created", "dispatch.changed"})
 
 
 def load(core: Core) -> Plugin:
@@ -35,8 +29,6 @@ def load(core: Core) -> Plugin:
         bus.publish(IncidentsChanged(kind, data))
         if kind == "call.disposition":  # the call-taker's wrap-up ends
             bus.publish(CallDisposed(data["call"]))
-        if kind in DISPATCH_KINDS:
-            bus.publish(DispatchChanged(kind, data["agency"], data))
 
     async def disposition_written(conn: AsyncConnection, call: str, disposition: str,
                                   actor: str, at: datetime) -> None:

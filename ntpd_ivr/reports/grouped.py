@@ -30,9 +30,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.calls.repository import period_query
+from ntpd_ivr.dispatch.tables import Dispatch
 from ntpd_ivr.incidents import commitments
 from ntpd_ivr.incidents.commitments import DispatchRow
-from ntpd_ivr.incidents.tables import CallDisposition, Dispatch, Incident
+from ntpd_ivr.incidents.tables import CallDisposition, Incident
 from ntpd_ivr.reports.figures import THRESHOLDS, CallRow, compute_figures
 from ntpd_ivr.routing.config import RoutingConfig
 

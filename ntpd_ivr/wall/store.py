@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.incidents.service import jsonable
-from ntpd_ivr.incidents.tables import Dispatch, Incident
+from ntpd_ivr.dispatch.tables import Dispatch
+from ntpd_ivr.incidents.repository import jsonable
+from ntpd_ivr.incidents.tables import Incident
 from ntpd_ivr.reports.figures import compute_figures
 from ntpd_ivr.reports.report import load_rows
 

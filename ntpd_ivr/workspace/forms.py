@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ntpd_ivr.dispatch.model import STATUSES
 from ntpd_ivr.i18n import Translator
-from ntpd_ivr.incidents.model import DISPOSITIONS, SEVERITIES, STATUSES, WITH_INCIDENT
+from ntpd_ivr.incidents.model import DISPOSITIONS, SEVERITIES, WITH_INCIDENT
 from ntpd_ivr.location.model import map_config
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.workspace.wrapup import DISPOSED, EXPIRED, FAILED, RELEASED

@@ -13,12 +13,13 @@ from tests.browser.conftest import RunningWeb, log_in, screenshot
 def test_agency_accepts_marks_on_scene_and_sees_it_in_the_report(
         page: Page, web: RunningWeb, request: pytest.FixtureRequest) -> None:
     incidents = web.service.incidents
+    dispatches = web.service.dispatches
     # What the call-taker's screen does: the incident from the call, a "notify" dispatch.
     incident = web.run(incidents.create_incident(
         IncidentDraft(region="palembang", category="fire", kecamatan="Ilir Barat I",
                       description="Rumah terbakar, dua orang terjebak", severity="critical",
                       people_involved=2, address="Jl. Merdeka 12"), "ani", "1732771200.1"))
-    dispatch = web.run(incidents.dispatch(incident["id"], "palembang-damkar", "notify", "ani"))
+    dispatch = web.run(dispatches.dispatch(incident["id"], "palembang-damkar", "notify", "ani"))
 
     log_in(page, web, "damkar")
     assert page.url == web.url("/agency")  # an agency user lands on its own screen
@@ -33,7 +34,7 @@ def test_agency_accepts_marks_on_scene_and_sees_it_in_the_report(
     second = web.run(incidents.create_incident(
         IncidentDraft(region="palembang", category="fire", kecamatan="Sukarami",
                       description="Kebakaran lahan", severity="medium"), "ani"))
-    pushed = web.run(incidents.dispatch(second["id"], "palembang-damkar", "notify", "ani"))
+    pushed = web.run(dispatches.dispatch(second["id"], "palembang-damkar", "notify", "ani"))
     expect(page.locator(f"#dispatch-{pushed['id']}")).to_contain_text("Kebakaran lahan")
     screenshot(page, request, "1b-pushed")
 

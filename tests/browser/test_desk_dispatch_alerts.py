@@ -1,7 +1,7 @@
 """The desk's incident form with an operator's location, in English, and the message a
 call-taker gets at once when the agency never answers. The controller's web app without
 Asterisk (tests/browser/conftest.py `web`): the pop is what the hub would push, and the
-time-out is the incidents service's own `timed_out`, the call the telephony makes when no
+time-out is the dispatch service's own `timed_out`, the call the telephony makes when no
 agency trunk answered."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_the_desk_takes_the_operators_location_and_says_at_once_when_nobody_answ
     dispatch_id = int(row.get_attribute("data-dispatch") or 0)
 
     # Nobody took it: the service's time-out reaches the desk at once, pushed.
-    web.run(web.service.incidents.timed_out(dispatch_id, datetime.now(UTC)))
+    web.run(web.service.dispatches.timed_out(dispatch_id, datetime.now(UTC)))
     alert = page.locator("#dispatch-alert")
     expect(alert).to_have_text("No answer from Damkar Kota Palembang; the caller stays "
                                "connected to you.", timeout=1000)

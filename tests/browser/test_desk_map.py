@@ -176,7 +176,8 @@ def test_the_agencys_screen_maps_its_incidents_over_its_region(
         IncidentDraft(region="palembang", category="fire", kecamatan="Bukit Kecil",
                       description="Kebakaran gudang", severity="high", lat=-2.9761,
                       lon=104.7754), "ani"))
-    web.run(incidents.dispatch(incident["id"], "palembang-damkar", "notify", "ani"))
+    web.run(web.service.dispatches.dispatch(incident["id"], "palembang-damkar", "notify",
+                                            "ani"))
     log_in(page, web, "damkar")
     agency_map = page.locator("#agency-map")
     point = agency_map.locator("path.incident-point-shown")

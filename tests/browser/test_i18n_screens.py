@@ -93,14 +93,15 @@ def test_no_table_overflows_its_card_at_1366x768(
         page: Page, web: RunningWeb, request: pytest.FixtureRequest) -> None:
     web.run(_seed_calls(web))
     incidents = web.service.incidents
+    dispatches = web.service.dispatches
     incident = web.run(incidents.create_incident(
         IncidentDraft(region="palembang", category="fire", kecamatan="Ilir Barat I",
                       description="Rumah terbakar di belakang pasar, dua orang terjebak " * 3,
                       severity="critical", people_involved=2, address="Jl. Merdeka 12"),
         "ani"))
-    dispatch = web.run(incidents.dispatch(incident["id"], "palembang-damkar", "notify",
+    dispatch = web.run(dispatches.dispatch(incident["id"], "palembang-damkar", "notify",
                                           "ani"))
-    web.run(incidents.accepted(dispatch["id"], datetime.now(UTC)))  # a time on the row
+    web.run(dispatches.accepted(dispatch["id"], datetime.now(UTC)))  # a time on the row
 
     log_in(page, web, "budi")
     period = f"from={START.isoformat()}&to={END.isoformat()}"

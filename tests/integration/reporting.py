@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ntpd_ivr.api import http as api_http
 from ntpd_ivr.api.tokens import TokenStore
 from ntpd_ivr.calls.tables import Call
-from ntpd_ivr.incidents.tables import CallDisposition, Dispatch, Incident
+from ntpd_ivr.dispatch.tables import Dispatch
+from ntpd_ivr.incidents.tables import CallDisposition, Incident
 from ntpd_ivr.ops import metrics as ops_metrics
 from ntpd_ivr.reports import http as reports_http
 from ntpd_ivr.routing.config import load_routing_config

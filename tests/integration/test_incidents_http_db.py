@@ -19,6 +19,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.audit.trail import AuditLog, Entry, record
+from ntpd_ivr.dispatch import http as dispatch_http
+from ntpd_ivr.dispatch.plugin import ACCESS
+from ntpd_ivr.dispatch.records import DispatchService
 from ntpd_ivr.incidents.exceptions import Conflict
 from ntpd_ivr.incidents.http import add_routes
 from ntpd_ivr.incidents.model import IncidentDraft
@@ -53,6 +56,7 @@ class Center:
     service: IncidentService
     clock: Clock
     engine: AsyncEngine
+    dispatches: DispatchService
     logged_in: dict[str, dict[str, str]] = field(default_factory=dict)
 
     async def as_user(self, user: str) -> dict[str, str]:
@@ -79,15 +83,19 @@ async def center(db_engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Center
     service = IncidentService(db_engine, lambda: CONFIG, clock=clock,
                               publish=lambda kind, data: clock.published.append(
                                   (kind, dict(data))))
+    dispatches = DispatchService(db_engine, lambda: CONFIG, clock=clock,
+                                 publish=lambda kind, data: clock.published.append(
+                                     (kind, dict(data))))
 
     async def answered_by(call: str) -> str:
         return "taker-1"  # ani's phone answered every call of these tests
 
     def extend(app: web.Application) -> None:
         add_routes(app, service, rights=CallRights(answered_by, AuditLog(db_engine)))
+        dispatch_http.add_routes(app, dispatches, ACCESS)
 
     async with serving_web(tmp_path, extend=extend) as client:
-        yield Center(client, service, clock, db_engine)
+        yield Center(client, service, clock, db_engine, dispatches)
 
 
 async def post(center: Center, user: str, path: str, body: dict[str, Any],
@@ -254,10 +262,10 @@ async def test_a_change_and_its_audit_row_commit_or_roll_back_together(
                                                                   "audit_events")) == (0, 0)
     # A refused transition writes neither.
     incident = await center.service.create_incident(draft, "ani")
-    dispatch = await center.service.dispatch(incident["id"], "palembang-damkar", "notify",
+    dispatch = await center.dispatches.dispatch(incident["id"], "palembang-damkar", "notify",
                                              "ani")
     with pytest.raises(Conflict):
-        await center.service.transition(dispatch["id"], "on_scene", "damkar")
+        await center.dispatches.transition(dispatch["id"], "on_scene", "damkar")
     assert await count(center.engine, "audit_events") == 2
     # An audit entry outside a transaction is refused.
     async with center.engine.connect() as conn:
@@ -270,23 +278,23 @@ async def test_the_telephony_drives_a_connect_dispatch(center: Center) -> None:
     """The API the AMI Originate / DTMF slice will call, with the controller as actor."""
     incident = await center.service.create_incident(
         IncidentDraft("palembang", "fire", "Ilir Barat I", "Gudang terbakar", "critical"), "ani")
-    dispatch = await center.service.dispatch(incident["id"], "palembang-damkar", "connect",
+    dispatch = await center.dispatches.dispatch(incident["id"], "palembang-damkar", "connect",
                                              "ani")
     assert dispatch["status"] == "dialing"
-    await center.service.attempt(dispatch["id"], T0 + timedelta(seconds=1), "agency-damkar-plg")
-    await center.service.attempt(dispatch["id"], T0 + timedelta(seconds=16),
+    await center.dispatches.attempt(dispatch["id"], T0 + timedelta(seconds=1), "agency-damkar-plg")
+    await center.dispatches.attempt(dispatch["id"], T0 + timedelta(seconds=16),
                                  "agency-damkar-plg-backup")
-    await center.service.answered(dispatch["id"], T0 + timedelta(seconds=20),
+    await center.dispatches.answered(dispatch["id"], T0 + timedelta(seconds=20),
                                   "agency-damkar-plg-backup")
-    done = await center.service.accepted(dispatch["id"], T0 + timedelta(seconds=28))
+    done = await center.dispatches.accepted(dispatch["id"], T0 + timedelta(seconds=28))
     assert (done["status"], done["attempts"]) == ("accepted", 2)
     audit = await center.audit()
     assert [(a, act) for a, act, *_ in audit][-4:] == [
         ("controller", "dispatch.attempt"), ("controller", "dispatch.attempt"),
         ("controller", "dispatch.answer"), ("controller", "dispatch.accept")]
     assert audit[-3][4]["trunk"] == "agency-damkar-plg-backup"
-    other = await center.service.dispatch(incident["id"], "palembang-bpbd", "connect", "ani")
-    timed_out = await center.service.timed_out(other["id"], T0 + timedelta(seconds=40))
+    other = await center.dispatches.dispatch(incident["id"], "palembang-bpbd", "connect", "ani")
+    timed_out = await center.dispatches.timed_out(other["id"], T0 + timedelta(seconds=40))
     assert timed_out["status"] == "timed-out"
 
 
@@ -295,17 +303,17 @@ async def test_live_connect_dispatches_are_those_still_dialling_or_answered(
     """What a controller started again checks against Asterisk (ntpd_ivr/dispatch)."""
     incident = await center.service.create_incident(
         IncidentDraft("palembang", "fire", "Ilir Barat I", "Gudang terbakar", "critical"), "ani")
-    dialing = await center.service.dispatch(incident["id"], "palembang-damkar", "connect",
+    dialing = await center.dispatches.dispatch(incident["id"], "palembang-damkar", "connect",
                                             "ani", call="1795954268.0")
-    answered = await center.service.dispatch(incident["id"], "palembang-bpbd", "connect",
+    answered = await center.dispatches.dispatch(incident["id"], "palembang-bpbd", "connect",
                                              "ani")
-    await center.service.answered(answered["id"], T0 + timedelta(seconds=5), "agency-bpbd-plg")
-    await center.service.dispatch(incident["id"], "palembang-dinkes", "notify", "ani")
-    live = await center.service.live_connect_dispatches()
+    await center.dispatches.answered(answered["id"], T0 + timedelta(seconds=5), "agency-bpbd-plg")
+    await center.dispatches.dispatch(incident["id"], "palembang-dinkes", "notify", "ani")
+    live = await center.dispatches.live_connect_dispatches()
     assert [(d["id"], d["status"]) for d in live] == [
         (dialing["id"], "dialing"), (answered["id"], "answered")]
-    await center.service.timed_out(dialing["id"], T0 + timedelta(seconds=9))
-    assert [d["id"] for d in await center.service.live_connect_dispatches()] == [
+    await center.dispatches.timed_out(dialing["id"], T0 + timedelta(seconds=9))
+    assert [d["id"] for d in await center.dispatches.live_connect_dispatches()] == [
         answered["id"]]
     created = [a for a in await center.audit() if a[1] == "dispatch.created"]
     assert created[0][4]["call"] == "1795954268.0" and "call" not in created[1][4]
@@ -316,9 +324,9 @@ async def test_ntpd_ivr_report_prints_the_agencies_commitments(center: Center,
     """`ntpd-ivr report`, as a supervisor runs it, over what the service recorded."""
     incident = await center.service.create_incident(
         IncidentDraft("palembang", "fire", "Ilir Barat I", "Rumah terbakar", "high"), "ani")
-    dispatch = await center.service.dispatch(incident["id"], "palembang-damkar", "notify",
+    dispatch = await center.dispatches.dispatch(incident["id"], "palembang-damkar", "notify",
                                              "ani")
-    await center.service.transition(dispatch["id"], "accept", "damkar",
+    await center.dispatches.transition(dispatch["id"], "accept", "damkar",
                                     at=T0 + timedelta(seconds=90))
     url = center.engine.url.render_as_string(hide_password=False)
     settings = tmp_path / "ntpd-ivr.toml"

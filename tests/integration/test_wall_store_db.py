@@ -10,6 +10,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.calls.tables import Call
+from ntpd_ivr.dispatch.records import DispatchService
 from ntpd_ivr.incidents.model import IncidentDraft
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.routing.config import load_routing_config
@@ -43,17 +44,18 @@ async def test_the_walls_reads(db_engine: AsyncEngine) -> None:
 
     config = load_routing_config(EXAMPLE)
     incidents = IncidentService(db_engine, lambda: config)
+    dispatches = DispatchService(db_engine, lambda: config)
     draft = IncidentDraft(region="palembang", category="fire", kecamatan="Ilir Barat I",
                           desa="", address="", lat=None, lon=None, description="Kebakaran",
                           people_involved=0, severity="high")
     first = await incidents.create_incident(draft, "ani")
     second = await incidents.create_incident(draft, "ani")
-    await incidents.dispatch(first["id"], "palembang-damkar", "notify", "ani")
+    await dispatches.dispatch(first["id"], "palembang-damkar", "notify", "ani")
     await incidents.close_incident(second["id"], "budi")
     assert [i["id"] for i in await store.open_incidents()] == [first["id"]]
     waiting = await store.waiting_dispatches()
     assert [(d["incident_id"], d["agency"], d["status"]) for d in waiting] == [
         (first["id"], "palembang-damkar", "notified")]
     dispatch_id = waiting[0]["id"]
-    await incidents.transition(dispatch_id, "accept", "damkar")
+    await dispatches.transition(dispatch_id, "accept", "damkar")
     assert await store.waiting_dispatches() == []

@@ -15,6 +15,9 @@ import pytest
 from aiohttp import web
 
 from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.dispatch import http as dispatch_http
+from ntpd_ivr.dispatch.plugin import ACCESS
+from ntpd_ivr.dispatch.records import DispatchService
 from ntpd_ivr.i18n import catalogue
 from ntpd_ivr.incidents.http import add_routes
 from ntpd_ivr.incidents.service import IncidentService
@@ -38,9 +41,11 @@ MESSAGES = catalogue().by_language()
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
     engine = make_engine(NO_DATABASE)
     service = IncidentService(engine, lambda: CONFIG)
+    dispatches = DispatchService(engine, lambda: CONFIG)
 
     def extend(app: web.Application) -> None:
         add_routes(app, service)
+        dispatch_http.add_routes(app, dispatches, ACCESS)
 
     async with serving_web(tmp_path, extend=extend) as test_client:
         yield test_client
@@ -209,8 +214,13 @@ async def test_an_agency_screen_is_pushed_its_own_dispatches_only(tmp_path: Path
     hub = LiveHub({"notices": "calltaker", "dispatches": "agency"})
     engine = make_engine(NO_DATABASE)
     service = IncidentService(engine, lambda: CONFIG)
-    async with serving_web(tmp_path, hub=hub,
-                           extend=lambda app: add_routes(app, service)) as client:
+    dispatches = DispatchService(engine, lambda: CONFIG)
+
+    def extend(app: web.Application) -> None:
+        add_routes(app, service)
+        dispatch_http.add_routes(app, dispatches, ACCESS)
+
+    async with serving_web(tmp_path, hub=hub, extend=extend) as client:
         sockets = {}
         for user in ("damkar", "dinkes", "budi"):
             await log_in(client, user)

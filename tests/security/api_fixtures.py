@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ntpd_ivr.api import http as api_http
 from ntpd_ivr.api.tokens import TokenStore
 from ntpd_ivr.app import Service
+from ntpd_ivr.dispatch import http as dispatch_http
+from ntpd_ivr.dispatch.plugin import ACCESS
+from ntpd_ivr.dispatch.records import DispatchService
 from ntpd_ivr.incidents.http import add_routes as add_incident_routes
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.prank.http import routes as prank_routes
@@ -60,6 +63,7 @@ async def serving_api(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[ApiC
         reports_http.add_routes(app, source)
         api_http.add_routes(app, api_http.ApiDeps(engine, store, source))
         add_incident_routes(app, IncidentService(engine, lambda: CONFIG))
+        dispatch_http.add_routes(app, DispatchService(engine, lambda: CONFIG), ACCESS)
         prank_routes(PrankService(engine, lambda: CONFIG))(app)
         app.router.add_get(CRASH_PATH, crash)
 

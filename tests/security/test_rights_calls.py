@@ -14,7 +14,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from ntpd_ivr.incidents.tables import CallDisposition, Dispatch
+from ntpd_ivr.dispatch.tables import Dispatch
+from ntpd_ivr.incidents.tables import CallDisposition
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.prank.tables import CallerStrike
 from ntpd_ivr.stack.devstack import DevStack

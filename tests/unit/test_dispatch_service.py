@@ -1,5 +1,5 @@
 """ConnectDispatcher against fakes we own: an Asterisk that answers the dispatch's AMI
-actions, and dispatch records kept with the real state machine (incidents/model.py)."""
+actions, and dispatch records kept with the real state machine (dispatch/model.py)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,15 @@ from ntpd_ivr.ami.events import (
     OriginateResponse,
 )
 from ntpd_ivr.calls.values import CallStep
-from ntpd_ivr.dispatch.model import AnnouncementPrompts, NotConnected
+from ntpd_ivr.dispatch.model import (
+    AnnouncementPrompts,
+    DispatchEvent,
+    DispatchMode,
+    DispatchState,
+    NotConnected,
+)
 from ntpd_ivr.dispatch.service import ConnectDispatcher
 from ntpd_ivr.errors import AmiError
-from ntpd_ivr.incidents.model import DispatchEvent, DispatchMode, DispatchState
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 from tests.waiting import eventually
 

@@ -17,6 +17,7 @@ from babel.messages.pofile import read_po, write_po
 from ntpd_ivr.callbacks import model as callbacks
 from ntpd_ivr.calls import values as calls
 from ntpd_ivr.campaigns import model as campaigns
+from ntpd_ivr.dispatch import model as dispatch
 from ntpd_ivr.dispatch.model import FAILURE_REASONS
 from ntpd_ivr.i18n import (
     CODE_KEYS,
@@ -49,7 +50,7 @@ CODES: dict[str, tuple[str, ...]] = {
     "call-state": ("ringing", "connected", "missed", "ended"),
     "presence": ("logged-out", "available", "paused"),
     "pause": PAUSE_REASONS,
-    "dispatch": incidents.STATUSES,
+    "dispatch": dispatch.STATUSES,
     "dispatch-reason": FAILURE_REASONS,
     "severity": incidents.SEVERITIES,
     "incident": incidents.INCIDENT_STATUSES,

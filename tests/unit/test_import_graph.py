@@ -50,7 +50,6 @@ KNOWN_INTERNAL = frozenset({
     ("ntpd_ivr.api.openapi", "ntpd_ivr.reports.grouped"),
     ("ntpd_ivr.api.params", "ntpd_ivr.reports.grouped"),
     ("ntpd_ivr.api.screens", "ntpd_ivr.campaigns.store"),
-    ("ntpd_ivr.api.screens", "ntpd_ivr.incidents.http"),
     ("ntpd_ivr.callbacks.service", "ntpd_ivr.routing.steps"),
     ("ntpd_ivr.calls.recorder", "ntpd_ivr.routing.steps"),
     ("ntpd_ivr.campaigns.audio", "ntpd_ivr.ivr.prompts"),
@@ -75,7 +74,6 @@ KNOWN_INTERNAL = frozenset({
     ("ntpd_ivr.reports.grouped", "ntpd_ivr.incidents.commitments"),
     ("ntpd_ivr.reports.report", "ntpd_ivr.incidents.commitments"),
     ("ntpd_ivr.wall.model", "ntpd_ivr.calls.tracker"),
-    ("ntpd_ivr.wall.store", "ntpd_ivr.incidents.service"),
     ("ntpd_ivr.wall.store", "ntpd_ivr.reports.figures"),
     ("ntpd_ivr.wall.store", "ntpd_ivr.reports.report"),
 })

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from ntpd_ivr.dispatch import matrix
 from ntpd_ivr.errors import ConfigError
-from ntpd_ivr.incidents import matrix
 from ntpd_ivr.incidents.commitments import (
     ALL_AGENCIES,
     AgencyFigures,

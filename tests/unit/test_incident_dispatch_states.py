@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ntpd_ivr.incidents.model import (
+from ntpd_ivr.dispatch.model import (
     EVENTS,
     FINAL,
     TRANSITIONS,
@@ -14,8 +14,8 @@ from ntpd_ivr.incidents.model import (
     DispatchMode,
     DispatchState,
     InvalidTransition,
-    kecamatan_key,
 )
+from ntpd_ivr.incidents.model import kecamatan_key
 
 T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
