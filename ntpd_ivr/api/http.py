@@ -32,9 +32,10 @@ from ntpd_ivr.audit.trail import Entry, record
 from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import Refusal
+from ntpd_ivr.feed.model import PushResult
 from ntpd_ivr.incidents.tables import Dispatch, Incident
-from ntpd_ivr.reports import grouped
-from ntpd_ivr.reports.http import ReportSource, parse_query
+from ntpd_ivr.reports.model import parse_query, to_json
+from ntpd_ivr.reports.repository import ReportSource
 from ntpd_ivr.web.app import current_session
 from ntpd_ivr.web.auth import AGENCY_ROLE, role_allows
 from ntpd_ivr.web.sessions import SessionsUnavailable
@@ -43,13 +44,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 MAX_AUDIT_QUERY = 500
-
-
-@dataclass(frozen=True)
-class PushResult:
-    queued: int
-    delivered: int
-    pending: int
 
 
 class FeedControl(Protocol):
@@ -261,7 +255,7 @@ async def figures(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         raise bad(str(exc)) from None
     report = await source.report(query)
-    return web.Response(text=grouped.to_json(report), content_type="application/json")
+    return web.Response(text=to_json(report), content_type="application/json")
 
 
 @api_route("supervisor")

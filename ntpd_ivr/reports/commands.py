@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ntpd_ivr.period import parse_time
-from ntpd_ivr.reports.grouped import DEFAULT_WITHIN, GROUPINGS
+from ntpd_ivr.reports.model import DEFAULT_WITHIN, GROUPINGS
 
 
 def iso_time(text: str) -> datetime:
@@ -52,8 +52,9 @@ def cmd_reconcile(args: argparse.Namespace, load: Callable[[argparse.Namespace],
 def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
     from ntpd_ivr.db.session import make_engine
     from ntpd_ivr.incidents import commitments
-    from ntpd_ivr.reports.figures import compute_figures
-    from ntpd_ivr.reports.report import load_rows, render
+    from ntpd_ivr.reports.model import compute_figures
+    from ntpd_ivr.reports.report import render
+    from ntpd_ivr.reports.repository import load_rows
     from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 
     if args.to <= args.start:
@@ -83,7 +84,8 @@ def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], An
 
 def _grouped_report(args: argparse.Namespace, settings: Any, routing: Any) -> int:
     from ntpd_ivr.db.session import make_engine
-    from ntpd_ivr.reports.grouped import MAX_WITHIN, RENDERERS, build_report, taker_names
+    from ntpd_ivr.reports.grouped import RENDERERS, build_report, taker_names
+    from ntpd_ivr.reports.model import MAX_WITHIN
     from ntpd_ivr.web.auth import UserStore
 
     if not 0 < args.within <= MAX_WITHIN:
