@@ -27,7 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from ntpd_ivr.api.http import API, bearer_of
-from ntpd_ivr.calls.tracker import LiveCounts
+from ntpd_ivr.calls.values import LiveCounts
 from ntpd_ivr.web.app import problem
 from ntpd_ivr.web.auth import role_allows
 

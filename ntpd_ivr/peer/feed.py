@@ -34,7 +34,7 @@ from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent, CoreShowChannel, Newchannel
 from ntpd_ivr.background import Background
 from ntpd_ivr.calls.confirm import CallConfirmations
-from ntpd_ivr.calls.tracker import arrival, live_112_calls, live_arrival
+from ntpd_ivr.calls.values import arrival, live_112_calls, live_arrival
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.peer.nodes import NodeWatch, merge_walls
 from ntpd_ivr.peer.replay import Node, PresenceReplay
