@@ -9,6 +9,7 @@ nothing spooled can be refused by the database and stall every record behind it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -16,7 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.events import AgencyTrunkAttempt, AmiEvent, CoreShowChannel, Newchannel
@@ -46,6 +47,13 @@ CUT_BY_NODE_FAILURE = "cut-by-node-failure"
 UNCONFIRMED = "unconfirmed"
 DISPOSITIONS = ("answered", "abandoned-in-queue", "hung-up-in-ivr", "abandoned-ringing",
                 "failed", CUT_BY_NODE_FAILURE, UNCONFIRMED)
+
+
+class RecordSink(Protocol):
+    """Where a domain hands its call records (calls/keeper.py RecordKeeper, core.records)."""
+
+    def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]:
+        """Queue a record for the spool, in order; the future resolves once it is durable."""
 
 
 def disposition_of(*, answered: bool, reached_queue: bool) -> str:

@@ -15,33 +15,24 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.channel import AgiChannel
-from ntpd_ivr.calls.values import CallStep, CallUpdate
+from ntpd_ivr.calls.values import CallStep, CallUpdate, RecordSink
 from ntpd_ivr.errors import AgiError, AgiHangup
 from ntpd_ivr.location.service import from_dialplan, record_fields
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.prank.ivr import Gate, PrankGate
 from ntpd_ivr.prank.policy import STRIKE_FREE
 from ntpd_ivr.routing.config import RoutingConfig
-from ntpd_ivr.routing.engine import CallFacts, LiveState, route
+from ntpd_ivr.routing.engine import CallFacts, LiveState, LiveStateSource, route
 from ntpd_ivr.settings import IvrSettings
 
 # A record write must never hold a caller: past this, the caller goes on and we log.
 RECORD_WAIT_SECONDS = 1.0
 HANGUP_SETTLE_SECONDS = 0.2
 MIN_WAIT_MS = 1000
-
-
-class RecordSink(Protocol):
-    def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]:
-        """Queue a record for the spool, in order; the future resolves once it is durable."""
-
-
-class LiveStateSource(Protocol):
-    async def snapshot(self) -> LiveState: ...
 
 
 class _NoLiveState:

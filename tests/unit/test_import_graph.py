@@ -45,11 +45,8 @@ PUBLIC_EXTRA = frozenset({
     "ntpd_ivr.location.aml",      # pure parsers of the AML SMS and the ELS POST formats
 })
 KNOWN_INTERNAL = frozenset({
-    ("ntpd_ivr.api.screens", "ntpd_ivr.campaigns.store"),
     ("ntpd_ivr.api.screens", "ntpd_ivr.incidents.http"),
     ("ntpd_ivr.campaigns.audio", "ntpd_ivr.ivr.prompts"),
-    ("ntpd_ivr.campaigns.service", "ntpd_ivr.calls.keeper"),
-    ("ntpd_ivr.campaigns.service", "ntpd_ivr.routing.live"),
     ("ntpd_ivr.dispatch.model", "ntpd_ivr.ivr.prompts"),
     ("ntpd_ivr.incidents.http", "ntpd_ivr.api.params"),
     ("ntpd_ivr.ivr.emergency", "ntpd_ivr.location.service"),
