@@ -38,6 +38,7 @@ from ntpd_ivr.reports.model import parse_query, to_json
 from ntpd_ivr.reports.repository import ReportSource
 from ntpd_ivr.web.app import current_session
 from ntpd_ivr.web.auth import AGENCY_ROLE, role_allows
+from ntpd_ivr.web.bearer import TOKENS, bearer_of
 from ntpd_ivr.web.sessions import SessionsUnavailable
 
 log = logging.getLogger(__name__)
@@ -72,15 +73,6 @@ class ApiError(Refusal):
 
 def bad(reason: str) -> ApiError:
     return ApiError(400, "bad-request", reason)
-
-
-def bearer_of(request: web.Request) -> str | None:
-    """The token of an `Authorization: Bearer` header; "" for another scheme."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
 
 
 async def authenticate(request: web.Request) -> Principal:
@@ -281,6 +273,7 @@ def add_routes(app: web.Application, deps: ApiDeps) -> None:
     """/api/v1 in the web app (called by the composition root). The routes are left out of
     the session guard (web/app.py's REQUIRED_ROLE): api_route checks token or session."""
     app[API] = deps
+    app[TOKENS] = deps.tokens  # /metrics takes the same tokens (ops/metrics.py)
     app.router.add_get(f"{PREFIX}/openapi.json", openapi, name="api-v1-openapi")
     app.router.add_get("/api/openapi.json", screens_openapi, name="api-screens-openapi")
     app.router.add_get(f"{PREFIX}/calls", list_calls, name="api-v1-calls")
