@@ -52,7 +52,6 @@ KNOWN_INTERNAL = frozenset({
     ("ntpd_ivr.ivr.emergency", "ntpd_ivr.location.service"),
     ("ntpd_ivr.ivr.emergency", "ntpd_ivr.prank.ivr"),
     ("ntpd_ivr.ivr.emergency", "ntpd_ivr.prank.policy"),
-    ("ntpd_ivr.reports.commands", "ntpd_ivr.calls.reconcile"),
     ("ntpd_ivr.reports.commands", "ntpd_ivr.incidents.commitments"),
     ("ntpd_ivr.reports.grouped", "ntpd_ivr.incidents.commitments"),
     ("ntpd_ivr.reports.report", "ntpd_ivr.incidents.commitments"),
