@@ -46,7 +46,6 @@ PUBLIC_EXTRA = frozenset({
 })
 KNOWN_INTERNAL = frozenset({
     ("ntpd_ivr.api.screens", "ntpd_ivr.incidents.http"),
-    ("ntpd_ivr.campaigns.audio", "ntpd_ivr.ivr.prompts"),
     ("ntpd_ivr.dispatch.model", "ntpd_ivr.ivr.prompts"),
     ("ntpd_ivr.incidents.http", "ntpd_ivr.api.params"),
     ("ntpd_ivr.ivr.emergency", "ntpd_ivr.location.service"),
