@@ -49,8 +49,6 @@ KNOWN_INTERNAL = frozenset({
     ("ntpd_ivr.dispatch.model", "ntpd_ivr.ivr.prompts"),
     ("ntpd_ivr.incidents.http", "ntpd_ivr.api.params"),
     ("ntpd_ivr.ivr.emergency", "ntpd_ivr.location.service"),
-    ("ntpd_ivr.ivr.emergency", "ntpd_ivr.prank.ivr"),
-    ("ntpd_ivr.ivr.emergency", "ntpd_ivr.prank.policy"),
     ("ntpd_ivr.reports.commands", "ntpd_ivr.incidents.commitments"),
     ("ntpd_ivr.reports.grouped", "ntpd_ivr.incidents.commitments"),
     ("ntpd_ivr.reports.report", "ntpd_ivr.incidents.commitments"),
