@@ -346,6 +346,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     for warning in config.prank.warnings(config.source):
         print(f"warning: {warning}", file=sys.stderr)
+    from ntpd_ivr.places.package import PACKAGE, VERSION
+    if config.places_package and config.places_package != f"{PACKAGE} {VERSION}":
+        print(f"warning: {config.places_file}: imported from {config.places_package}, not the "
+              f"pinned {PACKAGE} {VERSION}: `ntpd-ivr places import` again (docs/places.md)",
+              file=sys.stderr)
     print(f"{config.source}: {len(config.regions)} region(s), {len(config.agencies)} "
           f"agency(ies), {len(config.operators)} operator(s): "
           + ("OK" if not problems else f"{len(problems)} problem(s)"))
@@ -528,6 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_campaign_commands(sub, with_config, _load)
     from ntpd_ivr.prank.commands import add_commands as add_strike_commands
     add_strike_commands(sub, with_config, _load)
+    from ntpd_ivr.places.commands import add_commands as add_places_commands
+    add_places_commands(sub, with_config, _load)
 
     p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, "
                        "held callers, soak",

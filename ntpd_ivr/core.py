@@ -38,7 +38,7 @@ from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 from ntpd_ivr.routing.live import QueueMonitor
 from ntpd_ivr.routing.reload import load_for_reload
 from ntpd_ivr.settings import Settings
-from ntpd_ivr.web.app import WebDeps
+from ntpd_ivr.web.app import MapTiles, WebDeps
 from ntpd_ivr.web.auth import ROLES, PasswordChecker, SecretKeys, UserStore
 from ntpd_ivr.web.client import ProxyTrust
 from ntpd_ivr.web.hub import DEFAULT_TOPICS, LiveHub
@@ -305,4 +305,5 @@ def web_deps(core: Core, health: Callable[[], tuple[bool, dict[str, Any]]]) -> W
             refusal_delay_seconds=settings.login_refusal_delay_seconds)),
         passwords=PasswordChecker(settings.login_hash_threads, settings.login_hash_queue),
         proxies=ProxyTrust.from_setting(settings.trusted_proxies), audit=core.audit,
-        zone=lambda: core.routing().zone)  # times shown in the center's zone
+        zone=lambda: core.routing().zone,  # times shown in the center's zone
+        map_tiles=MapTiles(settings.map_tile_url, settings.map_tile_attribution))

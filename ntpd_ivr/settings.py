@@ -125,6 +125,13 @@ class WebSettings:
     # past the threads plus the queue, a login is refused at once (503) without hashing.
     login_hash_threads: int = 1
     login_hash_queue: int = 16
+    # The maps' base layer (desk, agency screen): a tile URL with {z}, {x}, {y} (and optional
+    # {s}), the center's own tile server or one it is licensed to use, e.g.
+    # "https://tiles.example.go.id/{z}/{x}/{y}.png" or "/tiles/{z}/{x}/{y}.png". Empty: no
+    # tiles, the plain offline map (fixes, scale, the region's boundary). Its origin is
+    # added to the pages' CSP img-src.
+    map_tile_url: str = ""
+    map_tile_attribution: str = ""  # the tiles' licence line, shown on the map
 
 
 @dataclass(frozen=True)
@@ -525,9 +532,21 @@ def _validate_web(web: WebSettings, where: str) -> None:
     for key, value in counts.items():
         if value <= 0:
             raise ConfigError(f"{where}: web.{key} must be positive, got {value}")
+    _validate_tile_url(web.map_tile_url, f"{where}: web.map_tile_url")
     if web.login_hash_queue < 0 or web.login_refusal_delay_seconds < 0:
         raise ConfigError(f"{where}: web.login_hash_queue and "
                           "web.login_refusal_delay_seconds must be 0 or more")
+
+
+def _validate_tile_url(url: str, where: str) -> None:
+    if not url:
+        return
+    if not all(f"{{{part}}}" in url for part in "zxy"):
+        raise ConfigError(f"{where}: needs {{z}}, {{x}} and {{y}}, got {url!r}")
+    if not (url.startswith(("https://", "http://")) or url.startswith("/")) \
+            or any(c in url for c in " '\";"):
+        raise ConfigError(f"{where}: an http(s):// URL or a path on this server, "
+                          f"got {url!r}")
 
 
 def _validate_ami_peer(peer: AmiPeerSettings, where: str) -> None:

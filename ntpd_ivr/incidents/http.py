@@ -23,6 +23,7 @@ from ntpd_ivr.incidents.model import AGENCY_EVENTS, TRANSITIONS, DispatchEvent
 from ntpd_ivr.incidents.rights import CallRights
 from ntpd_ivr.incidents.schemas import BadInput
 from ntpd_ivr.incidents.service import IncidentService
+from ntpd_ivr.location.model import map_config
 from ntpd_ivr.period import query_period
 from ntpd_ivr.web import csrf
 from ntpd_ivr.web.app import DEPS, checked_fields, json_reply, path_id, protect, refuse
@@ -198,9 +199,19 @@ async def agency_page(request: web.Request) -> web.Response:
     config = service.routing()
     known = config.agencies.get(agency or "")
     rows = await service.agency_dispatches(agency)
+    tiles = request.app[DEPS].map_tiles
+    # The map: the incidents' points, over the agency's region (every region for the rest).
+    shown = map_config(config.regions.values(), tiles.url, tiles.attribution,
+                       only=[known.region] if known else None)
+    shown["points"] = list({row["incident_id"]: {
+        "id": row["incident_id"], "lat": row["lat"], "lon": row["lon"],
+        "text": f"#{row['incident_id']} {row['category']} · {row['kecamatan']}"}
+        for row in rows if row.get("lat") is not None and row.get("lon") is not None
+    }.values())
     return render(request, "agency.html", rows=rows, times=SCREEN_TIMES,
                   agency_name=known.name if known else (agency or "*"),
-                  actions={row["id"]: _actions_for(row["status"]) for row in rows})
+                  actions={row["id"]: _actions_for(row["status"]) for row in rows},
+                  map=shown)
 
 
 def _period(request: web.Request, now: datetime) -> tuple[datetime, datetime]:

@@ -291,7 +291,7 @@ class IncidentService:
         d, i = Dispatch.__table__, Incident.__table__
         query = (select(*d.c, i.c.category, i.c.kecamatan, i.c.desa, i.c.address,
                         i.c.description, i.c.severity, i.c.people_involved,
-                        i.c.status.label("incident_status"))
+                        i.c.lat, i.c.lon, i.c.status.label("incident_status"))
                  .join(i, i.c.id == d.c.incident_id)
                  .order_by(d.c.created_at.desc(), d.c.id.desc()).limit(limit))
         if agency is not None:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 LocationKind = Literal["point", "circle", "civic", "unsupported", "malformed", "none"]
 LocationSource = Literal["network", "call-taker"]
@@ -122,3 +123,140 @@ def check_coordinates(lat: float, lon: float) -> None:
                 or not math.isfinite(value) or not -limit <= value <= limit:
             raise ValueError(f"{name} must be -{limit:.0f}..{limit:.0f} degrees, "
                              f"not {value!r}")
+
+
+# ---- Boundaries: where a point lies (routing config `regions.<r>.boundary`) ---------------
+# Hand-written point-in-polygon rather than shapely: a region's polygons are a few thousand
+# vertices at most, a ray-casting test behind a bounding box answers in microseconds, and the
+# controller that serves FastAGI takes on no native GEOS library for 30 lines. Degrees are
+# treated as a plane: exact enough inside one regency, and Indonesia crosses no antimeridian.
+
+Ring = tuple[tuple[float, float], ...]  # (lon, lat) positions, GeoJSON's order, closed
+Polygon = tuple[Ring, ...]              # the outer ring, then its holes
+
+
+def in_ring(ring: Ring, lon: float, lat: float) -> bool:
+    """Ray casting: does a ray from the point eastwards cross the ring an odd number of times."""
+    inside = False
+    for (x1, y1), (x2, y2) in pairwise(ring):
+        if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def in_polygon(polygon: Polygon, lon: float, lat: float) -> bool:
+    outer, *holes = polygon
+    return in_ring(outer, lon, lat) and not any(in_ring(hole, lon, lat) for hole in holes)
+
+
+@dataclass(frozen=True)
+class Area:
+    """One place with its polygons: a region's outline (no names), a kecamatan, or a desa."""
+
+    kecamatan: str
+    desa: str
+    polygons: tuple[Polygon, ...]
+    bbox: tuple[float, float, float, float]  # min lon, min lat, max lon, max lat
+
+    @classmethod
+    def of(cls, polygons: Sequence[Polygon], kecamatan: str = "", desa: str = "") -> Area:
+        xs = [x for p in polygons for x, _ in p[0]]
+        ys = [y for p in polygons for _, y in p[0]]
+        return cls(kecamatan, desa, tuple(polygons), (min(xs), min(ys), max(xs), max(ys)))
+
+    def holds(self, lat: float, lon: float) -> bool:
+        x0, y0, x1, y1 = self.bbox
+        return x0 <= lon <= x1 and y0 <= lat <= y1 \
+            and any(in_polygon(p, lon, lat) for p in self.polygons)
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """A region's GeoJSON file, read and checked: its outline (or, without one, the union of
+    its kecamatan), its kecamatan and desa polygons, and the GeoJSON itself for the maps."""
+
+    source: str
+    outline: tuple[Area, ...]
+    kecamatan: tuple[Area, ...] = ()
+    desa: tuple[Area, ...] = ()
+    geojson: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def holds(self, lat: float, lon: float) -> bool:
+        return any(a.holds(lat, lon) for a in self.outline or self.kecamatan)
+
+    def place_of(self, lat: float, lon: float) -> tuple[str, str]:
+        """(kecamatan, desa) the point lies in; "" where no polygon holds it."""
+        desa = next((a for a in self.desa if a.holds(lat, lon)), None)
+        if desa is not None:
+            return desa.kecamatan, desa.desa
+        kecamatan = next((a for a in self.kecamatan if a.holds(lat, lon)), None)
+        return (kecamatan.kecamatan if kecamatan else ""), ""
+
+
+class BoundedRegion(Protocol):
+    """What `locate` needs of a routing config region (ntpd_ivr/routing/model.py Region)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def boundary(self) -> Boundary | None: ...
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a point lies among the regions' boundaries, seen from the call's region `home`.
+    inside: None when `home` has no boundary (nothing to say); region: the most specific
+    region holding the point (a kabupaten/kota before the province), or None."""
+
+    lat: float
+    lon: float
+    home: str
+    inside: bool | None
+    region: str | None = None
+    region_name: str | None = None
+    kecamatan: str = ""
+    desa: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lat": self.lat, "lon": self.lon, "home": self.home, "inside": self.inside,
+                "region": self.region, "region_name": self.region_name,
+                "kecamatan": self.kecamatan or None, "desa": self.desa or None}
+
+
+_SPECIFIC = {"kota": 0, "kabupaten": 0, "province": 1}
+
+
+def locate(regions: Iterable[BoundedRegion], home: str, lat: float, lon: float) -> Located:
+    """The reverse look-up of a point (kecamatan/desa, for the incident form) and the
+    wrong-regency check (is it outside the call's region, and in which region then)."""
+    check_coordinates(lat, lon)
+    bounded = [r for r in regions if r.boundary is not None]
+    holding = sorted((r for r in bounded if r.boundary and r.boundary.holds(lat, lon)),
+                     key=lambda r: _SPECIFIC.get(r.level, 0))
+    own = next((r for r in bounded if r.key == home), None)
+    inside = None if own is None else own in holding
+    if not holding:
+        return Located(lat, lon, home, inside)
+    # Outside its own region, the region it falls in is a regency (never the province around).
+    best = holding[0] if inside is not False else next(
+        (r for r in holding if r.level != "province"), holding[0])
+    assert best.boundary is not None
+    kecamatan, desa = best.boundary.place_of(lat, lon)
+    return Located(lat, lon, home, inside, best.key, best.name, kecamatan, desa)
+
+
+def map_config(regions: Iterable[BoundedRegion], tile_url: str = "", attribution: str = "",
+               only: Iterable[str] | None = None) -> dict[str, Any]:
+    """What a page's map is drawn from (static/map.js): the base layer (settings
+    web.map_tile_url; "" is the plain offline map) and the regions' boundaries as GeoJSON
+    (all of them, or those in `only`)."""
+    wanted = None if only is None else set(only)
+    return {"tiles": tile_url, "attribution": attribution,
+            "boundaries": {r.key: {"name": r.name, "level": r.level,
+                                   "geojson": dict(r.boundary.geojson)}
+                           for r in regions if r.boundary is not None
+                           and (wanted is None or r.key in wanted)}}

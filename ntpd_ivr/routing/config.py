@@ -17,7 +17,17 @@ from types import MappingProxyType
 
 from ntpd_ivr.configfile import ConfigReader, parse_toml
 from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.location.config import BoundaryError, load_boundary
+from ntpd_ivr.location.model import Boundary
 from ntpd_ivr.numbers import canonical_prefix
+from ntpd_ivr.places.model import (
+    DEFAULT_PLACES_FILE,
+    REGENCY_CODE,
+    PlacesBook,
+    place_name_problem,
+    places_path,
+    read_places,
+)
 from ntpd_ivr.prank.config import PrankConfig, parse_prank
 from ntpd_ivr.routing.model import (
     CALLER_ID_SOURCES,
@@ -62,6 +72,10 @@ class RoutingConfig:
     # (ntpd_ivr/workspace/config.py)
     wrapup_limit_seconds: int = 120
     prank: PrankConfig = field(default_factory=PrankConfig)  # ntpd_ivr/prank
+    # The places file the regions with a code read (docs/places.md), and the package and
+    # version it was imported from ("idn-area-data 4.0.1"); "" when no region has a code.
+    places_file: str = ""
+    places_package: str = ""
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -179,8 +193,35 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
 
     operators = _operators(top.sub("operators", {}))
 
+    places_file = top.get("places_file", str, DEFAULT_PLACES_FILE)
+    books: list[PlacesBook] = []  # read once, and only when a region names a code
+
+    def imported(r: ConfigReader) -> tuple[str, Mapping[str, tuple[str, ...]], str]:
+        """A region's Kemendagri code, the places imported for it, its name there."""
+        code: str = r.get("code", str)
+        if not REGENCY_CODE.match(code):
+            raise r.fail("code", f"a Kemendagri kab/kota code is NN.NN (e.g. \"16.06\", "
+                         f"Musi Banyuasin), got {code!r}")
+        if "places" in r.table:
+            raise r.fail("places", f"the region has code {code}: its places come from "
+                         "`ntpd-ivr places import`; remove one of the two")
+        if not books:
+            try:
+                books.append(read_places(places_path(origin, places_file)))
+            except ConfigError as exc:
+                raise r.fail("code", f"{exc} (run `ntpd-ivr places import --regency "
+                             f"{code}`)") from None
+        book = books[0]
+        if code not in book.regencies:
+            raise r.fail("code", f"kab/kota {code} is not in {book.source} (imported: "
+                         f"{', '.join(sorted(book.regencies)) or 'none'}): run `ntpd-ivr "
+                         f"places import --regency {code}`")
+        regency = book.regencies[code]
+        return code, regency.pick_lists(), regency.name
+
     regions_r = top.sub("regions")
     regions: dict[str, Region] = {}
+    by_code: dict[str, str] = {}
     agencies: dict[str, Agency] = {}
     pending_after_hours: list[tuple[ConfigReader, str]] = []
     prank_readers: dict[str, ConfigReader] = {}
@@ -199,6 +240,12 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
             prefixes = tuple(canonical_prefix(v) for v in r.strings("caller_prefixes"))
         except ValueError as exc:
             raise r.fail("caller_prefixes", str(exc)) from None
+        code, places, default_name = "", None, key
+        if "code" in r.table:
+            code, places, default_name = imported(r)
+            if code in by_code:
+                raise r.fail("code", f"{code} is already regions.{by_code[code]}.code")
+            by_code[code] = key
         trunks = r.strings("trunks")
         for t in trunks:
             _name(r, "trunks", _ASTERISK_NAME, "PJSIP endpoint name", t)
@@ -206,12 +253,13 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
                 raise r.fail("trunks", f"no operator {t!r} (known: "
                              f"{', '.join(sorted(operators))}; see [operators.<name>])")
         region = Region(
-            key=key, name=r.get("name", str, key), level=level,
+            key=key, name=r.get("name", str, default_name), level=level,
             queue=_name(r, "queue", _ASTERISK_NAME, "queue name", r.get("queue", str)),
             overflow_to=r.get("overflow_to", str, ""),
             max_wait_seconds=r.get("max_wait_seconds", float, 20.0),
             trunks=trunks, dids=dids, caller_prefixes=prefixes,
-            places=_places(r.sub("places", {})))
+            places=places if places is not None else _places(r.sub("places", {})), code=code,
+            boundary=_boundary(r, origin))
         if region.max_wait_seconds <= 0:
             raise r.fail("max_wait_seconds", "must be positive")
         ag_r = r.sub("agencies", {})
@@ -279,14 +327,16 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         legacy_numbers=MappingProxyType(legacy), regions=MappingProxyType(regions),
         agencies=MappingProxyType(agencies), operators=MappingProxyType(operators),
         wrapup_limit_seconds=wrapup_limit,
-        prank=prank)
+        prank=prank,
+        places_file=books[0].source if books else "",
+        places_package=f"{books[0].package} {books[0].version}" if books else "")
 
 
 def _place_name(reader: ConfigReader, key: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 100 \
-            or not value.isprintable() or value != " ".join(value.split()):
-        raise reader.fail(key, f"a place name is one line of 1-100 characters without "
-                          f"extra spaces, got {value!r}")
+    problem = place_name_problem(value)
+    if problem:
+        raise reader.fail(key, problem)
+    assert isinstance(value, str)
     return value
 
 
@@ -307,6 +357,17 @@ def _places(reader: ConfigReader) -> Mapping[str, tuple[str, ...]]:
             raise reader.fail(kecamatan, f"a desa twice in {list(desa)}")
         places[kecamatan] = desa
     return MappingProxyType(places)
+
+
+def _boundary(reader: ConfigReader, origin: str) -> Boundary | None:
+    """`boundary = "boundaries/muba.geojson"`: a GeoJSON file, relative to the config file."""
+    name = reader.get("boundary", str, "")
+    if not name:
+        return None
+    try:
+        return load_boundary(Path(origin).parent / name)
+    except BoundaryError as exc:
+        raise reader.fail("boundary", str(exc)) from None
 
 
 def _match(reader: ConfigReader, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

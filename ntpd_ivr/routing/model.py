@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import time as dtime
 from types import MappingProxyType
 
+from ntpd_ivr.location.model import Boundary
+
 UNCLASSIFIED = "unclassified"
 MODES = ("direct", "via-call-taker")
 # Where res_pjsip takes the caller's number from (res_pjsip_caller_id.c): with
@@ -82,6 +84,11 @@ class Region:
     caller_prefixes: tuple[str, ...]
     # kecamatan -> its desa/kelurahan, for the call-taker's location pick lists
     places: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # Kemendagri kab/kota code ("16.06"), "" when none; its places come from the places file
+    code: str = ""
+    # its outline and kecamatan/desa polygons (`boundary`, a GeoJSON file), for the maps,
+    # the incident form's reverse look-up and the wrong-regency warning; None: not given
+    boundary: Boundary | None = None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,20 @@ SECURITY_HEADERS = {
 
 
 @dataclass(frozen=True)
+class MapTiles:
+    """The maps' base layer (settings web.map_tile_url); an empty url: no tiles."""
+
+    url: str = ""
+    attribution: str = ""
+
+    @property
+    def origin(self) -> str:
+        """Where the tiles come from, for the CSP's img-src ("" when from this server)."""
+        parts = urlsplit(self.url.replace("{s}", "*"))
+        return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+@dataclass(frozen=True)
 class WebDeps:
     health: HealthProbe
     users: UserStore
@@ -80,6 +94,7 @@ class WebDeps:
     proxies: client.ProxyTrust = field(default_factory=client.ProxyTrust)
     audit: AuditWriter | None = None  # notices are audited; without it none is sent
     zone: Callable[[], tzinfo] = default_zone  # the center's (routing config `timezone`)
+    map_tiles: MapTiles = field(default_factory=MapTiles)
 
 
 DEPS: web.AppKey[WebDeps] = web.AppKey("deps", WebDeps)
@@ -251,7 +266,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    deps = request.app.get(DEPS)
+    tiles = deps.map_tiles.origin if deps else ""
     for name, value in SECURITY_HEADERS.items():
+        if tiles and name == "Content-Security-Policy":  # the maps' tile server, images only
+            value = f"{value}; img-src 'self' {tiles}"
         response.headers.setdefault(name, value)
 
 

@@ -6,6 +6,10 @@
     POST /api/workspace/presence  {"action": "login", "queue": Q} | {"action": "logout"} |
                                   {"action": "pause", "reason": R} | {"action": "unpause"}
                                   (calltaker, CSRF): the presence as Asterisk has it after
+    GET  /api/workspace/locate?lat=&lon=&region=
+                                  where a point lies: the region that holds it, its
+                                  kecamatan/desa where polygons exist, and whether it is
+                                  inside `region` (the call's; null: no boundary) (calltaker)
 
 A form post gets 303 back to the page; JSON gets the presence. Refusals: 400 bad-request,
 409 no-endpoint | not-logged-in | already-member |
@@ -23,8 +27,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ntpd_ivr.calls.values import DISPOSITIONS as CALL_DISPOSITIONS
+from ntpd_ivr.location.model import locate
 from ntpd_ivr.web import csrf
-from ntpd_ivr.web.app import problem, protect, refuse, request_fields, wants_html
+from ntpd_ivr.web.app import DEPS, problem, protect, refuse, request_fields, wants_html
 from ntpd_ivr.web.auth import Session
 from ntpd_ivr.web.i18n import translator
 from ntpd_ivr.web.templates import SESSION_KEY, render
@@ -36,7 +41,7 @@ log = logging.getLogger(__name__)
 
 WORKSPACE: web.AppKey[WorkspaceService] = web.AppKey("workspace", WorkspaceService)
 ROLES = {"workspace": "calltaker", "workspace-state": "calltaker",
-         "workspace-presence": "calltaker"}
+         "workspace-presence": "calltaker", "workspace-locate": "calltaker"}
 
 
 def _state(service: WorkspaceService, session: Session) -> dict[str, object]:
@@ -56,7 +61,24 @@ async def page(request: web.Request) -> web.Response:
     return render(request, "workspace.html", state=state,
                   pause_reasons=PAUSE_REASONS, plain_dispositions=PLAIN_DISPOSITIONS,
                   call_dispositions=t.codes("call", CALL_DISPOSITIONS),
-                  desk=desk_config(routing, t))
+                  desk=desk_config(routing, t, *_tiles(request)))
+
+
+def _tiles(request: web.Request) -> tuple[str, str]:
+    deps = request.app.get(DEPS)
+    return (deps.map_tiles.url, deps.map_tiles.attribution) if deps else ("", "")
+
+
+async def locate_point(request: web.Request) -> web.Response:
+    """The reverse look-up and the wrong-regency check (ntpd_ivr/location/model.py)."""
+    query = request.query
+    try:
+        lat, lon = float(query.get("lat", "")), float(query.get("lon", ""))
+        found = locate(request.app[WORKSPACE].routing().regions.values(),
+                       query.get("region", ""), lat, lon)
+    except ValueError as exc:
+        return refuse(request, 400, "bad-request", f"lat and lon in degrees: {exc}")
+    return web.json_response(found.to_json())
 
 
 async def get_state(request: web.Request) -> web.Response:
@@ -103,5 +125,6 @@ def routes(service: WorkspaceService) -> Callable[[web.Application], None]:
         app.router.add_get("/api/workspace", get_state, name="workspace-state")
         app.router.add_post("/api/workspace/presence", change_presence,
                             name="workspace-presence")
+        app.router.add_get("/api/workspace/locate", locate_point, name="workspace-locate")
 
     return add_routes

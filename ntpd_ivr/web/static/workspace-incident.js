@@ -16,6 +16,7 @@
   const FINAL = new Set(["resolved", "refused", "timed-out", "cancelled", "failed"]);
   let call = null; // {uniqueid, ...} the call the form is for
   let incidentId = null;
+  let placeFromMap = false; // the kecamatan/desa shown came from the map's look-up
   let wrapupTimer = null;
   const dispatchRows = new Map(); // agency -> <tr>
 
@@ -53,25 +54,45 @@
     return config.regions[$("inc-region").value]?.places ?? {};
   }
 
-  function fillKecamatan(wanted) {
-    const select = $("inc-kecamatan");
+  // The last option of each list: a place the list lacks (or a region without a list) is
+  // typed into the text field under it. No place name starts with a space
+  // (ntpd_ivr/places/model.py), so this value is never a listed one.
+  const OTHER = " other";
+
+  function fillPlaces(select, names, wanted) {
     select.replaceChildren();
     option(select, "", labels["incident.choose"]);
-    for (const name of Object.keys(places())) option(select, name, name);
-    const match = Object.keys(places()).find(
+    for (const name of names) option(select, name, name);
+    option(select, OTHER, labels["incident.other"]);
+    const match = names.find(
       (name) => wanted && name.toLowerCase() === String(wanted).toLowerCase());
-    select.value = match ?? "";
+    // Nothing to pick from, or a name (the operator's civic address) the list lacks: typed.
+    select.value = match ?? (names.length === 0 || wanted ? OTHER : "");
+  }
+
+  function showOther(select, input, wanted, required) {
+    const typed = select.value === OTHER;
+    input.hidden = !typed;
+    input.required = typed && required;
+    input.value = typed && wanted ? String(wanted) : "";
+  }
+
+  function fillKecamatan(wanted) {
+    fillPlaces($("inc-kecamatan"), Object.keys(places()), wanted);
+    showOther($("inc-kecamatan"), $("inc-kecamatan-other"), wanted, true);
     fillDesa();
   }
 
   function fillDesa(wanted) {
-    const select = $("inc-desa");
-    select.replaceChildren();
-    option(select, "", labels["incident.choose"]);
-    for (const name of places()[$("inc-kecamatan").value] ?? []) option(select, name, name);
-    const match = [...select.options].find(
-      (o) => wanted && o.value.toLowerCase() === String(wanted).toLowerCase());
-    select.value = match ? match.value : "";
+    const kecamatan = $("inc-kecamatan").value;
+    fillPlaces($("inc-desa"), kecamatan === OTHER ? [] : places()[kecamatan] ?? [], wanted);
+    if (kecamatan === "" && !wanted) $("inc-desa").value = "";
+    showOther($("inc-desa"), $("inc-desa-other"), wanted, false);
+  }
+
+  function placeValue(selectId) {
+    const select = $(selectId);
+    return (select.value === OTHER ? $(`${selectId}-other`) : select).value.trim();
   }
 
   function networkLocation(location) {
@@ -88,6 +109,7 @@
   function startForm(popped) {
     call = popped;
     incidentId = null;
+    placeFromMap = false;
     dispatchRows.clear();
     form.reset();
     card.dataset.state = "open";
@@ -124,11 +146,12 @@
   function draft() {
     const body = { call: call.uniqueid };
     for (const [key, id] of [["category", "inc-category"], ["severity", "inc-severity"],
-      ["region", "inc-region"], ["kecamatan", "inc-kecamatan"], ["desa", "inc-desa"],
-      ["address", "inc-address"], ["lat", "inc-lat"], ["lon", "inc-lon"],
+      ["region", "inc-region"], ["address", "inc-address"], ["lat", "inc-lat"], ["lon", "inc-lon"],
       ["description", "inc-description"]]) {
       body[key] = $(id).value.trim();
     }
+    body.kecamatan = placeValue("inc-kecamatan");
+    body.desa = placeValue("inc-desa");
     body.people_involved = Number($("inc-people").value || 0);
     return body;
   }
@@ -152,15 +175,25 @@
     }
   });
 
-  $("inc-region").addEventListener("change", () => { fillKecamatan(); suggest(); });
-  $("inc-kecamatan").addEventListener("change", () => { fillDesa(); suggest(); });
+  $("inc-region").addEventListener("change", () => { placeFromMap = false; fillKecamatan(); suggest(); });
+  $("inc-kecamatan").addEventListener("change", () => {
+    placeFromMap = false;
+    showOther($("inc-kecamatan"), $("inc-kecamatan-other"), "", true);
+    fillDesa();
+    suggest();
+  });
+  $("inc-desa").addEventListener("change", () => {
+    placeFromMap = false;
+    showOther($("inc-desa"), $("inc-desa-other"), "", false);
+  });
+  $("inc-kecamatan-other").addEventListener("change", suggest);
   $("inc-category").addEventListener("change", suggest);
 
   // --- suggestion: an open incident of this category in this kecamatan ------------------
 
   async function suggest() {
     const category = $("inc-category").value;
-    const kecamatan = $("inc-kecamatan").value;
+    const kecamatan = placeValue("inc-kecamatan");
     const list = $("suggestion-list");
     if (!call || incidentId !== null || !category || !kecamatan) {
       $("suggestions").hidden = true;
@@ -367,6 +400,23 @@
         showDispatch(data);
       }
     }
+  });
+
+  // The incident's point from the map (workspace-map.js): its coordinates, and where it
+  // lies. A point the call-taker placed sets the region, kecamatan and desa; a fix sets
+  // them only while nobody else has (the operator's civic address, the call-taker's pick).
+  document.addEventListener("desk:place", (message) => {
+    const { lat, lon, by, located } = message.detail;
+    if (!call || message.detail.call !== call.uniqueid || incidentId !== null) return;
+    $("inc-lat").value = String(lat);
+    $("inc-lon").value = String(lon);
+    if (!located?.kecamatan || !config.regions[located.region]) return;
+    if (by !== "call-taker" && placeValue("inc-kecamatan") && !placeFromMap) return;
+    $("inc-region").value = located.region;
+    fillKecamatan(located.kecamatan);
+    fillDesa(located.desa);
+    placeFromMap = true;
+    suggest();
   });
 
   const initial = JSON.parse($("call-initial").textContent);
