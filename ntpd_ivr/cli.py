@@ -529,6 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/prompts"))
     p.set_defaults(func=cmd_prompts)
 
+    from ntpd_ivr.calls.commands import add_commands as add_reconcile_command
+    add_reconcile_command(sub, with_config, _load)
     from ntpd_ivr.reports.commands import add_commands
     add_commands(sub, with_config, _load)
     from ntpd_ivr.takers.commands import add_commands as add_taker_commands

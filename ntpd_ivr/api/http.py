@@ -33,24 +33,19 @@ from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.dispatch.tables import Dispatch
 from ntpd_ivr.errors import Refusal
+from ntpd_ivr.feed.model import PushResult
 from ntpd_ivr.incidents.tables import Incident
-from ntpd_ivr.reports import grouped
-from ntpd_ivr.reports.http import ReportSource, parse_query
+from ntpd_ivr.reports.model import parse_query, to_json
+from ntpd_ivr.reports.repository import ReportSource
 from ntpd_ivr.web.app import current_session
 from ntpd_ivr.web.auth import AGENCY_ROLE, role_allows
+from ntpd_ivr.web.bearer import TOKENS, bearer_of
 from ntpd_ivr.web.sessions import SessionsUnavailable
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 MAX_AUDIT_QUERY = 500
-
-
-@dataclass(frozen=True)
-class PushResult:
-    queued: int
-    delivered: int
-    pending: int
 
 
 class FeedControl(Protocol):
@@ -79,15 +74,6 @@ class ApiError(Refusal):
 
 def bad(reason: str) -> ApiError:
     return ApiError(400, "bad-request", reason)
-
-
-def bearer_of(request: web.Request) -> str | None:
-    """The token of an `Authorization: Bearer` header; "" for another scheme."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
 
 
 async def authenticate(request: web.Request) -> Principal:
@@ -262,7 +248,7 @@ async def figures(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         raise bad(str(exc)) from None
     report = await source.report(query)
-    return web.Response(text=grouped.to_json(report), content_type="application/json")
+    return web.Response(text=to_json(report), content_type="application/json")
 
 
 @api_route("supervisor")
@@ -288,6 +274,7 @@ def add_routes(app: web.Application, deps: ApiDeps) -> None:
     """/api/v1 in the web app (called by the composition root). The routes are left out of
     the session guard (web/app.py's REQUIRED_ROLE): api_route checks token or session."""
     app[API] = deps
+    app[TOKENS] = deps.tokens  # /metrics takes the same tokens (ops/metrics.py)
     app.router.add_get(f"{PREFIX}/openapi.json", openapi, name="api-v1-openapi")
     app.router.add_get("/api/openapi.json", screens_openapi, name="api-screens-openapi")
     app.router.add_get(f"{PREFIX}/calls", list_calls, name="api-v1-calls")

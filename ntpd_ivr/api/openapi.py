@@ -17,7 +17,7 @@ from ntpd_ivr.api.params import (
     WITHIN,
     Param,
 )
-from ntpd_ivr.reports.grouped import COLUMNS, GROUPINGS
+from ntpd_ivr.reports.model import COLUMNS, GROUPINGS
 
 API_VERSION = "1.0.0"
 CALL_FIELDS = ("uniqueid", "linkedid", "caller_number", "dialed", "category", "region",

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ntpd_ivr.reports import grouped
+from ntpd_ivr.reports import model as reports
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
@@ -88,10 +88,10 @@ LIMIT = Param("limit", f"At most this many, newest first (1-{MAX_LIMIT}, default
 REGION = Param("region", "Only this region (its key in the routing config)", _text(NAME, 40))
 AGENCY_KEY = Param("agency", "Only this agency (<region>-<agency>)", _text(AGENCY, 81))
 STATUS = Param("status", "open or closed", {"type": "string", "enum": ["open", "closed"]})
-BY = Param("by", "Grouping (default day)", {"type": "string", "enum": list(grouped.GROUPINGS)})
-WITHIN = Param("within", f"The N of 'answered within N s' (1-{grouped.MAX_WITHIN}, default "
-               f"{grouped.DEFAULT_WITHIN})",
-               {"type": "integer", "minimum": 1, "maximum": grouped.MAX_WITHIN})
+BY = Param("by", "Grouping (default day)", {"type": "string", "enum": list(reports.GROUPINGS)})
+WITHIN = Param("within", f"The N of 'answered within N s' (1-{reports.MAX_WITHIN}, default "
+               f"{reports.DEFAULT_WITHIN})",
+               {"type": "integer", "minimum": 1, "maximum": reports.MAX_WITHIN})
 CALL_ID = Param("uniqueid", "Asterisk's unique id ([<systemname>-]<epoch>.<n>)",
                 _text(UNIQUEID, MAX_UNIQUEID_CHARS), "path")
 INCIDENT_ID = Param("id", "Incident id", {"type": "integer", "minimum": 1, "maximum": MAX_ID},

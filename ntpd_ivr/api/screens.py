@@ -11,7 +11,6 @@ from typing import Any
 from ntpd_ivr.api.openapi import PROBLEM
 from ntpd_ivr.api.params import AGENCY, ISO_TIME, MAX_ID, NAME, Param
 from ntpd_ivr.campaigns import model as campaign_model
-from ntpd_ivr.campaigns.store import EDITABLE
 from ntpd_ivr.dispatch.model import ACTIONS
 from ntpd_ivr.incidents import schemas as incident_schemas
 from ntpd_ivr.incidents.model import DISPOSITIONS, SEVERITIES
@@ -133,7 +132,7 @@ CONTACTS_IMPORT_BODY = {"type": "object", "required": ["csv"],
                         "properties": {"csv": {"type": "string"}}}
 CONTACT_EDIT_BODY = {"type": "object", "minProperties": 1, "additionalProperties": False,
                      "properties": {name: {"type": ["string", "number", "null"]}
-                                    for name in EDITABLE}}
+                                    for name in campaign_model.EDITABLE}}
 BAD_CSV = {"type": "object", "required": ["error", "reason"], "additionalProperties": False,
            "properties": {"error": {"type": "string"}, "reason": {"type": "string"},
                           "line": {"type": ["integer", "null"]}}}

@@ -43,9 +43,9 @@ from ntpd_ivr.callbacks.model import (
 )
 from ntpd_ivr.callbacks.tables import Callback, CallbackAttempt, CallbackCall
 from ntpd_ivr.calls import repository as calls_repository
+from ntpd_ivr.calls.values import KIND_TRUNK_ATTEMPT
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AmiError
-from ntpd_ivr.routing.steps import KIND_TRUNK_ATTEMPT
 from ntpd_ivr.settings import CallbackSettings
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ntpd_ivr.agi.protocol import AgiRequest
-from ntpd_ivr.calls.values import UNCONFIRMED, CallStep, CallUpdate
+from ntpd_ivr.calls.values import UNCONFIRMED, CallStep, CallUpdate, RecordSink
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,6 @@ MEMORY = 20_000
 CHECK_SECONDS = 1.0
 # What a session may not tell about the caller: AMI tells it.
 IDENTITY_FIELDS = ("caller_number", "trunk", "linkedid")
-
-
-class RecordSink(Protocol):
-    def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]: ...
 
 
 class AmiView(Protocol):

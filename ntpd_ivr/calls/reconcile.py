@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.store import close_cut_calls, fill_calls, transaction, unfinished
-from ntpd_ivr.calls.tracker import EMERGENCY_CONTEXTS, CallTracker, endpoint_of
-from ntpd_ivr.calls.values import CallUpdate, disposition_of
+from ntpd_ivr.calls.tracker import CallTracker
+from ntpd_ivr.calls.values import EMERGENCY_CONTEXTS, CallUpdate, disposition_of, endpoint_of
 from ntpd_ivr.numbers import canonical_caller
 
 log = logging.getLogger(__name__)

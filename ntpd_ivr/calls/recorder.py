@@ -16,10 +16,9 @@ from ntpd_ivr.ami.events import AmiActions, AmiEvent, CoreShowChannel, FullyBoot
 from ntpd_ivr.calls.confirm import CallConfirmations
 from ntpd_ivr.calls.keeper import RecordKeeper
 from ntpd_ivr.calls.reconcile import Reconciler
-from ntpd_ivr.calls.tracker import CallTracker, live_112_calls
-from ntpd_ivr.calls.values import CallUpdate, Record
+from ntpd_ivr.calls.tracker import CallTracker
+from ntpd_ivr.calls.values import CallUpdate, Record, live_112_calls, trunk_attempt_step
 from ntpd_ivr.errors import AmiError
-from ntpd_ivr.routing.steps import trunk_attempt_step
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from ntpd_ivr.calls.tables import Call, CallEvent
 
 CALLS = Call.__table__
 STEPS = CallEvent.__table__
-# What a report counts of each call, in the order of reports.figures.CallRow.
+# What a report counts of each call, in the order of reports.model.CallRow.
 REPORT_COLUMNS = ("arrived_at", "answered_at", "disposition", "ended_at", "category", "region")
 # The columns of a caller's earlier calls on the call-taker's screen.
 HISTORY_COLUMNS = ("uniqueid", "arrived_at", "disposition", "category", "region",

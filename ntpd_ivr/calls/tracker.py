@@ -7,7 +7,6 @@ the caller's record (who answered, when). Times are Asterisk's own event timesta
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,31 +27,24 @@ from ntpd_ivr.ami.events import (
     QueueCallerJoin,
     QueueCallerLeave,
 )
-from ntpd_ivr.calls.values import CallStep, CallUpdate, Record, disposition_of
+from ntpd_ivr.calls.values import (
+    CallStep,
+    CallUpdate,
+    LiveCounts,
+    Record,
+    arrival,
+    disposition_of,
+    endpoint_of,
+    live_112_calls,
+    live_arrival,
+)
 from ntpd_ivr.clock import event_time
-from ntpd_ivr.numbers import canonical_caller
 
 log = logging.getLogger(__name__)
 
-# Where a 112 caller's own channel can be while the call lives.
-EMERGENCY_CONTEXTS = frozenset({dp.CONTEXT_FROM_OPERATOR, dp.CONTEXT_EMERGENCY,
-                                dp.CONTEXT_FALLBACK})
-_CHANNEL_SUFFIX = re.compile(r"^(?:PJSIP|SIP|IAX2)/(?P<endpoint>.+)-[0-9a-f]{8}$")
 # Queue events can follow the caller's Hangup (AgentComplete does): keep that many ended
 # calls in mind so their last steps are still recorded.
 _ENDED_MEMORY = 1000
-
-
-def endpoint_of(channel: str) -> str:
-    """'PJSIP/operator-local-0000000a' -> 'operator-local'."""
-    match = _CHANNEL_SUFFIX.match(channel)
-    return match.group("endpoint") if match else channel
-
-
-def live_112_calls(channels: Iterable[CoreShowChannel]) -> dict[str, CoreShowChannel]:
-    """The 112 callers' own channels in a CoreShowChannels list, by uniqueid."""
-    return {c.uniqueid: c for c in channels
-            if c.uniqueid == c.linkedid and c.context in EMERGENCY_CONTEXTS}
 
 
 @dataclass
@@ -76,16 +68,6 @@ def disposition_at_hangup(state: _CallState) -> str | None:
         return None
     return disposition_of(answered=state.answered,
                           reached_queue=state.queued or state.abandoned)
-
-
-@dataclass(frozen=True)
-class LiveCounts:
-    """The calls being followed, for /metrics: how many in the IVR, queued and talking,
-    and since when each queued call has waited (event time), by queue."""
-    ivr: int
-    queued: int
-    talking: int
-    queued_since: dict[str, list[float]]
 
 
 # Called when a call is answered: (answer time from arrival, wait in the queue) in seconds.
@@ -211,26 +193,6 @@ class CallTracker:
                                                arrived=now - channel.duration_seconds)
             updates.append(live_arrival(channel, now))
         return updates
-
-
-def arrival(event: Newchannel) -> CallUpdate:
-    """Who the caller is and when the call arrived, from its Newchannel. The caller number
-    is canonical, as the CDR reconciliation stores it: AMI alone says who the caller is (a
-    FastAGI session may not, calls/confirm.py)."""
-    at = event_time(event)
-    return CallUpdate(uniqueid=event.uniqueid, at=at, linkedid=event.linkedid,
-                      caller_number=canonical_caller(event.caller_number),
-                      trunk=endpoint_of(event.channel), dialed=event.exten or None,
-                      arrived_at=at)
-
-
-def live_arrival(channel: CoreShowChannel, now: float) -> CallUpdate:
-    """The same from a resync's list: an arrival time from the channel's age (whole
-    seconds, so never earlier than the truth; the record keeps the earliest)."""
-    return CallUpdate(uniqueid=channel.uniqueid, at=now, linkedid=channel.linkedid,
-                      caller_number=canonical_caller(channel.caller_number),
-                      trunk=endpoint_of(channel.channel),
-                      arrived_at=now - channel.duration_seconds)
 
 
 def _step(event: AmiEvent, at: float) -> CallStep | None:

@@ -1,5 +1,6 @@
 """What a call record is made of: value types checked at the edge, and the one rule that
-says how a call ended. No I/O here.
+says how a call ended; what AMI shows of a 112 caller's channel (where it can be, its
+arrival); the step an agency trunk attempt is. No I/O here.
 
 A ``CallUpdate`` is a change to one ``calls`` row; a ``CallStep`` is one ``call_events``
 row. Both refuse, when they are built, anything PostgreSQL would refuse later, so that
@@ -8,13 +9,22 @@ nothing spooled can be refused by the database and stall every record behind it.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
+
+from ntpd_ivr import dialplan_contract as dp
+from ntpd_ivr.ami.events import AgencyTrunkAttempt, AmiEvent, CoreShowChannel, Newchannel
+from ntpd_ivr.clock import event_time
+from ntpd_ivr.numbers import canonical_caller
+
+log = logging.getLogger(__name__)
 
 _MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z, PostgreSQL and datetime both accept it
 _MAX_INT4 = 2**31 - 1
@@ -22,6 +32,10 @@ _MAX_INT4 = 2**31 - 1
 # surrogateescape makes of a caller id's stray bytes): either would be refused forever.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _STEP_KIND = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+# Where a 112 caller's own channel can be while the call lives.
+EMERGENCY_CONTEXTS = frozenset({dp.CONTEXT_FROM_OPERATOR, dp.CONTEXT_EMERGENCY,
+                                dp.CONTEXT_FALLBACK})
+_CHANNEL_SUFFIX = re.compile(r"^(?:PJSIP|SIP|IAX2)/(?P<endpoint>.+)-[0-9a-f]{8}$")
 
 # The caller's call was up on an Asterisk node that died (kill -9, power): no Hangup and
 # no CDR row will ever come; closed when the node is back (calls/reconcile.py), and the
@@ -33,6 +47,13 @@ CUT_BY_NODE_FAILURE = "cut-by-node-failure"
 UNCONFIRMED = "unconfirmed"
 DISPOSITIONS = ("answered", "abandoned-in-queue", "hung-up-in-ivr", "abandoned-ringing",
                 "failed", CUT_BY_NODE_FAILURE, UNCONFIRMED)
+
+
+class RecordSink(Protocol):
+    """Where a domain hands its call records (calls/keeper.py RecordKeeper, core.records)."""
+
+    def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]:
+        """Queue a record for the spool, in order; the future resolves once it is durable."""
 
 
 def disposition_of(*, answered: bool, reached_queue: bool) -> str:
@@ -200,3 +221,72 @@ class CallStep:
 
 
 Record = CallUpdate | CallStep
+
+
+# ---- a 112 caller's channel, as AMI shows it (the tracker, the wall, the other node) ----
+
+
+def endpoint_of(channel: str) -> str:
+    """'PJSIP/operator-local-0000000a' -> 'operator-local'."""
+    match = _CHANNEL_SUFFIX.match(channel)
+    return match.group("endpoint") if match else channel
+
+
+def live_112_calls(channels: Iterable[CoreShowChannel]) -> dict[str, CoreShowChannel]:
+    """The 112 callers' own channels in a CoreShowChannels list, by uniqueid."""
+    return {c.uniqueid: c for c in channels
+            if c.uniqueid == c.linkedid and c.context in EMERGENCY_CONTEXTS}
+
+
+def arrival(event: Newchannel) -> CallUpdate:
+    """Who the caller is and when the call arrived, from its Newchannel. The caller number
+    is canonical, as the CDR reconciliation stores it: AMI alone says who the caller is (a
+    FastAGI session may not, calls/confirm.py)."""
+    at = event_time(event)
+    return CallUpdate(uniqueid=event.uniqueid, at=at, linkedid=event.linkedid,
+                      caller_number=canonical_caller(event.caller_number),
+                      trunk=endpoint_of(event.channel), dialed=event.exten or None,
+                      arrived_at=at)
+
+
+def live_arrival(channel: CoreShowChannel, now: float) -> CallUpdate:
+    """The same from a resync's list: an arrival time from the channel's age (whole
+    seconds, so never earlier than the truth; the record keeps the earliest)."""
+    return CallUpdate(uniqueid=channel.uniqueid, at=now, linkedid=channel.linkedid,
+                      caller_number=canonical_caller(channel.caller_number),
+                      trunk=endpoint_of(channel.channel),
+                      arrived_at=now - channel.duration_seconds)
+
+
+@dataclass(frozen=True)
+class LiveCounts:
+    """The calls being followed, for /metrics: how many in the IVR, queued and talking,
+    and since when each queued call has waited (event time), by queue."""
+    ivr: int
+    queued: int
+    talking: int
+    queued_since: dict[str, list[float]]
+
+
+# ---- agency trunk attempts: the AMI UserEvent the dialplan sends after each Dial() in
+# [ntpd-agency-dial] (dialplan/ntpd-agency.conf). A UserEvent costs the caller nothing (no
+# round trip to the controller between the primary and the backup trunk) and arrives with
+# Asterisk's own timestamp.
+
+KIND_TRUNK_ATTEMPT = "agency.attempt"
+
+
+def trunk_attempt_step(event: AmiEvent) -> CallStep | None:
+    """The CallStep for an agency trunk attempt event; None for any other event."""
+    if not isinstance(event, AgencyTrunkAttempt):
+        return None
+    try:
+        return CallStep(event.uniqueid, event_time(event),
+                        KIND_TRUNK_ATTEMPT,
+                        {"agency": event.agency, "attempt": event.attempt,
+                         "trunk": event.trunk, "result": event.result,
+                         "hangup_cause": event.cause})
+    except ValueError as exc:
+        log.warning("unreadable agency trunk attempt event: %s", exc,
+                    extra={"call_id": event.uniqueid})
+        return None

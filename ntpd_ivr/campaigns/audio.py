@@ -1,5 +1,5 @@
 """A campaign's message as a file Asterisk plays: the text spoken with the prompts' TTS
-(ntpd_ivr/ivr/prompts.py), or an uploaded recording converted to the prompts' format."""
+(ntpd_ivr/speech.py), or an uploaded recording converted to the prompts' format."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 from ntpd_ivr.campaigns.exceptions import BadInput
-from ntpd_ivr.ivr.prompts import convert_recording, render_text
 from ntpd_ivr.settings import WarningsSettings
+from ntpd_ivr.speech import convert_recording, render_text
 
 
 async def message_file(settings: WarningsSettings, text: str, recording: str = "",

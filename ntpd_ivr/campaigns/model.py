@@ -25,6 +25,7 @@ REQUIRED_COLUMNS = ("name", "number")
 LANGUAGES = ("id", "en")
 MAX_CONTACTS = 50_000
 MAX_TEXT = 200
+EDITABLE = ("name", "number", "role", "kecamatan", "desa", "language")  # a contact's fields
 MAX_MESSAGE_CHARS = 1000
 
 # Outcome of one attempt. The first two mean the contact was reached.

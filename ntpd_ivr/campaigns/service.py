@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,14 +38,13 @@ from ntpd_ivr.ami.events import (
     WarningOutcome,
 )
 from ntpd_ivr.background import Background
-from ntpd_ivr.calls.keeper import RecordKeeper
-from ntpd_ivr.calls.values import CallStep
+from ntpd_ivr.calls.values import CallStep, RecordSink
 from ntpd_ivr.campaigns import model, store
 from ntpd_ivr.campaigns.audio import message_file
 from ntpd_ivr.campaigns.exceptions import BadInput, Conflict
 from ntpd_ivr.clock import event_time
 from ntpd_ivr.errors import AmiError
-from ntpd_ivr.routing.live import QueueMonitor
+from ntpd_ivr.routing.engine import LiveStateSource
 from ntpd_ivr.settings import WarningsSettings
 
 log = logging.getLogger(__name__)
@@ -109,9 +108,15 @@ class _TrunkPace:
     last_start: float | None = None
 
 
+class Records(RecordSink, Protocol):
+    """The record keeper (core.records): the warnings pace themselves on its backlog."""
+
+    def state(self) -> dict[str, Any]: ...
+
+
 class WarningService:
     def __init__(self, settings: WarningsSettings, engine: AsyncEngine, ami: AmiActions,
-                 records: RecordKeeper, queues: QueueMonitor, *,
+                 records: Records, queues: LiveStateSource, *,
                  publish: Publish | None = None,
                  watched_queues: Callable[[], set[str]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:

@@ -30,7 +30,6 @@ LISTS = cast(Table, WarningCampaignContact.__table__)
 ATTEMPTS = cast(Table, WarningAttempt.__table__)
 EVENTS = cast(Table, CallEvent.__table__)
 OUTCOME_STEP = "warning.outcome"  # call_events.kind of an attempt's outcome
-EDITABLE = ("name", "number", "role", "kecamatan", "desa", "language")
 
 
 def _iso(row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -75,21 +74,21 @@ async def list_contacts(engine: AsyncEngine, limit: int = 1000,
 async def update_contact(engine: AsyncEngine, contact_id: int, fields: Mapping[str, Any],
                          actor: str) -> dict[str, Any]:
     """An admin's edit, validated like an imported row (BadInput says what is wrong)."""
-    unknown = set(fields) - set(EDITABLE)
+    unknown = set(fields) - set(model.EDITABLE)
     if unknown or not fields:
-        raise BadInput(f"send some of {', '.join(EDITABLE)}; unknown {sorted(unknown)}")
+        raise BadInput(f"send some of {', '.join(model.EDITABLE)}; unknown {sorted(unknown)}")
     at = utcnow()
     async with engine.begin() as conn:
         current = (await conn.execute(select(CONTACTS).where(CONTACTS.c.id == contact_id)
                                       .with_for_update())).mappings().first()
         if current is None:
             raise NotFound(f"no contact {contact_id}")
-        merged = {name: str(fields.get(name, current[name])) for name in EDITABLE}
+        merged = {name: str(fields.get(name, current[name])) for name in model.EDITABLE}
         try:
             contact = model.contact_from_row(merged, 1)
         except model.ContactImportError as exc:
             raise BadInput(exc.reason) from None
-        changes = {name: getattr(contact, name) for name in EDITABLE
+        changes = {name: getattr(contact, name) for name in model.EDITABLE
                    if getattr(contact, name) != current[name]}
         if "number" in changes and (await conn.execute(select(CONTACTS.c.id).where(
                 CONTACTS.c.number == changes["number"]))).first():

@@ -26,12 +26,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.api.http import PushResult
 from ntpd_ivr.audit.trail import Entry, record
 from ntpd_ivr.clock import utcnow
+from ntpd_ivr.feed.model import PushResult
 from ntpd_ivr.feed.tables import FeedOutbox
-from ntpd_ivr.reports import grouped
-from ntpd_ivr.reports.http import ReportQuery, ReportSource
+from ntpd_ivr.reports.model import DEFAULT_WITHIN, ReportQuery
+from ntpd_ivr.reports.repository import ReportSource
 from ntpd_ivr.settings import FeedSettings
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,6 @@ def report_figures(source: ReportSource) -> Figures:
     """The feed's figures: the report of the period by region, as /api/v1/figures gives."""
     async def figures(start: datetime, end: datetime) -> dict[str, Any]:
         report = await source.report(ReportQuery(start, end, "region",
-                                                 grouped.DEFAULT_WITHIN, None))
+                                                 DEFAULT_WITHIN, None))
         return report.as_dict()
     return figures

@@ -19,14 +19,13 @@ from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.channel import AgiChannel
-from ntpd_ivr.calls.values import CallStep, CallUpdate
+from ntpd_ivr.calls.values import CallStep, CallUpdate, RecordSink
 from ntpd_ivr.errors import AgiError, AgiHangup
 from ntpd_ivr.location.service import from_dialplan, record_fields
 from ntpd_ivr.numbers import canonical_caller
-from ntpd_ivr.prank.ivr import Gate, PrankGate
-from ntpd_ivr.prank.policy import STRIKE_FREE
+from ntpd_ivr.prank.model import STRIKE_FREE, Gate
 from ntpd_ivr.routing.config import RoutingConfig
-from ntpd_ivr.routing.engine import CallFacts, LiveState, route
+from ntpd_ivr.routing.engine import CallFacts, Decision, LiveState, LiveStateSource, route
 from ntpd_ivr.settings import IvrSettings
 
 # A record write must never hold a caller: past this, the caller goes on and we log.
@@ -35,13 +34,16 @@ HANGUP_SETTLE_SECONDS = 0.2
 MIN_WAIT_MS = 1000
 
 
-class RecordSink(Protocol):
-    def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]:
-        """Queue a record for the spool, in order; the future resolves once it is durable."""
+class PrankCheck(Protocol):
+    """The prank policy on the call path (prank/ivr.py PrankGate, given by the plugin)."""
 
+    async def before_menu(self, channel: AgiChannel, routing: RoutingConfig,
+                          facts: CallFacts, step: Callable[..., None]) -> Gate: ...
 
-class LiveStateSource(Protocol):
-    async def snapshot(self) -> LiveState: ...
+    def priority(self, decision: Decision, routing: RoutingConfig,
+                 gate: Gate) -> tuple[Decision, dict[str, Any]]: ...
+
+    def dtmf(self, uniqueid: str) -> None: ...
 
 
 class _NoLiveState:
@@ -57,7 +59,7 @@ class EmergencyIvr:
     def __init__(self, settings: IvrSettings, records: RecordSink,
                  routing: RoutingConfig | Callable[[], RoutingConfig] | None = None,
                  live: LiveStateSource | None = None,
-                 prank: PrankGate | None = None) -> None:
+                 prank: PrankCheck | None = None) -> None:
         self.settings = settings
         self.prank = prank  # the prank policy (ntpd_ivr/prank); None: none
         self.records = records
@@ -196,7 +198,7 @@ class EmergencyIvr:
             if adjusted:
                 self._step(channel, "prank.priority", **adjusted)
             if digit:
-                self.prank.service.dtmf(request.uniqueid)
+                self.prank.dtmf(request.uniqueid)
         channel.log.info(
             "from %s on %s: digit=%r region=%s(%s) -> queue=%s (%s) category=%s "
             "priority=%d (%s) agency=%s (%s)", request.caller_number or "-",

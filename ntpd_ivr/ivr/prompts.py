@@ -1,9 +1,9 @@
 """Prompt audio, rendered reproducibly from the texts in `prompts/<language>/<name>.txt`.
 
 espeak-ng speaks the text (its Indonesian voice for `id`), sox turns it into 8 kHz mono
-16-bit WAV, which Asterisk plays with format_wav. A recorded file dropped in as
-`prompts/<language>/<name>.wav` replaces the synthesized one. Renders are cached by the
-hash of the text and voice settings, so re-running costs nothing.
+16-bit WAV, which Asterisk plays with format_wav (ntpd_ivr/speech.py). A recorded file
+dropped in as `prompts/<language>/<name>.wav` replaces the synthesized one. Renders are
+cached by the hash of the text and voice settings, so re-running costs nothing.
 
 A `prompts/<language>/<list>.list` holds one short prompt per line (`name` or
 `name | how to say it`, `#` comments), rendered into `<language>/<list>/<slug>.wav`: the
@@ -15,24 +15,13 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from ntpd_ivr.errors import StackError
+from ntpd_ivr.speech import SPEED_WPM, VOICES, speak_file
 
 PROMPTS_SOURCE = Path(__file__).resolve().parents[2] / "prompts"
-VOICES = {"id": "id", "en": "en"}
-SPEED_WPM = "175"
-
-
-def _render_one(text_file: Path, out_wav: Path, voice: str) -> None:
-    raw = out_wav.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-s", SPEED_WPM, "-w", str(raw), "-f",
-                    str(text_file)], check=True, capture_output=True, timeout=60)
-    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(out_wav)],
-                   check=True, capture_output=True, timeout=60)
-    raw.unlink()
 
 
 def prompt_slug(name: str) -> str:
@@ -60,7 +49,7 @@ def _render_cached(text: str, out_wav: Path, voice: str) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as text_file:
         text_file.write(text)
         text_file.flush()
-        _render_one(Path(text_file.name), out_wav, voice)
+        speak_file(Path(text_file.name), out_wav, voice)
     stamp.write_text(key)
 
 
@@ -74,28 +63,6 @@ def _render_lists(language_dir: Path, target: Path, voice: str) -> list[Path]:
             _render_cached(spoken, out_wav, voice)
             written.append(out_wav)
     return written
-def render_text(text: str, out_wav: Path, language: str = "id") -> None:
-    """One text spoken into `out_wav` with the prompts' own voice and format (a warning
-    campaign's message). The text goes through a file, never the command line."""
-    for tool in ("espeak-ng", "sox"):
-        if not shutil.which(tool):
-            raise StackError(f"{tool} is missing: apt-get install espeak-ng sox")
-    out_wav.parent.mkdir(parents=True, exist_ok=True)
-    text_file = out_wav.with_suffix(".txt")
-    text_file.write_text(text, encoding="utf-8")
-    try:
-        _render_one(text_file, out_wav, VOICES.get(language, language))
-    finally:
-        text_file.unlink(missing_ok=True)
-
-
-def convert_recording(source: Path, out_wav: Path) -> None:
-    """An uploaded recording (any format sox reads) as 8 kHz mono 16-bit WAV."""
-    if not shutil.which("sox"):
-        raise StackError("sox is missing: apt-get install sox")
-    out_wav.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["sox", str(source), "-r", "8000", "-c", "1", "-b", "16", str(out_wav)],
-                   check=True, capture_output=True, timeout=120)
 
 
 def render_prompts(out_dir: Path, source: Path = PROMPTS_SOURCE) -> list[Path]:
@@ -120,7 +87,7 @@ def render_prompts(out_dir: Path, source: Path = PROMPTS_SOURCE) -> list[Path]:
             stamp = out_wav.with_suffix(".sha256")
             if not (out_wav.exists() and stamp.exists()
                     and stamp.read_text() == key.hexdigest()):
-                _render_one(text_file, out_wav, voice)
+                speak_file(text_file, out_wav, voice)
                 stamp.write_text(key.hexdigest())
             written.append(out_wav)
         written += _render_lists(language_dir, target, voice)

@@ -26,10 +26,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from ntpd_ivr.api.http import API, bearer_of
-from ntpd_ivr.calls.tracker import LiveCounts
+from ntpd_ivr.calls.values import LiveCounts
 from ntpd_ivr.web.app import problem
 from ntpd_ivr.web.auth import role_allows
+from ntpd_ivr.web.bearer import TOKENS, bearer_of
 
 # Answer times of 112 calls: the standards' 10, 15 and 20 s are bucket edges.
 ANSWER_BUCKETS = (2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0)
@@ -157,7 +157,7 @@ async def metrics_view(request: web.Request) -> web.Response:
         if not secret:
             return problem(401, "unauthenticated", "/metrics answers loopback, or a token: "
                                                    "Authorization: Bearer <token>")
-        principal = await request.app[API].tokens.authenticate(secret)
+        principal = await request.app[TOKENS].authenticate(secret)
         if principal is None:
             return problem(401, "bad-token", "unknown or revoked token")
         if not role_allows(principal.role, "supervisor"):

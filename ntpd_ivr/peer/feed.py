@@ -27,19 +27,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.ami.events import AmiEvent, CoreShowChannel, Newchannel
 from ntpd_ivr.background import Background
-from ntpd_ivr.calls.confirm import CallConfirmations
-from ntpd_ivr.calls.tracker import arrival, live_112_calls, live_arrival
+from ntpd_ivr.calls.values import CallUpdate, arrival, live_112_calls, live_arrival
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.peer.nodes import NodeWatch, merge_walls
 from ntpd_ivr.peer.replay import Node, PresenceReplay
 from ntpd_ivr.settings import AmiPeerSettings
-from ntpd_ivr.wall.service import WallService
+from ntpd_ivr.wall.model import WallState
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +46,35 @@ WATCH_SECONDS = 0.5  # how often the sessions' state is looked at
 PEER = "peer"  # this session among those that confirm FastAGI sessions' calls
 
 
+class NodeWall(Protocol):
+    """The other node's wall (a wall/service.py WallService the plugin makes)."""
+
+    state: WallState
+    heard_at: float | None
+
+    def on_event(self, event: AmiEvent) -> None: ...
+
+    def on_login(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Confirmations(Protocol):
+    """The FastAGI sessions' confirmation (calls/confirm.py CallConfirmations, core's)."""
+
+    def watch(self, name: str, ami: AmiClient) -> None: ...
+
+    def seen(self, uniqueid: str, identity: CallUpdate | None = None) -> None: ...
+
+    def resynced(self, name: str) -> None: ...
+
+
 class PeerFeed:
     def __init__(self, settings: AmiPeerSettings, local_ami: AmiClient, *,
-                 make_wall: Callable[[AmiClient, Callable[[], None]], WallService],
+                 make_wall: Callable[[AmiClient, Callable[[], None]], NodeWall],
                  on_screen_event: Callable[[AmiEvent], None],
                  changed: Callable[[], None],
-                 confirmations: CallConfirmations | None = None) -> None:
+                 confirmations: Confirmations | None = None) -> None:
         self.settings = settings
         self.local_ami = local_ami
         self.ami = AmiClient(settings.ami(local_ami.settings), on_event=self._on_event,

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ntpd_ivr.ami.events import AmiActions, QueueMember
+from ntpd_ivr.ami.queues import queue_members
 from ntpd_ivr.errors import AmiError
-from ntpd_ivr.workspace.ami import queue_members
 from ntpd_ivr.workspace.model import endpoint_of
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from typing import Any
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.channel import AgiChannel
 from ntpd_ivr.errors import AgiError, AgiHangup
-from ntpd_ivr.prank.policy import STRIKE_FREE, PolicyAction, queue_priority
+from ntpd_ivr.prank.model import STRIKE_FREE, Gate, PolicyAction
+from ntpd_ivr.prank.policy import queue_priority
 from ntpd_ivr.prank.service import PrankService
 from ntpd_ivr.routing.config import UNCLASSIFIED, RoutingConfig
 from ntpd_ivr.routing.engine import CallFacts, Decision, identify_region
@@ -22,17 +23,6 @@ HANGUP_SETTLE_SECONDS = 0.2
 ANY_KEY = "0123456789*#"
 PROMPT_LANGUAGE = "id"  # the warning and block messages are in Bahasa Indonesia
 Step = Callable[..., None]  # EmergencyIvr._step bound to the channel: (kind, **detail)
-
-
-@dataclasses.dataclass(frozen=True)
-class Gate:
-    """What the gate decided for the call: its action, and the key the caller pressed to
-    escape a block (the IVR then skips the menu, as for a key pressed there)."""
-
-    action: PolicyAction
-    blocked: bool = False
-    escape_digit: str | None = None
-    warn_prompt: str = ""  # played by the dialplan before the queue (NTPD_WARN_PROMPT)
 
 
 class PrankGate:
@@ -123,6 +113,10 @@ class PrankGate:
         return (dataclasses.replace(decision, priority=priority),
                 {"category_priority": decision.priority, "priority": priority,
                  "priority_reason": why, "level": gate.action.level})
+
+    def dtmf(self, uniqueid: str) -> None:
+        """The caller pressed a key in the menu (a sign the call is not silent)."""
+        self.service.dtmf(uniqueid)
 
 
 def _key_name(key: str) -> str:

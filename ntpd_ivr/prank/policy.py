@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ntpd_ivr.prank.config import PrankPolicy
+from ntpd_ivr.prank.model import STRIKE_FREE, PolicyAction
 from ntpd_ivr.routing.model import Category
 
-LEVELS = ("none", "struck", "warn", "deprioritise", "block")
 STRIKE_REASONS = ("prank", "silent", "silent-detected")
 CLEARING_DISPOSITIONS = frozenset({"genuine"})
 STRIKING_DISPOSITIONS = frozenset({"prank", "silent"})
@@ -59,27 +59,6 @@ def standing_of(strike_times: Iterable[datetime], policy: PrankPolicy,
             if until > now and (blocked_until is None or until > blocked_until):
                 blocked_until = until
     return Standing(active, blocked_until)
-
-
-@dataclass(frozen=True)
-class PolicyAction:
-    level: str                # one of LEVELS
-    reason: str               # strike-free, strikes, view-unavailable, policy-off, ...
-    strikes: int = 0
-    escape: bool = False      # block: the escape key reaches a call-taker
-    blocked_until: datetime | None = None
-
-    def as_detail(self) -> dict[str, str | int | bool]:
-        detail: dict[str, str | int | bool] = {"level": self.level, "reason": self.reason,
-                                               "strikes": self.strikes}
-        if self.level == "block":
-            detail["escape"] = self.escape
-        if self.blocked_until is not None:
-            detail["blocked_until"] = self.blocked_until.isoformat()
-        return detail
-
-
-STRIKE_FREE = PolicyAction("none", "strike-free")
 
 
 def decide(standing: Standing | None, policy: PrankPolicy, *, legacy: bool = False,

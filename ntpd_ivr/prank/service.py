@@ -36,10 +36,10 @@ from ntpd_ivr.log import CallLogger
 from ntpd_ivr.numbers import parse_caller
 from ntpd_ivr.prank import store
 from ntpd_ivr.prank.config import PrankPolicy
+from ntpd_ivr.prank.model import PolicyAction
 from ntpd_ivr.prank.policy import (
     CLEARING_DISPOSITIONS,
     STRIKING_DISPOSITIONS,
-    PolicyAction,
     decide,
     standing_of,
 )

@@ -1,4 +1,4 @@
-"""`ntpd-ivr reconcile` and `ntpd-ivr report`, registered by ntpd_ivr/cli.py."""
+"""`ntpd-ivr report`, registered by ntpd_ivr/cli.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ntpd_ivr.period import parse_time
-from ntpd_ivr.reports.grouped import DEFAULT_WITHIN, GROUPINGS
+from ntpd_ivr.reports.model import DEFAULT_WITHIN, GROUPINGS
 
 
 def iso_time(text: str) -> datetime:
@@ -22,38 +22,12 @@ def iso_time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def cmd_reconcile(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
-    from ntpd_ivr.calls.reconcile import read_cdr, reconcile
-    from ntpd_ivr.db.session import make_engine
-
-    settings = load(args)
-    cdr = args.cdr or (Path(settings.records.cdr_csv) if settings.records.cdr_csv else None)
-    if cdr is None:
-        print("ntpd-ivr: no CDR file: give --cdr PATH or set records.cdr_csv",
-              file=sys.stderr)
-        return 2
-    if not cdr.is_file():
-        print(f"ntpd-ivr: CDR file {cdr} not found", file=sys.stderr)
-        return 2
-
-    async def run() -> str:
-        engine = make_engine(settings.database)
-        try:
-            result = await reconcile(engine, await asyncio.to_thread(read_cdr, cdr))
-        finally:
-            await engine.dispose()
-        return (f"{result.examined} ended 112 call(s) in {cdr}: {result.inserted} added, "
-                f"{result.completed} completed from the CDR")
-
-    print(asyncio.run(run()))
-    return 0
-
-
 def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
     from ntpd_ivr.db.session import make_engine
     from ntpd_ivr.incidents import commitments
-    from ntpd_ivr.reports.figures import compute_figures
-    from ntpd_ivr.reports.report import load_rows, render
+    from ntpd_ivr.reports.model import compute_figures
+    from ntpd_ivr.reports.report import render
+    from ntpd_ivr.reports.repository import load_rows
     from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 
     if args.to <= args.start:
@@ -83,7 +57,8 @@ def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], An
 
 def _grouped_report(args: argparse.Namespace, settings: Any, routing: Any) -> int:
     from ntpd_ivr.db.session import make_engine
-    from ntpd_ivr.reports.grouped import MAX_WITHIN, RENDERERS, build_report, taker_names
+    from ntpd_ivr.reports.grouped import RENDERERS, build_report, taker_names
+    from ntpd_ivr.reports.model import MAX_WITHIN
     from ntpd_ivr.web.auth import UserStore
 
     if not 0 < args.within <= MAX_WITHIN:
@@ -107,16 +82,6 @@ def _grouped_report(args: argparse.Namespace, settings: Any, routing: Any) -> in
 
 def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None],
                  load: Callable[[argparse.Namespace], Any]) -> None:
-    p = sub.add_parser("reconcile", help="fill call records the controller missed from "
-                                         "Asterisk's CDR",
-                       description="Read Asterisk's cdr_custom Master.csv and write every "
-                                   "112 call missing from `calls` (or missing its end) "
-                                   "with reconciled=true. Safe to run again.")
-    with_config(p)
-    p.add_argument("--cdr", type=Path, default=None,
-                   help="Master.csv (default: the settings' records.cdr_csv)")
-    p.set_defaults(func=lambda a: cmd_reconcile(a, load))
-
     p = sub.add_parser("report", help="answer-time figures over all offered 112 calls",
                        description="Offered, answered, abandoned, % answered within "
                                    "10/15/20 s, average answer time, average of the slowest "

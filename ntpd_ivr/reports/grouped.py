@@ -1,5 +1,5 @@
 """The report by day, week, month, region, category, agency or call-taker: per group, the
-answer-time figures of figures.py over all offered calls, the call-takers' dispositions
+answer-time figures of model.py over all offered calls, the call-takers' dispositions
 (prank and silent, "ghost", shares) and the dispatches against the agencies' commitments
 (incidents/commitments.py). One function makes the figures; `ntpd-ivr report --by`, the
 /reports page, its CSV and JSON and /api/v1/figures all print what it returns.
@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -34,26 +33,20 @@ from ntpd_ivr.dispatch.tables import Dispatch
 from ntpd_ivr.incidents import commitments
 from ntpd_ivr.incidents.commitments import DispatchRow
 from ntpd_ivr.incidents.tables import CallDisposition, Incident
-from ntpd_ivr.reports.figures import THRESHOLDS, CallRow, compute_figures
+from ntpd_ivr.reports.model import (
+    COLUMNS,
+    GROUPINGS,
+    MAX_WITHIN,
+    THRESHOLDS,
+    CallRow,
+    GroupedReport,
+    compute_figures,
+    to_json,
+)
 from ntpd_ivr.routing.config import RoutingConfig
 
-GROUPINGS = ("day", "week", "month", "region", "category", "agency", "calltaker")
 TOTAL = "all"
 GHOST = "silent"  # the call-takers' disposition for a ghost call
-DEFAULT_WITHIN = 20
-MAX_WITHIN = 3600
-# The figures of each group, in the order of the CSV columns and the table.
-# Callback figures (issue 10, part 2: time from abandon to callback, share reached) belong
-# here as columns of their own, computed in group_figures() from the group's abandoned
-# calls and their callbacks (a ReportCall field filled by load_report_calls); the OpenAPI
-# schema (api/openapi.py FIGURES_LINE) takes its properties from this tuple.
-COLUMNS = ("group", "offered", "answered", "abandoned", "in_progress",
-           *(f"answered_within_{t}s_pct" for t in THRESHOLDS), "answered_within_n_pct",
-           "average_answer_seconds", "slowest_10pct_average_seconds", "abandon_rate_pct",
-           "prank", "prank_pct", "ghost", "ghost_pct", "dispatches",
-           "dispatch_answer_within_pct", "dispatch_accept_p50_seconds",
-           "dispatch_accept_within_pct", "dispatch_on_scene_p50_seconds",
-           "dispatch_on_scene_within_pct")
 
 
 @dataclass(frozen=True)
@@ -69,23 +62,6 @@ class ReportDispatch:
     dispatch: DispatchRow
     category: str            # its incident's
     created_by: str
-
-
-@dataclass(frozen=True)
-class GroupedReport:
-    start: datetime
-    end: datetime
-    by: str
-    within: int
-    region: str | None
-    timezone: str
-    groups: list[dict[str, Any]] = field(default_factory=list)
-    total: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "by": self.by,
-                "within_seconds": self.within, "region": self.region,
-                "timezone": self.timezone, "groups": self.groups, "total": self.total}
 
 
 def period_key(by: str, at: datetime, zone: tzinfo) -> str:
@@ -236,10 +212,6 @@ def to_csv(report: GroupedReport) -> str:
     for line in [*report.groups, report.total]:
         writer.writerow([_cell(line[c]) for c in COLUMNS])
     return out.getvalue()
-
-
-def to_json(report: GroupedReport) -> str:
-    return json.dumps(report.as_dict(), indent=2)
 
 
 def _short(value: Any, unit: str = "") -> str:

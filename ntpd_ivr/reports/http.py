@@ -9,77 +9,30 @@ within N s", default 20), region (optional).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.period import query_period
 from ntpd_ivr.reports import grouped
+from ntpd_ivr.reports.model import COLUMNS, GROUPINGS, GroupedReport, parse_query, to_json
+from ntpd_ivr.reports.repository import ReportSource
 from ntpd_ivr.reports.svg import bar_chart, line_chart
-from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.web.app import protect, refuse
 from ntpd_ivr.web.i18n import translator
 from ntpd_ivr.web.templates import add_template_package, render
 
-DEFAULT_DAYS = 7
-MAX_DAYS = 400
-MAX_REGION_CHARS = 64
 NFPA_TARGET_PCT = 90.0  # NFPA 1225 / NENA: 90 % answered within the threshold
-
-
-@dataclass(frozen=True)
-class ReportQuery:
-    start: datetime
-    end: datetime
-    by: str
-    within: int
-    region: str | None
-
-
-@dataclass(frozen=True)
-class ReportSource:
-    """What a report is made from: the database, the routing config (zone, agencies,
-    commitments) and SIP endpoint -> call-taker name."""
-    engine: AsyncEngine
-    routing: Callable[[], RoutingConfig]
-    takers: Callable[[], Mapping[str, str]]
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-
-    async def report(self, query: ReportQuery) -> grouped.GroupedReport:
-        return await grouped.build_report(
-            self.engine, self.routing(), by=query.by, within=query.within,
-            start=query.start, end=query.end, region=query.region, takers=self.takers())
 
 
 SOURCE: web.AppKey[ReportSource] = web.AppKey("report_source", ReportSource)
 
 
-def parse_query(query: Mapping[str, str], now: datetime) -> ReportQuery:
-    """The report's parameters, or ValueError naming the bad one."""
-    start, end = query_period(query.get("from"), query.get("to"), now, DEFAULT_DAYS)
-    if end - start > timedelta(days=MAX_DAYS):
-        raise ValueError(f"the period is at most {MAX_DAYS} days")
-    by = query.get("by") or "day"
-    if by not in grouped.GROUPINGS:
-        raise ValueError(f"by must be one of {', '.join(grouped.GROUPINGS)}")
-    raw = query.get("within") or str(grouped.DEFAULT_WITHIN)
-    if not raw.isdigit() or not 0 < int(raw) <= grouped.MAX_WITHIN:
-        raise ValueError(f"within must be a whole number of seconds, 1-{grouped.MAX_WITHIN}")
-    region = query.get("region") or None
-    if region is not None and len(region) > MAX_REGION_CHARS:
-        raise ValueError(f"region is at most {MAX_REGION_CHARS} characters")
-    return ReportQuery(start, end, by, int(raw), region)
-
-
-async def _report(request: web.Request) -> grouped.GroupedReport:
+async def _report(request: web.Request) -> GroupedReport:
     source = request.app[SOURCE]
     return await source.report(parse_query(request.query, source.clock()))
 
 
-def charts(report: grouped.GroupedReport, titles: Callable[[str], str]) -> list[str]:
+def charts(report: GroupedReport, titles: Callable[[str], str]) -> list[str]:
     """The page's charts: calls offered per group, and % answered within N s of offered
     against the 90 % target."""
     labels = [g["group"] for g in report.groups]
@@ -99,8 +52,8 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     query = {"from": report.start.isoformat(), "to": report.end.isoformat(), "by": report.by,
              "within": str(report.within), **({"region": report.region}
                                                if report.region else {})}
-    return render(request, "reports.html", report=report, groupings=grouped.GROUPINGS,
-                  columns=grouped.COLUMNS,
+    return render(request, "reports.html", report=report, groupings=GROUPINGS,
+                  columns=COLUMNS,
                   charts=charts(report, lambda key: t(key, n=report.within)),
                   csv_url=request.app.router["reports-csv"].url_for().with_query(query),
                   json_url=request.app.router["reports-json"].url_for().with_query(query))
@@ -121,7 +74,7 @@ async def reports_json(request: web.Request) -> web.StreamResponse:
         report = await _report(request)
     except ValueError as exc:
         return refuse(request, 400, "bad-request", str(exc))
-    return web.Response(text=grouped.to_json(report), content_type="application/json")
+    return web.Response(text=to_json(report), content_type="application/json")
 
 
 def add_routes(app: web.Application, source: ReportSource) -> None:

@@ -7,13 +7,14 @@ from aiohttp import web
 from ntpd_ivr.core import Core, Key, Plugin
 from ntpd_ivr.reports import http
 from ntpd_ivr.reports.grouped import taker_names
+from ntpd_ivr.reports.repository import ReportSource
 
-REPORTS = Key("reports", http.ReportSource)
+REPORTS = Key("reports", ReportSource)
 
 
 def load(core: Core) -> Plugin:
     users = core.users
-    reports = http.ReportSource(core.engine, core.routing,
+    reports = ReportSource(core.engine, core.routing,
                                 lambda: taker_names(users.users.values()))
     core.services.provide(REPORTS, reports)
 

@@ -8,19 +8,9 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.i18n import translator
 from ntpd_ivr.incidents.commitments import AgencyFigures, flat, render_table
-from ntpd_ivr.reports.figures import THRESHOLDS, CallRow, Figures
-
-
-async def load_rows(engine: AsyncEngine, start: datetime, end: datetime,
-                    region: str | None = None) -> list[CallRow]:
-    """Every call that arrived in [start, end), abandoned ones included."""
-    return [CallRow(*row) for row in
-            await CallsRepository(engine).report_rows(start, end, region)]
+from ntpd_ivr.reports.model import THRESHOLDS, Figures
 
 
 def _fmt(value: float | None, unit: str = "") -> str:

@@ -43,6 +43,7 @@ from ntpd_ivr.routing.model import (
     Operator,
     Region,
 )
+from ntpd_ivr.workspace.config import parse_workspace
 
 # The values live in routing/model.py; importing them from here still works.
 __all__ = ["CALLER_ID_SOURCES", "COMMITMENT_KEYS", "KNOWN_CODECS", "MODES", "UNCLASSIFIED",
@@ -68,6 +69,7 @@ class RoutingConfig:
     agencies: Mapping[str, Agency] = field(default_factory=lambda: MappingProxyType({}))
     operators: Mapping[str, Operator] = field(default_factory=lambda: MappingProxyType({}))
     # [workspace]: how long a call-taker stays paused in wrap-up without a disposition
+    # (ntpd_ivr/workspace/config.py)
     wrapup_limit_seconds: int = 120
     prank: PrankConfig = field(default_factory=PrankConfig)  # ntpd_ivr/prank
     # The places file the regions with a code read (docs/places.md), and the package and
@@ -316,7 +318,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
     default_region = top.get("default_region", str)
     if default_region not in regions:
         raise top.fail("default_region", f"no region {default_region!r}")
-    wrapup_limit = _wrapup_limit(top.sub("workspace", {}))
+    wrapup_limit = parse_workspace(top.sub("workspace", {}))
     prank = parse_prank(top.sub("prank", {}), prank_readers, categories)
     top.finish()
     return RoutingConfig(
@@ -366,14 +368,6 @@ def _boundary(reader: ConfigReader, origin: str) -> Boundary | None:
         return load_boundary(Path(origin).parent / name)
     except BoundaryError as exc:
         raise reader.fail("boundary", str(exc)) from None
-
-
-def _wrapup_limit(reader: ConfigReader) -> int:
-    limit: int = reader.get("wrapup_limit_seconds", int, 120)
-    if not 10 <= limit <= 3600:
-        raise reader.fail("wrapup_limit_seconds", "must be 10-3600")
-    reader.finish()
-    return limit
 
 
 def _match(reader: ConfigReader, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from ntpd_ivr.routing.config import UNCLASSIFIED, Agency, Region, RoutingConfig
 
@@ -33,6 +34,12 @@ class QueueState:
 
 # Queue name -> state. A queue missing from the map is "unknown".
 LiveState = Mapping[str, QueueState]
+
+
+class LiveStateSource(Protocol):
+    """Where the live queue state is read (routing/live.py QueueMonitor, core.queue_monitor)."""
+
+    async def snapshot(self) -> LiveState: ...
 
 
 @dataclass(frozen=True)

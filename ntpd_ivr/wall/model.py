@@ -27,7 +27,7 @@ from ntpd_ivr.ami.events import (
     QueueEntry,
     QueueMember,
 )
-from ntpd_ivr.calls.tracker import EMERGENCY_CONTEXTS
+from ntpd_ivr.calls.values import EMERGENCY_CONTEXTS
 from ntpd_ivr.clock import event_time
 from ntpd_ivr.workspace.model import endpoint_of
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ntpd_ivr.dispatch.tables import Dispatch
 from ntpd_ivr.incidents.repository import jsonable
 from ntpd_ivr.incidents.tables import Incident
-from ntpd_ivr.reports.figures import compute_figures
-from ntpd_ivr.reports.report import load_rows
+from ntpd_ivr.reports.model import compute_figures
+from ntpd_ivr.reports.repository import load_rows
 
 # A dispatch the agency has not accepted (or refused) yet.
 WAITING_STATUSES = ("dialing", "answered", "notified")

@@ -6,6 +6,7 @@ and reading presence back with QueueStatus.
 from __future__ import annotations
 
 from ntpd_ivr.ami.events import AmiActions, QueueMember
+from ntpd_ivr.ami.queues import queue_members as members_of
 from ntpd_ivr.workspace.model import Presence, PresenceChange, interface_of
 
 
@@ -33,8 +34,4 @@ def presence_actions(change: PresenceChange, endpoint: str,
 
 async def queue_members(ami: AmiActions, endpoint: str | None = None) -> list[QueueMember]:
     """Every queue member (or one endpoint's memberships) as Asterisk has them now."""
-    action = {"Action": "QueueStatus"}
-    if endpoint is not None:
-        action["Member"] = interface_of(endpoint)
-    result = await ami.action(action)
-    return [e for e in result.events if isinstance(e, QueueMember)]
+    return await members_of(ami, None if endpoint is None else interface_of(endpoint))

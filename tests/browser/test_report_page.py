@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
-from ntpd_ivr.reports.grouped import COLUMNS
+from ntpd_ivr.reports.model import COLUMNS
 from tests.browser.conftest import RunningWeb, log_in, screenshot
 from tests.integration.reporting import END, START, seed
 

@@ -20,6 +20,7 @@ from ntpd_ivr.dispatch.tables import Dispatch
 from ntpd_ivr.incidents.tables import CallDisposition, Incident
 from ntpd_ivr.ops import metrics as ops_metrics
 from ntpd_ivr.reports import http as reports_http
+from ntpd_ivr.reports.repository import ReportSource
 from ntpd_ivr.routing.config import load_routing_config
 from tests.protocol.webtools import Client, serving_web
 
@@ -98,7 +99,7 @@ async def serving_center(engine: AsyncEngine, tmp_path: Path,
                          feed: api_http.FeedControl | None = None,
                          ) -> AsyncIterator[tuple[Client, TokenStore]]:
     tokens = TokenStore(engine)
-    source = reports_http.ReportSource(engine, lambda: CONFIG, lambda: TAKERS)
+    source = ReportSource(engine, lambda: CONFIG, lambda: TAKERS)
     metrics = ops_metrics.Metrics()
 
     def extend(app: web.Application) -> None:

@@ -15,9 +15,9 @@ from openapi_spec_validator import validate
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.api.http import PushResult
 from ntpd_ivr.api.tokens import TokenStore
 from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.feed.model import PushResult
 from tests.integration.reporting import END, START, seed, serving_center
 from tests.protocol.webtools import Client, csrf_headers, log_in
 

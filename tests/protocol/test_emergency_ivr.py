@@ -19,9 +19,9 @@ import pytest
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.calls.values import CallStep, CallUpdate
-from ntpd_ivr.ivr.emergency import RECORD_WAIT_SECONDS, EmergencyIvr, LiveStateSource
+from ntpd_ivr.ivr.emergency import RECORD_WAIT_SECONDS, EmergencyIvr
 from ntpd_ivr.routing.config import load_routing_config
-from ntpd_ivr.routing.engine import LiveState
+from ntpd_ivr.routing.engine import LiveState, LiveStateSource
 from ntpd_ivr.settings import IvrSettings
 
 from .conftest import STEP, Dial, FakeAsterisk, serving

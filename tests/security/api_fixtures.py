@@ -25,6 +25,7 @@ from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.prank.http import routes as prank_routes
 from ntpd_ivr.prank.service import PrankService
 from ntpd_ivr.reports import http as reports_http
+from ntpd_ivr.reports.repository import ReportSource
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.web.auth import UserStore
@@ -57,7 +58,7 @@ async def serving_api(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[ApiC
               for name, role, agency in (("monitor", "supervisor", ""),
                                          ("desk", "calltaker", ""),
                                          ("damkar-sys", "agency", "palembang-damkar"))}
-    source = reports_http.ReportSource(engine, lambda: CONFIG, lambda: TAKERS)
+    source = ReportSource(engine, lambda: CONFIG, lambda: TAKERS)
 
     def extend(app: web.Application) -> None:
         reports_http.add_routes(app, source)

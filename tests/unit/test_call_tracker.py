@@ -9,8 +9,8 @@ from ntpd_ivr.ami.events import (
     Newchannel,
     QueueCallerJoin,
 )
-from ntpd_ivr.calls.tracker import CallTracker, endpoint_of
-from ntpd_ivr.calls.values import CallStep, CallUpdate
+from ntpd_ivr.calls.tracker import CallTracker
+from ntpd_ivr.calls.values import CallStep, CallUpdate, endpoint_of
 
 CALLER = "1795849218.0"
 TAKER = "1795849218.1"

@@ -45,37 +45,12 @@ PUBLIC_EXTRA = frozenset({
     "ntpd_ivr.location.aml",      # pure parsers of the AML SMS and the ELS POST formats
 })
 KNOWN_INTERNAL = frozenset({
-    ("ntpd_ivr.api.http", "ntpd_ivr.reports.grouped"),
-    ("ntpd_ivr.api.http", "ntpd_ivr.reports.http"),
-    ("ntpd_ivr.api.openapi", "ntpd_ivr.reports.grouped"),
-    ("ntpd_ivr.api.params", "ntpd_ivr.reports.grouped"),
-    ("ntpd_ivr.api.screens", "ntpd_ivr.campaigns.store"),
-    ("ntpd_ivr.callbacks.service", "ntpd_ivr.routing.steps"),
-    ("ntpd_ivr.calls.recorder", "ntpd_ivr.routing.steps"),
-    ("ntpd_ivr.campaigns.audio", "ntpd_ivr.ivr.prompts"),
-    ("ntpd_ivr.campaigns.service", "ntpd_ivr.calls.keeper"),
-    ("ntpd_ivr.campaigns.service", "ntpd_ivr.routing.live"),
     ("ntpd_ivr.dispatch.model", "ntpd_ivr.ivr.prompts"),
-    ("ntpd_ivr.feed.service", "ntpd_ivr.api.http"),
-    ("ntpd_ivr.feed.service", "ntpd_ivr.reports.grouped"),
-    ("ntpd_ivr.feed.service", "ntpd_ivr.reports.http"),
     ("ntpd_ivr.incidents.http", "ntpd_ivr.api.params"),
     ("ntpd_ivr.ivr.emergency", "ntpd_ivr.location.service"),
-    ("ntpd_ivr.ivr.emergency", "ntpd_ivr.prank.ivr"),
-    ("ntpd_ivr.ivr.emergency", "ntpd_ivr.prank.policy"),
-    ("ntpd_ivr.ops.metrics", "ntpd_ivr.api.http"),
-    ("ntpd_ivr.ops.metrics", "ntpd_ivr.calls.tracker"),
-    ("ntpd_ivr.peer.feed", "ntpd_ivr.calls.confirm"),
-    ("ntpd_ivr.peer.feed", "ntpd_ivr.calls.tracker"),
-    ("ntpd_ivr.peer.feed", "ntpd_ivr.wall.service"),
-    ("ntpd_ivr.peer.replay", "ntpd_ivr.workspace.ami"),
-    ("ntpd_ivr.reports.commands", "ntpd_ivr.calls.reconcile"),
     ("ntpd_ivr.reports.commands", "ntpd_ivr.incidents.commitments"),
     ("ntpd_ivr.reports.grouped", "ntpd_ivr.incidents.commitments"),
     ("ntpd_ivr.reports.report", "ntpd_ivr.incidents.commitments"),
-    ("ntpd_ivr.wall.model", "ntpd_ivr.calls.tracker"),
-    ("ntpd_ivr.wall.store", "ntpd_ivr.reports.figures"),
-    ("ntpd_ivr.wall.store", "ntpd_ivr.reports.report"),
 })
 
 

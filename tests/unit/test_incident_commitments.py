@@ -140,7 +140,7 @@ def test_responsibility_matrix(region: str, category: str, agencies: list[str]) 
     ("json", '"agency": "palembang-damkar"'),
 ])
 def test_ntpd_ivr_report_shows_the_agencies_in_every_format(fmt: str, expected: str) -> None:
-    from ntpd_ivr.reports.figures import compute_figures
+    from ntpd_ivr.reports.model import compute_figures
     from ntpd_ivr.reports.report import render
 
     text = render(compute_figures([]), fmt, start=T0, end=T0 + timedelta(days=1), region=None,

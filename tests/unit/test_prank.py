@@ -12,8 +12,8 @@ import pytest
 from ntpd_ivr.ami.events import AgentConnect, ChannelTalkingStart, Hangup, QueueCallerJoin
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.prank.config import PrankPolicy
+from ntpd_ivr.prank.model import PolicyAction
 from ntpd_ivr.prank.policy import (
-    PolicyAction,
     Standing,
     decide,
     queue_priority,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ntpd_ivr.reports.figures import CallRow, compute_figures
+from ntpd_ivr.reports.model import CallRow, compute_figures
 from ntpd_ivr.reports.report import render
 
 T0 = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)

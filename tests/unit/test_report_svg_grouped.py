@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 
 from ntpd_ivr.incidents.commitments import DispatchRow
-from ntpd_ivr.reports.figures import CallRow
 from ntpd_ivr.reports.grouped import (
-    COLUMNS,
     ReportCall,
     ReportDispatch,
     compute_report,
     to_csv,
     to_table,
 )
+from ntpd_ivr.reports.model import COLUMNS, CallRow
 from ntpd_ivr.reports.svg import bar_chart, line_chart
 from ntpd_ivr.routing.config import load_routing_config
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from ntpd_ivr.ami.events import parse_event
+from ntpd_ivr.calls.values import trunk_attempt_step
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.routing.render import (
     GENERATED_NAME,
@@ -14,7 +15,6 @@ from ntpd_ivr.routing.render import (
     render_agency_dialplan,
     render_operators,
 )
-from ntpd_ivr.routing.steps import trunk_attempt_step
 from ntpd_ivr.stack.devstack import OPERATOR_B_IP, OPERATOR_IP
 
 REPO = Path(__file__).resolve().parents[2]

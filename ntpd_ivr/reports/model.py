@@ -12,20 +12,45 @@ A call closed as ``unconfirmed`` (a FastAGI session for a call that AMI never sh
 calls/confirm.py) is not an offered call: nothing proves a caller was there. It is left
 out of every figure, and counted on its own (``unconfirmed``): a number above zero means
 someone wrote to FastAGI who should not have, or AMI lost calls.
+
+The reports domain's model: what other domains read (the wall's figures, the API's and the
+feed's report, the OpenAPI schema's columns) without its queries or pages: the figures, the
+grouped report's names and shape, and a report query's parameters.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ntpd_ivr.calls.values import UNCONFIRMED
+from ntpd_ivr.period import query_period
 
 THRESHOLDS = (10, 15, 20)
+GROUPINGS = ("day", "week", "month", "region", "category", "agency", "calltaker")
+DEFAULT_WITHIN = 20
+MAX_WITHIN = 3600
+# The figures of each group, in the order of the CSV columns and the table.
+# Callback figures (issue 10, part 2: time from abandon to callback, share reached) belong
+# here as columns of their own, computed in group_figures() from the group's abandoned
+# calls and their callbacks (a ReportCall field filled by load_report_calls); the OpenAPI
+# schema (api/openapi.py FIGURES_LINE) takes its properties from this tuple.
+COLUMNS = ("group", "offered", "answered", "abandoned", "in_progress",
+           *(f"answered_within_{t}s_pct" for t in THRESHOLDS), "answered_within_n_pct",
+           "average_answer_seconds", "slowest_10pct_average_seconds", "abandon_rate_pct",
+           "prank", "prank_pct", "ghost", "ghost_pct", "dispatches",
+           "dispatch_answer_within_pct", "dispatch_accept_p50_seconds",
+           "dispatch_accept_within_pct", "dispatch_on_scene_p50_seconds",
+           "dispatch_on_scene_within_pct")
+# A report query's period (the pages, /api/v1/figures): by default and at most.
+DEFAULT_DAYS = 7
+MAX_DAYS = 400
+MAX_REGION_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -109,3 +134,50 @@ def compute_figures(rows: Iterable[CallRow]) -> Figures:
         by_category=dict(sorted(Counter(c.category or "unclassified" for c in calls).items())),
         by_region=dict(sorted(Counter(c.region or "unknown" for c in calls).items())),
         unconfirmed=len(every) - len(calls))
+
+
+@dataclass(frozen=True)
+class GroupedReport:
+    start: datetime
+    end: datetime
+    by: str
+    within: int
+    region: str | None
+    timezone: str
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    total: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "by": self.by,
+                "within_seconds": self.within, "region": self.region,
+                "timezone": self.timezone, "groups": self.groups, "total": self.total}
+
+
+def to_json(report: GroupedReport) -> str:
+    return json.dumps(report.as_dict(), indent=2)
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    start: datetime
+    end: datetime
+    by: str
+    within: int
+    region: str | None
+
+
+def parse_query(query: Mapping[str, str], now: datetime) -> ReportQuery:
+    """The report's parameters, or ValueError naming the bad one."""
+    start, end = query_period(query.get("from"), query.get("to"), now, DEFAULT_DAYS)
+    if end - start > timedelta(days=MAX_DAYS):
+        raise ValueError(f"the period is at most {MAX_DAYS} days")
+    by = query.get("by") or "day"
+    if by not in GROUPINGS:
+        raise ValueError(f"by must be one of {', '.join(GROUPINGS)}")
+    raw = query.get("within") or str(DEFAULT_WITHIN)
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_WITHIN:
+        raise ValueError(f"within must be a whole number of seconds, 1-{MAX_WITHIN}")
+    region = query.get("region") or None
+    if region is not None and len(region) > MAX_REGION_CHARS:
+        raise ValueError(f"region is at most {MAX_REGION_CHARS} characters")
+    return ReportQuery(start, end, by, int(raw), region)
