@@ -41,6 +41,7 @@ class FakeAmi:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.connections = 0
+        self.peers: list[tuple[str, int]] = []  # each connection's client address, in order
         self.login_attempts = 0
         self.mute_pings_on: set[int] = set()  # connection numbers that never get a Pong
         self.hold_logins_on: set[int] = set()  # connection numbers whose Login gets no answer
@@ -53,6 +54,7 @@ class FakeAmi:
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.peers.append(writer.get_extra_info("peername")[:2])
         number = self.connections
         self.writers.append(writer)
         writer.write(b"Asterisk Call Manager/9.0.0\r\n")
@@ -129,20 +131,28 @@ def settings(port: int, secret: str = SECRET, **overrides: float) -> AmiSettings
                        **values)
 
 
-async def past_reconnects(fake: FakeAmi, ami: AmiSettings) -> int:
-    """An ordering barrier for "nothing reconnected": asyncio fires timers in deadline
-    order, so after this sleep every reconnect timer the client could have armed has run;
-    a probe connection then queues behind any connect such a timer started (the listening
-    socket accepts in order). Returns the probe's connection number."""
-    await asyncio.sleep(6 * ami.reconnect_delay_seconds)
-    before = fake.connections
+async def probe_number(fake: FakeAmi) -> int:
+    """The number the fake gives a probe connection of ours: every connection the kernel
+    accepted before it (a connect in flight when a client stopped, say) is counted before
+    it, since the listening socket accepts in order. Known by its address, not by a count
+    that another connection could have moved."""
     _reader, writer = await asyncio.open_connection("127.0.0.1", fake.port)
+    mine = writer.get_extra_info("sockname")[:2]
     try:
-        await eventually(lambda: fake.connections > before)
+        await eventually(lambda: mine in fake.peers)
     finally:
         writer.close()
         await writer.wait_closed()
-    return fake.connections
+    return fake.peers.index(mine) + 1
+
+
+async def past_reconnects(fake: FakeAmi, ami: AmiSettings) -> int:
+    """An ordering barrier for "nothing reconnected": asyncio fires timers in deadline
+    order, so after this sleep every reconnect timer the client could have armed has run;
+    a probe connection then queues behind any connect such a timer started. Returns the
+    probe's connection number."""
+    await asyncio.sleep(6 * ami.reconnect_delay_seconds)
+    return await probe_number(fake)
 
 
 class Recorder:
@@ -363,10 +373,11 @@ async def test_watchdog_aborts_a_silent_connection_and_reconnects(
         fake: FakeAmi, make_client: ClientFactory) -> None:
     fake.mute_pings_on = {1}  # the first session goes quiet; the second one is healthy
     recorder = Recorder()
-    client = await make_client(settings(fake.port), recorder)
+    # A Pong timeout that a loaded machine's loop lag cannot reach on the healthy session.
+    client = await make_client(settings(fake.port, ping_timeout_seconds=1.0), recorder)
     await eventually(lambda: recorder.logins == 2)
     assert fake.connections == 2
-    assert "no Pong within 0.2s" in client.state()["last_error"]
+    assert "no Pong within 1s" in client.state()["last_error"]
     assert client.connected
     # The healthy session is kept: ten more pings answered (five ping timeouts' worth),
     # and no churn.
@@ -433,7 +444,9 @@ async def test_stop_while_connecting_leaves_no_errors_behind(fake: FakeAmi) -> N
             await asyncio.sleep(pause)
             await client.stop()
             stopped.append((client, client.logins))
-        connections = fake.connections
+        # What connected before the stops, and connects in flight at them, come before this
+        # probe; a reconnect armed after a stop() comes after it (its timer is later).
+        connections = await probe_number(fake)
         probe = await past_reconnects(fake, settings(fake.port))
     finally:
         loop.set_exception_handler(None)
