@@ -14,9 +14,6 @@ RUN_DIR  ?= .run
 # downloads).
 APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 ca-certificates \
                 baresip openssl chromium
-# npm fetches the pinned idn-area-data tarball (every regency's places, docs/places.md) at
-# install time only; the controller reads the tarball with Python, never Node.
-APT_PACKAGES += npm
 # kamailio is the SIP edge of `make run-ha` (docs/ha.md); its packaged service is disabled
 # and stopped at once: it would listen on every address with Debian's sample config.
 APT_PACKAGES += kamailio
@@ -66,7 +63,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 # The places data (docs/places.md): idn-area-data at the version and checksum pinned in
-# ntpd_ivr/places/package.py, fetched with `npm pack` into .cache/places (not committed);
+# ntpd_ivr/places/package.py, downloaded from the npm registry into .cache/places (not committed);
 # a no-op when the checked tarball is there.
 venv: $(VENV)/.installed ## create .venv with the Python dependencies, and fetch the places data
 	@$(PY) -m ntpd_ivr places fetch >/dev/null

@@ -155,8 +155,8 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None
         c.add_argument("--package", type=Path, metavar="TGZ",
                        help=f"an {PACKAGE} npm tarball to read instead of the pinned one")
 
-    fetch = action("fetch", f"fetch the pinned {PACKAGE} {VERSION} with npm (checksum "
-                   "checked; `make venv` runs it)", cmd_places_fetch)
+    fetch = action("fetch", f"download the pinned {PACKAGE} {VERSION} from the npm registry "
+                   "(checksum checked; `make venv` runs it)", cmd_places_fetch)
     fetch.add_argument("--cache", type=Path, default=DEFAULT_CACHE, metavar="DIR",
                        help=f"where to keep the tarball (default {DEFAULT_CACHE})")
 

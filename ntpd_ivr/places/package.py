@@ -1,6 +1,6 @@
 """The idn-area-data package (npm, MIT code, ODbL data): its tarball read as it is, without
 Node. Pinned to one version and its registry checksum, so that every center and CI import
-the same names; `fetch_package` brings it with npm's own client (`make venv` runs it).
+the same names; `fetch_package` downloads it from the npm registry (`make venv` runs it).
 
 Why this package, and not one from PyPI: docs/places.md. In short, it is the data alone
 (CSV files of province, kab/kota, kecamatan, desa/kelurahan and island, with Kemendagri
@@ -16,10 +16,9 @@ import hashlib
 import io
 import json
 import logging
-import shutil
-import subprocess
 import tarfile
 import tempfile
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,9 @@ VERSION = "4.0.1"
 INTEGRITY = ("sha512-PhNSIl5T7swVwwWxJOFMtCaeHAF9TUu0HLDf+36EIWZro9j7au83AFIJiBQGL+iRsBDA2Ol"
              "pJ5fjiqxNYndzOQ==")
 TARBALL = f"{PACKAGE}-{VERSION}.tgz"
+# The registry's own address of the tarball (`npm view idn-area-data@4.0.1 dist.tarball`).
+TARBALL_URL = f"https://registry.npmjs.org/{PACKAGE}/-/{TARBALL}"
+MAX_TARBALL_BYTES = 50_000_000
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "places"
 FETCH_TIMEOUT_SECONDS = 120
 
@@ -174,32 +176,29 @@ def _read_levels(tar: tarfile.TarFile, origin: str, data: AreaData) -> None:
 
 
 def fetch_package(cache: Path = DEFAULT_CACHE) -> Path:
-    """The pinned tarball in `cache`, fetched with `npm pack` when it is not there yet (or
-    differs). npm is needed here only: the importer reads the tarball with Python."""
+    """The pinned tarball in `cache`, downloaded from the npm registry when it is not there
+    yet (or differs), and refused unless its checksum is the pinned one. No npm client and
+    no node are needed: it is one HTTPS download (proxies from the environment), and the
+    importer reads the tarball with Python."""
     target = cache / TARBALL
     if target.is_file() and integrity_of(target.read_bytes()) == INTEGRITY:
         return target
-    npm = shutil.which("npm")
-    if npm is None:
-        raise ConfigError(f"npm is needed to fetch {PACKAGE} {VERSION} (`make deps` installs "
-                          f"Debian's npm), or put {TARBALL} into {cache}")
     cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as scratch:
-        try:
-            done = subprocess.run([npm, "pack", f"{PACKAGE}@{VERSION}", "--pack-destination",
-                                   scratch, "--silent"], capture_output=True, text=True,
-                                  timeout=FETCH_TIMEOUT_SECONDS, cwd=scratch)
-        except subprocess.TimeoutExpired:
-            raise ConfigError(f"npm pack {PACKAGE}@{VERSION}: no answer in "
-                              f"{FETCH_TIMEOUT_SECONDS} s") from None
-        fetched = Path(scratch) / TARBALL
-        if done.returncode != 0 or not fetched.is_file():
-            raise ConfigError(f"npm pack {PACKAGE}@{VERSION} failed: "
-                              f"{(done.stderr or done.stdout).strip()[-400:]}")
-        actual = integrity_of(fetched.read_bytes())
-        if actual != INTEGRITY:
-            raise ConfigError(f"npm pack {PACKAGE}@{VERSION}: checksum {actual} is not the "
-                              f"pinned {INTEGRITY}: refused")
-        fetched.replace(target)
+    try:
+        with urllib.request.urlopen(TARBALL_URL, timeout=FETCH_TIMEOUT_SECONDS) as reply:
+            data = reply.read(MAX_TARBALL_BYTES + 1)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"fetching {TARBALL_URL}: {exc} (or put {TARBALL} into {cache})"
+                          ) from None
+    if len(data) > MAX_TARBALL_BYTES:
+        raise ConfigError(f"{TARBALL_URL}: larger than {MAX_TARBALL_BYTES} bytes: refused")
+    actual = integrity_of(data)
+    if actual != INTEGRITY:
+        raise ConfigError(f"{TARBALL_URL}: checksum {actual} is not the pinned "
+                          f"{INTEGRITY}: refused")
+    with tempfile.NamedTemporaryFile(dir=cache, prefix=".fetch-", delete=False) as scratch:
+        scratch.write(data)
+    Path(scratch.name).chmod(0o644)  # public data, as npm would leave it
+    Path(scratch.name).replace(target)
     log.info("fetched %s into %s", TARBALL, cache)
     return target
