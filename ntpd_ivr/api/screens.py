@@ -148,6 +148,11 @@ CALLS_LIMIT = Param("limit", "At most this many (1-500, default 50)",
 SUGGEST = (Param("category", "The call's category",
                  _text(incident_schemas.MAX_TEXT_CHARS)),
            Param("kecamatan", "The kecamatan", _text(incident_schemas.MAX_TEXT_CHARS)))
+LOCATE = (Param("lat", "Latitude in degrees (WGS 84)",
+                {"type": "number", "minimum": -90, "maximum": 90}),
+          Param("lon", "Longitude in degrees (WGS 84)",
+                {"type": "number", "minimum": -180, "maximum": 180}),
+          Param("region", "The call's region: is the point inside it?", _text(64)))
 AGENCY_FILTER = Param("agency", "Only this agency (an agency user: always its own); "
                       "empty: every agency",
                       {"type": "string", "pattern": AGENCY + "|^$", "maxLength": 81})
@@ -239,6 +244,9 @@ def document() -> dict[str, Any]:
             "/api/csrf": {"get": {**_op("The CSRF token for this browser's cookie",
                                         "anyone"), "security": []}},
             "/api/workspace": {"get": _op("The call-taker's desk", "calltaker and above")},
+            "/api/workspace/locate": {"get": _op(
+                "Where a point lies: region, kecamatan, desa, and whether it is in the call's "
+                "region", "calltaker and above", LOCATE)},
             "/api/workspace/presence": {"post": _op(
                 "Log in to a queue, pause, unpause, log out", "calltaker and above",
                 body=PRESENCE_BODY, codes=(*_SESSION, "409", "502"))},

@@ -76,6 +76,8 @@ async def locate_point(request: web.Request) -> web.Response:
     query = request.query
     try:
         lat, lon = float(query.get("lat", "")), float(query.get("lon", ""))
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # NaN too
+            raise ValueError(f"{lat}, {lon} is not on the globe")
         found = locate(request.app[WORKSPACE].routing().regions.values(),
                        query.get("region", ""), lat, lon)
     except ValueError as exc:

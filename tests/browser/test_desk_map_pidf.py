@@ -82,4 +82,8 @@ def test_a_pidf_lo_call_pops_with_its_fix_on_the_map_and_the_incident_prefilled(
     finally:
         call.join(timeout=70)
     assert results and results[0].ok, results[0].output[-2000:] if results else "no result"
+    # Closed as a test call, as the call-taker would: the wrap-up ends, and taker-1 is not
+    # left paused in it for the next test's call (a restarted controller restores it).
+    page.click("button.dispose[data-disposition=test]")
+    expect(page.locator("#disposition-current")).to_have_attribute("data-disposition", "test")
     assert errors == []

@@ -81,4 +81,7 @@ def test_aml_and_the_location_link_reach_the_desk(
     expect(page.locator("#call-location")).to_contain_text("-2.9702, 104.7801 ± 9 m")
     expect(page.locator("#call-location")).to_contain_text("dari tautan lokasi (SMS)")
     screenshot(page, request, "link-fix-on-the-desk")
+    # Closed as a test call: taker-1 is not left paused in wrap-up for the next test.
+    page.click("button.dispose[data-disposition=test]")
+    expect(page.locator("#disposition-current")).to_have_attribute("data-disposition", "test")
     assert errors == []

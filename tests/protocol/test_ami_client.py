@@ -41,7 +41,6 @@ class FakeAmi:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.connections = 0
-        self.peers: list[tuple[str, int]] = []  # each connection's client address, in order
         self.login_attempts = 0
         self.mute_pings_on: set[int] = set()  # connection numbers that never get a Pong
         self.hold_logins_on: set[int] = set()  # connection numbers whose Login gets no answer
@@ -54,7 +53,6 @@ class FakeAmi:
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        self.peers.append(writer.get_extra_info("peername")[:2])
         number = self.connections
         self.writers.append(writer)
         writer.write(b"Asterisk Call Manager/9.0.0\r\n")
@@ -131,28 +129,20 @@ def settings(port: int, secret: str = SECRET, **overrides: float) -> AmiSettings
                        **values)
 
 
-async def probe_number(fake: FakeAmi) -> int:
-    """The number the fake gives a probe connection of ours: every connection the kernel
-    accepted before it (a connect in flight when a client stopped, say) is counted before
-    it, since the listening socket accepts in order. Known by its address, not by a count
-    that another connection could have moved."""
-    _reader, writer = await asyncio.open_connection("127.0.0.1", fake.port)
-    mine = writer.get_extra_info("sockname")[:2]
-    try:
-        await eventually(lambda: mine in fake.peers)
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    return fake.peers.index(mine) + 1
-
-
 async def past_reconnects(fake: FakeAmi, ami: AmiSettings) -> int:
     """An ordering barrier for "nothing reconnected": asyncio fires timers in deadline
     order, so after this sleep every reconnect timer the client could have armed has run;
-    a probe connection then queues behind any connect such a timer started. Returns the
-    probe's connection number."""
+    a probe connection then queues behind any connect such a timer started (the listening
+    socket accepts in order). Returns the probe's connection number."""
     await asyncio.sleep(6 * ami.reconnect_delay_seconds)
-    return await probe_number(fake)
+    before = fake.connections
+    _reader, writer = await asyncio.open_connection("127.0.0.1", fake.port)
+    try:
+        await eventually(lambda: fake.connections > before)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return fake.connections
 
 
 class Recorder:
@@ -444,9 +434,7 @@ async def test_stop_while_connecting_leaves_no_errors_behind(fake: FakeAmi) -> N
             await asyncio.sleep(pause)
             await client.stop()
             stopped.append((client, client.logins))
-        # What connected before the stops, and connects in flight at them, come before this
-        # probe; a reconnect armed after a stop() comes after it (its timer is later).
-        connections = await probe_number(fake)
+        connections = fake.connections
         probe = await past_reconnects(fake, settings(fake.port))
     finally:
         loop.set_exception_handler(None)
