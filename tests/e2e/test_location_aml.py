@@ -12,8 +12,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
+from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.location.tables import LocationFixRow
 from ntpd_ivr.numbers import canonical_caller
+from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import DevStack
 
 from .conftest import Controller, Takers, caller, dial
@@ -49,6 +53,24 @@ async def send_mo(stack: DevStack, sender: str, text: str) -> None:
     await asyncio.to_thread(stack.fake_smsc.send, sender, "112", text)
 
 
+async def fix_stored(stack: DevStack, number: str, within: float = 30.0) -> None:
+    """Until a fix of `number` is in location_fixes: an SMS "before the call" must have
+    crossed Kannel (about a second) before the call is placed, or it is not before it."""
+    engine = make_engine(load_settings(stack.layout.settings_file).database)
+    fixes = LocationFixRow.__table__
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                async with engine.connect() as conn:
+                    found = (await conn.execute(select(fixes.c.id).where(
+                        fixes.c.caller_number == canonical_caller(number)))).first()
+                if found is not None:
+                    return
+                await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.usefixtures("workspace_users")  # ws-ani, ws-budi on the two stand-ins
 async def test_aml_sms_before_and_during_a_call_reach_the_call_takers_screen(
         stack: DevStack, running_controller: Controller,
@@ -56,6 +78,7 @@ async def test_aml_sms_before_and_during_a_call_reach_the_call_takers_screen(
     number = caller()
     # The phone's AML SMS can come before the call is answered: kept, then in the pop.
     await send_mo(stack, canonical_caller(number), aml("-2.97610", "+104.77540", 35))
+    await fix_stored(stack, number)
     async with screen(stack, "ws-ani") as ani, screen(stack, "ws-budi") as budi:
         call, pop, rung = await popped(stack, number, ani, budi)
         other = budi if rung is ani else ani
