@@ -55,6 +55,7 @@ from ntpd_ivr.workspace.wrapup import DEFAULT_LIMIT_SECONDS, WrapUps, WrapUpStor
 log = logging.getLogger(__name__)
 
 POP_LOOKUP_SECONDS = 0.7  # the pop must reach the screen within 1 s of AgentCalled
+LATE_FIXES_SECONDS = 10.0  # the fixes a cut-short pop went without, looked up after it
 ROW_RETRY_SECONDS = 0.1  # the calls row may still be on its way from the spool
 _MEMBER_EVENTS = (AgentCalled, AgentConnect, AgentComplete, AgentRingNoAnswer)
 # A call's fixes from its caller's phone (ntpd_ivr/location): uniqueid, caller, arrival.
@@ -229,6 +230,7 @@ class WorkspaceService:
         row: dict[str, Any] | None = None
         history: list[dict[str, Any]] | None = None
         fixes: list[DeskFix] = []
+        fixes_read = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lookup_seconds
         # The IVR's update (region, category) may still be on its way from the spool: ask
@@ -248,6 +250,7 @@ class WorkspaceService:
                 if self.fixes is not None:
                     fixes = await self.fixes(called.uniqueid, number,
                                              (row or {}).get("arrived_at"))
+                    fixes_read = True
         except TimeoutError:
             log.warning("screen pop for %s: look-up over %g s, popped without %s", endpoint,
                         self.lookup_seconds, "the call row" if row is None else "the history",
@@ -261,11 +264,22 @@ class WorkspaceService:
         if self.pops.get(endpoint) is placeholder:
             self.pops[endpoint] = pop
         self._publish(endpoint, "call.ringing", pop)
+        if self.fixes is not None and not fixes_read:  # the time limit cut the look-up short
+            self._background.spawn(self._late_fixes(called, row), "workspace-late-fixes")
         log.info("screen pop to %s (%s)", endpoint,
                  ", ".join(self.users_of(endpoint)),
                  extra={"call_id": called.uniqueid})
 
     # --- the caller's location, live (ntpd_ivr/location) ----------------------------------
+
+    async def _late_fixes(self, called: AgentCalled, row: dict[str, Any] | None) -> None:
+        """The fixes a pop went without (its look-up ran out of time), pushed as they would
+        have come live: `location.fix`, one each."""
+        assert self.fixes is not None
+        number = (row or {}).get("caller_number") or called.caller_number
+        async with asyncio.timeout(LATE_FIXES_SECONDS):
+            for fix in await self.fixes(called.uniqueid, number, (row or {}).get("arrived_at")):
+                self.add_fix(called.uniqueid, fix)
 
     def add_fix(self, uniqueid: str, fix: DeskFix) -> int:
         """A new fix of this call: into its pop (a reloaded screen keeps it), and pushed as

@@ -82,7 +82,11 @@ async def test_aml_sms_before_and_during_a_call_reach_the_call_takers_screen(
     async with screen(stack, "ws-ani") as ani, screen(stack, "ws-budi") as budi:
         call, pop, rung = await popped(stack, number, ani, budi)
         other = budi if rung is ani else ani
-        [early] = [f for f in pop["fixes"] if f["source"] == "aml"]
+        early_fixes = [f for f in pop["fixes"] if f["source"] == "aml"]
+        if not early_fixes:  # a loaded machine cut the pop's look-up short: pushed after it
+            late, _ = await rung.next_event("location.fix", 20)
+            early_fixes = [late["fix"]]
+        [early] = early_fixes
         assert (early["lat"], early["lon"], early["radius_m"], early["method"]) == (
             -2.9761, 104.7754, 35.0, "gnss")
         # A second, more accurate one during the call: live, to the rung screen only.
