@@ -14,7 +14,7 @@ from typing import Any
 
 from ntpd_ivr.ami.events import AgentCalled, QueueMember
 from ntpd_ivr.location.model import DeskFix, best_first
-from ntpd_ivr.numbers import MARKERS
+from ntpd_ivr.numbers import MARKERS, canonical_caller
 
 TOPIC = "workspace"  # the live-push topic of a call-taker's own screen
 TOPICS = {TOPIC: "calltaker"}
@@ -188,6 +188,13 @@ def has_history(caller_number: str) -> bool:
     return bool(caller_number) and caller_number not in MARKERS
 
 
+def caller_of(called: AgentCalled, row: Mapping[str, Any] | None) -> str:
+    """The caller's number as the records hold it: the calls row's, or (no row yet) the
+    CallerID Asterisk sent, made canonical the same way ("0811…" is "+62811…"). The raw
+    CallerID matched no fix and no earlier call of that caller."""
+    return (row or {}).get("caller_number") or canonical_caller(called.caller_number)
+
+
 def pop_of(called: AgentCalled, row: Mapping[str, Any] | None,
            history: Sequence[Mapping[str, Any]] | None, now: float,
            fixes: Iterable[DeskFix] = ()) -> dict[str, Any]:
@@ -199,7 +206,7 @@ def pop_of(called: AgentCalled, row: Mapping[str, Any] | None,
     return {
         **call_of(called.uniqueid, endpoint_of(called.interface), row),
         "queue": called.queue,
-        "caller_number": row.get("caller_number") or called.caller_number or None,
+        "caller_number": caller_of(called, row),
         "wait_seconds": max(0, round(now - queued)) if queued is not None else None,
         "history": [history_entry(h) for h in history or ()],
         "history_complete": history is not None,

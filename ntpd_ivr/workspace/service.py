@@ -45,6 +45,7 @@ from ntpd_ivr.workspace.model import (
     StaticMember,
     WorkspaceError,
     call_of,
+    caller_of,
     endpoint_of,
     has_history,
     pop_of,
@@ -53,6 +54,11 @@ from ntpd_ivr.workspace.model import (
 from ntpd_ivr.workspace.wrapup import DEFAULT_LIMIT_SECONDS, WrapUps, WrapUpStore
 
 log = logging.getLogger(__name__)
+
+
+async def _nothing() -> list[dict[str, Any]]:
+    """No history to read (a withheld or unknown caller is never one person)."""
+    return []
 
 POP_LOOKUP_SECONDS = 0.7  # the pop must reach the screen within 1 s of AgentCalled
 LATE_FIXES_SECONDS = 10.0  # the fixes a cut-short pop went without, looked up after it
@@ -243,13 +249,15 @@ class WorkspaceService:
                     if (row is not None and row.get("category")) or loop.time() >= row_deadline:
                         break
                     await asyncio.sleep(ROW_RETRY_SECONDS)
-                number = (row or {}).get("caller_number") or called.caller_number
-                history = (await self.store.caller_history(
+                number = caller_of(called, row)
+                history_read = (self.store.caller_history(
                     number, before_uniqueid=called.uniqueid, limit=MAX_HISTORY)
-                    if has_history(number) else [])
-                if self.fixes is not None:
-                    fixes = await self.fixes(called.uniqueid, number,
-                                             (row or {}).get("arrived_at"))
+                    if has_history(number) else _nothing())
+                if self.fixes is None:
+                    history = await history_read
+                else:  # side by side: the fixes do not wait for the history
+                    history, fixes = await asyncio.gather(history_read, self.fixes(
+                        called.uniqueid, number, (row or {}).get("arrived_at")))
                     fixes_read = True
         except TimeoutError:
             log.warning("screen pop for %s: look-up over %g s, popped without %s", endpoint,
@@ -276,9 +284,9 @@ class WorkspaceService:
         """The fixes a pop went without (its look-up ran out of time), pushed as they would
         have come live: `location.fix`, one each."""
         assert self.fixes is not None
-        number = (row or {}).get("caller_number") or called.caller_number
         async with asyncio.timeout(LATE_FIXES_SECONDS):
-            for fix in await self.fixes(called.uniqueid, number, (row or {}).get("arrived_at")):
+            for fix in await self.fixes(called.uniqueid, caller_of(called, row),
+                                        (row or {}).get("arrived_at")):
                 self.add_fix(called.uniqueid, fix)
 
     def add_fix(self, uniqueid: str, fix: DeskFix) -> int:

@@ -23,6 +23,7 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.i18n import catalogue
+from ntpd_ivr.location.model import DeskFix
 from ntpd_ivr.web.auth import Session, UserStore
 from ntpd_ivr.web.hub import LiveHub
 from ntpd_ivr.workspace.ami import presence_actions
@@ -40,6 +41,7 @@ from ntpd_ivr.workspace.model import (
     presence_from_members,
 )
 from ntpd_ivr.workspace.service import WorkspaceService
+from tests.waiting import eventually
 from tests.workspace_fakes import FakeMember, FakeQueues, FakeStore
 
 QUEUES = ("takers-default", "takers-palembang")
@@ -56,7 +58,7 @@ def member(queue: str, interface: str, *, paused: bool = False, reason: str = ""
 
 
 def called(uniqueid: str = "1.1", interface: str = "PJSIP/taker-1",
-           caller: str = "+628111") -> AgentCalled:
+           caller: str = "+62811100001") -> AgentCalled:
     return AgentCalled(name="AgentCalled", received_at=NOW, uniqueid=uniqueid,
                        queue="takers-palembang", interface=interface, member_name="taker-1",
                        dest_channel=f"{interface}-00000001", caller_number=caller)
@@ -118,7 +120,7 @@ def test_each_change_becomes_its_ami_actions() -> None:
 
 
 def test_the_pop_shows_the_call_its_wait_location_and_history() -> None:
-    row = {"uniqueid": "1.1", "caller_number": "+628111", "region": "palembang",
+    row = {"uniqueid": "1.1", "caller_number": "+62811100001", "region": "palembang",
            "category": "ambulance", "ivr_digit": "1",
            "arrived_at": datetime.fromtimestamp(NOW - 20, UTC),
            "queued_at": datetime.fromtimestamp(NOW - 12, UTC),
@@ -129,7 +131,7 @@ def test_the_pop_shows_the_call_its_wait_location_and_history() -> None:
                "disposition": "answered", "category": "police", "region": "palembang",
                "answered_by": "taker-2"}
     pop = pop_of(called(), row, [earlier], NOW)
-    assert pop["caller_number"] == "+628111" and pop["region"] == "palembang"
+    assert pop["caller_number"] == "+62811100001" and pop["region"] == "palembang"
     assert pop["category"] == "ambulance" and pop["wait_seconds"] == 12
     assert pop["location"]["lat"] == -2.9761 and pop["location"]["radius_m"] == 50.0
     assert pop["history"][0]["disposition"] == "answered" and pop["history_complete"]
@@ -138,14 +140,14 @@ def test_the_pop_shows_the_call_its_wait_location_and_history() -> None:
 
 def test_a_pop_without_its_row_still_names_the_caller() -> None:
     pop = pop_of(called(), None, None, NOW)
-    assert pop["caller_number"] == "+628111" and pop["region"] is None
+    assert pop["caller_number"] == "+62811100001" and pop["region"] is None
     assert pop["wait_seconds"] is None and pop["location"] is None
     assert pop["history"] == [] and not pop["history_complete"]
     assert pop_of(called(), {"location_kind": "none"}, [], NOW)["location"] is None
 
 
 def test_markers_have_no_history() -> None:
-    assert has_history("+628111")
+    assert has_history("+62811100001")
     assert not any(has_history(m) for m in ("withheld", "unknown", "invalid", ""))
 
 
@@ -283,10 +285,10 @@ async def test_presence_is_rebuilt_from_asterisk_after_a_login(
 
 async def test_a_ringing_call_pops_on_that_call_takers_screen_only(
         tmp_path: Path, hub: LiveHub) -> None:
-    store = FakeStore(rows={"1.1": {"uniqueid": "1.1", "caller_number": "+628111",
+    store = FakeStore(rows={"1.1": {"uniqueid": "1.1", "caller_number": "+62811100001",
                                     "region": "palembang", "category": "ambulance",
                                     "queued_at": datetime.fromtimestamp(time.time() - 5, UTC)}},
-                      history=[{"uniqueid": "0.5", "caller_number": "+628111",
+                      history=[{"uniqueid": "0.5", "caller_number": "+62811100001",
                                 "disposition": "answered", "arrived_at": None}])
     service, _, _, _ = service_with(tmp_path, hub, store=store)
     ani, budi = watch(hub, "ani"), watch(hub, "budi")
@@ -327,7 +329,7 @@ async def test_a_slow_database_does_not_hold_the_pop_back(tmp_path: Path, hub: L
         if ani.sent:
             break
         await asyncio.sleep(0.02)
-    assert ani.sent[0]["data"]["caller_number"] == "+628111"
+    assert ani.sent[0]["data"]["caller_number"] == "+62811100001"
     assert not ani.sent[0]["data"]["history_complete"]
     service.on_event(AgentRingNoAnswer(name="AgentRingNoAnswer", received_at=NOW,
                                        uniqueid="1.1", queue="q", interface="PJSIP/taker-1",
@@ -351,3 +353,28 @@ async def test_an_answer_during_the_lookup_is_not_lost(tmp_path: Path, hub: Live
     [pop] = [e["data"] for e in ani.sent if e["kind"] == "call.ringing"]
     assert (pop["state"], pop["wait_seconds"]) == ("connected", 7)
     assert service.pops["taker-1"]["state"] == "connected"
+
+
+async def test_a_pop_before_its_row_finds_the_fixes_of_the_callers_canonical_number(
+        tmp_path: Path, hub: LiveHub) -> None:
+    # The calls row can still be in the spool when the phone rings: the CallerID Asterisk
+    # sent ("0811…") is all there is, and fixes (like calls) are stored under "+62811…".
+    asked: list[str | None] = []
+    fix = DeskFix("aml", -2.9761, 104.7754, 35.0, "gnss", None)
+
+    async def fixes_of(uniqueid: str, number: str | None, arrived_at: Any) -> list[DeskFix]:
+        asked.append(number)
+        return [fix] if number == "+628111234567" else []
+
+    users = UserStore(tmp_path / "users.toml")
+    users.put("ani", "calltaker", "ani-password", sip_endpoint="taker-1")
+    service = WorkspaceService(FakeQueues(), FakeStore(), users, hub, lambda: QUEUES,
+                               lookup_seconds=0.3, fixes=fixes_of)
+    ani = watch(hub, "ani")
+    service.on_event(called(caller="08111234567"))
+    await eventually(lambda: bool(ani.sent), "the pop", within=10)
+    [pop] = [e["data"] for e in ani.sent if e["kind"] == "call.ringing"]
+    assert asked == ["+628111234567"]
+    assert pop["caller_number"] == "+628111234567"
+    assert pop["fixes"] == [fix.as_json()]
+    await service.stop()
