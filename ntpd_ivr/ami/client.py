@@ -391,6 +391,8 @@ class AmiClient:
 
     def _login_result(self, response: Mapping[str, Any], ok: bool) -> None:
         self._tcp_since = None
+        if self._stopping:  # a login answer that was on its way when stop() ran
+            return
         if ok:
             self.logins += 1
             self.logged_in_at = time.time()

@@ -442,3 +442,17 @@ async def test_stop_while_connecting_leaves_no_errors_behind(fake: FakeAmi) -> N
     assert probe == connections + 1  # nothing reconnected after its stop()
     for client, logins in stopped:  # and no connect in flight at stop() came alive later
         assert (client.connected, client.logins) == (False, logins)
+
+
+async def test_a_login_answer_that_lands_after_stop_does_not_log_the_client_in(
+        fake: FakeAmi) -> None:
+    # panoramisk hands the Login answer to a done callback: one already scheduled when
+    # stop() runs still arrives. A stopped client must stay stopped (an earlier probe saw
+    # one flip back to "connected").
+    fake.hold_logins_on.add(1)
+    client = AmiClient(settings(fake.port))
+    await client.start()
+    await eventually(lambda: fake.login_attempts == 1, "the Login")
+    await client.stop()
+    client._login_result({"Response": "Success", "Message": "Authentication accepted"}, True)
+    assert (client.connected, client.logins, client.logged_in_at) == (False, 0, None)
