@@ -21,6 +21,11 @@ from ntpd_ivr.configfile import read_toml
 from ntpd_ivr.errors import ConfigError
 
 ENV_PREFIX = "NTPD_IVR_"
+# Variables under the prefix that are not settings: the config file's path, and what the
+# stack tools read (ntpd_ivr/stack/asterisk.py). Any other NTPD_IVR_ name must be a setting
+# (a misspelt one is an error, not silently ignored).
+ENV_NOT_SETTINGS = frozenset({"NTPD_IVR_CONFIG", "NTPD_IVR_ASTERISK_ROOT",
+                              "NTPD_IVR_USE_SYSTEM_ASTERISK"})
 
 
 @dataclass(frozen=True)
@@ -519,7 +524,7 @@ def _apply(values: dict[str, dict[str, Any]], raw: Mapping[str, Any], origin: st
 def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, dict[str, dict[str, str]]]]:
     found = []
     for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
             continue
         rest = name[len(ENV_PREFIX):].lower()
         for section in _SECTIONS:
@@ -527,9 +532,8 @@ def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, dict[str, dict
                 found.append((f"environment {name}", {section: {rest[len(section) + 1:]: value}}))
                 break
         else:
-            if rest not in {"config"}:
-                raise ConfigError(f"environment {name}: no such setting "
-                                  f"(sections: {', '.join(sorted(_SECTIONS))})")
+            raise ConfigError(f"environment {name}: no such setting "
+                              f"(sections: {', '.join(sorted(_SECTIONS))})")
     return found
 
 

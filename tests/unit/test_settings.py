@@ -32,6 +32,14 @@ def test_file_then_environment_then_command_line(tmp_path: Path) -> None:
     assert settings.source == str(path)
 
 
+
+def test_the_stack_tools_variables_are_not_taken_for_settings(tmp_path: Path) -> None:
+    # NTPD_IVR_ASTERISK_ROOT once read as the setting asterisk.root: the controller refused
+    # to start in a shell where the stack's variable was set.
+    settings = load_settings(write(tmp_path, GOOD), environ={
+        "NTPD_IVR_ASTERISK_ROOT": "/opt/asterisk-root", "NTPD_IVR_USE_SYSTEM_ASTERISK": "0"})
+    assert settings.asterisk.conf_dir == "/etc/asterisk"
+
 @pytest.mark.parametrize(("text", "environ", "message"), [
     (GOOD + "[ami2]\nx = 1\n", {}, "unknown section [ami2]"),
     (GOOD.replace("port = 15038", "prot = 15038"), {}, "unknown key ami.prot"),
