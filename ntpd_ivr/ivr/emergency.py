@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.channel import AgiChannel
 from ntpd_ivr.calls.values import CallStep, CallUpdate, RecordSink
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AgiError, AgiHangup
 from ntpd_ivr.location.service import from_dialplan, record_fields
 from ntpd_ivr.numbers import canonical_caller
@@ -164,7 +164,7 @@ class EmergencyIvr:
             if self.prank is not None:
                 gate = await self.prank.before_menu(
                     channel, routing, CallFacts(trunk=trunk, dialed=dialed, caller=caller,
-                                                digit=None, at=datetime.now(UTC)),
+                                                digit=None, at=utcnow()),
                     lambda kind, **detail: self._step(channel, kind, **detail))
                 if gate.blocked:
                     self._record(channel, route_reason="prank-blocked")
@@ -190,7 +190,7 @@ class EmergencyIvr:
             return
 
         facts = CallFacts(trunk=trunk, dialed=dialed, caller=caller,
-                          digit=digit, at=datetime.now(UTC), english_requested=english)
+                          digit=digit, at=utcnow(), english_requested=english)
         live = await self.live.snapshot()
         decision = route(facts, routing, live)
         if self.prank is not None:

@@ -22,7 +22,7 @@ import math
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +30,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import Refusal
 from ntpd_ivr.i18n import translator
 from ntpd_ivr.location.aml import LocationFix
@@ -67,7 +68,7 @@ class SentLink:
 
 class Links:
     def __init__(self, engine: AsyncEngine, enqueue: Enqueue, keep: Keep, *, base_url: str,
-                 minutes: float, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+                 minutes: float, now: Callable[[], datetime] = utcnow
                  ) -> None:
         self.engine, self.enqueue, self.keep = engine, enqueue, keep
         self.base_url = base_url.rstrip("/")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.calls.repository import CallsRepository
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.reports import grouped
 from ntpd_ivr.reports.model import CallRow, GroupedReport, ReportQuery
 from ntpd_ivr.routing.config import RoutingConfig
@@ -29,7 +30,7 @@ class ReportSource:
     engine: AsyncEngine
     routing: Callable[[], RoutingConfig]
     takers: Callable[[], Mapping[str, str]]
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Callable[[], datetime] = utcnow
 
     async def report(self, query: ReportQuery) -> GroupedReport:
         return await grouped.build_report(

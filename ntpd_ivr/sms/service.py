@@ -10,13 +10,14 @@ import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.numbers import CallerKind, canonical_caller, parse_caller
 from ntpd_ivr.settings import SmsSettings
 from ntpd_ivr.sms import model
@@ -29,10 +30,6 @@ log = logging.getLogger(__name__)
 
 class Gateway(Protocol):
     async def send(self, to: str, sender: str, text: str, token: str) -> SendResult: ...
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class Outbox:
     expire_minutes. Kannel down loses nothing: the rows wait."""
 
     def __init__(self, engine: AsyncEngine, gateway: Gateway, settings: SmsSettings,
-                 now: Callable[[], datetime] = _utcnow) -> None:
+                 now: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.gateway = gateway
         self.settings = settings
