@@ -3,9 +3,13 @@
 Every fix is kept in location_fixes with its accuracy, method and time, matched or not.
 Matching (one call per fix, at arrival):
 - by caller number (canonical +62 form, ntpd_ivr/numbers.py): the newest call of that
-  number that arrived within `window` seconds before now and had not ended by then;
+  number that arrived within `window` seconds before now;
 - else by IMEI: the call an earlier fix of the same IMEI (within the window) was matched to
-  (an ELS POST may carry no number, only the IMEI).
+  (an ELS POST may carry no number, only the IMEI);
+- either way, never a call that had ended before the phone took the fix (its `time`, else
+  now; AFTER_END_TOLERANCE for clocks): that fix is the caller's next call's. A caller cut
+  off who dials again at once sends the new call's fix before the new call is in the
+  records; it must not land on the call that ended (where no screen shows it).
 A fix that matches no call (the SMS came before the call reached the controller, or
 before its record was written) waits: `for_call()`, at the screen pop, claims the unmatched
 fixes of that number received within the window before the call arrived.
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 ORIGINS: dict[str, FixOrigin] = {"aml-sms": "aml", "els-https": "els", "link": "link"}
 PENDING_MEMORY = 1000  # fixes of SMS whose transaction has not committed yet
+AFTER_END_TOLERANCE = timedelta(seconds=10)  # the phone's clock against ours
 
 
 def desk_fix(row: Any) -> DeskFix:
@@ -102,7 +107,7 @@ class Fixes:
 
     async def keep(self, conn: AsyncConnection, fix: LocationFix, *, sms_id: int | None = None,
                    call: str | None = None) -> FixArrived | None:
-        call = call or await self.match(conn, fix.caller, fix.imei)
+        call = call or await self.match(conn, fix.caller, fix.imei, fix.time)
         row = (await conn.execute(insert(LocationFixRow).values(
             **fix_row(fix), sms_id=sms_id, call_uniqueid=call)
             .returning(LocationFixRow.__table__))).one()
@@ -115,17 +120,20 @@ class Fixes:
                  fix.radius_m, extra={"call_id": call})
         return FixArrived(call, desk_fix(row))
 
-    async def match(self, conn: AsyncConnection, caller: str | None,
-                    imei: str | None) -> str | None:
+    async def match(self, conn: AsyncConnection, caller: str | None, imei: str | None,
+                    taken_at: datetime | None = None) -> str | None:
+        """The call a fix taken at `taken_at` (None: now) belongs to, or None (it waits)."""
         since = func.now() - self.window
+        taken = taken_at if taken_at is not None else func.now()
+        not_ended_before = or_(Call.ended_at.is_(None),
+                               Call.ended_at >= taken - AFTER_END_TOLERANCE)
         if caller and caller not in MARKERS:
             found = (await conn.execute(
                 select(Call.uniqueid).where(
-                    Call.caller_number == caller, Call.arrived_at >= since,
-                    or_(Call.ended_at.is_(None), Call.ended_at >= since))
+                    Call.caller_number == caller, Call.arrived_at >= since)
                 .order_by(Call.arrived_at.desc()).limit(1))).scalar_one_or_none()
-            if found is not None:
-                return str(found)
+            if found is not None:  # the newest call of the number: its fix, or nobody's yet
+                return await self._unless_ended(conn, str(found), not_ended_before)
         if imei:
             found = (await conn.execute(
                 select(LocationFixRow.call_uniqueid).where(
@@ -133,8 +141,15 @@ class Fixes:
                     LocationFixRow.received_at >= since)
                 .order_by(LocationFixRow.id.desc()).limit(1))).scalar_one_or_none()
             if found is not None:
-                return str(found)
+                return await self._unless_ended(conn, str(found), not_ended_before)
         return None
+
+    @staticmethod
+    async def _unless_ended(conn: AsyncConnection, uniqueid: str,
+                            not_ended_before: Any) -> str | None:
+        still = (await conn.execute(select(Call.uniqueid).where(
+            Call.uniqueid == uniqueid, not_ended_before))).scalar_one_or_none()
+        return str(still) if still is not None else None
 
     # --- the desk's screen pop ------------------------------------------------------------
 

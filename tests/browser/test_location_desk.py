@@ -14,14 +14,13 @@ from playwright.sync_api import Browser, Page, expect
 
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.stack.devstack import DevStack
+from tests.aml import aml_sms
 from tests.browser.conftest import calling, desk_login, screenshot
 from tests.browser.test_workspace_screen import PASSWORD, desk_user  # noqa: F401  (a fixture)
 from tests.stack_fixtures import Takers
 
 pytestmark = pytest.mark.e2e
 CALLER = "081377712345"
-AML = ('A"ML=1;lt=-2.97610;lg=+104.77540;rd=35;top=20261207091500;lc=68;pm=G;'
-       'si=510100000000000;ei=355458061005220;mcc=510;mnc=10;ml=125')
 PHONE_AT = {"latitude": -2.9702, "longitude": 104.7801, "accuracy": 9}
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/l/[A-Za-z0-9_-]+)")
 
@@ -48,7 +47,8 @@ def test_aml_and_the_location_link_reach_the_desk(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     desk_login(page, base, desk_user, PASSWORD)
     assert stack.fake_smsc is not None
-    stack.fake_smsc.send(canonical_caller(CALLER), "112", AML)  # before the call
+    stack.fake_smsc.send(canonical_caller(CALLER), "112",
+                          aml_sms("-2.97610", "+104.77540", 35))  # before the call
     with calling(stack, CALLER):
         location = page.locator("#call-location")
         expect(location).to_contain_text("-2.9761, 104.7754 ± 35 m", timeout=30_000)

@@ -19,16 +19,12 @@ from ntpd_ivr.location.tables import LocationFixRow
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import DevStack
+from tests.aml import aml_sms, phone_imei
 
 from .conftest import Controller, Takers, caller, dial
 from .test_workspace import Screen, screen, workspace_users  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.e2e
-
-
-def aml(lat: str, lon: str, radius: int) -> str:
-    return (f'A"ML=1;lt={lat};lg={lon};rd={radius};top=20261207091500;lc=68;pm=G;'
-            f"si=510100000000000;ei=355458061005220;mcc=510;mnc=10;ml=125")
 
 
 def basic(user: str, secret: str) -> str:
@@ -75,9 +71,10 @@ async def fix_stored(stack: DevStack, number: str, within: float = 30.0) -> None
 async def test_aml_sms_before_and_during_a_call_reach_the_call_takers_screen(
         stack: DevStack, running_controller: Controller,
         takers: Takers) -> None:
-    number = caller()
+    number, imei = caller(), phone_imei()
     # The phone's AML SMS can come before the call is answered: kept, then in the pop.
-    await send_mo(stack, canonical_caller(number), aml("-2.97610", "+104.77540", 35))
+    await send_mo(stack, canonical_caller(number),
+                  aml_sms("-2.97610", "+104.77540", 35, imei=imei))
     await fix_stored(stack, number)
     async with screen(stack, "ws-ani") as ani, screen(stack, "ws-budi") as budi:
         call, pop, rung = await popped(stack, number, ani, budi)
@@ -91,7 +88,7 @@ async def test_aml_sms_before_and_during_a_call_reach_the_call_takers_screen(
             -2.9761, 104.7754, 35.0, "gnss")
         # A second, more accurate one during the call: live, to the rung screen only.
         sent = time.monotonic()
-        await send_mo(stack, number, aml("-2.97650", "+104.77500", 8))
+        await send_mo(stack, number, aml_sms("-2.97650", "+104.77500", 8, imei=imei))
         fix, _ = await rung.next_event("location.fix", 20)
         took = time.monotonic() - sent
         assert fix["call"] == pop["uniqueid"]
@@ -115,7 +112,7 @@ async def test_an_els_post_during_a_call_reaches_the_screen_and_a_bad_one_is_ref
     body = {"v": "2", "emergency_number": "112", "location_latitude": "-2.97700",
             "location_longitude": "104.77600", "location_accuracy": "6",
             "location_source": "gps", "device_number": canonical_caller(number),
-            "device_imei": "355458061005220"}
+            "device_imei": phone_imei()}
     async with screen(stack, "ws-ani") as ani, screen(stack, "ws-budi") as budi, \
             aiohttp.ClientSession() as http:
         async with http.post(els, data=body, headers={

@@ -92,6 +92,31 @@ async def test_a_fix_before_its_call_is_kept_and_claimed_when_the_call_pops(
     assert await fixes.for_call("x.1", "+6281200000000", datetime.now(UTC)) == []
 
 
+
+async def test_a_fix_taken_after_the_callers_last_call_ended_waits_for_the_next_call(
+        engine: AsyncEngine) -> None:
+    # Cut off, the caller dials again at once: the phone's fix for the new call comes
+    # before the new call is in the records. It is not the ended call's (no screen shows
+    # that one); the new call's pop claims it. The same by IMEI alone.
+    await add_call(engine, "cut.1", CALLER, ago=60, ended=True)  # ended 59 s ago
+    async with engine.begin() as conn:
+        await conn.execute(insert(LocationFixRow).values(
+            source="els-https", lat=-2.9, lon=104.7, radius_m=30.0, method="gnss",
+            caller_number=CALLER, imei="355458061005220", call_uniqueid="cut.1"))
+    fixes = Fixes(engine, 600.0)
+    assert await fixes.receive(fix(CALLER, imei="355458061005220")) is None
+    assert await fixes.receive(fix(None, imei="355458061005220", radius=8.0)) is None
+    # One the phone took while that call was still up (delivered late) is still its own.
+    during = LocationFix("els-https", -2.99, 104.75, 15.0,
+                         datetime.now(UTC) - timedelta(seconds=59.5), "gnss", None, CALLER,
+                         None, None, None, None)
+    late = await fixes.receive(during)
+    assert late is not None and late.call == "cut.1"
+    await add_call(engine, "again.1", CALLER, ago=1)
+    claimed = await fixes.for_call("again.1", CALLER, datetime.now(UTC))
+    assert [f.radius_m for f in claimed] == [20.0]  # the numbered one; the IMEI-only waits
+
+
 def wired(engine: AsyncEngine) -> tuple[Bus, list[FixArrived]]:
     """The SMS and location domains over one bus, as their plugins wire them."""
     bus, announced = Bus(), []

@@ -89,7 +89,7 @@ async def rig(postgres: RunningPostgres) -> AsyncIterator[SmsRig]:
     receiver_url = f"http://127.0.0.1:{settings.receiver_port}"
     engine = make_engine(DatabaseSettings(url=postgres.url))
     async with engine.begin() as conn:
-        await conn.execute(text("TRUNCATE sms_outbox, sms_delivery_reports, sms_inbox, "
+        await conn.execute(text("TRUNCATE calls, sms_outbox, sms_delivery_reports, sms_inbox, "
                                 "location_fixes RESTART IDENTITY CASCADE"))
     gateway = KannelGateway(settings, receiver_url)
     # As the plugins wire it: the inbox hands each SMS on over the bus; the location
