@@ -7,7 +7,7 @@ an EIDO document (ntpd_ivr/eido), with a bearer token. Secrets never sit in the 
 config, which is world-readable and kept in version control: the token and the SIP
 password are each in a file of their own, named here, relative to the config file, and
 readable by its owner only (like feed.bearer_token_file in the settings). Parsed with the
-shared reader, so every error names the file and the key (docs/transfer.md).
+shared reader, so every error names the file and the key (docs/eido.md, "Neighbours").
 """
 
 from __future__ import annotations
