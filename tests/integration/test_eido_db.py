@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import ClientWebSocketResponse
 from jsonschema import Draft202012Validator
@@ -23,8 +24,10 @@ from ntpd_ivr.api.tokens import TokenStore
 from ntpd_ivr.eido import model
 from ntpd_ivr.eido.http import EIDO
 from ntpd_ivr.location.pidf import parse_pidf
+from tests.conftest import RunningPostgres
 from tests.integration.reporting import seed, serving_center
 from tests.protocol.webtools import Client
+from tests.security.api_fixtures import serving_controller_web
 from tests.unit.test_eido_model import OPERATOR_PIDF
 
 NOTIFY_SECONDS = 10.0
@@ -152,3 +155,30 @@ async def test_a_subscriber_is_notified_of_changes_in_its_scope_only(center: Cen
     finally:
         await damkar.close()
         await desk.close()
+
+
+async def test_an_incident_typed_on_the_desk_reaches_a_subscriber_through_the_bus(
+        db_engine: AsyncEngine, postgres: RunningPostgres, tmp_path: Path) -> None:
+    """The controller's own app (every plugin loaded): a call-taker creates an incident on
+    the screens' route; the incidents domain's IncidentsChanged reaches the eido plugin,
+    which notifies a supervisor token's subscription with the new incident's EIDO."""
+    async with serving_controller_web(db_engine, postgres.url, tmp_path) as web, \
+            aiohttp.ClientSession(web.base_url) as http, \
+            http.ws_connect("/api/v1/eido/subscriptions",
+                            headers={"Authorization": f"Bearer {web.tokens['monitor']}"}
+                            ) as socket:
+        await socket.send_json({"subscribe": {"requestId": "live"}})
+        subscription = (await socket.receive_json(timeout=NOTIFY_SECONDS))[
+            "subscribeResponse"]["subscriptionId"]
+        desk = await web.session_headers("ani")
+        async with http.post("/api/incidents", headers=desk, json={
+                "region": "muba", "category": "fire", "kecamatan": "Sekayu",
+                "desa": "Kayuara", "description": "Gudang karet terbakar",
+                "severity": "high", "lat": -2.88, "lon": 103.85}) as reply:
+            assert reply.status == 201, await reply.text()
+            created = (await reply.json())["id"]
+        document = await _notified(socket, subscription)
+        assert document["incidentComponent"]["internalIncidentId"] == str(created)
+        back = model.read(json.dumps(document).encode(), ("fire", "unclassified"))
+        assert (back.description, back.kecamatan, back.desa, back.lat, back.lon) == (
+            "Gudang karet terbakar", "Sekayu", "Kayuara", -2.88, 103.85)
