@@ -22,6 +22,7 @@ from ntpd_ivr.calls import plugin as calls
 from ntpd_ivr.campaigns import plugin as campaigns
 from ntpd_ivr.core import Core, Plugin, core_plugins, health, web_deps
 from ntpd_ivr.dispatch import plugin as dispatch
+from ntpd_ivr.eido import plugin as eido
 from ntpd_ivr.feed import plugin as feed
 from ntpd_ivr.incidents import plugin as incidents
 from ntpd_ivr.ivr import plugin as ivr
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 PLUGINS: tuple[Callable[[Core], Plugin], ...] = (
     incidents.load, dispatch.load, calls.load, workspace.load, campaigns.load, prank.load,
     ivr.load, wall.load, callbacks.load, peer.load, recordings.load, reports.load,
-    feed.load, api.load, ops.load, sms.load, location.load)
+    feed.load, api.load, eido.load, ops.load, sms.load, location.load)
 
 
 class Service:

@@ -77,7 +77,16 @@ FIGURES = _object({
 PROBLEM = _object({"error": {"type": "string"}, "reason": {"type": "string"}})
 FEED_PUSH = _object({"queued": {"type": "integer"}, "delivered": {"type": "integer"},
                      "pending": {"type": "integer"}})
+# An EIDO document (NENA-STA-021, eidoVersion 1.0): its full schema ships with ntpd-ivr
+# (ntpd_ivr/eido/schema/eido-1.0.schema.json, docs/eido.md); here, its required members.
+EIDO = {"type": "object", "required": ["$id", "lastUpdateTimeStamp", "updatedByAgencyReference",
+                                       "eidoVersion", "issuingElementIdentification",
+                                       "agencyComponent"],
+        "properties": {"eidoVersion": {"const": "1.0"}, "$id": {"type": "string"},
+                       "issuingElementIdentification": {"type": "string"},
+                       "agencyComponent": {"type": "array", "minItems": 1}}}
 SCHEMAS: dict[str, Any] = {
+    "Eido": EIDO,
     "Call": CALL, "Incident": INCIDENT, "Dispatch": DISPATCH, "FiguresLine": FIGURES_LINE,
     "Figures": FIGURES, "Problem": PROBLEM, "FeedPush": FEED_PUSH,
     "CallList": _object({"calls": {"type": "array",
@@ -97,6 +106,7 @@ _ERRORS = {
            "missing on a session POST).",
     "404": "No such object (or not in the agency's scope).",
     "409": "The monitoring feed is not configured (feed.url).",
+    "503": "Too many EIDO subscribers at once; retry later.",
 }
 _AUTHENTICATED = ("400", "401", "403")
 
@@ -140,6 +150,24 @@ def document() -> dict[str, Any]:
             "/api/v1/incidents/{id}": _get(
                 "One incident", "calltaker and above; agency (its own)", "Incident",
                 (INCIDENT_ID,), (*_AUTHENTICATED, "404")),
+            "/api/v1/incidents/{id}/eido": _get(
+                "One incident as an EIDO document (NENA-STA-021 JSON, eidoVersion 1.0; "
+                "docs/eido.md)", "calltaker and above; agency (its own)", "Eido",
+                (INCIDENT_ID,), (*_AUTHENTICATED, "404")),
+            "/api/v1/eido/subscriptions": {"get": {
+                "summary": "WebSocket: EIDO notifications of each new or changed incident in "
+                           "the caller's scope (NENA-STA-024 pattern)",
+                "description": "Roles: calltaker and above; agency (only incidents dispatched "
+                               "to it). Open a WebSocket with the token, send "
+                               "{\"subscribe\": {\"requestId\": \"1\", \"requestType\": "
+                               "\"EIDO\"}}; the answer is a subscribeResponse with a "
+                               "subscriptionId, then each change arrives as {\"event\": "
+                               "{\"subscriptionId\", \"transactionId\", \"notification\": "
+                               "[EIDO]}} (docs/eido.md). A plain GET is refused (400).",
+                "responses": {
+                    "101": {"description": "Switching to the WebSocket protocol."},
+                    **{code: spec for code, spec in _responses(
+                        "Problem", (*_AUTHENTICATED, "503")).items() if code != "200"}}}},
             "/api/v1/dispatches": _get(
                 "Dispatches created in the period", "calltaker and above; agency (its own)",
                 "DispatchList", (*PERIOD, AGENCY_KEY, LIMIT)),

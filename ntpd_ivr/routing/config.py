@@ -43,6 +43,7 @@ from ntpd_ivr.routing.model import (
     Operator,
     Region,
 )
+from ntpd_ivr.transfer.config import Neighbour, check_neighbours, parse_neighbours
 from ntpd_ivr.workspace.config import parse_workspace
 
 # The values live in routing/model.py; importing them from here still works.
@@ -76,6 +77,10 @@ class RoutingConfig:
     # version it was imported from ("idn-area-data 4.0.1"); "" when no region has a code.
     places_file: str = ""
     places_package: str = ""
+    # [regions.<r>.neighbours.<n>]: region -> the 112 centers it may transfer a caller to
+    # (ntpd_ivr/transfer/config.py, issue 23)
+    neighbours: Mapping[str, Mapping[str, Neighbour]] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -225,6 +230,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
     agencies: dict[str, Agency] = {}
     pending_after_hours: list[tuple[ConfigReader, str]] = []
     prank_readers: dict[str, ConfigReader] = {}
+    neighbours: dict[str, Mapping[str, Neighbour]] = {}
     for key in regions_r.table:
         _name(regions_r, key, _NAME, "region name", key)
         r = regions_r.sub(key)
@@ -292,6 +298,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
                 pending_after_hours.append((a, agencies[full].after_hours_agency))
             a.finish()
         prank_readers[key] = r.sub("prank", {})
+        neighbours[key] = parse_neighbours(r.sub("neighbours", {}), origin)
         r.finish()
         regions[key] = region
     if not regions:
@@ -315,6 +322,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
                     raise ConfigError(f"{origin}: regions.{region.key}.{kind}: {v!r} is "
                                       f"already regions.{seen[kind, v]}.{kind}")
                 seen[kind, v] = region.key
+    check_neighbours(neighbours, {k: o.match for k, o in operators.items()}, origin)
     default_region = top.get("default_region", str)
     if default_region not in regions:
         raise top.fail("default_region", f"no region {default_region!r}")
@@ -329,7 +337,8 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         wrapup_limit_seconds=wrapup_limit,
         prank=prank,
         places_file=books[0].source if books else "",
-        places_package=f"{books[0].package} {books[0].version}" if books else "")
+        places_package=f"{books[0].package} {books[0].version}" if books else "",
+        neighbours=MappingProxyType({k: v for k, v in neighbours.items() if v}))
 
 
 def _place_name(reader: ConfigReader, key: str, value: object) -> str:

@@ -17,6 +17,9 @@ from ntpd_ivr.api import http as api_http
 from ntpd_ivr.api.tokens import TokenStore
 from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.dispatch.tables import Dispatch
+from ntpd_ivr.eido import http as eido_http
+from ntpd_ivr.eido.repository import EidoSource
+from ntpd_ivr.eido.service import Subscriptions
 from ntpd_ivr.incidents.tables import CallDisposition, Incident
 from ntpd_ivr.ops import metrics as ops_metrics
 from ntpd_ivr.reports import http as reports_http
@@ -94,6 +97,11 @@ async def seed(engine: AsyncEngine, truncate: bool = True) -> None:
              "accepted_at": T0 + timedelta(hours=3, minutes=5), "on_scene_at": None}])
 
 
+def eido_subscriptions(engine: AsyncEngine) -> Subscriptions:
+    """The EIDO routes' service as the eido plugin builds it, over the report's config."""
+    return Subscriptions(EidoSource(engine, lambda: CONFIG), lambda: CONFIG, "112.test")
+
+
 @contextlib.asynccontextmanager
 async def serving_center(engine: AsyncEngine, tmp_path: Path,
                          feed: api_http.FeedControl | None = None,
@@ -105,6 +113,7 @@ async def serving_center(engine: AsyncEngine, tmp_path: Path,
     def extend(app: web.Application) -> None:
         reports_http.add_routes(app, source)
         api_http.add_routes(app, api_http.ApiDeps(engine, tokens, source, feed))
+        eido_http.add_routes(app, eido_subscriptions(engine))
         ops_metrics.add_routes(app, metrics)
 
     async with serving_web(tmp_path, extend=extend) as client:

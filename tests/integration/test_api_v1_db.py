@@ -206,7 +206,8 @@ async def test_every_documented_route_refuses_without_a_token_and_a_wrong_role(
     wrong_role = {"/api/v1/calls": "damkar-sys", "/api/v1/calls/{uniqueid}": "damkar-sys",
                   "/api/v1/incidents": None, "/api/v1/incidents/{id}": None,
                   "/api/v1/dispatches": None, "/api/v1/figures": "desk",
-                  "/api/v1/feed/push": "desk"}
+                  "/api/v1/feed/push": "desk", "/api/v1/incidents/{id}/eido": None,
+                  "/api/v1/eido/subscriptions": None}
     assert set(wrong_role) == set(api.doc["paths"])  # a new route must be added here
     for template, operations in api.doc["paths"].items():
         path = template.replace("{uniqueid}", "1795800000.0").replace("{id}", "1")

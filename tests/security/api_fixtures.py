@@ -20,6 +20,7 @@ from ntpd_ivr.app import Service
 from ntpd_ivr.dispatch import http as dispatch_http
 from ntpd_ivr.dispatch.plugin import ACCESS
 from ntpd_ivr.dispatch.records import DispatchService
+from ntpd_ivr.eido import http as eido_http
 from ntpd_ivr.incidents.http import add_routes as add_incident_routes
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.prank.http import routes as prank_routes
@@ -31,7 +32,7 @@ from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.csrf import CSRF_COOKIE, CSRF_HEADER
 from ntpd_ivr.web.sessions import SESSION_COOKIE
-from tests.integration.reporting import CONFIG, EXAMPLE, TAKERS, seed
+from tests.integration.reporting import CONFIG, EXAMPLE, TAKERS, eido_subscriptions, seed
 from tests.protocol.webtools import Client, serving_web
 
 CRASH_PATH = "/api/test-crash"  # a handler that fails as a bug would: the 500's shape
@@ -63,6 +64,7 @@ async def serving_api(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[ApiC
     def extend(app: web.Application) -> None:
         reports_http.add_routes(app, source)
         api_http.add_routes(app, api_http.ApiDeps(engine, store, source))
+        eido_http.add_routes(app, eido_subscriptions(engine))
         add_incident_routes(app, IncidentService(engine, lambda: CONFIG))
         dispatch_http.add_routes(app, DispatchService(engine, lambda: CONFIG), ACCESS)
         prank_routes(PrankService(engine, lambda: CONFIG))(app)

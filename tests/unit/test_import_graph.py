@@ -43,10 +43,13 @@ PUBLIC_EXTRA = frozenset({
     "ntpd_ivr.calls.values",      # the calls domain's model (CallStep, CallUpdate, ...)
     "ntpd_ivr.routing.engine",    # the pure routing decision every call goes through
     "ntpd_ivr.location.aml",      # pure parsers of the AML SMS and the ELS POST formats
+    "ntpd_ivr.location.pidf",     # the pure PIDF-LO parser (EIDO locations are PIDF-LO)
+    "ntpd_ivr.api.http",          # /api/v1's token, role and agency-scope check (api_route),
+                                  # for every domain's /api/v1 routes (eido)
+    "ntpd_ivr.api.params",        # /api/v1's typed parameters, stated in its OpenAPI
 })
 KNOWN_INTERNAL = frozenset({
     ("ntpd_ivr.dispatch.model", "ntpd_ivr.ivr.prompts"),
-    ("ntpd_ivr.incidents.http", "ntpd_ivr.api.params"),
     ("ntpd_ivr.ivr.emergency", "ntpd_ivr.location.service"),
     ("ntpd_ivr.reports.commands", "ntpd_ivr.incidents.commitments"),
     ("ntpd_ivr.reports.grouped", "ntpd_ivr.incidents.commitments"),

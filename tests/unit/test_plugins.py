@@ -12,7 +12,7 @@ from ntpd_ivr.settings import load_settings
 
 START = ["records", "prank", "calls", "fastagi", "confirmations", "ami", "web", "warnings",
          "wall", "callbacks", "recordings", "loop"]
-STOP = ["fastagi", "web", "dispatch", "warnings", "tasks", "ami", "prank", "confirmations",
+STOP = ["fastagi", "web", "eido", "dispatch", "warnings", "tasks", "ami", "prank", "confirmations",
         "records", "database", "loop"]
 
 
