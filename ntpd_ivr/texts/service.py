@@ -31,6 +31,7 @@ from ntpd_ivr.audit.trail import Entry, record
 from ntpd_ivr.background import Background
 from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.clock import utcnow
+from ntpd_ivr.incidents.tables import Incident
 from ntpd_ivr.location.aml import is_aml
 from ntpd_ivr.numbers import parse_caller
 from ntpd_ivr.routing.config import RoutingConfig
@@ -39,6 +40,7 @@ from ntpd_ivr.sms.events import SmsDelivery, SmsReceived, SmsStored
 from ntpd_ivr.sms.tables import SmsOutbox
 from ntpd_ivr.texts import model
 from ntpd_ivr.texts.model import NotFound, Session, TextRefusal
+from ntpd_ivr.texts.repository import session_with_messages
 from ntpd_ivr.texts.tables import MAX_STORED_BODY, TextDesk, TextMessage, TextSession
 
 log = logging.getLogger(__name__)
@@ -320,13 +322,8 @@ class TextService:
         return session
 
     async def messages(self, uniqueid: str) -> list[dict[str, Any]]:
-        m, o = TextMessage.__table__, SmsOutbox.__table__
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(m, o.c.status.label("outbox_status"))
-                .outerjoin(o, o.c.id == m.c.sms_outbox_id)
-                .where(m.c.uniqueid == uniqueid).order_by(m.c.id))
-            return [model.message_json(dict(r)) for r in rows.mappings()]
+        found = await session_with_messages(self.engine, uniqueid)
+        return list(found["messages"]) if found is not None else []
 
     async def _history(self, session: Session) -> list[dict[str, Any]]:
         if self.history is None:
@@ -406,14 +403,20 @@ class TextService:
         session.check_owner(user)
         if self.dispose is None:
             raise TextRefusal("no disposition path", status=503, error="unavailable")
-        await self.dispose(uniqueid, body, user)  # strikes, wrap-up, audit: as for a call
+        disposed = await self.dispose(uniqueid, body, user)  # strikes, audit: as for a call
         now = utcnow()
         async with self.engine.begin() as conn:
             await conn.execute(update(TextSession).where(
                 TextSession.uniqueid == uniqueid, TextSession.ended_at.is_(None))
                 .values(ended_at=now, ended_by=user))
-            await conn.execute(update(Call).where(Call.uniqueid == uniqueid).values(
-                ended_at=now, disposition="answered", updated_at=now))
+            ended: dict[str, Any] = {"ended_at": now, "disposition": "answered",
+                                     "updated_at": now}
+            if disposed.get("incident_id") is not None:  # classified by its incident
+                category = (await conn.execute(select(Incident.category).where(
+                    Incident.id == disposed["incident_id"]))).scalar_one_or_none()
+                if category:
+                    ended["category"] = session.category = category
+            await conn.execute(update(Call).where(Call.uniqueid == uniqueid).values(**ended))
         session.ended = True
         self.counts["ended"] += 1
         self._forget_ended()
