@@ -26,7 +26,7 @@ STEPS = CallEvent.__table__
 REPORT_COLUMNS = ("arrived_at", "answered_at", "disposition", "ended_at", "category", "region")
 # The columns of a caller's earlier calls on the call-taker's screen.
 HISTORY_COLUMNS = ("uniqueid", "arrived_at", "disposition", "category", "region",
-                   "answered_by")
+                   "answered_by", "medium")
 
 
 class CallsRepository:
