@@ -74,7 +74,8 @@ class TextService:
                  publish: Publish, takers: Takers, *, enqueue: Enqueue | None = None,
                  history: History | None = None, dispose: Dispose | None = None,
                  escalate: Escalate | None = None,
-                 endpoint_of: Callable[[str], str | None] = lambda user: None) -> None:
+                 endpoint_of: Callable[[str], str | None] = lambda user: None,
+                 changed: Callable[[], None] = lambda: None) -> None:
         self.engine = engine
         self.routing = routing
         self.publish = publish
@@ -84,6 +85,7 @@ class TextService:
         self.dispose = dispose
         self.escalate = escalate
         self.endpoint_of = endpoint_of
+        self.changed = changed  # the waiting sessions changed: the wall reads them again
         self.sessions: dict[str, Session] = {}  # open ones, and the last ended ones
         self.accepts: dict[str, bool] = {}
         self.counts: Counter[str] = Counter()  # opened, joined, flagged, replies, ended
@@ -214,6 +216,7 @@ class TextService:
                      session.region, extra={"call_id": session.uniqueid})
             self._background.spawn(self._offer_and_ack(session, arrival.message),
                                    f"text-open-{session.uniqueid}")
+            self.changed()
             return
         self.counts["joined"] += 1
         if arrival.flagged:
@@ -309,6 +312,7 @@ class TextService:
             log.warning("text session not taken in %d s: raised on the wall", limit,
                         extra={"call_id": session.uniqueid})
             self.publish(WALL_TOPIC, "text.unanswered", session.to_json())
+            self.changed()
             self._push(self._audience(session), "text.unanswered",
                        {"uniqueid": session.uniqueid})
         return [s.uniqueid for s in late]
@@ -383,6 +387,7 @@ class TextService:
         session.taken_by = user
         log.info("text session taken by %s", user, extra={"call_id": uniqueid})
         self._push(others, "text.taken", {"uniqueid": uniqueid, "by": user})
+        self.changed()
         return await self.view(session)
 
     async def reply(self, uniqueid: str, user: str, body: Mapping[str, Any],
@@ -422,6 +427,7 @@ class TextService:
         self._forget_ended()
         log.info("text session ended by %s", user, extra={"call_id": uniqueid})
         self._push([user], "text.ended", {"uniqueid": uniqueid})
+        self.changed()
         return await self.view(session)
 
     def _forget_ended(self) -> None:
@@ -459,6 +465,16 @@ class TextService:
 
     def quick_replies(self, language: str) -> list[dict[str, str]]:
         return [{"id": q.id, "text": q.text(language)} for q in self.config.quick_replies]
+
+    def wall_summary(self) -> dict[str, Any]:
+        """For the supervisor's wall: the open sessions nobody took yet (oldest first;
+        `unanswered`: its offer timed out), and how many are being answered."""
+        open_ = [s for s in self.sessions.values() if not s.ended]
+        waiting = sorted((s for s in open_ if s.taken_by is None), key=lambda s: s.opened_at)
+        return {"waiting": [{"uniqueid": s.uniqueid, "caller_number": s.caller_number,
+                             "region": s.region, "opened_at": s.opened_at.timestamp(),
+                             "unanswered": s.unanswered} for s in waiting],
+                "taken": sum(1 for s in open_ if s.taken_by is not None)}
 
     def health(self) -> dict[str, Any]:
         return {"open": sum(1 for s in self.sessions.values() if not s.ended),
