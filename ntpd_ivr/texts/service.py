@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 TOPIC, WALL_TOPIC = "workspace", "wall"
 OFFER_CHECK_SECONDS = 1.0
 PENDING_MEMORY = 1000
+OUTBOX_MEMORY = 10_000
 ENDED_MEMORY = 200
 MAX_HISTORY = 10
 
@@ -99,7 +100,8 @@ class TextService:
         self.accepts: dict[str, bool] = {}
         self.counts: Counter[str] = Counter()  # opened, joined, flagged, replies, ended
         self._pending: OrderedDict[int, Arrival] = OrderedDict()
-        self._outbox: dict[int, str] = {}  # outbox id -> its session (for delivery pushes)
+        # outbox id -> its session, for the delivery pushes (the newest OUTBOX_MEMORY)
+        self._outbox: OrderedDict[int, str] = OrderedDict()
         self._background = Background("texts")
 
     @property
@@ -265,6 +267,8 @@ class TextService:
         assert self.enqueue is not None
         outbox_id = await self.enqueue(session.caller_number, body, purpose)
         self._outbox[outbox_id] = session.uniqueid
+        while len(self._outbox) > OUTBOX_MEMORY:
+            self._outbox.popitem(last=False)
         now = utcnow()
         async with self.engine.begin() as conn:
             row = (await conn.execute(insert(TextMessage).values(
