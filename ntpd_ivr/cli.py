@@ -368,6 +368,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         print(f"warning: {config.places_file}: imported from {config.places_package}, not the "
               f"pinned {PACKAGE} {VERSION}: `ntpd-ivr places import` again (docs/places.md)",
               file=sys.stderr)
+    from ntpd_ivr.numbers import trunk_number
+    stated = config.stated_number_formats()
+    print("numbers dialled out (number_format): " + (", ".join(
+        f"{trunk} {trunk_number('+62812345678', form)} ({form})"
+        for trunk, form in stated.items()) or "no trunk says one") + "; any other trunk: "
+        "callbacks +62812345678, warning calls 0812345678, agencies as the operator sent it")
     print(f"{config.source}: {len(config.regions)} region(s), {len(config.agencies)} "
           f"agency(ies), {len(config.operators)} operator(s): "
           + ("OK" if not problems else f"{len(problems)} problem(s)"))

@@ -50,10 +50,13 @@ VAR_QUEUE_PRIO: Final = "QUEUE_PRIO"       # app_queue's own priority variable
 VAR_AGENCY: Final = "NTPD_AGENCY"          # agency to bridge to first ('' = queue only)
 VAR_BLOCKED: Final = "NTPD_BLOCKED"        # "1": blocked by the prank policy, no escape
 VAR_WARN_PROMPT: Final = "NTPD_WARN_PROMPT"  # prank warning to play before the queue ('' none)
+# The caller's number as the agency's trunk writes it (routing config number_format), sent
+# as the caller ID of the direct agency Dial; '' = the number as the operator sent it
+VAR_AGENCY_CALLER: Final = "NTPD_AGENCY_CALLER"
 
 HANDLER_SET_VARIABLES: Final = frozenset({VAR_QUEUE, VAR_DIGIT, VAR_CATEGORY,
                                           VAR_ROUTE_REASON, VAR_QUEUE_PRIO, VAR_AGENCY,
-                                          VAR_BLOCKED, VAR_WARN_PROMPT})
+                                          VAR_BLOCKED, VAR_WARN_PROMPT, VAR_AGENCY_CALLER})
 
 # --- Channel variables the controller's Originate sets on a dispatch's agency leg ---------
 VAR_DISPATCH: Final = "NTPD_DISPATCH"                  # the dispatch id

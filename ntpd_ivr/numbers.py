@@ -140,3 +140,40 @@ def canonical_prefix(prefix: str) -> str:
         return f"+{COUNTRY_CODE}{text[1:]}"
     raise ValueError(f"{prefix!r}: write it with its trunk prefix 0 (\"0711\") or as "
                      f"+{COUNTRY_CODE}… (\"+62711\")")
+
+
+# How a trunk writes the numbers we dial on it (routing config `number_format`):
+#   e164           +62812…   (E.164 with "+", the canonical form; what SIP trunks of most
+#                             operators and Asterisk's own examples use)
+#   international  62812…    (the same digits without "+", for switches that refuse "+" in
+#                             the Request-URI's user part)
+#   national       0812…     (the trunk prefix 0 instead of the country code, as dialled on
+#                             a phone in Indonesia)
+E164 = "e164"
+INTERNATIONAL = "international"
+NATIONAL = "national"
+NUMBER_FORMATS = (E164, INTERNATIONAL, NATIONAL)
+
+
+def trunk_number(number: str, number_format: str) -> str:
+    """A stored number (a canonical value of `parse_caller`) as `number_format` writes it on
+    a trunk: "+62812…" is "+62812…", "62812…" or "0812…". Short codes (112, 14045) and
+    local numbers without an area code are the same digits on every trunk. Raises
+    ValueError for a marker (withheld, unknown, invalid: never dialled), anything else that
+    is not a stored number, and a foreign number on a national trunk (its international
+    prefix is the trunk's own business: write that trunk as e164 or international)."""
+    if number_format not in NUMBER_FORMATS:
+        raise ValueError(f"number format {number_format!r} is not one of "
+                         f"{', '.join(NUMBER_FORMATS)}")
+    if number in MARKERS:
+        raise ValueError(f"{number!r} is a marker, not a number: it is never dialled")
+    parsed = parse_caller(number)
+    if not parsed.is_number or parsed.value != number:
+        raise ValueError(f"{number!r} is not a stored (canonical) number")
+    if parsed.kind is not CallerKind.NUMBER or number_format == E164:
+        return number  # a short code or a local number: as dialled, on every trunk
+    if number_format == INTERNATIONAL:
+        return number[1:]
+    if not number.startswith(f"+{COUNTRY_CODE}"):
+        raise ValueError(f"{number!r} is not an Indonesian number: it has no national form")
+    return "0" + number[len(COUNTRY_CODE) + 1:]

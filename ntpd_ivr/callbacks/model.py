@@ -64,6 +64,12 @@ class NoLine(CallbackError):
     error = "no-callback-line"
 
 
+class NotCallable(CallbackError):
+    """The listed number cannot be written the way the callback line wants it."""
+
+    error = "not-callable"
+
+
 @dataclass(frozen=True)
 class Policy:
     dedupe: timedelta = timedelta(minutes=10)

@@ -18,7 +18,8 @@ CALLBACKS = Key("callbacks", CallbackService)
 def load(core: Core) -> Plugin:
     bus = core.bus
     callbacks = CallbackService(core.engine, core.ami, core.settings.callbacks,
-                                changed=lambda: bus.publish(CallbacksChanged()))
+                                changed=lambda: bus.publish(CallbacksChanged()),
+                                routing=core.routing)
     core.services.provide(CALLBACKS, callbacks)
     core.services.provide(CALLBACK_SUMMARY, callbacks.summary)
     bus.subscribe(WallCallEnded, lambda _: callbacks.call_ended())

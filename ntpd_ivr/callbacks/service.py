@@ -36,6 +36,7 @@ from ntpd_ivr.callbacks.model import (
     CallbackError,
     InProgress,
     NoLine,
+    NotCallable,
     NotFound,
     NotOpen,
     OpenCallback,
@@ -46,6 +47,8 @@ from ntpd_ivr.calls import repository as calls_repository
 from ntpd_ivr.calls.values import KIND_TRUNK_ATTEMPT
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AmiError
+from ntpd_ivr.numbers import E164, trunk_number
+from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.settings import CallbackSettings
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,7 @@ def policy_of(settings: CallbackSettings) -> Policy:
 class Attempt:
     callback_id: int
     attempt_id: int
-    number: str
+    number: str          # as dialled: in the callback line's number format
     endpoint: str
     status_before: str
     attempts_before: int
@@ -93,8 +96,11 @@ def originate_action(attempt: Attempt, settings: CallbackSettings) -> dict[str, 
 
 class CallbackService:
     def __init__(self, engine: AsyncEngine, ami: AmiActions, settings: CallbackSettings,
-                 *, changed: Callable[[], None] = lambda: None) -> None:
+                 *, changed: Callable[[], None] = lambda: None,
+                 routing: Callable[[], RoutingConfig] | None = None) -> None:
         self.engine = engine
+        # the live routing config: how the callback line writes numbers (number_format)
+        self.routing = routing or (lambda: RoutingConfig.minimal(""))
         self.ami = ami
         self.settings = settings
         self.policy = policy_of(settings)
@@ -312,6 +318,7 @@ class CallbackService:
                 raise InProgress(f"callback {callback_id} is being called now")
             if row["status"] not in model.OPEN:
                 raise NotOpen(f"callback {callback_id} is {row['status']}")
+            dialled = self.dialled_number(row["caller_number"])
             await conn.execute(update(Callback).where(cb.c.id == callback_id).values(
                 status=model.CALLING, last_attempt_at=now, last_endpoint=endpoint,
                 next_attempt_at=None))
@@ -320,11 +327,21 @@ class CallbackService:
                 .returning(a.c.id))).scalar_one()
             await record(conn, Entry(now, actor, "callback.call", "callback", str(callback_id),
                                      {"endpoint": endpoint, "attempt": attempt_id,
-                                      "number": row["caller_number"]}))
-        log.info("callback %d: %s rings %s, then %s", callback_id, actor, endpoint,
-                 row["caller_number"])
-        return Attempt(callback_id, attempt_id, row["caller_number"], endpoint, row["status"],
+                                      "number": row["caller_number"], "dialled": dialled}))
+        log.info("callback %d: %s rings %s, then %s as %s", callback_id, actor, endpoint,
+                 row["caller_number"], dialled)
+        return Attempt(callback_id, attempt_id, dialled, endpoint, row["status"],
                        row["attempts"])
+
+    def dialled_number(self, number: str) -> str:
+        """The listed (canonical) number as the callback line writes it (its routing config
+        number_format; "e164", +62812…, when it says none)."""
+        number_format = self.routing().number_format_of(self.settings.trunk, E164)
+        try:
+            return trunk_number(number, number_format)
+        except ValueError as exc:
+            raise NotCallable(f"{number} cannot be dialled on the callback line "
+                              f"{self.settings.trunk} ({number_format}): {exc}") from None
 
     async def _run(self, attempt: Attempt) -> None:
         key = str(attempt.callback_id)

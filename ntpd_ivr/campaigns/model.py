@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ntpd_ivr import originate
-from ntpd_ivr.numbers import COUNTRY_CODE, CallerKind, parse_caller
+from ntpd_ivr.numbers import COUNTRY_CODE, NATIONAL, CallerKind, parse_caller, trunk_number
 
 CSV_COLUMNS = ("name", "number", "role", "kecamatan", "desa", "language")
 REQUIRED_COLUMNS = ("name", "number")
@@ -86,12 +86,13 @@ def normalise_number(raw: str) -> str:
     return caller.value
 
 
-def national_digits(number: str) -> str:
-    """+62812... -> 0812...: what the outbound trunk is dialled with. Digits only, so
+def dialled_number(number: str, number_format: str = NATIONAL) -> str:
+    """+62812... as the outbound trunk writes it (its routing config number_format: 0812...
+    when it says none, +62812... or 62812...). A canonical Indonesian number only, so
     nothing else can ever reach the Originate's channel string."""
     if not re.fullmatch(rf"\+{COUNTRY_CODE}[2-9][0-9]{{6,11}}", number):
         raise ValueError(f"{number!r} is not a canonical Indonesian number")
-    return "0" + number[len(COUNTRY_CODE) + 1:]
+    return trunk_number(number, number_format)
 
 
 def contact_from_row(row: Mapping[str, str | None], line: int) -> Contact:

@@ -21,7 +21,8 @@ def load(core: Core) -> Plugin:
     warnings = WarningService(
         core.settings.warnings, core.engine, core.ami, core.records, core.queue_monitor,
         publish=publish,
-        watched_queues=lambda: {r.queue for r in core.routing().regions.values()})
+        watched_queues=lambda: {r.queue for r in core.routing().regions.values()},
+        routing=core.routing)
     core.services.provide(WARNINGS, warnings)
 
     def add_routes(app: web.Application) -> None:

@@ -44,6 +44,8 @@ from ntpd_ivr.campaigns.audio import message_file
 from ntpd_ivr.campaigns.exceptions import BadInput, Conflict
 from ntpd_ivr.clock import event_time
 from ntpd_ivr.errors import AmiError
+from ntpd_ivr.numbers import NATIONAL
+from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import LiveStateSource
 from ntpd_ivr.settings import WarningsSettings
 
@@ -119,8 +121,11 @@ class WarningService:
                  records: Records, queues: LiveStateSource, *,
                  publish: Publish | None = None,
                  watched_queues: Callable[[], set[str]] | None = None,
+                 routing: Callable[[], RoutingConfig] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        # the live routing config: how each trunk writes numbers (number_format)
+        self.routing = routing or (lambda: RoutingConfig.minimal(""))
         self.engine = engine
         self.ami = ami
         self.records = records
@@ -340,7 +345,8 @@ class WarningService:
 
     async def _originate(self, campaign: store.CampaignRow, contact: _Contact,
                          key: str) -> None:
-        number = model.national_digits(contact.listed.number)
+        number = model.dialled_number(contact.listed.number, self.routing().number_format_of(
+            campaign.trunk, NATIONAL))
         variables = {dp.VAR_WARNING_MESSAGE: campaign.message_file,
                      dp.VAR_WARNING_LANGUAGE: contact.listed.language,
                      dp.VAR_WARNING_MAX_PLAYS: str(self.settings.max_plays),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,6 +119,19 @@ LEG_PREFIX = "ntpd-dispatch-"  # an agency leg's uniqueid: <prefix><dispatch>-<a
 
 class NotConnected(Conflict):
     """The call named by a connect dispatch is not in a two-party call (HTTP 409)."""
+
+
+class AgencyClosed(Conflict):
+    """A connect dispatch to an agency outside its hours (HTTP 409): nobody is on its
+    trunk; the call-taker notifies it or picks another."""
+
+    error = "agency-closed"
+
+
+def agency_open(agency: Agency, zone: tzinfo, at: datetime) -> bool:
+    """Whether `at` (aware) is within the agency's hours, read in the center's zone (the
+    routing config's `timezone`)."""
+    return agency.hours.open_at(at.astimezone(zone).time())
 
 
 def originate_outcome(response: OriginateResponse, cause: int | None = None) -> Outcome:

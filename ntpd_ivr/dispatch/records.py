@@ -28,12 +28,13 @@ from ntpd_ivr.dispatch.model import (
     DispatchEvent,
     DispatchMode,
     DispatchState,
+    agency_open,
 )
 from ntpd_ivr.dispatch.tables import Dispatch
 from ntpd_ivr.incidents.exceptions import Conflict, NotFound
 from ntpd_ivr.incidents.repository import incident_row, jsonable
 from ntpd_ivr.incidents.tables import Incident
-from ntpd_ivr.routing.config import RoutingConfig
+from ntpd_ivr.routing.config import Agency, RoutingConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,24 @@ class DispatchService:
             return jsonable(await incident_row(conn, incident_id))
 
     async def proposal(self, incident_id: int) -> list[dict[str, Any]]:
-        """The agencies the responsibility matrix proposes for this incident."""
+        """The agencies the responsibility matrix proposes for this incident; `open`: within
+        its hours now, in the center's zone (a connect dispatch to a closed one is refused)."""
         async with self.engine.connect() as conn:
             row = await incident_row(conn, incident_id)
-        return [{"agency": a.key, "name": a.name, "region": a.region, "mode": a.mode}
-                for a in matrix.propose(self.routing(), row["region"], row["category"])]
+        config, now = self.routing(), self.clock()
+        return [{"agency": a.key, "name": a.name, "region": a.region, "mode": a.mode,
+                 "hours": a.hours.label, "open": agency_open(a, config.zone, now)}
+                for a in matrix.propose(config, row["region"], row["category"])]
+
+    async def refused_closed(self, incident_id: int, agency: Agency, actor: str, call: str,
+                             at: datetime) -> None:
+        """A connect dispatch refused because the agency is outside its hours: audited on
+        the incident (no dispatch is written)."""
+        async with self.engine.begin() as conn:
+            await record(conn, Entry(at, actor, "dispatch.refused-closed", "incident",
+                                     str(incident_id), {"agency": agency.key, "call": call,
+                                                        "hours": agency.hours.label,
+                                                        "timezone": self.routing().timezone}))
 
     async def dispatch(self, incident_id: int, agency_key: str, mode: DispatchMode,
                        actor: str, call: str | None = None) -> dict[str, Any]:

@@ -40,10 +40,12 @@ from ntpd_ivr.calls.values import CallStep
 from ntpd_ivr.clock import event_datetime, utcnow
 from ntpd_ivr.dispatch import ami
 from ntpd_ivr.dispatch.model import (
+    AgencyClosed,
     AnnouncementPrompts,
     BridgedPair,
     DispatchMode,
     NotConnected,
+    agency_open,
     announcement,
     bridged_pair,
     caller_left_alone,
@@ -79,6 +81,11 @@ CAUSE_WAIT_SECONDS = 0.5
 
 class DispatchRecords(Protocol):
     """What the dispatcher needs of the dispatch records (DispatchService, or a fake)."""
+
+    clock: Callable[[], datetime]  # now, aware: an agency's hours are read against it
+
+    async def refused_closed(self, incident_id: int, agency: Agency, actor: str, call: str,
+                             at: datetime) -> None: ...
 
     async def incident(self, incident_id: int) -> dict[str, Any]: ...
 
@@ -135,6 +142,22 @@ class ConnectDispatcher:
                            "primary_trunk); dispatch it with mode notify")
         return agency
 
+    async def _refuse_if_closed(self, incident_id: int, agency: Agency, call: str,
+                                actor: str) -> None:
+        """An agency outside its hours is not dialled: the refusal is audited and its
+        reason goes back to the desk."""
+        config = self.routing()
+        now = self.records.clock()
+        if agency_open(agency, config.zone, now):
+            return
+        local = now.astimezone(config.zone)
+        reason = (f"{agency.name} is closed now ({local:%H:%M} {config.timezone}); its "
+                  f"hours are {agency.hours.label}")
+        await self.records.refused_closed(incident_id, agency, actor, call, now)
+        log.info("dispatch of incident %d to %s refused: %s", incident_id, agency.key, reason,
+                 extra={"call_id": call})
+        raise AgencyClosed(reason)
+
     async def find_pair(self, caller: str, *, unbridged_ok: bool = False) -> BridgedPair:
         result = await self.ami.action({"Action": "CoreShowChannels"})
         channels = [e for e in result.events if isinstance(e, CoreShowChannel)]
@@ -145,6 +168,7 @@ class ConnectDispatcher:
         """Write a connect dispatch and start dialling; returns the dispatch (`dialing`)."""
         agency = self._agency(agency_key)
         incident = await self.records.incident(incident_id)
+        await self._refuse_if_closed(incident_id, agency, call, actor)
         try:
             await self.find_pair(call)
         except AmiError as exc:

@@ -22,7 +22,7 @@ from ntpd_ivr.calls.values import CallStep, CallUpdate, RecordSink
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AgiError, AgiHangup
 from ntpd_ivr.location.service import from_dialplan, record_fields
-from ntpd_ivr.numbers import canonical_caller
+from ntpd_ivr.numbers import canonical_caller, trunk_number
 from ntpd_ivr.prank.model import STRIKE_FREE, Gate
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import CallFacts, Decision, LiveState, LiveStateSource, route
@@ -32,6 +32,19 @@ from ntpd_ivr.settings import IvrSettings
 RECORD_WAIT_SECONDS = 1.0
 HANGUP_SETTLE_SECONDS = 0.2
 MIN_WAIT_MS = 1000
+
+
+def agency_caller(routing: RoutingConfig, agency_key: str, caller: str) -> str:
+    """The caller's number as a direct agency's trunk writes it (its number_format), for
+    the caller ID of the dialplan's Dial; "" when the agency says no form or the caller has
+    no number (a marker is never sent as one): the number goes as the operator sent it."""
+    agency = routing.agencies.get(agency_key)
+    if agency is None or not agency.number_format:
+        return ""
+    try:
+        return trunk_number(caller, agency.number_format)
+    except ValueError:
+        return ""
 
 
 class PrankCheck(Protocol):
@@ -215,7 +228,11 @@ class EmergencyIvr:
         # NTPD_QUEUE last: the dialplan reads an empty one as "take the fallback".
         # The prank warning only when there is one (the dialplan cleared it before).
         warn = {dp.VAR_WARN_PROMPT: gate.warn_prompt} if gate.warn_prompt else {}
+        # The caller's number for the agency's trunk, only when that trunk says its form.
+        number = agency_caller(routing, decision.agency, caller)
+        agency_number = {dp.VAR_AGENCY_CALLER: number} if number else {}
         await channel.set_variables({
             dp.VAR_DIGIT: digit or "", dp.VAR_CATEGORY: decision.category,
             dp.VAR_ROUTE_REASON: decision.reason, dp.VAR_QUEUE_PRIO: str(decision.priority),
-            dp.VAR_AGENCY: decision.agency, **warn, dp.VAR_QUEUE: decision.queue})
+            dp.VAR_AGENCY: decision.agency, **agency_number, **warn,
+            dp.VAR_QUEUE: decision.queue})

@@ -19,7 +19,7 @@ from ntpd_ivr.configfile import ConfigReader, parse_toml
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.location.config import BoundaryError, load_boundary
 from ntpd_ivr.location.model import Boundary
-from ntpd_ivr.numbers import canonical_prefix
+from ntpd_ivr.numbers import NUMBER_FORMATS, canonical_prefix
 from ntpd_ivr.places.model import (
     DEFAULT_PLACES_FILE,
     REGENCY_CODE,
@@ -83,6 +83,31 @@ class RoutingConfig:
     # (ntpd_ivr/transfer/config.py, issue 23)
     neighbours: Mapping[str, Mapping[str, Neighbour]] = field(
         default_factory=lambda: MappingProxyType({}))
+    # [outbound_trunks.<endpoint>]: lines we only dial out on (the callback line, the
+    # warning trunks) -> how numbers are written on them
+    outbound_trunks: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def number_format_of(self, endpoint: str, default: str) -> str:
+        """How numbers are written on this PJSIP endpoint: what the operator, agency or
+        outbound trunk of that name says, else `default` (the use's behaviour before
+        trunks said it)."""
+        operator = self.operators.get(endpoint)
+        if operator is not None and operator.number_format:
+            return operator.number_format
+        if self.outbound_trunks.get(endpoint):
+            return self.outbound_trunks[endpoint]
+        for agency in self.agencies.values():
+            if agency.number_format and endpoint in (agency.primary_trunk, agency.backup_trunk):
+                return agency.number_format
+        return default
+
+    def stated_number_formats(self) -> dict[str, str]:
+        """Every trunk that says how numbers are written on it: endpoint -> format."""
+        stated = {t: a.number_format for a in self.agencies.values() if a.number_format
+                  for t in (a.primary_trunk, a.backup_trunk) if t}
+        stated.update(self.outbound_trunks)
+        stated.update({k: o.number_format for k, o in self.operators.items() if o.number_format})
+        return dict(sorted(stated.items()))
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -113,6 +138,28 @@ def _hours(reader: ConfigReader, key: str) -> Hours:
     if h1 > 23 or m1 > 59 or m2 > 59 or end > 24 * 60 or start == end:
         raise reader.fail(key, f"not a time range: {text!r}")
     return Hours(start, end)
+
+
+def _number_format(reader: ConfigReader) -> str:
+    """`number_format`: how a trunk writes the numbers we dial on it; "" when not said."""
+    value: str = reader.get("number_format", str, "")
+    if value and value not in NUMBER_FORMATS:
+        raise reader.fail("number_format", f"one of {', '.join(NUMBER_FORMATS)} (+62812…, "
+                          f"62812…, 0812…), got {value!r}")
+    return value
+
+
+def _outbound_trunks(table: ConfigReader) -> dict[str, str]:
+    formats: dict[str, str] = {}
+    for key in table.table:
+        _name(table, key, _ASTERISK_NAME, "PJSIP endpoint name", key)
+        t = table.sub(key)
+        formats[key] = _number_format(t)
+        if not formats[key]:
+            raise t.fail("number_format", "missing: the table says how numbers are written")
+        t.get("name", str, key)
+        t.finish()
+    return formats
 
 
 def _commitment(reader: ConfigReader) -> Commitment:
@@ -199,6 +246,10 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
     legacy = category_map("legacy_numbers", _DIGITS, "number")
 
     operators = _operators(top.sub("operators", {}))
+    outbound_trunks = _outbound_trunks(top.sub("outbound_trunks", {}))
+    for key in outbound_trunks.keys() & operators.keys():
+        raise ConfigError(f"{origin}: outbound_trunks.{key}: already operators.{key}: say "
+                          "its number_format there")
 
     places_file = top.get("places_file", str, DEFAULT_PLACES_FILE)
     books: list[PlacesBook] = []  # read once, and only when a region names a code
@@ -295,7 +346,8 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
             agencies[full] = Agency(full, key, a.get("name", str, akey), cats, mode, primary,
                                     backup, _hours(a, "hours"),
                                     a.get("after_hours_agency", str, ""), ring,
-                                    _commitment(a.sub("commitment", {})))
+                                    _commitment(a.sub("commitment", {})),
+                                    _number_format(a))
             if agencies[full].after_hours_agency:
                 pending_after_hours.append((a, agencies[full].after_hours_agency))
             a.finish()
@@ -337,6 +389,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         categories=MappingProxyType(categories), menu=MappingProxyType(menu),
         legacy_numbers=MappingProxyType(legacy), regions=MappingProxyType(regions),
         agencies=MappingProxyType(agencies), operators=MappingProxyType(operators),
+        outbound_trunks=MappingProxyType(outbound_trunks),
         wrapup_limit_seconds=wrapup_limit,
         prank=prank,
         texts=texts,
@@ -432,7 +485,7 @@ def _operators(table: ConfigReader) -> dict[str, Operator]:
         if not name.isprintable() or ";" in name:
             # It becomes a comment line of the rendered pjsip-operators.conf.
             raise o.fail("name", f"one line without ';', got {name!r}")
-        operators[key] = Operator(key, name, match, caller_id, codecs)
+        operators[key] = Operator(key, name, match, caller_id, codecs, _number_format(o))
         o.finish()
     return operators
 

@@ -35,6 +35,12 @@ class Hours:
             return self.start_minute <= minute < self.end_minute
         return minute >= self.start_minute or minute < self.end_minute
 
+    @property
+    def label(self) -> str:
+        """As the routing config writes it: "07:30-16:00"."""
+        (h1, m1), (h2, m2) = divmod(self.start_minute, 60), divmod(self.end_minute, 60)
+        return f"{h1:02d}:{m1:02d}-{h2:02d}:{m2:02d}"
+
 
 @dataclass(frozen=True)
 class Category:
@@ -69,6 +75,9 @@ class Agency:
     after_hours_agency: str  # agency key to try outside hours, "" = call-taker
     ring_seconds: int
     commitment: Commitment = field(default_factory=Commitment)
+    # How numbers are written on its trunks (ntpd_ivr/numbers.py NUMBER_FORMATS); "": not
+    # said, each use keeps its own default
+    number_format: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,9 @@ class Operator:
     match: tuple[str, ...]     # source addresses or networks (identify `match`)
     caller_id: str             # one of CALLER_ID_SOURCES
     codecs: tuple[str, ...]    # in order of preference
+    # How numbers are written on it when we dial out through it (ntpd_ivr/numbers.py
+    # NUMBER_FORMATS: e164, international, national); "": not said, each use's default
+    number_format: str = ""
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,9 @@ def render_agency_dialplan(config: RoutingConfig) -> str:
         if agency.mode != "direct":
             continue
         backup = f"PJSIP/{agency.backup_trunk}" if agency.backup_trunk else ""
-        start, end = agency.hours.start_minute, agency.hours.end_minute
         lines += [
             f"; {agency.name} ({agency.region}: {', '.join(agency.categories)}), "
-            f"hours {start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}",
+            f"hours {agency.hours.label}",
             f"exten => {agency.key},1,Set(NTPD_AGENCY_PRIMARY=PJSIP/{agency.primary_trunk})",
             f" same => n,Set(NTPD_AGENCY_BACKUP={backup})",
             f" same => n,Set(NTPD_AGENCY_RING={agency.ring_seconds})",

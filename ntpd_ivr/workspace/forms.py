@@ -21,7 +21,8 @@ PLAIN_DISPOSITIONS = tuple(d for d in DISPOSITIONS if d not in WITH_INCIDENT)
 _SCRIPT_KEYS = ("incident.saved", "incident.failed", "suggest.attach", "suggest.attached",
                 "disposition.none", "wrapup", "dispatch.proposal", "dispatch.none",
                 "dispatch.connect", "dispatch.notify", "dispatch.no_answer",
-                "dispatch.failed", "dispatch.refused", "incident.choose", "incident.other",
+                "dispatch.failed", "dispatch.refused", "dispatch.closed",
+                "dispatch.closed_mark", "incident.choose", "incident.other",
                 "map.outside", "map.outside_unknown", "map.fix", "map.point")
 FIX_SOURCES = ("network", "aml", "els", "link", "call-taker")  # static/map.js, a fix's source
 

@@ -73,6 +73,7 @@ def called_back_phone(stack: DevStack) -> Taker:
 @pytest.fixture
 def called_back(stack: DevStack) -> Iterator[Taker]:
     phone = called_back_phone(stack)
+    standing_by(phone)  # qualified, also right after another test's config reload
     yield phone
     phone.stop()
 
@@ -93,6 +94,16 @@ async def supervisor_session(stack: DevStack, http: aiohttp.ClientSession) -> st
             "user": "supervisor", "password": stack.secrets["web_supervisor_password"]}) as reply:
         assert reply.status == 200, await reply.text()
         return str((await reply.json())["csrf_token"])
+
+
+async def call_back(stack: DevStack, http: aiohttp.ClientSession, token: str,
+                    callback_id: int) -> tuple[int, dict[str, Any]]:
+    """The supervisor's "call back" through call-taker 1's phone: the reply's status and
+    body."""
+    async with http.post(f"http://127.0.0.1:{stack.layout.web_port}/api/callbacks/"
+                         f"{callback_id}/call", json={"endpoint": "taker-1"},
+                         headers={"X-CSRF-Token": token}) as reply:
+        return reply.status, await reply.json()
 
 
 async def test_three_abandons_make_one_callback_which_reaches_the_caller(
@@ -119,17 +130,12 @@ async def test_three_abandons_make_one_callback_which_reaches_the_caller(
 
     # A supervisor calls back through call-taker 1's phone (a SIPp stand-in that answers).
     taker = request.getfixturevalue("taker_1")
-    base = f"http://127.0.0.1:{stack.layout.web_port}"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         token = await supervisor_session(stack, http)
-        async with http.post(f"{base}/api/callbacks/{callback['id']}/call",
-                             json={"endpoint": "taker-1"},
-                             headers={"X-CSRF-Token": token}) as reply:
-            assert reply.status == 202, await reply.text()
-        async with http.post(f"{base}/api/callbacks/{callback['id']}/call",
-                             json={"endpoint": "taker-1"},
-                             headers={"X-CSRF-Token": token}) as reply:
-            assert reply.status == 409 and (await reply.json())["error"] == "in-progress"
+        status, body = await call_back(stack, http, token, callback["id"])
+        assert status == 202, body
+        status, body = await call_back(stack, http, token, callback["id"])
+        assert status == 409 and body["error"] == "in-progress"
     done = await wait_for(stack, select(cb).where(cb.c.id == callback["id"]),
                           lambda found: found[0]["status"] != "calling", 45,
                           "the callback's outcome")

@@ -11,7 +11,9 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -21,6 +23,7 @@ from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
 from tests.waiting import standing_by
 
 from .conftest import Controller, Takers, call_rows, caller, record
+from .test_config_reload import config_reload
 
 pytestmark = pytest.mark.e2e
 
@@ -89,6 +92,31 @@ def agencies(stack: DevStack) -> Iterator[Agencies]:
     group = Agencies(stack)
     yield group
     group.stop()
+
+
+BPBD_HOURS = 'hours = "07:30-16:00"'
+
+
+@contextlib.contextmanager
+def bpbd_hours(stack: DevStack, hours: str) -> Iterator[None]:
+    """BPBD Kota Palembang's hours set in the stack's routing file (and reloaded), then put
+    back: these tests do not depend on the time of day they run at."""
+    original = stack.routing_file.read_text()
+    assert BPBD_HOURS in original
+    stack.routing_file.write_text(original.replace(BPBD_HOURS, f'hours = "{hours}"', 1))
+    reload = config_reload(stack)
+    assert reload.returncode == 0, reload.stdout + reload.stderr
+    try:
+        yield
+    finally:
+        stack.routing_file.write_text(original)
+        assert config_reload(stack).returncode == 0
+
+
+@pytest.fixture
+def bpbd_open(stack: DevStack, running_controller: Controller) -> Iterator[None]:
+    with bpbd_hours(stack, "00:00-24:00"):
+        yield
 
 
 @pytest.fixture
@@ -231,7 +259,7 @@ async def test_an_agency_that_presses_1_joins_the_caller_and_the_call_taker(
 
 
 async def test_a_busy_primary_falls_over_to_the_backup_and_a_second_agency_joins(
-        stack: DevStack, running_controller: Controller, long_takers: Takers,
+        stack: DevStack, running_controller: Controller, bpbd_open: None, long_takers: Takers,
         agencies: Agencies) -> None:
     busy = agencies.start("agency-damkar-plg", "agency-busy.xml")
     backup = agencies.start("agency-damkar-plg-backup", "agency-accept.xml")
@@ -298,7 +326,7 @@ def channel_of(stack: DevStack, uniqueid: str) -> dict[str, str] | None:
 
 
 async def test_no_trunk_answers_the_call_taker_is_told_and_keeps_the_caller(
-        stack: DevStack, running_controller: Controller, long_takers: Takers,
+        stack: DevStack, running_controller: Controller, bpbd_open: None, long_takers: Takers,
         agencies: Agencies) -> None:
     # BPBD Palembang: primary busy, backup rings out its ring_seconds (10).
     agencies.start("agency-bpbd-plg", "agency-busy.xml")
@@ -374,3 +402,31 @@ async def test_an_agency_that_presses_2_refuses_and_the_caller_stays_with_the_ca
     assert after is not None and after["bridge"] == before["bridge"], (before, after)
     result = await call
     assert result.ok, result.output[-3000:]
+
+
+async def test_a_closed_agency_is_refused_with_its_reason_and_never_dialled(
+        stack: DevStack, running_controller: Controller, long_takers: Takers,
+        agencies: Agencies) -> None:
+    # BPBD's hours set to a window that ends an hour before now, in the center's zone (WIB).
+    now = datetime.now(ZoneInfo("Asia/Jakarta"))
+    start, end = now - timedelta(hours=3), now - timedelta(hours=1)
+    with bpbd_hours(stack, f"{start:%H:%M}-{end:%H:%M}"):
+        primary = agencies.start("agency-bpbd-plg", "agency-answer.xml")
+        number = caller()
+        call, uniqueid = await caller_with_a_taker(stack, number)
+        async with supervisor(stack) as api:
+            status, incident = await api.post("/api/incidents", {
+                "region": "palembang", "category": "disaster", "kecamatan": "Ilir Barat I",
+                "description": "uji jam layanan", "severity": "high", "call": uniqueid})
+            assert status == 201, incident
+            proposal = await api.get(f"/api/incidents/{incident['id']}/proposal")
+            assert [(a["agency"], a["open"]) for a in proposal["agencies"]] == [
+                ("palembang-bpbd", False)]
+            status, refused = await api.post(
+                f"/api/incidents/{incident['id']}/dispatches",
+                {"agency": "palembang-bpbd", "mode": "connect", "call": uniqueid})
+        assert status == 409 and refused["error"] == "agency-closed", refused
+        assert f"its hours are {start:%H:%M}-{end:%H:%M}" in refused["reason"]
+        result = await call  # the caller stayed with the call-taker to the end
+        assert result.ok, result.output[-3000:]
+        assert primary.process.poll() is None  # never rung: still waiting for an INVITE

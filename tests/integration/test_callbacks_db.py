@@ -27,6 +27,7 @@ from ntpd_ivr.callbacks import http as callbacks_http
 from ntpd_ivr.callbacks.service import CallbackService
 from ntpd_ivr.callbacks.tables import Callback, CallbackAttempt
 from ntpd_ivr.calls.tables import Call, CallEvent
+from ntpd_ivr.routing.config import RoutingConfig, parse_routing_config
 from ntpd_ivr.settings import CallbackSettings
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
@@ -267,3 +268,55 @@ async def test_without_a_callback_line_calling_back_is_refused(
         reply = await d.client.post("/api/callbacks/1/call", json={}, headers=headers)
         assert reply.status == 409 and (await reply.json())["error"] == "no-callback-line"
         assert d.asterisk.sent == []
+
+
+def routing_with_callback_line(number_format: str) -> RoutingConfig:
+    example = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
+    line = '[outbound_trunks.callback-line]\nnumber_format = "e164"\n'
+    text_ = example.read_text()
+    assert line in text_
+    return parse_routing_config(text_.replace(line, line.replace("e164", number_format)),
+                                str(example))
+
+
+async def test_the_callback_line_gets_the_number_in_its_own_form(center: Desk) -> None:
+    await add_call(center.engine, "4.1", A, 3, "abandoned-in-queue")
+    await add_call(center.engine, "4.2", "+6591234567", 3, "abandoned-in-queue")  # roaming
+    await center.service.sweep()
+    listed = {r["caller_number"]: r["id"] for r in await callbacks(center.engine)}
+    center.service.routing = lambda: routing_with_callback_line("national")
+    headers = await log_in(center.client, "ani")
+    reply = await center.client.post(f"/api/callbacks/{listed[A]}/call", json={},
+                                     headers=headers)
+    assert reply.status == 202, await reply.text()
+    await outcome_of(center, listed[A])
+    sent = center.asterisk.sent[-1]
+    variables = dict(v.split("=", 1) for v in sent["Variable"].split(","))
+    assert variables["NTPD_CALLBACK_NUMBER"] == "081200000001"  # +6281200000001, national
+    assert sent["CallerID"] == "Callback 112 <081200000001>"
+    async with center.engine.connect() as conn:
+        audit = (await conn.execute(text(
+            "SELECT detail FROM audit_events WHERE action = 'callback.call'"))).scalars().all()
+    assert [(d["number"], d["dialled"]) for d in audit] == [(A, "081200000001")]
+
+    # A foreign number has no national form: refused with the reason, nothing dialled.
+    before = len(center.asterisk.sent)
+    foreign = await center.client.post(f"/api/callbacks/{listed['+6591234567']}/call",
+                                       json={}, headers=headers)
+    assert foreign.status == 409
+    body = await foreign.json()
+    assert body["error"] == "not-callable"
+    assert "+6591234567 cannot be dialled on the callback line callback-line (national)" \
+        in body["reason"]
+    assert len(center.asterisk.sent) == before
+    row = next(r for r in await callbacks(center.engine) if r["id"] == listed["+6591234567"])
+    assert (row["status"], row["attempts"]) == ("waiting", 0)  # still on the list
+
+    # The same line written international: 62…, the foreign number too.
+    center.service.routing = lambda: routing_with_callback_line("international")
+    reply = await center.client.post(f"/api/callbacks/{listed['+6591234567']}/call", json={},
+                                     headers=headers)
+    assert reply.status == 202, await reply.text()
+    await outcome_of(center, listed["+6591234567"])
+    variables = dict(v.split("=", 1) for v in center.asterisk.sent[-1]["Variable"].split(","))
+    assert variables["NTPD_CALLBACK_NUMBER"] == "6591234567"

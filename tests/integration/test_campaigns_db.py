@@ -31,6 +31,7 @@ from ntpd_ivr.campaigns import http as warnings_http
 from ntpd_ivr.campaigns import model, store
 from ntpd_ivr.campaigns.service import WarningService
 from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.routing.config import parse_routing_config
 from ntpd_ivr.routing.engine import LiveState, QueueState
 from ntpd_ivr.settings import DatabaseSettings, RecordsSettings, WarningsSettings
 from ntpd_ivr.web.auth import UserStore
@@ -425,3 +426,23 @@ async def test_database_outage_pauses_dialling_and_spools_outcomes(
 
 async def _spooled(keeper: RecordKeeper, pending: int) -> bool:
     return keeper.state()["pending"] == pending
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
+WARNING_LINE = '[outbound_trunks.warning-trunk]\nnumber_format = "national"\n'
+EXAMPLE_TEXT = EXAMPLE.read_text()
+
+
+async def test_a_warning_trunk_is_dialled_in_the_form_it_says(center: Center) -> None:
+    assert WARNING_LINE in EXAMPLE_TEXT
+    config = parse_routing_config(EXAMPLE_TEXT.replace(
+        WARNING_LINE, WARNING_LINE.replace("national", "e164")), str(EXAMPLE))
+    await center.call("adi", "POST", "/api/warnings/contacts/import", {"csv": CSV}, 201)
+    cid = (await create_campaign(center))["id"]
+    await center.call("sari", "POST", f"/api/warnings/campaigns/{cid}/approve", {})
+    service = center.web
+    assert service is not None
+    service.routing = lambda: config
+    await tick(service)
+    assert sorted(center.ami.dialled()) == ["PJSIP/+6281200000001@warning-trunk",
+                                            "PJSIP/+6281200000002@warning-trunk"]

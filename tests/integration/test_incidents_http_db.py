@@ -18,10 +18,13 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.ami.events import ActionResult
 from ntpd_ivr.audit.trail import AuditLog, Entry, record
 from ntpd_ivr.dispatch import http as dispatch_http
 from ntpd_ivr.dispatch.plugin import ACCESS
 from ntpd_ivr.dispatch.records import DispatchService
+from ntpd_ivr.dispatch.service import ConnectDispatcher
+from ntpd_ivr.errors import AmiError
 from ntpd_ivr.incidents.exceptions import Conflict
 from ntpd_ivr.incidents.http import add_routes
 from ntpd_ivr.incidents.model import IncidentDraft
@@ -342,3 +345,62 @@ async def test_ntpd_ivr_report_prints_the_agencies_commitments(center: Center,
     damkar = next(x for x in lines if x["agency"] == "palembang-damkar")
     assert (damkar["dispatches"], damkar["accept"]["p50_seconds"],
             damkar["accept"]["within_pct"]) == (1, 90.0, 0.0)  # 90 s against 60 s
+
+
+class NoAsterisk:
+    """The connect dispatch's AMI: a closed agency must never reach it."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, str]] = []
+
+    async def action(self, action: dict[str, str],
+                     timeout: float | None = None) -> ActionResult:  # noqa: ASYNC109
+        self.sent.append(action)
+        raise AmiError("no Asterisk in this test")
+
+
+async def test_a_connect_dispatch_to_a_closed_agency_is_refused_audited_and_listed_closed(
+        db_engine: AsyncEngine, tmp_path: Path) -> None:
+    async with db_engine.begin() as conn:
+        await conn.execute(text("TRUNCATE dispatches, call_dispositions, incidents, "
+                                "audit_events RESTART IDENTITY"))
+    # 17:05 WIB: BPBD Kota Palembang keeps office hours, 07:30-16:00.
+    clock = Clock(datetime(2026, 12, 7, 10, 5, tzinfo=UTC))
+    service = IncidentService(db_engine, lambda: CONFIG, clock=clock)
+    dispatches = DispatchService(db_engine, lambda: CONFIG, clock=clock)
+    asterisk = NoAsterisk()
+    dispatcher = ConnectDispatcher(asterisk, dispatches, lambda: CONFIG, lambda step: None,
+                                   lambda kind, data, user: None, prompts_dir="/p")
+
+    async def answered_by(call: str) -> str:
+        return "taker-1"
+
+    def extend(app: web.Application) -> None:
+        add_routes(app, service, rights=CallRights(answered_by, AuditLog(db_engine)))
+        dispatch_http.add_routes(app, dispatches, ACCESS, connect=dispatcher.connect)
+
+    async with serving_web(tmp_path, extend=extend) as client:
+        center = Center(client, service, clock, db_engine, dispatches)
+        incident = await post(center, "ani", "/api/incidents",
+                              {**FIRE, "category": "disaster", "call": "1765101900.4"}, 201)
+        proposal = await get(center, "ani", f"/api/incidents/{incident['id']}/proposal")
+        assert [(a["agency"], a["hours"], a["open"]) for a in proposal["agencies"]] == [
+            ("palembang-bpbd", "07:30-16:00", False)]
+        refused = await post(center, "ani", f"/api/incidents/{incident['id']}/dispatches",
+                             {"agency": "palembang-bpbd", "mode": "connect",
+                              "call": "1765101900.4"}, 409)
+        assert refused == {"error": "agency-closed", "reason": (
+            "BPBD Kota Palembang is closed now (17:05 Asia/Jakarta); its hours are "
+            "07:30-16:00")}
+        audit = await center.audit()
+        assert audit[-1] == ("ani", "dispatch.refused-closed", "incident", str(incident["id"]),
+                             {"agency": "palembang-bpbd", "call": "1765101900.4",
+                              "hours": "07:30-16:00", "timezone": "Asia/Jakarta"})
+        assert asterisk.sent == []  # nobody dialled
+        # Notify still goes (its screen reads it when it opens); in hours, it is open again.
+        await post(center, "ani", f"/api/incidents/{incident['id']}/dispatches",
+                   {"agency": "palembang-bpbd"}, 201)
+        clock.now = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)  # 08:00 WIB
+        proposal = await get(center, "ani", f"/api/incidents/{incident['id']}/proposal")
+        assert [a["open"] for a in proposal["agencies"]] == [True]
+    await dispatcher.stop()

@@ -88,7 +88,7 @@ def test_only_the_columns_it_needs() -> None:
 ])
 def test_numbers_normalise_to_the_canonical_form(raw: str, canonical: str) -> None:
     assert model.normalise_number(raw) == canonical
-    assert model.national_digits(canonical) == "0" + canonical[3:]
+    assert model.dialled_number(canonical) == "0" + canonical[3:]
 
 
 @pytest.mark.parametrize("raw", ["112", "+14155550100", "0812", "abc", "", "withheld"])

@@ -179,12 +179,12 @@ def test_warning_dialplan_reports_what_the_controller_reads() -> None:
 
 
 def test_the_originate_dials_digits_only_on_a_configured_trunk() -> None:
-    from ntpd_ivr.campaigns.model import national_digits
+    from ntpd_ivr.campaigns.model import dialled_number
 
-    assert national_digits("+6281234567890") == "081234567890"
+    assert dialled_number("+6281234567890") == "081234567890"
     for bad in ("+6281234567890&PJSIP/x", "081234567890", "+1555123456", "+62 812"):
         with pytest.raises(ValueError):
-            national_digits(bad)
+            dialled_number(bad)
 
 
 def test_the_callback_context_is_reached_only_by_the_controllers_originate() -> None:

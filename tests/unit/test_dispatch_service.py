@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.calls.values import CallStep
 from ntpd_ivr.dispatch.model import (
+    AgencyClosed,
     AnnouncementPrompts,
     DispatchEvent,
     DispatchMode,
@@ -33,7 +34,7 @@ from ntpd_ivr.dispatch.model import (
 )
 from ntpd_ivr.dispatch.service import ConnectDispatcher
 from ntpd_ivr.errors import AmiError
-from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
+from ntpd_ivr.routing.config import Agency, RoutingConfig, load_routing_config
 from tests.waiting import eventually
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
@@ -86,6 +87,12 @@ class FakeRecords:
     def __init__(self) -> None:
         self.states: dict[int, DispatchState] = {}
         self.steps: list[tuple[int, str, datetime, dict[str, Any]]] = []
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.closed: list[tuple[int, str, str, str, datetime]] = []  # audited refusals
+
+    async def refused_closed(self, incident_id: int, agency: Agency, actor: str, call: str,
+                             at: datetime) -> None:
+        self.closed.append((incident_id, agency.key, actor, call, at))
 
     async def incident(self, incident_id: int) -> dict[str, Any]:
         return {"id": incident_id, "category": "fire", "kecamatan": "Ilir Barat I"}
@@ -397,3 +404,29 @@ async def test_a_second_agency_joins_the_conference_the_caller_is_in() -> None:
     [agency] = h.asterisk.named("Redirect")  # the caller is not moved again
     assert (agency["Channel"], agency["Exten"]) == ("PJSIP/agency-damkar-plg-0003", "bridge-9")
     assert h.call_steps[0].detail["conference"] == "ntpd-dispatch-9"
+
+
+@pytest.mark.parametrize(("utc", "closed"), [
+    (datetime(2026, 12, 7, 10, 0, tzinfo=UTC), True),    # 17:00 WIB: after its 16:00
+    (datetime(2026, 12, 7, 0, 29, tzinfo=UTC), True),    # 07:29 WIB: not yet
+    (datetime(2026, 12, 7, 0, 30, tzinfo=UTC), False),   # 07:30 WIB: open
+])
+async def test_an_agency_outside_its_hours_is_refused_with_a_reason_and_never_dialled(
+        utc: datetime, closed: bool) -> None:
+    h = Harness()
+    h.records.clock = lambda: utc  # BPBD Kota Palembang: 07:30-16:00 in Asia/Jakarta
+    if not closed:
+        dispatch = await h.dispatcher.connect(7, "palembang-bpbd", CALLER, "ani")
+        assert dispatch["status"] == "dialing"
+        await h.originates(1)
+        assert h.records.closed == []
+        await h.dispatcher.stop()
+        return
+    with pytest.raises(AgencyClosed) as refused:
+        await h.dispatcher.connect(7, "palembang-bpbd", CALLER, "ani")
+    assert refused.value.status == 409 and refused.value.error == "agency-closed"
+    local = utc.astimezone(h.config.zone)
+    assert refused.value.reason == (f"BPBD Kota Palembang is closed now ({local:%H:%M} "
+                                    "Asia/Jakarta); its hours are 07:30-16:00")
+    assert h.records.closed == [(7, "palembang-bpbd", "ani", CALLER, utc)]  # audited
+    assert h.records.states == {} and h.asterisk.named("Originate") == []

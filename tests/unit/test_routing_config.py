@@ -73,6 +73,24 @@ def test_example_loads() -> None:
      "operators.Operator_B: 'Operator_B' is not a valid operator name"),
     ('trunks = ["operator-local", "operator-b"]', 'trunks = ["operator-local", "operator-c"]',
      "regions.sumsel.trunks: no operator 'operator-c'"),
+    # How each trunk writes the numbers we dial on it
+    ('number_format = "e164"        # its SBC', 'number_format = "+62"  #',
+     "operators.operator-local.number_format: one of e164, international, national "
+     "(+62812…, 62812…, 0812…), got '+62'"),
+    ('number_format = "e164"        # its SBC', 'number_format = 62  #',
+     "operators.operator-local.number_format: expected str, got 62"),
+    ('ring_seconds = 10\n', 'ring_seconds = 10\nnumber_format = "local"\n',
+     "regions.palembang.agencies.bpbd.number_format: one of e164"),
+    ('[outbound_trunks.warning-trunk]\nnumber_format = "national"',
+     '[outbound_trunks.warning-trunk]\nnumber_format = "nasional"',
+     "outbound_trunks.warning-trunk.number_format: one of e164"),
+    ('[outbound_trunks.warning-trunk]\nnumber_format = "national"',
+     '[outbound_trunks.warning-trunk]\nname = "Warnings"',
+     "outbound_trunks.warning-trunk.number_format: missing"),
+    ('[outbound_trunks.warning-trunk]', '[outbound_trunks.operator-b]',
+     "outbound_trunks.operator-b: already operators.operator-b"),
+    ('[outbound_trunks.warning-trunk]', '[outbound_trunks."warning trunk"]',
+     "outbound_trunks.warning trunk: 'warning trunk' is not a valid PJSIP endpoint name"),
 ])
 def test_errors_name_the_file_and_key(old: str, new: str, message: str) -> None:
     assert old in TEXT, old
@@ -89,3 +107,22 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     bad.write_text("[regions\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_routing_config(bad)
+
+
+def test_each_trunk_says_how_numbers_are_written_on_it() -> None:
+    text = TEXT.replace('hours = "07:30-16:00"', 'hours = "07:30-16:00"\nnumber_format = '
+                        '"national"', 1)
+    config = parse_routing_config(text, "routing.toml")
+    assert config.operators["operator-local"].number_format == "e164"
+    assert config.operators["operator-b"].number_format == ""  # not said
+    assert config.agencies["palembang-bpbd"].number_format == "national"
+    assert config.agencies["palembang-damkar"].number_format == ""
+    assert config.stated_number_formats() == {
+        "agency-bpbd-plg": "national", "agency-bpbd-plg-backup": "national",
+        "callback-line": "e164", "operator-local": "e164", "warning-trunk": "national"}
+    # An endpoint nobody describes keeps the use's own default.
+    assert [config.number_format_of(t, "national") for t in (
+        "operator-local", "operator-b", "callback-line", "warning-trunk", "agency-bpbd-plg",
+        "agency-damkar-plg", "nowhere")] == [
+        "e164", "national", "e164", "national", "national", "national", "national"]
+    assert config.number_format_of("nowhere", "e164") == "e164"

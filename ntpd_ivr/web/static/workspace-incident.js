@@ -37,7 +37,11 @@
       credentials: "same-origin",
     });
     const data = await reply.json().catch(() => ({}));
-    if (!reply.ok) throw new Error(data.reason || data.error || String(reply.status));
+    if (!reply.ok) {
+      const error = new Error(data.reason || data.error || String(reply.status));
+      error.code = data.error; // the refusal's id ("agency-closed", ...)
+      throw error;
+    }
     return data;
   }
 
@@ -302,6 +306,7 @@
     for (const agency of agencies) {
       const row = document.createElement("tr");
       row.dataset.agency = agency.agency;
+      row.dataset.hours = agency.hours ?? "";
       const name = document.createElement("td");
       name.textContent = agency.name;
       const actions = document.createElement("td");
@@ -316,9 +321,25 @@
       const status = document.createElement("td");
       status.className = "status";
       row.append(name, actions, status);
+      // Outside its hours nobody is on its trunk: the server refuses a connect, so the
+      // desk says "tutup" and offers notify only.
+      if (agency.open === false) markClosed(row, name);
       body.append(row);
       dispatchRows.set(agency.agency, row);
     }
+  }
+
+  function markClosed(row, name = row.querySelector("td")) {
+    row.dataset.closed = "true";
+    let mark = name.querySelector(".closed");
+    if (!mark) {
+      mark = document.createElement("span");
+      mark.className = "closed";
+      name.append(" ", mark);
+    }
+    mark.textContent = say("dispatch.closed_mark", { reason: row.dataset.hours });
+    const connect = row.querySelector('button[data-mode="connect"]');
+    if (connect) connect.disabled = true;
   }
 
   async function dispatch(agency, mode, row) {
@@ -329,9 +350,14 @@
     try {
       showDispatch(await api("POST", `/api/incidents/${incidentId}/dispatches`, body));
     } catch (error) {
-      showError("dispatch-alert", say("dispatch.failed",
-        { agency: config.agencies[agency] ?? agency, reason: error.message }));
+      const name = config.agencies[agency] ?? agency;
       for (const button of row.querySelectorAll("button")) button.disabled = false;
+      if (error.code === "agency-closed") { // it closed since the list was shown
+        showError("dispatch-alert", say("dispatch.closed", { agency: name, reason: row.dataset.hours }));
+        markClosed(row);
+      } else {
+        showError("dispatch-alert", say("dispatch.failed", { agency: name, reason: error.message }));
+      }
     }
   }
 
@@ -343,7 +369,9 @@
     row.dataset.mode = dispatch.mode;
     row.querySelector("td.status").textContent = labels[`status.${dispatch.status}`] ?? dispatch.status;
     const live = !FINAL.has(dispatch.status);
-    for (const button of row.querySelectorAll("button")) button.disabled = live;
+    for (const button of row.querySelectorAll("button")) {
+      button.disabled = live || (row.dataset.closed === "true" && button.dataset.mode === "connect");
+    }
     const agency = config.agencies[dispatch.agency] ?? dispatch.agency;
     // A connect dispatch's failure comes with its reason on this user's own topic
     // (workspace.js shows it); a notify dispatch has only its status.
