@@ -1,0 +1,43 @@
+"""CAP alerts and surge mode as a plugin (docs/alerts.md).
+
+For the IVR (read at call time, the alerts are loaded after it):
+
+    surge = core.services.get(SURGE)          # None: no alerts domain loaded
+    mode = surge.current() if surge else None # SurgeMode (ntpd_ivr/alerts/model.py) or None
+    mode.announcement, mode.information, mode.headline, mode.ends_at
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ntpd_ivr.alerts import http
+from ntpd_ivr.alerts.events import AlertsChanged
+from ntpd_ivr.alerts.model import SurgeMode
+from ntpd_ivr.alerts.service import AlertService
+from ntpd_ivr.core import Core, Key, Plugin
+from ntpd_ivr.settings import alert_feeds
+from ntpd_ivr.wall.plugin import ALERT_SUMMARY
+
+
+class SurgeView(Protocol):
+    def current(self) -> SurgeMode | None: ...
+
+
+ALERTS = Key("alerts", AlertService)
+# Surge mode as the IVR reads it: current() is the mode now (None when off or ended).
+SURGE: Key[SurgeView] = Key("surge")
+
+
+def load(core: Core) -> Plugin:
+    bus = core.bus
+    alerts = AlertService(core.engine, core.settings.alerts, core.routing, core.audit,
+                          changed=lambda: bus.publish(AlertsChanged()),
+                          surge_changed=bus.publish)
+    core.services.provide(ALERTS, alerts)
+    core.services.provide(SURGE, alerts)
+    core.services.provide(ALERT_SUMMARY, alerts.summary)
+    if not alert_feeds(core.settings.alerts):  # nothing to poll: no alerts, no surge mode
+        return Plugin("alerts", routes=http.routes(alerts, core.routing))
+    return Plugin("alerts", routes=http.routes(alerts, core.routing), start=alerts.start,
+                  health=alerts.health)
