@@ -1,0 +1,152 @@
+"""The CAP poller against a local HTTP server (aiohttp on 127.0.0.1) serving the recorded
+samples (tests/data/cap), and a real PostgreSQL: the feeds' alerts are stored once each,
+matched to the regions, the routing config's rule turns surge mode on (audited); bad,
+oversized and entity-laden documents are refused and counted without stopping the poller;
+a second poll costs 304s and stores nothing again."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ntpd_ivr.alerts.service import AlertService
+from ntpd_ivr.audit.trail import AuditLog
+from ntpd_ivr.routing.config import load_routing_config
+from ntpd_ivr.settings import AlertsSettings
+from tests.boundaries import EXAMPLE, with_boundaries
+from tests.cap_samples import Replay
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "cap"
+
+
+class CapServer:
+    """The recorded samples (replayed as just published), with ETags (304 on
+    If-None-Match), and one endless document."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.replay = Replay()
+        self.app = web.Application()
+        self.app.router.add_get("/huge.xml", self.huge)
+        self.app.router.add_get("/{name}", self.sample)
+
+    async def sample(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.hits[name] += 1
+        path = SAMPLES / name
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        body = self.replay.body(name)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=body, content_type="application/xml", headers={"ETag": etag})
+
+    async def huge(self, request: web.Request) -> web.StreamResponse:
+        self.hits["huge.xml"] += 1
+        reply = web.StreamResponse()  # no Content-Length: the poller must stop reading
+        await reply.prepare(request)
+        for _ in range(64):
+            await reply.write(b"<x>" + b"a" * 4096 + b"</x>")
+        return reply
+
+
+@pytest.fixture
+async def cap_server() -> AsyncIterator[tuple[CapServer, str]]:
+    server = CapServer()
+    runner = web.AppRunner(server.app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield server, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def engine(db_engine: AsyncEngine) -> AsyncEngine:
+    async with db_engine.begin() as conn:
+        # The audit trail is append-only: this test's rows are told apart by alert id.
+        await conn.execute(text("TRUNCATE cap_alerts"))
+    return db_engine
+
+
+async def test_the_poller_stores_matches_refuses_and_turns_surge_on(
+        engine: AsyncEngine, cap_server: tuple[CapServer, str], tmp_path: Path) -> None:
+    server, base = cap_server
+    routing_file = tmp_path / "routing.toml"
+    routing_file.write_text(with_boundaries(EXAMPLE.read_text(encoding="utf-8"))
+                            + "\n[alerts]\nauto_surge = true\nsurge_minutes = 20\n",
+                            encoding="utf-8")
+    routing = load_routing_config(routing_file)
+    feeds = [f"{base}/nowcast_rss.xml", f"{base}/atom_feed.xml", f"{base}/huge.xml",
+             f"{base}/billion_laughs.xml", f"{base}/invalid_no_status.xml",
+             "http://127.0.0.1:9/unreachable.xml"]
+    settings = AlertsSettings(feeds=",".join(feeds), timeout_seconds=5.0, max_bytes=65_536)
+    changes: list[str] = []
+    service = AlertService(engine, settings, lambda: routing, AuditLog(engine),
+                           changed=lambda: changes.append("changed"),
+                           surge_changed=lambda e: changes.append(e.action))
+    try:
+        await service.poll_once()
+
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT identifier, regions, magnitude FROM cap_alerts ORDER BY identifier"))
+            ).all()
+        assert [(r[0], sorted(r[1]), r[2]) for r in rows] == [
+            ("CPA20261207001", [], None),
+            ("CSS20261207003", ["palembang", "sumsel"], None),
+            ("Indonesia-InaTEWS-earthquakes-20261207192955", ["muba", "sumsel"], 5.8)]
+        counters = service.counters
+        assert (counters["stored"], counters["matched"], counters["refused"]) == (3, 2, 3)
+        assert counters["fetch_failed"] == 1  # the unreachable feed; the others were read
+        assert "not valid CAP 1.2" in service.health()["last_refusal"]  # the last feed read
+
+        # On the wall: the two alerts for the center, newest first, and surge mode.
+        summary = service.summary()
+        assert {a["identifier"] for a in summary["recent"]} == {
+            "CSS20261207003", "Indonesia-InaTEWS-earthquakes-20261207192955"}
+        quake = next(a for a in summary["recent"] if a["magnitude"] == 5.8)
+        assert (quake["severity"], quake["urgency"], quake["source"]) == (
+            "Severe", "Immediate", "BMKG (Badan Meteorologi, Klimatologi, dan Geofisika)")
+        mode = service.current()
+        assert mode is not None and mode.started_by == "rule" and mode.region == "sumsel"
+        assert summary["surge"]["alert_id"] == quake["id"]
+        assert "tekan 8" in mode.announcement and "on" in changes
+        async with engine.connect() as conn:
+            audited = (await conn.execute(text(
+                "SELECT actor, action FROM audit_events WHERE subject_type = 'surge' "
+                "AND subject_id = :id ORDER BY id"), {"id": str(quake["id"])})).all()
+        assert [tuple(a) for a in audited] == [("rule", "surge.on")]
+
+        # Again: every unchanged document is a 304, nothing is stored twice.
+        before = dict(server.hits)
+        await service.poll_once()
+        # An unchanged feed (304) is not followed again: its alerts are read once.
+        assert service.counters["not_modified"] == 4  # two feeds, two refused documents
+        assert server.hits["inatews_gempa_m58.xml"] == 1
+        assert service.counters["stored"] == 3 and service.counters["duplicate"] == 0
+        assert server.hits["nowcast_rss.xml"] == before["nowcast_rss.xml"] + 1
+
+        # A supervisor renews it from the other alert, then ends it: both audited.
+        nowcast = next(a for a in summary["recent"] if a["magnitude"] is None)
+        renewed = await service.turn_on(nowcast["id"], "spv-1")
+        assert renewed.started_by == "spv-1" and renewed.region in ("palembang", "sumsel")
+        assert await service.turn_off("spv-1") is not None
+        assert service.current() is None and changes[-2:] == ["off", "changed"]
+        async with engine.connect() as conn:
+            actions = (await conn.execute(text(
+                "SELECT action FROM audit_events WHERE subject_type = 'surge' "
+                "AND actor = 'spv-1' AND subject_id = :id ORDER BY id"),
+                {"id": str(nowcast["id"])})).scalars().all()
+        assert actions == ["surge.renewed", "surge.off"]
+    finally:
+        await service.stop()
