@@ -4,9 +4,13 @@ still current (not expired) on the day the tests run, and its times keep their o
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from aiohttp import web
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "cap"
 RECORDED_AT = datetime(2026, 12, 7, 12, 31, 2, tzinfo=UTC)  # the InaTEWS sample's sent
@@ -28,3 +32,46 @@ class Replay:
             return when.isoformat().encode()
 
         return _CAP_TIME.sub(moved, data)
+
+
+class CapServer:
+    """The recorded samples (replayed as just published), with ETags (304 on
+    If-None-Match), and one endless document."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.replay = Replay()
+        self.app = web.Application()
+        self.app.router.add_get("/huge.xml", self.huge)
+        self.app.router.add_get("/{name}", self.sample)
+        self.runner: web.AppRunner | None = None
+
+    async def sample(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.hits[name] += 1
+        if not (SAMPLES / name).is_file():
+            raise web.HTTPNotFound()
+        body = self.replay.body(name)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=body, content_type="application/xml", headers={"ETag": etag})
+
+    async def huge(self, request: web.Request) -> web.StreamResponse:
+        self.hits["huge.xml"] += 1
+        reply = web.StreamResponse()  # no Content-Length: the poller must stop reading
+        await reply.prepare(request)
+        for _ in range(64):
+            await reply.write(b"<x>" + b"a" * 4096 + b"</x>")
+        return reply
+
+    async def start(self) -> str:
+        """Listening on 127.0.0.1 (a free port); the base URL."""
+        self.runner = web.AppRunner(self.app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()

@@ -6,13 +6,10 @@ a second poll costs 304s and stores nothing again."""
 
 from __future__ import annotations
 
-import hashlib
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,53 +18,15 @@ from ntpd_ivr.audit.trail import AuditLog
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.settings import AlertsSettings
 from tests.boundaries import EXAMPLE, with_boundaries
-from tests.cap_samples import Replay
-
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "cap"
-
-
-class CapServer:
-    """The recorded samples (replayed as just published), with ETags (304 on
-    If-None-Match), and one endless document."""
-
-    def __init__(self) -> None:
-        self.hits: Counter[str] = Counter()
-        self.replay = Replay()
-        self.app = web.Application()
-        self.app.router.add_get("/huge.xml", self.huge)
-        self.app.router.add_get("/{name}", self.sample)
-
-    async def sample(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        self.hits[name] += 1
-        path = SAMPLES / name
-        if not path.is_file():
-            raise web.HTTPNotFound()
-        body = self.replay.body(name)
-        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-        if request.headers.get("If-None-Match") == etag:
-            return web.Response(status=304, headers={"ETag": etag})
-        return web.Response(body=body, content_type="application/xml", headers={"ETag": etag})
-
-    async def huge(self, request: web.Request) -> web.StreamResponse:
-        self.hits["huge.xml"] += 1
-        reply = web.StreamResponse()  # no Content-Length: the poller must stop reading
-        await reply.prepare(request)
-        for _ in range(64):
-            await reply.write(b"<x>" + b"a" * 4096 + b"</x>")
-        return reply
+from tests.cap_samples import CapServer
 
 
 @pytest.fixture
 async def cap_server() -> AsyncIterator[tuple[CapServer, str]]:
     server = CapServer()
-    runner = web.AppRunner(server.app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield server, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    base = await server.start()
+    yield server, base
+    await server.stop()
 
 
 @pytest.fixture
@@ -82,8 +41,8 @@ async def test_the_poller_stores_matches_refuses_and_turns_surge_on(
         engine: AsyncEngine, cap_server: tuple[CapServer, str], tmp_path: Path) -> None:
     server, base = cap_server
     routing_file = tmp_path / "routing.toml"
-    routing_file.write_text(with_boundaries(EXAMPLE.read_text(encoding="utf-8"))
-                            + "\n[alerts]\nauto_surge = true\nsurge_minutes = 20\n",
+    example = with_boundaries(EXAMPLE.read_text(encoding="utf-8"))
+    routing_file.write_text(example.replace("auto_surge = false", "auto_surge = true"),
                             encoding="utf-8")
     routing = load_routing_config(routing_file)
     feeds = [f"{base}/nowcast_rss.xml", f"{base}/atom_feed.xml", f"{base}/huge.xml",
@@ -118,7 +77,7 @@ async def test_the_poller_stores_matches_refuses_and_turns_surge_on(
         assert (quake["severity"], quake["urgency"], quake["source"]) == (
             "Severe", "Immediate", "BMKG (Badan Meteorologi, Klimatologi, dan Geofisika)")
         mode = service.current()
-        assert mode is not None and mode.started_by == "rule" and mode.region == "sumsel"
+        assert mode is not None and mode.started_by == "rule" and mode.region == "muba"
         assert summary["surge"]["alert_id"] == quake["id"]
         assert "tekan 8" in mode.announcement and "on" in changes
         async with engine.connect() as conn:
