@@ -275,6 +275,17 @@ def document() -> dict[str, Any]:
             "/api/warnings/campaigns/{id}/report.csv": {"get": _op(
                 "A campaign's outcome, one row per contact", "supervisor", (ID,),
                 codes=_OBJECT, ok_type="text/csv")},
+            "/api/warnings/campaigns/{id}/cap": {"get": _op(
+                "The campaign as a CAP 1.2 alert (OASIS schema; Draft until approved)",
+                "supervisor", (ID,), codes=_OBJECT, ok_type="application/cap+xml")},
+            "/api/alerts": {"get": _op(
+                "CAP alerts for the center's regions, surge mode, the poller's counters",
+                "supervisor")},
+            "/api/alerts/{id}/surge": {"post": _op(
+                "Surge mode on from this alert, or renewed (audited)", "supervisor", (ID,),
+                codes=(*_OBJECT, "503"))},
+            "/api/surge/off": {"post": _op("Surge mode off now (audited)", "supervisor",
+                                           codes=(*_SESSION, "503"))},
         },
         "components": {
             "schemas": {"Problem": PROBLEM, "BadCsv": BAD_CSV},
