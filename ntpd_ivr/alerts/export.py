@@ -1,4 +1,5 @@
-"""CAP out: a warning campaign as a CAP 1.2 alert (docs/alerts.md).
+"""CAP out: a warning campaign as a CAP 1.2 alert; and a campaign from an alert
+(docs/alerts.md).
 
 The campaign's title is the headline, its text the description, its target kecamatan the
 areas (with their polygons where the region's boundary has them). A campaign still waiting
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ntpd_ivr.alerts.cap import build_alert
+from ntpd_ivr.alerts.model import CapAlert, announcement, clip, information
+from ntpd_ivr.campaigns.model import MAX_MESSAGE_CHARS, MAX_TEXT, CampaignDraft, Target
 from ntpd_ivr.location.model import Boundary
 
 _UNSAFE = re.compile(r"[\s,<&]")  # CAP: identifier and sender carry none of these
@@ -54,3 +57,20 @@ def campaign_cap(campaign: Mapping[str, Any], *, sender: str, sender_name: str,
               "sender_name": sender_name, "headline": campaign["title"],
               "description": text},
         areas=campaign_areas(campaign.get("target") or {}, region_name, boundary))
+
+
+def campaign_draft(alert: CapAlert, kecamatan: tuple[str, ...], *, trunk: str,
+                   caller_id: str) -> CampaignDraft:
+    """A warning campaign from an alert: its headline, its text (what the IVR announces
+    and what a caller who presses 8 hears), the contacts of the kecamatan it touches (all
+    the center's contacts when it names none). Still needs a second supervisor."""
+    text = f"{announcement_text(alert)} {information(alert)}".strip()
+    return CampaignDraft(
+        title=clip(alert.headline or alert.event, MAX_TEXT), message_text=clip(
+            text, MAX_MESSAGE_CHARS), target=Target(kecamatan=kecamatan), trunk=trunk,
+        caller_id=caller_id)
+
+
+def announcement_text(alert: CapAlert) -> str:
+    """The announcement's first sentence: what happened, without the IVR's key presses."""
+    return announcement(alert).split(". Jika Anda", 1)[0] + "."

@@ -396,3 +396,16 @@ class SurgeState:
         if before is not None:
             self.history.append((now, "off", actor))
         return before
+
+
+def touched_kecamatan(alert: CapAlert, boundary: Boundary | None) -> tuple[str, ...]:
+    """The kecamatan of a region's boundary that the alert's areas touch, in its order
+    (a campaign from the alert calls the contacts there). None named: ()."""
+    if boundary is None:
+        return ()
+    seen: dict[str, None] = {}
+    for area in boundary.kecamatan:
+        place = Place(area.kecamatan, boundary=Boundary(source="", outline=(area,)))
+        if area.kecamatan and matching_regions(alert, [place]):
+            seen.setdefault(area.kecamatan)
+    return tuple(seen)

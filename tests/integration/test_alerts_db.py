@@ -6,19 +6,24 @@ a second poll costs 304s and stores nothing again."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.alerts import cap
 from ntpd_ivr.alerts.service import AlertService
 from ntpd_ivr.audit.trail import AuditLog
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.settings import AlertsSettings
 from tests.boundaries import EXAMPLE, with_boundaries
-from tests.cap_samples import CapServer
+from tests.cap_samples import CapServer, Replay
+from tests.conftest import RunningPostgres
+from tests.security.api_fixtures import serving_controller_web
 
 
 @pytest.fixture
@@ -109,3 +114,63 @@ async def test_the_poller_stores_matches_refuses_and_turns_surge_on(
         assert actions == ["surge.renewed", "surge.off"]
     finally:
         await service.stop()
+
+
+async def test_a_campaign_is_made_from_an_alert_and_exported_as_valid_cap(
+        engine: AsyncEngine, postgres: RunningPostgres, tmp_path: Path) -> None:
+    """The controller's own web app: a supervisor makes a warning campaign from the
+    nowcast alert (its headline and text, the kecamatan of Palembang it touches), and the
+    campaign's CAP export validates against the OASIS schema."""
+    routing_file = tmp_path / "routing.toml"
+    routing_file.write_text(with_boundaries(EXAMPLE.read_text(encoding="utf-8")),
+                            encoding="utf-8")
+    routing = load_routing_config(routing_file)
+    alerts = AlertService(engine, AlertsSettings(), lambda: routing, AuditLog(engine))
+    alert_id = await alerts.handle(Replay().body("nowcast_CSS20261207003_alert.xml"), "test")
+    assert alert_id is not None
+    palembang = routing.regions["palembang"].boundary
+    assert palembang is not None
+    # A contact in each of Palembang's kecamatan, and one in Muba the alert does not touch.
+    places = [a.kecamatan for a in palembang.kecamatan] + ["Sekayu"]
+    numbers = {k: f"+62811{secrets.randbelow(10**7):07d}" for k in places}
+    async with engine.begin() as conn:
+        for kecamatan, number in numbers.items():
+            await conn.execute(text(
+                "INSERT INTO warning_contacts (name, number, kecamatan, updated_at, updated_by)"
+                " VALUES (:n, :num, :k, now(), 'test')"),
+                {"n": f"RT {kecamatan}", "num": number, "k": kecamatan})
+    media = tmp_path / "media"
+    media.mkdir()
+    overrides = {"ivr": {"routing_config": str(routing_file)},
+                 "warnings": {"media_dir": str(media), "caller_id": "112"}}
+    async with serving_controller_web(engine, postgres.url, tmp_path, overrides) as center:
+        headers = await center.session_headers("root")
+        async with ClientSession(center.base_url) as http:
+            async with http.post(f"/api/alerts/{alert_id}/campaign", headers=headers,
+                                 json={}) as reply:
+                body = await reply.json()
+                assert reply.status == 201, body
+            campaign = body["campaign"]
+            async with http.get(f"/api/warnings/campaigns/{campaign['id']}/cap",
+                                headers=headers) as reply:
+                assert reply.status == 200 and reply.content_type == "application/cap+xml"
+                document = await reply.read()
+    async with engine.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT title, message_text, target, status, created_by FROM warning_campaigns "
+            "WHERE id = :id"), {"id": campaign["id"]})).one()
+        called = set((await conn.execute(text(
+            "SELECT number FROM warning_campaign_contacts WHERE campaign_id = :id"),
+            {"id": campaign["id"]})).scalars())
+    kecamatan = row.target["kecamatan"]
+    assert kecamatan and set(kecamatan) <= {a.kecamatan for a in palembang.kecamatan}
+    assert called == {numbers[k] for k in kecamatan}  # Sekayu's contact is not called
+    assert (row.title, row.status, row.created_by) == (
+        "Peringatan Dini Cuaca Sumatera Selatan", "awaiting-approval", "root")
+    assert row.message_text.startswith("BMKG: Peringatan Dini Cuaca Sumatera Selatan.")
+    assert "Hujan lebat" in row.message_text
+    root = cap.parse_xml(document, 1_000_000)
+    assert cap.validation_error(root) is None
+    exported = cap.read_alert(root)
+    assert exported.status == "Draft" and exported.headline == row.title
+    assert [a.desc for a in exported.areas] == [f"Kecamatan {k}" for k in kecamatan]

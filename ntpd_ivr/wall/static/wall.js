@@ -203,7 +203,12 @@
       button.className = "surge-on";
       button.textContent = t("wall.alert.surge_on");
       button.addEventListener("click", () => post(`/api/alerts/${a.id}/surge`, button));
-      cell(tr, "").append(button);
+      const campaign = document.createElement("button");
+      campaign.type = "button";
+      campaign.className = "campaign";
+      campaign.textContent = t("wall.alert.campaign");
+      campaign.addEventListener("click", () => post(`/api/alerts/${a.id}/campaign`, campaign));
+      cell(tr, "").append(button, campaign);
     }, t("wall.alert.none"));
     $("count-alerts").textContent = recent.length;
     const surge = alerts.surge;
