@@ -5,8 +5,8 @@ The poller never stops on a bad document: each is refused with its reason, logge
 counted (`counters`, shown in /health), and the next one is read. Every read has a
 timeout and a size bound; an unchanged document costs a 304 (ETag / Last-Modified).
 Surge mode lives in this process (`SurgeState`): every change is written to the audit
-trail first (a change that cannot be audited is refused), and it ends by itself at its
-end time.
+trail first (a change that cannot be audited is refused), it ends by itself at its end
+time, and a restart takes it back from the trail while its time has not run out.
 """
 
 from __future__ import annotations
@@ -326,11 +326,30 @@ class AlertService:
 
     # --- start and stop ---------------------------------------------------------------
 
+    async def restore_surge(self) -> SurgeMode | None:
+        """After a restart: surge mode as the audit trail last left it, if its time has not
+        run out (the trail is where every change was written first)."""
+        entry = await store.last_surge_change(self.engine)
+        if entry is None or entry["action"] not in ("surge.on", "surge.renewed"):
+            return None
+        minutes = entry["detail"].get("minutes")
+        if not isinstance(minutes, int) or minutes <= 0:
+            return None
+        alert, _ = await self.alert(int(entry["subject_id"]))
+        self.surge.turn_on(int(entry["subject_id"]), alert, now=entry["at"], minutes=minutes,
+                           actor=entry["actor"], region=entry["detail"].get("region", ""))
+        mode = self.current()
+        if mode is not None:
+            log.warning("surge mode restored from the audit trail, on until %s: %s",
+                        mode.ends_at.isoformat(), mode.headline)
+        return mode
+
     async def start(self) -> None:
         try:
             await self.refresh()
+            await self.restore_surge()
         except Exception as exc:  # the database is away: the poller fills it later
-            log.warning("alerts: recent alerts not read: %s", exc)
+            log.warning("alerts: recent alerts or surge mode not read: %s", exc)
         self._background.spawn(self._expiry_loop(), "surge-expiry")
         if alert_feeds(self.settings):
             self._background.spawn(self._poll_loop(), "cap-poller")

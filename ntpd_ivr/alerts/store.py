@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.alerts.model import CapAlert
 from ntpd_ivr.alerts.tables import CapAlertRow
+from ntpd_ivr.audit.model import AuditEvent
 from ntpd_ivr.campaigns.tables import WarningCampaign
 
 ALERTS = CapAlertRow.__table__
@@ -75,4 +76,15 @@ async def campaign(engine: AsyncEngine, campaign_id: int) -> dict[str, Any] | No
             select(c.c.id, c.c.title, c.c.message_text, c.c.target, c.c.status,
                    c.c.created_at, c.c.created_by, c.c.approved_at)
             .where(c.c.id == campaign_id))).mappings().first()
+    return None if row is None else dict(row)
+
+
+async def last_surge_change(engine: AsyncEngine) -> dict[str, Any] | None:
+    """The audit trail's latest surge-mode entry (at, actor, action, subject_id, detail)."""
+    a = AuditEvent.__table__
+    async with engine.connect() as conn:
+        row = (await conn.execute(
+            select(a.c.at, a.c.actor, a.c.action, a.c.subject_id, a.c.detail)
+            .where(a.c.subject_type == "surge").order_by(a.c.id.desc()).limit(1))
+        ).mappings().first()
     return None if row is None else dict(row)

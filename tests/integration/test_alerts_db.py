@@ -174,3 +174,26 @@ async def test_a_campaign_is_made_from_an_alert_and_exported_as_valid_cap(
     exported = cap.read_alert(root)
     assert exported.status == "Draft" and exported.headline == row.title
     assert [a.desc for a in exported.areas] == [f"Kecamatan {k}" for k in kecamatan]
+
+
+async def test_a_restart_takes_surge_mode_back_from_the_audit_trail(
+        engine: AsyncEngine) -> None:
+    routing = load_routing_config(EXAMPLE)
+    before = AlertService(engine, AlertsSettings(), lambda: routing, AuditLog(engine))
+    alert_id = await before.handle(Replay().body("inatews_gempa_m58.xml"), "test")
+    assert alert_id is not None
+    mode = await before.turn_on(alert_id, "spv-2")
+    after = AlertService(engine, AlertsSettings(), lambda: routing, AuditLog(engine))
+    await after.start()
+    try:
+        restored = after.current()
+        assert restored is not None
+        assert (restored.alert_id, restored.started_by, restored.region) == (
+            alert_id, "spv-2", "muba")
+        assert abs((restored.ends_at - mode.ends_at).total_seconds()) < 1
+        assert restored.announcement == mode.announcement
+        await after.turn_off("spv-2")
+    finally:
+        await after.stop()
+    again = AlertService(engine, AlertsSettings(), lambda: routing, AuditLog(engine))
+    assert await again.restore_surge() is None  # its last entry is surge.off
