@@ -299,6 +299,10 @@ class AlertsSettings:
     max_alerts_per_poll: int = 20
     # CAP out: the `sender` of the center's own alerts (campaigns exported as CAP 1.2).
     sender: str = "ntpd112@example.go.id"
+    # Sign them (enveloped XML Signature) with this PEM private key and its PEM certificate;
+    # both or neither. Empty: not signed.
+    signing_key_file: str = ""
+    signing_cert_file: str = ""
 
 
 def alert_feeds(alerts: AlertsSettings) -> tuple[str, ...]:
@@ -316,6 +320,13 @@ def validate_alerts(alerts: AlertsSettings, where: str) -> None:
             raise ConfigError(f"{where}: alerts.{key} must be positive")
     if not alerts.sender or any(c in alerts.sender for c in " ,<&"):
         raise ConfigError(f"{where}: alerts.sender: CAP forbids spaces, commas, < and &")
+    if bool(alerts.signing_key_file) != bool(alerts.signing_cert_file):
+        raise ConfigError(f"{where}: alerts.signing_key_file and alerts.signing_cert_file "
+                          "go together")
+    for key in ("signing_key_file", "signing_cert_file"):
+        path = getattr(alerts, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{where}: alerts.{key}: {path} is not a file")
 
 
 # The [sms] section: Kannel's ports and passwords, the SMSC it talks to, our receiver for

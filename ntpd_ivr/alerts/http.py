@@ -6,7 +6,8 @@
                                              (supervisor, CSRF; audited)
     POST /api/surge/off                      surge mode off now (supervisor, CSRF; audited)
     GET  /api/warnings/campaigns/{id}/cap    the campaign as a CAP 1.2 alert
-                                             (supervisor; application/cap+xml)
+                                             (supervisor; application/cap+xml), signed
+                                             where [alerts] names a key (sign.py)
     POST /api/alerts/{id}/campaign           a warning campaign from the alert: its text,
                                              the kecamatan it touches (supervisor, CSRF;
                                              201; a second supervisor approves it);
@@ -27,6 +28,7 @@ from ntpd_ivr.alerts import store
 from ntpd_ivr.alerts.export import campaign_cap, campaign_draft
 from ntpd_ivr.alerts.model import touched_kecamatan
 from ntpd_ivr.alerts.service import AlertsError, AlertService, NoSuchAlert
+from ntpd_ivr.alerts.sign import CapSigner
 from ntpd_ivr.campaigns.model import CampaignDraft
 from ntpd_ivr.jsontext import dumps
 from ntpd_ivr.routing.config import RoutingConfig
@@ -40,6 +42,7 @@ ROUTING: web.AppKey[Callable[[], RoutingConfig]] = web.AppKey("alerts_routing")
 CreateCampaign = Callable[[CampaignDraft, str], Awaitable[dict[str, Any]]]
 CAMPAIGNS: web.AppKey[CreateCampaign] = web.AppKey("alerts_campaigns")
 OUTBOUND: web.AppKey[tuple[str, str]] = web.AppKey("alerts_outbound")  # trunk, caller id
+SIGNER: web.AppKey[CapSigner | None] = web.AppKey("alerts_signer")
 CAP_TYPE = "application/cap+xml"
 
 
@@ -78,6 +81,9 @@ async def campaign_export(request: web.Request) -> web.Response:
     body = campaign_cap(row, sender=service.settings.sender, sender_name="NTPD 112",
                         region_name=region.name if region else config.default_region,
                         boundary=region.boundary if region else None)
+    signer = request.app[SIGNER]
+    if signer is not None:
+        body = signer.sign(body)
     return web.Response(body=body, content_type=CAP_TYPE, charset="utf-8", headers={
         "Content-Disposition": f'attachment; filename="warning-{campaign_id}.cap.xml"'})
 
@@ -104,8 +110,8 @@ async def campaign_from_alert(request: web.Request) -> web.Response:
 
 
 def routes(service: AlertService, routing: Callable[[], RoutingConfig],
-           create_campaign: CreateCampaign, outbound: tuple[str, str]
-           ) -> Callable[[web.Application], None]:
+           create_campaign: CreateCampaign, outbound: tuple[str, str],
+           signer: CapSigner | None = None) -> Callable[[web.Application], None]:
     """The alerts' add_routes for ntpd_ivr.web.app.init(domains=...)."""
 
     async def stop(_: web.Application) -> None:
@@ -116,6 +122,7 @@ def routes(service: AlertService, routing: Callable[[], RoutingConfig],
         app[ROUTING] = routing
         app[CAMPAIGNS] = create_campaign
         app[OUTBOUND] = outbound
+        app[SIGNER] = signer
         app.on_cleanup.append(stop)
         for method, path, handler, name in (
                 ("GET", "/api/alerts", listing, "alerts-list"),

@@ -15,6 +15,7 @@ from ntpd_ivr.alerts import http
 from ntpd_ivr.alerts.events import AlertsChanged
 from ntpd_ivr.alerts.model import SurgeMode
 from ntpd_ivr.alerts.service import AlertService
+from ntpd_ivr.alerts.sign import CapSigner
 from ntpd_ivr.campaigns.model import CampaignDraft
 from ntpd_ivr.campaigns.plugin import WARNINGS
 from ntpd_ivr.campaigns.service import create_campaign
@@ -50,8 +51,11 @@ def load(core: Core) -> Plugin:
         return created
 
     trunks = [t.strip() for t in warnings.trunks.split(",") if t.strip()]
+    settings = core.settings.alerts
     routes = http.routes(alerts, core.routing, campaign,
-                         (trunks[0] if trunks else "", warnings.caller_id))
+                         (trunks[0] if trunks else "", warnings.caller_id),
+                         CapSigner.from_files(settings.signing_key_file,
+                                              settings.signing_cert_file))
     if not alert_feeds(core.settings.alerts):  # nothing to poll: no alerts, no surge mode
         return Plugin("alerts", routes=routes)
     return Plugin("alerts", routes=routes, start=alerts.start, health=alerts.health)

@@ -7,6 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from signxml.exceptions import InvalidSignature
 
 from ntpd_ivr.alerts import cap
 from ntpd_ivr.alerts.config import parse_alerts
@@ -26,9 +31,11 @@ from ntpd_ivr.alerts.model import (
     parse_polygon,
     places,
 )
+from ntpd_ivr.alerts.sign import CapSigner
 from ntpd_ivr.configfile import ConfigReader
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.routing.config import load_routing_config
+from ntpd_ivr.settings import alert_feeds, load_settings
 from tests.boundaries import example_with_boundaries
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "cap"
@@ -246,3 +253,55 @@ def test_a_campaign_exports_as_cap_that_validates(regions: list[Place]) -> None:
     again = cap.read_alert(cap.parse_xml(approved, MAX))
     assert again.status == "Actual" and again.areas[0].desc == "Musi Banyuasin"
     assert again.description.endswith("ikuti petugas.")
+
+
+def _test_signer(tmp: Path) -> CapSigner:
+    """A throwaway RSA key and its self-signed certificate, as PEM files."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "NTPD 112 test")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    signer = CapSigner.from_files(str(tmp / "key.pem"), str(tmp / "cert.pem"))
+    assert signer is not None
+    return signer
+
+
+def test_a_signed_export_still_validates_and_its_signature_verifies(tmp_path: Path) -> None:
+    signer = _test_signer(tmp_path)
+    row = {"id": 3, "title": "Tsunami: menjauh dari pantai", "message_text": "Segera ke "
+           "tempat tinggi.", "target": {}, "status": "running",
+           "created_at": datetime(2026, 12, 7, 12, 0, tzinfo=UTC),
+           "approved_at": datetime(2026, 12, 7, 12, 5, tzinfo=UTC)}
+    signed = signer.sign(campaign_cap(row, sender="ntpd112@muba.go.id", sender_name="NTPD",
+                                      region_name="Musi Banyuasin", boundary=None))
+    root = cap.parse_xml(signed, MAX)
+    assert root[-1].tag == "{http://www.w3.org/2000/09/xmldsig#}Signature"
+    assert cap.validation_error(root) is None
+    signer.verify(signed)
+    tampered = signed.replace(b"Segera ke tempat tinggi.", b"Tetap di rumah.")
+    with pytest.raises(InvalidSignature):
+        signer.verify(tampered)
+    assert CapSigner.from_files("", "") is None
+
+
+def test_the_alerts_settings_name_the_key_at_fault(tmp_path: Path) -> None:
+    base = {"ami": {"secret": "x"}, "database": {"url": "postgresql+asyncpg://u@h/db"}}
+    def load(alerts: dict[str, object]) -> object:
+        return load_settings(None, environ={}, overrides={**base, "alerts": alerts})
+    assert alert_feeds(load({"feeds": " http://127.0.0.1:1/a.xml , https://b/c "}
+                            ).alerts) == (  # type: ignore[attr-defined]
+        "http://127.0.0.1:1/a.xml", "https://b/c")
+    with pytest.raises(ConfigError, match=r"alerts.feeds: 'file:///etc/x' is not an http"):
+        load({"feeds": "file:///etc/x"})
+    with pytest.raises(ConfigError, match="signing_cert_file go together"):
+        load({"signing_key_file": str(tmp_path / "key.pem")})
+    with pytest.raises(ConfigError, match="is not a file"):
+        load({"signing_key_file": str(tmp_path / "no"), "signing_cert_file": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"alerts\.sender: CAP forbids"):
+        load({"sender": "ntpd 112"})
