@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ntpd_ivr.alerts.events import AlertsChanged
 from ntpd_ivr.callbacks.events import CallbacksChanged
 from ntpd_ivr.core import Core, Key, Plugin
 from ntpd_ivr.dispatch.events import DispatchFailed
@@ -21,6 +22,8 @@ WALL = Key("wall", WallService)
 CALLBACK_SUMMARY: Key[Callable[[], Mapping[str, Any]]] = Key("callback-summary")
 # The text sessions waiting for a call-taker (texts/plugin), read when the wall is pushed.
 TEXT_SUMMARY: Key[Callable[[], Mapping[str, Any]]] = Key("text-summary")
+# The CAP alerts and surge mode on the wall, read when the wall is pushed (alerts/plugin).
+ALERT_SUMMARY: Key[Callable[[], Mapping[str, Any]]] = Key("alert-summary")
 
 
 def load(core: Core) -> Plugin:
@@ -34,6 +37,10 @@ def load(core: Core) -> Plugin:
         summary = core.services.get(TEXT_SUMMARY)
         return summary() if summary is not None else {}
 
+    def alerts() -> Mapping[str, Any]:
+        summary = core.services.get(ALERT_SUMMARY)
+        return summary() if summary is not None else {}
+
     def call_ended(ended: EndedCall) -> None:
         bus.publish(WallCallEnded(ended))
 
@@ -41,12 +48,14 @@ def load(core: Core) -> Plugin:
         core.ami, WallStore(core.engine), core.hub, core.settings.wall,
         known_takers=lambda: {u.sip_endpoint for u in users.users.values() if u.sip_endpoint},
         ami_connected=lambda: core.ami.connected, callbacks=callbacks, texts=texts,
+        alerts=alerts,
         on_call_ended=call_ended)
     core.services.provide(WALL, wall)
     bus.subscribe(IncidentsChanged, lambda _: wall.incidents_changed())
     bus.subscribe(DispatchFailed, lambda _: wall.incidents_changed())
     bus.subscribe(CallbacksChanged, lambda _: wall.changed())
     bus.subscribe(TextsChanged, lambda _: wall.changed())
+    bus.subscribe(AlertsChanged, lambda _: wall.alerts_changed())
 
     async def start() -> None:
         wall.start()

@@ -56,6 +56,7 @@ class WallService:
                  ami_connected: Callable[[], bool],
                  callbacks: Callable[[], Mapping[str, Any]] = dict,
                  texts: Callable[[], Mapping[str, Any]] = dict,
+                 alerts: Callable[[], Mapping[str, Any]] = dict,
                  on_call_ended: Callable[[EndedCall], None] | None = None,
                  on_change: Callable[[], None] | None = None) -> None:
         self.ami = ami
@@ -66,6 +67,7 @@ class WallService:
         self.ami_connected = ami_connected
         self.callbacks = callbacks
         self.texts = texts  # the text sessions waiting for a call-taker (ntpd_ivr/texts)
+        self.alerts = alerts
         self.on_call_ended = on_call_ended
         self.state = WallState(settings.wrapup_seconds)
         self.heard_at: float | None = None  # last event or reply from Asterisk
@@ -108,6 +110,13 @@ class WallService:
         if self._push is None and self.watched():
             self._push = asyncio.get_running_loop().call_later(PUSH_DELAY_SECONDS, self._flush)
 
+    def alerts_changed(self) -> None:
+        """An alert for the center arrived, or surge mode changed: on the wall at once."""
+        if self.on_change is not None:
+            self.on_change()
+        elif self.watched():
+            self._flush_now()
+
     def watched(self) -> bool:
         return any(TOPIC in client.topics for client in self.hub.clients)
 
@@ -127,7 +136,7 @@ class WallService:
                 **live, "figures": self.figures, "figures_at": self.figures_at,
                 "targets": dict(TARGETS), "incidents": self.incidents,
                 "dispatches": self.dispatches, "callbacks": dict(self.callbacks()),
-                "texts": dict(self.texts())}
+                "texts": dict(self.texts()), "alerts": dict(self.alerts())}
 
     # --- rebuilding from Asterisk -------------------------------------------------------
 
