@@ -2,8 +2,24 @@
 // screen pop and the queue presence arrive over the live-push hub's `workspace` topic,
 // for this user only. The page never polls; a dropped socket reconnects with backoff.
 // Every event is handed on as a "desk:event" (workspace-incident.js: the incident form,
-// wrap-up, disposition and dispatch).
+// wrap-up, disposition and dispatch; workspace-texts.js: the text sessions).
 "use strict";
+// The desk's one way to call its JSON API (the incidents and texts APIs) with the page's
+// CSRF token; a refusal throws its reason (workspace-incident.js, workspace-texts.js).
+window.ntpdDesk = {
+  async api(method, path, body) {
+    const csrf = document.querySelector("meta[name=csrf-token]").content;
+    const reply = await fetch(path, {
+      method,
+      headers: body ? { "Content-Type": "application/json", "X-CSRF-Token": csrf } : {},
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "same-origin",
+    });
+    const data = await reply.json().catch(() => ({}));
+    if (!reply.ok) throw new Error(data.reason || data.error || String(reply.status));
+    return data;
+  },
+};
 (() => {
   const desk = document.getElementById("workspace");
   if (!desk) return;
@@ -124,6 +140,8 @@
 
   const initial = JSON.parse($("call-initial").textContent);
   if (initial) showCall(initial);
+  // A text session the call-taker opened is the desk's subject as a pop is (workspace-texts.js).
+  document.addEventListener("desk:subject", (event) => showCall(event.detail));
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
