@@ -188,7 +188,6 @@ def test_a_session_another_takes_leaves_and_a_voice_pop_takes_the_desk(
     expect(page.locator("#texts-list li")).to_have_count(1)
     page.locator("#texts-list li button.take").click()
     expect(page.locator("#text-pane")).to_be_visible()
-    # Dispatch from a text session offers notify only: there is no voice channel to bridge.
     # A voice pop takes the desk back; the session stays listed.
     web.publish("workspace", "call.ringing", {
         "uniqueid": "1765000000.77", "queue": "takers-palembang", "endpoint": "taker-1",
