@@ -270,6 +270,36 @@ class CallbackService:
         await self.reload()
         return next((c for c in self.open if c["id"] == callback_id), {"id": callback_id})
 
+    async def escalate(self, caller_number: str, uniqueid: str, actor: str,
+                       endpoint: str) -> dict[str, Any]:
+        """A text session escalated to a voice callback (ntpd_ivr/texts): the number's open
+        callback, or a new one with the session as its call, called back at once through
+        the same path as an abandoned call's (call_back)."""
+        if not self.settings.trunk:
+            raise NoLine("no callback line is configured (callbacks.trunk)")
+        if not model.callable_number(caller_number):
+            raise NotFound(f"{caller_number!r} cannot be called back")
+        cb = Callback.__table__
+        now = utcnow()
+        async with self._sweep_lock, self.engine.begin() as conn:
+            callback_id = (await conn.execute(
+                select(cb.c.id).where(cb.c.status.in_(model.OPEN),
+                                      cb.c.caller_number == caller_number)
+                .order_by(cb.c.id.desc()).limit(1))).scalar_one_or_none()
+            if callback_id is None:
+                callback_id = (await conn.execute(insert(Callback).values(
+                    caller_number=caller_number, status=model.WAITING, abandoned_at=now,
+                    last_abandoned_at=now, abandon_count=1).returning(cb.c.id))).scalar_one()
+                await record(conn, Entry(now, actor, "callback.added", "callback",
+                                         str(callback_id), {"uniqueid": uniqueid,
+                                                            "from": "text-session"}))
+            taken = CallbackCall.__table__
+            if (await conn.execute(select(taken.c.uniqueid).where(
+                    taken.c.uniqueid == uniqueid))).first() is None:
+                await conn.execute(insert(CallbackCall).values(
+                    uniqueid=uniqueid, callback_id=callback_id, abandoned_at=now))
+        return await self.call_back(int(callback_id), actor, endpoint)
+
     async def _start(self, callback_id: int, actor: str, endpoint: str) -> Attempt:
         cb, a = Callback.__table__, CallbackAttempt.__table__
         now = utcnow()

@@ -51,6 +51,9 @@ class Call(Base):
     # True when the row was filled from Asterisk's CDR because the controller missed
     # the call's AMI events (down, crashed, AMI cut).
     reconciled: Mapped[bool] = mapped_column(server_default=false())
+    # "voice" (a call through Asterisk) or "sms" (a text session, ntpd_ivr/texts: uniqueid
+    # sms-<n>, no AMI event, no CDR; the record keeper never writes one).
+    medium: Mapped[str] = mapped_column(server_default="voice")
     # The caller's location (ntpd_ivr/location): point | circle | civic | unsupported |
     # malformed | none, from the network (the operator's PIDF-LO) or a call-taker.
     location_kind: Mapped[str | None]

@@ -43,6 +43,7 @@ from ntpd_ivr.routing.model import (
     Operator,
     Region,
 )
+from ntpd_ivr.texts.config import TextsConfig, parse_texts
 from ntpd_ivr.workspace.config import parse_workspace
 
 # The values live in routing/model.py; importing them from here still works.
@@ -72,6 +73,7 @@ class RoutingConfig:
     # (ntpd_ivr/workspace/config.py)
     wrapup_limit_seconds: int = 120
     prank: PrankConfig = field(default_factory=PrankConfig)  # ntpd_ivr/prank
+    texts: TextsConfig = field(default_factory=TextsConfig)  # ntpd_ivr/texts: 112 by SMS
     # The places file the regions with a code read (docs/places.md), and the package and
     # version it was imported from ("idn-area-data 4.0.1"); "" when no region has a code.
     places_file: str = ""
@@ -320,6 +322,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         raise top.fail("default_region", f"no region {default_region!r}")
     wrapup_limit = parse_workspace(top.sub("workspace", {}))
     prank = parse_prank(top.sub("prank", {}), prank_readers, categories)
+    texts = parse_texts(top.sub("texts", {}), frozenset(categories))
     top.finish()
     return RoutingConfig(
         source=origin, timezone=timezone, default_region=default_region, ivr=ivr,
@@ -328,6 +331,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         agencies=MappingProxyType(agencies), operators=MappingProxyType(operators),
         wrapup_limit_seconds=wrapup_limit,
         prank=prank,
+        texts=texts,
         places_file=books[0].source if books else "",
         places_package=f"{books[0].package} {books[0].version}" if books else "")
 

@@ -37,3 +37,13 @@ class SmsGatewayChanged:
     up: bool | None
     waiting: int
     detail: str
+
+
+@dataclass(frozen=True)
+class SmsDelivery:
+    """News: an outgoing SMS changed state once committed: `status` is the outbox's
+    (sms/model.py: accepted when Kannel took it, delivered or undelivered from a delivery
+    report, failed when the outbox gave up). The texts domain shows it to the call-taker."""
+
+    outbox_id: int
+    status: str

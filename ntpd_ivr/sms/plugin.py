@@ -69,7 +69,7 @@ def load(core: Core) -> Plugin:
         return Plugin("sms")  # off: no part of /health either
     receiver_url = f"http://{settings.receiver_host}:{settings.receiver_port}"
     gateway = KannelGateway(settings, receiver_url)
-    outbox = Outbox(core.engine, gateway, settings)
+    outbox = Outbox(core.engine, gateway, settings, on_status=core.bus.publish)
     inbox = Inbox(core.engine, on_received=core.bus.call, on_stored=core.bus.publish)
     receiver = Listener(receiver_app(inbox, outbox, settings.shared_secret),
                         settings.receiver_host, settings.receiver_port)

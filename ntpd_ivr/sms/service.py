@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ntpd_ivr.numbers import CallerKind, canonical_caller, parse_caller
 from ntpd_ivr.settings import SmsSettings
 from ntpd_ivr.sms import model
-from ntpd_ivr.sms.events import SmsReceived, SmsStored
+from ntpd_ivr.sms.events import SmsDelivery, SmsReceived, SmsStored
 from ntpd_ivr.sms.model import SendResult, SmsRefused
 from ntpd_ivr.sms.tables import SmsDeliveryReport, SmsInbox, SmsOutbox
 
@@ -48,8 +48,10 @@ class Outbox:
     expire_minutes. Kannel down loses nothing: the rows wait."""
 
     def __init__(self, engine: AsyncEngine, gateway: Gateway, settings: SmsSettings,
-                 now: Callable[[], datetime] = _utcnow) -> None:
+                 now: Callable[[], datetime] = _utcnow,
+                 on_status: Callable[[SmsDelivery], None] | None = None) -> None:
         self.engine = engine
+        self.on_status = on_status  # each committed change of a message's state (news)
         self.gateway = gateway
         self.settings = settings
         self.now = now
@@ -97,7 +99,18 @@ class Outbox:
             accepted += outcome
         return accepted
 
+    def _announce(self, outbox_id: int, status: str) -> None:
+        if self.on_status is not None:
+            self.on_status(SmsDelivery(outbox_id, status))
+
     async def _send_one(self) -> int | None:
+        changed: list[tuple[int, str]] = []
+        outcome = await self._attempt(changed)
+        for outbox_id, status in changed:  # committed: news
+            self._announce(outbox_id, status)
+        return outcome
+
+    async def _attempt(self, changed: list[tuple[int, str]]) -> int | None:
         now = self.now()
         async with self.engine.begin() as conn:
             message = (await conn.execute(
@@ -112,6 +125,7 @@ class Outbox:
                 await self._mark(conn, message.id, status=model.FAILED, next_attempt_at=None,
                                  last_error=f"expired after {self.settings.expire_minutes:g} "
                                             f"min: {message.last_error or 'never sent'}")
+                changed.append((message.id, model.FAILED))
                 return 0
             result = await self.gateway.send(message.to_number, message.sender, message.body,
                                              message.dlr_token)
@@ -122,6 +136,7 @@ class Outbox:
                                  accepted_at=self.now(), next_attempt_at=None,
                                  last_error=None)
                 log.info("SMS %s to %s accepted by Kannel", message.id, message.to_number)
+                changed.append((message.id, model.ACCEPTED))
                 return 1
             self.last_error = result.detail
             give_up = not result.retry or attempts >= self.settings.max_attempts
@@ -132,6 +147,8 @@ class Outbox:
                 attempts=attempts, last_error=result.detail,
                 next_attempt_at=None if give_up
                 else self.now() + timedelta(seconds=self.settings.retry_seconds))
+            if give_up:
+                changed.append((message.id, model.FAILED))
             return 0
 
     async def status(self) -> OutboxStatus:
@@ -161,6 +178,8 @@ class Outbox:
                 await conn.execute(update(SmsOutbox).where(SmsOutbox.id == outbox_id).values(
                     status=status,
                     delivered_at=self.now() if status == model.DELIVERED else None))
+        if status is not None:
+            self._announce(int(outbox_id), status)
         return True
 
 
