@@ -107,6 +107,7 @@
     form.reset();
     card.dataset.state = "open";
     card.dataset.uniqueid = popped.uniqueid;
+    delete card.dataset.incident;
     $("incident-call").textContent = popped.caller_number ?? "";
     $("incident-none").hidden = true;
     form.hidden = false;

@@ -8,7 +8,8 @@
 // A voice pop (call.ringing) takes the subject back.
 // What changes elsewhere arrives on the desk's `workspace` topic as "desk:event":
 // text.offered {session}, text.taken {uniqueid, by}, text.message {uniqueid, message},
-// text.delivery {uniqueid, message_id, delivery}, text.ended {uniqueid}.
+// text.delivery {uniqueid, message_id, delivery}, text.ended {uniqueid},
+// text.unanswered {uniqueid} (docs/texts.md).
 // A message's body is the caller's own text: always set as textContent, never as HTML.
 // What the call-taker typed in the reply box is kept in localStorage, per user and
 // session, until it is sent: a reload loses nothing.
@@ -77,7 +78,8 @@
       const when = document.createElement("span");
       when.className = "muted";
       when.textContent = `${ntpdTime.format(session.opened_at)} · ${say(`state.${session.state}`)}`;
-      const last = [...(session.messages ?? [])].pop();
+      // the caller's latest words (not the acknowledgement or a reply)
+      const last = ordered(session.messages ?? []).filter((m) => m.direction === "in").pop();
       const preview = document.createElement("span");
       preview.className = "preview";
       preview.textContent = last ? last.body : "";
@@ -140,6 +142,7 @@
     item.className = `msg ${message.direction === "out" ? "out" : "in"}`;
     item.dataset.id = String(message.id);
     item.dataset.direction = message.direction;
+    item.classList.toggle("flagged", Boolean(message.flagged)); // over the flood limit
     const body = document.createElement("p");
     body.className = "body";
     body.textContent = message.body ?? ""; // the caller's text: never HTML
@@ -273,8 +276,13 @@
     if (!selected) return;
     show("text-error", "");
     try {
-      remember(await api("POST", url(selected, "/end"),
-        { disposition: $("text-disposition").value }));
+      const body = { disposition: $("text-disposition").value };
+      // genuine names its incident: the one the desk's form saved for this session
+      const incident = $("incident");
+      if (incident.dataset.uniqueid === selected && incident.dataset.incident) {
+        body.incident_id = Number(incident.dataset.incident);
+      }
+      remember(await api("POST", url(selected, "/end"), body));
       keep(draftKey(selected), "");
       renderPane();
       renderList();
@@ -350,6 +358,10 @@
     } else if (kind === "text.delivery") {
       delivered(data);
       return;
+    } else if (kind === "text.unanswered") {
+      const session = sessions.get(data.uniqueid);
+      if (!session) return;
+      session.unanswered = true;
     } else if (kind === "text.ended") {
       const session = sessions.get(data.uniqueid);
       if (!session) return;

@@ -9,9 +9,11 @@
 window.ntpdDesk = {
   async api(method, path, body) {
     const csrf = document.querySelector("meta[name=csrf-token]").content;
+    const headers = method === "GET" ? {} : { "X-CSRF-Token": csrf };
+    if (body) headers["Content-Type"] = "application/json";
     const reply = await fetch(path, {
       method,
-      headers: body ? { "Content-Type": "application/json", "X-CSRF-Token": csrf } : {},
+      headers,
       body: body ? JSON.stringify(body) : undefined,
       credentials: "same-origin",
     });
@@ -161,6 +163,12 @@ window.ntpdDesk = {
         return;
       }
       if (data.type !== "event") return;
+      if (data.kind === "location.fix" && !data.data.fixes) {
+        // A text session's fix comes alone (ntpd_ivr/texts/plugin.py): put it before
+        // the ones already shown, the newest first, for this page and the map.
+        const before = current && current.uniqueid === data.data.call ? current.fixes ?? [] : [];
+        data.data.fixes = [data.data.fix, ...before];
+      }
       document.dispatchEvent(new CustomEvent("desk:event", { detail: data }));
       if (data.topic !== "workspace") return;
       if (data.kind === "call.ringing") showCall(data.data);
