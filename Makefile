@@ -22,7 +22,7 @@ APT_PACKAGES += kamailio
 # reads /etc/kannel/kannel.conf, a sample with default passwords) is disabled and stopped.
 APT_PACKAGES += kannel kannel-extras
 
-.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank bench-location
+.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank bench-location bench-texts
 .PHONY: install-systemd i18n-pot i18n-check i18n-init
 
 help: ## this list
@@ -120,6 +120,9 @@ bench: deps venv $(VENV)/.bench-installed ## 3 IVR paths interleaved: a/b, CPU/c
 
 bench-location: deps venv ## AML SMS into Kannel -> fix on the desk, p50/p99 (SIPp + fake SMSC); BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench-location $(BENCH_ARGS)
+
+bench-texts: deps venv ## 112 by SMS, 20 sessions at once: SMS in -> desk, send -> SMSC, p50/p99; BENCH_ARGS=...
+	$(PY) -m ntpd_ivr bench-texts $(BENCH_ARGS)
 
 bench-profile: deps venv $(VENV)/.bench-installed ## py-spy on the controller under path-a load; BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench-profile $(BENCH_ARGS)

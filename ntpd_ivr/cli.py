@@ -325,6 +325,15 @@ def cmd_bench_location(args: argparse.Namespace) -> int:
     return bench_location(messages=args.messages, out=args.out, keep=args.keep)
 
 
+def cmd_bench_texts(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.texts import bench_texts
+
+    if not 1 <= args.sessions <= 200 or not 1 <= args.rounds <= 50:
+        raise ConfigError("--sessions must be 1-200 and --rounds 1-50")
+    return bench_texts(sessions=args.sessions, rounds=args.rounds, out=args.out,
+                       keep=args.keep)
+
+
 def cmd_bench_prank(args: argparse.Namespace) -> int:
     from ntpd_ivr.bench.prank import PrankBench, bench_prank
 
@@ -690,6 +699,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
     p.set_defaults(func=cmd_bench_location)
+
+    p = sub.add_parser("bench-texts", help="112 by SMS: SMS in -> desk, send -> SMSC, p50/p99",
+                       description="The dev/test stack with Kannel's fake SMSC: SESSIONS "
+                                   "callers text at once, one desk takes and answers them "
+                                   "all; the SMS into Kannel timed to text.offered on the "
+                                   "desk, each reply to the fake SMSC (docs/performance.md).")
+    p.add_argument("--sessions", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--out", type=Path, default=Path("build/bench"))
+    p.add_argument("--keep", action="store_true")
+    p.set_defaults(func=cmd_bench_texts)
     return parser
 
 

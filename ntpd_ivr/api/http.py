@@ -37,6 +37,7 @@ from ntpd_ivr.feed.model import PushResult
 from ntpd_ivr.incidents.tables import Incident
 from ntpd_ivr.reports.model import parse_query, to_json
 from ntpd_ivr.reports.repository import ReportSource
+from ntpd_ivr.texts import repository as texts_repository
 from ntpd_ivr.web.app import current_session
 from ntpd_ivr.web.auth import AGENCY_ROLE, role_allows
 from ntpd_ivr.web.bearer import TOKENS, bearer_of
@@ -186,6 +187,22 @@ async def get_call(request: web.Request) -> web.StreamResponse:
     return _json(row)
 
 
+@api_route("calltaker")
+async def list_texts(request: web.Request) -> web.StreamResponse:
+    start, end = _period(request.query)
+    return _json({"texts": await texts_repository.sessions_between(
+        request.app[API].engine, start, end, _limit(request.query))})
+
+
+@api_route("calltaker")
+async def get_text(request: web.Request) -> web.StreamResponse:
+    uniqueid = _checked(request.match_info, params.CALL_ID)["uniqueid"]
+    found = await texts_repository.session_with_messages(request.app[API].engine, uniqueid)
+    if found is None:
+        raise ApiError(404, "not-found", f"no text session {uniqueid}")
+    return _json(found)
+
+
 def _incidents_query(request: web.Request) -> Select[Any]:
     i, d = Incident.__table__, Dispatch.__table__
     query = select(*(i.c[f] for f in INCIDENT_FIELDS))
@@ -279,6 +296,8 @@ def add_routes(app: web.Application, deps: ApiDeps) -> None:
     app.router.add_get("/api/openapi.json", screens_openapi, name="api-screens-openapi")
     app.router.add_get(f"{PREFIX}/calls", list_calls, name="api-v1-calls")
     app.router.add_get(PREFIX + "/calls/{uniqueid}", get_call, name="api-v1-call")
+    app.router.add_get(f"{PREFIX}/texts", list_texts, name="api-v1-texts")
+    app.router.add_get(PREFIX + "/texts/{uniqueid}", get_text, name="api-v1-text")
     app.router.add_get(f"{PREFIX}/incidents", list_incidents, name="api-v1-incidents")
     app.router.add_get(PREFIX + r"/incidents/{id:\d+}", get_incident, name="api-v1-incident")
     app.router.add_get(f"{PREFIX}/dispatches", list_dispatches, name="api-v1-dispatches")

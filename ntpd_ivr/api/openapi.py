@@ -17,12 +17,13 @@ from ntpd_ivr.api.params import (
     WITHIN,
     Param,
 )
-from ntpd_ivr.reports.model import COLUMNS, GROUPINGS
+from ntpd_ivr.reports.model import COLUMNS, GROUPINGS, TEXT_COLUMNS
+from ntpd_ivr.texts.repository import SESSION_FIELDS
 
 API_VERSION = "1.0.0"
 CALL_FIELDS = ("uniqueid", "linkedid", "caller_number", "dialed", "category", "region",
                "queue", "arrived_at", "queued_at", "answered_at", "answered_by", "ended_at",
-               "abandoned_at", "disposition", "hangup_cause", "reconciled")
+               "abandoned_at", "disposition", "hangup_cause", "reconciled", "medium")
 INCIDENT_FIELDS = ("id", "region", "category", "kecamatan", "desa", "address", "lat", "lon",
                    "description", "people_involved", "severity", "status", "created_at",
                    "created_by", "closed_at")
@@ -49,7 +50,19 @@ def _times(fields: tuple[str, ...]) -> dict[str, Any]:
 CALL = _object({
     **{f: _TEXT for f in CALL_FIELDS}, **_times(CALL_FIELDS),
     "uniqueid": {"type": "string"}, "hangup_cause": {"type": ["integer", "null"]},
-    "reconciled": {"type": "boolean"}})
+    "reconciled": {"type": "boolean"}, "medium": {"enum": ["voice", "sms"]}})
+_TEXT_SESSION = {**{f: _TEXT for f in SESSION_FIELDS}, **_times(SESSION_FIELDS),
+                 "uniqueid": {"type": "string"}, "caller_number": {"type": "string"},
+                 "opened_at": {"type": "string", "format": "date-time"}}
+TEXT_MESSAGE = _object({
+    "id": {"type": "integer"}, "direction": {"enum": ["in", "out"]},
+    "body": {"type": "string"}, "author": {"type": "string"},
+    "at": {"type": "string", "format": "date-time"},
+    "delivery": {"enum": [None, "queued", "sent", "delivered", "failed"]},
+    "flagged": {"type": "boolean"}})
+TEXT_SESSION = _object({**_TEXT_SESSION, "messages": {"type": "integer", "minimum": 0}})
+TEXT_CONVERSATION = _object({**_TEXT_SESSION, "messages": {
+    "type": "array", "items": {"$ref": "#/components/schemas/TextMessage"}}})
 INCIDENT = _object({
     **{f: {"type": "string"} for f in INCIDENT_FIELDS}, **_times(INCIDENT_FIELDS),
     "id": {"type": "integer"}, "lat": {"type": ["number", "null"]},
@@ -73,13 +86,23 @@ FIGURES = _object({
     "by": {"enum": list(GROUPINGS)}, "within_seconds": {"type": "integer"},
     "region": _TEXT, "timezone": {"type": "string"},
     "groups": {"type": "array", "items": {"$ref": "#/components/schemas/FiguresLine"}},
-    "total": {"$ref": "#/components/schemas/FiguresLine"}})
+    "total": {"$ref": "#/components/schemas/FiguresLine"},
+    "texts": _object({
+        **{c: {"type": "integer", "minimum": 0} for c in TEXT_COLUMNS[:5]},
+        **{c: _NUMBER for c in TEXT_COLUMNS[5:]},
+        "by_category": {"type": "object",
+                        "additionalProperties": {"type": "integer", "minimum": 0}}})},
+    required=("from", "to", "by", "within_seconds", "region", "timezone", "groups", "total"))
 PROBLEM = _object({"error": {"type": "string"}, "reason": {"type": "string"}})
 FEED_PUSH = _object({"queued": {"type": "integer"}, "delivered": {"type": "integer"},
                      "pending": {"type": "integer"}})
 SCHEMAS: dict[str, Any] = {
     "Call": CALL, "Incident": INCIDENT, "Dispatch": DISPATCH, "FiguresLine": FIGURES_LINE,
     "Figures": FIGURES, "Problem": PROBLEM, "FeedPush": FEED_PUSH,
+    "TextSession": TEXT_SESSION, "TextConversation": TEXT_CONVERSATION,
+    "TextMessage": TEXT_MESSAGE,
+    "TextSessionList": _object({"texts": {
+        "type": "array", "items": {"$ref": "#/components/schemas/TextSession"}}}),
     "CallList": _object({"calls": {"type": "array",
                                    "items": {"$ref": "#/components/schemas/Call"}}}),
     "IncidentList": _object({"incidents": {"type": "array",
@@ -134,6 +157,13 @@ def document() -> dict[str, Any]:
             "/api/v1/calls/{uniqueid}": _get(
                 "One call", "calltaker, supervisor, admin", "Call", (CALL_ID,),
                 (*_AUTHENTICATED, "404")),
+            "/api/v1/texts": _get(
+                "112 text sessions (SMS) opened in the period, with their message counts; "
+                "each is a call too (/api/v1/calls, medium sms)",
+                "calltaker, supervisor, admin", "TextSessionList", (*PERIOD, LIMIT)),
+            "/api/v1/texts/{uniqueid}": _get(
+                "One text session with its messages", "calltaker, supervisor, admin",
+                "TextConversation", (CALL_ID,), (*_AUTHENTICATED, "404")),
             "/api/v1/incidents": _get(
                 "Incidents created in the period", "calltaker and above; agency (only "
                 "incidents dispatched to it)", "IncidentList", (*PERIOD, STATUS, LIMIT)),

@@ -26,7 +26,7 @@ STEPS = CallEvent.__table__
 REPORT_COLUMNS = ("arrived_at", "answered_at", "disposition", "ended_at", "category", "region")
 # The columns of a caller's earlier calls on the call-taker's screen.
 HISTORY_COLUMNS = ("uniqueid", "arrived_at", "disposition", "category", "region",
-                   "answered_by")
+                   "answered_by", "medium")
 
 
 class CallsRepository:
@@ -81,8 +81,8 @@ class CallsRepository:
 
     async def report_rows(self, start: datetime, end: datetime,
                           region: str | None = None) -> list[tuple[Any, ...]]:
-        """REPORT_COLUMNS of every call that arrived in [start, end), abandoned ones
-        included."""
+        """REPORT_COLUMNS of every voice call that arrived in [start, end), abandoned ones
+        included (text sessions have figures of their own)."""
         async with self.engine.connect() as conn:
             return [tuple(row) for row in await conn.execute(period_query(start, end, region))]
 
@@ -122,15 +122,19 @@ async def caller_and_region(conn: AsyncConnection,
 
 def period_query(start: datetime, end: datetime, region: str | None,
                  *more: str, join: tuple[FromClause, ColumnElement[Any]] | None = None,
-                 joined: Sequence[ColumnElement[Any]] = ()) -> Select[Any]:
+                 joined: Sequence[ColumnElement[Any]] = (), medium: str = "voice"
+                 ) -> Select[Any]:
     """REPORT_COLUMNS (then the calls columns `more`, then `joined`) of the calls that
     arrived in [start, end), in `region` if given; `join` = (table, its uniqueid column):
-    an outer join on the call's uniqueid, for another domain's rows about the call."""
+    an outer join on the call's uniqueid, for another domain's rows about the call.
+    `medium`: voice calls (the answer-time figures are over calls), or "sms": the text
+    sessions (ntpd_ivr/texts), whose figures are their own."""
     query = select(*(CALLS.c[f] for f in (*REPORT_COLUMNS, *more)), *joined)
     if join is not None:
         table, uniqueid = join
         query = query.outerjoin(table, uniqueid == CALLS.c.uniqueid)
-    query = query.where(CALLS.c.arrived_at >= start, CALLS.c.arrived_at < end)
+    query = query.where(CALLS.c.arrived_at >= start, CALLS.c.arrived_at < end,
+                        CALLS.c.medium == medium)
     if region is not None:
         query = query.where(CALLS.c.region == region)
     return query

@@ -18,6 +18,7 @@ Only groups with calls or dispatches appear; the last line, "all", is over the p
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,10 +41,13 @@ from ntpd_ivr.reports.model import (
     THRESHOLDS,
     CallRow,
     GroupedReport,
+    TextRow,
     compute_figures,
+    text_figures,
     to_json,
 )
 from ntpd_ivr.routing.config import RoutingConfig
+from ntpd_ivr.texts.tables import TextSession
 
 TOTAL = "all"
 GHOST = "silent"  # the call-takers' disposition for a ghost call
@@ -197,8 +201,23 @@ async def build_report(engine: AsyncEngine, config: RoutingConfig, *, by: str, w
     """The one path from the database to a report, for the CLI, the pages and the API."""
     calls = await load_report_calls(engine, start, end, region)
     dispatches = await load_report_dispatches(engine, start, end, region)
-    return compute_report(calls, dispatches, by=by, within=within, config=config,
-                          start=start, end=end, region=region, takers=takers)
+    report = compute_report(calls, dispatches, by=by, within=within, config=config,
+                            start=start, end=end, region=region, takers=takers)
+    texts = text_figures(await load_text_rows(engine, start, end, region))
+    return dataclasses.replace(report, texts=texts)
+
+
+async def load_text_rows(engine: AsyncEngine, start: datetime, end: datetime,
+                         region: str | None = None) -> list[TextRow]:
+    """The text sessions (calls rows of medium sms) that opened in [start, end)."""
+    ts = TextSession.__table__
+    query = period_query(start, end, region, join=(ts, ts.c.uniqueid),
+                         joined=(ts.c.taken_at, ts.c.first_reply_at, ts.c.unanswered_at),
+                         medium="sms")
+    async with engine.connect() as conn:
+        return [TextRow(arrived_at=row[0], category=row[4], region=row[5], ended_at=row[3],
+                        taken_at=row[6], first_reply_at=row[7], unanswered_at=row[8])
+                for row in await conn.execute(query)]
 
 
 def _cell(value: Any) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 from ntpd_ivr.calls.values import UNCONFIRMED
 from ntpd_ivr.period import query_period
+from ntpd_ivr.stats import percentile
 
 THRESHOLDS = (10, 15, 20)
 GROUPINGS = ("day", "week", "month", "region", "category", "agency", "calltaker")
@@ -146,11 +147,15 @@ class GroupedReport:
     timezone: str
     groups: list[dict[str, Any]] = field(default_factory=list)
     total: dict[str, Any] = field(default_factory=dict)
+    texts: dict[str, Any] | None = None  # text_figures() of the period's text sessions
 
     def as_dict(self) -> dict[str, Any]:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "by": self.by,
-                "within_seconds": self.within, "region": self.region,
-                "timezone": self.timezone, "groups": self.groups, "total": self.total}
+        found = {"from": self.start.isoformat(), "to": self.end.isoformat(), "by": self.by,
+                 "within_seconds": self.within, "region": self.region,
+                 "timezone": self.timezone, "groups": self.groups, "total": self.total}
+        if self.texts is not None:
+            found["texts"] = self.texts
+        return found
 
 
 def to_json(report: GroupedReport) -> str:
@@ -181,3 +186,41 @@ def parse_query(query: Mapping[str, str], now: datetime) -> ReportQuery:
     if region is not None and len(region) > MAX_REGION_CHARS:
         raise ValueError(f"region is at most {MAX_REGION_CHARS} characters")
     return ReportQuery(start, end, by, int(raw), region)
+
+
+# 112 by text (ntpd_ivr/texts): the sessions' own figures, beside the calls'.
+TEXT_COLUMNS = ("sessions", "taken", "unanswered", "replied", "in_progress",
+                "first_reply_p50_seconds", "first_reply_p90_seconds")
+
+
+@dataclass(frozen=True)
+class TextRow:
+    """A text session as the reports read it: its calls row and text_sessions' times."""
+    arrived_at: datetime
+    category: str | None = None
+    region: str | None = None
+    ended_at: datetime | None = None
+    taken_at: datetime | None = None
+    first_reply_at: datetime | None = None
+    unanswered_at: datetime | None = None
+
+
+def _nearest_rank(values: list[float], pct: float) -> float | None:
+    return round(percentile(values, pct), 1) if values else None
+
+
+def text_figures(rows: Iterable[TextRow]) -> dict[str, Any]:
+    """Sessions opened in the period: how many were taken, raised as unanswered (the offer
+    timed out), replied to, still open; time from the first SMS to the call-taker's first
+    reply, p50 and p90 (nearest rank, over the replied ones); sessions by category."""
+    rows = list(rows)
+    replies = [(r.first_reply_at - r.arrived_at).total_seconds() for r in rows
+               if r.first_reply_at is not None]
+    return {"sessions": len(rows), "taken": sum(1 for r in rows if r.taken_at is not None),
+            "unanswered": sum(1 for r in rows if r.unanswered_at is not None),
+            "replied": len(replies),
+            "in_progress": sum(1 for r in rows if r.ended_at is None),
+            "first_reply_p50_seconds": _nearest_rank(replies, 50),
+            "first_reply_p90_seconds": _nearest_rank(replies, 90),
+            "by_category": dict(sorted(Counter(r.category or "unclassified"
+                                               for r in rows).items()))}

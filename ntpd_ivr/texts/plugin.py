@@ -21,8 +21,10 @@ from ntpd_ivr.location.events import FixArrived
 from ntpd_ivr.sms.events import SmsDelivery, SmsReceived, SmsStored
 from ntpd_ivr.sms.plugin import OUTBOX
 from ntpd_ivr.texts import http
+from ntpd_ivr.texts.events import TextsChanged
 from ntpd_ivr.texts.model import is_text_session
 from ntpd_ivr.texts.service import MAX_HISTORY, TOPIC, TextService
+from ntpd_ivr.wall.plugin import TEXT_SUMMARY
 from ntpd_ivr.workspace.model import history_entry
 from ntpd_ivr.workspace.plugin import WORKSPACE
 
@@ -58,8 +60,10 @@ def load(core: Core) -> Plugin:
     service = TextService(core.engine, core.routing, core.hub.publish, takers,
                           enqueue=outbox.enqueue if outbox is not None else None,
                           history=history, dispose=dispose, escalate=escalate,
-                          endpoint_of=workspace.endpoint_of_user)
+                          endpoint_of=workspace.endpoint_of_user,
+                          changed=lambda: core.bus.publish(TextsChanged()))
     core.services.provide(TEXTS, service)
+    core.services.provide(TEXT_SUMMARY, service.wall_summary)
     core.bus.subscribe_awaited(SmsReceived, service.on_sms)
     core.bus.subscribe(SmsStored, service.on_sms_stored)
     core.bus.subscribe(SmsDelivery, service.on_delivery)

@@ -31,6 +31,7 @@ from ntpd_ivr.audit.trail import Entry, record
 from ntpd_ivr.background import Background
 from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.clock import utcnow
+from ntpd_ivr.incidents.tables import Incident
 from ntpd_ivr.location.aml import is_aml
 from ntpd_ivr.numbers import parse_caller
 from ntpd_ivr.routing.config import RoutingConfig
@@ -39,6 +40,7 @@ from ntpd_ivr.sms.events import SmsDelivery, SmsReceived, SmsStored
 from ntpd_ivr.sms.tables import SmsOutbox
 from ntpd_ivr.texts import model
 from ntpd_ivr.texts.model import NotFound, Session, TextRefusal
+from ntpd_ivr.texts.repository import session_with_messages
 from ntpd_ivr.texts.tables import MAX_STORED_BODY, TextDesk, TextMessage, TextSession
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,8 @@ class TextService:
                  publish: Publish, takers: Takers, *, enqueue: Enqueue | None = None,
                  history: History | None = None, dispose: Dispose | None = None,
                  escalate: Escalate | None = None,
-                 endpoint_of: Callable[[str], str | None] = lambda user: None) -> None:
+                 endpoint_of: Callable[[str], str | None] = lambda user: None,
+                 changed: Callable[[], None] = lambda: None) -> None:
         self.engine = engine
         self.routing = routing
         self.publish = publish
@@ -82,6 +85,7 @@ class TextService:
         self.dispose = dispose
         self.escalate = escalate
         self.endpoint_of = endpoint_of
+        self.changed = changed  # the waiting sessions changed: the wall reads them again
         self.sessions: dict[str, Session] = {}  # open ones, and the last ended ones
         self.accepts: dict[str, bool] = {}
         self.counts: Counter[str] = Counter()  # opened, joined, flagged, replies, ended
@@ -212,6 +216,7 @@ class TextService:
                      session.region, extra={"call_id": session.uniqueid})
             self._background.spawn(self._offer_and_ack(session, arrival.message),
                                    f"text-open-{session.uniqueid}")
+            self.changed()
             return
         self.counts["joined"] += 1
         if arrival.flagged:
@@ -307,6 +312,7 @@ class TextService:
             log.warning("text session not taken in %d s: raised on the wall", limit,
                         extra={"call_id": session.uniqueid})
             self.publish(WALL_TOPIC, "text.unanswered", session.to_json())
+            self.changed()
             self._push(self._audience(session), "text.unanswered",
                        {"uniqueid": session.uniqueid})
         return [s.uniqueid for s in late]
@@ -320,13 +326,8 @@ class TextService:
         return session
 
     async def messages(self, uniqueid: str) -> list[dict[str, Any]]:
-        m, o = TextMessage.__table__, SmsOutbox.__table__
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(m, o.c.status.label("outbox_status"))
-                .outerjoin(o, o.c.id == m.c.sms_outbox_id)
-                .where(m.c.uniqueid == uniqueid).order_by(m.c.id))
-            return [model.message_json(dict(r)) for r in rows.mappings()]
+        found = await session_with_messages(self.engine, uniqueid)
+        return list(found["messages"]) if found is not None else []
 
     async def _history(self, session: Session) -> list[dict[str, Any]]:
         if self.history is None:
@@ -386,6 +387,7 @@ class TextService:
         session.taken_by = user
         log.info("text session taken by %s", user, extra={"call_id": uniqueid})
         self._push(others, "text.taken", {"uniqueid": uniqueid, "by": user})
+        self.changed()
         return await self.view(session)
 
     async def reply(self, uniqueid: str, user: str, body: Mapping[str, Any],
@@ -406,19 +408,26 @@ class TextService:
         session.check_owner(user)
         if self.dispose is None:
             raise TextRefusal("no disposition path", status=503, error="unavailable")
-        await self.dispose(uniqueid, body, user)  # strikes, wrap-up, audit: as for a call
+        disposed = await self.dispose(uniqueid, body, user)  # strikes, audit: as for a call
         now = utcnow()
         async with self.engine.begin() as conn:
             await conn.execute(update(TextSession).where(
                 TextSession.uniqueid == uniqueid, TextSession.ended_at.is_(None))
                 .values(ended_at=now, ended_by=user))
-            await conn.execute(update(Call).where(Call.uniqueid == uniqueid).values(
-                ended_at=now, disposition="answered", updated_at=now))
+            ended: dict[str, Any] = {"ended_at": now, "disposition": "answered",
+                                     "updated_at": now}
+            if disposed.get("incident_id") is not None:  # classified by its incident
+                category = (await conn.execute(select(Incident.category).where(
+                    Incident.id == disposed["incident_id"]))).scalar_one_or_none()
+                if category:
+                    ended["category"] = session.category = category
+            await conn.execute(update(Call).where(Call.uniqueid == uniqueid).values(**ended))
         session.ended = True
         self.counts["ended"] += 1
         self._forget_ended()
         log.info("text session ended by %s", user, extra={"call_id": uniqueid})
         self._push([user], "text.ended", {"uniqueid": uniqueid})
+        self.changed()
         return await self.view(session)
 
     def _forget_ended(self) -> None:
@@ -456,6 +465,16 @@ class TextService:
 
     def quick_replies(self, language: str) -> list[dict[str, str]]:
         return [{"id": q.id, "text": q.text(language)} for q in self.config.quick_replies]
+
+    def wall_summary(self) -> dict[str, Any]:
+        """For the supervisor's wall: the open sessions nobody took yet (oldest first;
+        `unanswered`: its offer timed out), and how many are being answered."""
+        open_ = [s for s in self.sessions.values() if not s.ended]
+        waiting = sorted((s for s in open_ if s.taken_by is None), key=lambda s: s.opened_at)
+        return {"waiting": [{"uniqueid": s.uniqueid, "caller_number": s.caller_number,
+                             "region": s.region, "opened_at": s.opened_at.timestamp(),
+                             "unanswered": s.unanswered} for s in waiting],
+                "taken": sum(1 for s in open_ if s.taken_by is not None)}
 
     def health(self) -> dict[str, Any]:
         return {"open": sum(1 for s in self.sessions.values() if not s.ended),

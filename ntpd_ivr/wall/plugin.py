@@ -9,6 +9,7 @@ from ntpd_ivr.callbacks.events import CallbacksChanged
 from ntpd_ivr.core import Core, Key, Plugin
 from ntpd_ivr.dispatch.events import DispatchFailed
 from ntpd_ivr.incidents.events import IncidentsChanged
+from ntpd_ivr.texts.events import TextsChanged
 from ntpd_ivr.wall import http
 from ntpd_ivr.wall.events import WallCallEnded
 from ntpd_ivr.wall.model import TOPICS, EndedCall
@@ -18,6 +19,8 @@ from ntpd_ivr.wall.store import WallStore
 WALL = Key("wall", WallService)
 # The callback list's summary on the wall, read when the wall is pushed (callbacks/plugin).
 CALLBACK_SUMMARY: Key[Callable[[], Mapping[str, Any]]] = Key("callback-summary")
+# The text sessions waiting for a call-taker (texts/plugin), read when the wall is pushed.
+TEXT_SUMMARY: Key[Callable[[], Mapping[str, Any]]] = Key("text-summary")
 
 
 def load(core: Core) -> Plugin:
@@ -27,18 +30,23 @@ def load(core: Core) -> Plugin:
         summary = core.services.get(CALLBACK_SUMMARY)
         return summary() if summary is not None else {}
 
+    def texts() -> Mapping[str, Any]:
+        summary = core.services.get(TEXT_SUMMARY)
+        return summary() if summary is not None else {}
+
     def call_ended(ended: EndedCall) -> None:
         bus.publish(WallCallEnded(ended))
 
     wall = WallService(
         core.ami, WallStore(core.engine), core.hub, core.settings.wall,
         known_takers=lambda: {u.sip_endpoint for u in users.users.values() if u.sip_endpoint},
-        ami_connected=lambda: core.ami.connected, callbacks=callbacks,
+        ami_connected=lambda: core.ami.connected, callbacks=callbacks, texts=texts,
         on_call_ended=call_ended)
     core.services.provide(WALL, wall)
     bus.subscribe(IncidentsChanged, lambda _: wall.incidents_changed())
     bus.subscribe(DispatchFailed, lambda _: wall.incidents_changed())
     bus.subscribe(CallbacksChanged, lambda _: wall.changed())
+    bus.subscribe(TextsChanged, lambda _: wall.changed())
 
     async def start() -> None:
         wall.start()

@@ -55,6 +55,7 @@ class WallService:
                  settings: WallSettings, *, known_takers: Callable[[], Iterable[str]],
                  ami_connected: Callable[[], bool],
                  callbacks: Callable[[], Mapping[str, Any]] = dict,
+                 texts: Callable[[], Mapping[str, Any]] = dict,
                  on_call_ended: Callable[[EndedCall], None] | None = None,
                  on_change: Callable[[], None] | None = None) -> None:
         self.ami = ami
@@ -64,6 +65,7 @@ class WallService:
         self.known_takers = known_takers
         self.ami_connected = ami_connected
         self.callbacks = callbacks
+        self.texts = texts  # the text sessions waiting for a call-taker (ntpd_ivr/texts)
         self.on_call_ended = on_call_ended
         self.state = WallState(settings.wrapup_seconds)
         self.heard_at: float | None = None  # last event or reply from Asterisk
@@ -124,7 +126,8 @@ class WallService:
                 "stale_after_seconds": self.settings.stale_after_seconds, "nodes": nodes,
                 **live, "figures": self.figures, "figures_at": self.figures_at,
                 "targets": dict(TARGETS), "incidents": self.incidents,
-                "dispatches": self.dispatches, "callbacks": dict(self.callbacks())}
+                "dispatches": self.dispatches, "callbacks": dict(self.callbacks()),
+                "texts": dict(self.texts())}
 
     # --- rebuilding from Asterisk -------------------------------------------------------
 

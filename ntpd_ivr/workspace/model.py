@@ -180,7 +180,8 @@ def fixes_json(row: Mapping[str, Any], fixes: Iterable[DeskFix] = ()) -> list[di
 def history_entry(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"uniqueid": row.get("uniqueid"), "arrived_at": _iso(row.get("arrived_at")),
             "disposition": row.get("disposition"), "category": row.get("category"),
-            "region": row.get("region"), "answered_by": row.get("answered_by")}
+            "region": row.get("region"), "answered_by": row.get("answered_by"),
+            "medium": row.get("medium") or "voice"}
 
 
 def has_history(caller_number: str) -> bool:

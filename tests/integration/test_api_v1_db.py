@@ -6,18 +6,21 @@ token creation and revocation audited; /metrics' access rule."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.api.tokens import TokenStore
+from ntpd_ivr.calls.tables import Call
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.feed.model import PushResult
+from ntpd_ivr.texts.tables import TextMessage, TextSession
 from tests.integration.reporting import END, START, seed, serving_center
 from tests.protocol.webtools import Client, csrf_headers, log_in
 
@@ -206,7 +209,8 @@ async def test_every_documented_route_refuses_without_a_token_and_a_wrong_role(
     wrong_role = {"/api/v1/calls": "damkar-sys", "/api/v1/calls/{uniqueid}": "damkar-sys",
                   "/api/v1/incidents": None, "/api/v1/incidents/{id}": None,
                   "/api/v1/dispatches": None, "/api/v1/figures": "desk",
-                  "/api/v1/feed/push": "desk"}
+                  "/api/v1/feed/push": "desk", "/api/v1/texts": "damkar-sys",
+                  "/api/v1/texts/{uniqueid}": "damkar-sys"}
     assert set(wrong_role) == set(api.doc["paths"])  # a new route must be added here
     for template, operations in api.doc["paths"].items():
         path = template.replace("{uniqueid}", "1795800000.0").replace("{id}", "1")
@@ -221,3 +225,34 @@ async def test_every_documented_route_refuses_without_a_token_and_a_wrong_role(
             assert reply.status == status, (method, path, token, await reply.text())
             assert str(status) in operations[method]["responses"]  # documented
             api.check(await reply.json(), "Problem")
+
+
+async def test_a_text_session_is_in_the_api_and_has_figures_of_its_own(
+        api: Api, db_engine: AsyncEngine) -> None:
+    """Issue 22: a text session (a calls row of medium sms) in /api/v1/texts with its
+    messages, in /api/v1/calls as medium sms, and in the figures' `texts`, not in the
+    calls' answer-time figures."""
+    opened = START + timedelta(hours=1)
+    async with db_engine.begin() as conn:
+        await conn.execute(insert(Call).values(
+            uniqueid="sms-9001", caller_number="+6281299990001", category="fire",
+            region="muba", queue="takers-muba", arrived_at=opened, answered_at=opened,
+            answered_by="taker-1", medium="sms"))
+        await conn.execute(insert(TextSession).values(
+            uniqueid="sms-9001", caller_number="+6281299990001", opened_at=opened,
+            taken_by="ani", taken_at=opened, first_reply_at=opened + timedelta(seconds=42)))
+        await conn.execute(insert(TextMessage).values(
+            uniqueid="sms-9001", direction="in", body="<b>tolong</b>",
+            author="+6281299990001", at=opened))
+    listed = await api.get(f"/api/v1/texts?{PERIOD}", "desk", 200, "TextSessionList")
+    assert [(t["uniqueid"], t["messages"]) for t in listed["texts"]] == [("sms-9001", 1)]
+    one = await api.get("/api/v1/texts/sms-9001", "monitor", 200, "TextConversation")
+    assert [m["body"] for m in one["messages"]] == ["<b>tolong</b>"]
+    await api.get("/api/v1/texts/sms-1", "desk", 404, "Problem")
+    call = await api.get("/api/v1/calls/sms-9001", "desk", 200, "Call")
+    assert call["medium"] == "sms"
+    figures = await api.get(f"/api/v1/figures?{PERIOD}&by=region", "monitor", 200, "Figures")
+    assert figures["total"]["offered"] == 12  # the calls' figures: voice calls only
+    assert figures["texts"]["sessions"] == 1
+    assert figures["texts"]["first_reply_p50_seconds"] == 42.0
+    assert figures["texts"]["by_category"] == {"fire": 1}

@@ -150,3 +150,20 @@ def test_accepts_is_a_boolean() -> None:
     for body in ({}, {"accepts": "yes"}, {"accepts": 1}):
         with pytest.raises(Refusal):
             model.accepts_value(body)
+
+
+def test_text_figures_time_to_first_reply_and_categories() -> None:
+    from ntpd_ivr.reports.model import TextRow, text_figures
+
+    def row(reply_s: float | None, **kw: object) -> TextRow:
+        first = T0 + timedelta(seconds=reply_s) if reply_s is not None else None
+        return TextRow(arrived_at=T0, first_reply_at=first,
+                       taken_at=T0 if reply_s is not None else None, **kw)  # type: ignore[arg-type]
+    rows = [row(float(s), category="fire", ended_at=T0) for s in range(10, 110, 10)]
+    rows += [row(None, unanswered_at=T0), row(None, category="police")]
+    figures = text_figures(rows)
+    assert figures == {"sessions": 12, "taken": 10, "unanswered": 1, "replied": 10,
+                       "in_progress": 2, "first_reply_p50_seconds": 50.0,
+                       "first_reply_p90_seconds": 90.0,
+                       "by_category": {"fire": 10, "police": 1, "unclassified": 1}}
+    assert text_figures([])["first_reply_p50_seconds"] is None

@@ -172,6 +172,24 @@
     $("count-callbacks").textContent = open.length;
   }
 
+  // 112 by text (docs/texts.md): the sessions no call-taker took yet; one whose offer timed
+  // out is raised like an abandoned call.
+  function drawTexts() {
+    const texts = state.texts || {};
+    const waiting = texts.waiting || [];
+    rows($("texts"), waiting, (tr, s) => {
+      tr.dataset.text = s.uniqueid;
+      tr.dataset.unanswered = s.unanswered ? "yes" : "no";
+      cell(tr, s.caller_number, "caller");
+      cell(tr, s.region);
+      const wait = cell(tr, seconds(s.opened_at), "wait");
+      wait.dataset.since = s.opened_at;
+      cell(tr, t(s.unanswered ? "wall.texts.unanswered" : "wall.texts.offered"), "status");
+    }, t("wall.none"));
+    $("count-texts").textContent = waiting.length;
+    $("texts-taken").textContent = t("wall.texts.taken", { n: texts.taken || 0 });
+  }
+
   function freshness() {
     const asOf = state.as_of;
     $("wall-as-of").textContent = asOf ? t("wall.as_of", { time: clock(asOf) }) : "";
@@ -199,7 +217,7 @@
 
   function draw() {
     clockOffset = state.now - Date.now() / 1000;
-    drawCalls(); drawTakers(); drawFigures(); drawIncidents(); drawCallbacks(); drawNodes(); freshness();
+    drawCalls(); drawTakers(); drawFigures(); drawIncidents(); drawCallbacks(); drawTexts(); drawNodes(); freshness();
   }
 
   function tick() {
