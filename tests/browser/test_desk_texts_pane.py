@@ -199,3 +199,23 @@ def test_a_session_another_takes_leaves_and_a_voice_pop_takes_the_desk(
     expect(page.locator("#incident-call")).to_have_text("+6281377700077")
     expect(page.locator(f"#texts-list li[data-uniqueid={UID}] button.open")).to_be_enabled()
     assert errors == []
+
+
+def test_the_pane_in_english(page: Page, web: RunningWeb, fake: FakeTexts) -> None:
+    """The catalogue's `en` words (ntpd_ivr/i18n), and the caller's text untouched."""
+    errors = open_desk(page, web)
+    page.click("#lang-switch")
+    expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
+    expect(page.locator("#texts h1")).to_have_text("Texts (SMS)")
+    offered = page.locator("#texts-list li").first
+    expect(offered.locator(".flag")).to_have_text("Unanswered")
+    offered.locator("button.take").click()
+    expect(page.locator("#text-state")).to_have_text("Taken")
+    expect(page.locator("#call-state")).to_have_text("Text (SMS)")
+    expect(page.locator("#text-messages li .meta").first).to_contain_text("Caller · 7 Dec 2026")
+    page.click("#text-quick button[data-quick=where]")
+    expect(page.locator("#text-messages li[data-direction=out] .delivery")).to_have_text("queued")
+    expect(page.locator("#text-send")).to_have_text("Send")
+    expect(page.locator("#text-callback")).to_have_text("Call back")
+    expect(page.locator("#text-end")).to_have_text("End session")
+    assert errors == []
