@@ -76,6 +76,10 @@ class Session:
     opened_at: datetime
     taken_by: str | None = None
     unanswered: bool = False
+    priority: int = 0
+    # The number's standing under the prank policy when the session opened (prank/model.py
+    # PolicyAction.as_detail: level, strikes, ...); {} when strike-free or unknown.
+    standing: dict[str, Any] = field(default_factory=dict)
     ended: bool = False
     # Users it was pushed to as offered (they are told when it is taken).
     offered_to: set[str] = field(default_factory=set)
@@ -92,7 +96,8 @@ class Session:
         return {"uniqueid": self.uniqueid, "caller_number": self.caller_number,
                 "region": self.region, "category": self.category, "state": self.state,
                 "opened_at": self.opened_at.isoformat(), "taken_by": self.taken_by,
-                "unanswered": self.unanswered, "messages": list(messages),
+                "unanswered": self.unanswered, "priority": self.priority,
+                "standing": dict(self.standing), "messages": list(messages),
                 "history": list(history)}
 
     def flooded(self, at: datetime, limit: int) -> bool:

@@ -18,6 +18,9 @@ from ntpd_ivr.core import Core, Key, Plugin, Start, Stop
 from ntpd_ivr.incidents import schemas
 from ntpd_ivr.incidents.plugin import INCIDENTS
 from ntpd_ivr.location.events import FixArrived
+from ntpd_ivr.prank.plugin import PRANK
+from ntpd_ivr.prank.policy import queue_priority
+from ntpd_ivr.routing.model import UNCLASSIFIED, Category
 from ntpd_ivr.sms.events import SmsDelivery, SmsReceived, SmsStored
 from ntpd_ivr.sms.plugin import OUTBOX
 from ntpd_ivr.texts import http
@@ -53,6 +56,22 @@ def load(core: Core) -> Plugin:
         return await core.services[INCIDENTS].set_disposition(
             uniqueid, schemas.disposition(body), actor)
 
+    def standing(number: str, region: str, priority: int) -> tuple[int, dict[str, Any]]:
+        """The prank policy's action for the number, as for a call (in memory): its
+        priority among the region's sessions and its standing for the desk."""
+        prank = core.services.get(PRANK)
+        if prank is None:
+            return priority, {}
+        action = prank.action_for(number, region, legacy=False)
+        if action.level == "none":
+            return priority, {}
+        config = core.routing()
+        unclassified = config.categories.get(UNCLASSIFIED)
+        found, _ = queue_priority(Category(config.texts.category, priority),
+                                  unclassified.priority if unclassified else priority,
+                                  action, prank.policy(region))
+        return found, action.as_detail()
+
     async def escalate(number: str, uniqueid: str, actor: str,
                        endpoint: str) -> dict[str, Any]:
         return await core.services[CALLBACKS].escalate(number, uniqueid, actor, endpoint)
@@ -61,7 +80,8 @@ def load(core: Core) -> Plugin:
                           enqueue=outbox.enqueue if outbox is not None else None,
                           history=history, dispose=dispose, escalate=escalate,
                           endpoint_of=workspace.endpoint_of_user,
-                          changed=lambda: core.bus.publish(TextsChanged()))
+                          changed=lambda: core.bus.publish(TextsChanged()),
+                          standing=standing)
     core.services.provide(TEXTS, service)
     core.services.provide(TEXT_SUMMARY, service.wall_summary)
     core.bus.subscribe_awaited(SmsReceived, service.on_sms)

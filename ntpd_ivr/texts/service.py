@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 TOPIC, WALL_TOPIC = "workspace", "wall"
 OFFER_CHECK_SECONDS = 1.0
 PENDING_MEMORY = 1000
+OUTBOX_MEMORY = 10_000
 ENDED_MEMORY = 200
 MAX_HISTORY = 10
 
@@ -58,6 +59,13 @@ Takers = Callable[[], Sequence[tuple[str, str | None, Sequence[str]]]]
 History = Callable[[str, str], Awaitable[list[dict[str, Any]]]]  # (number, uniqueid)
 Dispose = Callable[[str, Mapping[str, Any], str], Awaitable[dict[str, Any]]]
 Escalate = Callable[[str, str, str, str], Awaitable[dict[str, Any]]]
+# (number, region, the [texts] priority) -> the priority under the prank policy and the
+# number's standing (the strike policy keyed by number, as for a call); in memory.
+Standing = Callable[[str, str, int], tuple[int, dict[str, Any]]]
+
+
+def _strike_free(number: str, region: str, priority: int) -> tuple[int, dict[str, Any]]:
+    return priority, {}
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,8 @@ class TextService:
                  history: History | None = None, dispose: Dispose | None = None,
                  escalate: Escalate | None = None,
                  endpoint_of: Callable[[str], str | None] = lambda user: None,
-                 changed: Callable[[], None] = lambda: None) -> None:
+                 changed: Callable[[], None] = lambda: None,
+                 standing: Standing = _strike_free) -> None:
         self.engine = engine
         self.routing = routing
         self.publish = publish
@@ -86,11 +95,13 @@ class TextService:
         self.escalate = escalate
         self.endpoint_of = endpoint_of
         self.changed = changed  # the waiting sessions changed: the wall reads them again
+        self.standing = standing
         self.sessions: dict[str, Session] = {}  # open ones, and the last ended ones
         self.accepts: dict[str, bool] = {}
         self.counts: Counter[str] = Counter()  # opened, joined, flagged, replies, ended
         self._pending: OrderedDict[int, Arrival] = OrderedDict()
-        self._outbox: dict[int, str] = {}  # outbox id -> its session (for delivery pushes)
+        # outbox id -> its session, for the delivery pushes (the newest OUTBOX_MEMORY)
+        self._outbox: OrderedDict[int, str] = OrderedDict()
         self._background = Background("texts")
 
     @property
@@ -104,13 +115,14 @@ class TextService:
         s, c = TextSession.__table__, Call.__table__
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(s, c.c.region, c.c.queue, c.c.category)
+                select(s, c.c.region, c.c.queue, c.c.category, c.c.priority)
                 .join(c, c.c.uniqueid == s.c.uniqueid).where(s.c.ended_at.is_(None)))
             for row in rows.mappings():
                 self.sessions[row["uniqueid"]] = Session(
                     row["uniqueid"], row["caller_number"], row["region"] or "",
                     row["queue"] or "", row["category"] or "", row["opened_at"],
-                    taken_by=row["taken_by"], unanswered=row["unanswered_at"] is not None)
+                    taken_by=row["taken_by"], unanswered=row["unanswered_at"] is not None,
+                    priority=row["priority"] or 0)
             desks = await conn.execute(select(TextDesk.web_user, TextDesk.accepts))
             self.accepts = {user: bool(accepts) for user, accepts in desks}
         log.info("text sessions: %d open", len(self.sessions))
@@ -184,18 +196,20 @@ class TextService:
         config = routing.texts
         region, how = identify_region(CallFacts(trunk="", dialed=dialed, caller=number,
                                                 digit=None, at=now), routing)
+        priority, standing = self.standing(number, region.key, config.priority)
         await conn.execute(insert(Call).values(
             uniqueid=uniqueid, caller_number=number, dialed=dialed or None,
             category=config.category, queue=region.queue, route_reason=f"text-{how}",
-            arrived_at=now, queued_at=now, region=region.key, priority=config.priority,
+            arrived_at=now, queued_at=now, region=region.key, priority=priority,
             medium="sms", created_at=now, updated_at=now))
         await conn.execute(insert(TextSession).values(uniqueid=uniqueid, caller_number=number,
                                                       opened_at=now))
-        return Session(uniqueid, number, region.key, region.queue, config.category, now)
+        return Session(uniqueid, number, region.key, region.queue, config.category, now,
+                       priority=priority, standing=standing)
 
     async def _session_row(self, conn: AsyncConnection, uniqueid: str) -> Session:
         s, c = TextSession.__table__, Call.__table__
-        row = (await conn.execute(select(s, c.c.region, c.c.queue, c.c.category)
+        row = (await conn.execute(select(s, c.c.region, c.c.queue, c.c.category, c.c.priority)
                                   .join(c, c.c.uniqueid == s.c.uniqueid)
                                   .where(s.c.uniqueid == uniqueid))).mappings().first()
         if row is None:
@@ -203,7 +217,7 @@ class TextService:
         return Session(uniqueid, row["caller_number"], row["region"] or "", row["queue"] or "",
                        row["category"] or "", row["opened_at"], taken_by=row["taken_by"],
                        unanswered=row["unanswered_at"] is not None,
-                       ended=row["ended_at"] is not None)
+                       ended=row["ended_at"] is not None, priority=row["priority"] or 0)
 
     def on_sms_stored(self, event: SmsStored) -> None:
         arrival = self._pending.pop(event.sms_id, None)
@@ -253,6 +267,8 @@ class TextService:
         assert self.enqueue is not None
         outbox_id = await self.enqueue(session.caller_number, body, purpose)
         self._outbox[outbox_id] = session.uniqueid
+        while len(self._outbox) > OUTBOX_MEMORY:
+            self._outbox.popitem(last=False)
         now = utcnow()
         async with self.engine.begin() as conn:
             row = (await conn.execute(insert(TextMessage).values(
@@ -344,8 +360,10 @@ class TextService:
                                await self._history(session))
 
     def visible(self, user: str) -> list[Session]:
-        """The open sessions offered to `user` now, and theirs."""
-        return [s for s in sorted(self.sessions.values(), key=lambda s: s.opened_at)
+        """The open sessions offered to `user` now, and theirs: the higher priority first,
+        then the oldest (a number with strikes waits behind the strike-free ones)."""
+        return [s for s in sorted(self.sessions.values(),
+                                  key=lambda s: (-s.priority, s.opened_at))
                 if not s.ended and (s.taken_by == user
                                     or (s.taken_by is None and user in self.eligible(s)))]
 

@@ -128,7 +128,8 @@ def test_json_of_a_session_and_a_message() -> None:
     assert s.to_json() == {"uniqueid": "sms-1", "caller_number": "+628111",
                            "region": "sumsel", "category": "unclassified", "state": "taken",
                            "opened_at": T0.isoformat(), "taken_by": "ani",
-                           "unanswered": False, "messages": [], "history": []}
+                           "unanswered": False, "priority": 0, "standing": {},
+                           "messages": [], "history": []}
     row = {"id": 3, "direction": "out", "body": "ok", "author": "ani", "at": T0,
            "outbox_status": "accepted", "flagged": False}
     assert model.message_json(row) == {"id": 3, "direction": "out", "body": "ok",
