@@ -181,9 +181,14 @@ def test_a_session_another_takes_leaves_and_a_voice_pop_takes_the_desk(
     errors = open_desk(page, web)
     expect(page.locator("#texts-list li")).to_have_count(1)
     pushed = session("sms-903", "+6281377700903", messages=[message(3, "in", "tolong")])
+    pushed["opened_at"] = (T0 + timedelta(minutes=1)).isoformat()
     fake.sessions["sms-903"] = pushed
-    web.publish("workspace", "text.offered", {"session": pushed})
+    web.publish("workspace", "text.offered", {**pushed, "priority": 7,  # newer, yet first
+                                              "standing": {"level": "struck", "strikes": 2}})
     expect(page.locator("#texts-list li")).to_have_count(2)
+    expect(page.locator("#texts-list li").first).to_have_attribute("data-uniqueid", "sms-903")
+    expect(page.locator("#texts-list li").first.locator(".strikes")).to_have_text(
+        "Nomor ini punya 2 catatan iseng")
     web.publish("workspace", "text.taken", {"uniqueid": "sms-903", "by": "ani"})
     expect(page.locator("#texts-list li")).to_have_count(1)
     page.locator("#texts-list li button.take").click()

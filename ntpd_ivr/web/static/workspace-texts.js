@@ -65,8 +65,10 @@
   function renderList() {
     const list = $("texts-list");
     list.replaceChildren();
+    // as the server lists them: the higher priority (the prank policy's) first, then oldest
     const shown = [...sessions.values()].filter(listed)
-      .sort((a, b) => String(a.opened_at).localeCompare(String(b.opened_at)));
+      .sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0)
+        || String(a.opened_at).localeCompare(String(b.opened_at)));
     for (const session of shown) {
       const item = document.createElement("li");
       item.dataset.uniqueid = session.uniqueid;
@@ -84,6 +86,12 @@
       preview.className = "preview";
       preview.textContent = last ? last.body : "";
       item.append(who, when, preview);
+      if (session.standing?.strikes) { // the number's prank strikes (docs/texts.md)
+        const strikes = document.createElement("span");
+        strikes.className = "strikes";
+        strikes.textContent = say("strikes", { n: session.standing.strikes });
+        item.append(strikes);
+      }
       if (session.unanswered) {
         const flag = document.createElement("span");
         flag.className = "flag";
