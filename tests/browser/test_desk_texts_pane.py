@@ -35,7 +35,7 @@ def session(uniqueid: str, caller: str, state: str = "offered", taken_by: str | 
             "taken_by": taken_by, "unanswered": state == "offered",
             "messages": messages or [], "history": [
                 {"arrived_at": (T0 - timedelta(days=2)).isoformat(), "category": "fire",
-                 "disposition": "prank"}], "history_complete": True}
+                 "disposition": "prank", "medium": "sms"}], "history_complete": True}
 
 
 @dataclass
@@ -126,6 +126,7 @@ def test_take_reply_draft_and_end_on_the_pane(
     expect(page.locator("#call-caller")).to_have_text("+6281377700901")
     expect(page.locator("#call-state")).to_have_text("Pesan SMS")
     expect(page.locator("#history tbody tr")).to_have_count(1)
+    expect(page.locator("#history tbody tr td").nth(1)).to_have_text("fire · pesan SMS")
     expect(page.locator("#incident-call")).to_have_text("+6281377700901")
     expect(page.locator("#inc-category")).to_have_value("ambulance")
 

@@ -85,7 +85,10 @@ window.ntpdDesk = {
       const row = document.createElement("tr");
       // The time in the center's zone and the outcome in words (static/i18n.js, the catalogue).
       const outcome = earlier.disposition ? label("labelOutcome", earlier.disposition) : "";
-      for (const value of [ntpdTime.format(earlier.arrived_at), earlier.category, outcome]) {
+      // an earlier text session says so (docs/texts.md: each entry's medium)
+      const what = earlier.medium === "sms" ? `${earlier.category ?? ""} · ${labels.historySms}`
+        : earlier.category;
+      for (const value of [ntpdTime.format(earlier.arrived_at), what, outcome]) {
         const cell = document.createElement("td");
         cell.textContent = value ?? "";
         row.append(cell);
