@@ -63,7 +63,13 @@ async def page(request: web.Request) -> web.Response:
     return render(request, "workspace.html", state=state,
                   pause_reasons=PAUSE_REASONS, plain_dispositions=PLAIN_DISPOSITIONS,
                   call_dispositions=t.codes("call", CALL_DISPOSITIONS),
-                  desk=desk_config(routing, t, *_tiles(request)))
+                  desk=desk_config(routing, t, *_tiles(request)), texts=_texts_served(request))
+
+
+def _texts_served(request: web.Request) -> bool:
+    """Whether the app serves the texts API (the SMS sessions' domain): the desk shows its
+    text pane only then."""
+    return any(r.canonical == "/api/texts" for r in request.app.router.resources())
 
 
 def _tiles(request: web.Request) -> tuple[str, str]:

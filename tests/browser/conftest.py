@@ -41,6 +41,7 @@ from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.sipp import SippResult, place_call
 from tests.conftest import RunningPostgres
+from tests.stack_fixtures import add_web_user
 
 T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
@@ -268,6 +269,18 @@ def form_login(page: Page, base: str, user: str, password: str) -> None:
     page.fill("#login-form input[name=password]", password)
     page.click("#login-form button[type=submit]")
     page.wait_for_load_state()
+
+
+def desk_and_agency_users(stack: DevStack, controller: Any, desk: str, agency_user: str,
+                          password: str, agency: str, endpoint: str = "taker-1") -> str:
+    """A call-taker tied to `endpoint` and a user of `agency`, added to the stack's users
+    file; the controller (tests/stack_fixtures.py Controller) reads it at start, so it is
+    started again. The web app's base URL."""
+    add_web_user(stack, desk, password, sip_endpoint=endpoint)
+    add_web_user(stack, agency_user, password, role="agency", agency=agency)
+    controller.stop()
+    controller.start()
+    return f"http://127.0.0.1:{stack.layout.web_port}"
 
 
 def desk_login(page: Page, base: str, user: str, password: str) -> None:

@@ -32,13 +32,14 @@ from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
 from ntpd_ivr.workspace.ami import queue_members
 from tests.browser.conftest import (
+    desk_and_agency_users,
     desk_login,
     form_login,
     only_this_taker_rings,
     screenshot,
 )
 from tests.e2e.conftest import caller
-from tests.stack_fixtures import Controller, add_web_user
+from tests.stack_fixtures import Controller
 from tests.waiting import standing_by
 
 pytestmark = pytest.mark.e2e
@@ -52,11 +53,8 @@ PALEMBANG_DID = "1120711"  # regions.palembang.dids: the call is Palembang's, qu
 def flow_users(stack: DevStack, controller: Controller) -> str:
     """A call-taker tied to taker-1 and the Palembang ambulance service's user; the
     controller reads the users file at start."""
-    add_web_user(stack, DESK, PASSWORD, sip_endpoint=ENDPOINT)
-    add_web_user(stack, AGENCY, PASSWORD, role="agency", agency="palembang-dinkes")
-    controller.stop()
-    controller.start()
-    return f"http://127.0.0.1:{stack.layout.web_port}"
+    return desk_and_agency_users(stack, controller, DESK, AGENCY, PASSWORD,
+                                 "palembang-dinkes", ENDPOINT)
 
 
 @pytest.fixture

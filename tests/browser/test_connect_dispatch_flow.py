@@ -19,13 +19,14 @@ from playwright.sync_api import Page, expect
 from ntpd_ivr.stack.devstack import AGENCY_IP, OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
 from tests.browser.conftest import (
+    desk_and_agency_users,
     desk_login,
     form_login,
     only_this_taker_rings,
     screenshot,
 )
 from tests.e2e.conftest import caller
-from tests.stack_fixtures import Controller, add_web_user
+from tests.stack_fixtures import Controller
 from tests.waiting import standing_by
 
 pytestmark = pytest.mark.e2e
@@ -39,11 +40,8 @@ HOLD_MS = 45_000  # the caller stays this long after pressing 1, then hangs up
 def connect_users(stack: DevStack, controller: Controller) -> str:
     """A call-taker tied to taker-1 and the Palembang fire brigade's user; the controller
     reads the users file at start."""
-    add_web_user(stack, DESK, PASSWORD, sip_endpoint=ENDPOINT)
-    add_web_user(stack, AGENCY, PASSWORD, role="agency", agency="palembang-damkar")
-    controller.stop()
-    controller.start()
-    return f"http://127.0.0.1:{stack.layout.web_port}"
+    return desk_and_agency_users(stack, controller, DESK, AGENCY, PASSWORD,
+                                 "palembang-damkar", ENDPOINT)
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@
 // call's disposition and wrap-up, and the dispatch panel with each dispatch's live status.
 // Requests go to the incidents API (docs/incidents.md) with the page's CSRF token; what
 // changes elsewhere (an agency accepting, the telephony dialling) arrives as "desk:event"
-// from workspace.js's socket. The page never polls.
+// from workspace.js's socket. The page never polls. The subject is the popped call, or a
+// text session the call-taker opened ("desk:subject", workspace-texts.js; it has no voice
+// channel, so dispatch offers notify only). What the call-taker typed into the form is kept
+// in localStorage per user and call until it is saved: a reload loses nothing.
 "use strict";
 (() => {
   const card = document.getElementById("incident");
@@ -11,7 +14,6 @@
   const $ = (id) => document.getElementById(id);
   const config = JSON.parse($("desk-config").textContent);
   const labels = config.labels;
-  const csrf = document.querySelector("meta[name=csrf-token]").content;
   const form = $("incident-form");
   const FINAL = new Set(["resolved", "refused", "timed-out", "cancelled", "failed"]);
   let call = null; // {uniqueid, ...} the call the form is for
@@ -19,6 +21,7 @@
   let placeFromMap = false; // the kecamatan/desa shown came from the map's look-up
   let wrapupTimer = null;
   const dispatchRows = new Map(); // agency -> <tr>
+  const me = document.querySelector(".who")?.dataset.user ?? "";
 
   function say(key, values = {}) {
     return (labels[key] ?? key).replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
@@ -29,21 +32,7 @@
     $(id).hidden = !text;
   }
 
-  async function api(method, path, body) {
-    const reply = await fetch(path, {
-      method,
-      headers: body ? { "Content-Type": "application/json", "X-CSRF-Token": csrf } : {},
-      body: body ? JSON.stringify(body) : undefined,
-      credentials: "same-origin",
-    });
-    const data = await reply.json().catch(() => ({}));
-    if (!reply.ok) {
-      const error = new Error(data.reason || data.error || String(reply.status));
-      error.code = data.error; // the refusal's id ("agency-closed", ...)
-      throw error;
-    }
-    return data;
-  }
+  const api = ntpdDesk.api; // workspace.js
 
   function option(select, value, text) {
     const item = document.createElement("option");
@@ -118,6 +107,7 @@
     form.reset();
     card.dataset.state = "open";
     card.dataset.uniqueid = popped.uniqueid;
+    delete card.dataset.incident;
     $("incident-call").textContent = popped.caller_number ?? "";
     $("incident-none").hidden = true;
     form.hidden = false;
@@ -145,7 +135,47 @@
     if (location?.civic) {
       $("inc-address").value = [location.civic.RD, location.civic.HNO].filter(Boolean).join(" ");
     }
+    restoreDraft();
   }
+
+  // --- the draft (localStorage; a browser without it just keeps none) --------------------
+
+  const KEPT = [["category", "inc-category"], ["severity", "inc-severity"],
+    ["people", "inc-people"], ["address", "inc-address"], ["lat", "inc-lat"],
+    ["lon", "inc-lon"], ["description", "inc-description"]];
+
+  const draftKey = () => `ntpd-draft:${me}:${call.uniqueid}:incident`;
+
+  function keepDraft() {
+    if (!call || incidentId !== null) return;
+    const kept = { region: $("inc-region").value, kecamatan: placeValue("inc-kecamatan"),
+      desa: placeValue("inc-desa") };
+    for (const [key, id] of KEPT) kept[key] = $(id).value;
+    try { localStorage.setItem(draftKey(), JSON.stringify(kept)); } catch (error) {
+      console.warn("draft:", error);
+    }
+  }
+
+  function dropDraft() {
+    try { if (call) localStorage.removeItem(draftKey()); } catch (error) { /* none kept */ }
+  }
+
+  function restoreDraft() {
+    let kept = null;
+    try { kept = JSON.parse(localStorage.getItem(draftKey()) ?? "null"); } catch (error) {
+      kept = null;
+    }
+    if (!kept) return;
+    if (config.regions[kept.region]) {
+      $("inc-region").value = kept.region;
+      fillKecamatan(kept.kecamatan || undefined);
+      fillDesa(kept.desa || undefined);
+    }
+    for (const [key, id] of KEPT) if (typeof kept[key] === "string") $(id).value = kept[key];
+  }
+
+  form.addEventListener("input", keepDraft);
+  form.addEventListener("change", keepDraft);
 
   function draft() {
     const body = { call: call.uniqueid };
@@ -167,6 +197,7 @@
     try {
       const incident = await api("POST", "/api/incidents", draft());
       incidentId = incident.id;
+      dropDraft();
       card.dataset.incident = String(incident.id);
       form.hidden = true;
       $("suggestions").hidden = true;
@@ -233,6 +264,7 @@
     try {
       await api("POST", `/api/calls/${encodeURIComponent(call.uniqueid)}/disposition`,
         { disposition: "duplicate", incident_id: id });
+      dropDraft();
       form.hidden = true;
       $("suggestions").hidden = true;
       showDisposition("duplicate", say("suggest.attached", { id }));
@@ -259,6 +291,7 @@
       try {
         await api("POST", `/api/calls/${encodeURIComponent(call.uniqueid)}/disposition`,
           { disposition: button.dataset.disposition });
+        dropDraft();
         form.hidden = true;
         $("suggestions").hidden = true;
         showDisposition(button.dataset.disposition);
@@ -310,7 +343,8 @@
       const name = document.createElement("td");
       name.textContent = agency.name;
       const actions = document.createElement("td");
-      for (const mode of ["connect", "notify"]) {
+      // A text session has no voice channel to bridge an agency into.
+      for (const mode of call?.medium === "sms" ? ["notify"] : ["connect", "notify"]) {
         const button = document.createElement("button");
         button.type = "button";
         button.dataset.mode = mode;
@@ -428,6 +462,13 @@
         showDispatch(data);
       }
     }
+  });
+
+  // A text session opened on the desk (workspace-texts.js): the form's subject, as a pop.
+  document.addEventListener("desk:subject", (message) => {
+    const subject = message.detail;
+    if (!call || call.uniqueid !== subject.uniqueid) startForm(subject);
+    else call = { ...call, ...subject };
   });
 
   // The incident's point from the map (workspace-map.js): its coordinates, and where it

@@ -113,6 +113,9 @@
     }
   });
 
+  // A text session opened on the desk (workspace-texts.js): its caller's fixes, as a pop's.
+  document.addEventListener("desk:subject", (message) => popped(message.detail));
+
   // The call-taker typing coordinates moves the point too.
   for (const id of ["inc-lat", "inc-lon"]) {
     $(id).addEventListener("change", () => {

@@ -2,8 +2,30 @@
 // screen pop and the queue presence arrive over the live-push hub's `workspace` topic,
 // for this user only. The page never polls; a dropped socket reconnects with backoff.
 // Every event is handed on as a "desk:event" (workspace-incident.js: the incident form,
-// wrap-up, disposition and dispatch).
+// wrap-up, disposition and dispatch; workspace-texts.js: the text sessions).
 "use strict";
+// The desk's one way to call its JSON API (the incidents and texts APIs) with the page's
+// CSRF token; a refusal throws its reason (workspace-incident.js, workspace-texts.js).
+window.ntpdDesk = {
+  async api(method, path, body) {
+    const csrf = document.querySelector("meta[name=csrf-token]").content;
+    const headers = method === "GET" ? {} : { "X-CSRF-Token": csrf };
+    if (body) headers["Content-Type"] = "application/json";
+    const reply = await fetch(path, {
+      method,
+      headers,
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "same-origin",
+    });
+    const data = await reply.json().catch(() => ({}));
+    if (!reply.ok) {
+      const error = new Error(data.reason || data.error || String(reply.status));
+      error.code = data.error; // the refusal's id ("agency-closed", ...)
+      throw error;
+    }
+    return data;
+  },
+};
 (() => {
   const desk = document.getElementById("workspace");
   if (!desk) return;
@@ -67,7 +89,10 @@
       const row = document.createElement("tr");
       // The time in the center's zone and the outcome in words (static/i18n.js, the catalogue).
       const outcome = earlier.disposition ? label("labelOutcome", earlier.disposition) : "";
-      for (const value of [ntpdTime.format(earlier.arrived_at), earlier.category, outcome]) {
+      // an earlier text session says so (docs/texts.md: each entry's medium)
+      const what = earlier.medium === "sms" ? `${earlier.category ?? ""} · ${labels.historySms}`
+        : earlier.category;
+      for (const value of [ntpdTime.format(earlier.arrived_at), what, outcome]) {
         const cell = document.createElement("td");
         cell.textContent = value ?? "";
         row.append(cell);
@@ -124,6 +149,8 @@
 
   const initial = JSON.parse($("call-initial").textContent);
   if (initial) showCall(initial);
+  // A text session the call-taker opened is the desk's subject as a pop is (workspace-texts.js).
+  document.addEventListener("desk:subject", (event) => showCall(event.detail));
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -143,6 +170,12 @@
         return;
       }
       if (data.type !== "event") return;
+      if (data.kind === "location.fix" && !data.data.fixes) {
+        // A text session's fix comes alone (ntpd_ivr/texts/plugin.py): put it before
+        // the ones already shown, the newest first, for this page and the map.
+        const before = current && current.uniqueid === data.data.call ? current.fixes ?? [] : [];
+        data.data.fixes = [data.data.fix, ...before];
+      }
       document.dispatchEvent(new CustomEvent("desk:event", { detail: data }));
       if (data.topic !== "workspace") return;
       if (data.kind === "call.ringing") showCall(data.data);
