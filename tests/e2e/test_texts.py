@@ -10,7 +10,6 @@ disposition (a prank strike on the number, as for a call). An AML SMS opens no s
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,10 +26,11 @@ from ntpd_ivr.prank.tables import CallerStrike
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import DevStack
 from ntpd_ivr.texts.tables import TextMessage, TextSession
+from tests.aml import aml_sms
 from tests.waiting import WAIT_S
 
 from .conftest import Controller, caller
-from .test_location_aml import aml, send_mo
+from .test_location_aml import send_mo
 from .test_workspace import Screen, screen, workspace_users  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.e2e
@@ -71,14 +71,6 @@ async def rows(stack: DevStack, number: str) -> dict[str, list[dict[str, Any]]]:
 def mts(stack: DevStack, number: str, words: str) -> list[str]:
     assert stack.fake_smsc is not None
     return [m for m in stack.fake_smsc.received() if number in m and words in m]
-
-
-def own_aml(lat: str, lon: str, radius: int) -> str:
-    """An AML SMS of a phone of this test's own: an IMEI no other test's fixes carry (a fix
-    with no call of its number is matched by IMEI to the call of an earlier fix, and
-    test_location_aml's phone must find no such call)."""
-    imei = "35" + "".join(random.choices("0123456789", k=13))
-    return aml(lat, lon, radius).replace("ei=355458061005220", f"ei={imei}")
 
 
 async def until(check: Callable[[], Any], what: str, within: float = WAIT_S) -> Any:
@@ -165,9 +157,9 @@ async def test_a_caller_texts_a_call_taker_takes_replies_and_ends(
             uniqueid, "Di Jalan Sudirman nomor 5")
         await quiet(budi, "text.message")
         # An AML SMS of the same phone: a location fix, never a message or a session.
-        await send_mo(stack, number, own_aml("-2.97610", "+104.77540", 35))
+        await send_mo(stack, number, aml_sms("-2.97610", "+104.77540", 35))
         stranger = canonical_caller(caller())
-        await send_mo(stack, stranger, own_aml("-2.97610", "+104.77540", 35))
+        await send_mo(stack, stranger, aml_sms("-2.97610", "+104.77540", 35))
         await quiet(budi, "text.offered", 2.0)
         assert (await rows(stack, stranger))["sessions"] == []
         status, seen = await call(ani, "GET", f"/api/texts/{uniqueid}")
