@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from ntpd_ivr.agi.server import FastAgiServer
+from ntpd_ivr.alerts import plugin as alerts
 from ntpd_ivr.api import plugin as api
 from ntpd_ivr.callbacks import plugin as callbacks
 from ntpd_ivr.calls import plugin as calls
@@ -51,7 +52,8 @@ log = logging.getLogger(__name__)
 PLUGINS: tuple[Callable[[Core], Plugin], ...] = (
     incidents.load, dispatch.load, calls.load, workspace.load, campaigns.load, prank.load,
     ivr.load, wall.load, callbacks.load, peer.load, recordings.load, reports.load,
-    feed.load, api.load, eido.load, ops.load, sms.load, location.load)
+    feed.load, api.load, eido.load, ops.load, sms.load, location.load,
+    alerts.load)
 
 
 class Service:

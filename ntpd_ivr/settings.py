@@ -290,6 +290,50 @@ class FeedSettings:
     center_id: str = ""  # e.g. the kabupaten/kota code the ministry assigned
 
 
+@dataclass(frozen=True)
+class AlertsSettings:
+    # CAP 1.2 feeds to poll (ntpd_ivr/alerts, docs/alerts.md), comma-separated http(s)
+    # URLs: a CAP alert, or an Atom/RSS feed listing alerts (BMKG's nowcast RSS is
+    # https://www.bmkg.go.id/alerts/nowcast/id). Empty: nothing is polled.
+    feeds: str = ""
+    # Polite: BMKG allows 60 requests a minute per address; one poll reads each feed and at
+    # most max_alerts_per_poll linked alerts (conditional GET: an unchanged one costs a 304).
+    poll_seconds: float = 60.0
+    timeout_seconds: float = 10.0      # every read: connect, headers and body together
+    max_bytes: int = 1_000_000         # a larger document is refused, not read on
+    max_alerts_per_poll: int = 20
+    # CAP out: the `sender` of the center's own alerts (campaigns exported as CAP 1.2).
+    sender: str = "ntpd112@example.go.id"
+    # Sign them (enveloped XML Signature) with this PEM private key and its PEM certificate;
+    # both or neither. Empty: not signed.
+    signing_key_file: str = ""
+    signing_cert_file: str = ""
+
+
+def alert_feeds(alerts: AlertsSettings) -> tuple[str, ...]:
+    return tuple(u.strip() for u in alerts.feeds.split(",") if u.strip())
+
+
+def validate_alerts(alerts: AlertsSettings, where: str) -> None:
+    for url in alert_feeds(alerts):
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: alerts.feeds: {url!r} is not an http(s) URL")
+    if alerts.poll_seconds < 1.0:
+        raise ConfigError(f"{where}: alerts.poll_seconds must be at least 1")
+    for key in ("timeout_seconds", "max_bytes", "max_alerts_per_poll"):
+        if getattr(alerts, key) <= 0:
+            raise ConfigError(f"{where}: alerts.{key} must be positive")
+    if not alerts.sender or any(c in alerts.sender for c in " ,<&"):
+        raise ConfigError(f"{where}: alerts.sender: CAP forbids spaces, commas, < and &")
+    if bool(alerts.signing_key_file) != bool(alerts.signing_cert_file):
+        raise ConfigError(f"{where}: alerts.signing_key_file and alerts.signing_cert_file "
+                          "go together")
+    for key in ("signing_key_file", "signing_cert_file"):
+        path = getattr(alerts, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{where}: alerts.{key}: {path} is not a file")
+
+
 # The [sms] section: Kannel's ports and passwords, the SMSC it talks to, our receiver for
 # its get-url, and the outbox's retry bound (docs/sms.md).
 SMSC_KINDS = ("fake", "smpp")
@@ -460,6 +504,7 @@ class Settings:
     warnings: WarningsSettings = field(default_factory=WarningsSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)  # docs/sms.md
     location: LocationSettings = field(default_factory=LocationSettings)  # docs/sms.md
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)  # docs/alerts.md
     source: str = "defaults"
 
 
@@ -602,6 +647,7 @@ def validate(settings: Settings) -> None:
     validate_feed(settings.feed, where)
     validate_sms(settings.sms, where)
     validate_location(settings.location, where)
+    validate_alerts(settings.alerts, where)
 
 
 def _validate_web(web: WebSettings, where: str) -> None:

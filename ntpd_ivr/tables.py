@@ -8,6 +8,7 @@ A new domain with tables adds its tables module here.
 
 from __future__ import annotations
 
+from ntpd_ivr.alerts import tables as alerts_tables
 from ntpd_ivr.api import tables as api_tables
 from ntpd_ivr.audit import model as audit_model
 from ntpd_ivr.callbacks import tables as callbacks_tables
@@ -25,9 +26,10 @@ from ntpd_ivr.takers import tables as takers_tables
 from ntpd_ivr.web import tables as web_tables
 from ntpd_ivr.workspace import tables as workspace_tables
 
-TABLES_MODULES = (api_tables, audit_model, callbacks_tables, calls_tables, campaigns_tables,
-                  dispatch_tables, feed_tables, incidents_tables, location_tables, prank_tables,
-                  routing_tables, sms_tables, takers_tables, web_tables, workspace_tables)
+TABLES_MODULES = (alerts_tables, api_tables, audit_model, callbacks_tables, calls_tables,
+                  campaigns_tables, dispatch_tables, feed_tables, incidents_tables,
+                  location_tables, prank_tables, routing_tables, sms_tables, takers_tables,
+                  web_tables, workspace_tables)
 metadata = Base.metadata
 
 __all__ = ["TABLES_MODULES", "Base", "metadata"]

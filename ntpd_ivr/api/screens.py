@@ -128,6 +128,9 @@ CAMPAIGN_BODY = {
            for name in ("no_answer_seconds", "busy_seconds", "failed_seconds")}},
     "example": {"title": "Banjir", "message_text": "Air naik di Ilir Barat I",
                 "kecamatan": ["Ilir Barat I"], "max_attempts": 2}}
+ALERT_CAMPAIGN_BODY = {"type": "object", "additionalProperties": False, "properties": {
+    "trunk": {"type": "string", "maxLength": 64},
+    "caller_id": {"type": "string", "maxLength": 32}}}
 CONTACTS_IMPORT_BODY = {"type": "object", "required": ["csv"],
                         "properties": {"csv": {"type": "string"}}}
 CONTACT_EDIT_BODY = {"type": "object", "minProperties": 1, "additionalProperties": False,
@@ -275,6 +278,20 @@ def document() -> dict[str, Any]:
             "/api/warnings/campaigns/{id}/report.csv": {"get": _op(
                 "A campaign's outcome, one row per contact", "supervisor", (ID,),
                 codes=_OBJECT, ok_type="text/csv")},
+            "/api/warnings/campaigns/{id}/cap": {"get": _op(
+                "The campaign as a CAP 1.2 alert (OASIS schema; Draft until approved)",
+                "supervisor", (ID,), codes=_OBJECT, ok_type="application/cap+xml")},
+            "/api/alerts": {"get": _op(
+                "CAP alerts for the center's regions, surge mode, the poller's counters",
+                "supervisor")},
+            "/api/alerts/{id}/surge": {"post": _op(
+                "Surge mode on from this alert, or renewed (audited)", "supervisor", (ID,),
+                codes=(*_OBJECT, "503"))},
+            "/api/alerts/{id}/campaign": {"post": _op(
+                "A warning campaign from the alert (awaits a second supervisor)",
+                "supervisor", (ID,), ALERT_CAMPAIGN_BODY, "201", _CHANGE)},
+            "/api/surge/off": {"post": _op("Surge mode off now (audited)", "supervisor",
+                                           codes=(*_SESSION, "503"))},
         },
         "components": {
             "schemas": {"Problem": PROBLEM, "BadCsv": BAD_CSV},

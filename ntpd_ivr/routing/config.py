@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from ntpd_ivr.alerts.config import AlertsConfig, parse_alerts
 from ntpd_ivr.configfile import ConfigReader, parse_toml
 from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.location.config import BoundaryError, load_boundary
@@ -73,6 +74,7 @@ class RoutingConfig:
     # (ntpd_ivr/workspace/config.py)
     wrapup_limit_seconds: int = 120
     prank: PrankConfig = field(default_factory=PrankConfig)  # ntpd_ivr/prank
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)  # [alerts]: ntpd_ivr/alerts
     # The places file the regions with a code read (docs/places.md), and the package and
     # version it was imported from ("idn-area-data 4.0.1"); "" when no region has a code.
     places_file: str = ""
@@ -328,6 +330,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         raise top.fail("default_region", f"no region {default_region!r}")
     wrapup_limit = parse_workspace(top.sub("workspace", {}))
     prank = parse_prank(top.sub("prank", {}), prank_readers, categories)
+    alerts = parse_alerts(top.sub("alerts", {}), regions)
     top.finish()
     return RoutingConfig(
         source=origin, timezone=timezone, default_region=default_region, ivr=ivr,
@@ -335,7 +338,7 @@ def parse_routing_config(text: str, origin: str) -> RoutingConfig:
         legacy_numbers=MappingProxyType(legacy), regions=MappingProxyType(regions),
         agencies=MappingProxyType(agencies), operators=MappingProxyType(operators),
         wrapup_limit_seconds=wrapup_limit,
-        prank=prank,
+        prank=prank, alerts=alerts,
         places_file=books[0].source if books else "",
         places_package=f"{books[0].package} {books[0].version}" if books else "",
         neighbours=MappingProxyType({k: v for k, v in neighbours.items() if v}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ntpd_ivr.alerts.events import AlertsChanged
 from ntpd_ivr.callbacks.events import CallbacksChanged
 from ntpd_ivr.core import Core, Key, Plugin
 from ntpd_ivr.dispatch.events import DispatchFailed
@@ -18,6 +19,8 @@ from ntpd_ivr.wall.store import WallStore
 WALL = Key("wall", WallService)
 # The callback list's summary on the wall, read when the wall is pushed (callbacks/plugin).
 CALLBACK_SUMMARY: Key[Callable[[], Mapping[str, Any]]] = Key("callback-summary")
+# The CAP alerts and surge mode on the wall, read when the wall is pushed (alerts/plugin).
+ALERT_SUMMARY: Key[Callable[[], Mapping[str, Any]]] = Key("alert-summary")
 
 
 def load(core: Core) -> Plugin:
@@ -27,18 +30,23 @@ def load(core: Core) -> Plugin:
         summary = core.services.get(CALLBACK_SUMMARY)
         return summary() if summary is not None else {}
 
+    def alerts() -> Mapping[str, Any]:
+        summary = core.services.get(ALERT_SUMMARY)
+        return summary() if summary is not None else {}
+
     def call_ended(ended: EndedCall) -> None:
         bus.publish(WallCallEnded(ended))
 
     wall = WallService(
         core.ami, WallStore(core.engine), core.hub, core.settings.wall,
         known_takers=lambda: {u.sip_endpoint for u in users.users.values() if u.sip_endpoint},
-        ami_connected=lambda: core.ami.connected, callbacks=callbacks,
+        ami_connected=lambda: core.ami.connected, callbacks=callbacks, alerts=alerts,
         on_call_ended=call_ended)
     core.services.provide(WALL, wall)
     bus.subscribe(IncidentsChanged, lambda _: wall.incidents_changed())
     bus.subscribe(DispatchFailed, lambda _: wall.incidents_changed())
     bus.subscribe(CallbacksChanged, lambda _: wall.changed())
+    bus.subscribe(AlertsChanged, lambda _: wall.alerts_changed())
 
     async def start() -> None:
         wall.start()

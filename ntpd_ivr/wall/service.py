@@ -55,6 +55,7 @@ class WallService:
                  settings: WallSettings, *, known_takers: Callable[[], Iterable[str]],
                  ami_connected: Callable[[], bool],
                  callbacks: Callable[[], Mapping[str, Any]] = dict,
+                 alerts: Callable[[], Mapping[str, Any]] = dict,
                  on_call_ended: Callable[[EndedCall], None] | None = None,
                  on_change: Callable[[], None] | None = None) -> None:
         self.ami = ami
@@ -64,6 +65,7 @@ class WallService:
         self.known_takers = known_takers
         self.ami_connected = ami_connected
         self.callbacks = callbacks
+        self.alerts = alerts
         self.on_call_ended = on_call_ended
         self.state = WallState(settings.wrapup_seconds)
         self.heard_at: float | None = None  # last event or reply from Asterisk
@@ -106,6 +108,13 @@ class WallService:
         if self._push is None and self.watched():
             self._push = asyncio.get_running_loop().call_later(PUSH_DELAY_SECONDS, self._flush)
 
+    def alerts_changed(self) -> None:
+        """An alert for the center arrived, or surge mode changed: on the wall at once."""
+        if self.on_change is not None:
+            self.on_change()
+        elif self.watched():
+            self._flush_now()
+
     def watched(self) -> bool:
         return any(TOPIC in client.topics for client in self.hub.clients)
 
@@ -124,7 +133,8 @@ class WallService:
                 "stale_after_seconds": self.settings.stale_after_seconds, "nodes": nodes,
                 **live, "figures": self.figures, "figures_at": self.figures_at,
                 "targets": dict(TARGETS), "incidents": self.incidents,
-                "dispatches": self.dispatches, "callbacks": dict(self.callbacks())}
+                "dispatches": self.dispatches, "callbacks": dict(self.callbacks()),
+                "alerts": dict(self.alerts())}
 
     # --- rebuilding from Asterisk -------------------------------------------------------
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import ClientSession, CookieJar, web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -100,7 +101,8 @@ class ControllerWeb:
 
 
 @contextlib.asynccontextmanager
-async def serving_controller_web(engine: AsyncEngine, database_url: str, run_dir: Path
+async def serving_controller_web(engine: AsyncEngine, database_url: str, run_dir: Path,
+                                 overrides: Mapping[str, Mapping[str, Any]] | None = None
                                  ) -> AsyncIterator[ControllerWeb]:
     await seed(engine)
     tokens = {"monitor": (await TokenStore(engine).create("monitor", "supervisor", "",
@@ -112,7 +114,7 @@ async def serving_controller_web(engine: AsyncEngine, database_url: str, run_dir
         "database": {"url": database_url},
         "ami": {"secret": secrets.token_urlsafe(16)},  # required; AMI is not started
         "records": {"spool_dir": str(run_dir / "spool")},
-        "ivr": {"routing_config": str(EXAMPLE)}})
+        "ivr": {"routing_config": str(EXAMPLE)}, **(overrides or {})})
     users = UserStore(run_dir / "users.toml")
     passwords = {"root": secrets.token_urlsafe(16), "ani": secrets.token_urlsafe(16)}
     users.put("root", "admin", passwords["root"])

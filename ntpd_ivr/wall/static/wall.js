@@ -172,6 +172,54 @@
     $("count-callbacks").textContent = open.length;
   }
 
+  // CAP alerts for the center's regions (ntpd_ivr/alerts) and surge mode, one action each.
+  async function post(path, button) {
+    button.disabled = true;
+    const reply = await fetch(path, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: "{}",
+    });
+    if (!reply.ok) {
+      const body = await reply.json().catch(() => ({}));
+      button.title = body.reason || reply.statusText;
+    }
+    button.disabled = false;
+  }
+
+  function drawAlerts() {
+    const alerts = state.alerts || {};
+    const recent = alerts.recent || [];
+    rows($("alerts"), recent, (tr, a) => {
+      tr.dataset.alert = a.id;
+      tr.dataset.severity = a.severity;
+      cell(tr, a.headline || a.event, "headline");
+      cell(tr, t(`wall.cap.severity.${a.severity}`), "severity");
+      cell(tr, t(`wall.cap.urgency.${a.urgency}`), "urgency");
+      cell(tr, a.area, "area");
+      cell(tr, a.source, "source");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "surge-on";
+      button.textContent = t("wall.alert.surge_on");
+      button.addEventListener("click", () => post(`/api/alerts/${a.id}/surge`, button));
+      const campaign = document.createElement("button");
+      campaign.type = "button";
+      campaign.className = "campaign";
+      campaign.textContent = t("wall.alert.campaign");
+      campaign.addEventListener("click", () => post(`/api/alerts/${a.id}/campaign`, campaign));
+      cell(tr, "").append(button, campaign);
+    }, t("wall.alert.none"));
+    $("count-alerts").textContent = recent.length;
+    const surge = alerts.surge;
+    $("wall-surge").hidden = !surge;
+    wall.dataset.surge = surge ? "on" : "off";
+    $("wall-surge-text").textContent = surge ? t("wall.surge.active", {
+      time: ntpdTime.format(surge.ends_at), who: surge.started_by, headline: surge.headline }) : "";
+    $("wall-alerts-refused").hidden = !alerts.refused;
+    $("wall-alerts-refused").textContent = t("wall.alert.refused", { n: alerts.refused || 0 });
+  }
+
   function freshness() {
     const asOf = state.as_of;
     $("wall-as-of").textContent = asOf ? t("wall.as_of", { time: clock(asOf) }) : "";
@@ -199,7 +247,8 @@
 
   function draw() {
     clockOffset = state.now - Date.now() / 1000;
-    drawCalls(); drawTakers(); drawFigures(); drawIncidents(); drawCallbacks(); drawNodes(); freshness();
+    drawCalls(); drawTakers(); drawFigures(); drawIncidents(); drawCallbacks(); drawAlerts();
+    drawNodes(); freshness();
   }
 
   function tick() {
@@ -231,6 +280,7 @@
     });
   }
 
+  $("wall-surge-off").addEventListener("click", (e) => post("/api/surge/off", e.target));
   draw();
   setInterval(tick, 1000);
   connect();
