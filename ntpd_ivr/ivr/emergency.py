@@ -185,7 +185,9 @@ class EmergencyIvr:
         any other fault: the menu, as without surge mode (a fault never keeps a caller
         from a call-taker)."""
         try:
-            return await self._surge_prompts(channel, mode)
+            outcome = await self._surge_prompts(channel, mode)
+            channel.extend_budget()  # the menu and the routing: a whole call budget again
+            return outcome
         except (_HungUp, AgiHangup):
             raise
         except AgiError as exc:
@@ -198,6 +200,7 @@ class EmergencyIvr:
         except Exception as exc:
             channel.log.exception("surge branch failed; the caller goes on to the menu")
             self._step(channel, "surge.fault", error=f"{type(exc).__name__}: {exc}"[:200])
+        channel.extend_budget()
         return _SurgeOutcome(None)
 
     async def _surge_prompts(self, channel: AgiChannel, mode: SurgeMode) -> _SurgeOutcome:
@@ -205,7 +208,7 @@ class EmergencyIvr:
                                                       surge_rules.GENERIC_ANNOUNCEMENT)
         self._step(channel, "surge.announcement", alert_id=mode.alert_id,
                    region=mode.region, synthesized=synthesized)
-        digit, _ = await channel.get_data(prompt, surge_rules.ANNOUNCEMENT_WAIT_MS, 1)
+        digit, _ = await self._surge_get_data(channel, prompt, surge_rules.ANNOUNCEMENT_WAIT_MS)
         choice = surge_rules.announcement_choice(digit)
         self._step(channel, "surge.input", digit=digit, choice=choice)
         if choice != "information":
@@ -215,10 +218,12 @@ class EmergencyIvr:
         self._step(channel, "surge.information", alert_id=mode.alert_id,
                    synthesized=synthesized)
         try:
-            key = await channel.stream_file(prompt, surge_rules.OPERATOR_KEY)
+            channel.extend_budget(surge_rules.PROMPT_SECONDS)
+            key = await channel.stream_file(prompt, surge_rules.OPERATOR_KEY,
+                                            timeout=surge_rules.PROMPT_SECONDS)
             if not key:
-                key, _ = await channel.get_data(self._prompt(surge_rules.THANKS),
-                                                surge_rules.THANKS_WAIT_MS, 1)
+                key, _ = await self._surge_get_data(channel, self._prompt(surge_rules.THANKS),
+                                                    surge_rules.THANKS_WAIT_MS)
         except AgiError:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(channel.wait_hangup(), HANGUP_SETTLE_SECONDS)
@@ -232,6 +237,12 @@ class EmergencyIvr:
             # Another key after all (a menu key): another emergency, queued as one.
             return _SurgeOutcome(key)
         return _SurgeOutcome(None, about_alert=True, done=True)
+
+    async def _surge_get_data(self, channel: AgiChannel, prompt: str,
+                              wait_ms: int) -> tuple[str, bool]:
+        seconds = surge_rules.PROMPT_SECONDS + wait_ms / 1000
+        channel.extend_budget(seconds)
+        return await channel.get_data(prompt, wait_ms, 1, timeout=seconds)
 
     async def _information_heard(self, channel: AgiChannel, mode: SurgeMode) -> None:
         """The caller heard the information and was thanked: recorded, then hung up."""

@@ -33,6 +33,10 @@ OPERATOR_KEY = "0"         # after the information: a call-taker all the same
 ANNOUNCEMENT_WAIT_MS = 2000  # after the announcement, for key 8 (or a menu key)
 THANKS_WAIT_MS = 3000        # after the thanks, for key 0
 SYNTH_WAIT_SECONDS = 2.0     # a caller waits at most this for the alert's audio
+# A surge prompt may outlast the call budget (12 s) and the AGI reply timeout (15 s): the
+# caller is listening, not stuck. Each one gets this long, and the call's budget is
+# extended by as much; after the branch the menu gets a whole call budget again.
+PROMPT_SECONDS = 90.0
 # The recorded prompts (prompts/id/) played when the alert's own audio is not there.
 GENERIC_ANNOUNCEMENT = "surge-announcement"
 GENERIC_INFORMATION = "surge-information"

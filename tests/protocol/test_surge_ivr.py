@@ -65,6 +65,7 @@ class SurgeAsterisk(ScriptedAsterisk):
         if match := _ANY_GET_DATA.match(command):
             self.prompts.append((match[1], int(match[2])))
             menu = self._menu(match[1])
+            await asyncio.sleep(menu.seconds)
             if menu.hangup_after is None:
                 return menu.reply
             self.fake.send(*menu.reply)
@@ -105,14 +106,16 @@ class SurgeCall(Call):
 
 
 async def place(dial: Dial, menus: Mapping[str, Menu], *, surge: SurgeView | None = None,
-                audio: SurgeAudio | None = None, args: tuple[str, ...] = ARGS) -> SurgeCall:
+                audio: SurgeAudio | None = None, args: tuple[str, ...] = ARGS,
+                budget: float = 5.0) -> SurgeCall:
     records = Records()
     view = surge if surge is not None else Surge()
     ivr = EmergencyIvr(IvrSettings(prompts_dir="/prompts"), records, FAST,
                        surge=lambda: view, surge_audio=audio)
-    async with serving({dp.SCRIPT_EMERGENCY_IVR: ivr}, call_budget_seconds=5.0) as server:
+    async with serving({dp.SCRIPT_EMERGENCY_IVR: ivr}, call_budget_seconds=budget,
+                       reply_timeout_seconds=budget) as server:
         asterisk = SurgeAsterisk(await dial(server.port, args=args), menus)
-        seconds = await asterisk.serve(5.0 + STEP + SLACK)
+        seconds = await asterisk.serve(budget + rules.PROMPT_SECONDS + STEP + SLACK)
     return SurgeCall(asterisk, records, seconds)
 
 
@@ -224,3 +227,13 @@ async def test_callers_of_a_region_the_alert_does_not_cover_hear_no_announcement
     call = await place(dial, {"id/menu": Menu(pressed("1"))}, surge=Surge(None))
     assert [p for p, _ in call.asterisk.prompts] == ["id/menu"]
     routed_as(call, "1", "ambulance", "menu", 10)
+
+
+async def test_an_announcement_longer_than_the_call_budget_is_heard_to_the_end(
+        dial: Dial) -> None:
+    # 1.5 s of announcement against a 1 s call budget and reply timeout: the surge branch
+    # extends both, then the menu gets a whole budget of its own.
+    call = await place(dial, {ANNOUNCEMENT: Menu(TIMEOUT, seconds=1.5),
+                              "id/menu": Menu(pressed("2"), seconds=0.5)}, budget=1.0)
+    routed_as(call, "2", "fire", "menu", 10)
+    assert call.seconds >= 2.0
