@@ -125,7 +125,9 @@ class SurgeAudio:
 
     def _render(self, text: str, out: Path) -> None:
         assert self.media_dir is not None
-        self.media_dir.mkdir(parents=True, exist_ok=True)
+        # Only our own folder: the media folder is the operator's (the campaigns' too); if
+        # it is missing, the render fails and the generic prompt plays.
+        self.media_dir.mkdir(exist_ok=True)
         partial = out.with_name(out.stem + ".part.wav")
         self.render(text, partial)
         partial.chmod(0o644)

@@ -145,3 +145,12 @@ async def test_prepare_renders_before_the_first_caller_and_no_media_dir_means_ge
     nowhere = SurgeAudio("", "/ast", renders)
     nowhere.prepare(MODE)
     assert await nowhere.prompt(MODE, "announcement") is None
+
+
+async def test_a_missing_media_folder_is_not_made_the_generic_prompt_plays(
+        tmp_path: Path) -> None:
+    renders = Renders()
+    audio = SurgeAudio(str(tmp_path / "not-there"), "/ast", renders)
+    assert await audio.prompt(MODE, "announcement") is None
+    assert not (tmp_path / "not-there").exists() and renders.texts == []
+    await audio.close()
