@@ -125,8 +125,10 @@ class SurgeAudio:
 
     def _render(self, text: str, out: Path) -> None:
         assert self.media_dir is not None
-        # Only our own folder: the media folder is the operator's (the campaigns' too); if
-        # it is missing, the render fails and the generic prompt plays.
+        # The media folder (as a campaign's audio does) and our own in it, but never the
+        # folders above: without them (nothing installed there) the render fails and the
+        # generic prompt plays.
+        self.media_dir.parent.mkdir(exist_ok=True)
         self.media_dir.mkdir(exist_ok=True)
         partial = out.with_name(out.stem + ".part.wav")
         self.render(text, partial)

@@ -147,10 +147,14 @@ async def test_prepare_renders_before_the_first_caller_and_no_media_dir_means_ge
     assert await nowhere.prompt(MODE, "announcement") is None
 
 
-async def test_a_missing_media_folder_is_not_made_the_generic_prompt_plays(
+async def test_the_media_folder_is_made_but_never_the_folders_above_it(
         tmp_path: Path) -> None:
     renders = Renders()
-    audio = SurgeAudio(str(tmp_path / "not-there"), "/ast", renders)
-    assert await audio.prompt(MODE, "announcement") is None
-    assert not (tmp_path / "not-there").exists() and renders.texts == []
+    audio = SurgeAudio(str(tmp_path / "warnings"), "/ast", renders)
+    assert await audio.prompt(MODE, "announcement") is not None
+    assert (tmp_path / "warnings" / "surge").is_dir()
+    nowhere = SurgeAudio(str(tmp_path / "not-there" / "warnings"), "/ast", renders)
+    assert await nowhere.prompt(MODE, "announcement") is None
+    assert not (tmp_path / "not-there").exists() and renders.texts == [MODE.announcement]
     await audio.close()
+    await nowhere.close()
