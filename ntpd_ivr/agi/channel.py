@@ -41,6 +41,19 @@ class AgiChannel:
         # Once replies may be out of step with commands, every later command fails.
         self._broken: AgiError | None = None
         self._read_task: asyncio.Task[None] | None = None
+        # The session's call budget (the server's asyncio.timeout), for extend_budget.
+        self.deadline: asyncio.Timeout | None = None
+
+    def extend_budget(self, seconds: float | None = None) -> None:
+        """Hold this call at least `seconds` more (None: a whole call budget again), for a
+        long prompt the caller listens to (surge mode's announcement). Never shortens it."""
+        deadline = self.deadline
+        if deadline is None or deadline.when() is None:
+            return
+        limit = self._settings.call_budget_seconds if seconds is None else seconds
+        when = deadline.when()
+        assert when is not None
+        deadline.reschedule(max(when, asyncio.get_running_loop().time() + limit))
 
     @property
     def hung_up(self) -> bool:
@@ -102,18 +115,24 @@ class AgiChannel:
         if reply.result != "0":
             raise AgiError(f"ANSWER failed: {reply.text}")
 
-    async def stream_file(self, path: str, escape_digits: str = "") -> str:
-        """Play a prompt; return the escape digit pressed, or "" if it played to the end."""
-        reply = await self.command(f"STREAM FILE {quote(path)} {quote(escape_digits)}")
+    async def stream_file(self, path: str, escape_digits: str = "",
+                          timeout: float | None = None) -> str:  # noqa: ASYNC109
+        """Play a prompt; return the escape digit pressed, or "" if it played to the end.
+        `timeout` bounds the reply (a prompt longer than the usual reply timeout)."""
+        reply = await self.command(f"STREAM FILE {quote(path)} {quote(escape_digits)}",
+                                   timeout)
         code = _int_result(reply)
         if code < 0:
             # Asterisk sends -1 both for a missing file and for a hang-up during playback.
             raise AgiError(f"STREAM FILE {path} failed (missing file or hang-up): {reply.text}")
         return chr(code) if code else ""
 
-    async def get_data(self, path: str, timeout_ms: int, max_digits: int) -> tuple[str, bool]:
-        """Play a prompt and collect digits; return (digits, timed_out)."""
-        reply = await self.command(f"GET DATA {quote(path)} {int(timeout_ms)} {int(max_digits)}")
+    async def get_data(self, path: str, timeout_ms: int, max_digits: int,
+                       timeout: float | None = None) -> tuple[str, bool]:  # noqa: ASYNC109
+        """Play a prompt and collect digits; return (digits, timed_out). `timeout` bounds
+        the reply (a prompt longer than the usual reply timeout)."""
+        reply = await self.command(f"GET DATA {quote(path)} {int(timeout_ms)} {int(max_digits)}",
+                                   timeout)
         if reply.result == "-1":
             raise AgiError(f"GET DATA {path} failed (missing file or hang-up): {reply.text}")
         return reply.result or "", reply.data == "timeout"

@@ -217,6 +217,7 @@ class FastAgiServer:
         deadline = asyncio.timeout(budget)
         try:
             async with AgiChannel(request, reader, writer, self._settings) as channel:
+                channel.deadline = deadline  # a handler may extend it (extend_budget)
                 async with deadline:
                     # Admitted first: only a trusted peer's mistakes reach the log.
                     if not await self._admit(request, channel,

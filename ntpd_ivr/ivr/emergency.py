@@ -14,18 +14,29 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.channel import AgiChannel
+from ntpd_ivr.alerts.model import SurgeMode
 from ntpd_ivr.calls.values import CallStep, CallUpdate, RecordSink
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AgiError, AgiHangup
+from ntpd_ivr.ivr import surge as surge_rules
+from ntpd_ivr.ivr.surge import SurgeAudio, SurgeView
 from ntpd_ivr.location.service import from_dialplan, record_fields
 from ntpd_ivr.numbers import canonical_caller, trunk_number
 from ntpd_ivr.prank.model import STRIKE_FREE, Gate
 from ntpd_ivr.routing.config import RoutingConfig
-from ntpd_ivr.routing.engine import CallFacts, Decision, LiveState, LiveStateSource, route
+from ntpd_ivr.routing.engine import (
+    CallFacts,
+    Decision,
+    LiveState,
+    LiveStateSource,
+    identify_region,
+    route,
+)
 from ntpd_ivr.settings import IvrSettings
 
 # A record write must never hold a caller: past this, the caller goes on and we log.
@@ -68,12 +79,24 @@ class _HungUp(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class _SurgeOutcome:
+    digit: str | None          # the menu's key pressed in the surge branch; None: play the menu
+    about_alert: bool = False  # heard the information (key 8)
+    done: bool = False         # heard the information and left: no queue
+
+
 class EmergencyIvr:
     def __init__(self, settings: IvrSettings, records: RecordSink,
                  routing: RoutingConfig | Callable[[], RoutingConfig] | None = None,
                  live: LiveStateSource | None = None,
-                 prank: PrankCheck | None = None) -> None:
+                 prank: PrankCheck | None = None,
+                 surge: Callable[[], SurgeView | None] | None = None,
+                 surge_audio: SurgeAudio | None = None) -> None:
         self.settings = settings
+        # Surge mode (ntpd_ivr/alerts), read at call time: the alerts domain loads after us.
+        self._surge = surge or (lambda: None)
+        self.surge_audio = surge_audio
         self.prank = prank  # the prank policy (ntpd_ivr/prank); None: none
         self.records = records
         fixed = routing or RoutingConfig.minimal(settings.default_queue)
@@ -146,6 +169,110 @@ class EmergencyIvr:
                          timed_out=timed_out)
         return digit, timed_out
 
+    def _surge_mode(self, channel: AgiChannel, routing: RoutingConfig,
+                    facts: CallFacts) -> SurgeMode | None:
+        """Surge mode, if it is on for this caller's region; any fault: None (no surge)."""
+        try:
+            view = self._surge()
+            mode = view.current() if view is not None else None
+            if mode is None:
+                return None
+            region = identify_region(facts, routing)[0].key
+            return mode if surge_rules.surge_applies(mode, region, routing) else None
+        except Exception:
+            channel.log.exception("surge mode not read; the caller goes on to the menu")
+            return None
+
+    def _prompt(self, name: str) -> str:
+        return f"{self.settings.prompts_dir}/id/{name}"
+
+    async def _surge_audio(self, mode: SurgeMode, which: str, generic: str) -> tuple[str, bool]:
+        """The alert's own audio, or the recorded generic prompt: (prompt, synthesized)."""
+        spoken = None
+        if self.surge_audio is not None:
+            spoken = await self.surge_audio.prompt(mode, which)
+        return (spoken, True) if spoken else (self._prompt(generic), False)
+
+    async def _surge_branch(self, channel: AgiChannel, mode: SurgeMode) -> _SurgeOutcome:
+        """The announcement, and key 8's information. Raises _HungUp when the caller left;
+        any other fault: the menu, as without surge mode (a fault never keeps a caller
+        from a call-taker)."""
+        try:
+            outcome = await self._surge_prompts(channel, mode)
+            channel.extend_budget()  # the menu and the routing: a whole call budget again
+            return outcome
+        except (_HungUp, AgiHangup):
+            raise
+        except AgiError as exc:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(channel.wait_hangup(), HANGUP_SETTLE_SECONDS)
+            if channel.hung_up:
+                raise _HungUp from None
+            channel.log.error("surge prompt failed (%s); the caller goes on to the menu", exc)
+            self._step(channel, "surge.fault", error=str(exc)[:200])
+        except Exception as exc:
+            channel.log.exception("surge branch failed; the caller goes on to the menu")
+            self._step(channel, "surge.fault", error=f"{type(exc).__name__}: {exc}"[:200])
+        channel.extend_budget()
+        return _SurgeOutcome(None)
+
+    async def _surge_prompts(self, channel: AgiChannel, mode: SurgeMode) -> _SurgeOutcome:
+        prompt, synthesized = await self._surge_audio(mode, "announcement",
+                                                      surge_rules.GENERIC_ANNOUNCEMENT)
+        self._step(channel, "surge.announcement", alert_id=mode.alert_id,
+                   region=mode.region, synthesized=synthesized)
+        digit, _ = await self._surge_get_data(channel, prompt, surge_rules.ANNOUNCEMENT_WAIT_MS)
+        choice = surge_rules.announcement_choice(digit)
+        self._step(channel, "surge.input", digit=digit, choice=choice)
+        if choice != "information":
+            return _SurgeOutcome(digit or None)
+        prompt, synthesized = await self._surge_audio(mode, "information",
+                                                      surge_rules.GENERIC_INFORMATION)
+        self._step(channel, "surge.information", alert_id=mode.alert_id,
+                   synthesized=synthesized)
+        try:
+            channel.extend_budget(surge_rules.PROMPT_SECONDS)
+            key = await channel.stream_file(prompt, surge_rules.OPERATOR_KEY,
+                                            timeout=surge_rules.PROMPT_SECONDS)
+            if not key:
+                key, _ = await self._surge_get_data(channel, self._prompt(surge_rules.THANKS),
+                                                    surge_rules.THANKS_WAIT_MS)
+        except AgiError:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(channel.wait_hangup(), HANGUP_SETTLE_SECONDS)
+            if not channel.hung_up:
+                raise
+            key = ""  # hung up once informed: an information call all the same
+        self._step(channel, "surge.after-information", digit=key)
+        if key == surge_rules.OPERATOR_KEY:
+            return _SurgeOutcome(key, about_alert=True)
+        if key:
+            # Another key after all (a menu key): another emergency, queued as one.
+            return _SurgeOutcome(key)
+        return _SurgeOutcome(None, about_alert=True, done=True)
+
+    async def _surge_get_data(self, channel: AgiChannel, prompt: str,
+                              wait_ms: int) -> tuple[str, bool]:
+        seconds = surge_rules.PROMPT_SECONDS + wait_ms / 1000
+        channel.extend_budget(seconds)
+        return await channel.get_data(prompt, wait_ms, 1, timeout=seconds)
+
+    async def _information_heard(self, channel: AgiChannel, mode: SurgeMode) -> None:
+        """The caller heard the information and was thanked: recorded, then hung up."""
+        self._record(channel, ivr_digit=surge_rules.INFORMATION_KEY,
+                     category=surge_rules.INFORMATION_OUTCOME,
+                     route_reason=surge_rules.INFORMATION_OUTCOME)
+        await self._durable(channel)
+        channel.log.info("caller heard surge information of alert %s; hanging up",
+                         mode.alert_id)
+        if channel.hung_up:
+            return
+        try:
+            await channel.command("HANGUP")
+        except AgiError:
+            # Not hung up: the dialplan's fallback queue takes the caller, a human after all.
+            channel.log.exception("hang-up after the surge information failed")
+
     async def __call__(self, channel: AgiChannel) -> None:
         try:
             await self._answer(channel)
@@ -172,6 +299,8 @@ class EmergencyIvr:
         budget = routing.ivr
         digit: str | None = None
         english = False
+        surge_mode: SurgeMode | None = None
+        about_alert = False
         gate = Gate(STRIKE_FREE)
         try:
             if self.prank is not None:
@@ -184,9 +313,19 @@ class EmergencyIvr:
                     return
                 digit = gate.escape_digit
             if dialed not in routing.legacy_numbers and digit is None:
-                wait_ms = int(min(budget.prompt_timeout_ms,
-                                  (budget.max_seconds_in_ivr - budget.menu_seconds) * 1000))
-                digit, _ = await self._menu(channel, budget.language, max(wait_ms, MIN_WAIT_MS))
+                surge_mode = self._surge_mode(channel, routing, CallFacts(
+                    trunk=trunk, dialed=dialed, caller=caller, digit=None, at=utcnow()))
+                if surge_mode is not None:
+                    outcome = await self._surge_branch(channel, surge_mode)
+                    if outcome.done:
+                        await self._information_heard(channel, surge_mode)
+                        return
+                    digit, about_alert = outcome.digit, outcome.about_alert
+                if digit is None:
+                    wait_ms = int(min(budget.prompt_timeout_ms,
+                                      (budget.max_seconds_in_ivr - budget.menu_seconds) * 1000))
+                    digit, _ = await self._menu(channel, budget.language,
+                                                max(wait_ms, MIN_WAIT_MS))
                 if budget.english_key and digit == budget.english_key:
                     left = budget.max_seconds_in_ivr - (time.monotonic() - started)
                     wait_ms = int(min(budget.prompt_timeout_ms,
@@ -212,6 +351,13 @@ class EmergencyIvr:
                 self._step(channel, "prank.priority", **adjusted)
             if digit:
                 self.prank.dtmf(request.uniqueid)
+        if surge_mode is not None:
+            try:
+                decision, surge_detail = surge_rules.surge_priority(decision, routing,
+                                                                    about_alert)
+                self._step(channel, "surge.priority", **surge_detail)
+            except Exception:
+                channel.log.exception("surge priority failed; the category's priority stays")
         channel.log.info(
             "from %s on %s: digit=%r region=%s(%s) -> queue=%s (%s) category=%s "
             "priority=%d (%s) agency=%s (%s)", request.caller_number or "-",

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import aiohttp
+import pytest
 from sqlalchemy import select
 
 from ntpd_ivr.calls.tables import Call, CallEvent
@@ -77,3 +79,19 @@ async def dial(stack: DevStack, number: str, digit: str | None, *, dialed: str =
         place_call, f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0, dialed=dialed,
         digit=digit, caller=number, digit_delay_ms=delay_ms, timeout=60)
     assert result.ok, result.output[-3000:]
+
+
+@pytest.fixture
+async def supervisor(stack: DevStack) -> AsyncIterator[tuple[aiohttp.ClientSession, str, str]]:
+    """The stack's supervisor logged in to the controller's web app: (session, base URL,
+    CSRF token for the next unsafe request)."""
+    base = f"http://127.0.0.1:{stack.layout.web_port}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"{base}/api/csrf") as reply:
+            token = (await reply.json())["csrf_token"]
+        async with http.post(f"{base}/login", json={
+                "user": "supervisor", "password": stack.secrets["web_supervisor_password"]},
+                headers={"X-CSRF-Token": token}) as reply:
+            assert reply.status == 200, await reply.text()
+            token = (await reply.json())["csrf_token"]
+        yield http, base, token

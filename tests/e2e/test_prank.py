@@ -11,7 +11,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,20 +122,6 @@ def call(stack: DevStack, number: str, digit: str | None, *, scenario: str | Non
 async def hang_up_in_menu(stack: DevStack, number: str) -> None:
     await asyncio.to_thread(call, stack, number, None, scenario="caller-hangup-in-menu.xml",
                             delay_ms=1500)
-
-
-@pytest.fixture
-async def supervisor(stack: DevStack) -> AsyncIterator[tuple[aiohttp.ClientSession, str, str]]:
-    base = f"http://127.0.0.1:{stack.layout.web_port}"
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.get(f"{base}/api/csrf") as reply:
-            token = (await reply.json())["csrf_token"]
-        async with http.post(f"{base}/login", json={
-                "user": "supervisor", "password": stack.secrets["web_supervisor_password"]},
-                headers={"X-CSRF-Token": token}) as reply:
-            assert reply.status == 200, await reply.text()
-            token = (await reply.json())["csrf_token"]
-        yield http, base, token
 
 
 async def test_repeated_silent_calls_warn_then_deprioritise_then_block_with_escape(

@@ -33,6 +33,7 @@ from ntpd_ivr.i18n import (
 from ntpd_ivr.i18n.tools import TEMPLATE, missing, template
 from ntpd_ivr.i18n.tools import used_ids as extract_used_ids
 from ntpd_ivr.incidents import model as incidents
+from ntpd_ivr.ivr import surge
 from ntpd_ivr.wall.model import TAKER_STATES
 from ntpd_ivr.workspace.model import PAUSE_REASONS
 
@@ -43,7 +44,9 @@ INSTANT = "2026-12-07T05:24:07.610593+00:00"
 ROUTE_REASONS = ("did", "caller-prefix", "trunk", "default", "english-requested", "no-input",
                  "operator-requested", "menu", "invalid-input", "regional",
                  "live-state-unknown", "overflow-no-call-taker", "overflow-wait", "direct",
-                 "no-agency")
+                 "no-agency",
+                 # the IVR's surge-mode outcomes (ivr/surge.py)
+                 surge.INFORMATION_OUTCOME, surge.INFORMATION_OPERATOR)
 CODES: dict[str, tuple[str, ...]] = {
     "call": calls.DISPOSITIONS,
     "disposition": incidents.DISPOSITIONS,
