@@ -140,6 +140,8 @@ async def test_prepare_renders_before_the_first_caller_and_no_media_dir_means_ge
     audio.prepare(MODE)
     audio.prepare(None)
     assert await audio.prompt(MODE, "announcement") is not None
+    # Both renders were started by prepare(); the second may still be on its thread.
+    assert await audio.prompt(MODE, "information") is not None
     assert sorted(renders.texts) == sorted([MODE.announcement, MODE.information])
     await audio.close()
     nowhere = SurgeAudio("", "/ast", renders)
