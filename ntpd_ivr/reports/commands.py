@@ -25,7 +25,8 @@ def iso_time(text: str) -> datetime:
 def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], Any]) -> int:
     from ntpd_ivr.db.session import make_engine
     from ntpd_ivr.incidents import commitments
-    from ntpd_ivr.reports.model import compute_figures
+    from ntpd_ivr.reports.grouped import load_text_rows
+    from ntpd_ivr.reports.model import compute_figures, text_figures
     from ntpd_ivr.reports.report import render
     from ntpd_ivr.reports.repository import load_rows
     from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
@@ -45,11 +46,14 @@ def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], An
             rows = await load_rows(engine, args.start, args.to, args.region)
             dispatches = await commitments.load_dispatches(engine, args.start, args.to,
                                                            region=args.region)
+            texts = (text_figures(await load_text_rows(engine, args.start, args.to,
+                                                       args.region))
+                     if args.format == "table" else None)
         finally:
             await engine.dispose()
         agencies = commitments.compute(dispatches, routing)
         return render(compute_figures(rows), args.format, start=args.start, end=args.to,
-                      region=args.region, agencies=agencies)
+                      region=args.region, agencies=agencies, texts=texts)
 
     print(asyncio.run(run()))
     return 0

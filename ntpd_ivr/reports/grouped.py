@@ -46,6 +46,7 @@ from ntpd_ivr.reports.model import (
     text_figures,
     to_json,
 )
+from ntpd_ivr.reports.report import texts_table
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.texts.tables import TextSession
 
@@ -253,6 +254,8 @@ def to_table(report: GroupedReport) -> str:
                    f"{line['dispatches']:>4} "
                    f"{_short(line['dispatch_accept_within_pct'], '%'):>9} "
                    f"{_short(line['dispatch_on_scene_within_pct'], '%'):>9}")
+    if report.texts is not None:
+        out += ["", *texts_table(report.texts)]
     return "\n".join(out)
 
 

@@ -14,7 +14,14 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ntpd_ivr.reports import grouped
-from ntpd_ivr.reports.model import COLUMNS, GROUPINGS, GroupedReport, parse_query, to_json
+from ntpd_ivr.reports.model import (
+    COLUMNS,
+    GROUPINGS,
+    TEXT_COLUMNS,
+    GroupedReport,
+    parse_query,
+    to_json,
+)
 from ntpd_ivr.reports.repository import ReportSource
 from ntpd_ivr.reports.svg import bar_chart, line_chart
 from ntpd_ivr.web.app import protect, refuse
@@ -53,7 +60,7 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
              "within": str(report.within), **({"region": report.region}
                                                if report.region else {})}
     return render(request, "reports.html", report=report, groupings=GROUPINGS,
-                  columns=COLUMNS,
+                  columns=COLUMNS, text_columns=TEXT_COLUMNS,
                   charts=charts(report, lambda key: t(key, n=report.within)),
                   csv_url=request.app.router["reports-csv"].url_for().with_query(query),
                   json_url=request.app.router["reports-json"].url_for().with_query(query))

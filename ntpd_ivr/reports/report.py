@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from ntpd_ivr.i18n import translator
 from ntpd_ivr.incidents.commitments import AgencyFigures, flat, render_table
@@ -17,8 +18,25 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:g}{unit}"
 
 
+def texts_table(texts: Mapping[str, Any]) -> list[str]:
+    """The text sessions' figures (model.text_figures) as the table's lines: the CLI's
+    table, with and without --by."""
+    lines = ["112 by text (SMS sessions opened in the period; not in the call figures)",
+             f"  sessions                     {texts['sessions']}",
+             f"  taken by a call-taker        {texts['taken']}",
+             f"  unanswered (offer timed out) {texts['unanswered']}",
+             f"  replied                      {texts['replied']}",
+             f"  still in progress            {texts['in_progress']}",
+             f"  first reply p50              {_fmt(texts['first_reply_p50_seconds'], ' s')}",
+             f"  first reply p90              {_fmt(texts['first_reply_p90_seconds'], ' s')}",
+             "  by category:"]
+    lines += [f"    {name:<26} {count}" for name, count in texts["by_category"].items()]
+    return lines
+
+
 def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
-           region: str | None, agencies: Sequence[AgencyFigures] = ()) -> str:
+           region: str | None, agencies: Sequence[AgencyFigures] = (),
+           texts: Mapping[str, Any] | None = None) -> str:
     if fmt == "json":
         return json.dumps({"from": start.isoformat(), "to": end.isoformat(),
                            "region": region, **figures.as_dict(),
@@ -62,4 +80,6 @@ def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
         lines.append(f"  {title}:")
         lines += [f"    {words.code(kind, name) if kind else name:<26} {count}"
                   for name, count in counts.items()]
+    if texts is not None:
+        lines += ["", *texts_table(texts)]
     return "\n".join([*lines, "", render_table(agencies)])

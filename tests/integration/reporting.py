@@ -25,6 +25,7 @@ from ntpd_ivr.ops import metrics as ops_metrics
 from ntpd_ivr.reports import http as reports_http
 from ntpd_ivr.reports.repository import ReportSource
 from ntpd_ivr.routing.config import load_routing_config
+from ntpd_ivr.texts.tables import TextSession
 from tests.protocol.webtools import Client, serving_web
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
@@ -56,7 +57,7 @@ async def seed(engine: AsyncEngine, truncate: bool = True) -> None:
         if truncate:
             await conn.execute(text(
                 "TRUNCATE calls, dispatches, call_dispositions, incidents, audit_events, "
-                "api_tokens, feed_outbox RESTART IDENTITY"))
+                "api_tokens, feed_outbox, text_sessions, text_messages RESTART IDENTITY"))
         calls = []
         for n, (hours, answer, extra) in enumerate([
                 (0, 4, {}), (1, 12, {}), (2, None, {}), (3, 25, {"category": "medical"}),
@@ -95,6 +96,39 @@ async def seed(engine: AsyncEngine, truncate: bool = True) -> None:
              "mode": "notify", "status": "accepted", "proposed": True,
              "created_at": T0 + timedelta(hours=3, minutes=2), "created_by": "ani",
              "accepted_at": T0 + timedelta(hours=3, minutes=5), "on_scene_at": None}])
+
+
+# The text sessions seed_texts() writes, as the report's `texts` must count them: two
+# replied after 42 s and 90 s (p50 42, p90 90 by nearest rank), one whose offer timed out.
+TEXTS = {"sessions": 3, "taken": 2, "unanswered": 1, "replied": 2, "in_progress": 0,
+         "first_reply_p50_seconds": 42.0, "first_reply_p90_seconds": 90.0,
+         "by_category": {"fire": 2, "medical": 1}}
+
+
+async def seed_texts(engine: AsyncEngine) -> None:
+    """Three ended text sessions (calls rows of medium sms, with their text_sessions row)
+    in the seed's period; in none of the voice figures."""
+    sessions = [(1, 5, 20, 42, None, "fire"), (2, 25, 60, 90, None, "medical"),
+                (3, 30, None, None, 120, "fire")]
+    async with engine.begin() as conn:
+        for n, hours, taken, reply, unanswered, category in sessions:
+            at = T0 + timedelta(hours=hours)
+            uniqueid, number = f"sms-report-{n}", f"+62812777700{n:02d}"
+
+            def after(seconds: int | None, at: datetime = at) -> datetime | None:
+                return None if seconds is None else at + timedelta(seconds=seconds)
+
+            await conn.execute(insert(Call).values(
+                uniqueid=uniqueid, caller_number=number, dialed="112", arrived_at=at,
+                region="palembang", category=category, medium="sms",
+                ended_at=at + timedelta(minutes=10),
+                answered_at=after(taken), answered_by="taker-1" if taken else None,
+                disposition="answered" if taken else "abandoned-in-queue"))
+            await conn.execute(insert(TextSession).values(
+                uniqueid=uniqueid, caller_number=number, opened_at=at, taken_at=after(taken),
+                taken_by="ani" if taken else None, first_reply_at=after(reply),
+                unanswered_at=after(unanswered), ended_at=at + timedelta(minutes=10),
+                ended_by="ani"))
 
 
 def eido_subscriptions(engine: AsyncEngine) -> Subscriptions:

@@ -14,13 +14,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.reporting import END, EXAMPLE, START, seed, serving_center
+from tests.integration.reporting import (
+    END,
+    EXAMPLE,
+    START,
+    TEXTS,
+    seed,
+    seed_texts,
+    serving_center,
+)
 from tests.protocol.webtools import Client, log_in
 
 QUERY = {"from": START.isoformat(), "to": END.isoformat()}
 
 
-async def cli_report(engine: AsyncEngine, tmp_path: Path, by: str, fmt: str,
+async def cli_report(engine: AsyncEngine, tmp_path: Path, by: str | None, fmt: str,
                      *extra: str) -> str:
     url = engine.url.render_as_string(hide_password=False)
     settings = tmp_path / "ntpd-ivr.toml"
@@ -29,7 +37,8 @@ async def cli_report(engine: AsyncEngine, tmp_path: Path, by: str, fmt: str,
                         f'[web]\nusers_file = "{tmp_path / "users.toml"}"\n', encoding="utf-8")
     done = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ntpd_ivr", "report", "--config", str(settings),
-        "--from", QUERY["from"], "--to", QUERY["to"], "--by", by, "--format", fmt, *extra,
+        "--from", QUERY["from"], "--to", QUERY["to"], *(("--by", by) if by else ()),
+        "--format", fmt, *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(done.communicate(), 60)
     assert done.returncode == 0, err.decode()
@@ -48,14 +57,33 @@ def page_table(html: str) -> list[list[str]]:
     return [re.findall(r'<td data-column="[^"]+">(.*?)</td>', row) for row in rows]
 
 
+def page_texts(html: str) -> dict[str, object]:
+    """The page's "Pesan teks (SMS)" section as the JSON's `texts` ("-" for none)."""
+    section = html.split('id="report-texts"', 1)[1]
+    shown: dict[str, object] = dict(
+        re.findall(r'<td data-figure="([a-z0-9_]+)">(.*?)</td>', section.split("</table>")[0]))
+    shown["by_category"] = dict(re.findall(
+        r'<tr data-category="([^"]+)"><td>[^<]*</td><td data-figure="sessions">(\d+)</td>',
+        section))
+    return shown
+
+
+def as_shown(texts: dict[str, object]) -> dict[str, object]:
+    """The JSON's `texts` as the page prints them."""
+    return {k: ({c: str(n) for c, n in v.items()} if isinstance(v, dict)
+                else "-" if v is None else str(v)) for k, v in texts.items()}
+
+
 @pytest.mark.parametrize("by", ["day", "agency", "calltaker"])
 async def test_page_csv_json_api_and_cli_agree(db_engine: AsyncEngine, tmp_path: Path,
                                                by: str) -> None:
     await seed(db_engine)
+    await seed_texts(db_engine)
     async with serving_center(db_engine, tmp_path) as (client, _):
-        cli_csv, cli_json = await asyncio.gather(
+        cli_csv, cli_json, cli_table = await asyncio.gather(
             cli_report(db_engine, tmp_path, by, "csv", "--within", "15"),
-            cli_report(db_engine, tmp_path, by, "json", "--within", "15"))
+            cli_report(db_engine, tmp_path, by, "json", "--within", "15"),
+            cli_report(db_engine, tmp_path, by, "table", "--within", "15"))
         await log_in(client, "budi")
         web_csv = await fetch(client, "/reports/figures.csv", by=by, within="15")
         web_json = await fetch(client, "/reports/figures.json", by=by, within="15")
@@ -73,6 +101,12 @@ async def test_page_csv_json_api_and_cli_agree(db_engine: AsyncEngine, tmp_path:
     assert page.count('<rect class="chart-bar"') == len(figures["groups"])
     assert page.count('<circle class="chart-point"') == sum(
         1 for g in figures["groups"] if g["answered_within_n_pct"] is not None)
+    # The text sessions: their own figures, the same in the JSON, on the page and in the
+    # CLI's table; in none of the calls' (the 12 voice calls below).
+    assert figures["texts"] == TEXTS
+    assert page_texts(page) == as_shown(TEXTS)
+    assert "Pesan teks (SMS)" in page and "Balasan pertama p90 (d)" in page
+    assert_texts_table(cli_table)
     if by == "day":
         # 12 calls over three WIB days (UTC+7): 01:00 UTC on the 27th is 08:00 WIB.
         assert [g["group"] for g in figures["groups"]] == [
@@ -81,6 +115,27 @@ async def test_page_csv_json_api_and_cli_agree(db_engine: AsyncEngine, tmp_path:
         assert figures["total"]["prank"] == 1 and figures["total"]["ghost"] == 1
     if by == "calltaker":
         assert [g["group"] for g in figures["groups"]] == ["ani", "taker-9", "unanswered"]
+
+
+def assert_texts_table(table: str) -> None:
+    """The CLI table's text-session lines show TEXTS."""
+    lines = table.split("112 by text", 1)[1].splitlines()
+    shown = {line[:31].strip(): line[31:].strip() for line in lines[1:9]}
+    assert shown == {"sessions": "3", "taken by a call-taker": "2",
+                     "unanswered (offer timed out)": "1", "replied": "2",
+                     "still in progress": "0", "first reply p50": "42 s",
+                     "first reply p90": "90 s", "by category:": ""}
+    assert [line.split() for line in lines[9:11]] == [["fire", "2"], ["medical", "1"]]
+
+
+async def test_the_cli_totals_table_shows_the_text_sessions(db_engine: AsyncEngine,
+                                                             tmp_path: Path) -> None:
+    """`ntpd-ivr report` without --by: the period's totals, then the text sessions'."""
+    await seed(db_engine)
+    await seed_texts(db_engine)
+    table = await cli_report(db_engine, tmp_path, None, "table")
+    assert "  offered                      12" in table  # the voice calls only
+    assert_texts_table(table)
 
 
 async def test_bad_report_queries_are_refused(db_engine: AsyncEngine, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from ntpd_ivr.reports.grouped import (
     to_csv,
     to_table,
 )
-from ntpd_ivr.reports.model import COLUMNS, CallRow
+from ntpd_ivr.reports.model import COLUMNS, CallRow, TextRow, text_figures
 from ntpd_ivr.reports.svg import bar_chart, line_chart
 from ntpd_ivr.routing.config import load_routing_config
 
@@ -117,3 +118,24 @@ def test_agency_groups_calls_by_their_incidents_dispatches() -> None:
 def test_round_ticks(peak: float, ticks: list[str]) -> None:
     svg = parse(bar_chart("t", ["a"], [peak]))
     assert [t.text for t in svg.findall(f"{SVG}text[@class='tick']")] == ticks
+
+
+def test_the_table_shows_the_text_sessions_after_the_groups() -> None:
+    """`ntpd-ivr report --by ... --format table`: the calls' lines, then the text
+    sessions' figures (a "-" for a time with no reply to measure)."""
+    report = compute_report([abandoned(LATE)], [], by="day", within=20, config=CONFIG,
+                            start=LATE, end=NEXT_DAY + timedelta(hours=1))
+    assert "112 by text" not in to_table(report)  # no texts block: none shown
+    replied = [TextRow(arrived_at=LATE, category="fire", ended_at=NEXT_DAY,
+                       taken_at=LATE + timedelta(seconds=5),
+                       first_reply_at=LATE + timedelta(seconds=s)) for s in (30, 75, 12)]
+    lines = to_table(dataclasses.replace(report, texts=text_figures(
+        [*replied, TextRow(arrived_at=NEXT_DAY, unanswered_at=NEXT_DAY)]))).splitlines()
+    texts = lines[lines.index("") + 1:]
+    assert texts[0].startswith("112 by text")
+    assert [line.split()[-1] for line in texts[1:8]] == ["4", "3", "1", "3", "1", "s", "s"]
+    assert texts[6].split()[-2:] == ["30", "s"] and texts[7].split()[-2:] == ["75", "s"]
+    assert [line.split() for line in texts[9:]] == [["fire", "3"], ["unclassified", "1"]]
+    empty = to_table(dataclasses.replace(report, texts=text_figures([]))).splitlines()
+    assert empty[-3].split()[-1] == "-" and empty[-2].split()[-1] == "-"
+    assert empty[-1] == "  by category:"
