@@ -37,6 +37,7 @@ from ntpd_ivr.reports import plugin as reports
 from ntpd_ivr.routing.reload import remove_pid_file, write_pid_file
 from ntpd_ivr.settings import Settings
 from ntpd_ivr.sms import plugin as sms
+from ntpd_ivr.transfer import plugin as transfer
 from ntpd_ivr.wall import plugin as wall
 from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import init as init_web
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 PLUGINS: tuple[Callable[[Core], Plugin], ...] = (
     incidents.load, dispatch.load, calls.load, workspace.load, campaigns.load, prank.load,
     ivr.load, wall.load, callbacks.load, peer.load, recordings.load, reports.load,
-    feed.load, api.load, eido.load, ops.load, sms.load, location.load)
+    feed.load, api.load, eido.load, ops.load, sms.load, location.load, transfer.load)
 
 
 class Service:

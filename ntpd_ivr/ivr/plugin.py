@@ -5,10 +5,14 @@ from __future__ import annotations
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.server import Handler
 from ntpd_ivr.calls.confirm import AgiRecords
-from ntpd_ivr.core import Core, Plugin
-from ntpd_ivr.ivr.emergency import EmergencyIvr
+from ntpd_ivr.core import Core, Key, Plugin
+from ntpd_ivr.ivr.emergency import EmergencyIvr, TransferLink
 from ntpd_ivr.prank.ivr import PrankGate
 from ntpd_ivr.prank.plugin import PRANK
+
+# The EIDO a neighbouring center sent, linked to its transferred call: provided by the
+# transfer plugin (loaded later), read at each call.
+TRANSFER_LINK: Key[TransferLink] = Key("transfer-link")
 
 
 def build_routes(ivr: Handler) -> dict[str, Handler]:
@@ -21,5 +25,6 @@ def load(core: Core) -> Plugin:
     # The IVR's records never say who the caller is: AMI does (calls/confirm.py). It reads
     # the live routing config through the core's getter (a reload applies to new calls).
     ivr = EmergencyIvr(settings, AgiRecords(core.records), core.routing, core.queue_monitor,
-                       prank=PrankGate(core.services[PRANK], settings.prompts_dir))
+                       prank=PrankGate(core.services[PRANK], settings.prompts_dir),
+                       transfer=lambda: core.services.get(TRANSFER_LINK))
     return Plugin("ivr", agi_scripts=build_routes(ivr))

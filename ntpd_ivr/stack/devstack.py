@@ -20,7 +20,7 @@ from ntpd_ivr.ami.accounts import CONTROLLER, RELOAD
 from ntpd_ivr.db.migrate import upgrade
 from ntpd_ivr.ivr.prompts import render_prompts
 from ntpd_ivr.routing.config import load_routing_config
-from ntpd_ivr.routing.render import rendered_files
+from ntpd_ivr.routing.render import rendered_files, write_generated
 from ntpd_ivr.settings import SmsSettings
 from ntpd_ivr.stack.asterisk import AsteriskInstance, find_or_build_asterisk
 from ntpd_ivr.stack.kannel import FakeSmsc, Kannel, KannelConfig
@@ -368,7 +368,7 @@ link_base_url = "http://{LOOPBACK}:{self.layout.location_ports[1]}"
                        str(self.takers_file), etc)
         for path, text in rendered_files(load_routing_config(self.routing_file),
                                          etc, etc).items():
-            path.write_text(text, encoding="utf-8")
+            write_generated(path, text)
 
     def up(self) -> None:
         install = find_or_build_asterisk()
