@@ -27,7 +27,7 @@ def load(core: Core) -> Plugin:
     settings = core.settings.transfer
     if not settings.enabled:
         return Plugin("transfer")
-    receiver = TransferReceiver(store, core.routing, rate_per_minute=settings.rate_per_minute)
+    receiver = TransferReceiver(store.store, core.routing, rate_per_minute=settings.rate_per_minute)
     listener = Listener(transfer_app(receiver), settings.host, settings.port)
 
     async def start() -> None:

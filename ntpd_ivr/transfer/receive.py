@@ -27,7 +27,7 @@ import hmac
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -49,6 +49,10 @@ PATH = "/eido/transfers"
 JSON_TYPES = ("application/json", "application/emergency.eido+json")
 # A call names an EIDO posted at most this long before it (the sender calls at once).
 LINK_WINDOW = timedelta(minutes=10)
+
+
+# TransferStore.store: (neighbour key, the EIDO read, its text) -> the reference.
+SaveEido = Callable[[str, IncomingIncident, str], Awaitable[str]]
 
 
 class TransferStore:
@@ -104,12 +108,12 @@ def neighbours_of(routing: RoutingConfig) -> dict[str, Neighbour]:
 
 
 class TransferReceiver:
-    """The listener's state: the live routing config (who the neighbours are), the store,
+    """The listener's state: the live routing config (who the neighbours are), the save,
     the limit and the counts (shown in /health)."""
 
-    def __init__(self, store: TransferStore, routing: Callable[[], RoutingConfig], *,
+    def __init__(self, save: SaveEido, routing: Callable[[], RoutingConfig], *,
                  rate_per_minute: int) -> None:
-        self.store = store
+        self.save = save
         self.routing = routing
         self.limit = RateLimit(rate_per_minute)
         self.counts: Counter[str] = Counter()
@@ -163,7 +167,7 @@ class TransferReceiver:
         except EidoRefused as exc:
             return self.refuse(400, str(exc))
         try:
-            reference = await self.store.store(neighbour.key, incoming, body.decode("utf-8"))
+            reference = await self.save(neighbour.key, incoming, body.decode("utf-8"))
         except SQLAlchemyError as exc:
             log.error("transfer EIDO from %s not stored: %s", neighbour.key, exc)
             return web.json_response({"error": "unavailable", "reason": "not stored"},
