@@ -15,23 +15,16 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "routing.example.toml
 TOKEN = "banyuasin-token-0123456789-abcdefgh"
 OTHER_TOKEN = "musirawas-token-0123456789-abcdefgh"
 SIP_PASSWORD = "musirawas-sip-0123456789-abcdefgh"
+# Inline tables: the same keys as docs/eido.md's [regions.<r>.neighbours.<name>] tables.
 NEIGHBOURS = """
-[regions.muba.neighbours.banyuasin]
-name = "Banyuasin Siaga 112"
-level = "kabupaten"
-trunk = "center-banyuasin"
-match = ["127.0.0.5"]
-eido_url = "http://127.0.0.5:13092/eido/transfers"
-token_file = "secrets/banyuasin.token"
-
-[regions.muba.neighbours.musi-rawas]
-name = "Musi Rawas Siaga 112"
-trunk = "center-musi-rawas"
-identify_by = "credentials"
-username = "muba-musirawas"
-password_file = "secrets/musirawas.sip"
-eido_url = "http://127.0.0.41:13092/eido/transfers"
-token_file = "secrets/musirawas.token"
+[regions.muba.neighbours]
+banyuasin = { name = "Banyuasin Siaga 112", level = "kabupaten", trunk = "center-banyuasin", \
+match = ["127.0.0.5"], eido_url = "http://127.0.0.5:13092/eido/transfers", \
+token_file = "secrets/banyuasin.token" }
+musi-rawas = { name = "Musi Rawas Siaga 112", trunk = "center-musi-rawas", \
+identify_by = "credentials", username = "muba-musirawas", \
+password_file = "secrets/musirawas.sip", \
+eido_url = "http://127.0.0.41:13092/eido/transfers", token_file = "secrets/musirawas.token" }
 """
 
 
