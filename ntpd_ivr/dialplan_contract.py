@@ -15,6 +15,8 @@ SCRIPT_EMERGENCY_IVR: Final = "emergency-ivr"
 # --- Dialplan contexts ----------------------------------------------------------------
 CONTEXT_FROM_OPERATOR: Final = "from-operator"      # operator trunks land here
 CONTEXT_FROM_NEIGHBOUR: Final = "from-neighbour"    # other 112 centers' trunks (transfers)
+# Where a 112 caller's channel starts (its Newchannel): a call the records follow.
+CALLER_CONTEXTS: Final = frozenset({CONTEXT_FROM_OPERATOR, CONTEXT_FROM_NEIGHBOUR})
 CONTEXT_EMERGENCY: Final = "ntpd-emergency"         # answer, IVR, queue
 CONTEXT_FALLBACK: Final = "ntpd-fallback"           # controller unreachable or failed
 CONTEXT_FROM_TAKERS: Final = "from-takers"          # call-taker softphones
