@@ -30,9 +30,10 @@ def transferred_pop(uniqueid: str) -> dict[str, Any]:
 
 def test_the_desk_shows_the_incident_the_first_center_sent(
         page: Page, web: RunningWeb, request: pytest.FixtureRequest) -> None:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     log_in(page, web, "eka")
+    errors: list[str] = []  # on the desk's page: console errors and uncaught exceptions
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(web.url("/workspace"))
     expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
     uniqueid = "1795970000.21"
