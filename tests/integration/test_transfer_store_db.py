@@ -4,34 +4,26 @@ reads it back by the call."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.eido.model import read
-from ntpd_ivr.settings import DatabaseSettings
 from ntpd_ivr.transfer.receive import LINK_WINDOW, TransferStore
 from ntpd_ivr.transfer.tables import TransferIn
 from tests.transfer_fixtures import REMOTE_CALL_ID, eido_bytes
-
-if TYPE_CHECKING:
-    from tests.conftest import RunningPostgres
 
 CATEGORIES = ("ambulance", "fire", "police", "sar", "disaster", "unclassified")
 
 
 @pytest.fixture
-async def engine(postgres: RunningPostgres) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(DatabaseSettings(url=postgres.url))
-    async with engine.begin() as conn:
+async def engine(db_engine: AsyncEngine) -> AsyncEngine:
+    """The shared test database (tests/conftest.py), without earlier tests' transfers."""
+    async with db_engine.begin() as conn:
         await conn.execute(text("DELETE FROM transfers_in"))
-    yield engine
-    await engine.dispose()
+    return db_engine
 
 
 async def test_an_eido_links_to_one_call_of_the_neighbour_that_sent_it(
