@@ -12,13 +12,17 @@ from pathlib import Path
 import pytest
 
 from ntpd_ivr import dialplan_contract as dp
+from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.routing.reload import render_into
 from ntpd_ivr.routing.render import REPO_ROOT, check, rendered_files, write_generated
+from ntpd_ivr.settings import load_settings
 from ntpd_ivr.transfer.config import NEIGHBOURS_NAME, render_neighbours
 from ntpd_ivr.transfer.model import neighbour_of, reference_of
 from tests.transfer_fixtures import SIP_PASSWORD, routing_with_neighbours
 
 REF = "0123456789abcdef0123456789abcdef"
+# What settings require besides (an AMI secret, a database).
+ENVIRON = {"NTPD_IVR_AMI_SECRET": "x" * 16, "NTPD_IVR_DATABASE_URL": "postgresql+asyncpg://u@h/d"}
 
 
 def test_a_neighbours_trunk_names_its_center_and_region(tmp_path: Path) -> None:
@@ -111,3 +115,17 @@ def test_the_neighbour_context_cannot_dial_out_and_only_enters_the_emergency_flo
     pjsip = (REPO_ROOT / "asterisk-conf" / "pjsip.conf").read_text()
     template = pjsip.split("[neighbour-trunk](!)", 1)[1].split("\n\n", 1)[0]
     assert f"context = {dp.CONTEXT_FROM_NEIGHBOUR}" in template
+
+
+@pytest.mark.parametrize(("transfer", "error"), [
+    ({"enabled": True, "port": 0}, "transfer.port must be 1-65535"),
+    ({"enabled": True, "host": "localhost"}, "transfer.host must be an IP address"),
+    ({"enabled": True, "rate_per_minute": 0}, "transfer.rate_per_minute must be positive"),
+])
+def test_the_transfer_listeners_settings_are_checked(transfer: dict[str, object],
+                                                     error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        load_settings(None, environ=ENVIRON,
+                      overrides={"transfer": transfer})
+    assert load_settings(None, environ=ENVIRON,
+                         overrides={"transfer": {"port": 0}}).transfer.enabled is False
