@@ -39,6 +39,7 @@ from ntpd_ivr.routing.reload import remove_pid_file, write_pid_file
 from ntpd_ivr.settings import Settings
 from ntpd_ivr.sms import plugin as sms
 from ntpd_ivr.texts import plugin as texts
+from ntpd_ivr.transfer import plugin as transfer
 from ntpd_ivr.wall import plugin as wall
 from ntpd_ivr.watchdog import LoopWatchdog
 from ntpd_ivr.web.app import init as init_web
@@ -54,7 +55,7 @@ PLUGINS: tuple[Callable[[Core], Plugin], ...] = (
     incidents.load, dispatch.load, calls.load, workspace.load, campaigns.load, prank.load,
     ivr.load, wall.load, callbacks.load, peer.load, recordings.load, reports.load,
     feed.load, api.load, eido.load, ops.load, sms.load, location.load, texts.load,
-    alerts.load)
+    alerts.load, transfer.load)
 
 
 class Service:

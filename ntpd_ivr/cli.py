@@ -381,10 +381,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_render(args: argparse.Namespace) -> int:
-    from ntpd_ivr.routing.render import rendered_files
+    from ntpd_ivr.routing.render import rendered_files, write_generated
 
     for path, text in rendered_files(_routing(args), args.asterisk_conf, args.out).items():
-        path.write_text(text, encoding="utf-8")
+        write_generated(path, text)
         print(path)
     return 0
 

@@ -14,6 +14,9 @@ SCRIPT_EMERGENCY_IVR: Final = "emergency-ivr"
 
 # --- Dialplan contexts ----------------------------------------------------------------
 CONTEXT_FROM_OPERATOR: Final = "from-operator"      # operator trunks land here
+CONTEXT_FROM_NEIGHBOUR: Final = "from-neighbour"    # other 112 centers' trunks (transfers)
+# Where a 112 caller's channel starts (its Newchannel): a call the records follow.
+CALLER_CONTEXTS: Final = frozenset({CONTEXT_FROM_OPERATOR, CONTEXT_FROM_NEIGHBOUR})
 CONTEXT_EMERGENCY: Final = "ntpd-emergency"         # answer, IVR, queue
 CONTEXT_FALLBACK: Final = "ntpd-fallback"           # controller unreachable or failed
 CONTEXT_FROM_TAKERS: Final = "from-takers"          # call-taker softphones
@@ -40,6 +43,7 @@ VAR_AGI_URL: Final = "NTPD_AGI_URL"        # global: agi://127.0.0.1:4573
 VAR_FALLBACK_QUEUE: Final = "NTPD_FALLBACK_QUEUE"  # global: queue used without controller
 VAR_LOCATION: Final = "NTPD_LOCATION"      # base64 GEOLOC_PROFILE(effective_location)
 VAR_GEOLOCATION: Final = "NTPD_GEOLOCATION"  # base64 of the SIP Geolocation header
+VAR_CALL_INFO: Final = "NTPD_CALL_INFO"    # base64 of the SIP Call-Info header (EIDO reference)
 
 # --- Channel variables handlers set for the dialplan (read after AGI returns) -------------
 VAR_QUEUE: Final = "NTPD_QUEUE"            # the queue to join; empty means "use fallback"

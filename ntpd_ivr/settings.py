@@ -453,6 +453,31 @@ def validate_location(location: LocationSettings, where: str) -> None:
             raise ConfigError(f"{where}: location.{key} must be positive")
 
 
+# The [transfer] section: the listener that takes the EIDO a neighbouring 112 center sends
+# before it transfers a caller to us (docs/eido.md, "Receiving a transfer"). Neighbours
+# prove themselves with their token_file's token (routing config); off unless enabled.
+@dataclass(frozen=True)
+class TransferSettings:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 13092
+    rate_per_minute: int = 60  # requests per minute per client address
+
+
+def validate_transfer(transfer: TransferSettings, where: str) -> None:
+    if not transfer.enabled:
+        return
+    if not 0 < transfer.port < 65536:
+        raise ConfigError(f"{where}: transfer.port must be 1-65535, got {transfer.port}")
+    try:
+        ipaddress.ip_address(transfer.host)
+    except ValueError:
+        raise ConfigError(f"{where}: transfer.host must be an IP address, "
+                          f"got {transfer.host!r}") from None
+    if transfer.rate_per_minute <= 0:
+        raise ConfigError(f"{where}: transfer.rate_per_minute must be positive")
+
+
 def validate_sms(sms: SmsSettings, where: str) -> None:
     if not sms.enabled:
         return
@@ -505,6 +530,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)  # docs/sms.md
     location: LocationSettings = field(default_factory=LocationSettings)  # docs/sms.md
     alerts: AlertsSettings = field(default_factory=AlertsSettings)  # docs/alerts.md
+    transfer: TransferSettings = field(default_factory=TransferSettings)  # docs/eido.md
     source: str = "defaults"
 
 
@@ -648,6 +674,7 @@ def validate(settings: Settings) -> None:
     validate_sms(settings.sms, where)
     validate_location(settings.location, where)
     validate_alerts(settings.alerts, where)
+    validate_transfer(settings.transfer, where)
 
 
 def _validate_web(web: WebSettings, where: str) -> None:

@@ -24,13 +24,14 @@ from ntpd_ivr.routing import tables as routing_tables
 from ntpd_ivr.sms import tables as sms_tables
 from ntpd_ivr.takers import tables as takers_tables
 from ntpd_ivr.texts import tables as texts_tables
+from ntpd_ivr.transfer import tables as transfer_tables
 from ntpd_ivr.web import tables as web_tables
 from ntpd_ivr.workspace import tables as workspace_tables
 
 TABLES_MODULES = (alerts_tables, api_tables, audit_model, callbacks_tables, calls_tables,
                   campaigns_tables, dispatch_tables, feed_tables, incidents_tables,
                   location_tables, prank_tables, routing_tables, sms_tables, takers_tables,
-                  texts_tables, web_tables, workspace_tables)
+                  texts_tables, transfer_tables, web_tables, workspace_tables)
 metadata = Base.metadata
 
 __all__ = ["TABLES_MODULES", "Base", "metadata"]

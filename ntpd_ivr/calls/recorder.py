@@ -56,7 +56,7 @@ class CallRecorder:
                     event.received_at - event.uptime - BOOT_MARGIN_SECONDS)
             return
         if (self.confirmations is not None and isinstance(event, Newchannel)
-                and event.context == dp.CONTEXT_FROM_OPERATOR):
+                and event.context in dp.CALLER_CONTEXTS):
             self.confirmations.seen(event.uniqueid)
         if (step := trunk_attempt_step(event)) is not None:
             self._spool(step)

@@ -1,7 +1,8 @@
 """Follows 112 calls through AMI events and turns them into call-record updates.
 
-Only calls that arrived on an operator trunk are tracked; call-taker legs are folded into
-the caller's record (who answered, when). Times are Asterisk's own event timestamps.
+Only calls that arrived on an operator's (or a neighbouring 112 center's) trunk are
+tracked; call-taker legs are folded into the caller's record (who answered, when). Times
+are Asterisk's own event timestamps.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class CallTracker:
         """What one AMI event changes in the records: call updates and call steps."""
         at = event_time(event)
         if isinstance(event, Newchannel):
-            if event.context != dp.CONTEXT_FROM_OPERATOR:
+            if event.context not in dp.CALLER_CONTEXTS:
                 return []
             self.track(event.uniqueid, at)
             return [arrival(event)]

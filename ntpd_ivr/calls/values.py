@@ -33,8 +33,8 @@ _MAX_INT4 = 2**31 - 1
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _STEP_KIND = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 # Where a 112 caller's own channel can be while the call lives.
-EMERGENCY_CONTEXTS = frozenset({dp.CONTEXT_FROM_OPERATOR, dp.CONTEXT_EMERGENCY,
-                                dp.CONTEXT_FALLBACK})
+EMERGENCY_CONTEXTS = frozenset({dp.CONTEXT_FROM_OPERATOR, dp.CONTEXT_FROM_NEIGHBOUR,
+                                dp.CONTEXT_EMERGENCY, dp.CONTEXT_FALLBACK})
 _CHANNEL_SUFFIX = re.compile(r"^(?:PJSIP|SIP|IAX2)/(?P<endpoint>.+)-[0-9a-f]{8}$")
 
 # The caller's call was up on an Asterisk node that died (kill -9, power): no Hangup and

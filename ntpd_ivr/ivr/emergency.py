@@ -11,9 +11,11 @@ it, the caller goes on: the IVR never loops and never hangs up.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,16 +30,18 @@ from ntpd_ivr.ivr.surge import SurgeAudio, SurgeView
 from ntpd_ivr.location.service import from_dialplan, record_fields
 from ntpd_ivr.numbers import canonical_caller, trunk_number
 from ntpd_ivr.prank.model import STRIKE_FREE, Gate
-from ntpd_ivr.routing.config import RoutingConfig
+from ntpd_ivr.routing.config import UNCLASSIFIED, RoutingConfig
 from ntpd_ivr.routing.engine import (
     CallFacts,
     Decision,
     LiveState,
     LiveStateSource,
+    choose_queue,
     identify_region,
     route,
 )
 from ntpd_ivr.settings import IvrSettings
+from ntpd_ivr.transfer.model import ROUTE_REASON, TRANSFER_PRIORITY, neighbour_of, reference_of
 
 # A record write must never hold a caller: past this, the caller goes on and we log.
 RECORD_WAIT_SECONDS = 1.0
@@ -70,6 +74,28 @@ class PrankCheck(Protocol):
     def dtmf(self, uniqueid: str) -> None: ...
 
 
+# Linking a transferred call to the EIDO its center sent must never hold the caller.
+TRANSFER_LINK_SECONDS = 0.5
+
+
+class TransferLink(Protocol):
+    """The receiving side of a transfer (ntpd_ivr/transfer, given by its plugin): the EIDO
+    the neighbour sent under `reference`, linked to this call; its incident form, or None
+    when there is none to link (unknown, another neighbour's, already linked)."""
+
+    async def link(self, uniqueid: str, neighbour: str,
+                   reference: str) -> Mapping[str, Any] | None: ...
+
+
+def _call_info(request_args: Sequence[str]) -> str:
+    """Argument 5: the Call-Info header, base64 (the dialplan's NTPD_CALL_INFO)."""
+    raw = request_args[4] if len(request_args) > 4 else ""
+    try:
+        return base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return ""
+
+
 class _NoLiveState:
     async def snapshot(self) -> LiveState:
         return {}
@@ -92,11 +118,13 @@ class EmergencyIvr:
                  live: LiveStateSource | None = None,
                  prank: PrankCheck | None = None,
                  surge: Callable[[], SurgeView | None] | None = None,
-                 surge_audio: SurgeAudio | None = None) -> None:
+                 surge_audio: SurgeAudio | None = None,
+                 transfer: Callable[[], TransferLink | None] = lambda: None) -> None:
         self.settings = settings
         # Surge mode (ntpd_ivr/alerts), read at call time: the alerts domain loads after us.
         self._surge = surge or (lambda: None)
         self.surge_audio = surge_audio
+        self.transfer = transfer  # read at each call: the transfer plugin loads later
         self.prank = prank  # the prank policy (ntpd_ivr/prank); None: none
         self.records = records
         fixed = routing or RoutingConfig.minimal(settings.default_queue)
@@ -296,6 +324,9 @@ class EmergencyIvr:
         self._record(channel, caller_number=caller, trunk=trunk or None,
                      dialed=dialed or None, arrived_at=time.time(),
                      **record_fields(location))
+        if neighbour_of(routing, trunk) is not None:
+            await self._transferred(channel, routing, trunk, _call_info(request.args))
+            return
         budget = routing.ivr
         digit: str | None = None
         english = False
@@ -382,3 +413,51 @@ class EmergencyIvr:
             dp.VAR_ROUTE_REASON: decision.reason, dp.VAR_QUEUE_PRIO: str(decision.priority),
             dp.VAR_AGENCY: decision.agency, **agency_number, **warn,
             dp.VAR_QUEUE: decision.queue})
+
+    async def _transferred(self, channel: AgiChannel, routing: RoutingConfig, trunk: str,
+                           call_info: str) -> None:
+        """A caller another 112 center transferred to us on its trunk: no menu, no prank
+        gate (a center is calling), the front of its region's queue; the EIDO the center
+        sent, when Call-Info names it, linked to the call (the desk's pop shows it)."""
+        found = neighbour_of(routing, trunk)
+        assert found is not None
+        region_key, neighbour = found
+        reference = reference_of(call_info)
+        form: Mapping[str, Any] | None = None
+        why = "no EIDO reference in Call-Info" if reference is None else "linked"
+        link = self.transfer()
+        if reference is not None and link is not None:
+            try:
+                form = await asyncio.wait_for(
+                    link.link(channel.request.uniqueid, neighbour.key, reference),
+                    TRANSFER_LINK_SECONDS)
+                if form is None:
+                    why = "no EIDO of this neighbour under that reference"
+            except TimeoutError:
+                why = "EIDO link timed out"
+                channel.log.error("transfer: linking the EIDO timed out; caller goes on")
+            except Exception:
+                why = "EIDO link failed"
+                channel.log.exception("transfer: linking the EIDO failed; caller goes on")
+        elif reference is not None:
+            why = "transfers not received here"
+        category = str((form or {}).get("category") or UNCLASSIFIED)
+        if category not in routing.categories:
+            category = UNCLASSIFIED
+        region = routing.regions[region_key]
+        live = await self.live.snapshot()
+        queue, queue_reason = choose_queue(region, routing, live)
+        remote_call = (form or {}).get("remote_call_id")
+        channel.log.info("transfer from %s on %s: reference=%s (%s) -> queue=%s (%s)",
+                         neighbour.key, trunk, reference or "-", why, queue, queue_reason)
+        self._step(channel, "transfer.received", neighbour=neighbour.key, trunk=trunk,
+                   reference=reference or "", eido=why, remote_call_id=remote_call or "",
+                   remote_incident_id=(form or {}).get("remote_incident_id") or "",
+                   queue=queue, queue_reason=queue_reason, priority=TRANSFER_PRIORITY)
+        self._record(channel, ivr_digit="", category=category, queue=queue,
+                     route_reason=ROUTE_REASON, region=region_key, priority=TRANSFER_PRIORITY)
+        await self._durable(channel)
+        await channel.set_variables({
+            dp.VAR_DIGIT: "", dp.VAR_CATEGORY: category, dp.VAR_ROUTE_REASON: ROUTE_REASON,
+            dp.VAR_QUEUE_PRIO: str(TRANSFER_PRIORITY), dp.VAR_AGENCY: "",
+            dp.VAR_QUEUE: queue})

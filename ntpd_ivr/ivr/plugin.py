@@ -7,12 +7,16 @@ from ntpd_ivr.agi.server import Handler
 from ntpd_ivr.alerts.events import SurgeChanged
 from ntpd_ivr.alerts.plugin import SURGE
 from ntpd_ivr.calls.confirm import AgiRecords
-from ntpd_ivr.core import Core, Plugin
-from ntpd_ivr.ivr.emergency import EmergencyIvr
+from ntpd_ivr.core import Core, Key, Plugin
+from ntpd_ivr.ivr.emergency import EmergencyIvr, TransferLink
 from ntpd_ivr.ivr.surge import SurgeAudio, SurgeView
 from ntpd_ivr.prank.ivr import PrankGate
 from ntpd_ivr.prank.plugin import PRANK
 from ntpd_ivr.speech import render_text
+
+# The EIDO a neighbouring center sent, linked to its transferred call: provided by the
+# transfer plugin (loaded later), read at each call.
+TRANSFER_LINK: Key[TransferLink] = Key("transfer-link")
 
 
 def build_routes(ivr: Handler) -> dict[str, Handler]:
@@ -37,7 +41,8 @@ def load(core: Core) -> Plugin:
     # the live routing config through the core's getter (a reload applies to new calls).
     ivr = EmergencyIvr(settings, AgiRecords(core.records), core.routing, core.queue_monitor,
                        prank=PrankGate(core.services[PRANK], settings.prompts_dir),
-                       surge=surge, surge_audio=audio)
+                       surge=surge, surge_audio=audio,
+                       transfer=lambda: core.services.get(TRANSFER_LINK))
     # No stop of its own: a render in flight is bounded (speech.py's timeouts) and the
     # loop's shutdown cancels its task.
     return Plugin("ivr", agi_scripts=build_routes(ivr))

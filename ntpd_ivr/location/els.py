@@ -20,8 +20,7 @@ import base64
 import binascii
 import hmac
 import logging
-import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -29,33 +28,11 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from ntpd_ivr.location.aml import FixRefusal, parse_els_body
+from ntpd_ivr.web.ratelimit import RateLimit
 
 log = logging.getLogger(__name__)
 
 Store = Callable[[Any], Awaitable[Any]]  # Fixes.receive: a LocationFix in, FixArrived|None
-MAX_ADDRESSES = 10_000  # remembered client addresses: a scan cannot grow memory
-
-
-class RateLimit:
-    """At most `per_minute` requests per key in any 60 s (a sliding window)."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def allow(self, key: str) -> bool:
-        now = self.clock()
-        seen = self._seen.setdefault(key, deque())
-        self._seen.move_to_end(key)
-        while seen and now - seen[0] >= 60.0:
-            seen.popleft()
-        while len(self._seen) > MAX_ADDRESSES:
-            self._seen.popitem(last=False)
-        if len(seen) >= self.per_minute:
-            return False
-        seen.append(now)
-        return True
 
 
 class ElsReceiver:

@@ -34,10 +34,10 @@ from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import Refusal
 from ntpd_ivr.i18n import translator
 from ntpd_ivr.location.aml import LocationFix
-from ntpd_ivr.location.els import RateLimit
 from ntpd_ivr.location.events import FixArrived
 from ntpd_ivr.location.tables import LocationLink
 from ntpd_ivr.numbers import CallerKind, parse_caller
+from ntpd_ivr.web.ratelimit import RateLimit
 
 log = logging.getLogger(__name__)
 

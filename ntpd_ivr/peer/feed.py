@@ -94,7 +94,7 @@ class PeerFeed:
 
     async def _on_event(self, event: AmiEvent) -> None:
         if (self.confirmations is not None and isinstance(event, Newchannel)
-                and event.context == dp.CONTEXT_FROM_OPERATOR):
+                and event.context in dp.CALLER_CONTEXTS):
             self.confirmations.seen(event.uniqueid, arrival(event))
         self.wall.on_event(event)  # never waits
         self.on_screen_event(event)  # never waits: pops run in tasks of their own

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ntpd_ivr.errors import ConfigError, StackError
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
-from ntpd_ivr.routing.render import check, rendered_files
+from ntpd_ivr.routing.render import check, rendered_files, write_generated
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def render_into(config: RoutingConfig, conf_dir: Path, edge_ip: str = "") -> lis
         raise ConfigError("; ".join(p.replace(str(trial), str(conf_dir)) for p in problems))
     for path, text in files.items():
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
+        write_generated(tmp, text)
         tmp.replace(path)
     return list(files)
 

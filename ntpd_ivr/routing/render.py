@@ -4,16 +4,19 @@ Asterisk objects it names.
 Generated: dialplan/ntpd-agencies.conf, the [ntpd-agency-dispatch] context with one
 extension per direct agency naming its trunks. The controller only ever names an agency;
 what Asterisk may dial is fixed here, in a file engineers can read and diff.
-And asterisk-conf/pjsip-operators.conf: the operators' trunks (endpoint + identify).
+And asterisk-conf/pjsip-operators.conf: the operators' trunks (endpoint + identify), and
+asterisk-conf/pjsip-neighbours.conf: the neighbouring 112 centers' (ntpd_ivr/transfer/config.py).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.routing.config import RoutingConfig
+from ntpd_ivr.transfer.config import NEIGHBOURS_NAME, TEMPLATE, render_neighbours
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GENERATED_NAME = "ntpd-agencies.conf"         # in dialplan/
@@ -98,7 +101,19 @@ def rendered_files(config: RoutingConfig, asterisk_conf: Path = REPO_ROOT / "ast
     sits behind the Kamailio edge at that address, so its operators are named by the
     edge's OPERATOR_HEADER, as `make run-ha` renders them, never by source address."""
     return {dialplan / GENERATED_NAME: render_agency_dialplan(config),
-            asterisk_conf / OPERATORS_NAME: render_operators(config, edge_ip)}
+            asterisk_conf / OPERATORS_NAME: render_operators(config, edge_ip),
+            asterisk_conf / NEIGHBOURS_NAME: render_neighbours(config)}
+
+
+def write_generated(path: Path, text: str) -> None:
+    """Write a generated file; the neighbours' (it may hold a SIP password) owner-only."""
+    if path.name in (NEIGHBOURS_NAME, NEIGHBOURS_NAME + ".tmp"):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        return
+    path.write_text(text, encoding="utf-8")
 
 
 def _sections(files: list[Path]) -> dict[str, list[tuple[Path, list[str], dict[str, str]]]]:
@@ -169,6 +184,17 @@ def check(config: RoutingConfig, asterisk_conf: Path = REPO_ROOT / "asterisk-con
         if operator.key not in endpoints:
             problems.append(f"{src}: operators.{operator.key}: no PJSIP endpoint "
                             f"{operator.key!r} in {asterisk_conf}/pjsip*.conf")
+    for region_key, neighbours in config.neighbours.items():
+        for neighbour in neighbours.values():
+            if neighbour.trunk not in endpoints:
+                problems.append(f"{src}: regions.{region_key}.neighbours.{neighbour.key}.trunk: "
+                                f"no PJSIP endpoint {neighbour.trunk!r} in "
+                                f"{asterisk_conf}/pjsip*.conf")
+    if config.neighbours and TEMPLATE not in pjsip:
+        problems.append(f"{asterisk_conf}/pjsip.conf: no [{TEMPLATE}](!) template: the "
+                        f"neighbours of {src} are built on it")
+    if config.neighbours and dp.CONTEXT_FROM_NEIGHBOUR not in contexts:
+        problems.append(f"{dialplan}: no context [{dp.CONTEXT_FROM_NEIGHBOUR}]")
     if config.operators and "operator-trunk" not in pjsip:
         problems.append(f"{asterisk_conf}/pjsip.conf: no [operator-trunk](!) template: "
                         f"the operators of {src} are built on it")

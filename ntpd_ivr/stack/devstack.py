@@ -20,7 +20,7 @@ from ntpd_ivr.ami.accounts import CONTROLLER, RELOAD
 from ntpd_ivr.db.migrate import upgrade
 from ntpd_ivr.ivr.prompts import render_prompts
 from ntpd_ivr.routing.config import load_routing_config
-from ntpd_ivr.routing.render import rendered_files
+from ntpd_ivr.routing.render import rendered_files, write_generated
 from ntpd_ivr.settings import SmsSettings
 from ntpd_ivr.stack.asterisk import AsteriskInstance, find_or_build_asterisk
 from ntpd_ivr.stack.kannel import FakeSmsc, Kannel, KannelConfig
@@ -82,6 +82,8 @@ class StackLayout:
     sms_ports: tuple[int, int, int, int, int] = (13000, 13001, 13013, 13010, 13080)
     # The location listeners (docs/sms.md): the ELS receiver, the location-link page.
     location_ports: tuple[int, int] = (13090, 13091)
+    # The listener that takes neighbouring 112 centers' EIDO before a transfer (docs/eido.md).
+    transfer_port: int = 13092
 
     @classmethod
     def dev(cls, run_dir: Path) -> StackLayout:
@@ -101,7 +103,7 @@ class StackLayout:
                    callback_port=free_port("udp"),
                    sms_ports=(free_port(), free_port(), free_port(), free_port(),
                               free_port()),
-                   location_ports=(free_port(), free_port()))
+                   location_ports=(free_port(), free_port()), transfer_port=free_port())
 
     def agency_port(self, trunk: str) -> int:
         """The stand-in port of an agency trunk endpoint, e.g. "agency-damkar-plg"."""
@@ -334,6 +336,10 @@ els_credentials = "dev-operator:{self.secrets['els_secret']}"
 link_enabled = true
 link_port = {self.layout.location_ports[1]}
 link_base_url = "http://{LOOPBACK}:{self.layout.location_ports[1]}"
+
+[transfer]
+enabled = true
+port = {self.layout.transfer_port}
 """
 
     def _start_kannel(self) -> None:
@@ -368,7 +374,7 @@ link_base_url = "http://{LOOPBACK}:{self.layout.location_ports[1]}"
                        str(self.takers_file), etc)
         for path, text in rendered_files(load_routing_config(self.routing_file),
                                          etc, etc).items():
-            path.write_text(text, encoding="utf-8")
+            write_generated(path, text)
 
     def up(self) -> None:
         install = find_or_build_asterisk()

@@ -98,7 +98,7 @@ def call_after(call: LiveCall | None, event: AmiEvent) -> LiveCall | None:
     """A 112 call's next state after one event (None: not a call the wall shows)."""
     at = event_time(event)
     if isinstance(event, Newchannel):
-        if event.context != dp.CONTEXT_FROM_OPERATOR or call is not None:
+        if event.context not in dp.CALLER_CONTEXTS or call is not None:
             return call  # a uniqueid starts once: replayed after a rebuild, it changes nothing
         return LiveCall(event.uniqueid, event.caller_number, IVR, at, at)
     if call is None:

@@ -24,7 +24,7 @@ import asyncio
 import ipaddress
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -112,3 +112,29 @@ class LoginLimiter:
             self._recent(key, now)
         while len(self._failures) >= self.limits.max_keys:
             del self._failures[next(iter(self._failures))]  # the oldest key first
+
+
+# Remembered client addresses of a RateLimit: a scan cannot grow memory.
+MAX_ADDRESSES = 10_000
+
+
+class RateLimit:
+    """At most `per_minute` requests per key in any 60 s (a sliding window)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        seen = self._seen.setdefault(key, deque())
+        self._seen.move_to_end(key)
+        while seen and now - seen[0] >= 60.0:
+            seen.popleft()
+        while len(self._seen) > MAX_ADDRESSES:
+            self._seen.popitem(last=False)
+        if len(seen) >= self.per_minute:
+            return False
+        seen.append(now)
+        return True

@@ -60,12 +60,16 @@ async def _nothing() -> list[dict[str, Any]]:
     """No history to read (a withheld or unknown caller is never one person)."""
     return []
 
+TRANSFERRED = "transfer"  # the calls row's route_reason of a transferred call (ntpd_ivr/transfer)
 POP_LOOKUP_SECONDS = 0.7  # the pop must reach the screen within 1 s of AgentCalled
 LATE_FIXES_SECONDS = 10.0  # the fixes a cut-short pop went without, looked up after it
 ROW_RETRY_SECONDS = 0.1  # the calls row may still be on its way from the spool
 _MEMBER_EVENTS = (AgentCalled, AgentConnect, AgentComplete, AgentRingNoAnswer)
 # A call's fixes from its caller's phone (ntpd_ivr/location): uniqueid, caller, arrival.
 FixesLookup = Callable[[str, str | None, Any], Awaitable[list[DeskFix]]]
+# A transferred call's incident from its first center (ntpd_ivr/transfer): uniqueid ->
+# {"neighbour", "form"}, or None.
+TransferLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 # Calls whose answering endpoint is kept in memory (older ones: the calls row says).
 ANSWERED_MEMORY = 5000
 
@@ -87,8 +91,10 @@ class WorkspaceService:
                  wrapup_limit: Callable[[], float] = lambda: DEFAULT_LIMIT_SECONDS,
                  routing: Callable[[], RoutingConfig] | None = None,
                  fixes: FixesLookup | None = None,
-                 location_link: Callable[[], bool] = lambda: False) -> None:
+                 location_link: Callable[[], bool] = lambda: False,
+                 transfer: TransferLookup | None = None) -> None:
         self.ami = ami
+        self.transfer = transfer
         self.fixes = fixes
         self.location_link = location_link  # whether the desk offers the location-link button
         # The SMS gateway as the last status said ({"up", "waiting"}; None: SMS is off).
@@ -237,6 +243,7 @@ class WorkspaceService:
         history: list[dict[str, Any]] | None = None
         fixes: list[DeskFix] = []
         fixes_read = False
+        transferred: dict[str, Any] | None = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lookup_seconds
         # The IVR's update (region, category) may still be on its way from the spool: ask
@@ -250,6 +257,9 @@ class WorkspaceService:
                         break
                     await asyncio.sleep(ROW_RETRY_SECONDS)
                 number = caller_of(called, row)
+                if (self.transfer is not None and row is not None
+                        and row.get("route_reason") == TRANSFERRED):
+                    transferred = await self.transfer(called.uniqueid)
                 history_read = (self.store.caller_history(
                     number, before_uniqueid=called.uniqueid, limit=MAX_HISTORY)
                     if has_history(number) else _nothing())
@@ -267,6 +277,8 @@ class WorkspaceService:
             log.exception("screen pop for %s: look-up failed", endpoint,
                           extra={"call_id": called.uniqueid})
         pop = pop_of(called, row, history, time.time(), fixes)
+        if transferred is not None:
+            pop["transfer"] = transferred
         pop.update({key: placeholder[key] for key in ("state", "wait_seconds")
                     if key in placeholder})
         if self.pops.get(endpoint) is placeholder:

@@ -106,9 +106,10 @@ def test_the_dialplan_passes_the_location_where_the_ivr_reads_it() -> None:
                 / "ntpd-emergency.conf").read_text()
     [args] = re.findall(rf"AGI\(\$\{{{dp.VAR_AGI_URL}\}}/{dp.SCRIPT_EMERGENCY_IVR},(.*)\)",
                         dialplan)
-    # EmergencyIvr reads args[2] as the location and args[3] as the header.
+    # EmergencyIvr reads args[2] as the location and args[3] as the header (args[4]: the
+    # Call-Info of a neighbour's transfer, ntpd_ivr/transfer).
     assert args.split(",") == [f"${{{name}}}" for name in (
-        dp.VAR_DIALED, dp.VAR_TRUNK, dp.VAR_LOCATION, dp.VAR_GEOLOCATION)]
+        dp.VAR_DIALED, dp.VAR_TRUNK, dp.VAR_LOCATION, dp.VAR_GEOLOCATION, dp.VAR_CALL_INFO)]
     assert f"Set({dp.VAR_LOCATION}=${{BASE64_ENCODE(${{GEOLOC_PROFILE(effective_location)}})}})" \
         in dialplan
     assert f"Set({dp.VAR_GEOLOCATION}=${{BASE64_ENCODE(${{PJSIP_HEADER(read,Geolocation)}})}})" \

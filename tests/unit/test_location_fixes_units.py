@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ntpd_ivr.location.els import RateLimit
 from ntpd_ivr.location.model import BEST_WITHIN_SECONDS, DeskFix, best_first
 from ntpd_ivr.settings import ConfigError, load_settings
 from ntpd_ivr.sms.gateway import kannel_status
+from ntpd_ivr.web.ratelimit import RateLimit
 from ntpd_ivr.workspace.plugin import POP_FIXES
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)

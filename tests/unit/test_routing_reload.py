@@ -13,6 +13,7 @@ from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.routing.reload import load_for_reload, render_into
 from ntpd_ivr.routing.render import GENERATED_NAME, OPERATOR_HEADER, OPERATORS_NAME
+from ntpd_ivr.transfer.config import NEIGHBOURS_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "routing.example.toml"
@@ -37,7 +38,7 @@ def test_a_new_operator_is_rendered_into_asterisks_folder(conf_dir: Path, tmp_pa
     routing = tmp_path / "routing.toml"
     routing.write_text(text)
     written = render_into(load_routing_config(routing), conf_dir)
-    assert sorted(p.name for p in written) == [GENERATED_NAME, OPERATORS_NAME]
+    assert sorted(p.name for p in written) == [GENERATED_NAME, NEIGHBOURS_NAME, OPERATORS_NAME]
     assert "[telkomsel]\ntype = identify\nendpoint = telkomsel\nmatch = 203.0.113.10" in \
         (conf_dir / OPERATORS_NAME).read_text()
 

@@ -378,3 +378,36 @@ async def test_a_pop_before_its_row_finds_the_fixes_of_the_callers_canonical_num
     assert pop["caller_number"] == "+628111234567"
     assert pop["fixes"] == [fix.as_json()]
     await service.stop()
+
+
+async def test_a_transferred_calls_pop_carries_the_incident_its_first_center_sent(
+        tmp_path: Path, hub: LiveHub) -> None:
+    """Only a call whose row says route_reason "transfer" is looked up (ntpd_ivr/transfer);
+    any other pops without asking."""
+    asked: list[str] = []
+    sent = {"neighbour": "banyuasin", "form": {"category": "fire", "remote_call_id": "c1"}}
+
+    async def transfer_of(uniqueid: str) -> dict[str, Any] | None:
+        asked.append(uniqueid)
+        return sent
+
+    users = UserStore(tmp_path / "users.toml")
+    users.put("ani", "calltaker", "ani-password", sip_endpoint="taker-1")
+    store = FakeStore(rows={
+        "9.1": {"uniqueid": "9.1", "category": "fire", "route_reason": "transfer"},
+        "9.2": {"uniqueid": "9.2", "category": "police", "route_reason": "menu"}})
+    service = WorkspaceService(FakeQueues(), store, users, hub, lambda: QUEUES,
+                               lookup_seconds=0.3, transfer=transfer_of)
+    ani = watch(hub, "ani")
+    service.on_event(called(uniqueid="9.1"))
+    await eventually(lambda: any(e["kind"] == "call.ringing" for e in ani.sent), "the pop",
+                     within=10)
+    [pop] = [e["data"] for e in ani.sent if e["kind"] == "call.ringing"]
+    assert pop["transfer"] == sent and asked == ["9.1"]
+    ani.sent.clear()
+    service.on_event(called(uniqueid="9.2", interface="PJSIP/taker-1"))
+    await eventually(lambda: any(e["kind"] == "call.ringing" for e in ani.sent),
+                     "the second pop", within=10)
+    [pop] = [e["data"] for e in ani.sent if e["kind"] == "call.ringing"]
+    assert "transfer" not in pop and asked == ["9.1"]
+    await service.stop()

@@ -135,7 +135,33 @@
     if (location?.civic) {
       $("inc-address").value = [location.civic.RD, location.civic.HNO].filter(Boolean).join(" ");
     }
-    restoreDraft();
+    transferred(popped.transfer);
+    restoreDraft(); // after the transfer's prefill: what the call-taker typed wins
+  }
+
+  // A caller another 112 center transferred (ntpd_ivr/transfer): the incident its
+  // call-taker typed, from the EIDO it sent, fills the form; the call-taker checks it.
+  function transferred(transfer) {
+    const note = $("inc-transfer");
+    const incoming = transfer?.form;
+    note.hidden = !incoming;
+    if (!incoming) return;
+    note.textContent = (note.dataset.label ?? "")
+      .replace("{center}", incoming.source ?? transfer.neighbour ?? "")
+      .replace("{call}", incoming.remote_call_id ?? "-");
+    if (config.categories.includes(incoming.category)) $("inc-category").value = incoming.category;
+    if (incoming.severity && [...$("inc-severity").options].some((o) => o.value === incoming.severity)) {
+      $("inc-severity").value = incoming.severity;
+    }
+    if (incoming.kecamatan) fillKecamatan(incoming.kecamatan);
+    if (incoming.desa) fillDesa(incoming.desa);
+    for (const [key, id] of [["address", "inc-address"], ["description", "inc-description"]]) {
+      if (incoming[key]) $(id).value = incoming[key];
+    }
+    if (incoming.lat !== null && incoming.lat !== undefined && incoming.lon !== null && incoming.lon !== undefined) {
+      $("inc-lat").value = incoming.lat;
+      $("inc-lon").value = incoming.lon;
+    }
   }
 
   // --- the draft (localStorage; a browser without it just keeps none) --------------------

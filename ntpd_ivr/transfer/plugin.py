@@ -1,0 +1,42 @@
+"""Receiving transfers from neighbouring 112 centers as a plugin (issue 23, item 3): the
+listener that takes their EIDO (receive.py), the link of that EIDO to the call the IVR
+sees on the neighbour's trunk (ivr's TRANSFER_LINK), and the incident on the desk's pop
+(workspace's POP_TRANSFER). The trunks and their context: pjsip-neighbours.conf and
+dialplan/ntpd-neighbour.conf (docs/eido.md)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ntpd_ivr.core import Core, Plugin, Start, Stop
+from ntpd_ivr.ivr.plugin import TRANSFER_LINK
+from ntpd_ivr.transfer.receive import TransferReceiver, TransferStore, transfer_app
+from ntpd_ivr.web.listener import Listener
+from ntpd_ivr.workspace.plugin import POP_TRANSFER
+
+log = logging.getLogger(__name__)
+
+
+def load(core: Core) -> Plugin:
+    store = TransferStore(core.engine)
+    # A call on a neighbour's trunk is linked to the EIDO its center sent, and popped with
+    # it, whether or not this controller takes EIDOs itself (the other node may).
+    core.services.provide(TRANSFER_LINK, store)
+    core.services.provide(POP_TRANSFER, store.for_call)
+    settings = core.settings.transfer
+    if not settings.enabled:
+        return Plugin("transfer")
+    receiver = TransferReceiver(store.store, core.routing, rate_per_minute=settings.rate_per_minute)
+    listener = Listener(transfer_app(receiver), settings.host, settings.port)
+
+    async def start() -> None:
+        await listener.start()
+        log.info("transfer EIDO listener on http://%s:%d", listener.host, listener.port)
+
+    def health() -> dict[str, Any]:
+        return {"listener": f"{listener.host}:{listener.port}", "serving": listener.serving,
+                **receiver.state()}
+
+    return Plugin("transfer", start=start, stop=listener.stop, start_phase=Start.SERVICES,
+                  stop_phase=Stop.WEB, health=health)
