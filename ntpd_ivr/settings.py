@@ -21,11 +21,12 @@ from ntpd_ivr.configfile import read_toml
 from ntpd_ivr.errors import ConfigError
 
 ENV_PREFIX = "NTPD_IVR_"
-# Variables under the prefix that are not settings: the config file's path, and what the
-# stack tools read (ntpd_ivr/stack/asterisk.py). Any other NTPD_IVR_ name must be a setting
-# (a misspelt one is an error, not silently ignored).
+# Variables under the prefix that are not settings: the config file's path, what the
+# stack tools read (ntpd_ivr/stack/asterisk.py) and the tests' switch for the README's
+# screenshots. Any other NTPD_IVR_ name must be a setting (a misspelt one is an error, not
+# silently ignored).
 ENV_NOT_SETTINGS = frozenset({"NTPD_IVR_CONFIG", "NTPD_IVR_ASTERISK_ROOT",
-                              "NTPD_IVR_USE_SYSTEM_ASTERISK"})
+                              "NTPD_IVR_USE_SYSTEM_ASTERISK", "NTPD_IVR_DOCS_SCREENSHOTS"})
 
 
 @dataclass(frozen=True)

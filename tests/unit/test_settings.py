@@ -37,7 +37,8 @@ def test_the_stack_tools_variables_are_not_taken_for_settings(tmp_path: Path) ->
     # NTPD_IVR_ASTERISK_ROOT once read as the setting asterisk.root: the controller refused
     # to start in a shell where the stack's variable was set.
     settings = load_settings(write(tmp_path, GOOD), environ={
-        "NTPD_IVR_ASTERISK_ROOT": "/opt/asterisk-root", "NTPD_IVR_USE_SYSTEM_ASTERISK": "0"})
+        "NTPD_IVR_ASTERISK_ROOT": "/opt/asterisk-root", "NTPD_IVR_USE_SYSTEM_ASTERISK": "0",
+        "NTPD_IVR_DOCS_SCREENSHOTS": "1"})
     assert settings.asterisk.conf_dir == "/etc/asterisk"
 
 @pytest.mark.parametrize(("text", "environ", "message"), [
