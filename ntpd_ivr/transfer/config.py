@@ -86,24 +86,34 @@ def _secret_file(reader: ConfigReader, key: str, origin: str) -> str:
     return str(path)
 
 
-def _eido_url(reader: ConfigReader) -> str:
-    url: str = reader.get("eido_url", str)
+def url_problem(url: str) -> str | None:
+    """Why `url` may not carry an incident to another center, else None: https://, or
+    plain http:// only to a loopback address; a host, no user or fragment. The rule of
+    eido_url, and of the url a neighbour answers with (transfer/send.py)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         parts.port  # noqa: B018 -- raises ValueError on a bad port
     except ValueError:
-        raise reader.fail("eido_url", f"not a URL: {url!r}") from None
+        return f"not a URL: {url!r}"
     if not host or parts.username or parts.password or parts.fragment:
-        raise reader.fail("eido_url", f"an https:// URL with a host, no user or fragment, "
-                          f"got {url!r} (the token is in token_file)")
+        return (f"an https:// URL with a host, no user or fragment, got {url!r} (the token "
+                "is in token_file)")
     if parts.scheme == "https":
-        return url
+        return None
     if parts.scheme == "http" and _loopback(host):
         # Two centers on one machine (the tests' two stacks): no network to cross.
-        return url
-    raise reader.fail("eido_url", f"must be https:// (plain http only to a loopback "
-                      f"address), got {url!r}: the incident is personal data")
+        return None
+    return (f"must be https:// (plain http only to a loopback address), got {url!r}: the "
+            "incident is personal data")
+
+
+def _eido_url(reader: ConfigReader) -> str:
+    url: str = reader.get("eido_url", str)
+    problem = url_problem(url)
+    if problem is not None:
+        raise reader.fail("eido_url", problem)
+    return url
 
 
 def _loopback(host: str) -> bool:
