@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,16 @@ import pytest
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
+from ntpd_ivr.calls.values import CallStep
 from ntpd_ivr.eido import model
 from ntpd_ivr.eido.model import IncomingIncident
+from ntpd_ivr.incidents.exceptions import NotFound
+from ntpd_ivr.incidents.schemas import BadInput
 from ntpd_ivr.transfer.config import Neighbour
 from ntpd_ivr.transfer.model import reference_of
 from ntpd_ivr.transfer.receive import PATH, TransferReceiver, transfer_app
 from ntpd_ivr.transfer.send import EidoPostFailed, post_eido
+from ntpd_ivr.transfer.sender import TransferFailed, TransferSender
 from ntpd_ivr.web.listener import Listener
 from tests.transfer_fixtures import REMOTE_CALL_ID, routing_with_neighbours
 from tests.unit.test_eido_model import CENTER, incident
@@ -220,3 +225,81 @@ async def test_an_unreadable_token_file_is_no_token(banyuasin: Neighbour) -> Non
         with pytest.raises(EidoPostFailed) as failed:
             await post_eido(session, at(gone, "http://127.0.0.1:9"), document())
     assert failed.value.reason == "no-token"
+
+
+# --- the desk's step: TransferSender (transfer/sender.py) ------------------------------------
+
+
+@dataclass
+class Written:
+    audit: list[tuple[str, str, str, str, dict[str, Any]]] = field(default_factory=list)
+    steps: list[CallStep] = field(default_factory=list)
+
+    async def write(self, actor: str, action: str, subject_type: str, subject_id: str,
+                    detail: Mapping[str, Any]) -> None:
+        self.audit.append((actor, action, subject_type, subject_id, dict(detail)))
+
+
+def sender_to(tmp_path: Path, origin: str, written: Written) -> TransferSender:
+    routing = routing_with_neighbours(tmp_path)
+    moved = {"muba": {key: at(n, origin) for key, n in routing.neighbours["muba"].items()}}
+    live = dataclasses.replace(routing, neighbours=moved)
+
+    async def incident_eido(incident_id: int) -> tuple[str, dict[str, Any]] | None:
+        return ("muba", document()) if incident_id == 7 else None
+
+    return TransferSender(incident_eido, lambda: live, written, written.steps.append,
+                          seconds=2.0)
+
+
+async def test_the_sent_eido_is_a_step_on_the_call_and_an_audit_entry_on_the_incident(
+        serve: Serve, tmp_path: Path) -> None:
+    origin, saved = await receiver(serve, tmp_path)
+    written = Written()
+    sender = sender_to(tmp_path, origin, written)
+    try:
+        result = await sender.send_eido(7, "banyuasin", "1795800000.1", "ani")
+    finally:
+        await sender.stop()
+    assert result["reference"] == REFERENCE and result["neighbour"] == "banyuasin"
+    assert reference_of(result["call_info"]) == REFERENCE
+    assert len(saved) == 1
+    [step] = written.steps
+    assert (step.uniqueid, step.kind) == ("1795800000.1", "transfer.eido-sent")
+    assert step.detail["reference"] == REFERENCE and step.detail["incident"] == 7
+    [(actor, action, subject, subject_id, detail)] = written.audit
+    assert (actor, action, subject, subject_id) == ("ani", "transfer.eido-sent", "incident",
+                                                    "7")
+    assert detail["reference"] == REFERENCE and detail["url"] == result["url"]
+
+
+async def test_a_refused_eido_is_recorded_and_the_desk_gets_502_with_the_reason(
+        serve: Serve, tmp_path: Path) -> None:
+    async def broken(neighbour: str, incoming: IncomingIncident, text: str) -> str:
+        raise OperationalError("insert", {}, Exception("database down"))
+
+    origin, _ = await receiver(serve, tmp_path, broken)
+    written = Written()
+    sender = sender_to(tmp_path, origin, written)
+    try:
+        with pytest.raises(TransferFailed) as failed:
+            await sender.send_eido(7, "banyuasin", "1795800000.1", "ani")
+    finally:
+        await sender.stop()
+    assert (failed.value.status, failed.value.error) == (502, "transfer-failed")
+    assert failed.value.failure_reason == "unavailable"
+    assert "Banyuasin Siaga 112" in failed.value.reason
+    [step] = written.steps
+    assert step.kind == "transfer.failed" and step.detail["reason"] == "unavailable"
+    assert [a[1] for a in written.audit] == ["transfer.failed"]
+
+
+async def test_a_center_the_region_does_not_list_or_no_incident_is_refused_unsent(
+        tmp_path: Path) -> None:
+    written = Written()
+    sender = sender_to(tmp_path, "http://127.0.0.1:9", written)
+    with pytest.raises(BadInput, match="not a center region muba may transfer to"):
+        await sender.send_eido(7, "ogan-ilir", "1795800000.1", "ani")
+    with pytest.raises(NotFound):
+        await sender.send_eido(8, "banyuasin", "1795800000.1", "ani")
+    assert written.steps == [] and written.audit == []
