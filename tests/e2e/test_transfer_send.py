@@ -40,6 +40,7 @@ name = "Banyuasin Siaga 112"
 level = "kabupaten"
 trunk = "center-banyuasin"
 match = ["127.0.0.52"]
+contact = "sip:127.0.0.52:5060"
 eido_url = "http://127.0.0.1:{transfer_port}/eido/transfers"
 token_file = "transfer-out-secrets/banyuasin.token"
 
@@ -75,6 +76,10 @@ def with_neighbours(stack: DevStack, controller: Controller) -> Iterator[None]:
 async def test_the_call_taker_sends_the_incident_and_a_dark_center_says_why(
         stack: DevStack, with_neighbours: None, running_controller: Controller,
         long_takers: Takers) -> None:
+    # The outgoing leg's AOR (contact) as Asterisk 22 loaded it from pjsip-neighbours.conf.
+    assert stack.asterisk is not None
+    aor = stack.asterisk.cli("pjsip show aor center-banyuasin")
+    assert "sip:127.0.0.52:5060" in aor, aor
     users = {endpoint: new_user(stack, "to", sip_endpoint=endpoint) for endpoint in ENDPOINTS}
     number = caller()
     before = await last_audit_id(stack)
