@@ -28,6 +28,9 @@ from ntpd_ivr.errors import ConfigError
 _KEY = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _ENDPOINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Where our transfer's INVITE goes: a host (name, IPv4, [IPv6]) and a port, nothing else.
+_CONTACT = re.compile(r"^sip:(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})"
+                      r"(?::([0-9]{1,5}))?$")
 MIN_SECRET_CHARS = 24     # a token or a SIP password shorter than this is refused
 MAX_SECRET_CHARS = 512
 IDENTIFY_BY = ("address", "credentials")
@@ -58,6 +61,7 @@ class Neighbour:
     password_file: str          # absolute path of the file holding the SIP password
     eido_url: str               # where its center takes an EIDO document (POST)
     token_file: str             # absolute path of the file holding the bearer token
+    contact: str = ""           # sip:host[:port] our transfer's INVITE goes to ('' none)
 
     def token(self) -> str:
         """The bearer token, read when it is needed (a rotated file is picked up)."""
@@ -86,24 +90,34 @@ def _secret_file(reader: ConfigReader, key: str, origin: str) -> str:
     return str(path)
 
 
-def _eido_url(reader: ConfigReader) -> str:
-    url: str = reader.get("eido_url", str)
+def url_problem(url: str) -> str | None:
+    """Why `url` may not carry an incident to another center, else None: https://, or
+    plain http:// only to a loopback address; a host, no user or fragment. The rule of
+    eido_url, and of the url a neighbour answers with (transfer/send.py)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         parts.port  # noqa: B018 -- raises ValueError on a bad port
     except ValueError:
-        raise reader.fail("eido_url", f"not a URL: {url!r}") from None
+        return f"not a URL: {url!r}"
     if not host or parts.username or parts.password or parts.fragment:
-        raise reader.fail("eido_url", f"an https:// URL with a host, no user or fragment, "
-                          f"got {url!r} (the token is in token_file)")
+        return (f"an https:// URL with a host, no user or fragment, got {url!r} (the token "
+                "is in token_file)")
     if parts.scheme == "https":
-        return url
+        return None
     if parts.scheme == "http" and _loopback(host):
         # Two centers on one machine (the tests' two stacks): no network to cross.
-        return url
-    raise reader.fail("eido_url", f"must be https:// (plain http only to a loopback "
-                      f"address), got {url!r}: the incident is personal data")
+        return None
+    return (f"must be https:// (plain http only to a loopback address), got {url!r}: the "
+            "incident is personal data")
+
+
+def _eido_url(reader: ConfigReader) -> str:
+    url: str = reader.get("eido_url", str)
+    problem = url_problem(url)
+    if problem is not None:
+        raise reader.fail("eido_url", problem)
+    return url
 
 
 def _loopback(host: str) -> bool:
@@ -111,6 +125,20 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def _contact(reader: ConfigReader) -> str:
+    """The optional `contact`: where a transfer's INVITE to this center goes (the AOR of
+    its trunk); without it, calls can come from the center but none go to it."""
+    contact: str = reader.get("contact", str, "")
+    if not contact:
+        return ""
+    found = _CONTACT.match(contact)
+    if found is None or (found.group(2) is not None
+                         and not 0 < int(found.group(2)) <= 65535):
+        raise reader.fail("contact", f"a SIP URI of a host and a port, sip:host[:port], got "
+                          f"{contact!r}")
+    return contact
 
 
 def _networks(reader: ConfigReader) -> tuple[str, ...]:
@@ -159,7 +187,7 @@ def parse_neighbour(reader: ConfigReader, key: str, origin: str) -> Neighbour:
         raise reader.fail("name", f"one line of at most 80 characters, got {name!r}")
     neighbour = Neighbour(key, name, level, trunk, identify_by, match, username,
                           password_file, _eido_url(reader),
-                          _secret_file(reader, "token_file", origin))
+                          _secret_file(reader, "token_file", origin), _contact(reader))
     reader.finish()
     return neighbour
 
@@ -190,9 +218,10 @@ def check_neighbours(regions: Mapping[str, Mapping[str, Neighbour]],
             seen = trunks.get(neighbour.trunk)
             if seen is not None:
                 other_region, other = seen
-                if (other.key, other.match, other.username, other.eido_url) != (
-                        neighbour.key, neighbour.match, neighbour.username,
-                        neighbour.eido_url):
+                if (other.key, other.match, other.username, other.eido_url,
+                        other.contact) != (neighbour.key, neighbour.match,
+                                           neighbour.username, neighbour.eido_url,
+                                           neighbour.contact):
                     raise ConfigError(f"{where}.trunk: {neighbour.trunk!r} is already "
                                       f"regions.{other_region}.neighbours.{other.key}, "
                                       "with other settings: one trunk is one center")
@@ -238,12 +267,19 @@ def render_neighbours(config: HasNeighbours) -> str:
     for neighbour in unique_trunks(config):
         trunk = neighbour.trunk
         lines += ["", f"; {neighbour.name} ({neighbour.level})", f"[{trunk}]({TEMPLATE})"]
+        # The outgoing leg of a transfer (PJSIP/<number>@<trunk>) goes to its contact; a
+        # center that authenticates to us is answered with the same credentials.
+        outgoing = [f"aors = {trunk}"] if neighbour.contact else []
         if neighbour.identify_by == "address":
-            lines += ["identify_by = ip", "", f"[{trunk}]", "type = identify",
+            lines += ["identify_by = ip", *outgoing, "", f"[{trunk}]", "type = identify",
                       f"endpoint = {trunk}", *(f"match = {value}" for value in neighbour.match)]
         else:
             password = Path(neighbour.password_file).read_text(encoding="utf-8").strip()
-            lines += ["identify_by = auth_username", f"auth = {trunk}-auth", "",
+            if outgoing:
+                outgoing.append(f"outbound_auth = {trunk}-auth")
+            lines += ["identify_by = auth_username", f"auth = {trunk}-auth", *outgoing, "",
                       f"[{trunk}-auth]", "type = auth", "auth_type = userpass",
                       f"username = {neighbour.username}", f"password = {password}"]
+        if neighbour.contact:
+            lines += ["", f"[{trunk}]", "type = aor", f"contact = {neighbour.contact}"]
     return "\n".join(lines) + "\n"

@@ -9,9 +9,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from aiohttp import web
+
 from ntpd_ivr.core import Core, Plugin, Start, Stop
+from ntpd_ivr.eido.model import export
+from ntpd_ivr.eido.plugin import EIDO
+from ntpd_ivr.incidents import http as incidents_http
 from ntpd_ivr.ivr.plugin import TRANSFER_LINK
+from ntpd_ivr.transfer import http
 from ntpd_ivr.transfer.receive import TransferReceiver, TransferStore, transfer_app
+from ntpd_ivr.transfer.sender import TransferSender
 from ntpd_ivr.web.listener import Listener
 from ntpd_ivr.workspace.plugin import POP_TRANSFER
 
@@ -24,9 +31,23 @@ def load(core: Core) -> Plugin:
     # it, whether or not this controller takes EIDOs itself (the other node may).
     core.services.provide(TRANSFER_LINK, store)
     core.services.provide(POP_TRANSFER, store.for_call)
+    async def incident_eido(incident_id: int) -> tuple[str, dict[str, Any]] | None:
+        subscriptions = core.services[EIDO]  # the eido plugin's: its source, our domain
+        facts = await subscriptions.source.facts(incident_id)
+        if facts is None:
+            return None
+        return facts.region, export(facts, subscriptions.center(facts.region))
+
+    # Sending (item 2): the desk's transfer, whether or not this controller takes EIDOs.
+    sender = TransferSender(incident_eido, core.routing, core.audit, core.records.submit)
+
+    def add_routes(app: web.Application) -> None:
+        http.add_routes(app, sender, incidents_http.may_act_on)
+
     settings = core.settings.transfer
     if not settings.enabled:
-        return Plugin("transfer")
+        return Plugin("transfer", routes=add_routes, stop=sender.stop,
+                      stop_phase=Stop.OUTBOUND)
     receiver = TransferReceiver(store.store, core.routing, rate_per_minute=settings.rate_per_minute)
     listener = Listener(transfer_app(receiver), settings.host, settings.port)
 
@@ -38,5 +59,9 @@ def load(core: Core) -> Plugin:
         return {"listener": f"{listener.host}:{listener.port}", "serving": listener.serving,
                 **receiver.state()}
 
-    return Plugin("transfer", start=start, stop=listener.stop, start_phase=Start.SERVICES,
-                  stop_phase=Stop.WEB, health=health)
+    async def stop() -> None:
+        await listener.stop()
+        await sender.stop()
+
+    return Plugin("transfer", routes=add_routes, start=start, stop=stop,
+                  start_phase=Start.SERVICES, stop_phase=Stop.WEB, health=health)

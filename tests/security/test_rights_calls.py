@@ -66,6 +66,10 @@ async def test_a_call_taker_cannot_act_on_another_call_takers_call(
                 f"/api/incidents/{incident['id']}/dispatches",
                 {"agency": "palembang-damkar", "mode": "connect", "call": uniqueid})
             assert (status, body["error"]) == (403, "not-your-call"), body
+            # Nor may they transfer it to another 112 center (issue 23, item 2).
+            status, body = await ct.post(f"/api/incidents/{incident['id']}/transfers",
+                                         {"neighbour": "banyuasin", "call": uniqueid})
+            assert (status, body["error"]) == (403, "not-your-call"), body
     finally:
         result = await call
     assert result.ok, result.output[-2000:]

@@ -12,8 +12,8 @@ from ntpd_ivr.settings import load_settings
 
 START = ["records", "prank", "calls", "fastagi", "confirmations", "ami", "web", "warnings",
          "wall", "callbacks", "recordings", "loop"]
-STOP = ["fastagi", "web", "eido", "dispatch", "warnings", "tasks", "ami", "prank", "confirmations",
-        "records", "database", "loop"]
+STOP = ["fastagi", "web", "eido", "dispatch", "warnings", "transfer", "tasks", "ami", "prank",
+        "confirmations", "records", "database", "loop"]
 
 
 @pytest.fixture
