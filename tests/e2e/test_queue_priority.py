@@ -53,12 +53,14 @@ def priorities(shown: str) -> list[int]:
 
 
 async def wait_queued(stack: DevStack, wanted: list[int], dialling: asyncio.Task[None],
-                      within: float = 60.0) -> None:
+                      within: float = 40.0) -> None:
+    """Until the queue shows these priorities; the caller's SIPp waits 60 s at most."""
     deadline = time.monotonic() + within
     while priorities(shown := await asyncio.to_thread(queue_show, stack)) != wanted:
+        assert time.monotonic() < deadline, f"not {wanted} waiting: {shown}"
         if dialling.done():
             dialling.result()  # its failure, if any
-        assert time.monotonic() < deadline, f"not {wanted} waiting: {shown}"
+            raise AssertionError(f"the call ended before it waited: {shown}")
         await asyncio.sleep(0.3)
 
 
