@@ -3,8 +3,10 @@ number with prank strikes) and then a genuine one wait in the real app_queue whi
 call-taker stand-in is paused; once it is unpaused, the genuine caller is answered first.
 
 Seen from the stand-in's own SIPp message log (the order of the INVITEs it received) and from
-the calls rows (answered_at), not from timing guesses. The prank thresholds are the small
-ones of tests/e2e/test_prank.py (deprioritised at 2 strikes)."""
+the calls rows (answered_at), not from timing guesses. Both press 3 (police, priority 8: not
+life-threatening, so the policy may put the struck caller at `deprioritised_priority` 1);
+the prank thresholds are the small ones of tests/e2e/test_prank.py (deprioritised at 2
+strikes)."""
 
 from __future__ import annotations
 
@@ -88,16 +90,17 @@ async def test_a_genuine_caller_is_answered_before_an_earlier_deprioritised_one(
                   trace_messages=True)
     try:
         standing_by(taker)
-        first = asyncio.create_task(dial(stack, struck, "1"))
+        first = asyncio.create_task(dial(stack, struck, "3"))
         await wait_queued(stack, [1], first)  # queued, deprioritised
-        second = asyncio.create_task(dial(stack, genuine, "1"))
-        await wait_queued(stack, [10, 1], second)  # the genuine one ahead of the earlier one
+        second = asyncio.create_task(dial(stack, genuine, "3"))
+        await wait_queued(stack, [8, 1], second)  # the genuine one ahead of the earlier one
         set_paused(stack, MEMBERS[0], False)  # one stand-in free
         await asyncio.wait_for(asyncio.gather(first, second), 120)
 
         late, _ = await record(stack, struck)
         early, _ = await record(stack, genuine)
-        assert (late["priority"], early["priority"]) == (1, 10)
+        assert (late["priority"], early["priority"]) == (1, 8)
+        assert late["category"] == early["category"] == "police"
         assert late["answered_by"] == early["answered_by"] == "taker-1"
         assert early["answered_at"] < late["answered_at"] and early["arrived_at"] > late[
             "arrived_at"]
