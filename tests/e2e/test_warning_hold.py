@@ -103,7 +103,10 @@ async def test_no_warning_call_starts_while_112_callers_wait_in_the_queue(
             assert time.monotonic() < deadline, f"never paused for the queue's wait: {reasons}"
             if (reason := await asyncio.to_thread(paused, guarded_controller)) is not None:
                 reasons.add(reason)
-            assert not invites(stand_in), "a warning call started while 112 callers waited"
+            assert not invites(stand_in), (
+                f"a warning call started while 112 callers waited; paused: {reasons}; "
+                f"{stack.asterisk.cli('queue show takers-default')}\n"
+                f"{guarded_controller.log_tail(80)}")
             assert await asyncio.to_thread(waiting, stack) == len(callers)
             await asyncio.sleep(0.3)
         assert reasons <= set(HOLDING), reasons
