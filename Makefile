@@ -22,7 +22,7 @@ APT_PACKAGES += kamailio
 # reads /etc/kannel/kannel.conf, a sample with default passwords) is disabled and stopped.
 APT_PACKAGES += kannel kannel-extras
 
-.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank bench-location bench-texts
+.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank bench-surge bench-location bench-texts
 .PHONY: install-systemd i18n-pot i18n-check i18n-init
 
 help: ## this list
@@ -136,6 +136,8 @@ bench-failover: deps venv $(VENV)/.bench-installed ## two-node stack under path-
 	$(PY) -m ntpd_ivr bench-failover $(BENCH_ARGS)
 bench-prank: deps venv $(VENV)/.bench-installed ## prank policy vs plain FIFO: genuine callers' time to a human (SIPp); BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench-prank $(BENCH_ARGS)
+bench-surge: deps venv $(VENV)/.bench-installed ## surge mode vs none after a quake: other emergencies' p95 to a human (SIPp); BENCH_ARGS=...
+	$(PY) -m ntpd_ivr bench-surge $(BENCH_ARGS)
 
 prompts: venv ## render prompt audio into build/prompts
 	$(PY) -m ntpd_ivr prompts --out build/prompts

@@ -344,6 +344,19 @@ def cmd_bench_prank(args: argparse.Namespace) -> int:
                        out=args.out, keep=args.keep)
 
 
+def cmd_bench_surge(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.surge import SurgeBench, bench_surge
+
+    if (args.rate <= 0 or args.segment_seconds < 10 or args.rounds < 1 or args.talk_ms < 100
+            or args.patience_seconds < 5):
+        raise ConfigError("--rate must be > 0, --segment-seconds >= 10, --rounds >= 1, "
+                          "--talk-ms >= 100, --patience-seconds >= 5")
+    return bench_surge(SurgeBench(rate=args.rate, segment_seconds=args.segment_seconds,
+                                  rounds=args.rounds, talk_ms=args.talk_ms,
+                                  patience_s=args.patience_seconds),
+                       out=args.out, keep=args.keep)
+
+
 def _routing(args: argparse.Namespace) -> Any:
     from ntpd_ivr.routing.config import load_routing_config
 
@@ -696,6 +709,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
     p.set_defaults(func=cmd_bench_prank)
+
+    p = sub.add_parser("bench-surge", help="other emergencies' time to a human with and "
+                       "without surge mode, after an earthquake (SIPp)",
+                       description="A surge of SIPp callers (80 %% about the event, pressing "
+                                   "8; 20 %% with another emergency, pressing 1-4) against "
+                                   "two call-taker stand-ins, in alternating segments without "
+                                   "and with surge mode (a replayed InaTEWS alert from a local "
+                                   "CAP feed); reports the other emergencies' time to a human "
+                                   "p50/p95, their abandon rate and whether any was sent to "
+                                   "the information branch (docs/performance.md).")
+    p.add_argument("--rate", type=float, default=1.0, help="calls/s offered (all kinds)")
+    p.add_argument("--segment-seconds", type=float, default=60.0)
+    p.add_argument("--rounds", type=int, default=1, help="off+surge segment pairs")
+    p.add_argument("--talk-ms", type=int, default=6000, help="each call-taker, every call")
+    p.add_argument("--patience-seconds", type=float, default=45.0,
+                   help="a caller gives up this long after the answer")
+    p.add_argument("--out", type=Path, default=Path("build/bench"))
+    p.add_argument("--keep", action="store_true")
+    p.set_defaults(func=cmd_bench_surge)
 
     p = sub.add_parser("bench-location", help="AML SMS into Kannel -> fix on the desk, p50/p99",
                        description="The dev/test stack with Kannel's fake SMSC: one SIPp call "

@@ -36,7 +36,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ntpd_ivr.bench.runner import wait_for_idle_asterisk
 from ntpd_ivr.bench.stack import TAKER_MEMBERS, TAKER_QUEUE, BenchStack
@@ -165,8 +165,18 @@ def _scenario(workdir: Path, name: str, text: str) -> Path:
     return path
 
 
-def _callers(workdir: Path, kind: str, numbers: list[tuple[str, str]], config: PrankBench,
-             scenario: Path, target: str) -> subprocess.Popen[bytes]:
+class Segmented(Protocol):
+    """What a bench's callers need of its settings (this bench's and bench-surge's)."""
+
+    @property
+    def segment_seconds(self) -> float: ...
+
+    @property
+    def patience_s(self) -> float: ...
+
+
+def callers(workdir: Path, kind: str, numbers: list[tuple[str, str]], config: Segmented,
+            scenario: Path, target: str) -> subprocess.Popen[bytes]:
     inf = workdir / f"{kind}.csv"
     inf.write_text("SEQUENTIAL\n" + "".join(f"{n};{d};\n" for n, d in numbers))
     period_ms = max(1, round(config.segment_seconds * 1000 / len(numbers)))
@@ -226,7 +236,7 @@ def sipp_created(log: Path) -> int:
     return int(found[-1]) if found else 0
 
 
-def _ratio(a: float, b: float) -> float:
+def ratio(a: float, b: float) -> float:
     return round(a / b, 2) if b and not math.isnan(a) and not math.isnan(b) else math.nan
 
 
@@ -251,8 +261,8 @@ def report(config: PrankBench, results: dict[str, ModeFigures], started: str) ->
             f"{figures.pool_answered:>9}"
             f"{figures.pool_blocked:>8}{figures.pool_escaped:>8}")
     lines.append(
-        f"ratios fifo/policy: time to a human p50 {_ratio(fifo.p(50), policy.p(50))}x, "
-        f"p95 {_ratio(fifo.p(95), policy.p(95))}x; genuine abandon rate "
+        f"ratios fifo/policy: time to a human p50 {ratio(fifo.p(50), policy.p(50))}x, "
+        f"p95 {ratio(fifo.p(95), policy.p(95))}x; genuine abandon rate "
         f"{fifo.abandon_rate:.1%} (fifo) vs {policy.abandon_rate:.1%} (policy); genuine "
         f"callers blocked under the policy: {policy.genuine_blocked}")
     return "\n".join(lines)
@@ -326,13 +336,13 @@ def bench_prank(config: PrankBench, out: Path, keep: bool = False) -> int:
                 seg_dir = workdir / f"{round_no}-{mode}"
                 seg_dir.mkdir()
                 procs = [
-                    _callers(seg_dir, "genuine", [(n, "1" if i % 2 else "3")
+                    callers(seg_dir, "genuine", [(n, "1" if i % 2 else "3")
                                                   for i, n in enumerate(genuine)],
                              config, with_key, stack.target),
-                    _callers(seg_dir, "prank", [(rng.choice(pool), "1")
+                    callers(seg_dir, "prank", [(rng.choice(pool), "1")
                                                 for _ in range(counts["prank"])],
                              config, with_key, stack.target),
-                    _callers(seg_dir, "silent", [(rng.choice(pool), "")
+                    callers(seg_dir, "silent", [(rng.choice(pool), "")
                                                  for _ in range(counts["silent"])],
                              config, silent, stack.target)]
                 bound = config.segment_seconds + config.patience_s + 120
