@@ -27,7 +27,9 @@ _ERRORS = {
     "404": "No such object (or not in the agency's scope).",
     "409": "The object's state does not allow it (e.g. the incident is closed), or the "
            "user has no phone (no-endpoint).",
-    "502": "Asterisk refused the action or is unreachable (audited).",
+    "413": "The body is longer than the route takes (the reason says the limit).",
+    "502": "Asterisk refused the action or is unreachable (audited); for a transfer, the "
+           "neighbouring center refused or could not be reached (code and text say why).",
     "503": "The database cannot be reached now; try again.",
 }
 _SESSION = ("400", "401", "403")
@@ -90,6 +92,24 @@ DISPOSITION_BODY = {
                    "incident_id": _whole(1, MAX_ID) | {
                        "description": "Required for genuine and duplicate, else absent"}},
     "example": {"disposition": "genuine", "incident_id": 1}}
+TEXT_REPLY_BODY = {
+    "type": "object",
+    "properties": {"body": {"type": "string", "maxLength": 4096,
+                            "description": "Printable text (newlines allowed), at most "
+                                           "[texts] max_body_chars once stripped (413)"},
+                   "quick": {"type": "string", "maxLength": 64,
+                             "description": "A quick reply's id (GET /api/texts/quick-"
+                                            "replies); not with body"}},
+    "example": {"quick": "where"}}
+ACCEPTS_TEXT_BODY = {"type": "object", "required": ["accepts"],
+                     "properties": {"accepts": {"type": "boolean"}},
+                     "example": {"accepts": True}}
+TRANSFER_BODY = {
+    "type": "object", "required": ["neighbour", "call"],
+    "properties": {"neighbour": _text(40) | {
+                       "description": "A neighbouring center the incident's region lists"},
+                   "call": UNIQUEID | {"description": "The live call to transfer (yours)"}},
+    "example": {"neighbour": "banyuasin", "call": "1732771200.42"}}
 NOTICE_BODY = {"type": "object", "required": ["text"],
                "properties": {"text": {"type": "string", "minLength": 1,
                                        "maxLength": MAX_NOTICE_CHARS}}}
@@ -145,6 +165,9 @@ UNBLOCK_BODY = {"type": "object", "required": ["number"],
 
 ID = Param("id", "Id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "path")
 CALL = Param("uniqueid", "The call's unique id", UNIQUEID, "path")
+TEXT_SESSION = Param("uniqueid", "A text session's id (sms-<n>)",
+                     {"type": "string", "pattern": r"^sms-[0-9]{1,19}$", "maxLength": 23},
+                     "path")
 ACTION = Param("action", "The dispatch's next step", {"enum": list(ACTIONS)}, "path")
 CALLS_LIMIT = Param("limit", "At most this many (1-500, default 50)",
                     {"type": "integer", "minimum": 1, "maximum": 500})
@@ -253,6 +276,35 @@ def document() -> dict[str, Any]:
             "/api/workspace/presence": {"post": _op(
                 "Log in to a queue, pause, unpause, log out", "calltaker and above",
                 body=PRESENCE_BODY, codes=(*_SESSION, "409", "502"))},
+            "/api/workspace/accepts-text": {"put": _op(
+                "Whether this desk is offered text sessions (SMS)", "calltaker and above",
+                body=ACCEPTS_TEXT_BODY)},
+            "/api/texts": {"get": _op(
+                "Text sessions offered to me now, and mine", "calltaker and above")},
+            "/api/texts/quick-replies": {"get": _op(
+                "The quick replies, in the user's language", "calltaker and above")},
+            "/api/texts/{uniqueid}": {"get": _op(
+                "One text session with its messages",
+                "calltaker and above (offered or theirs; a supervisor: any)",
+                (TEXT_SESSION,), codes=_OBJECT)},
+            "/api/texts/{uniqueid}/take": {"post": _op(
+                "Take a text session offered to me (the first one wins)",
+                "calltaker and above", (TEXT_SESSION,), codes=_CHANGE)},
+            "/api/texts/{uniqueid}/messages": {"post": _op(
+                "Reply to the caller by SMS", "calltaker and above (the session's owner)",
+                (TEXT_SESSION,), TEXT_REPLY_BODY, "201", (*_CHANGE, "413"))},
+            "/api/texts/{uniqueid}/end": {"post": _op(
+                "End a text session with a disposition",
+                "calltaker and above (the session's owner)", (TEXT_SESSION,),
+                DISPOSITION_BODY, codes=(*_CHANGE, "503"))},
+            "/api/texts/{uniqueid}/callback": {"post": _op(
+                "Escalate to a voice callback to the same number",
+                "calltaker and above (the session's owner)", (TEXT_SESSION,), ok="202",
+                codes=(*_CHANGE, "503"))},
+            "/api/incidents/{id}/transfers": {"post": _op(
+                "Send the incident's EIDO to a neighbouring 112 center for a transfer",
+                "calltaker and above (their own call)", (ID,), TRANSFER_BODY,
+                codes=(*_CHANGE, "502"))},
             "/api/wall": {"get": _op("The supervisor's wall", "supervisor")},
             "/api/callbacks": {"get": _op("The callback list", "calltaker and above")},
             "/api/callbacks/{id}/call": {"post": _op(
