@@ -29,6 +29,7 @@ from typing import Any
 
 import aiohttp
 
+from ntpd_ivr.bench.web import workspace_desk
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.controller import ControllerProcess
 from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP, DevStack, StackLayout
@@ -68,18 +69,8 @@ class Desk:
 
 @asynccontextmanager
 async def desk(base: str, user: str, password: str) -> AsyncIterator[Desk]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.get(f"{base}/api/csrf") as reply:
-            token = (await reply.json())["csrf_token"]
-        async with http.post(f"{base}/login", json={"user": user, "password": password},
-                             headers={"X-CSRF-Token": token}) as reply:
-            if reply.status != 200:
-                raise StackError(f"login as {user}: {reply.status} {await reply.text()}")
-        async with http.ws_connect(f"{base}/ws") as socket:
-            await socket.send_str(json.dumps({"id": 1, "type": "subscribe",
-                                              "topic": "workspace"}))
-            json.loads(await socket.receive_str(timeout=5))
-            yield Desk(socket)
+    async with workspace_desk(base, user, password) as (_http, _token, socket):
+        yield Desk(socket)
 
 
 async def measure(stack: DevStack, messages: int, password: str) -> list[float]:

@@ -48,6 +48,7 @@ import aiohttp
 from ntpd_ivr.bench.prank import callers, ratio, sipp_created
 from ntpd_ivr.bench.runner import wait_for_idle_asterisk
 from ntpd_ivr.bench.stack import TAKER_MEMBERS, TAKER_QUEUE, BenchStack
+from ntpd_ivr.bench.web import web_login
 from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.errors import StackError
@@ -174,16 +175,11 @@ class Supervisor:
     async def _session(self) -> tuple[aiohttp.ClientSession, str]:
         http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
                                      timeout=aiohttp.ClientTimeout(total=20))
-        async with http.get(f"{self.base}/api/csrf") as reply:
-            token = (await reply.json())["csrf_token"]
-        async with http.post(f"{self.base}/login", json={
-                "user": "supervisor", "password": self.password},
-                headers={"X-CSRF-Token": token}) as reply:
-            if reply.status != 200:
-                await http.close()
-                raise StackError(f"supervisor login refused: {reply.status}")
-            token = (await reply.json())["csrf_token"]
-        return http, token
+        try:
+            return http, await web_login(http, self.base, "supervisor", self.password)
+        except BaseException:
+            await http.close()
+            raise
 
     async def _surge(self, on: bool, wait_s: float = 60.0) -> dict[str, Any] | None:
         http, token = await self._session()

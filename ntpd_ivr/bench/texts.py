@@ -35,6 +35,7 @@ from typing import Any
 
 import aiohttp
 
+from ntpd_ivr.bench.web import workspace_desk
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.controller import ControllerProcess
 from ntpd_ivr.stack.devstack import DevStack, StackLayout
@@ -81,19 +82,8 @@ class TextDesk:
 
 @asynccontextmanager
 async def text_desk(base: str, user: str, password: str) -> AsyncIterator[TextDesk]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.get(f"{base}/api/csrf") as reply:
-            token = (await reply.json())["csrf_token"]
-        async with http.post(f"{base}/login", json={"user": user, "password": password},
-                             headers={"X-CSRF-Token": token}) as reply:
-            if reply.status != 200:
-                raise StackError(f"login as {user}: {reply.status} {await reply.text()}")
-            token = (await reply.json())["csrf_token"]
-        async with http.ws_connect(f"{base}/ws") as socket:
-            await socket.send_str(json.dumps({"id": 1, "type": "subscribe",
-                                              "topic": "workspace"}))
-            json.loads(await socket.receive_str(timeout=5))
-            yield TextDesk(http, base, token, socket)
+    async with workspace_desk(base, user, password) as (http, token, socket):
+        yield TextDesk(http, base, token, socket)
 
 
 def _send_all(smsc: FakeSmsc, numbers: list[str], started: dict[str, float]) -> None:
