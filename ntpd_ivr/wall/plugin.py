@@ -29,17 +29,14 @@ ALERT_SUMMARY: Key[Callable[[], Mapping[str, Any]]] = Key("alert-summary")
 def load(core: Core) -> Plugin:
     users, bus = core.users, core.bus
 
-    def callbacks() -> Mapping[str, Any]:
-        summary = core.services.get(CALLBACK_SUMMARY)
-        return summary() if summary is not None else {}
-
-    def texts() -> Mapping[str, Any]:
-        summary = core.services.get(TEXT_SUMMARY)
-        return summary() if summary is not None else {}
-
-    def alerts() -> Mapping[str, Any]:
-        summary = core.services.get(ALERT_SUMMARY)
-        return summary() if summary is not None else {}
+    def summary_of(key: Key[Callable[[], Mapping[str, Any]]]
+                   ) -> Callable[[], Mapping[str, Any]]:
+        """Another domain's block of the wall, read when the wall is pushed (it loads
+        later, or not at all: then empty)."""
+        def read() -> Mapping[str, Any]:
+            summary = core.services.get(key)
+            return summary() if summary is not None else {}
+        return read
 
     def call_ended(ended: EndedCall) -> None:
         bus.publish(WallCallEnded(ended))
@@ -47,8 +44,8 @@ def load(core: Core) -> Plugin:
     wall = WallService(
         core.ami, WallStore(core.engine), core.hub, core.settings.wall,
         known_takers=lambda: {u.sip_endpoint for u in users.users.values() if u.sip_endpoint},
-        ami_connected=lambda: core.ami.connected, callbacks=callbacks, texts=texts,
-        alerts=alerts,
+        ami_connected=lambda: core.ami.connected, callbacks=summary_of(CALLBACK_SUMMARY),
+        texts=summary_of(TEXT_SUMMARY), alerts=summary_of(ALERT_SUMMARY),
         on_call_ended=call_ended)
     core.services.provide(WALL, wall)
     bus.subscribe(IncidentsChanged, lambda _: wall.incidents_changed())
