@@ -279,6 +279,7 @@ class QueueLoad:
     logged_in: int
     available: int
     longest_wait_seconds: float
+    callers: int = 0          # 112 callers waiting in it now
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,11 @@ def pace(limits: PacingLimits, queues: Sequence[QueueLoad] | None, active_channe
         if load.longest_wait_seconds > limits.max_queue_wait_seconds:
             return PacingDecision(0, "queue-wait")
     for load in queues:
-        if load.logged_in > 0 and load.available < limits.min_free_takers:
+        # A queue nobody is logged in to and nobody waits in does not stop a campaign (a
+        # region with no call-taker on shift), but 112 callers waiting where no call-taker
+        # phone is reachable at all are the worst case of "too few free": pause.
+        staffed_or_waited_in = load.logged_in > 0 or load.callers > 0
+        if staffed_or_waited_in and load.available < limits.min_free_takers:
             return PacingDecision(0, "free-takers")
     if limits.hold_queue_wait_seconds > 0 and any(
             load.longest_wait_seconds > limits.hold_queue_wait_seconds for load in queues):

@@ -278,7 +278,7 @@ class WarningService:
             return None
         watched = self.watched_queues() if self.watched_queues is not None else None
         return [model.QueueLoad(name, state.logged_in, state.available,
-                                state.longest_wait_seconds)
+                                state.longest_wait_seconds, state.callers)
                 for name, state in snapshot.items() if watched is None or name in watched]
 
     async def _dial_on(self, trunk: str, queues: list[model.QueueLoad] | None,

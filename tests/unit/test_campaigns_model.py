@@ -136,6 +136,9 @@ CALM = QueueLoad("takers-plg", logged_in=4, available=3, longest_wait_seconds=0)
     ([CALM, QueueLoad("takers-muba", 2, 2, 5)], 0, 0, PacingDecision(4)),  # at the hold
     ([QueueLoad("takers-plg", 4, 0, 0)], 0, 0, PacingDecision(0, "free-takers")),
     ([QueueLoad("takers-plg", 0, 0, 0)], 0, 0, PacingDecision(4)),  # nobody logged in there
+    # ... but 112 callers wait there with no call-taker phone reachable: they come first
+    ([QueueLoad("takers-plg", 0, 0, 1, callers=3)], 0, 0, PacingDecision(0, "free-takers")),
+    ([QueueLoad("takers-plg", 4, 1, 1, callers=3)], 0, 0, PacingDecision(4)),  # one is free
     (None, 0, 0, PacingDecision(0, "queue-state-unknown")),
     ([], 0, 0, PacingDecision(4)),                           # no 112 queue to protect
     ([QueueLoad("q", 4, 0, 30)], 0, 0, PacingDecision(0, "queue-wait")),  # wait first
