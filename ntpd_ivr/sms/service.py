@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import aliased
 
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.numbers import CallerKind, canonical_caller, parse_caller
@@ -26,6 +27,14 @@ from ntpd_ivr.sms.model import SendResult, SmsRefused
 from ntpd_ivr.sms.tables import SmsDeliveryReport, SmsInbox, SmsOutbox
 
 log = logging.getLogger(__name__)
+
+# Messages handed to Kannel at once. Each sendsms is an HTTP round trip (about 40 ms here)
+# during which its row stays locked in its own transaction, so a burst of replies went out
+# one after the other; four senders take four due rows (SKIP LOCKED skips each other's) and
+# hold at most four pooled connections. One number's messages still go in order: a row
+# waits while an earlier one to the same number is queued (see _attempt).
+OUTBOX_SENDERS = 4
+_EARLIER = aliased(SmsOutbox)
 
 
 class Gateway(Protocol):
@@ -86,15 +95,30 @@ class Outbox:
                 pass
 
     async def send_due(self, limit: int = 50) -> int:
-        """One pass over the due messages (each in its own transaction, its row locked
-        so that a second controller skips it); how many Kannel accepted."""
-        accepted = 0
-        for _ in range(limit):
-            outcome = await self._send_one()
-            if outcome is None:
-                break
-            accepted += outcome
-        return accepted
+        """One pass over the due messages, OUTBOX_SENDERS at a time (each in its own
+        transaction, its row locked so that the other senders and a second controller
+        skip it); how many Kannel accepted. At most `limit` attempts in all."""
+        attempts_left = limit
+
+        async def sender() -> int:
+            nonlocal attempts_left
+            accepted = 0
+            while attempts_left > 0:
+                attempts_left -= 1
+                outcome = await self._send_one()
+                if outcome is None:
+                    break
+                accepted += outcome
+            return accepted
+
+        # Not a TaskGroup: one sender's database error must not cancel another in the
+        # middle of its sendsms (Kannel took it, the row not yet marked: sent twice).
+        results = await asyncio.gather(*(sender() for _ in range(OUTBOX_SENDERS)),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return sum(r for r in results if isinstance(r, int))
 
     def _announce(self, outbox_id: int, status: str) -> None:
         if self.on_status is not None:
@@ -111,8 +135,13 @@ class Outbox:
         now = self.now()
         async with self.engine.begin() as conn:
             message = (await conn.execute(
-                select(SmsOutbox.__table__).where(SmsOutbox.status == model.QUEUED,
-                                        SmsOutbox.next_attempt_at <= now)
+                select(SmsOutbox.__table__).where(
+                    SmsOutbox.status == model.QUEUED, SmsOutbox.next_attempt_at <= now,
+                    # in order per number: none earlier to the same number still queued
+                    # (being sent by another sender, or waiting for its retry)
+                    ~select(_EARLIER.id).where(_EARLIER.to_number == SmsOutbox.to_number,
+                                               _EARLIER.status == model.QUEUED,
+                                               _EARLIER.id < SmsOutbox.id).exists())
                 .order_by(SmsOutbox.next_attempt_at, SmsOutbox.id).limit(1)
                 .with_for_update(skip_locked=True))).first()
             if message is None:
