@@ -303,6 +303,9 @@ class AlertsSettings:
     timeout_seconds: float = 10.0      # every read: connect, headers and body together
     max_bytes: int = 1_000_000         # a larger document is refused, not read on
     max_alerts_per_poll: int = 20
+    # Surge mode is one row in PostgreSQL shared by the center's controllers (two nodes):
+    # each reads it this often (a bounded read; the database away: the last state holds).
+    surge_sync_seconds: float = 2.0
     # CAP out: the `sender` of the center's own alerts (campaigns exported as CAP 1.2).
     sender: str = "ntpd112@example.go.id"
     # Sign them (enveloped XML Signature) with this PEM private key and its PEM certificate;
@@ -321,7 +324,7 @@ def validate_alerts(alerts: AlertsSettings, where: str) -> None:
             raise ConfigError(f"{where}: alerts.feeds: {url!r} is not an http(s) URL")
     if alerts.poll_seconds < 1.0:
         raise ConfigError(f"{where}: alerts.poll_seconds must be at least 1")
-    for key in ("timeout_seconds", "max_bytes", "max_alerts_per_poll"):
+    for key in ("timeout_seconds", "max_bytes", "max_alerts_per_poll", "surge_sync_seconds"):
         if getattr(alerts, key) <= 0:
             raise ConfigError(f"{where}: alerts.{key} must be positive")
     if not alerts.sender or any(c in alerts.sender for c in " ,<&"):
