@@ -75,7 +75,8 @@ async def campaign(engine: AsyncEngine, campaign_id: int) -> dict[str, Any] | No
     async with engine.connect() as conn:
         row = (await conn.execute(
             select(c.c.id, c.c.title, c.c.message_text, c.c.target, c.c.status,
-                   c.c.created_at, c.c.created_by, c.c.approved_at)
+                   c.c.created_at, c.c.created_by, c.c.approved_at, c.c.regional_language,
+                   c.c.message_text_regional)
             .where(c.c.id == campaign_id))).mappings().first()
     return None if row is None else dict(row)
 

@@ -272,6 +272,16 @@ def test_a_campaign_exports_as_cap_that_validates(regions: list[Place]) -> None:
     again = cap.read_alert(cap.parse_xml(approved, MAX))
     assert again.status == "Actual" and again.areas[0].desc == "Musi Banyuasin"
     assert again.description.endswith("ikuti petugas.")
+    # With a regional message: one info per language, over the same areas; still valid.
+    both = cap.parse_xml(campaign_cap(
+        {**row, "regional_language": "plm", "message_text_regional": "Banyu naek, ke tempat "
+         "tinggi."}, sender="ntpd112@muba.go.id", sender_name="NTPD 112",
+        region_name="Musi Banyuasin", boundary=muba.boundary), MAX)
+    assert cap.validation_error(both) is None
+    infos = both.findall(f"{{{cap.NS}}}info")
+    assert [i.findtext(f"{{{cap.NS}}}language") for i in infos] == ["id-ID", "plm"]
+    assert infos[1].findtext(f"{{{cap.NS}}}description") == "Banyu naek, ke tempat tinggi."
+    assert [len(i.findall(f"{{{cap.NS}}}area")) for i in infos] == [1, 1]
 
 
 def _test_signer(tmp: Path) -> CapSigner:
