@@ -348,12 +348,15 @@ def cmd_bench_surge(args: argparse.Namespace) -> int:
     from ntpd_ivr.bench.surge import SurgeBench, bench_surge
 
     if (args.rate <= 0 or args.segment_seconds < 10 or args.rounds < 1 or args.talk_ms < 100
-            or args.patience_seconds < 5):
+            or args.patience_seconds < 5 or not 2 <= args.takers <= 4
+            or args.about_key_off not in ("8", "4", "0")):
         raise ConfigError("--rate must be > 0, --segment-seconds >= 10, --rounds >= 1, "
-                          "--talk-ms >= 100, --patience-seconds >= 5")
+                          "--talk-ms >= 100, --patience-seconds >= 5, --takers 2 to 4, "
+                          "--about-key-off 8, 4 or 0")
     return bench_surge(SurgeBench(rate=args.rate, segment_seconds=args.segment_seconds,
                                   rounds=args.rounds, talk_ms=args.talk_ms,
-                                  patience_s=args.patience_seconds),
+                                  patience_s=args.patience_seconds, takers=args.takers,
+                                  about_key_off=args.about_key_off),
                        out=args.out, keep=args.keep)
 
 
@@ -714,7 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "without surge mode, after an earthquake (SIPp)",
                        description="A surge of SIPp callers (80 %% about the event, pressing "
                                    "8; 20 %% with another emergency, pressing 1-4) against "
-                                   "two call-taker stand-ins, in alternating segments without "
+                                   "call-taker stand-ins (4), in alternating segments without "
                                    "and with surge mode (a replayed InaTEWS alert from a local "
                                    "CAP feed); reports the other emergencies' time to a human "
                                    "p50/p95, their abandon rate and whether any was sent to "
@@ -725,6 +728,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--talk-ms", type=int, default=6000, help="each call-taker, every call")
     p.add_argument("--patience-seconds", type=float, default=45.0,
                    help="a caller gives up this long after the answer")
+    p.add_argument("--takers", type=int, default=4,
+                   help="call-taker stand-ins, one call each (2 to 4)")
+    p.add_argument("--about-key-off", default="8",
+                   help="what callers about the event press without surge mode: 8 (a wrong "
+                        "key: unclassified), 4 (disaster) or 0 (a call-taker)")
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
     p.set_defaults(func=cmd_bench_surge)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,6 +228,14 @@ class WarningsSettings:
     max_plays: int = 3           # the message at most this often (key 2, or silence)
     key_timeout_seconds: float = 4.0
     tick_seconds: float = 0.2
+    # A campaign may carry its message in a regional language too, beside Bahasa Indonesia:
+    # its code (ISO 639, 2-3 letters, e.g. "jv" Javanese, "su" Sundanese, "plm" Palembang
+    # Malay), the name the screens show, and the espeak-ng voice that speaks its text
+    # ("id" by default: espeak-ng has no voice for most regional languages; a recording is
+    # better). A contact whose language is this code hears that message. Empty: none.
+    regional_language: str = ""
+    regional_language_name: str = ""
+    regional_voice: str = "id"
 
 
 @dataclass(frozen=True)
@@ -303,6 +312,9 @@ class AlertsSettings:
     timeout_seconds: float = 10.0      # every read: connect, headers and body together
     max_bytes: int = 1_000_000         # a larger document is refused, not read on
     max_alerts_per_poll: int = 20
+    # Surge mode is one row in PostgreSQL shared by the center's controllers (two nodes):
+    # each reads it this often (a bounded read; the database away: the last state holds).
+    surge_sync_seconds: float = 2.0
     # CAP out: the `sender` of the center's own alerts (campaigns exported as CAP 1.2).
     sender: str = "ntpd112@example.go.id"
     # Sign them (enveloped XML Signature) with this PEM private key and its PEM certificate;
@@ -321,7 +333,7 @@ def validate_alerts(alerts: AlertsSettings, where: str) -> None:
             raise ConfigError(f"{where}: alerts.feeds: {url!r} is not an http(s) URL")
     if alerts.poll_seconds < 1.0:
         raise ConfigError(f"{where}: alerts.poll_seconds must be at least 1")
-    for key in ("timeout_seconds", "max_bytes", "max_alerts_per_poll"):
+    for key in ("timeout_seconds", "max_bytes", "max_alerts_per_poll", "surge_sync_seconds"):
         if getattr(alerts, key) <= 0:
             raise ConfigError(f"{where}: alerts.{key} must be positive")
     if not alerts.sender or any(c in alerts.sender for c in " ,<&"):
@@ -768,6 +780,13 @@ def _validate_warnings(settings: Settings) -> None:
                 "hold_queue_wait_seconds"):
         if getattr(section, key) < 0:
             raise ConfigError(f"{where}: warnings.{key} must not be negative")
+    regional = section.regional_language
+    if regional and (not re.fullmatch(r"[a-z]{2,3}", regional) or regional in ("id", "en")):
+        raise ConfigError(f"{where}: warnings.regional_language: {regional!r} is not a "
+                          "regional language code (2-3 lower-case letters, not id or en)")
+    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{1,8})?", section.regional_voice):
+        raise ConfigError(f"{where}: warnings.regional_voice: {section.regional_voice!r} is "
+                          "not an espeak-ng voice name")
     if section.hold_queue_wait_seconds > section.max_queue_wait_seconds:
         raise ConfigError(f"{where}: warnings.hold_queue_wait_seconds "
                           f"({section.hold_queue_wait_seconds:g}) must not be above "

@@ -159,25 +159,16 @@ def cap_time(value: datetime) -> str:
 def build_alert(*, identifier: str, sender: str, sent: datetime, info: Mapping[str, Any],
                 status: str = "Actual", msg_type: str = "Alert", scope: str = "Public",
                 note: str = "", references: str = "",
-                areas: Sequence[Mapping[str, Any]] = ()) -> bytes:
+                areas: Sequence[Mapping[str, Any]] = (),
+                more_info: Sequence[Mapping[str, Any]] = ()) -> bytes:
     """One CAP 1.2 alert with one `info`, as UTF-8 XML. `info` keys: language, category,
     event, urgency, severity, certainty, expires (datetime), sender_name, headline,
     description, instruction, parameters ((name, value) pairs). `areas`: desc, polygons
-    (lists of (lat, lon)), circles ((lat, lon, km)), geocodes ((name, value))."""
+    (lists of (lat, lon)), circles ((lat, lon, km)), geocodes ((name, value)). Each of
+    `more_info` is one more `info` (the same message in another language: CAP's way),
+    `info` with these keys replaced, over the same areas."""
     ElementTree.register_namespace("", NS)
-
-    def sub(parent: ElementTree.Element, name: str, text: str | None = None
-            ) -> ElementTree.Element:
-        child = ElementTree.SubElement(parent, _Q + name)
-        if text is not None:
-            child.text = text
-        return child
-
-    def pair(parent: ElementTree.Element, name: str, key: str, value: str) -> None:
-        element = sub(parent, name)
-        sub(element, "valueName", key)
-        sub(element, "value", value)
-
+    sub = _sub
     root = ElementTree.Element(_Q + "alert")
     sub(root, "identifier", identifier)
     sub(root, "sender", sender)
@@ -189,7 +180,28 @@ def build_alert(*, identifier: str, sender: str, sent: datetime, info: Mapping[s
         sub(root, "note", note)
     if references:
         sub(root, "references", references)
-    element = sub(root, "info")
+    for one in (info, *({**info, **extra} for extra in more_info)):
+        _write_info(sub(root, "info"), one, areas)
+    body: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return body
+
+
+def _sub(parent: ElementTree.Element, name: str, text: str | None = None) -> ElementTree.Element:
+    child = ElementTree.SubElement(parent, _Q + name)
+    if text is not None:
+        child.text = text
+    return child
+
+
+def _pair(parent: ElementTree.Element, name: str, key: str, value: str) -> None:
+    element = _sub(parent, name)
+    _sub(element, "valueName", key)
+    _sub(element, "value", value)
+
+
+def _write_info(element: ElementTree.Element, info: Mapping[str, Any],
+                areas: Sequence[Mapping[str, Any]]) -> None:
+    sub, pair = _sub, _pair
     sub(element, "language", info.get("language", "id-ID"))
     sub(element, "category", info.get("category", "Safety"))
     sub(element, "event", info["event"])
@@ -212,5 +224,3 @@ def build_alert(*, identifier: str, sender: str, sent: datetime, info: Mapping[s
             sub(a, "circle", f"{lat},{lon} {km}")
         for key, value in area.get("geocodes", ()):
             pair(a, "geocode", key, value)
-    body: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
-    return body

@@ -47,6 +47,10 @@ def campaign_cap(campaign: Mapping[str, Any], *, sender: str, sender_name: str,
     approved = campaign["status"] in ("running", "finished") or campaign.get("approved_at")
     sent = campaign.get("approved_at") or campaign["created_at"]
     text = campaign.get("message_text") or campaign["title"]
+    regional = []  # one more info: the same warning in the regional language
+    if campaign.get("regional_language") and campaign.get("message_text_regional"):
+        regional.append({"language": campaign["regional_language"],
+                         "description": campaign["message_text_regional"]})
     return build_alert(
         identifier=_UNSAFE.sub("-", f"{sender}-warning-{campaign['id']}"),
         sender=_UNSAFE.sub("-", sender), sent=sent,
@@ -56,7 +60,8 @@ def campaign_cap(campaign: Mapping[str, Any], *, sender: str, sender_name: str,
               "urgency": "Immediate", "severity": "Severe", "certainty": "Observed",
               "sender_name": sender_name, "headline": campaign["title"],
               "description": text},
-        areas=campaign_areas(campaign.get("target") or {}, region_name, boundary))
+        areas=campaign_areas(campaign.get("target") or {}, region_name, boundary),
+        more_info=regional)
 
 
 def campaign_draft(alert: CapAlert, kecamatan: tuple[str, ...], *, trunk: str,

@@ -361,6 +361,15 @@ class SurgeMode:
                 "started_by": self.started_by, "region": self.region}
 
 
+def surge_mode(alert_id: int, alert: CapAlert, *, started_at: datetime, ends_at: datetime,
+               started_by: str, region: str = "") -> SurgeMode:
+    """Surge mode from this alert between these times: its texts built from the alert."""
+    return SurgeMode(alert_id=alert_id, headline=clip(alert.headline or alert.event, 240),
+                     announcement=announcement(alert), information=information(alert),
+                     started_at=started_at, ends_at=ends_at, started_by=started_by,
+                     region=region)
+
+
 @dataclass
 class SurgeState:
     """Surge mode's one state: off, or on until `ends_at`. It ends by itself at that time
@@ -381,14 +390,29 @@ class SurgeState:
         if minutes <= 0:
             raise ValueError("surge minutes must be positive")
         before = self.current(now)
-        self.mode = SurgeMode(
-            alert_id=alert_id, headline=clip(alert.headline or alert.event, 240),
-            announcement=announcement(alert), information=information(alert),
-            started_at=before.started_at if before else now,
-            ends_at=now + timedelta(minutes=minutes), started_by=actor, region=region)
+        self.mode = surge_mode(alert_id, alert, started_at=before.started_at if before else now,
+                               ends_at=now + timedelta(minutes=minutes), started_by=actor,
+                               region=region)
         what = "renewed" if before is not None else "on"
         self.history.append((now, what, actor))
         return self.mode, what
+
+    def become(self, mode: SurgeMode | None, *, now: datetime, actor: str) -> str | None:
+        """Take the state another controller wrote (the shared row): what that was for
+        this one ("on", "renewed", "off", "expired"), or None when nothing changed."""
+        before = self.current(now)
+        if mode is not None and mode.ends_at <= now:
+            mode = None
+        if mode == before:
+            return None
+        self.mode = mode
+        if mode is None:
+            what = "off" if before is not None else None
+        else:
+            what = "renewed" if before is not None else "on"
+        if what is not None:
+            self.history.append((now, what, actor))
+        return what
 
     def turn_off(self, *, now: datetime, actor: str) -> SurgeMode | None:
         before = self.current(now)

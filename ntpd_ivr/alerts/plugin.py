@@ -35,7 +35,7 @@ SURGE: Key[SurgeView] = Key("surge")
 
 def load(core: Core) -> Plugin:
     bus, warnings = core.bus, core.settings.warnings
-    alerts = AlertService(core.engine, core.settings.alerts, core.routing, core.audit,
+    alerts = AlertService(core.engine, core.settings.alerts, core.routing,
                           changed=lambda: bus.publish(AlertsChanged()),
                           surge_changed=bus.publish)
     core.services.provide(ALERTS, alerts)
@@ -58,4 +58,5 @@ def load(core: Core) -> Plugin:
                                               settings.signing_cert_file))
     if not alert_feeds(core.settings.alerts):  # nothing to poll: no alerts, no surge mode
         return Plugin("alerts", routes=routes)
-    return Plugin("alerts", routes=routes, start=alerts.start, health=alerts.health)
+    return Plugin("alerts", routes=routes, start=alerts.start, stop=alerts.stop,
+                  health=alerts.health)

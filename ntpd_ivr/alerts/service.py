@@ -4,9 +4,12 @@ surge mode, and tells the wall (docs/alerts.md).
 The poller never stops on a bad document: each is refused with its reason, logged and
 counted (`counters`, shown in /health), and the next one is read. Every read has a
 timeout and a size bound; an unchanged document costs a 304 (ETag / Last-Modified).
-Surge mode lives in this process (`SurgeState`): every change is written to the audit
-trail first (a change that cannot be audited is refused), it ends by itself at its end
-time, and a restart takes it back from the trail while its time has not run out.
+Surge mode is one row in PostgreSQL (`surge_state`) shared by the center's controllers
+(two nodes): every change is written there with its audit entry, in one transaction (a
+change that cannot be written is refused). Each controller keeps the state in memory for
+the IVR (`current()` never waits) and reads the row every `surge_sync_seconds`, bounded;
+while the database is away the last state holds. It ends by itself at its end time (the
+end written once for the center), and a restart takes it back from the row.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -33,8 +37,9 @@ from ntpd_ivr.alerts.model import (
     SurgeState,
     matching_regions,
     places,
+    surge_mode,
 )
-from ntpd_ivr.audit.trail import CONTROLLER, AuditWriter
+from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
 from ntpd_ivr.background import Background
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import Refusal
@@ -44,6 +49,7 @@ from ntpd_ivr.settings import AlertsSettings, alert_feeds
 log = logging.getLogger(__name__)
 
 WALL_ROWS = 10
+SURGE_DB_TIMEOUT = 5.0  # each read or change of surge mode's shared row, start to end
 USER_AGENT = "ntpd-ivr CAP poller (NTPD 112)"
 
 
@@ -73,19 +79,20 @@ class FetchError(Exception):
 
 class AlertService:
     def __init__(self, engine: AsyncEngine, settings: AlertsSettings,
-                 routing: Callable[[], RoutingConfig], audit: AuditWriter, *,
+                 routing: Callable[[], RoutingConfig], *,
                  changed: Callable[[], None] = lambda: None,
                  surge_changed: Callable[[SurgeChanged], None] = lambda _: None) -> None:
         self.engine = engine
         self.settings = settings
         self.routing = routing
-        self.audit = audit
         self.changed = changed
         self.surge_changed = surge_changed
         self.counters: Counter[str] = Counter()
         self.last_refusal = ""
         self.recent: list[dict[str, Any]] = []
         self.surge = SurgeState()
+        self._version = -1  # the shared row's version this controller last took
+        self.db_timeout = SURGE_DB_TIMEOUT
         self._validators: dict[str, _Validator] = {}
         self._background = Background("alerts")
         self._surge_wake = asyncio.Event()
@@ -252,46 +259,157 @@ class AlertService:
                                    minutes=self.routing().alerts.rule.minutes)
 
     async def _turn_on(self, alert_id: int, alert: CapAlert, actor: str, *, region: str,
-                       minutes: int) -> SurgeMode:
+                       minutes: float) -> SurgeMode:
         now = utcnow()
-        before = self.surge.current(now)
-        action = "surge.renewed" if before is not None else "surge.on"
+        ends_at = now + timedelta(minutes=minutes)
         try:
-            await self.audit.write(actor, action, "surge", str(alert_id), {
-                "alert": alert.identifier, "headline": alert.headline, "region": region,
-                "minutes": minutes})
+            async with asyncio.timeout(self.db_timeout), self.engine.begin() as conn:
+                before = await store.lock_surge(conn)
+                renewal = before.on(now)
+                action = "surge.renewed" if renewal else "surge.on"
+                row = await store.write_surge(
+                    conn, alert_id=alert_id,
+                    started_at=before.started_at if renewal else now, ends_at=ends_at,
+                    started_by=actor, region=region, changed_at=now, changed_by=actor)
+                await record(conn, Entry(now, actor, action, "surge", str(alert_id), {
+                    "alert": alert.identifier, "headline": alert.headline, "region": region,
+                    "minutes": minutes, "ends_at": ends_at.isoformat()}))
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            log.error("surge mode not changed: the audit trail cannot be written: %s", exc)
+            log.error("surge mode not changed: the shared state and its audit entry cannot "
+                      "be written: %s", exc)
             raise AuditUnavailable("the audit trail cannot be written; try again") from None
-        mode, what = self.surge.turn_on(alert_id, alert, now=now, minutes=minutes,
-                                        actor=actor, region=region)
-        log.warning("surge mode %s by %s until %s: %s", what, actor, mode.ends_at.isoformat(),
-                    mode.headline)
-        self._surge_news(what, mode)
+        mode = self._take(row, alert, now, actor)
+        assert mode is not None
+        log.warning("surge mode %s by %s until %s: %s", action.split(".")[1], actor,
+                    mode.ends_at.isoformat(), mode.headline)
         return mode
 
     async def turn_off(self, actor: str) -> SurgeMode | None:
-        mode = self.current()
-        if mode is None:
-            return None
+        now = utcnow()
         try:
-            await self.audit.write(actor, "surge.off", "surge", str(mode.alert_id),
-                                   {"headline": mode.headline})
+            async with asyncio.timeout(self.db_timeout), self.engine.begin() as conn:
+                before = await store.lock_surge(conn)
+                if not before.on(now):
+                    row = before
+                else:
+                    row = await store.write_surge(
+                        conn, alert_id=None, started_at=None, ends_at=None, started_by="",
+                        region="", changed_at=now, changed_by=actor)
+                    await record(conn, Entry(now, actor, "surge.off", "surge",
+                                             str(before.alert_id),
+                                             {"headline": self._headline(before)}))
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            log.error("surge mode not ended: the audit trail cannot be written: %s", exc)
+            log.error("surge mode not ended: the shared state and its audit entry cannot be "
+                      "written: %s", exc)
             raise AuditUnavailable("the audit trail cannot be written; try again") from None
-        self.surge.turn_off(now=utcnow(), actor=actor)
+        ended = self.current()
+        if before.on(now) and (ended is None or ended.alert_id != before.alert_id):
+            ended = await self._mode_of(before, now)  # on through the other controller
+        self._take(row, None, now, actor)
+        if not before.on(now):
+            return None
         log.warning("surge mode off by %s", actor)
-        self._surge_news("off", None)
+        return ended
+
+    async def _mode_of(self, row: store.SurgeRow, now: datetime) -> SurgeMode | None:
+        if row.alert_id is None or row.started_at is None or row.ends_at is None:
+            return None
+        async with asyncio.timeout(self.db_timeout):
+            alert, _ = await self.alert(row.alert_id)
+        return surge_mode(row.alert_id, alert, started_at=row.started_at, ends_at=row.ends_at,
+                          started_by=row.started_by, region=row.region)
+
+    def _headline(self, row: store.SurgeRow) -> str:
+        mode = self.surge.mode
+        return mode.headline if mode is not None and mode.alert_id == row.alert_id else ""
+
+    def _take(self, row: store.SurgeRow, alert: CapAlert | None, now: datetime,
+              actor: str, ended: str = "off") -> SurgeMode | None:
+        """The shared row as this controller's surge mode (`alert`: the row's alert, when
+        on); the change told on the bus and to the wall (an end as `ended`)."""
+        mode = None
+        if row.on(now) and alert is not None and row.alert_id is not None:
+            assert row.started_at is not None and row.ends_at is not None
+            mode = surge_mode(row.alert_id, alert, started_at=row.started_at,
+                              ends_at=row.ends_at, started_by=row.started_by,
+                              region=row.region)
+        self._version = row.version
+        what = self.surge.become(mode, now=now, actor=actor)
+        if what is not None:
+            self._surge_news(ended if what == "off" else what, mode)
         return mode
+
+    async def sync_surge(self) -> None:
+        """Read the shared row (bounded) and take it when another controller changed it.
+        The database away: this controller's last state holds, and ends at its time."""
+        now = utcnow()
+        async with asyncio.timeout(self.db_timeout):
+            row = await store.read_surge(self.engine)
+            if row.alert_id is not None and not row.on(now):
+                # Its time ran out and no controller has written that yet (the database
+                # was away at the end time, or none was running): once, here.
+                written = await self._expire(row.version)
+                if written is not None:
+                    self._take(written, None, now, CONTROLLER, ended="expired")
+                return
+            if row.version == self._version:
+                return
+            if row.version == 0:  # never written since migration 0020: the audit trail's
+                self._version = 0
+                await self._restore_from_trail()
+                return
+            alert = None
+            if row.alert_id is not None:
+                alert, _ = await self.alert(row.alert_id)
+        if self._take(row, alert, now, row.started_by or CONTROLLER) is not None:
+            log.warning("surge mode taken from the shared state (version %d) until %s",
+                        row.version, row.ends_at.isoformat() if row.ends_at else "")
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.surge_sync_seconds)
+            try:
+                await self.sync_surge()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # TimeoutError, the database away: the last state holds
+                self.counters["surge_sync_failed"] += 1
+                log.warning("surge mode not read from the database (the last state holds): "
+                            "%s", exc or type(exc).__name__)
 
     def _surge_news(self, action: str, mode: SurgeMode | None) -> None:
         self._surge_wake.set()
         self.surge_changed(SurgeChanged(action, mode))
         self.changed()
 
+    async def _expire(self, version: int) -> store.SurgeRow | None:
+        """Write the end of surge mode whose time ran out, once for the center: only the
+        controller that finds the row still on (at `version`) writes it and its audit
+        entry; another that comes later finds it done."""
+        now = utcnow()
+        async with asyncio.timeout(self.db_timeout), self.engine.begin() as conn:
+            row = await store.lock_surge(conn)
+            if row.version != version or row.alert_id is None or row.on(now):
+                return None
+            headline = self._headline(row)
+            written = await store.write_surge(
+                conn, alert_id=None, started_at=None, ends_at=None, started_by="", region="",
+                changed_at=now, changed_by=CONTROLLER)
+            await record(conn, Entry(now, CONTROLLER, "surge.expired", "surge",
+                                     str(row.alert_id),
+                                     {"headline": headline,
+                                      "ends_at": row.ends_at.isoformat() if row.ends_at
+                                      else ""}))
+        self._version = written.version
+        return written
+
     async def _expiry_loop(self) -> None:
-        """Surge mode ends by itself at its end time: audited and shown."""
+        """Surge mode ends by itself at its end time: audited (once for the center) and
+        shown."""
         while True:
             self._surge_wake.clear()
             mode = self.surge.mode
@@ -305,12 +423,13 @@ class AlertService:
                 pass
             if mode is not None and self.surge.current(utcnow()) is None:
                 log.warning("surge mode ended by itself (%s)", mode.headline)
+                version = self._version
                 try:
-                    await self.audit.write(
-                        CONTROLLER, "surge.expired", "surge", str(mode.alert_id),
-                        {"headline": mode.headline, "ends_at": mode.ends_at.isoformat()})
-                except Exception as exc:  # it has ended all the same
-                    log.error("surge expiry not audited: %s", exc)
+                    await self._expire(version)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # it has ended all the same; a later sync writes it
+                    log.error("surge expiry not written yet: %s", exc or type(exc).__name__)
                 self._surge_news("expired", None)
 
     # --- what the wall shows ----------------------------------------------------------
@@ -327,22 +446,27 @@ class AlertService:
     # --- start and stop ---------------------------------------------------------------
 
     async def restore_surge(self) -> SurgeMode | None:
-        """After a restart: surge mode as the audit trail last left it, if its time has not
-        run out (the trail is where every change was written first)."""
+        """At start: surge mode as the shared row has it (or, never written since migration
+        0020, as the audit trail last left it), if its time has not run out."""
+        await self.sync_surge()
+        return self.current()
+
+    async def _restore_from_trail(self) -> None:
         entry = await store.last_surge_change(self.engine)
         if entry is None or entry["action"] not in ("surge.on", "surge.renewed"):
-            return None
+            return
         minutes = entry["detail"].get("minutes")
         if not isinstance(minutes, int) or minutes <= 0:
-            return None
-        alert, _ = await self.alert(int(entry["subject_id"]))
-        self.surge.turn_on(int(entry["subject_id"]), alert, now=entry["at"], minutes=minutes,
-                           actor=entry["actor"], region=entry["detail"].get("region", ""))
-        mode = self.current()
-        if mode is not None:
+            return
+        alert_id = int(entry["subject_id"])
+        alert, _ = await self.alert(alert_id)
+        mode = surge_mode(alert_id, alert, started_at=entry["at"],
+                          ends_at=entry["at"] + timedelta(minutes=minutes),
+                          started_by=entry["actor"], region=entry["detail"].get("region", ""))
+        if self.surge.become(mode, now=utcnow(), actor=entry["actor"]) is not None:
             log.warning("surge mode restored from the audit trail, on until %s: %s",
                         mode.ends_at.isoformat(), mode.headline)
-        return mode
+            self._surge_news("on", mode)
 
     async def start(self) -> None:
         try:
@@ -351,6 +475,7 @@ class AlertService:
         except Exception as exc:  # the database is away: the poller fills it later
             log.warning("alerts: recent alerts or surge mode not read: %s", exc)
         self._background.spawn(self._expiry_loop(), "surge-expiry")
+        self._background.spawn(self._sync_loop(), "surge-sync")
         if alert_feeds(self.settings):
             self._background.spawn(self._poll_loop(), "cap-poller")
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr.alerts.model import CapAlert
-from ntpd_ivr.alerts.tables import CapAlertRow
+from ntpd_ivr.alerts.tables import CapAlertRow, SurgeStateRow
 from ntpd_ivr.audit.model import AuditEvent
 from ntpd_ivr.campaigns.tables import WarningCampaign
 
@@ -74,7 +75,8 @@ async def campaign(engine: AsyncEngine, campaign_id: int) -> dict[str, Any] | No
     async with engine.connect() as conn:
         row = (await conn.execute(
             select(c.c.id, c.c.title, c.c.message_text, c.c.target, c.c.status,
-                   c.c.created_at, c.c.created_by, c.c.approved_at)
+                   c.c.created_at, c.c.created_by, c.c.approved_at, c.c.regional_language,
+                   c.c.message_text_regional)
             .where(c.c.id == campaign_id))).mappings().first()
     return None if row is None else dict(row)
 
@@ -88,3 +90,54 @@ async def last_surge_change(engine: AsyncEngine) -> dict[str, Any] | None:
             .where(a.c.subject_type == "surge").order_by(a.c.id.desc()).limit(1))
         ).mappings().first()
     return None if row is None else dict(row)
+
+
+# --- surge mode's shared row (migration 0020) ------------------------------------------
+
+SURGE = SurgeStateRow.__table__
+
+
+@dataclass(frozen=True)
+class SurgeRow:
+    """The shared row as read: on when `alert_id` is set and `ends_at` is after now."""
+    version: int
+    alert_id: int | None
+    started_at: datetime | None
+    ends_at: datetime | None
+    started_by: str
+    region: str
+
+    def on(self, now: datetime) -> bool:
+        return self.alert_id is not None and self.ends_at is not None and self.ends_at > now
+
+
+_SURGE_COLUMNS = (SURGE.c.version, SURGE.c.alert_id, SURGE.c.started_at, SURGE.c.ends_at,
+                  SURGE.c.started_by, SURGE.c.region)
+
+
+async def read_surge(engine: AsyncEngine) -> SurgeRow:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(*_SURGE_COLUMNS).where(SURGE.c.id == 1))).one()
+    return SurgeRow(*row)
+
+
+async def lock_surge(conn: AsyncConnection) -> SurgeRow:
+    """The row, locked until the end of the caller's transaction (two supervisors on two
+    nodes at once: one after the other)."""
+    row = (await conn.execute(select(*_SURGE_COLUMNS).where(SURGE.c.id == 1)
+                              .with_for_update())).one()
+    return SurgeRow(*row)
+
+
+async def write_surge(conn: AsyncConnection, *, alert_id: int | None,
+                      started_at: datetime | None, ends_at: datetime | None, started_by: str,
+                      region: str, changed_at: datetime, changed_by: str) -> SurgeRow:
+    """The new state, its version one more, in the caller's transaction (with its audit
+    entry)."""
+    row = (await conn.execute(
+        update(SurgeStateRow).where(SURGE.c.id == 1)
+        .values(version=SURGE.c.version + 1, alert_id=alert_id, started_at=started_at,
+                ends_at=ends_at, started_by=started_by, region=region,
+                changed_at=changed_at, changed_by=changed_by)
+        .returning(*_SURGE_COLUMNS))).one()
+    return SurgeRow(*row)

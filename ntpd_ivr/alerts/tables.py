@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Double, Identity, Index, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Double,
+    Identity,
+    Index,
+    SmallInteger,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -39,3 +47,22 @@ class CapAlertRow(Base):
         UniqueConstraint("identifier", "sender", "sent", name="uq_cap_alerts_key"),
         Index("ix_cap_alerts_received_at", "received_at"),
     )
+
+
+class SurgeStateRow(Base):
+    """Surge mode's one row (migration 0020), shared by the center's controllers: off when
+    `alert_id` is null or `ends_at` has passed. `version` grows with every change."""
+
+    __tablename__ = "surge_state"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    alert_id: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    started_by: Mapped[str]
+    region: Mapped[str]
+    changed_at: Mapped[datetime | None]
+    changed_by: Mapped[str]
+
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)

@@ -78,8 +78,8 @@ _NUMBER = {"type": ["number", "null"]}
 FIGURES_LINE = _object({
     **{c: _NUMBER for c in COLUMNS}, "group": {"type": "string"},
     **{c: {"type": "integer", "minimum": 0}
-       for c in ("offered", "answered", "abandoned", "in_progress", "prank", "ghost",
-                 "dispatches")}})
+       for c in ("offered", "answered", "abandoned", "information_only", "in_progress",
+                 "prank", "ghost", "dispatches")}})
 FIGURES = _object({
     "from": {"type": "string", "format": "date-time"},
     "to": {"type": "string", "format": "date-time"},

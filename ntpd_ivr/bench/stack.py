@@ -232,6 +232,8 @@ def raise_open_files_limit(wanted: int = BENCH_OPEN_FILES) -> int:
 
 
 TAKER_MEMBERS = ("PJSIP/taker-1", "PJSIP/taker-2")
+# In bench stacks only (pjsip-bench.conf), in no queue until a bench adds them.
+BENCH_TAKER_MEMBERS = ("PJSIP/taker-3", "PJSIP/taker-4")
 TAKER_QUEUE = "takers-default"
 
 
@@ -307,6 +309,25 @@ class BenchStack:
     @property
     def taker_contacts(self) -> tuple[str, tuple[int, int]]:
         return TAKER_IP, self.dev.layout.taker_ports
+
+    def add_takers(self, count: int) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """`count` (2 to 4) call-taker stand-ins in the 112 callers' queue, each taking one
+        call at a time (ringinuse=no: humans, not a switch): taker-1 and taker-2 are there
+        already, taker-3 and taker-4 (pjsip-bench.conf) are added at run time. Returns the
+        members and the ports their SIPp must answer on, at TAKER_IP."""
+        if not 2 <= count <= len(TAKER_MEMBERS) + len(BENCH_TAKER_MEMBERS):
+            raise StackError(f"call-taker stand-ins: 2 to 4, not {count}")
+        assert self.dev.asterisk is not None
+        extra = BENCH_TAKER_MEMBERS[:count - len(TAKER_MEMBERS)]
+        for member in extra:
+            name = member.split("/", 1)[1]
+            self.dev.asterisk.cli(f"queue add member {member} to {TAKER_QUEUE} penalty 0 "
+                                  f"as {name}")
+        members = TAKER_MEMBERS + extra
+        for member in members:
+            self.dev.asterisk.cli(f"queue set ringinuse no on {member} in {TAKER_QUEUE}")
+        ports = self.dev.layout.taker_ports + self.dev.layout.bench_taker_ports[:len(extra)]
+        return members, ports
 
     def under_test(self) -> StackUnderTest:
         assert self.dev.asterisk is not None

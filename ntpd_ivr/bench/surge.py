@@ -47,7 +47,7 @@ import aiohttp
 
 from ntpd_ivr.bench.prank import callers, ratio, sipp_created
 from ntpd_ivr.bench.runner import wait_for_idle_asterisk
-from ntpd_ivr.bench.stack import TAKER_MEMBERS, TAKER_QUEUE, BenchStack
+from ntpd_ivr.bench.stack import TAKER_QUEUE, BenchStack
 from ntpd_ivr.bench.web import web_login
 from ntpd_ivr.calls.repository import CallsRepository
 from ntpd_ivr.db.session import make_engine
@@ -79,6 +79,11 @@ class SurgeBench:
     talk_ms: int = 6000               # each call-taker, every call
     key_delay_ms: int = 3000          # the key, after the answer
     patience_s: float = 45.0          # from the answer (IVR) to giving up
+    takers: int = 4                   # call-taker stand-ins, one call each
+    # What a caller about the event presses without surge mode: 8 is a wrong key there
+    # (unclassified, behind every category); 4 is "disaster" (bencana), the category's
+    # priority, beside the police and disaster callers.
+    about_key_off: str = "8"
     seed: int = 24
 
     def counts(self) -> dict[str, int]:
@@ -257,9 +262,10 @@ def report(config: SurgeBench, results: dict[str, ModeFigures], started: str) ->
     lines = [
         f"bench-surge {started}: {config.rounds} round(s) of off + surge segments, "
         f"{config.segment_seconds:g} s of arrivals each at {config.rate:g} calls/s "
-        f"({config.counts()}), {len(TAKER_MEMBERS)} call-takers (one call each, talk "
+        f"({config.counts()}), {config.takers} call-takers (one call each, talk "
         f"{config.talk_ms} ms), key {config.key_delay_ms} ms after the answer, patience "
-        f"{config.patience_s:g} s",
+        f"{config.patience_s:g} s; callers about the event press {config.about_key_off} "
+        f"without surge mode, 8 with it",
         "other = callers with another emergency recorded in PostgreSQL (of those SIPp "
         "placed); about = callers about the event, likewise; times to a human in s",
         f"{'mode':<7}{'other':>8}{'answered':>9}{'abandon':>9}{'informed':>9}{'p50':>7}"
@@ -283,6 +289,21 @@ def report(config: SurgeBench, results: dict[str, ModeFigures], started: str) ->
     return "\n".join(lines)
 
 
+def _wait_for_takers(stack: BenchStack, members: tuple[str, ...],
+                     timeout: float = 30.0) -> None:
+    """Until the queue sees every stand-in reachable (its SIPp answered a qualify)."""
+    assert stack.dev.asterisk is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = stack.dev.asterisk.cli(f"queue show {TAKER_QUEUE}")
+        lines = [line for line in shown.splitlines() if any(f"({m})" in line for m in members)]
+        if len(lines) >= len(members) and not any("Unavailable" in line for line in lines):
+            return
+        if time.monotonic() > deadline:
+            raise StackError(f"call-taker stand-ins not reachable in {timeout:g} s:\n{shown}")
+        time.sleep(0.5)
+
+
 def bench_surge(config: SurgeBench, out: Path, keep: bool = False) -> int:
     rng = random.Random(config.seed)
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -298,8 +319,7 @@ def bench_surge(config: SurgeBench, out: Path, keep: bool = False) -> int:
         with feed:
             stack.up()
             assert stack.dev.asterisk is not None
-            for member in TAKER_MEMBERS:  # one call at a time: humans, not a switch
-                stack.dev.asterisk.cli(f"queue set ringinuse no on {member} in {TAKER_QUEUE}")
+            members, ports = stack.add_takers(config.takers)  # one call at a time each
             supervisor = Supervisor(f"http://127.0.0.1:{stack.dev.layout.web_port}",
                                     stack.dev.secrets["web_supervisor_password"])
             taker_xml = (SCENARIOS / "bench-prank-taker.xml").read_text()
@@ -308,12 +328,13 @@ def bench_surge(config: SurgeBench, out: Path, keep: bool = False) -> int:
                 taker_xml = taker_xml.replace("{{" + key + "}}", str(value))
             taker_sf = workdir / "taker.xml"
             taker_sf.write_text(taker_xml)
-            ip, ports = stack.taker_contacts
+            ip, _ = stack.taker_contacts
             for port in ports:
                 takers.append(subprocess.Popen(
                     [sipp_binary(), "-sf", str(taker_sf), "-i", ip, "-p", str(port), "-m",
                      "100000", "-timeout", "7200s", "-nostdin"], cwd=workdir,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            _wait_for_takers(stack, members)
             caller_xml = (SCENARIOS / "bench-prank-caller.xml").read_text().replace(
                 "{{patience_ms}}", str(int(config.patience_s * 1000))).replace(
                 '<pause milliseconds="500"/>', f'<pause milliseconds="{config.key_delay_ms}"/>')
@@ -340,8 +361,9 @@ def bench_surge(config: SurgeBench, out: Path, keep: bool = False) -> int:
                     seg_dir = workdir / f"{round_no}-{mode}"
                     seg_dir.mkdir()
                     procs = [
-                        callers(seg_dir, "about", [(n, "8") for n in about], config,
-                                 caller_sf, stack.target),
+                        callers(seg_dir, "about",
+                                [(n, "8" if mode == "surge" else config.about_key_off)
+                                 for n in about], config, caller_sf, stack.target),
                         callers(seg_dir, "other",
                                  [(n, OTHER_KEYS[i % len(OTHER_KEYS)])
                                   for i, n in enumerate(other)],

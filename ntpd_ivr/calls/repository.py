@@ -15,10 +15,11 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Exists, FromClause, Select, exists, select
+from sqlalchemy import ColumnElement, Exists, FromClause, Select, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ntpd_ivr.calls.tables import Call, CallEvent
+from ntpd_ivr.calls.values import INFORMATION_ONLY
 
 CALLS = Call.__table__
 STEPS = CallEvent.__table__
@@ -151,13 +152,19 @@ def abandoned_since(dispositions: Collection[str], since: datetime, *,
                     taken: ColumnElement[Any], trunk_kind: str) -> Select[Any]:
     """(uniqueid, caller_number, ended_at) of the calls that ended with one of
     `dispositions` since `since`, oldest first, leaving out those already in the caller's
-    `taken` column (a uniqueid column) and those an agency's trunk answered (a
-    `trunk_kind` step with result ANSWER: the caller got through)."""
+    `taken` column (a uniqueid column), those an agency's trunk answered (a
+    `trunk_kind` step with result ANSWER: the caller got through) and those surge mode's
+    information served (values.information_only: not abandoned)."""
     at = CALLS.c.ended_at
+    # IS NOT DISTINCT FROM: a call with no category (NULL) must stay in, not vanish in
+    # SQL's unknown.
+    informed = and_(CALLS.c.category.is_not_distinct_from(INFORMATION_ONLY),
+                    CALLS.c.disposition.is_not_distinct_from("hung-up-in-ivr"),
+                    CALLS.c.answered_at.is_(None))
     return (select(CALLS.c.uniqueid, CALLS.c.caller_number, at)
             .where(CALLS.c.disposition.in_(dispositions), at.is_not(None), at >= since,
                    ~exists().where(taken == CALLS.c.uniqueid),
-                   ~step_answered(CALLS.c.uniqueid, trunk_kind))
+                   ~step_answered(CALLS.c.uniqueid, trunk_kind), ~informed)
             .order_by(at, CALLS.c.uniqueid))
 
 

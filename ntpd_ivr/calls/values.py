@@ -47,6 +47,15 @@ CUT_BY_NODE_FAILURE = "cut-by-node-failure"
 UNCONFIRMED = "unconfirmed"
 DISPOSITIONS = ("answered", "abandoned-in-queue", "hung-up-in-ivr", "abandoned-ringing",
                 "failed", CUT_BY_NODE_FAILURE, UNCONFIRMED)
+# In surge mode a caller about the alert who pressed 8 heard the information and was thanked
+# (ivr/surge.py): the call's category, and its route_reason. Such a call that ended in the
+# IVR was served, not abandoned: the reports count it apart, and nobody calls it back.
+INFORMATION_ONLY = "surge-information"
+
+
+def information_only(*, category: str | None, disposition: str | None, answered: bool) -> bool:
+    """The call was served by surge mode's information alone (not answered, not queued)."""
+    return category == INFORMATION_ONLY and disposition == "hung-up-in-ivr" and not answered
 
 
 class RecordSink(Protocol):

@@ -46,8 +46,9 @@ def _fail(message: str) -> int:
 def cmd_contacts_import(args: argparse.Namespace, load: Load) -> int:
     from ntpd_ivr.campaigns import model, store
 
+    languages = model.contact_languages(load(args).warnings.regional_language)
     try:
-        plan = model.parse_contacts_csv(args.file.read_text(encoding="utf-8"))
+        plan = model.parse_contacts_csv(args.file.read_text(encoding="utf-8"), languages)
     except model.ContactImportError as exc:
         return _fail(f"{args.file}: {exc} (nothing imported)")
     except (OSError, UnicodeDecodeError) as exc:
@@ -79,6 +80,7 @@ def cmd_campaign_create(args: argparse.Namespace, load: Load) -> int:
     async def work(settings: Any, engine: AsyncEngine) -> dict[str, Any]:
         draft = model.CampaignDraft(
             title=args.title, message_text=args.text or "",
+            message_text_regional=args.text_regional or "",
             target=model.Target(names(args.kecamatan), names(args.desa),
                                 tuple(r.lower() for r in names(args.roles))),
             trunk=args.trunk, caller_id=args.caller_id or settings.warnings.caller_id,
@@ -160,6 +162,9 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None
     message.add_argument("--text", help="message in Bahasa Indonesia (spoken by the TTS)")
     message.add_argument("--recording", type=Path, help="a recorded message (any format "
                                                         "sox reads)")
+    c.add_argument("--text-regional", default="",
+                   help="the message in the regional language of the settings "
+                        "(warnings.regional_language) too: its contacts hear it")
     c.add_argument("--kecamatan", default="", help="comma-separated; empty: all")
     c.add_argument("--desa", default="", help="comma-separated; empty: all")
     c.add_argument("--roles", default="", help="comma-separated; empty: all")

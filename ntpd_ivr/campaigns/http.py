@@ -58,7 +58,7 @@ def _number(body: dict[str, Any], name: str, default: float) -> float:
 
 def draft_from(body: dict[str, Any], default_caller_id: str) -> model.CampaignDraft:
     """A campaign as a supervisor sent it (JSON or a form); BadInput says what is wrong."""
-    for name in ("title", "message_text", "trunk", "caller_id"):
+    for name in ("title", "message_text", "message_text_regional", "trunk", "caller_id"):
         if not isinstance(body.get(name, ""), str):
             raise BadInput(f"{name} must be text")
     retry = model.RetryPolicy(int(_number(body, "max_attempts", 3)),
@@ -67,6 +67,7 @@ def draft_from(body: dict[str, Any], default_caller_id: str) -> model.CampaignDr
                               _number(body, "failed_seconds", 300))
     return model.CampaignDraft(
         title=body.get("title", "").strip(), message_text=body.get("message_text", "").strip(),
+        message_text_regional=body.get("message_text_regional", "").strip(),
         target=model.Target(_texts(body, "kecamatan"), _texts(body, "desa"),
                             tuple(r.lower() for r in _texts(body, "roles"))),
         trunk=body.get("trunk", "warning-trunk"),
@@ -84,7 +85,7 @@ async def import_contacts(request: web.Request) -> web.Response:
     if not isinstance(text, str):
         raise BadInput("send the CSV as the field csv (larger files: ntpd-ivr contacts import)")
     try:
-        plan = model.parse_contacts_csv(text)
+        plan = model.parse_contacts_csv(text, _languages(request))
     except model.ContactImportError as exc:
         return json_reply({"error": "bad-csv", "line": exc.line, "reason": exc.reason}, status=400)
     counts = await store.import_contacts(request.app[SERVICE].engine, plan, _user(request))
@@ -93,7 +94,12 @@ async def import_contacts(request: web.Request) -> web.Response:
 
 async def edit_contact(request: web.Request) -> web.Response:
     return json_reply(await store.update_contact(request.app[SERVICE].engine, _id(request),
-                                            await checked_fields(request), _user(request)))
+                                                 await checked_fields(request), _user(request),
+                                                 _languages(request)))
+
+
+def _languages(request: web.Request) -> tuple[str, ...]:
+    return model.contact_languages(request.app[SERVICE].settings.regional_language)
 
 
 async def delete_contact(request: web.Request) -> web.Response:
@@ -146,7 +152,9 @@ async def campaigns_page(request: web.Request) -> web.Response:
                               "contacts": report.contacts, "attempts": report.attempts}
     return render(request, "warnings.html", rows=rows, figures=figures,
                   paused=service.paused_reason if service.runs else "",
-                  trunks=service.trunks, caller_id=service.settings.caller_id)
+                  trunks=service.trunks, caller_id=service.settings.caller_id,
+                  regional_language=service.settings.regional_language,
+                  regional_language_name=service.settings.regional_language_name)
 
 
 async def campaign_report(request: web.Request) -> web.Response:

@@ -22,7 +22,7 @@ from ntpd_ivr.numbers import COUNTRY_CODE, NATIONAL, CallerKind, parse_caller, t
 
 CSV_COLUMNS = ("name", "number", "role", "kecamatan", "desa", "language")
 REQUIRED_COLUMNS = ("name", "number")
-LANGUAGES = ("id", "en")
+LANGUAGES = ("id", "en")  # a contact's language without a regional one; the prompts'
 MAX_CONTACTS = 50_000
 MAX_TEXT = 200
 EDITABLE = ("name", "number", "role", "kecamatan", "desa", "language")  # a contact's fields
@@ -95,7 +95,13 @@ def dialled_number(number: str, number_format: str = NATIONAL) -> str:
     return trunk_number(number, number_format)
 
 
-def contact_from_row(row: Mapping[str, str | None], line: int) -> Contact:
+def contact_languages(regional: str = "") -> tuple[str, ...]:
+    """What a contact's language may be: id, en, and the settings' regional language."""
+    return (*LANGUAGES, regional) if regional else LANGUAGES
+
+
+def contact_from_row(row: Mapping[str, str | None], line: int,
+                     languages: Sequence[str] = LANGUAGES) -> Contact:
     """One CSV row (or an admin's edit) as a contact, or ContactImportError naming `line`."""
     name = _clean(row.get("name"), "name", line)
     if not name:
@@ -105,8 +111,8 @@ def contact_from_row(row: Mapping[str, str | None], line: int) -> Contact:
     except ValueError as exc:
         raise ContactImportError(line, str(exc)) from None
     language = _clean(row.get("language"), "language", line).lower() or "id"
-    if language not in LANGUAGES:
-        raise ContactImportError(line, f"language must be one of {', '.join(LANGUAGES)}, "
+    if language not in languages:
+        raise ContactImportError(line, f"language must be one of {', '.join(languages)}, "
                                        f"not {language!r}")
     return Contact(name=name, number=number, role=_clean(row.get("role"), "role", line).lower(),
                    kecamatan=_clean(row.get("kecamatan"), "kecamatan", line),
@@ -127,7 +133,7 @@ class ImportPlan:
     merged: int        # rows folded into an earlier row with the same number
 
 
-def parse_contacts_csv(text: str) -> ImportPlan:
+def parse_contacts_csv(text: str, languages: Sequence[str] = LANGUAGES) -> ImportPlan:
     """Read the whole CSV or refuse it: the first bad row raises ContactImportError with
     its line number (line 1 is the header), so that nothing is half-imported."""
     if text.startswith("\ufeff"):
@@ -156,7 +162,7 @@ def parse_contacts_csv(text: str) -> ImportPlan:
         if all(not (value or "").strip() for value in row.values()):
             rows -= 1
             continue  # a blank line
-        contact = contact_from_row(row, line)
+        contact = contact_from_row(row, line, languages)
         number = contact.number
         earlier = by_number.get(number)
         by_number[number] = contact if earlier is None else _merge(earlier, contact)
@@ -220,14 +226,22 @@ class CampaignDraft:
     caller_id: str
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     recording: str = ""      # an uploaded recording (host path) instead of the text
+    # The message in the settings' regional language too (warnings.regional_language):
+    # contacts of that language hear it; the others the Bahasa Indonesia one. "": none.
+    message_text_regional: str = ""
 
-    def validate(self, trunks: Iterable[str]) -> None:
+    def validate(self, trunks: Iterable[str], regional_language: str = "") -> None:
         if not self.title.strip() or len(self.title) > MAX_TEXT:
             raise ValueError("title must be 1-200 characters")
         if bool(self.message_text.strip()) == bool(self.recording):
             raise ValueError("give either a message text or a recording, not both or none")
-        if len(self.message_text) > MAX_MESSAGE_CHARS:
-            raise ValueError(f"message text must be at most {MAX_MESSAGE_CHARS} characters")
+        for text in (self.message_text, self.message_text_regional):
+            if len(text) > MAX_MESSAGE_CHARS:
+                raise ValueError(f"message text must be at most {MAX_MESSAGE_CHARS} "
+                                 "characters")
+        if self.message_text_regional.strip() and not regional_language:
+            raise ValueError("message_text_regional: no regional language is set "
+                             "(settings warnings.regional_language)")
         allowed = tuple(trunks)
         if not _TRUNK.match(self.trunk) or self.trunk not in allowed:
             raise ValueError(f"trunk must be one of the outbound trunks {list(allowed)}")
@@ -235,6 +249,17 @@ class CampaignDraft:
             raise ValueError("caller_id must be the center's number: digits, + in front "
                              "allowed")
         self.retry.validate()
+
+
+def message_for(contact_language: str, *, message_file: str, regional_language: str,
+                regional_file: str) -> tuple[str, str]:
+    """(the message file, the language of the prompts around it) for a contact: the
+    regional message to a contact of the campaign's regional language when it has one,
+    else the Bahasa Indonesia message; the confirm and thanks prompts exist in id and en
+    only (prompts/), so a regional contact hears them in Bahasa Indonesia."""
+    regional = bool(regional_language) and contact_language == regional_language
+    prompts = contact_language if contact_language in LANGUAGES else "id"
+    return (regional_file if regional and regional_file else message_file), prompts
 
 
 # --- Outcomes from AMI -------------------------------------------------------------------

@@ -347,8 +347,12 @@ class WarningService:
                          key: str) -> None:
         number = model.dialled_number(contact.listed.number, self.routing().number_format_of(
             campaign.trunk, NATIONAL))
-        variables = {dp.VAR_WARNING_MESSAGE: campaign.message_file,
-                     dp.VAR_WARNING_LANGUAGE: contact.listed.language,
+        message, prompts = model.message_for(
+            contact.listed.language, message_file=campaign.message_file,
+            regional_language=campaign.regional_language,
+            regional_file=campaign.message_file_regional)
+        variables = {dp.VAR_WARNING_MESSAGE: message,
+                     dp.VAR_WARNING_LANGUAGE: prompts,
                      dp.VAR_WARNING_MAX_PLAYS: str(self.settings.max_plays),
                      dp.VAR_WARNING_KEY_TIMEOUT: f"{self.settings.key_timeout_seconds:g}"}
         action = {"Action": "Originate", "Channel": f"PJSIP/{number}@{campaign.trunk}",
@@ -534,8 +538,14 @@ async def create_campaign(settings: WarningsSettings, engine: AsyncEngine,
     a second supervisor."""
     trunks = tuple(t.strip() for t in settings.trunks.split(",") if t.strip())
     try:
-        draft.validate(trunks)
+        draft.validate(trunks, settings.regional_language)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     audio = await message_file(settings, draft.message_text, draft.recording)
-    return await store.create_campaign(engine, draft, audio, actor)
+    regional = ""
+    if draft.message_text_regional.strip():
+        regional = await message_file(settings, draft.message_text_regional,
+                                      language=settings.regional_voice)
+    return await store.create_campaign(engine, draft, audio, actor,
+                                       regional_language=settings.regional_language,
+                                       regional_file=regional)

@@ -72,7 +72,8 @@ async def list_contacts(engine: AsyncEngine, limit: int = 1000,
 
 
 async def update_contact(engine: AsyncEngine, contact_id: int, fields: Mapping[str, Any],
-                         actor: str) -> dict[str, Any]:
+                         actor: str, languages: Sequence[str] = model.LANGUAGES
+                         ) -> dict[str, Any]:
     """An admin's edit, validated like an imported row (BadInput says what is wrong)."""
     unknown = set(fields) - set(model.EDITABLE)
     if unknown or not fields:
@@ -85,7 +86,7 @@ async def update_contact(engine: AsyncEngine, contact_id: int, fields: Mapping[s
             raise NotFound(f"no contact {contact_id}")
         merged = {name: str(fields.get(name, current[name])) for name in model.EDITABLE}
         try:
-            contact = model.contact_from_row(merged, 1)
+            contact = model.contact_from_row(merged, 1, languages)
         except model.ContactImportError as exc:
             raise BadInput(exc.reason) from None
         changes = {name: getattr(contact, name) for name in model.EDITABLE
@@ -126,11 +127,15 @@ class CampaignRow:
     created_by: str
     approved_by: str | None
     approved_at: datetime | None
+    regional_language: str = ""
+    message_file_regional: str = ""
 
 
 def _campaign(row: Mapping[Any, Any]) -> CampaignRow:
     return CampaignRow(
         id=row["id"], title=row["title"], message_file=row["message_file"],
+        regional_language=row["regional_language"],
+        message_file_regional=row["message_file_regional"],
         trunk=row["trunk"], caller_id=row["caller_id"],
         retry=model.RetryPolicy(row["max_attempts"], row["no_answer_seconds"],
                                 row["busy_seconds"], row["failed_seconds"]),
@@ -139,7 +144,8 @@ def _campaign(row: Mapping[Any, Any]) -> CampaignRow:
 
 
 async def create_campaign(engine: AsyncEngine, draft: model.CampaignDraft, message_file: str,
-                          actor: str) -> dict[str, Any]:
+                          actor: str, *, regional_language: str = "",
+                          regional_file: str = "") -> dict[str, Any]:
     """The campaign, awaiting a second supervisor, with its list frozen now."""
     at = utcnow()
     async with engine.begin() as conn:
@@ -151,6 +157,9 @@ async def create_campaign(engine: AsyncEngine, draft: model.CampaignDraft, messa
             raise Conflict("no contact matches the target")
         row = (await conn.execute(CAMPAIGNS.insert().values(
             title=draft.title, message_text=draft.message_text, message_file=message_file,
+            regional_language=regional_language if regional_file else "",
+            message_text_regional=draft.message_text_regional if regional_file else "",
+            message_file_regional=regional_file,
             target=draft.target.as_dict(), trunk=draft.trunk, caller_id=draft.caller_id,
             max_attempts=draft.retry.max_attempts,
             no_answer_seconds=draft.retry.no_answer_seconds,
@@ -164,7 +173,9 @@ async def create_campaign(engine: AsyncEngine, draft: model.CampaignDraft, messa
                                  str(row["id"]), {"title": draft.title,
                                                   "contacts": len(chosen),
                                                   "target": draft.target.as_dict(),
-                                                  "trunk": draft.trunk}))
+                                                  "trunk": draft.trunk,
+                                                  "regional_language": row[
+                                                      "regional_language"]}))
     return {**_iso(row), "contacts": len(chosen)}
 
 

@@ -40,6 +40,11 @@ class WarningCampaign(Base):
     message_text: Mapped[str] = mapped_column(server_default="")
     # The message as Asterisk plays it: a path without extension, inside its root.
     message_file: Mapped[str]
+    # The message in a regional language too (migration 0021): its code, text and file;
+    # "" when the campaign has none.
+    regional_language: Mapped[str] = mapped_column(server_default="")
+    message_text_regional: Mapped[str] = mapped_column(server_default="")
+    message_file_regional: Mapped[str] = mapped_column(server_default="")
     target: Mapped[dict[str, Any]] = mapped_column(JSONB)
     trunk: Mapped[str]
     caller_id: Mapped[str]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ntpd_ivr.alerts.model import SurgeMode
+from ntpd_ivr.calls.values import INFORMATION_ONLY
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import Decision
 
@@ -42,7 +43,7 @@ GENERIC_ANNOUNCEMENT = "surge-announcement"
 GENERIC_INFORMATION = "surge-information"
 THANKS = "surge-thanks"
 # What the call's record says (calls.route_reason; calls.category for the information).
-INFORMATION_OUTCOME = "surge-information"           # heard the information, then left
+INFORMATION_OUTCOME = INFORMATION_ONLY             # heard the information, then left
 INFORMATION_OPERATOR = "surge-information-operator"  # then pressed 0: a call-taker
 
 

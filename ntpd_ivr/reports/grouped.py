@@ -93,7 +93,8 @@ def group_figures(name: str, calls: Sequence[ReportCall], dispatches: Sequence[R
     line = commitments.overall([d.dispatch for d in dispatches], config, name)
     return {
         "group": name, "offered": figures.offered, "answered": figures.answered,
-        "abandoned": figures.abandoned, "in_progress": figures.in_progress,
+        "abandoned": figures.abandoned, "information_only": figures.information_only,
+        "in_progress": figures.in_progress,
         **{f"answered_within_{t}s_pct": figures.answered_within[t] for t in THRESHOLDS},
         "answered_within_n_pct": _pct(fast, figures.offered),
         "average_answer_seconds": figures.average_answer_seconds,
@@ -242,12 +243,14 @@ def to_table(report: GroupedReport) -> str:
     head = (f"112 calls from {report.start.isoformat()} to {report.end.isoformat()} by "
             f"{report.by}" + (f", region {report.region}" if report.region else "")
             + f" ({report.timezone}); N = {report.within} s")
-    out = [head, f"  {'group':<22} {'offered':>7} {'answ':>5} {'aband':>5} {'<=N s':>7} "
+    out = [head, f"  {'group':<22} {'offered':>7} {'answ':>5} {'aband':>5} {'info':>5} "
+                 f"{'<=N s':>7} "
                  f"{'<=10 s':>7} {'abandon':>7} {'prank':>7} {'ghost':>7} {'disp':>4} "
                  f"{'accept ok':>9} {'scene ok':>9}"]
     for line in [*report.groups, report.total]:
         out.append(f"  {line['group']:<22} {line['offered']:>7} {line['answered']:>5} "
-                   f"{line['abandoned']:>5} {_short(line['answered_within_n_pct'], '%'):>7} "
+                   f"{line['abandoned']:>5} {line['information_only']:>5} "
+                   f"{_short(line['answered_within_n_pct'], '%'):>7} "
                    f"{_short(line['answered_within_10s_pct'], '%'):>7} "
                    f"{_short(line['abandon_rate_pct'], '%'):>7} "
                    f"{_short(line['prank_pct'], '%'):>7} {_short(line['ghost_pct'], '%'):>7} "

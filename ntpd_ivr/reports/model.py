@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ntpd_ivr.calls.values import UNCONFIRMED
+from ntpd_ivr.calls.values import UNCONFIRMED, information_only
 from ntpd_ivr.period import query_period
 from ntpd_ivr.stats import percentile
 
@@ -41,7 +41,7 @@ MAX_WITHIN = 3600
 # here as columns of their own, computed in group_figures() from the group's abandoned
 # calls and their callbacks (a ReportCall field filled by load_report_calls); the OpenAPI
 # schema (api/openapi.py FIGURES_LINE) takes its properties from this tuple.
-COLUMNS = ("group", "offered", "answered", "abandoned", "in_progress",
+COLUMNS = ("group", "offered", "answered", "abandoned", "information_only", "in_progress",
            *(f"answered_within_{t}s_pct" for t in THRESHOLDS), "answered_within_n_pct",
            "average_answer_seconds", "slowest_10pct_average_seconds", "abandon_rate_pct",
            "prank", "prank_pct", "ghost", "ghost_pct", "dispatches",
@@ -79,10 +79,12 @@ class Figures:
     by_category: dict[str, int] = field(default_factory=dict)
     by_region: dict[str, int] = field(default_factory=dict)
     unconfirmed: int = 0  # closed as unconfirmed: not offered, in no other figure
+    information_only: int = 0  # surge mode's information, then the IVR hung up: not abandoned
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "offered": self.offered, "answered": self.answered, "abandoned": self.abandoned,
+            "information_only": self.information_only,
             **{f"answered_within_{t}s_pct": v for t, v in self.answered_within.items()},
             "average_answer_seconds": self.average_answer_seconds,
             "slowest_10pct_average_seconds": self.slowest_10pct_average_seconds,
@@ -117,7 +119,9 @@ def compute_figures(rows: Iterable[CallRow]) -> Figures:
     answered = len(answer_times) + unknown
     in_progress = sum(1 for c in calls if c.answered_at is None and c.ended_at is None
                       and c.disposition is None)
-    abandoned = offered - answered - in_progress
+    served_by_information = sum(1 for c in calls if information_only(
+        category=c.category, disposition=c.disposition, answered=c.answered_at is not None))
+    abandoned = offered - answered - in_progress - served_by_information
     within = {t: _pct(sum(1 for s in answer_times if s <= t), offered) for t in THRESHOLDS}
     average = round(sum(answer_times) / len(answer_times), 3) if answer_times else None
     slowest: float | None = None
@@ -134,7 +138,7 @@ def compute_figures(rows: Iterable[CallRow]) -> Figures:
         by_disposition=dict(sorted(Counter(_disposition(c) for c in calls).items())),
         by_category=dict(sorted(Counter(c.category or "unclassified" for c in calls).items())),
         by_region=dict(sorted(Counter(c.region or "unknown" for c in calls).items())),
-        unconfirmed=len(every) - len(calls))
+        unconfirmed=len(every) - len(calls), information_only=served_by_information)
 
 
 @dataclass(frozen=True)

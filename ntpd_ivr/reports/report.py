@@ -62,7 +62,8 @@ def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
              + (f" ({figures.answered_time_unknown} with unknown answer time, from the CDR)"
                 if figures.answered_time_unknown else ""),
              f"  abandoned                    {figures.abandoned}",
-             f"  abandon rate                 {_fmt(figures.abandon_rate, ' %')}"]
+             f"  abandon rate                 {_fmt(figures.abandon_rate, ' %')}",
+             f"  information only (surge)     {figures.information_only}"]
     if figures.in_progress:
         lines.append(f"  still in progress            {figures.in_progress}")
     if figures.unconfirmed:

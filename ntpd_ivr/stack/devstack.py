@@ -73,6 +73,9 @@ class StackLayout:
     web_port: int
     pg_port: int
     taker_ports: tuple[int, int]
+    # Bench stacks only (pjsip-bench.conf): taker-3 and taker-4, in no queue until a bench
+    # adds them (bench-surge --takers 4).
+    bench_taker_ports: tuple[int, int] = (5073, 5074)
     # Contacts of AGENCY_TRUNKS, in that order, at AGENCY_IP.
     agency_ports: tuple[int, int, int, int] = (5081, 5082, 5083, 5084)
     sip_tls_port: int = 5061  # call-takers' phones over TLS
@@ -97,6 +100,7 @@ class StackLayout:
         return cls(name, run_dir, sip_port=free_port("udp"), ami_port=free_port(),
                    agi_port=free_port(), web_port=free_port(), pg_port=free_port(),
                    taker_ports=(free_port("udp"), free_port("udp")),
+                   bench_taker_ports=(free_port("udp"), free_port("udp")),
                    agency_ports=(free_port("udp"), free_port("udp"), free_port("udp"),
                                  free_port("udp")),
                    sip_tls_port=free_port(), warning_port=free_port("udp"),
@@ -219,6 +223,8 @@ class DevStack:
             "taker_password": self.secrets["taker_password"],
             "taker1_contact": f"sip:taker-1@{TAKER_IP}:{layout.taker_ports[0]}",
             "taker2_contact": f"sip:taker-2@{TAKER_IP}:{layout.taker_ports[1]}",
+            "taker3_contact": f"sip:taker-3@{TAKER_IP}:{layout.bench_taker_ports[0]}",
+            "taker4_contact": f"sip:taker-4@{TAKER_IP}:{layout.bench_taker_ports[1]}",
             **{f"{trunk}_contact": f"sip:agency@{AGENCY_IP}:{port}"
                for trunk, port in zip(AGENCY_TRUNKS, layout.agency_ports, strict=True)},
             "warning_trunk_contact": f"sip:warning@{WARNING_IP}:{layout.warning_port}",

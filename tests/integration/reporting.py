@@ -98,6 +98,18 @@ async def seed(engine: AsyncEngine, truncate: bool = True) -> None:
              "accepted_at": T0 + timedelta(hours=3, minutes=5), "on_scene_at": None}])
 
 
+async def seed_information_only(engine: AsyncEngine) -> None:
+    """Two calls in surge mode (issue 24) on top of seed()'s: one heard the information and
+    the IVR hung up (served: information only), one asked for a call-taker after it and gave
+    up in the queue (abandoned)."""
+    async with engine.begin() as conn:
+        await conn.execute(insert(Call), [
+            _call(20, T0 + timedelta(hours=5), None, category="surge-information",
+                  route_reason="surge-information", disposition="hung-up-in-ivr", queue=None),
+            _call(21, T0 + timedelta(hours=6), None, category="unclassified",
+                  route_reason="surge-information-operator")])
+
+
 # The text sessions seed_texts() writes, as the report's `texts` must count them: two
 # replied after 42 s and 90 s (p50 42, p90 90 by nearest rank), one whose offer timed out.
 TEXTS = {"sessions": 3, "taken": 2, "unanswered": 1, "replied": 2, "in_progress": 0,

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.alerts import cap
 from ntpd_ivr.alerts.service import AlertService
-from ntpd_ivr.audit.trail import AuditLog
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.settings import AlertsSettings
 from tests.boundaries import EXAMPLE, with_boundaries
@@ -39,6 +38,9 @@ async def engine(db_engine: AsyncEngine) -> AsyncEngine:
     async with db_engine.begin() as conn:
         # The audit trail is append-only: this test's rows are told apart by alert id.
         await conn.execute(text("TRUNCATE cap_alerts"))
+        await conn.execute(text(  # surge mode off, as a change (the controllers' restore)
+            "UPDATE surge_state SET version = version + 1, alert_id = NULL, "
+            "started_at = NULL, ends_at = NULL"))
     return db_engine
 
 
@@ -55,7 +57,7 @@ async def test_the_poller_stores_matches_refuses_and_turns_surge_on(
              "http://127.0.0.1:9/unreachable.xml"]
     settings = AlertsSettings(feeds=",".join(feeds), timeout_seconds=5.0, max_bytes=65_536)
     changes: list[str] = []
-    service = AlertService(engine, settings, lambda: routing, AuditLog(engine),
+    service = AlertService(engine, settings, lambda: routing,
                            changed=lambda: changes.append("changed"),
                            surge_changed=lambda e: changes.append(e.action))
     try:
@@ -125,7 +127,7 @@ async def test_a_campaign_is_made_from_an_alert_and_exported_as_valid_cap(
     routing_file.write_text(with_boundaries(EXAMPLE.read_text(encoding="utf-8")),
                             encoding="utf-8")
     routing = load_routing_config(routing_file)
-    alerts = AlertService(engine, AlertsSettings(), lambda: routing, AuditLog(engine))
+    alerts = AlertService(engine, AlertsSettings(), lambda: routing)
     alert_id = await alerts.handle(Replay().body("nowcast_CSS20261207003_alert.xml"), "test")
     assert alert_id is not None
     palembang = routing.regions["palembang"].boundary
@@ -176,14 +178,14 @@ async def test_a_campaign_is_made_from_an_alert_and_exported_as_valid_cap(
     assert [a.desc for a in exported.areas] == [f"Kecamatan {k}" for k in kecamatan]
 
 
-async def test_a_restart_takes_surge_mode_back_from_the_audit_trail(
+async def test_a_restart_takes_surge_mode_back_from_the_shared_row(
         engine: AsyncEngine) -> None:
     routing = load_routing_config(EXAMPLE)
-    before = AlertService(engine, AlertsSettings(), lambda: routing, AuditLog(engine))
+    before = AlertService(engine, AlertsSettings(), lambda: routing)
     alert_id = await before.handle(Replay().body("inatews_gempa_m58.xml"), "test")
     assert alert_id is not None
     mode = await before.turn_on(alert_id, "spv-2")
-    after = AlertService(engine, AlertsSettings(), lambda: routing, AuditLog(engine))
+    after = AlertService(engine, AlertsSettings(), lambda: routing)
     await after.start()
     try:
         restored = after.current()
@@ -195,5 +197,5 @@ async def test_a_restart_takes_surge_mode_back_from_the_audit_trail(
         await after.turn_off("spv-2")
     finally:
         await after.stop()
-    again = AlertService(engine, AlertsSettings(), lambda: routing, AuditLog(engine))
-    assert await again.restore_surge() is None  # its last entry is surge.off
+    again = AlertService(engine, AlertsSettings(), lambda: routing)
+    assert await again.restore_surge() is None  # the row is off

@@ -42,12 +42,13 @@ def minutes_ago(n: float) -> datetime:
 
 
 async def add_call(engine: AsyncEngine, uniqueid: str, number: str, ended_minutes_ago: float,
-                   disposition: str, *, answered: bool = False) -> None:
+                   disposition: str, *, answered: bool = False,
+                   category: str | None = None) -> None:
     ended = minutes_ago(ended_minutes_ago)
     async with engine.begin() as conn:
         await conn.execute(insert(Call).values(
             uniqueid=uniqueid, caller_number=number, arrived_at=ended - timedelta(seconds=20),
-            ended_at=ended, disposition=disposition,
+            ended_at=ended, disposition=disposition, category=category,
             answered_at=ended - timedelta(seconds=10) if answered else None))
 
 
@@ -78,6 +79,9 @@ async def test_the_sweep_dedupes_by_number_and_skips_what_cannot_be_called(
                        answered=disposition == "answered")
     # Put straight through to an agency's trunk: recorded as hung-up-in-ivr, but answered.
     await add_call(engine, "1.8", B, 25, "hung-up-in-ivr")
+    # Surge mode's information, then the IVR hung up: served, nobody calls them back.
+    await add_call(engine, "1.9", "+6281200000003", 24, "hung-up-in-ivr",
+                   category="surge-information")
     async with engine.begin() as conn:
         await conn.execute(insert(CallEvent).values(
             uniqueid="1.8", at=minutes_ago(25), kind="agency.attempt", detail_digest="d",

@@ -446,3 +446,76 @@ async def test_a_warning_trunk_is_dialled_in_the_form_it_says(center: Center) ->
     await tick(service)
     assert sorted(center.ami.dialled()) == ["PJSIP/+6281200000001@warning-trunk",
                                             "PJSIP/+6281200000002@warning-trunk"]
+
+
+REGIONAL_CSV = ("name,number,role,kecamatan,desa,language\n"
+                "Kades Balai Agung,081200000001,kepala-desa,Sekayu,Balai Agung,id\n"
+                "Kades Kayuara,081200000002,kepala-desa,Sekayu,Kayuara,jv\n"
+                "Kades Soak Baru,081200000005,kepala-desa,Sekayu,Soak Baru,en\n")
+
+
+async def test_a_campaign_in_bahasa_indonesia_and_a_regional_language(
+        center: Center) -> None:
+    """The settings name a regional language (Javanese here): its contacts can be imported,
+    a campaign carries its message in both, each contact hears the message of their
+    language (the prompts around it in Bahasa Indonesia: prompts/ has id and en), and the
+    campaign's CAP export has one info per language, valid CAP 1.2."""
+    from ntpd_ivr.alerts import cap
+    from ntpd_ivr.alerts import store as alerts_store
+    from ntpd_ivr.alerts.export import campaign_cap
+
+    service = center.web
+    assert service is not None
+    # Without a regional language in the settings, neither a jv contact nor a jv message.
+    refused = await center.call("adi", "POST", "/api/warnings/contacts/import",
+                                {"csv": REGIONAL_CSV}, 400)
+    assert refused["line"] == 3 and "one of id, en, not 'jv'" in refused["reason"]
+    service.settings = replace(service.settings, regional_language="jv",
+                               regional_language_name="Basa Jawa")
+    await center.call("adi", "POST", "/api/warnings/contacts/import",
+                      {"csv": REGIONAL_CSV}, 201)
+    await center.as_user("budi")
+    page = await (await center.client.get("/warnings", headers={"Accept": "text/html"})).text()
+    assert 'name="message_text_regional"' in page and "Pesan dalam Basa Jawa" in page
+    campaign = await create_campaign(
+        center, message_text="Peringatan banjir di Sekayu.",
+        message_text_regional="Pènget banjir ing Sekayu.")
+    assert campaign["contacts"] == 3 and campaign["regional_language"] == "jv"
+    assert campaign["message_file_regional"].startswith("/srv/prompts/warnings/message-")
+    assert campaign["message_file_regional"] != campaign["message_file"]
+    assert len(list((center.tmp_path / "media").glob("message-*.wav"))) == 2
+    await center.call("sari", "POST", f"/api/warnings/campaigns/{campaign['id']}/approve", {})
+
+    await tick(service)
+    heard = {a["Channel"].split("@")[0]: dict(v.split("=", 1) for v in a["Variable"].split(","))
+             for a in center.ami.originates}
+    assert {number: (v["NTPD_WARNING_MESSAGE"], v["NTPD_WARNING_LANGUAGE"])
+            for number, v in heard.items()} == {
+        "PJSIP/081200000001": (campaign["message_file"], "id"),
+        "PJSIP/081200000002": (campaign["message_file_regional"], "id"),
+        "PJSIP/081200000005": (campaign["message_file"], "en")}
+
+    row = await alerts_store.campaign(center.engine, campaign["id"])
+    assert row is not None
+    root = cap.parse_xml(campaign_cap(row, sender="ntpd112@example.go.id",
+                                      sender_name="NTPD 112", region_name="Muba",
+                                      boundary=None), 1_000_000)
+    assert cap.validation_error(root) is None
+    infos = root.findall(f"{{{cap.NS}}}info")
+    assert [(i.findtext(f"{{{cap.NS}}}language"), i.findtext(f"{{{cap.NS}}}description"))
+            for i in infos] == [("id-ID", "Peringatan banjir di Sekayu."),
+                                ("jv", "Pènget banjir ing Sekayu.")]
+    assert infos[1].findtext(f"{{{cap.NS}}}headline") == "Banjir Sekayu"
+
+
+async def test_a_regional_message_needs_a_regional_language_in_the_settings(
+        center: Center) -> None:
+    await center.call("adi", "POST", "/api/warnings/contacts/import", {"csv": CSV}, 201)
+    refused = await center.call(
+        "budi", "POST", "/api/warnings/campaigns",
+        {"title": "Banjir", "message_text": "Peringatan banjir.", "kecamatan": ["Sekayu"],
+         "message_text_regional": "Pènget banjir."}, 400)
+    assert "no regional language is set (settings warnings.regional_language)" in refused[
+        "reason"]
+    page = await (await center.client.get("/warnings", headers={"Accept": "text/html"})).text()
+    assert "Banjir" not in page and 'name="message_text_regional"' not in page

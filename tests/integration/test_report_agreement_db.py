@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.reports.model import COLUMNS
 from tests.integration.reporting import (
     END,
     EXAMPLE,
     START,
     TEXTS,
     seed,
+    seed_information_only,
     seed_texts,
     serving_center,
 )
@@ -115,6 +117,41 @@ async def test_page_csv_json_api_and_cli_agree(db_engine: AsyncEngine, tmp_path:
         assert figures["total"]["prank"] == 1 and figures["total"]["ghost"] == 1
     if by == "calltaker":
         assert [g["group"] for g in figures["groups"]] == ["ani", "taker-9", "unanswered"]
+
+
+async def test_information_only_calls_are_their_own_column_not_abandoned(
+        db_engine: AsyncEngine, tmp_path: Path) -> None:
+    """Surge mode's information-only call: in `information_only` and out of `abandoned`,
+    the same in the JSON, the page's table and the CLI's tables (with and without --by)."""
+    await seed(db_engine)
+    before = json.loads(await cli_report(db_engine, tmp_path, "category", "json"))["total"]
+    await seed_information_only(db_engine)
+    async with serving_center(db_engine, tmp_path) as (client, _):
+        cli_json, cli_table, cli_totals = await asyncio.gather(
+            cli_report(db_engine, tmp_path, "category", "json"),
+            cli_report(db_engine, tmp_path, "category", "table"),
+            cli_report(db_engine, tmp_path, None, "table"))
+        await log_in(client, "budi")
+        page = await fetch(client, "/reports", by="category")
+    figures = json.loads(cli_json)
+    total = figures["total"]
+    assert (total["offered"], total["information_only"], total["abandoned"]) == (
+        before["offered"] + 2, 1, before["abandoned"] + 1)  # the queue's one only
+    informed = next(g for g in figures["groups"] if g["group"] == "surge-information")
+    assert (informed["offered"], informed["information_only"], informed["abandoned"],
+            informed["abandon_rate_pct"]) == (1, 1, 0, 0.0)
+    # The page: a column of its own, the same numbers per group.
+    shown = {row[0]: row for row in page_table(page)}
+    cells = dict(zip(COLUMNS, shown["surge-information"], strict=True))
+    assert (cells["information_only"], cells["abandoned"]) == ("1", "0")
+    assert 'data-column="information_only">Hanya informasi</th>' in page
+    # The CLI's grouped table: info beside aband; its totals table: a line of its own.
+    head = cli_table.splitlines()[1].split()
+    row = next(line.split() for line in cli_table.splitlines()
+               if line.split()[:1] == ["surge-information"])
+    assert (row[head.index("aband")], row[head.index("info")]) == ("0", "1")
+    assert "  information only (surge)     1" in cli_totals
+    assert f"  abandoned                    {before['abandoned'] + 1}" in cli_totals
 
 
 def assert_texts_table(table: str) -> None:

@@ -16,7 +16,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.alerts.service import AlertService
-from ntpd_ivr.audit.trail import AuditLog
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.settings import AlertsSettings
 from tests.cap_samples import Replay
@@ -125,7 +124,7 @@ async def test_hostile_feeds_are_refused_and_the_poller_reads_on(
         f"{base}/huge.xml", f"{base}/moved.xml", f"{base}/good.xml"]
     routing = load_routing_config(EXAMPLE)
     service = AlertService(db_engine, AlertsSettings(feeds=",".join(feeds), max_bytes=65_536),
-                           lambda: routing, AuditLog(db_engine))
+                           lambda: routing)
     reasons: list[str] = []
     service.refuse = lambda source, reason: reasons.append(  # type: ignore[method-assign]
         f"{source.rsplit('/', 1)[-1]}: {reason}")

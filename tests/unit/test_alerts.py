@@ -30,6 +30,7 @@ from ntpd_ivr.alerts.model import (
     parse_circle,
     parse_polygon,
     places,
+    surge_mode,
 )
 from ntpd_ivr.alerts.sign import CapSigner
 from ntpd_ivr.configfile import ConfigReader
@@ -202,6 +203,24 @@ def test_surge_mode_ends_by_itself_unless_renewed() -> None:
     assert [w for _, w, _ in state.history] == ["on", "renewed", "expired"]
 
 
+def test_surge_state_takes_what_another_controller_wrote() -> None:
+    quake = sample("inatews_gempa_m58.xml")
+    state, t0 = SurgeState(), datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    shared = surge_mode(7, quake, started_at=t0, ends_at=t0 + timedelta(minutes=30),
+                        started_by="spv-a", region="muba")
+    assert state.become(shared, now=t0, actor="spv-a") == "on"
+    assert state.become(shared, now=t0, actor="spv-a") is None  # nothing new
+    longer = surge_mode(7, quake, started_at=t0, ends_at=t0 + timedelta(minutes=40),
+                        started_by="spv-b", region="muba")
+    assert state.become(longer, now=t0, actor="spv-b") == "renewed"
+    assert state.current(t0) is longer
+    assert state.become(None, now=t0, actor="spv-a") == "off"
+    assert state.become(None, now=t0, actor="spv-a") is None
+    # A row whose time has already run out is off, not on.
+    assert state.become(shared, now=t0 + timedelta(minutes=31), actor="spv-a") is None
+    assert state.current(t0 + timedelta(minutes=31)) is None
+
+
 def test_the_announcement_is_in_bahasa_indonesia_from_the_alert() -> None:
     text = announcement(sample("inatews_gempa_m58.xml"))
     assert text.startswith("BMKG: gempa M5,8, di 18 km BaratLaut MUSIBANYUASIN-SUMSEL, "
@@ -253,6 +272,16 @@ def test_a_campaign_exports_as_cap_that_validates(regions: list[Place]) -> None:
     again = cap.read_alert(cap.parse_xml(approved, MAX))
     assert again.status == "Actual" and again.areas[0].desc == "Musi Banyuasin"
     assert again.description.endswith("ikuti petugas.")
+    # With a regional message: one info per language, over the same areas; still valid.
+    both = cap.parse_xml(campaign_cap(
+        {**row, "regional_language": "plm", "message_text_regional": "Banyu naek, ke tempat "
+         "tinggi."}, sender="ntpd112@muba.go.id", sender_name="NTPD 112",
+        region_name="Musi Banyuasin", boundary=muba.boundary), MAX)
+    assert cap.validation_error(both) is None
+    infos = both.findall(f"{{{cap.NS}}}info")
+    assert [i.findtext(f"{{{cap.NS}}}language") for i in infos] == ["id-ID", "plm"]
+    assert infos[1].findtext(f"{{{cap.NS}}}description") == "Banyu naek, ke tempat tinggi."
+    assert [len(i.findall(f"{{{cap.NS}}}area")) for i in infos] == [1, 1]
 
 
 def _test_signer(tmp: Path) -> CapSigner:

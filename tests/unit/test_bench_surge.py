@@ -32,3 +32,11 @@ def test_report_gives_the_ratio_the_goal_and_the_diverted() -> None:
     assert "20.0% (off) vs 0.0% (surge)" in text
     assert "sent to the information branch: 0" in text
     assert "heard the announcement in surge mode: 10/10" in text
+
+
+def test_report_names_the_call_takers_and_what_callers_about_the_event_press() -> None:
+    empty = {m: ModeFigures(m) for m in ("off", "surge")}
+    assert ("4 call-takers (one call each" in report(SurgeBench(), empty, "T")
+            and "press 8 without surge mode, 8 with it" in report(SurgeBench(), empty, "T"))
+    text = report(SurgeBench(takers=2, about_key_off="4"), empty, "T")
+    assert "2 call-takers" in text and "press 4 without surge mode, 8 with it" in text

@@ -266,3 +266,36 @@ def test_warning_settings_are_validated_with_the_key_named() -> None:
                        ("RAMP_SECONDS", "-1"), ("MAX_PLAYS", "x")):
         with pytest.raises(ConfigError, match=f"warnings.{key.lower()}"):
             load_settings(environ={**base, f"NTPD_IVR_WARNINGS_{key}": value})
+
+
+def test_a_regional_language_in_the_settings_is_a_contact_language() -> None:
+    csv_text = HEADER + "Kades,081200000001,,,,jv\n"
+    with pytest.raises(ContactImportError, match="one of id, en, not 'jv'"):
+        parse_contacts_csv(csv_text)
+    plan = parse_contacts_csv(csv_text, model.contact_languages("jv"))
+    assert plan.contacts[0].language == "jv"
+    assert model.contact_languages("") == ("id", "en")
+
+
+def test_each_contact_hears_the_message_of_their_language() -> None:
+    files = {"message_file": "/m/id", "regional_language": "jv", "regional_file": "/m/jv"}
+    assert model.message_for("jv", **files) == ("/m/jv", "id")  # prompts: id and en only
+    assert model.message_for("id", **files) == ("/m/id", "id")
+    assert model.message_for("en", **files) == ("/m/id", "en")
+    # A campaign without a regional message: everyone hears the Bahasa Indonesia one.
+    assert model.message_for("jv", message_file="/m/id", regional_language="",
+                             regional_file="") == ("/m/id", "id")
+
+
+def test_a_regional_message_needs_the_settings_regional_language() -> None:
+    draft = model.CampaignDraft(title="Banjir", message_text="Peringatan banjir.",
+                                target=model.Target(), trunk="warning-trunk",
+                                caller_id="112", message_text_regional="Pènget banjir.")
+    with pytest.raises(ValueError, match="no regional language is set"):
+        draft.validate(["warning-trunk"])
+    draft.validate(["warning-trunk"], "jv")
+    too_long = model.CampaignDraft(title="Banjir", message_text="x", target=model.Target(),
+                                   trunk="warning-trunk", caller_id="112",
+                                   message_text_regional="x" * 1001)
+    with pytest.raises(ValueError, match="at most 1000"):
+        too_long.validate(["warning-trunk"], "jv")

@@ -43,6 +43,13 @@ def abandoned(disposition: str = "abandoned-in-queue", **kw: str) -> CallRow:
     ([CallRow(arrived_at=T0, ended_at=T0, disposition="answered"), answered(2)],
      {"answered": 2, "answered_time_unknown": 1, "answered_within_10s_pct": 50.0,
       "average_answer_seconds": 2.0, "abandoned": 0}),
+    # Surge mode's information, then the IVR hung up: served, not abandoned (issue 24); a
+    # caller about the alert who then pressed 0 and gave up in the queue is abandoned.
+    ([abandoned("hung-up-in-ivr", category="surge-information"),
+      abandoned("abandoned-in-queue", category="surge-information"),
+      abandoned("hung-up-in-ivr"), answered(4, category="surge-information")],
+     {"offered": 4, "answered": 1, "abandoned": 2, "information_only": 1,
+      "abandon_rate_pct": 50.0}),
     # A call still ringing in the queue is neither answered nor abandoned yet.
     ([CallRow(arrived_at=T0), abandoned()],
      {"offered": 2, "in_progress": 1, "abandoned": 1, "abandon_rate_pct": 50.0}),

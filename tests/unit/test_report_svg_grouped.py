@@ -88,7 +88,7 @@ def test_days_in_the_centers_zone_prank_ghost_and_n() -> None:
     table = to_table(report).splitlines()
     assert "by day" in table[0] and "(Asia/Jakarta); N = 30 s" in table[0]
     assert [line.split()[0] for line in table[2:]] == ["2026-11-28", "2026-11-29", "all"]
-    assert table[-1].split()[1:5] == ["3", "2", "1", "66.67%"]
+    assert table[-1].split()[1:6] == ["3", "2", "1", "0", "66.67%"]  # info: 0
     takers = compute_report(calls, [], by="calltaker", within=20, config=CONFIG, start=LATE,
                             end=NEXT_DAY + timedelta(hours=1), takers={"taker-1": "ani"})
     assert [g["group"] for g in takers.groups] == ["ani", "unanswered"]

@@ -55,6 +55,12 @@ def test_the_stack_tools_variables_are_not_taken_for_settings(tmp_path: Path) ->
     (GOOD + '[web]\ntrusted_proxies = "127.0.0.1, proxy"\n', {},
      "web.trusted_proxies: 'proxy' is not an IP address"),
     (GOOD + "[web]\nlogin_hash_threads = 0\n", {}, "web.login_hash_threads must be positive"),
+    (GOOD + '[warnings]\nregional_language = "id"\n', {},
+     "warnings.regional_language: 'id' is not a regional language code"),
+    (GOOD + '[warnings]\nregional_voice = "id; rm"\n', {},
+     "warnings.regional_voice: 'id; rm' is not an espeak-ng voice name"),
+    (GOOD + "[alerts]\nsurge_sync_seconds = 0\n", {},
+     "alerts.surge_sync_seconds must be positive"),
 ])
 def test_errors_name_the_file_and_key(tmp_path: Path, text: str, environ: dict[str, str],
                                       message: str) -> None:
