@@ -132,10 +132,11 @@ class FakeSocket:
         self.stalled = stalled
         self.sent: list[str] = []
         self.closed_with: int | None = None
+        self.reading = asyncio.Event()  # set: a stalled one reads again
 
     async def send_str(self, data: str, compress: int | None = None) -> None:
         if self.stalled:
-            await asyncio.Event().wait()
+            await self.reading.wait()
         self.sent.append(data)
 
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
@@ -158,8 +159,34 @@ async def test_a_slow_socket_is_dropped_and_the_others_get_everything() -> None:
         await settle()
     assert len(fast.sent) == 20 and '"n": 19' in fast.sent[-1]
     assert slow.closed_with == 1008 and len(hub.clients) == 1
+    # Counted: the socket, the 4 messages in its queue, the one its queue could not take
+    # and the one whose send never ended.
+    assert hub.state() == {"sockets": 1, "sockets_dropped": 1, "messages_dropped": 6,
+                           "coalesced": 0}
     await hub.close_all()
     assert fast.closed_with == 1001 and not hub.clients
+    assert hub.state()["sockets_dropped"] == 1  # a shutdown is no slowness
+
+
+async def test_a_whole_state_replaces_the_one_still_queued_and_keeps_its_place() -> None:
+    hub = LiveHub({"wall": "supervisor", "notices": "calltaker"}, queue_size=4,
+                  send_timeout_seconds=30.0)
+    wall = FakeSocket(stalled=True)
+    client = hub.attach(wall, Session("sari", "supervisor", 2**40))
+    client.topics.update({"wall", "notices"})
+    hub.publish("wall", "state", {"n": 0}, latest=True)
+    await settle()  # its send has begun (and stalls): the socket reads nothing for a while
+    hub.publish("wall", "state", {"n": 1}, latest=True)
+    hub.publish("notices", "notice", {"text": "between"})
+    for n in range(2, 40):  # far more than the queue holds: none of them drops the wall
+        hub.publish("wall", "state", {"n": n}, latest=True)
+    wall.reading.set()
+    await eventually(lambda: len(wall.sent) == 3, "the wall's three frames")
+    assert [json.loads(t)["data"] for t in wall.sent] == [{"n": 0}, {"n": 39},
+                                                          {"text": "between"}]
+    assert client in hub.clients and wall.closed_with is None
+    assert hub.state()["coalesced"] == 38 and hub.state()["sockets_dropped"] == 0
+    await hub.close_all()
 
 
 async def test_a_send_that_stalls_past_the_timeout_drops_the_socket() -> None:
