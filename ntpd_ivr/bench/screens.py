@@ -45,7 +45,7 @@ from typing import Any
 import aiohttp
 
 from ntpd_ivr.bench.load import TakerPool, caller_prefix, run_calls, run_tag
-from ntpd_ivr.bench.runner import write_csv
+from ntpd_ivr.bench.runner import controller_alive, write_csv
 from ntpd_ivr.bench.stack import BenchStack, ProcSampler, check_records
 from ntpd_ivr.bench.web import web_login
 from ntpd_ivr.errors import StackError
@@ -431,7 +431,7 @@ class ScreensStep:
     frames: int = 0
     frame_kb: float = 0.0
     closed_by_server: int = 0
-    sockets_dropped: int = 0        # the hub's count over the step (the slow client's too)
+    sockets_dropped: int = 0        # the hub's count over the step (-1: unknown)
     messages_dropped: int = 0
     wall_states_coalesced: int = 0
     chromium_cpu_s: float = math.nan
@@ -461,11 +461,21 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+LIVE_COUNTERS = ("sockets_dropped", "messages_dropped", "coalesced")
+
+
 def live_counters(health_url: str) -> dict[str, int]:
-    body = health(health_url) or {}
-    live = body.get("live") or {}
-    return {k: int(live.get(k, 0)) for k in ("sockets_dropped", "messages_dropped",
-                                             "coalesced")}
+    """The hub's counters from /healthz; -1 each when the controller did not say (down,
+    or a revision before they were counted)."""
+    live = (health(health_url) or {}).get("live")
+    if not isinstance(live, dict):
+        return dict.fromkeys(LIVE_COUNTERS, -1)
+    return {k: int(live.get(k, 0)) for k in LIVE_COUNTERS}
+
+
+def counted(before: int, after: int) -> int:
+    """A counter's change over a step, -1 when either end is unknown."""
+    return after - before if before >= 0 and after >= 0 else -1
 
 
 def rounds_modes(rounds: int) -> Iterator[tuple[int, str]]:
@@ -552,6 +562,7 @@ def bench_screens(bench: ScreensBench, *, out: Path, keep: bool = False) -> int:
     password = secrets.token_urlsafe(16)
     screens: Screens | None = None
     browsers: Browsers | None = None
+    stopped = ""
     try:
         stack.up()
         if stack.baseline is not None:  # the whole run on that revision's controller
@@ -623,16 +634,24 @@ def bench_screens(bench: ScreensBench, *, out: Path, keep: bool = False) -> int:
                     percentile(seen.push_ms, 99), percentile(seen.as_of_ms, 50),
                     percentile(seen.as_of_ms, 99), seen.frames, seen.bytes / 1024,
                     seen.closed_by_server,
-                    after["sockets_dropped"] - before["sockets_dropped"],
-                    after["messages_dropped"] - before["messages_dropped"],
-                    after["coalesced"] - before["coalesced"],
+                    counted(before["sockets_dropped"], after["sockets_dropped"]),
+                    counted(before["messages_dropped"], after["messages_dropped"]),
+                    counted(before["coalesced"], after["coalesced"]),
                     chromium, load_average())
                 steps.append(step)
                 _progress(step.line())
+                # Its watchdog ends a controller whose loop stalls: every figure after that
+                # would be the fallback queue's. The steps so far are still written.
+                try:
+                    controller_alive(stack, f"round {k} screens {mode}")
+                except StackError as exc:
+                    stopped = str(exc)
+                    _progress(stopped)
+                    break
                 time.sleep(bench.talk_ms / 1000 + 3)  # the step's calls end before the next
         finally:
             takers.stop()
-        summary = summary_lines(steps)
+        summary = summary_lines(steps) + ([f"stopped early: {stopped}"] if stopped else [])
         for line in summary:
             _progress(line)
         if steps:
@@ -644,12 +663,14 @@ def bench_screens(bench: ScreensBench, *, out: Path, keep: bool = False) -> int:
             default=str) + "\n")
         _progress(f"wrote bench-screens.csv, .txt and .json in {out}")
     finally:
-        if browsers is not None:
-            browsers.stop()
-        if screens is not None:
-            screens.shutdown()
-        stack.down()
-    return 0
+        try:
+            if browsers is not None:
+                browsers.stop()
+            if screens is not None:
+                screens.shutdown()
+        finally:
+            stack.down()
+    return 1 if stopped else 0
 
 
 if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "probe":
