@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket as socket_module
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 # Topic -> least role that may subscribe. The screens add theirs (calls, queues, wall).
 DEFAULT_TOPICS: Mapping[str, str] = {"notices": "calltaker"}
 MAX_COMMAND_BYTES = 4096
+# The kernel's send buffer of a live socket. Left to autotuning it grows to some 4 MB, and
+# a browser that stopped reading then holds that much and is found out only minutes later
+# (a wall's frames are ~10 kB, 5 a second). 256 kB still carries 5 MB/s at 50 ms of RTT.
+SEND_BUFFER_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,16 @@ def result(command_id: int | None, error: CommandError | None = None) -> str:
         return json.dumps({"id": command_id, "type": "result", "success": True})
     return json.dumps({"id": command_id, "type": "result", "success": False,
                        "error": {"code": error.code, "message": error.message}})
+
+
+def bound_send_buffer(request: web.Request, size: int = SEND_BUFFER_BYTES) -> None:
+    """SO_SNDBUF on the request's TCP socket, so that a client that reads nothing fills
+    it, stalls a send and is dropped within seconds, holding little memory meanwhile."""
+    transport = request.transport
+    raw = transport.get_extra_info("socket") if transport is not None else None
+    if raw is not None:
+        with contextlib.suppress(OSError):
+            raw.setsockopt(socket_module.SOL_SOCKET, socket_module.SO_SNDBUF, size)
 
 
 def _sees(session: Session, agency: str | None) -> bool:
@@ -272,6 +287,7 @@ class LiveHub:
         socket = web.WebSocketResponse(heartbeat=self.heartbeat_seconds,
                                        max_msg_size=MAX_COMMAND_BYTES)
         await socket.prepare(request)
+        bound_send_buffer(request)
         client = self.attach(socket, session)
         # A session ends at its expiry even on a socket that stays open.
         expiry = asyncio.get_running_loop().call_later(

@@ -209,3 +209,58 @@ def test_events_are_typed_json() -> None:
     text = Event("notices", "notice", {"text": "banjir", "at": datetime(2026, 1, 2)}).encode()
     assert json.loads(text) == {"type": "event", "topic": "notices", "kind": "notice",
                                 "data": {"text": "banjir", "at": "2026-01-02 00:00:00"}}
+
+
+async def test_a_real_client_that_reads_nothing_is_dropped_soon_and_the_other_gets_all() -> None:
+    """Over real loopback TCP: the kernel would buffer megabytes for a client that reads
+    nothing; the hub bounds its send buffer, so the stalled send drops it within seconds
+    while a reading client on the same hub gets every frame."""
+    import socket as sockets
+
+    from aiohttp import ClientSession, web
+
+    from ntpd_ivr.bench.screens import _frame
+
+    hub = LiveHub(queue_size=64, send_timeout_seconds=0.5)
+    app = web.Application()
+
+    async def ws(request: web.Request) -> web.StreamResponse:
+        return await hub.serve(request, TAKER)
+
+    app.router.add_get("/ws", ws)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    silent = sockets.socket()
+    silent.setsockopt(sockets.SOL_SOCKET, sockets.SO_RCVBUF, 4096)
+    silent.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sock_connect(silent, ("127.0.0.1", port))
+        await loop.sock_sendall(silent, (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        assert b" 101 " in await loop.sock_recv(silent, 1024)  # then it reads nothing more
+        await loop.sock_sendall(silent, _frame(json.dumps(
+            {"id": 1, "type": "subscribe", "topic": "notices"})))
+        async with ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{port}/ws") as fast:
+            await fast.send_str(json.dumps({"id": 1, "type": "subscribe", "topic": "notices"}))
+            await fast.receive_str(timeout=5)
+            await eventually(lambda: len(hub.clients) == 2 and all(
+                "notices" in c.topics for c in hub.clients), "both subscribed")
+            text = "x" * 8000
+            got = 0
+            for n in range(300):  # 2.4 MB: well under the 4 MB the kernel would take
+                hub.publish("notices", "notice", {"n": n, "text": text})
+                got += 1 if json.loads(await fast.receive_str(timeout=5))["data"]["n"] == n else 0
+                await asyncio.sleep(0.005)
+            assert got == 300  # the reading client missed nothing and waited for nothing
+            await eventually(lambda: hub.sockets_dropped == 1, "the silent client dropped")
+            assert len(hub.clients) == 1 and hub.messages_dropped >= 1
+    finally:
+        silent.close()
+        await hub.close_all()
+        await runner.cleanup()
