@@ -199,7 +199,9 @@ class Screens:
         assert screen.http is not None and self._stop is not None
         seen: set[tuple[str, str]] = set()
         r = self.round
-        async with screen.http.ws_connect(f"{self.base}/ws", max_msg_size=0) as ws:
+        # permessage-deflate, as browsers ask for it: the server then deflates every frame.
+        async with screen.http.ws_connect(f"{self.base}/ws", max_msg_size=0,
+                                          compress=15) as ws:
             for n, topic in enumerate(screen.topics, start=1):
                 await ws.send_str(json.dumps({"id": n, "type": "subscribe", "topic": topic}))
             since_floor = time.time()
@@ -281,7 +283,10 @@ def _frame(text: str) -> bytes:
 
 
 class SlowClient:
-    """A wall that subscribes, then never reads: a small receive buffer, nothing read."""
+    """A wall that never reads: a small receive buffer, one socket for the whole run. It
+    subscribes to the wall in "on" steps and unsubscribes in "off" ones (it only ever
+    writes), so that the kernel's buffers fill over the on steps as they would in a
+    browser that hung, and "off" steps push nothing to it."""
 
     def __init__(self, host: str, port: int, cookie: str) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -300,7 +305,16 @@ class SlowClient:
             head += chunk
         if b" 101 " not in head.split(b"\r\n", 1)[0]:
             raise StackError(f"the slow client's upgrade: {head[:200]!r}")
-        self.sock.sendall(_frame(json.dumps({"id": 1, "type": "subscribe", "topic": "wall"})))
+        self.commands = 0
+        self.gone = False  # the server closed it (a send failed: the hub dropped it)
+
+    def subscribed(self, on: bool) -> None:
+        self.commands += 1
+        try:
+            self.sock.sendall(_frame(json.dumps({"id": self.commands, "topic": "wall",
+                                                 "type": "subscribe" if on else "unsubscribe"})))
+        except OSError:
+            self.gone = True
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -422,6 +436,9 @@ class ScreensStep:
     probe_p50_ms: float
     probe_p99_ms: float
     records_ok: bool
+    records_rows: int = 0
+    records_missing: int = 0        # SIPp's successful calls without a row
+    records_duplicated: int = 0
     screens_connected: int = 0
     push_count: int = 0
     push_p50_ms: float = math.nan
@@ -439,7 +456,8 @@ class ScreensStep:
 
     def line(self) -> str:
         base = (f"round {self.round} screens {self.mode}: {self.succeeded}/{self.offered} ok at "
-                f"{self.rate:g}/s, records {'ok' if self.records_ok else 'MISMATCH'}; "
+                f"{self.rate:g}/s, records {self.records_rows} rows, {self.records_missing} "
+                f"missing, {self.records_duplicated} duplicated; "
                 f"controller {self.controller_cpu_ms_per_call:.2f} ms/call; INVITE->200 p99 "
                 f"{self.invite_200_p99_ms:.0f} ms, to a taker p99 {self.taker_p99_ms:.0f} ms; "
                 f"loop lag p99 {self.loop_lag_p99_ms:.1f} ms; FastAGI probe p50 "
@@ -551,7 +569,8 @@ def summary_lines(steps: Sequence[ScreensStep]) -> list[str]:
         f"{sum(s.messages_dropped for s in on)} message(s) lost with them; wall states "
         f"coalesced {sum(s.wall_states_coalesced for s in on)}; closed by the server "
         f"(seen by the fast clients) {sum(s.closed_by_server for s in on)}",
-        f"records: {'all ok' if all(s.records_ok for s in steps) else 'MISMATCH'}"]
+        f"records: {sum(s.records_missing for s in steps)} missing, "
+        f"{sum(s.records_duplicated for s in steps)} duplicated over all steps"]
 
 
 def bench_screens(bench: ScreensBench, *, out: Path, keep: bool = False) -> int:
@@ -563,6 +582,7 @@ def bench_screens(bench: ScreensBench, *, out: Path, keep: bool = False) -> int:
     screens: Screens | None = None
     browsers: Browsers | None = None
     stopped = ""
+    slow: SlowClient | None = None
     try:
         stack.up()
         if stack.baseline is not None:  # the whole run on that revision's controller
@@ -590,16 +610,17 @@ def bench_screens(bench: ScreensBench, *, out: Path, keep: bool = False) -> int:
         try:
             for seq, (k, mode) in enumerate(rounds_modes(bench.rounds)):
                 on = mode == "on"
-                slow: SlowClient | None = None
                 if on:
                     screens.open()
                     if browsers is not None:
                         browsers.show(True)
-                    if bench.slow:
+                    if bench.slow and slow is None:
                         http = screens.screens[0].http
                         assert http is not None
                         slow = SlowClient("127.0.0.1", stack.dev.layout.web_port,
                                           session_cookie(http))
+                    if slow is not None:
+                        slow.subscribed(True)
                 before = live_counters(stack.controller.health_url)
                 chromium_before = chromium_cpu_seconds() if browsers is not None else 0.0
                 _progress(f"round {k} screens {mode}: {bench.rate:g} calls/s for "
@@ -620,7 +641,7 @@ def bench_screens(bench: ScreensBench, *, out: Path, keep: bool = False) -> int:
                         browsers.show(False)
                     seen = screens.close()
                     if slow is not None:
-                        slow.close()
+                        slow.subscribed(False)
                 check = check_records(stack.settings_file, prefix,
                                       [c.number for c in result.calls])
                 cpu = sampler.cpu_seconds()
@@ -630,7 +651,8 @@ def bench_screens(bench: ScreensBench, *, out: Path, keep: bool = False) -> int:
                     cpu * 1000 / result.offered if result.offered else math.nan,
                     sampler.lag.p99_ms(), len(probe_ms), probe_failed,
                     percentile(probe_ms, 50), percentile(probe_ms, 99), check.ok,
-                    seen.connected, len(seen.push_ms), percentile(seen.push_ms, 50),
+                    check.rows, len(check.missing), len(check.duplicated), seen.connected,
+                    len(seen.push_ms), percentile(seen.push_ms, 50),
                     percentile(seen.push_ms, 99), percentile(seen.as_of_ms, 50),
                     percentile(seen.as_of_ms, 99), seen.frames, seen.bytes / 1024,
                     seen.closed_by_server,
@@ -651,6 +673,8 @@ def bench_screens(bench: ScreensBench, *, out: Path, keep: bool = False) -> int:
                 time.sleep(bench.talk_ms / 1000 + 3)  # the step's calls end before the next
         finally:
             takers.stop()
+            if slow is not None:
+                slow.close()
         summary = summary_lines(steps) + ([f"stopped early: {stopped}"] if stopped else [])
         for line in summary:
             _progress(line)
