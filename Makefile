@@ -22,7 +22,7 @@ APT_PACKAGES += kamailio
 # reads /etc/kannel/kannel.conf, a sample with default passwords) is disabled and stopped.
 APT_PACKAGES += kannel kannel-extras
 
-.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank bench-surge bench-location bench-texts
+.PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank bench-surge bench-location bench-texts bench-screens
 .PHONY: install-systemd i18n-pot i18n-check i18n-init
 
 help: ## this list
@@ -115,7 +115,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	@touch $@
 
 BENCH_ARGS ?=
-bench: deps venv $(VENV)/.bench-installed ## 3 IVR paths interleaved: a/b, CPU/call; surge, held callers, soak (SIPp); BENCH_ARGS=... (--baseline-rev REV: a@REV too)
+bench: deps venv $(VENV)/.bench-installed ## 4 IVR paths interleaved (f: the FastAGI floor): a/b, a/f, CPU/call; surge, held callers, soak (SIPp); BENCH_ARGS=... (--baseline-rev REV: a@REV too)
 	$(PY) -m ntpd_ivr bench $(BENCH_ARGS)
 
 bench-location: deps venv ## AML SMS into Kannel -> fix on the desk, p50/p99 (SIPp + fake SMSC); BENCH_ARGS=...
@@ -123,6 +123,9 @@ bench-location: deps venv ## AML SMS into Kannel -> fix on the desk, p50/p99 (SI
 
 bench-texts: deps venv ## 112 by SMS, 20 sessions at once: SMS in -> desk, send -> SMSC, p50/p99; BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench-texts $(BENCH_ARGS)
+
+bench-screens: deps venv $(VENV)/.bench-installed ## 50 screens (WebSocket + Chromium) beside path-a load: push p50/p99, FastAGI probe p99 with/without, slow clients dropped; BENCH_ARGS=...
+	$(PY) -m ntpd_ivr bench-screens $(BENCH_ARGS)
 
 bench-profile: deps venv $(VENV)/.bench-installed ## py-spy on the controller under path-a load; BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench-profile $(BENCH_ARGS)

@@ -270,8 +270,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     rates = _numbers(args.rates, "--rates")
     paths = "".join(dict.fromkeys(args.paths))
-    if set(paths) - set("abc"):
-        raise ConfigError("--paths: letters of 'abc' ('' for none)")
+    if set(paths) - set("abcf"):
+        raise ConfigError("--paths: letters of 'abcf' ('' for none)")
     if args.fine_step < 0 or args.held < 0 or args.held_rate <= 0 or args.held_steps < 1:
         raise ConfigError("--fine-step and --held must be >= 0, --held-rate > 0, "
                           "--held-steps >= 1")
@@ -358,6 +358,23 @@ def cmd_bench_surge(args: argparse.Namespace) -> int:
                                   patience_s=args.patience_seconds, takers=args.takers,
                                   about_key_off=args.about_key_off),
                        out=args.out, keep=args.keep)
+
+
+def cmd_bench_screens(args: argparse.Namespace) -> int:
+    from ntpd_ivr.bench.screens import ScreensBench, bench_screens
+
+    if (args.rate <= 0 or args.step_seconds < 5 or args.rounds < 1 or args.talk_ms < 100
+            or min(args.walls, args.desks, args.agencies, args.browsers) < 0
+            or args.walls + args.desks + args.agencies < 1):
+        raise ConfigError("--rate must be > 0, --step-seconds >= 5, --rounds >= 1, "
+                          "--talk-ms >= 100, --walls/--desks/--agencies/--browsers >= 0 "
+                          "with at least one screen")
+    return bench_screens(ScreensBench(rate=args.rate, step_seconds=args.step_seconds,
+                                      rounds=args.rounds, walls=args.walls, desks=args.desks,
+                                      agencies=args.agencies, browsers=args.browsers,
+                                      slow=not args.no_slow_client, talk_ms=args.talk_ms,
+                                      controller_rev=args.controller_rev),
+                         out=args.out, keep=args.keep)
 
 
 def _routing(args: argparse.Namespace) -> Any:
@@ -575,18 +592,20 @@ def build_parser() -> argparse.ArgumentParser:
     from ntpd_ivr.places.commands import add_commands as add_places_commands
     add_places_commands(sub, with_config, _load)
 
-    p = sub.add_parser("bench", help="load benchmark: capacity of three IVR paths, surge, "
+    p = sub.add_parser("bench", help="load benchmark: capacity of four IVR paths, surge, "
                        "held callers, soak",
                        description="Bring up an ephemeral stack with the bench trunks and "
                                    "ramp SIPp calls through (a) the controller's FastAGI IVR, "
                                    "(b) a pure-dialplan IVR, (c) a pyst2 process-per-call AGI, "
+                                   "(f) the floor: a minimal asyncio FastAGI server, "
                                    "interleaved (each rate runs every path, in an order that "
                                    "rotates), then in --fine-step steps near each path's knee; "
-                                   "report the top rates, the ratios a/b and a/c and the "
-                                   "controller's CPU ms per call; then a surge on (a), the "
+                                   "report the top rates, the ratios a/b, a/c and a/f, the "
+                                   "controller's CPU ms per call and a/f's CPU per call "
+                                   "(controller vs floor server); then a surge on (a), the "
                                    "held-callers run and a soak on (a). "
                                    "See docs/performance.md.")
-    p.add_argument("--paths", default="abc", help="IVR paths to ramp (default abc; '' for "
+    p.add_argument("--paths", default="abcf", help="IVR paths to ramp (default abcf; '' for "
                    "none, e.g. to run only the held callers)")
     p.add_argument("--rates", default="5,10,20,40,80,120,160,240,320",
                    help="coarse calls/s per ramp step, comma-separated")
@@ -736,6 +755,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
     p.set_defaults(func=cmd_bench_surge)
+
+    p = sub.add_parser("bench-screens", help="the screens under path-a load: push latency, "
+                       "FastAGI probe with and without them, slow clients dropped (SIPp)",
+                       description="Path-a SIPp load at RATE in alternating steps without "
+                                   "and with the screens: WebSocket clients logged in as "
+                                   "walls, desks and agency screens, headless Chromium pages "
+                                   "and one client that reads nothing; reports push latency "
+                                   "(AMI timestamp -> frame) p50/p99, a FastAGI probe's p99 "
+                                   "and the controller's CPU per call in both kinds of step, "
+                                   "and the sockets and messages dropped for slowness "
+                                   "(docs/performance.md).")
+    p.add_argument("--rate", type=float, default=80.0, help="path-a calls/s")
+    p.add_argument("--step-seconds", type=float, default=30.0)
+    p.add_argument("--rounds", type=int, default=2, help="off+on step pairs")
+    p.add_argument("--walls", type=int, default=20, help="supervisors' walls (WebSocket)")
+    p.add_argument("--desks", type=int, default=20, help="call-takers' desks (WebSocket)")
+    p.add_argument("--agencies", type=int, default=10, help="agencies' screens (WebSocket)")
+    p.add_argument("--browsers", type=int, default=3,
+                   help="headless Chromium pages: a wall, a desk, an agency screen, ...")
+    p.add_argument("--no-slow-client", action="store_true",
+                   help="leave out the client that reads nothing")
+    p.add_argument("--talk-ms", type=int, default=1000, help="each call-taker, every call")
+    p.add_argument("--controller-rev", default=None, metavar="REV",
+                   help="run the controller of git revision REV instead of this tree's (a "
+                        "before/after of the hub); the bench itself is this tree's")
+    p.add_argument("--out", type=Path, default=Path("build/bench"))
+    p.add_argument("--keep", action="store_true")
+    p.set_defaults(func=cmd_bench_screens)
 
     p = sub.add_parser("bench-location", help="AML SMS into Kannel -> fix on the desk, p50/p99",
                        description="The dev/test stack with Kannel's fake SMSC: one SIPp call "

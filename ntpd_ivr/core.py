@@ -280,6 +280,7 @@ def health(core: Core, plugins: list[Plugin]) -> tuple[bool, dict[str, Any]]:
         "ami": core.ami.state(),
         "records": core.records.state(),
         "loop": core.loop_lag.state(),
+        "live": core.hub.state(),  # the screens' sockets, and those dropped for slowness
     }
     for plugin in plugins:
         if plugin.health is not None:

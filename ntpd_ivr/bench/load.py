@@ -24,12 +24,15 @@ from ntpd_ivr.stats import percentile
 
 # Three IVR paths on one Asterisk, each reached from its own trunk (source address); "r"
 # (`bench --baseline-rev`, ntpd_ivr/bench/baseline.py) is path a with another revision's
-# controller: a's trunk and a's caller numbers, so that both are routed alike.
-PATH_SOURCES = {"a": "127.0.0.2", "b": "127.0.0.6", "c": "127.0.0.7", "r": "127.0.0.2"}
+# controller: a's trunk and a's caller numbers, so that both are routed alike. "f" is the
+# floor: the smallest FastAGI server that answers the same IVR (ntpd_ivr/bench/floor.py).
+PATH_SOURCES = {"a": "127.0.0.2", "b": "127.0.0.6", "c": "127.0.0.7", "r": "127.0.0.2",
+                "f": "127.0.0.14"}
 PATH_NAMES = {"a": "controller FastAGI IVR", "b": "pure dialplan Read()",
               "c": "pyst2 AGI, process per call",
-              "r": "controller FastAGI IVR of the baseline revision"}
-_PATH_DIGIT = {"a": "1", "b": "2", "c": "3", "r": "1"}
+              "r": "controller FastAGI IVR of the baseline revision",
+              "f": "floor: minimal asyncio FastAGI, no records/routing/AMI"}
+_PATH_DIGIT = {"a": "1", "b": "2", "c": "3", "r": "1", "f": "4"}
 
 
 def run_tag() -> str:

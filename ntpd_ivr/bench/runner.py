@@ -82,7 +82,8 @@ def _step_line(s: StepResult, labels: Labels = NO_LABELS) -> str:
             f"{s.failed} failed, "
             f"INVITE->200 p50 {s.invite_200_p50_ms:.1f} p99 {s.invite_200_p99_ms:.1f} ms, "
             f"to taker p50 {s.taker_p50_ms:.0f} p99 {s.taker_p99_ms:.0f} ms, "
-            f"controller {s.controller_cpu_s:.1f} CPU s = "
+            f"{'floor server' if s.path == 'f' else 'controller'} "
+            f"{s.controller_cpu_s:.1f} CPU s = "
             f"{s.controller_cpu_ms_per_call:.1f} ms/call, {s.controller_peak_rss_mb:.0f} MB, "
             f"loop lag p99 {s.loop_lag_p99_ms:.1f} max {s.loop_lag_max_ms:.1f} ms"
             f"{rec} -> {'carried' if s.carried else 'NOT carried'}")
@@ -92,7 +93,8 @@ def measure_step(stack: BenchStack, path: str, rate: float, seconds: float, pref
                  talk_ms: int, p99_limit_ms: float, taker_p99_limit_ms: float) -> StepResult:
     rows: int | None = None
     records_ok: bool | None = None
-    with ProcSampler(lambda: stack.controller.pid,
+    # Path f's CPU is its own server's; the controller's lag is read all the same.
+    with ProcSampler(lambda: stack.ivr_pid(path),
                      health_url=stack.controller.health_url) as sampler:
         result = run_calls(stack.target, path, rate, seconds, prefix, talk_ms=talk_ms)
         if path in ("a", BASELINE_PATH):
@@ -199,7 +201,7 @@ def ratio_line(x: PathTop, y: PathTop, labels: Labels = NO_LABELS) -> str:
 
 
 def cpu_ratio_line(steps: Sequence[StepResult], x: str, y: str,
-                   labels: Labels = NO_LABELS) -> str:
+                   labels: Labels = NO_LABELS, what: str = "controller CPU per call") -> str:
     """Controller CPU per call of path `x` against path `y` at each rate both carried, in
     one interleaved run: 'a/a@main CPU per call: 5/s 3.1/3.0 ms = 1.03, ...; median 1.02'."""
     def carried(path: str) -> dict[float, float]:
@@ -208,7 +210,7 @@ def cpu_ratio_line(steps: Sequence[StepResult], x: str, y: str,
 
     mine, theirs = carried(x), carried(y)
     common = sorted(set(mine) & set(theirs))
-    name = f"{_label(x, labels)}/{_label(y, labels)} controller CPU per call"
+    name = f"{_label(x, labels)}/{_label(y, labels)} {what}"
     if not common:
         return f"{name}: n/a (no rate carried by both)"
     ratios = [mine[r] / theirs[r] if theirs[r] > 0 else math.nan for r in common]
@@ -307,7 +309,10 @@ def summary_lines(steps: Sequence[StepResult], paths: str, p99_limit_ms: float,
              + ", ".join(f"{_label(p, labels)}={t.rate:g}" for p, t in tops.items())]
     if "a" in tops:
         lines += [ratio_line(tops["a"], tops[other], labels)
-                  for other in "bc" + BASELINE_PATH if other in tops]
+                  for other in "bcf" + BASELINE_PATH if other in tops]
+        if "f" in tops:  # how far the controller is from the protocol's own cost
+            lines.append(cpu_ratio_line(steps, "a", "f", labels,
+                                        "CPU per call (controller / floor server)"))
     if BASELINE_PATH in tops:
         lines += [ratio_line(tops[BASELINE_PATH], tops[other], labels)
                   for other in "bc" if other in tops]
@@ -315,7 +320,8 @@ def summary_lines(steps: Sequence[StepResult], paths: str, p99_limit_ms: float,
             lines.append(cpu_ratio_line(steps, "a", BASELINE_PATH, labels))
     for p in paths:
         mine = sorted((s for s in steps if s.path == p), key=lambda s: s.rate)
-        lines.append(f"controller CPU per call offered, path {_label(p, labels)}: " + ", ".join(
+        whose = "floor server" if p == "f" else "controller"
+        lines.append(f"{whose} CPU per call offered, path {_label(p, labels)}: " + ", ".join(
             f"{s.rate:g}/s {s.controller_cpu_ms_per_call:.1f} ms" for s in mine)
             + (f"; at the top ({tops[p].rate:g}/s) {tops[p].cpu_ms_per_call:.1f} ms"
                if tops[p].rate else ""))

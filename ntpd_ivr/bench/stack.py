@@ -10,6 +10,9 @@ import math
 import os
 import resource
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +31,7 @@ from ntpd_ivr.stack.devstack import TAKER_IP, DevStack, StackLayout
 from ntpd_ivr.stats import percentile
 
 PYST2_SCRIPT = Path(__file__).with_name("pyst2_ivr.py")
+FLOOR_VARIABLE = "NTPD_FLOOR_AGI"  # dialplan/ntpd-bench.conf [ntpd-bench-floor]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -258,10 +262,54 @@ class StackUnderTest:
     health_url: str
 
 
+class FloorServer:
+    """The floor's FastAGI server (ntpd_ivr/bench/floor.py, path f) in a process of its
+    own, on a free loopback port."""
+
+    def __init__(self, log_path: Path) -> None:
+        from ntpd_ivr.stack.ports import free_port
+
+        self.port = free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"agi://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.process.poll() is None else None
+
+    def start(self, timeout: float = 15.0) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ntpd_ivr.bench.floor", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StackError(f"the floor's FastAGI server exited; see {self.log_path}")
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=1):
+                return
+            time.sleep(0.1)
+        raise StackError(f"the floor's FastAGI server did not listen; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
 class BenchStack:
-    """An ephemeral stack with the bench trunks, its controller and the pyst2 AGI; with
-    `baseline_rev`, also another revision's controller, run in turn with this one's
-    (`use_baseline`)."""
+    """An ephemeral stack with the bench trunks, its controller, the pyst2 AGI and the
+    floor's FastAGI server; with `baseline_rev`, also another revision's controller, run
+    in turn with this one's (`use_baseline`)."""
 
     def __init__(self, keep: bool = False, baseline_rev: str | None = None) -> None:
         self.run_dir = Path(tempfile.mkdtemp(prefix="ntpd-ivr-bench-"))
@@ -270,6 +318,7 @@ class BenchStack:
         self.own_controller = ControllerProcess(layout.settings_file, layout.web_port,
                                                 self.run_dir / "controller.log")
         self.controller = self.own_controller  # the one running
+        self.floor = FloorServer(self.run_dir / "floor.log")
         self.baseline_controller: ControllerProcess | None = None
         self.baseline: Baseline | None = None
         if baseline_rev is not None:
@@ -329,6 +378,11 @@ class BenchStack:
         ports = self.dev.layout.taker_ports + self.dev.layout.bench_taker_ports[:len(extra)]
         return members, ports
 
+    def ivr_pid(self, path: str) -> int | None:
+        """The process whose CPU a step of `path` is charged: the floor's server for path
+        f, the controller for every other path (idle for b and c)."""
+        return self.floor.pid if path == "f" else self.controller.pid
+
     def under_test(self) -> StackUnderTest:
         assert self.dev.asterisk is not None
         return StackUnderTest(self.target, self.settings_file, self.dev.asterisk,
@@ -340,8 +394,15 @@ class BenchStack:
         self.dev.up()
         self.install_pyst2()
         self.prepare_queue()
+        self.floor.start()
+        self.prepare_floor()
         self.controller.start()
-        _progress("stack up: Asterisk, PostgreSQL, controller")
+        _progress("stack up: Asterisk, PostgreSQL, controller, the floor's FastAGI server")
+
+    def prepare_floor(self) -> None:
+        """Tell the dialplan where the floor's server listens (a global, runtime only)."""
+        assert self.dev.asterisk is not None
+        self.dev.asterisk.cli(f"dialplan set global {FLOOR_VARIABLE} {self.floor.url}")
 
     def install_pyst2(self) -> None:
         """The pyst2 AGI runs where Asterisk runs: copy it and pyst2 into the root."""
@@ -369,9 +430,11 @@ class BenchStack:
         self.dev.asterisk.stop()
         self.dev.asterisk.start()
         self.prepare_queue()
+        self.prepare_floor()
 
     def down(self) -> None:
         self.controller.stop()
+        self.floor.stop()
         self.dev.down()
         if not self.keep:
             self.dev.destroy()

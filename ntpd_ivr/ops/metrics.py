@@ -46,6 +46,7 @@ class MetricSources:
     feed: State | None = None                    # MonitoringFeed.state()
     # FastAGI connections and sessions refused, by reason (FastAgiServer.refused)
     agi_refused: Callable[[], dict[str, int]] | None = None
+    live: State | None = None                    # LiveHub.state(): the screens' sockets
     clock: Callable[[], float] = time.time
 
 
@@ -107,6 +108,19 @@ class StateCollector(Collector):
             if lag_ms is not None:
                 lag.add_metric([stat], lag_ms / 1000)
         yield lag
+        if s.live is not None:
+            live = s.live()
+            yield GaugeMetricFamily("ntpd_live_sockets", "Screens' live sockets open",
+                                    value=int(live.get("sockets", 0)))
+            yield CounterMetricFamily("ntpd_live_sockets_dropped", "Live sockets closed "
+                                      "for slowness (queue full or a send stalled)",
+                                      value=int(live.get("sockets_dropped", 0)))
+            yield CounterMetricFamily("ntpd_live_messages_dropped", "Messages lost with "
+                                      "the sockets closed for slowness",
+                                      value=int(live.get("messages_dropped", 0)))
+            yield CounterMetricFamily("ntpd_live_states_coalesced", "Whole states (the "
+                                      "wall's) replaced by a newer one before their send",
+                                      value=int(live.get("coalesced", 0)))
         if s.feed is not None:
             feed = s.feed()
             yield GaugeMetricFamily("ntpd_feed_pending", "Monitoring feed pushes not yet "

@@ -23,7 +23,7 @@ def load(core: Core) -> Plugin:
         agi=lambda: (core.agi.active_sessions, core.agi.sessions_total),
         agi_refused=lambda: core.agi.refused,
         ami=core.ami.state, records=core.records.state, loop=lambda: core.loop_lag.state(),
-        feed=feed.state if feed is not None else None))
+        feed=feed.state if feed is not None else None, live=core.hub.state))
 
     def add_routes(app: web.Application) -> None:
         ops_metrics.add_routes(app, metrics)

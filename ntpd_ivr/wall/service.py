@@ -122,7 +122,8 @@ class WallService:
 
     def _flush(self) -> None:
         self._push = None
-        self.hub.publish(TOPIC, "state", self.snapshot())
+        # A whole state: a wall that has not yet been sent the last one gets this instead.
+        self.hub.publish(TOPIC, "state", self.snapshot(), latest=True)
 
     def snapshot(self) -> dict[str, Any]:
         live = self.state.to_json()

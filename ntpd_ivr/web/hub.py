@@ -10,8 +10,13 @@ typed commands, each with an id and one answer:
 
 Subscriptions are explicit, checked against the topic's least role, and end with the
 socket. `publish()` never waits for a browser: each socket has a bounded queue and its own
-writer task, and a socket whose queue is full, or whose send stalls, is closed; the others
-never wait for it. The hub holds every open socket and closes them all at shutdown.
+writer task, and a socket whose queue is full, or whose send stalls, is closed (1008, with
+the reason); the others never wait for it. Those drops, and the messages lost with them,
+are counted (`state()`: /healthz "live", /metrics). An event published with `latest=True`
+is a whole state (the wall's): one still waiting in a socket's queue is replaced by the
+newer one instead of queued behind it, so a screen that reads slower than the states come
+gets the newest, not a backlog (counted as coalesced). The hub holds every open socket and
+closes them all at shutdown.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket as socket_module
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +42,10 @@ log = logging.getLogger(__name__)
 # Topic -> least role that may subscribe. The screens add theirs (calls, queues, wall).
 DEFAULT_TOPICS: Mapping[str, str] = {"notices": "calltaker"}
 MAX_COMMAND_BYTES = 4096
+# The kernel's send buffer of a live socket. Left to autotuning it grows to some 4 MB, and
+# a browser that stopped reading then holds that much and is found out only minutes later
+# (a wall's frames are ~10 kB, 5 a second). 256 kB still carries 5 MB/s at 50 ms of RTT.
+SEND_BUFFER_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,16 @@ def result(command_id: int | None, error: CommandError | None = None) -> str:
                        "error": {"code": error.code, "message": error.message}})
 
 
+def bound_send_buffer(request: web.Request, size: int = SEND_BUFFER_BYTES) -> None:
+    """SO_SNDBUF on the request's TCP socket, so that a client that reads nothing fills
+    it, stalls a send and is dropped within seconds, holding little memory meanwhile."""
+    transport = request.transport
+    raw = transport.get_extra_info("socket") if transport is not None else None
+    if raw is not None:
+        with contextlib.suppress(OSError):
+            raw.setsockopt(socket_module.SOL_SOCKET, socket_module.SO_SNDBUF, size)
+
+
 def _sees(session: Session, agency: str | None) -> bool:
     return agency is None or session.role != AGENCY_ROLE or session.agency == agency
 
@@ -108,13 +128,19 @@ RECHECK_SECONDS = 5.0
 Recheck = Callable[[], Awaitable[Session | None]]
 
 
+Latest = tuple[str, str]  # (topic, kind) of a whole state, queued as a place-holder
+
+
 @dataclass(eq=False)
 class LiveClient:
     socket: Socket
     session: Session
-    queue: asyncio.Queue[str]
+    queue: asyncio.Queue[str | Latest]
     topics: set[str] = field(default_factory=set)
     writer: asyncio.Task[None] | None = None
+    # The newest text of each whole state whose place-holder is in the queue.
+    latest: dict[Latest, str] = field(default_factory=dict)
+    sending: bool = False  # a message is out of the queue, its send not finished
 
     def label(self) -> str:
         return f"{self.session.user} ({self.session.role})"
@@ -132,12 +158,22 @@ class LiveHub:
         self.heartbeat_seconds = heartbeat_seconds
         self.clients: set[LiveClient] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        self.sockets_dropped = 0   # for slowness: a full queue or a stalled send
+        self.messages_dropped = 0  # queued for those sockets and never sent
+        self.coalesced = 0         # whole states replaced by a newer one before their send
+
+    def state(self) -> dict[str, int]:
+        return {"sockets": len(self.clients), "sockets_dropped": self.sockets_dropped,
+                "messages_dropped": self.messages_dropped, "coalesced": self.coalesced}
 
     def publish(self, topic: str, kind: str, data: Mapping[str, Any], *,
-                agency: str | None = None, user: str | None = None) -> int:
+                agency: str | None = None, user: str | None = None,
+                latest: bool = False) -> int:
         """Queue an event for every subscriber of `topic`; returns how many got it queued.
         `agency`: the event concerns that agency alone, and no other agency's user gets it.
         `user`: only that user's sockets get it (a call-taker's own screen pop).
+        `latest`: the event is a whole state that makes the previous one of its topic and
+        kind useless: one still waiting in a socket's queue is replaced, not followed.
         Call it from the event loop's thread; it never waits."""
         if topic not in self.topics:
             raise ValueError(f"unknown topic {topic!r}; known: {', '.join(self.topics)}")
@@ -146,17 +182,31 @@ class LiveHub:
         for client in list(self.clients):
             if (topic in client.topics and _sees(client.session, agency)
                     and (user is None or client.session.user == user)
-                    and self._offer(client, text)):
+                    and self._offer(client, text, (topic, kind) if latest else None)):
                 queued += 1
         return queued
 
-    def _offer(self, client: LiveClient, text: str) -> bool:
+    def _offer(self, client: LiveClient, text: str, latest: Latest | None = None) -> bool:
+        if latest is not None and latest in client.latest:
+            client.latest[latest] = text  # its place in the queue is kept
+            self.coalesced += 1
+            return True
         try:
-            client.queue.put_nowait(text)
+            client.queue.put_nowait(text if latest is None else latest)
         except asyncio.QueueFull:
-            self.drop(client, "too slow: its queue is full")
+            self._drop_slow(client, "too slow: its queue is full", lost=1)
             return False
+        if latest is not None:
+            client.latest[latest] = text
         return True
+
+    def _drop_slow(self, client: LiveClient, reason: str, lost: int = 0) -> None:
+        """Drop a socket that cannot keep up; lost with it: its queue, the message being
+        sent, and `lost` more (the one its queue could not take)."""
+        if client in self.clients:
+            self.sockets_dropped += 1
+            self.messages_dropped += client.queue.qsize() + client.sending + lost
+        self.drop(client, reason)
 
     def attach(self, socket: Socket, session: Session) -> LiveClient:
         client = LiveClient(socket, session, asyncio.Queue(self.queue_size))
@@ -167,15 +217,19 @@ class LiveHub:
 
     async def _write(self, client: LiveClient) -> None:
         while True:
-            text = await client.queue.get()
+            item = await client.queue.get()
+            text = item if isinstance(item, str) else client.latest.pop(item)
+            client.sending = True
             try:
                 await asyncio.wait_for(client.socket.send_str(text), self.send_timeout_seconds)
             except TimeoutError:
-                self.drop(client, f"too slow: a send took over {self.send_timeout_seconds} s")
+                self._drop_slow(client, f"too slow: a send took over "
+                                        f"{self.send_timeout_seconds} s")
                 return
             except ConnectionError:
                 self.drop(client, "connection lost")
                 return
+            client.sending = False
 
     def drop(self, client: LiveClient, reason: str,
              code: int = WSCloseCode.POLICY_VIOLATION) -> None:
@@ -233,6 +287,7 @@ class LiveHub:
         socket = web.WebSocketResponse(heartbeat=self.heartbeat_seconds,
                                        max_msg_size=MAX_COMMAND_BYTES)
         await socket.prepare(request)
+        bound_send_buffer(request)
         client = self.attach(socket, session)
         # A session ends at its expiry even on a socket that stays open.
         expiry = asyncio.get_running_loop().call_later(

@@ -37,6 +37,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response, expect,
 from ntpd_ivr.ami.events import AgentConnect
 from ntpd_ivr.app import Service
 from ntpd_ivr.settings import load_settings
+from ntpd_ivr.stack.chromium import CHROMIUM, CHROMIUM_ARGS
 from ntpd_ivr.stack.devstack import OPERATOR_IP, DevStack
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.sipp import SippResult, place_call
@@ -44,10 +45,6 @@ from tests.conftest import RunningPostgres
 from tests.stack_fixtures import add_web_user
 
 T = TypeVar("T")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 VIEWPORT = {"width": 1366, "height": 768}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "browser"
 ROUTING_EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"

@@ -89,7 +89,9 @@ def test_metrics_from_state_and_one_observation_per_answer() -> None:
         ami={"connected": True, "logins": 3}.copy,
         records={"pending": 7}.copy,
         loop={"lag_ms_p50": 1.5, "lag_ms_p99": 20.0, "lag_ms_max": None}.copy,
-        feed={"pending": 4}.copy, clock=lambda: now + 14))
+        feed={"pending": 4}.copy, clock=lambda: now + 14,
+        live={"sockets": 5, "sockets_dropped": 2, "messages_dropped": 70,
+              "coalesced": 9}.copy))
     text = metrics.render().decode()
     for line in ('ntpd_calls{state="ivr"} 1.0', 'ntpd_calls{state="queued"} 1.0',
                  'ntpd_calls{state="talking"} 1.0', 'ntpd_queue_oldest_wait_seconds{queue="'
@@ -98,6 +100,8 @@ def test_metrics_from_state_and_one_observation_per_answer() -> None:
                  "ntpd_spool_pending 7.0", 'ntpd_event_loop_lag_seconds{stat="p99"} 0.02',
                  "ntpd_feed_pending 4.0", 'ntpd_answer_seconds_bucket{le="10.0"} 1.0',
                  'ntpd_answer_seconds_bucket{le="5.0"} 0.0', "ntpd_answer_seconds_sum 9.0",
-                 "ntpd_queue_wait_seconds_sum 7.0"):
+                 "ntpd_queue_wait_seconds_sum 7.0", "ntpd_live_sockets 5.0",
+                 "ntpd_live_sockets_dropped_total 2.0", "ntpd_live_messages_dropped_total 70.0",
+                 "ntpd_live_states_coalesced_total 9.0"):
         assert line in text, line
     assert 'stat="max"' not in text  # no sample yet: no value rather than a made-up 0

@@ -44,5 +44,5 @@ def test_topics_and_health_keys(service: Service) -> None:
                                   "dispatches": "agency", "workspace": "calltaker",
                                   "warnings": "supervisor", "wall": "supervisor"}
     healthy, detail = service.health()
-    assert not healthy and list(detail) == ["fastagi", "ami", "records", "loop", "warnings",
-                                            "prank", "status"]
+    assert not healthy and list(detail) == ["fastagi", "ami", "records", "loop", "live",
+                                            "warnings", "prank", "status"]

@@ -132,10 +132,11 @@ class FakeSocket:
         self.stalled = stalled
         self.sent: list[str] = []
         self.closed_with: int | None = None
+        self.reading = asyncio.Event()  # set: a stalled one reads again
 
     async def send_str(self, data: str, compress: int | None = None) -> None:
         if self.stalled:
-            await asyncio.Event().wait()
+            await self.reading.wait()
         self.sent.append(data)
 
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
@@ -158,8 +159,34 @@ async def test_a_slow_socket_is_dropped_and_the_others_get_everything() -> None:
         await settle()
     assert len(fast.sent) == 20 and '"n": 19' in fast.sent[-1]
     assert slow.closed_with == 1008 and len(hub.clients) == 1
+    # Counted: the socket, the 4 messages in its queue, the one its queue could not take
+    # and the one whose send never ended.
+    assert hub.state() == {"sockets": 1, "sockets_dropped": 1, "messages_dropped": 6,
+                           "coalesced": 0}
     await hub.close_all()
     assert fast.closed_with == 1001 and not hub.clients
+    assert hub.state()["sockets_dropped"] == 1  # a shutdown is no slowness
+
+
+async def test_a_whole_state_replaces_the_one_still_queued_and_keeps_its_place() -> None:
+    hub = LiveHub({"wall": "supervisor", "notices": "calltaker"}, queue_size=4,
+                  send_timeout_seconds=30.0)
+    wall = FakeSocket(stalled=True)
+    client = hub.attach(wall, Session("sari", "supervisor", 2**40))
+    client.topics.update({"wall", "notices"})
+    hub.publish("wall", "state", {"n": 0}, latest=True)
+    await settle()  # its send has begun (and stalls): the socket reads nothing for a while
+    hub.publish("wall", "state", {"n": 1}, latest=True)
+    hub.publish("notices", "notice", {"text": "between"})
+    for n in range(2, 40):  # far more than the queue holds: none of them drops the wall
+        hub.publish("wall", "state", {"n": n}, latest=True)
+    wall.reading.set()
+    await eventually(lambda: len(wall.sent) == 3, "the wall's three frames")
+    assert [json.loads(t)["data"] for t in wall.sent] == [{"n": 0}, {"n": 39},
+                                                          {"text": "between"}]
+    assert client in hub.clients and wall.closed_with is None
+    assert hub.state()["coalesced"] == 38 and hub.state()["sockets_dropped"] == 0
+    await hub.close_all()
 
 
 async def test_a_send_that_stalls_past_the_timeout_drops_the_socket() -> None:
@@ -182,3 +209,58 @@ def test_events_are_typed_json() -> None:
     text = Event("notices", "notice", {"text": "banjir", "at": datetime(2026, 1, 2)}).encode()
     assert json.loads(text) == {"type": "event", "topic": "notices", "kind": "notice",
                                 "data": {"text": "banjir", "at": "2026-01-02 00:00:00"}}
+
+
+async def test_a_real_client_that_reads_nothing_is_dropped_soon_and_the_other_gets_all() -> None:
+    """Over real loopback TCP: the kernel would buffer megabytes for a client that reads
+    nothing; the hub bounds its send buffer, so the stalled send drops it within seconds
+    while a reading client on the same hub gets every frame."""
+    import socket as sockets
+
+    from aiohttp import ClientSession, web
+
+    from ntpd_ivr.bench.screens import _frame
+
+    hub = LiveHub(queue_size=64, send_timeout_seconds=0.5)
+    app = web.Application()
+
+    async def ws(request: web.Request) -> web.StreamResponse:
+        return await hub.serve(request, TAKER)
+
+    app.router.add_get("/ws", ws)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    silent = sockets.socket()
+    silent.setsockopt(sockets.SOL_SOCKET, sockets.SO_RCVBUF, 4096)
+    silent.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sock_connect(silent, ("127.0.0.1", port))
+        await loop.sock_sendall(silent, (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        assert b" 101 " in await loop.sock_recv(silent, 1024)  # then it reads nothing more
+        await loop.sock_sendall(silent, _frame(json.dumps(
+            {"id": 1, "type": "subscribe", "topic": "notices"})))
+        async with ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{port}/ws") as fast:
+            await fast.send_str(json.dumps({"id": 1, "type": "subscribe", "topic": "notices"}))
+            await fast.receive_str(timeout=5)
+            await eventually(lambda: len(hub.clients) == 2 and all(
+                "notices" in c.topics for c in hub.clients), "both subscribed")
+            text = "x" * 8000
+            got = 0
+            for n in range(300):  # 2.4 MB: well under the 4 MB the kernel would take
+                hub.publish("notices", "notice", {"n": n, "text": text})
+                got += 1 if json.loads(await fast.receive_str(timeout=5))["data"]["n"] == n else 0
+                await asyncio.sleep(0.005)
+            assert got == 300  # the reading client missed nothing and waited for nothing
+            await eventually(lambda: hub.sockets_dropped == 1, "the silent client dropped")
+            assert len(hub.clients) == 1 and hub.messages_dropped >= 1
+    finally:
+        silent.close()
+        await hub.close_all()
+        await runner.cleanup()
