@@ -98,8 +98,12 @@ INSERT_STEP = (f"INSERT INTO {EVENTS} (uniqueid, at, kind, detail, detail_digest
 # after that last event and before the node started again, the node and the database were
 # down together: the whole site went dark (docs/ha.md, "A site returning"), and the call is
 # cut by the site's failure. (A database that failed over to its replica keeps the
-# replica's start time: a node failure.)
-_SITE_WENT_DARK = "(updated_at < pg_postmaster_start_time() AND pg_postmaster_start_time() <= $1)"
+# replica's start time: a node failure.) The node's start is known to the second and no
+# later than the truth (AMI's uptime), so a database started up to SITE_START_SLACK before
+# it counts as "before".
+SITE_START_SLACK = "10 seconds"
+_SITE_WENT_DARK = (f"(updated_at < pg_postmaster_start_time() AND "
+                   f"pg_postmaster_start_time() <= $1 + interval '{SITE_START_SLACK}')")
 CLOSE_CUT_CALLS = (f"UPDATE {CALLS} SET ended_at = updated_at, "
                    f"disposition = COALESCE(disposition, CASE WHEN {_SITE_WENT_DARK} "
                    f"THEN $6 ELSE $3 END), reconciled = TRUE, "
