@@ -702,7 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
                                               "Kamailio",
                        description="The two-node stack under path-a load through Kamailio: "
                                    "SIGKILL the active node, then a controller, then restart "
-                                   "Kamailio, each after a fault-free baseline run; report "
+                                   "Kamailio, then the whole site dark (calls to a second "
+                                   "site), each after a fault-free baseline run; report "
                                    "detection time, calls failed (in progress vs new), "
                                    "fallback-queue calls, records lost, latency percentiles "
                                    "and their ratios to the baseline.")

@@ -44,6 +44,8 @@ VAR_FALLBACK_QUEUE: Final = "NTPD_FALLBACK_QUEUE"  # global: queue used without 
 VAR_LOCATION: Final = "NTPD_LOCATION"      # base64 GEOLOC_PROFILE(effective_location)
 VAR_GEOLOCATION: Final = "NTPD_GEOLOCATION"  # base64 of the SIP Geolocation header
 VAR_CALL_INFO: Final = "NTPD_CALL_INFO"    # base64 of the SIP Call-Info header (EIDO reference)
+# base64 of X-NTPD-Overflow-Region: another center's edge overflowed the call (docs/ha.md)
+VAR_OVERFLOW_REGION: Final = "NTPD_OVERFLOW_REGION"
 
 # --- Channel variables handlers set for the dialplan (read after AGI returns) -------------
 VAR_QUEUE: Final = "NTPD_QUEUE"            # the queue to join; empty means "use fallback"

@@ -172,10 +172,11 @@ async def _rows(request: web.Request, query: Select[Any]) -> list[dict[str, Any]
 async def list_calls(request: web.Request) -> web.StreamResponse:
     start, end = _period(request.query)
     limit = _limit(request.query)
-    region = _checked(request.query, params.REGION)["region"]
+    given = _checked(request.query, params.REGION, params.OVERFLOW_REGION)
     calls = CallsRepository(request.app[API].engine)
-    return _json({"calls": await calls.listing(CALL_FIELDS, start=start, end=end,
-                                               region=region, limit=limit)})
+    return _json({"calls": await calls.listing(
+        CALL_FIELDS, start=start, end=end, region=given["region"], limit=limit,
+        overflow_region=given["overflow_region"])})
 
 
 @api_route("calltaker")

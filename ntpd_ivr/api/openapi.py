@@ -11,6 +11,7 @@ from ntpd_ivr.api.params import (
     CALL_ID,
     INCIDENT_ID,
     LIMIT,
+    OVERFLOW_REGION,
     PERIOD,
     REGION,
     STATUS,
@@ -23,7 +24,8 @@ from ntpd_ivr.texts.repository import SESSION_FIELDS
 API_VERSION = "1.0.0"
 CALL_FIELDS = ("uniqueid", "linkedid", "caller_number", "dialed", "category", "region",
                "queue", "arrived_at", "queued_at", "answered_at", "answered_by", "ended_at",
-               "abandoned_at", "disposition", "hangup_cause", "reconciled", "medium")
+               "abandoned_at", "disposition", "hangup_cause", "reconciled", "medium",
+               "overflow_region")
 INCIDENT_FIELDS = ("id", "region", "category", "kecamatan", "desa", "address", "lat", "lon",
                    "description", "people_involved", "severity", "status", "created_at",
                    "created_by", "closed_at")
@@ -163,7 +165,7 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/v1/calls": _get(
                 "112 calls that arrived in the period", "calltaker, supervisor, admin",
-                "CallList", (*PERIOD, REGION, LIMIT)),
+                "CallList", (*PERIOD, REGION, OVERFLOW_REGION, LIMIT)),
             "/api/v1/calls/{uniqueid}": _get(
                 "One call", "calltaker, supervisor, admin", "Call", (CALL_ID,),
                 (*_AUTHENTICATED, "404")),

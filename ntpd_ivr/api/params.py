@@ -86,6 +86,9 @@ PERIOD = (FROM, TO)
 LIMIT = Param("limit", f"At most this many, newest first (1-{MAX_LIMIT}, default "
               f"{DEFAULT_LIMIT}).", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})
 REGION = Param("region", "Only this region (its key in the routing config)", _text(NAME, 40))
+OVERFLOW_REGION = Param(
+    "overflow_region", "Only the calls another center's edge overflowed here for this region "
+    "(its key in that center's routing config; docs/ha.md, \"A second site\")", _text(NAME, 40))
 AGENCY_KEY = Param("agency", "Only this agency (<region>-<agency>)", _text(AGENCY, 81))
 STATUS = Param("status", "open or closed", {"type": "string", "enum": ["open", "closed"]})
 BY = Param("by", "Grouping (default day)", {"type": "string", "enum": list(reports.GROUPINGS)})

@@ -1,6 +1,8 @@
 """`make bench-failover`: the two-node center (stack/hastack.py) under path-a load through
 the Kamailio edge: a baseline run with no fault, then one run each: SIGKILL the active
-Asterisk node, SIGKILL a controller, restart Kamailio. For each: the detection time, the
+Asterisk node, SIGKILL a controller, restart Kamailio, and last the whole site dark (both
+nodes, both controllers and the database killed: new calls go to the second site,
+bench/site.py). For each: the detection time, the
 calls that failed (in progress when the fault struck vs. offered after it), the calls
 sent to the fallback queue, the records lost (a successful call, or one cut by the fault,
 without its `calls` row), INVITE->200 and time-to-call-taker percentiles and their
@@ -18,14 +20,16 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ntpd_ivr.bench.load import CallerLoad, LoadResult, TakerPool, caller_prefix, run_tag
+from ntpd_ivr.bench.site import first_overflow_after
 from ntpd_ivr.bench.stack import check_records, open_call_rows
 from ntpd_ivr.stack.devstack import TAKER_IP
 from ntpd_ivr.stack.hastack import HaLayout, HaStack
+from ntpd_ivr.stack.secondsite import FIRST_SITE_REGION, SecondSite, kill_site, restore_site
 
 
 def _progress(message: str) -> None:
@@ -108,7 +112,7 @@ def _invite_time(result: LoadResult, number: str) -> float:
 
 def failover_run(stack: HaStack, name: str, rate: float, seconds: float, fault_at: float,
                  fault: Callable[[], Fault] | None, recover: Callable[[], None], prefix: str,
-                 *, talk_ms: int) -> FailoverResult:
+                 *, talk_ms: int, also_records: Sequence[Path] = ()) -> FailoverResult:
     """Path-a load through the edge for `seconds`; `fault` at `fault_at` (None: the
     baseline); once the load is done, `recover` (node or controller back) and the records
     check: every successful call, and every call cut by the fault (its controller had
@@ -132,12 +136,13 @@ def failover_run(stack: HaStack, name: str, rate: float, seconds: float, fault_a
     in_progress = [n for n in failed if _invite_time(result, n) < what.struck_at]
     expected = sorted(succeeded) + in_progress
     _drain(stack)
-    records = check_records(stack.nodes[0].layout.settings_file, prefix, expected,
-                            wait_seconds=120)
+    # A call's record is at the center that took it: this one, or the second site.
+    centers = [stack.nodes[0].layout.settings_file, *also_records]
+    records = check_records(centers, prefix, expected, wait_seconds=120)
     # Every row ends: calls whose Hangup a dead controller missed are completed from the
     # CDR when it is back, the calls cut on a killed node are closed once it is back
     # (calls/reconcile.py). Bounded: what is still open after 120 s is reported.
-    still_open = open_call_rows(stack.nodes[0].layout.settings_file, prefix, within_s=120)
+    still_open = open_call_rows(centers, prefix, within_s=120)
     outcome = FailoverResult(
         name, rate, len(result.offered_numbers), len(succeeded), len(in_progress),
         len(failed) - len(in_progress),
@@ -154,10 +159,17 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
                    out: Path, keep: bool = False) -> int:
     out.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="ntpd-ivr-bench-ha-"))
-    stack = HaStack(HaLayout.ephemeral(run_dir, f"bench-ha-{os.getpid()}"))
+    layout = HaLayout.ephemeral(run_dir, f"bench-ha-{os.getpid()}")
+    site = SecondSite(run_dir / "second-site", f"bench-site2-{os.getpid()}",
+                      layout.nodes[0].taker_ports)
+    stack = HaStack(replace(layout, second_site=site.node, overflow_region=FIRST_SITE_REGION))
     tag = run_tag()
     results: list[FailoverResult] = []
+    site_line = ""
     try:
+        _progress(f"the second site on {site.bind} (its own Asterisk, controller, database)")
+        site.start()
+        site.let_standins_take_many()
         stack.up()
         stack.start_controllers()
         stack.let_standins_take_many()
@@ -212,6 +224,34 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
             results.append(failover_run(
                 stack, "restart Kamailio", rate, seconds, fault_at, restart_edge,
                 lambda: None, caller_prefix("a", tag, 702), talk_ms=talk_ms))
+
+            site_struck: list[float] = []
+
+            def kill_whole_site() -> Fault:
+                _progress("SIGKILL the whole site: both nodes, both controllers, PostgreSQL")
+                struck = kill_site(stack)
+                site_struck.append(struck)
+                detected = max(stack.wait_node_active(i, False, timeout=10) for i in (0, 1))
+                return Fault(struck, detected, "edge's OPTIONS probes: both nodes inactive")
+
+            def site_back() -> None:
+                restore_site(stack)
+                for index in (0, 1):
+                    stack.wait_node_active(index, True, timeout=15)
+                stack.let_standins_take_many()
+
+            dark_prefix = caller_prefix("a", tag, 703)
+            dark = failover_run(
+                stack, "whole site dark", rate, seconds, fault_at, kill_whole_site,
+                site_back, dark_prefix, talk_ms=talk_ms,
+                also_records=(site.layout.settings_file,))
+            results.append(dark)
+            reached = first_overflow_after(site.layout.settings_file, dark_prefix,
+                                           site_struck[0]) if site_struck else None
+            site_line = ("\nwhole site dark: the first new call arrived at the second site "
+                         + (f"{reached:.2f} s" if reached is not None else "never")
+                         + " after the kill")
+            _progress(site_line.strip())
         finally:
             takers.stop()
         with (out / "bench-failover.csv").open("w", newline="") as f:
@@ -229,15 +269,17 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
                                  r.duplicated, r.records_open, f"{r.answer_p50_ms:.0f}",
                                  f"{r.answer_p99_ms:.0f}", f"{r.taker_p50_ms:.0f}",
                                  f"{r.taker_p99_ms:.0f}"])
-        summary = "\n".join(r.line(results[0]) for r in results)
+        summary = "\n".join(r.line(results[0]) for r in results) + site_line
         (out / "bench-failover.txt").write_text(summary + "\n")
         print("\n" + summary, flush=True)
         _progress(f"wrote {out}/bench-failover.csv and bench-failover.txt")
     finally:
         stack.down()
+        site.down()
         if keep:
             print(f"kept {run_dir}")
         else:
             stack.destroy()
+            site.destroy()
             shutil.rmtree(run_dir, ignore_errors=True)
     return 0 if all(r.records_lost == 0 and r.failed_new == 0 for r in results) else 1

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,13 +168,20 @@ def call_rows(settings_file: Path, prefix: str) -> list[str]:
     return asyncio.run(_call_rows(settings_file, prefix))
 
 
-def open_call_rows(settings_file: Path, prefix: str, within_s: float = 0.0) -> list[str]:
+def _files(settings: Path | Sequence[Path]) -> list[Path]:
+    """One center's settings, or several centers' (a second site's records too)."""
+    return [settings] if isinstance(settings, Path) else list(settings)
+
+
+def open_call_rows(settings_file: Path | Sequence[Path], prefix: str,
+                   within_s: float = 0.0) -> list[str]:
     """The same for the rows without an end (a call still up, or one nobody closed),
     waiting up to `within_s` for them to be closed (a restarted controller completes
     them from the CDR once its spool has drained): those still open at the end."""
     deadline = time.monotonic() + within_s
     while True:
-        rows = asyncio.run(_call_rows(settings_file, canonical_prefix(prefix), open_only=True))
+        rows = [row for file in _files(settings_file) for row in asyncio.run(
+            _call_rows(file, canonical_prefix(prefix), open_only=True))]
         if not rows or time.monotonic() > deadline:
             return rows
         time.sleep(1.0)
@@ -192,16 +199,17 @@ class RecordsCheck:
         return self.rows == self.expected and not self.missing and not self.duplicated
 
 
-def check_records(settings_file: Path, prefix: str, succeeded: list[str],
+def check_records(settings_file: Path | Sequence[Path], prefix: str, succeeded: list[str],
                   wait_seconds: float = 20.0) -> RecordsCheck:
-    """Compare SIPp's successful calls with the `calls` rows, waiting for writes to land."""
+    """Compare SIPp's successful calls with the `calls` rows (of one center, or of
+    several: a call is in one of them), waiting for writes to land."""
     deadline = time.monotonic() + wait_seconds
     # Records hold callers in canonical form (ntpd_ivr/numbers.py): 0891... is +62891...
     prefix, succeeded = canonical_prefix(prefix), [canonical_caller(n) for n in succeeded]
     while True:
         error: Exception | None
         try:
-            rows = call_rows(settings_file, prefix)
+            rows = [row for file in _files(settings_file) for row in call_rows(file, prefix)]
         except Exception as exc:  # database still down: try again until the deadline
             rows, error = [], exc
         else:

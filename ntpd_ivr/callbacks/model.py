@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ntpd_ivr.calls.values import CUT_BY_NODE_FAILURE
+from ntpd_ivr.calls.values import CUT_BY_NODE_FAILURE, CUT_BY_SITE_FAILURE
 from ntpd_ivr.errors import Refusal
 from ntpd_ivr.numbers import MARKERS
 
@@ -33,7 +33,8 @@ CLOSED = (REACHED, FAILED, CLEARED)
 TAKER_NO_ANSWER = "taker-no-answer"  # the call-taker's phone did not pick up: caller not dialled
 OUTCOMES = (REACHED, NO_ANSWER, BUSY, TAKER_NO_ANSWER, FAILED)
 # A caller cut by a dying Asterisk node is owed a callback as much as one who gave up.
-ABANDONED_DISPOSITIONS = ("abandoned-in-queue", "hung-up-in-ivr", CUT_BY_NODE_FAILURE)
+ABANDONED_DISPOSITIONS = ("abandoned-in-queue", "hung-up-in-ivr", CUT_BY_NODE_FAILURE,
+                          CUT_BY_SITE_FAILURE)
 
 
 class CallbackError(Refusal):

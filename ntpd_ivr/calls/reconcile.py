@@ -281,6 +281,7 @@ class Reconciler:
                                         sorted(self._tracker.tracked))
         if cut:
             log.warning("%d call(s) were up on %s when its Asterisk stopped (it started "
-                        "again at %s): closed as cut-by-node-failure: %s", len(cut),
+                        "again at %s): closed as cut-by-node-failure (cut-by-site-failure "
+                        "when the database had stopped too): %s", len(cut),
                         self.system_name or "this node", booted.isoformat(timespec="seconds"),
                         ", ".join(sorted(cut)))

@@ -65,13 +65,17 @@ class CallsRepository:
             .order_by(CALLS.c.arrived_at.desc().nulls_last()).limit(limit))
 
     async def listing(self, fields: Sequence[str], *, start: datetime, end: datetime,
-                      region: str | None, limit: int) -> list[dict[str, Any]]:
-        """`fields` of the calls that arrived in [start, end), newest first."""
+                      region: str | None, limit: int,
+                      overflow_region: str | None = None) -> list[dict[str, Any]]:
+        """`fields` of the calls that arrived in [start, end), newest first; with
+        `overflow_region`, only those another center overflowed here for that region."""
         query = (select(*(CALLS.c[f] for f in fields))
                  .where(CALLS.c.arrived_at >= start, CALLS.c.arrived_at < end)
                  .order_by(CALLS.c.arrived_at.desc()).limit(limit))
         if region is not None:
             query = query.where(CALLS.c.region == region)
+        if overflow_region is not None:
+            query = query.where(CALLS.c.overflow_region == overflow_region)
         return await self._mappings(query)
 
     async def fields_of(self, uniqueid: str, fields: Sequence[str]) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ from ntpd_ivr.calls.tables import Call, CallEvent
 from ntpd_ivr.calls.values import (
     CHANGE_FIELDS,
     CUT_BY_NODE_FAILURE,
+    CUT_BY_SITE_FAILURE,
     TIME_FIELDS,
     UNCONFIRMED,
     CallStep,
@@ -93,13 +94,25 @@ INSERT_STEP = (f"INSERT INTO {EVENTS} (uniqueid, at, kind, detail, detail_digest
                f"ON CONFLICT ON CONSTRAINT uq_call_events_step DO NOTHING")
 # A call that arrived on a node before that node's Asterisk last started cannot be up on
 # it: no Hangup and no CDR row will come. It ends at its last event on record; what it
-# was doing then (answered, queued) stays in its columns.
+# was doing then (answered, queued) stays in its columns. When the database itself started
+# after that last event and before the node started again, the node and the database were
+# down together: the whole site went dark (docs/ha.md, "A site returning"), and the call is
+# cut by the site's failure. (A database that failed over to its replica keeps the
+# replica's start time: a node failure.) The node's start is known to the second and no
+# later than the truth (AMI's uptime), so a database started up to SITE_START_SLACK before
+# it counts as "before".
+SITE_START_SLACK = "10 seconds"
+_SITE_WENT_DARK = (f"(updated_at < pg_postmaster_start_time() AND "
+                   f"pg_postmaster_start_time() <= $1 + interval '{SITE_START_SLACK}')")
 CLOSE_CUT_CALLS = (f"UPDATE {CALLS} SET ended_at = updated_at, "
-                   f"disposition = COALESCE(disposition, $3), reconciled = TRUE, "
-                   f"hangup_cause_text = COALESCE(hangup_cause_text, $4) "
+                   f"disposition = COALESCE(disposition, CASE WHEN {_SITE_WENT_DARK} "
+                   f"THEN $6 ELSE $3 END), reconciled = TRUE, "
+                   f"hangup_cause_text = COALESCE(hangup_cause_text, CASE WHEN "
+                   f"{_SITE_WENT_DARK} THEN $7 ELSE $4 END) "
                    f"WHERE ended_at IS NULL AND arrived_at < $1 AND uniqueid ~ $2 "
                    f"AND NOT uniqueid = ANY($5::text[]) RETURNING uniqueid")
 CUT_CAUSE_TEXT = "the Asterisk node stopped with the call up"
+SITE_CUT_CAUSE_TEXT = "the site (its nodes and its database) stopped with the call up"
 
 SELECT_FINISHED = (f"SELECT uniqueid FROM {CALLS} WHERE uniqueid = ANY($1::text[]) "
                    f"AND ended_at IS NOT NULL AND disposition IS NOT NULL "
@@ -245,7 +258,8 @@ async def close_cut_calls(pg: Any, system_name: str, booted_at: datetime,
     """Close the calls this node had up when it stopped (see CLOSE_CUT_CALLS); ``live``:
     calls the controller follows now, never touched. Returns the closed uniqueids."""
     rows = await pg.fetch(CLOSE_CUT_CALLS, booted_at, node_uniqueid_pattern(system_name),
-                          CUT_BY_NODE_FAILURE, CUT_CAUSE_TEXT, list(live))
+                          CUT_BY_NODE_FAILURE, CUT_CAUSE_TEXT, list(live),
+                          CUT_BY_SITE_FAILURE, SITE_CUT_CAUSE_TEXT)
     return [r["uniqueid"] for r in rows]
 
 

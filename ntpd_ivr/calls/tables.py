@@ -66,6 +66,9 @@ class Call(Base):
     location_shape: Mapped[str | None]
     location_raw: Mapped[str | None]
     location_error: Mapped[str | None]
+    # A call another center's edge overflowed here (every node there dead): the region it
+    # was for, as named by that center's trunk (docs/ha.md, "A second site").
+    overflow_region: Mapped[str | None]
     # Written by the record keeper as the event times of the first and last update, so
     # replaying the spool reproduces the row exactly; now() only for rows made by hand.
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -79,7 +82,9 @@ class Call(Base):
                       # Calls without an end: what a node that died leaves behind
                       # (calls/reconcile.py closes them when it is back); stays small.
                       Index("ix_calls_open", "arrived_at",
-                            postgresql_where=text("ended_at IS NULL")))
+                            postgresql_where=text("ended_at IS NULL")),
+                      Index("ix_calls_overflow_region", "overflow_region", "arrived_at",
+                            postgresql_where=text("overflow_region IS NOT NULL")))
 
 
 class CallEvent(Base):

@@ -41,12 +41,15 @@ _CHANNEL_SUFFIX = re.compile(r"^(?:PJSIP|SIP|IAX2)/(?P<endpoint>.+)-[0-9a-f]{8}$
 # no CDR row will ever come; closed when the node is back (calls/reconcile.py), and the
 # caller is owed a callback like an abandoned caller.
 CUT_BY_NODE_FAILURE = "cut-by-node-failure"
+# The same, when the whole site went dark (every node, every controller and the database):
+# closed when the site is back, at the controller's start (calls/site.py).
+CUT_BY_SITE_FAILURE = "cut-by-site-failure"
 # A FastAGI session named a call that AMI never showed (calls/confirm.py): nothing proves
 # the call existed. Not an offered call in the reports, never called back; a late AMI
 # event or the CDR still completes it as any other call.
 UNCONFIRMED = "unconfirmed"
 DISPOSITIONS = ("answered", "abandoned-in-queue", "hung-up-in-ivr", "abandoned-ringing",
-                "failed", CUT_BY_NODE_FAILURE, UNCONFIRMED)
+                "failed", CUT_BY_NODE_FAILURE, UNCONFIRMED, CUT_BY_SITE_FAILURE)
 # In surge mode a caller about the alert who pressed 8 heard the information and was thanked
 # (ivr/surge.py): the call's category, and its route_reason. Such a call that ended in the
 # IVR was served, not abandoned: the reports count it apart, and nobody calls it back.
@@ -127,6 +130,8 @@ class CallUpdate:
     location_shape: str | None = None
     location_raw: str | None = None
     location_error: str | None = None
+    # Overflow from another center's edge: the region the call was for (docs/ha.md).
+    overflow_region: str | None = None
 
     def __post_init__(self) -> None:
         _check_uniqueid(self.uniqueid)

@@ -26,6 +26,7 @@ from ntpd_ivr.calls.values import CallStep, CallUpdate, RecordSink
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AgiError, AgiHangup
 from ntpd_ivr.ivr import surge as surge_rules
+from ntpd_ivr.ivr.overflow import overflow_decision, overflow_of
 from ntpd_ivr.ivr.surge import SurgeAudio, SurgeView
 from ntpd_ivr.location.service import from_dialplan, record_fields
 from ntpd_ivr.numbers import canonical_caller, trunk_number
@@ -89,11 +90,21 @@ class TransferLink(Protocol):
 
 def _call_info(request_args: Sequence[str]) -> str:
     """Argument 5: the Call-Info header, base64 (the dialplan's NTPD_CALL_INFO)."""
-    raw = request_args[4] if len(request_args) > 4 else ""
+    return _base64_arg(request_args, 4)
+
+
+def _base64_arg(request_args: Sequence[str], index: int) -> str:
+    raw = request_args[index] if len(request_args) > index else ""
     try:
         return base64.b64decode(raw, validate=True).decode("utf-8", "replace")
     except (binascii.Error, ValueError):
         return ""
+
+
+def _overflow_header(request_args: Sequence[str]) -> str:
+    """Argument 6: the X-NTPD-Overflow-Region header, base64 (the dialplan's
+    NTPD_OVERFLOW_REGION), read only on a neighbour's trunk (ivr/overflow.py)."""
+    return _base64_arg(request_args, 5)[:64]
 
 
 class _NoLiveState:
@@ -324,7 +335,15 @@ class EmergencyIvr:
         self._record(channel, caller_number=caller, trunk=trunk or None,
                      dialed=dialed or None, arrived_at=time.time(),
                      **record_fields(location))
-        if neighbour_of(routing, trunk) is not None:
+        overflow = overflow_of(routing, trunk, _overflow_header(request.args))
+        if overflow is not None:
+            channel.log.info("overflow from %s on %s for region %s (%s): through the menu",
+                             overflow.neighbour.key, trunk, overflow.overflow_region or "-",
+                             overflow.header)
+            self._step(channel, "overflow.received", **overflow.detail())
+            if overflow.overflow_region:
+                self._record(channel, overflow_region=overflow.overflow_region)
+        elif neighbour_of(routing, trunk) is not None:
             await self._transferred(channel, routing, trunk, _call_info(request.args))
             return
         budget = routing.ivr
@@ -376,6 +395,9 @@ class EmergencyIvr:
                           digit=digit, at=utcnow(), english_requested=english)
         live = await self.live.snapshot()
         decision = route(facts, routing, live)
+        if overflow is not None:
+            # Queued where this center answers for the neighbour (ivr/overflow.py).
+            decision = overflow_decision(decision, overflow, routing, live, facts.at)
         if self.prank is not None:
             decision, adjusted = self.prank.priority(decision, routing, gate)
             if adjusted:

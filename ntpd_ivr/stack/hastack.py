@@ -71,6 +71,10 @@ class HaLayout:
     # How long a call-taker's registration lives at the edge (registrar max_expires): the
     # longest a phone stays unreachable after an edge restart.
     max_expires: int = 60
+    # A second site the edge overflows to when both nodes are dead (stack/secondsite.py),
+    # and the region this center answers for, named to it (docs/ha.md, "A second site").
+    second_site: Node | None = None
+    overflow_region: str = ""
 
     @classmethod
     def dev(cls, run_dir: Path) -> HaLayout:
@@ -200,6 +204,16 @@ peer_settings = "{peer.settings_file}"
         return ", ".join((*NODE_IPS, LOOPBACK))
 
 
+def standins_take_many(stack: DevStack, name: str) -> None:
+    """One stack's Asterisk: each call-taker stand-in may take many calls at once."""
+    assert stack.asterisk is not None
+    for queue in STANDIN_QUEUES:
+        for member in STANDIN_MEMBERS:
+            out = stack.asterisk.cli(f"queue set ringinuse yes on {member} in {queue}")
+            if "Set ringinuse" not in out:  # the CLI exits 0 on "no such member"
+                raise StackError(f"{name}: ringinuse on {member} in {queue}: {out.strip()}")
+
+
 def render_edge_endpoint(edge_ip: str, also_permit: tuple[str, ...] = ()) -> str:
     """pjsip-ha.conf: the edge as an endpoint of the node. Its OPTIONS probes are answered
     200 (an unknown source would be challenged, and the edge would take the node for
@@ -235,7 +249,9 @@ class HaStack:
                                       port=layout.nodes[0].pg_port,
                                       password=self.secrets["db_password"])
         edge = EdgeConfig(EDGE_IP, layout.edge_port, (node_of(layout, 0), node_of(layout, 1)),
-                          layout.run_dir / "edge", max_expires=layout.max_expires)
+                          layout.run_dir / "edge", max_expires=layout.max_expires,
+                          second_site=(layout.second_site,) if layout.second_site else (),
+                          overflow_region=layout.overflow_region)
         self.nodes = (HaNode(layout, 0, self.postgres, edge),
                       HaNode(layout, 1, self.postgres, edge))
         self.edge = Kamailio(edge)
@@ -281,13 +297,7 @@ class HaStack:
         """Let each call-taker stand-in take many calls at once on both nodes (runtime only:
         tests and bench measure the nodes and the edge, not two humans' capacity)."""
         for node in self.nodes:
-            assert node.asterisk is not None
-            for queue in STANDIN_QUEUES:
-                for member in STANDIN_MEMBERS:
-                    out = node.asterisk.cli(f"queue set ringinuse yes on {member} in {queue}")
-                    if "Set ringinuse" not in out:  # the CLI exits 0 on "no such member"
-                        raise StackError(f"{node.node.name}: ringinuse on {member} in "
-                                         f"{queue}: {out.strip()}")
+            standins_take_many(node, node.node.name)
 
     def kill_node(self, index: int) -> float:
         """SIGKILL a node's Asterisk, as a power cut would; returns when (epoch s)."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ntpd_ivr.errors import StackError
+from ntpd_ivr.ivr.overflow import REGION
 from ntpd_ivr.routing.config import Operator
 from ntpd_ivr.stack.asterisk import REPO_ROOT, fill_placeholders
 from ntpd_ivr.takers.accounts import REALM, TakerAccount
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 TEMPLATE = REPO_ROOT / "kamailio" / "kamailio.cfg"
 MODULE_PATH = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 DISPATCHER_SET = 1
+# The second site (docs/ha.md, "A second site"): where new calls go when every node is dead.
+SECOND_SITE_SET = 2
 # A name that goes into the config between quotes: nothing that could close them.
 
 
@@ -67,6 +70,15 @@ class EdgeConfig:
     max_expires: int = 60
     children: int = 4
     log_level: int = 2
+    # The second site's destinations (dispatcher set 2) and the region this center answers
+    # for, named to it in X-NTPD-Overflow-Region. Empty: no second site, as before.
+    second_site: tuple[Node, ...] = ()
+    overflow_region: str = ""
+
+    def __post_init__(self) -> None:
+        if self.second_site and not REGION.match(self.overflow_region):
+            raise StackError(f"edge: overflow_region {self.overflow_region!r} is no region "
+                             "key (a-z, 0-9, -; a letter first; at most 40)")
 
     @property
     def cfg_file(self) -> Path:
@@ -106,18 +118,24 @@ def operator_matches(operators: Iterable[Operator]) -> str:
     return "\n".join(lines) or "\t# no operators in the routing config"
 
 
-def dispatcher_list(nodes: Iterable[Node]) -> str:
+def dispatcher_list(nodes: Iterable[Node], second_site: Iterable[Node] = ()) -> str:
     """The dispatcher list file: set, destination, flags, priority, attributes."""
     rows = ["# set destination flags priority attributes (active node first)"]
-    for node in sorted(nodes, key=lambda n: -n.priority):
-        rows.append(f"{DISPATCHER_SET} {node.uri} 0 {node.priority} name={node.name}")
+    for number, members in ((DISPATCHER_SET, nodes), (SECOND_SITE_SET, second_site)):
+        for node in sorted(members, key=lambda n: -n.priority):
+            rows.append(f"{number} {node.uri} 0 {node.priority} name={node.name}")
     return "\n".join(rows) + "\n"
 
 
+def _source_is(nodes: Iterable[Node], pv: str) -> str:
+    """A test that `pv` ($si, $nh(d)) is one of the nodes' addresses; "false" for none."""
+    return " || ".join(f'{pv} == "{ipaddress.ip_address(n.ip)}"' for n in nodes) or "false"
+
+
 def render(config: EdgeConfig, operators: Iterable[Operator], template: Path = TEMPLATE) -> str:
-    from_node = " || ".join(f'$si == "{ipaddress.ip_address(n.ip)}"' for n in config.nodes)
+    from_node = _source_is(config.nodes, "$si")
     # The next hop's host ($du if set, else the Request-URI's): one of the nodes.
-    to_node = " || ".join(f'$nh(d) == "{ipaddress.ip_address(n.ip)}"' for n in config.nodes)
+    to_node = _source_is(config.nodes, "$nh(d)")
     # The topmost Route names the edge (its Record-Route leaves out port 5060).
     edge_ip = ipaddress.ip_address(config.listen_ip)
     ports = [f'$(route_uri{{uri.port}}) == "{config.listen_port}"']
@@ -134,8 +152,11 @@ def render(config: EdgeConfig, operators: Iterable[Operator], template: Path = T
         "max_expires": str(config.max_expires),
         "min_expires": str(min(5, config.max_expires)),
         "dispatcher_list": str(config.dispatcher_list),
-        "from_node": from_node or "false",
-        "to_node": to_node or "false",
+        "from_node": from_node,
+        "to_node": to_node,
+        "from_site": _source_is(config.second_site, "$si"),
+        "to_site": _source_is(config.second_site, "$nh(d)"),
+        "overflow_region": config.overflow_region if config.second_site else "",
         "route_is_edge": route_is_edge,
         "operator_matches": operator_matches(operators),
         # db_text: a folder of tables; absolute (a relative one is taken from the config's).
@@ -155,7 +176,8 @@ class Kamailio:
 
     def write(self, operators: Iterable[Operator], accounts: Iterable[TakerAccount]) -> None:
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
-        self.config.dispatcher_list.write_text(dispatcher_list(self.config.nodes))
+        self.config.dispatcher_list.write_text(dispatcher_list(self.config.nodes,
+                                                               self.config.second_site))
         write_table(accounts, self.config.credentials_dir)
         # Names the credentials and the control socket: private all the same.
         fd = os.open(self.config.cfg_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -257,3 +257,28 @@ async def test_a_text_session_is_in_the_api_and_has_figures_of_its_own(
     assert figures["texts"]["sessions"] == 1
     assert figures["texts"]["first_reply_p50_seconds"] == 42.0
     assert figures["texts"]["by_category"] == {"fire": 1}
+
+
+async def test_the_calls_another_center_overflowed_here_are_listed_by_its_region(
+        api: Api, db_engine: AsyncEngine) -> None:
+    """docs/ha.md, "A second site": the dark center's reports read the calls this center
+    took for its region from this API (`overflow_region`), and only those."""
+    at = START + timedelta(hours=2)
+    async with db_engine.begin() as conn:
+        await conn.execute(insert(Call).values(
+            uniqueid="site2-1795954262.7", caller_number="+6281299990002",
+            trunk="center-first-site", category="fire", region="sumsel",
+            queue="takers-default", arrived_at=at, answered_at=at, answered_by="taker-1",
+            disposition="answered", overflow_region="muba"))
+    listed = await api.get(f"/api/v1/calls?{PERIOD}&overflow_region=muba", "monitor", 200,
+                           "CallList")
+    assert [(c["uniqueid"], c["overflow_region"], c["region"]) for c in listed["calls"]] == [
+        ("site2-1795954262.7", "muba", "sumsel")]
+    # The seeded calls are our own: none names a region it was overflowed for.
+    everything = await api.get(f"/api/v1/calls?{PERIOD}&limit=500", "monitor", 200, "CallList")
+    assert len(everything["calls"]) > 1
+    assert {c["overflow_region"] for c in everything["calls"]} == {None, "muba"}
+    other = await api.get(f"/api/v1/calls?{PERIOD}&overflow_region=palembang", "monitor", 200,
+                          "CallList")
+    assert other["calls"] == []
+    await api.get(f"/api/v1/calls?{PERIOD}&overflow_region=Muba%0A", "monitor", 400, "Problem")

@@ -179,3 +179,34 @@ async def test_an_unconfirmed_close_never_ends_a_named_call_and_the_cdr_complete
     assert (completed["disposition"], completed["ended_at"], completed["caller_number"]) == (
         "answered", ts(1795849774.0), "+6281234567890")
     assert completed["hangup_cause_text"] is None  # "not confirmed by AMI" no longer holds
+
+
+async def test_calls_up_when_the_whole_site_went_dark_are_closed_as_cut_by_site_failure(
+        db_engine: AsyncEngine) -> None:
+    """docs/ha.md, "A site returning": the node and the database both stopped after the
+    call's last event (the database started again before the node): cut-by-site-failure.
+    A call whose last event came after the database's start is a node's failure only."""
+    from sqlalchemy import text
+
+    from ntpd_ivr.calls.store import close_cut_calls, transaction
+
+    async with db_engine.connect() as conn:
+        db_started = (await conn.execute(text(
+            "SELECT extract(epoch FROM pg_postmaster_start_time())"))).scalar_one()
+    before_db = float(db_started) - 60   # up when the site went dark
+    after_db = float(db_started) + 1     # the database was already back: a node failure
+    boot = float(db_started) + 600       # the node started again after its database
+    await apply_records(db_engine, [
+        CallUpdate("node-a-1.1", before_db, arrived_at=before_db - 5, queue="q-ambulans",
+                   answered_at=before_db - 2, answered_by="taker-1"),
+        CallUpdate("node-a-1.2", after_db, arrived_at=after_db, queue="q-ambulans")])
+    async with transaction(db_engine) as pg:
+        closed = await close_cut_calls(pg, "node-a", datetime.fromtimestamp(boot, UTC), [])
+    assert sorted(closed) == ["node-a-1.1", "node-a-1.2"]
+    table = await rows(db_engine)
+    site, node = table["node-a-1.1"], table["node-a-1.2"]
+    assert (site["disposition"], node["disposition"]) == (
+        "cut-by-site-failure", "cut-by-node-failure")
+    assert site["ended_at"] == ts(before_db) and site["answered_by"] == "taker-1"
+    assert site["hangup_cause_text"].startswith("the site (its nodes and its database)")
+    assert site["reconciled"] and node["reconciled"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.errors import ConfigError, StackError
 from ntpd_ivr.routing.config import Operator, load_routing_config
 from ntpd_ivr.routing.render import render_operators
 from ntpd_ivr.stack.hastack import render_edge_endpoint
@@ -51,6 +51,41 @@ def test_dispatcher_list_has_the_active_node_first() -> None:
     rows = [r for r in dispatcher_list(NODES).splitlines() if not r.startswith("#")]
     assert rows == ["1 sip:127.0.0.10:5070 0 10 name=node-a",
                     "1 sip:127.0.0.11:5070 0 5 name=node-b"]
+
+
+SITE = (Node("second-site", "127.0.0.20", 5080, 10),)
+
+
+def test_dispatcher_list_puts_the_second_site_in_a_set_of_its_own() -> None:
+    rows = [r for r in dispatcher_list(NODES, SITE).splitlines() if not r.startswith("#")]
+    assert rows == ["1 sip:127.0.0.10:5070 0 10 name=node-a",
+                    "1 sip:127.0.0.11:5070 0 5 name=node-b",
+                    "2 sip:127.0.0.20:5080 0 10 name=second-site"]
+
+
+def test_with_a_second_site_the_edge_overflows_to_it_naming_the_region() -> None:
+    config = EdgeConfig("127.0.0.1", 5160, NODES, Path("/run/edge"), second_site=SITE,
+                        overflow_region="muba")
+    text = render(config, [])
+    assert 'if ("muba" == "") {' in text  # the second-site route is live
+    assert 'append_hf("X-NTPD-Overflow-Region: muba\\r\\n");' in text
+    assert 'ds_select_dst("2", "8")' in text
+    # In-dialog requests may go to or come from the second site, nowhere else.
+    assert '$si == "127.0.0.20"' in text and '$nh(d) == "127.0.0.20"' in text
+    # Whatever a sender put in the header is removed before the edge names a region.
+    before, _, _ = text.partition("route[TO_NODES] {")
+    assert text.count('remove_hf("X-NTPD-Overflow-Region");') >= 3, before[-200:]
+
+
+def test_without_a_second_site_nothing_overflows() -> None:
+    text = render(EdgeConfig("127.0.0.1", 5160, NODES, Path("/run/edge")), [])
+    assert 'if ("" == "") {' in text  # route[TO_SECOND_SITE] returns at once
+
+
+def test_an_overflow_region_that_is_no_region_key_is_refused() -> None:
+    with pytest.raises(StackError, match="overflow_region"):
+        EdgeConfig("127.0.0.1", 5160, NODES, Path("/run/edge"), second_site=SITE,
+                   overflow_region='muba\r\nX-Evil: 1')
 
 
 def test_the_whole_config_is_filled_and_names_the_routing_configs_operators() -> None:

@@ -107,9 +107,11 @@ def test_the_dialplan_passes_the_location_where_the_ivr_reads_it() -> None:
     [args] = re.findall(rf"AGI\(\$\{{{dp.VAR_AGI_URL}\}}/{dp.SCRIPT_EMERGENCY_IVR},(.*)\)",
                         dialplan)
     # EmergencyIvr reads args[2] as the location and args[3] as the header (args[4]: the
-    # Call-Info of a neighbour's transfer, ntpd_ivr/transfer).
+    # Call-Info of a neighbour's transfer, ntpd_ivr/transfer; args[5]: the overflow region
+    # another center's edge names, ntpd_ivr/ivr/overflow.py).
     assert args.split(",") == [f"${{{name}}}" for name in (
-        dp.VAR_DIALED, dp.VAR_TRUNK, dp.VAR_LOCATION, dp.VAR_GEOLOCATION, dp.VAR_CALL_INFO)]
+        dp.VAR_DIALED, dp.VAR_TRUNK, dp.VAR_LOCATION, dp.VAR_GEOLOCATION, dp.VAR_CALL_INFO,
+        dp.VAR_OVERFLOW_REGION)]
     assert f"Set({dp.VAR_LOCATION}=${{BASE64_ENCODE(${{GEOLOC_PROFILE(effective_location)}})}})" \
         in dialplan
     assert f"Set({dp.VAR_GEOLOCATION}=${{BASE64_ENCODE(${{PJSIP_HEADER(read,Geolocation)}})}})" \
