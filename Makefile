@@ -21,6 +21,10 @@ APT_PACKAGES += kamailio
 # start with their own config; kannel-extras has its fake SMSC. The packaged service (it
 # reads /etc/kannel/kannel.conf, a sample with default passwords) is disabled and stopped.
 APT_PACKAGES += kannel kannel-extras
+# patroni and etcd give `make run-ha` its PostgreSQL pair that fails over by itself
+# (docs/ha.md); their packaged services are disabled: `make run-ha` runs its own, on
+# loopback, with generated passwords.
+APT_PACKAGES += patroni etcd-server etcd-client
 
 .PHONY: help deps venv run call test test-unit test-browser test-e2e lint prompts clean bench bench-profile bench-faults bench-warning bench-prank bench-surge bench-location bench-texts bench-screens
 .PHONY: install-systemd i18n-pot i18n-check i18n-init
@@ -54,6 +58,13 @@ deps: ## install missing Debian packages (as root) — run by run and test
 	  echo "[ntpd-ivr] disabling the packaged kannel service (make run runs its own)"; \
 	  systemctl disable --now kannel >/dev/null 2>&1 || systemctl disable kannel; \
 	fi
+	@for unit in etcd patroni; do \
+	  if [ "$$(id -u)" = 0 ] && command -v systemctl >/dev/null && \
+	      systemctl is-enabled $$unit >/dev/null 2>&1; then \
+	    echo "[ntpd-ivr] disabling the packaged $$unit service (make run-ha runs its own)"; \
+	    systemctl disable --now $$unit >/dev/null 2>&1 || systemctl disable $$unit; \
+	  fi; \
+	done
 
 $(VENV)/.installed: pyproject.toml
 	@echo "[ntpd-ivr] Python dependencies into $(VENV)"
@@ -72,7 +83,7 @@ run: deps venv ## bring up Asterisk 22 (SIP, TLS: local CA), PostgreSQL, Kannel 
 	$(PY) -m ntpd_ivr run --run-dir $(RUN_DIR)
 
 .PHONY: run-ha call-ha bench-failover
-run-ha: deps venv ## two Asterisk nodes + two controllers behind Kamailio on loopback (docs/ha.md)
+run-ha: deps venv ## two Asterisk nodes + two controllers behind Kamailio, a Patroni PostgreSQL pair, on loopback (docs/ha.md)
 	$(PY) -m ntpd_ivr run-ha --run-dir $(RUN_DIR)/ha
 
 # `make call DIGIT=` presses nothing: quoted, so the empty value is still an argument.

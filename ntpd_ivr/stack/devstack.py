@@ -24,6 +24,7 @@ from ntpd_ivr.routing.render import rendered_files, write_generated
 from ntpd_ivr.settings import SmsSettings
 from ntpd_ivr.stack.asterisk import AsteriskInstance, find_or_build_asterisk
 from ntpd_ivr.stack.kannel import FakeSmsc, Kannel, KannelConfig
+from ntpd_ivr.stack.patroni import PatroniCluster
 from ntpd_ivr.stack.ports import free_port
 from ntpd_ivr.stack.postgres import LocalPostgres
 from ntpd_ivr.stack.tls import ensure_local_ca
@@ -131,9 +132,10 @@ SECRET_KEYS = ("ami_secret", "db_password", "taker_password", "web_session_secre
 CONFIRM_SECONDS = 5.0
 
 
-def _load_or_create_secrets(path: Path) -> dict[str, str]:
+def _load_or_create_secrets(path: Path, keys: tuple[str, ...] = SECRET_KEYS
+                            ) -> dict[str, str]:
     values: dict[str, str] = dict(json.loads(path.read_text())) if path.exists() else {}
-    missing = [key for key in SECRET_KEYS if key not in values]
+    missing = [key for key in keys if key not in values]
     if missing:
         values.update({key: secrets.token_urlsafe(24) for key in missing})
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,9 +164,11 @@ class DevStack:
         layout.run_dir.mkdir(parents=True, exist_ok=True)
         self.secrets = _load_or_create_secrets(layout.run_dir / "secrets.json")
         # Two roles: the owner migrates, the controller connects as the runtime role.
-        self.postgres = LocalPostgres(_postgres_dir(layout), port=layout.pg_port,
-                                      password=self.secrets["db_password"],
-                                      runtime_password=self.secrets["db_runtime_password"])
+        # The two-node stack's nodes share a Patroni pair instead (stack/patroni.py).
+        self.postgres: LocalPostgres | PatroniCluster = LocalPostgres(
+            _postgres_dir(layout), port=layout.pg_port,
+            password=self.secrets["db_password"],
+            runtime_password=self.secrets["db_runtime_password"])
         self.asterisk: AsteriskInstance | None = None
         # Kannel with its fake SMSC (docs/sms.md); benchmarks measure calls, not SMS.
         self.runs_kannel = not bench

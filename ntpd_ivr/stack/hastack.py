@@ -1,6 +1,7 @@
 """The two-node center on loopback, for `make run-ha` and the failover tests: Kamailio as
 the SIP edge in front of two Asterisk 22 nodes (127.0.0.10 active, 127.0.0.11 standby),
-each with its own controller, one PostgreSQL, the same call-taker stand-ins.
+each with its own controller, a PostgreSQL pair that fails over by itself (Patroni and
+etcd, stack/patroni.py), the same call-taker stand-ins.
 
 Each node is a DevStack of its own (its Asterisk instance, controller settings, CDR file)
 bound to the node's address, sharing the run folder's secrets, routing config, call-taker
@@ -22,7 +23,7 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ntpd_ivr.ami.accounts import PEER, PEER_FILE, render_peer_account
@@ -35,6 +36,7 @@ from ntpd_ivr.stack.devstack import (
     AGENCY_IP,
     LOOPBACK,
     ROUTING_CONFIG,
+    SECRET_KEYS,
     TAKER_IP,
     DevStack,
     StackLayout,
@@ -42,8 +44,9 @@ from ntpd_ivr.stack.devstack import (
     _postgres_dir,
 )
 from ntpd_ivr.stack.kamailio import EdgeConfig, Kamailio, Node
+from ntpd_ivr.stack.patroni import SECRET_KEYS as DB_SECRET_KEYS
+from ntpd_ivr.stack.patroni import PatroniCluster, PatroniPorts
 from ntpd_ivr.stack.ports import free_port
-from ntpd_ivr.stack.postgres import LocalPostgres
 from ntpd_ivr.takers.accounts import AccountStore
 from ntpd_ivr.takers.render import write_includes
 
@@ -75,6 +78,7 @@ class HaLayout:
     # and the region this center answers for, named to it (docs/ha.md, "A second site").
     second_site: Node | None = None
     overflow_region: str = ""
+    db_ports: PatroniPorts = field(default_factory=PatroniPorts.dev)
 
     @classmethod
     def dev(cls, run_dir: Path) -> HaLayout:
@@ -95,7 +99,7 @@ class HaLayout:
                          pg_port=first.pg_port, taker_ports=first.taker_ports,
                          agency_ports=first.agency_ports)
         return cls(name, run_dir, edge_port=free_port("udp"), nodes=(first, second),
-                   max_expires=max_expires)
+                   max_expires=max_expires, db_ports=PatroniPorts.ephemeral())
 
     @property
     def edge_address(self) -> str:
@@ -116,7 +120,7 @@ class HaNode(DevStack):
     """One node: a DevStack on its own address, sharing the HA stack's database, secrets,
     routing config and call-taker accounts."""
 
-    def __init__(self, ha: HaLayout, index: int, postgres: LocalPostgres,
+    def __init__(self, ha: HaLayout, index: int, postgres: PatroniCluster,
                  edge: EdgeConfig) -> None:
         layout = ha.nodes[index]
         layout.run_dir.mkdir(parents=True, exist_ok=True)
@@ -244,10 +248,10 @@ class HaStack:
     def __init__(self, layout: HaLayout) -> None:
         self.layout = layout
         layout.run_dir.mkdir(parents=True, exist_ok=True)
-        self.secrets = _load_or_create_secrets(layout.run_dir / "secrets.json")
-        self.postgres = LocalPostgres(_postgres_dir(layout.nodes[0]),
-                                      port=layout.nodes[0].pg_port,
-                                      password=self.secrets["db_password"])
+        self.secrets = _load_or_create_secrets(layout.run_dir / "secrets.json",
+                                               SECRET_KEYS + DB_SECRET_KEYS)
+        self.postgres = PatroniCluster(_postgres_dir(layout.nodes[0]), layout.db_ports,
+                                       self.secrets)
         edge = EdgeConfig(EDGE_IP, layout.edge_port, (node_of(layout, 0), node_of(layout, 1)),
                           layout.run_dir / "edge", max_expires=layout.max_expires,
                           second_site=(layout.second_site,) if layout.second_site else (),
@@ -271,7 +275,8 @@ class HaStack:
         routing = self.nodes[0].routing_file
         if not routing.exists():
             shutil.copyfile(ROUTING_CONFIG, routing)
-        _progress(f"PostgreSQL on {LOOPBACK}:{self.postgres.port} (one for both nodes)")
+        _progress(f"PostgreSQL pair (Patroni, etcd) on {LOOPBACK}:"
+                  f"{','.join(map(str, self.layout.db_ports.postgres))} (both nodes)")
         self.postgres.init()
         self.postgres.start()
         upgrade(self.postgres.url)
@@ -350,7 +355,7 @@ class HaStack:
         for node in self.nodes:
             if node.asterisk is not None:
                 shutil.rmtree(node.asterisk.host_path(node.asterisk.base), ignore_errors=True)
-        shutil.rmtree(self.postgres.data_dir.parent, ignore_errors=True)
+        self.postgres.destroy()
 
     def describe(self) -> str:
         a, b = self.nodes
@@ -369,7 +374,7 @@ class HaStack:
         lines += [
             f"  call-taker stand-ins  127.0.0.3:{a.layout.taker_ports[0]}, "
             f"127.0.0.3:{a.layout.taker_ports[1]}",
-            f"  PostgreSQL  tcp {LOOPBACK}:{self.postgres.port} (db ntpd, both controllers)",
+            self.postgres.describe(),
             f"  Kamailio log {self.edge.config.log_file}; "
             f"`kamcmd -s unix:{self.edge.config.ctl_socket} dispatcher.list`",
             f"  web login  user supervisor, password web_supervisor_password in "

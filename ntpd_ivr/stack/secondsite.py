@@ -111,16 +111,18 @@ class SecondSite(DevStack):
 
 
 def kill_site(ha: HaStack) -> float:
-    """SIGKILL the whole first site (both Asterisk nodes, both controllers) and crash its
-    PostgreSQL (pg_ctl stop -m immediate: no shutdown checkpoint, recovery at the next
-    start, as after a power cut); the edge stays (docs/ha.md: it lives outside the site's
+    """SIGKILL the whole first site (both Asterisk nodes, both controllers, both PostgreSQL
+    nodes of its Patroni pair: no shutdown checkpoint, recovery at the next start, as after
+    a power cut; then its etcd); the edge stays (docs/ha.md: it lives outside the site's
     power). Returns when the kill began (epoch s)."""
     struck = time.time()
     for index in (0, 1):
         ha.kill_node(index)
     for controller in ha.controllers:
         controller.kill()
-    ha.postgres.stop("immediate")
+    for index in (0, 1):
+        ha.postgres.kill_node(index)
+    ha.postgres.stop()  # etcd: nothing of the site's database is left running
     return struck
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ntpd_ivr.audit.trail import AuditWriter
+from ntpd_ivr.db.unreachable import database_unreachable
 from ntpd_ivr.errors import Refusal
 from ntpd_ivr.jsontext import dumps
 from ntpd_ivr.web import client, csrf
@@ -169,7 +170,13 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
                        exc.reason, headers)
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except Exception as exc:
+        if database_unreachable(exc):  # down, or failing over to the other node
+            log.warning("%s %s from %s: database unreachable (503): %s", request.method,
+                        request.path, client.client_of(request).address, exc)
+            return problem(503, "database-unavailable",
+                           "the database cannot be reached now (down, or failing over to "
+                           "the other node: about 10 s); retry", {"Retry-After": "2"})
         log.exception("%s %s from %s failed", request.method, request.path,
                       client.client_of(request).address)
         return problem(500, "internal", "internal error (logged)")
@@ -239,7 +246,7 @@ def sessions_unavailable(exc: SessionsUnavailable) -> web.Response:
     log.error("web sessions unavailable: %s", exc)
     return problem(503, "sessions-unavailable",
                    "the session store (database) cannot be reached; calls are not "
-                   "affected; retry shortly", {"Retry-After": "5"})
+                   "affected; retry shortly", {"Retry-After": "2"})
 
 
 @web.middleware

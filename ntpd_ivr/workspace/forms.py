@@ -18,8 +18,9 @@ Text = Callable[..., str]
 # The ones the call-taker picks with a button; genuine comes with the saved incident and
 # duplicate with a suggested one.
 PLAIN_DISPOSITIONS = tuple(d for d in DISPOSITIONS if d not in WITH_INCIDENT)
-_SCRIPT_KEYS = ("incident.saved", "incident.failed", "suggest.attach", "suggest.attached",
-                "disposition.none", "wrapup", "dispatch.proposal", "dispatch.none",
+_SCRIPT_KEYS = ("incident.saved", "incident.saving", "incident.failed", "suggest.attach",
+                "suggest.attached", "disposition.none", "wrapup", "dispatch.proposal",
+                "dispatch.none",
                 "dispatch.connect", "dispatch.notify", "dispatch.no_answer",
                 "dispatch.failed", "dispatch.refused", "dispatch.closed",
                 "dispatch.closed_mark", "incident.choose", "incident.other",

@@ -6,7 +6,9 @@
 // from workspace.js's socket. The page never polls. The subject is the popped call, or a
 // text session the call-taker opened ("desk:subject", workspace-texts.js; it has no voice
 // channel, so dispatch offers notify only). What the call-taker typed into the form is kept
-// in localStorage per user and call until it is saved: a reload loses nothing.
+// in localStorage per user and call until it is saved: a reload loses nothing. While the
+// database fails over, a save says "saving…" and is sent again until it lands
+// (ntpdDesk.save, workspace.js).
 "use strict";
 (() => {
   const card = document.getElementById("incident");
@@ -33,6 +35,12 @@
   }
 
   const api = ntpdDesk.api; // workspace.js
+  // Saves retried while the database fails over, the screen saying so meanwhile.
+  const save = (method, path, body) => ntpdDesk.save(method, path, body, () => {
+    showError("incident-error", "");
+    $("incident-status").textContent = labels["incident.saving"];
+    $("incident-status").hidden = false;
+  });
 
   function option(select, value, text) {
     const item = document.createElement("option");
@@ -221,7 +229,7 @@
     if (!call) return;
     $("inc-save").disabled = true;
     try {
-      const incident = await api("POST", "/api/incidents", draft());
+      const incident = await save("POST", "/api/incidents", draft());
       incidentId = incident.id;
       dropDraft();
       card.dataset.incident = String(incident.id);
@@ -288,7 +296,7 @@
 
   async function attachTo(id) {
     try {
-      await api("POST", `/api/calls/${encodeURIComponent(call.uniqueid)}/disposition`,
+      await save("POST", `/api/calls/${encodeURIComponent(call.uniqueid)}/disposition`,
         { disposition: "duplicate", incident_id: id });
       dropDraft();
       form.hidden = true;
@@ -315,7 +323,7 @@
     button.addEventListener("click", async () => {
       if (!call) return;
       try {
-        await api("POST", `/api/calls/${encodeURIComponent(call.uniqueid)}/disposition`,
+        await save("POST", `/api/calls/${encodeURIComponent(call.uniqueid)}/disposition`,
           { disposition: button.dataset.disposition });
         dropDraft();
         form.hidden = true;

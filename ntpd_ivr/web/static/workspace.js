@@ -21,9 +21,33 @@ window.ntpdDesk = {
     if (!reply.ok) {
       const error = new Error(data.reason || data.error || String(reply.status));
       error.code = data.error; // the refusal's id ("agency-closed", ...)
+      error.retryAfter = Number(reply.headers.get("Retry-After")) || 0;
       throw error;
     }
     return data;
+  },
+  // A save that must not be lost (docs/ha.md, "PostgreSQL"): while the database cannot be
+  // reached (503, during a failover about 10 s) or the controller does not answer, it is
+  // sent again after Retry-After (2 s) and `waiting()` is called, so the screen can say
+  // "saving…"; what the call-taker typed stays in the form and in its draft meanwhile.
+  // Any other refusal throws as api() does; after `withinMs` it throws too (the draft
+  // is still kept, and the call-taker can press save again).
+  async save(method, path, body, waiting, withinMs = 300000) {
+    const until = Date.now() + withinMs;
+    for (;;) {
+      let retryMs = 2000;
+      try {
+        return await this.api(method, path, body);
+      } catch (error) {
+        // fetch() throws a TypeError when there is no answer at all.
+        const unreachable = error.code === "database-unavailable" ||
+          error.code === "sessions-unavailable" || error instanceof TypeError;
+        if (!unreachable || Date.now() + retryMs > until) throw error;
+        if (error.retryAfter) retryMs = error.retryAfter * 1000;
+      }
+      waiting();
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+    }
   },
 };
 (() => {
