@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ ROUTING_CONFIG = Path(__file__).resolve().parents[2] / "config" / "routing.examp
 AGENCY_TRUNKS = ("agency_damkar_plg", "agency_damkar_plg_backup", "agency_bpbd_plg",
                  "agency_bpbd_plg_backup")
 LOOPBACK = "127.0.0.1"
+_MIGRATING = threading.Lock()  # see DevStack.up
 
 
 def _progress(message: str) -> None:
@@ -156,7 +158,8 @@ def _postgres_dir(layout: StackLayout) -> Path:
 
 
 class DevStack:
-    def __init__(self, layout: StackLayout, *, bench: bool = False) -> None:
+    def __init__(self, layout: StackLayout, *, bench: bool = False,
+                 bind: str = LOOPBACK) -> None:
         self.layout = layout
         # `ntpd-ivr bench` stacks also load the benchmark trunks and IVR paths
         # (asterisk-conf/pjsip-bench.conf, dialplan/ntpd-bench.conf).
@@ -174,9 +177,13 @@ class DevStack:
         self.runs_kannel = not bench
         self.kannel: Kannel | None = None
         self.fake_smsc: FakeSmsc | None = None
-        # Where this stack's Asterisk (SIP, AMI) and controller (FastAGI) listen: the
-        # nodes of the two-node stack (stack/hastack.py) each have an address of their own.
-        self.bind = LOOPBACK
+        # Where this stack's Asterisk (SIP, AMI), controller (FastAGI) and its listeners
+        # for other systems (transfer, ELS, location link) listen, and the address its SIP
+        # requests come from: the nodes of the two-node stack (stack/hastack.py) and the
+        # two 112 centers of the transfer tests (tests/two_centers.py) each have an address
+        # of their own. It is also the center's EIDO domain (the link page's host). The
+        # web app, PostgreSQL and Kannel stay on 127.0.0.1, on this layout's ports.
+        self.bind = bind
 
     @property
     def asterisk_keys(self) -> str:
@@ -190,7 +197,7 @@ class DevStack:
 
     def _install_certificate(self) -> None:
         assert self.asterisk is not None
-        files = ensure_local_ca(self.tls_dir, LOOPBACK)
+        files = ensure_local_ca(self.tls_dir, self.bind)  # the address phones reach
         keys = self.asterisk.host_path(self.asterisk_keys)
         keys.mkdir(parents=True, exist_ok=True)
         for source in (files.server_cert, files.server_key):
@@ -341,14 +348,17 @@ shared_secret = "{sms.shared_secret}"
 
 [location]
 els_enabled = true
+els_host = "{self.bind}"
 els_port = {self.layout.location_ports[0]}
 els_credentials = "dev-operator:{self.secrets['els_secret']}"
 link_enabled = true
+link_host = "{self.bind}"
 link_port = {self.layout.location_ports[1]}
-link_base_url = "http://{LOOPBACK}:{self.layout.location_ports[1]}"
+link_base_url = "http://{self.bind}:{self.layout.location_ports[1]}"
 
 [transfer]
 enabled = true
+host = "{self.bind}"
 port = {self.layout.transfer_port}
 """
 
@@ -403,8 +413,10 @@ port = {self.layout.transfer_port}
         self.postgres.start()
         self.postgres.ensure_runtime_role()
         # In a thread of its own: alembic runs its own event loop, and up() may be called
-        # where one is already running (a Playwright browser test's, for one).
-        with ThreadPoolExecutor(1, thread_name_prefix="migrate") as migrate:
+        # where one is already running (a Playwright browser test's, for one). One at a
+        # time in a process: alembic's migration context is process-global, and two
+        # stacks brought up side by side (tests/two_centers.py) hung in it.
+        with _MIGRATING, ThreadPoolExecutor(1, thread_name_prefix="migrate") as migrate:
             migrate.submit(upgrade, self.postgres.url,
                            runtime_role=self.postgres.runtime_user).result()
         self._write_controller_settings(prompts_inside)
@@ -443,13 +455,13 @@ port = {self.layout.transfer_port}
     def describe(self) -> str:
         layout = self.layout
         return "\n".join([
-            f"  SIP (operator trunk from {OPERATOR_IP})  udp {LOOPBACK}:{layout.sip_port}",
-            f"  SIP over TLS (call-takers)   tls {LOOPBACK}:{layout.sip_tls_port} "
+            f"  SIP (operator trunk from {OPERATOR_IP})  udp {self.bind}:{layout.sip_port}",
+            f"  SIP over TLS (call-takers)   tls {self.bind}:{layout.sip_tls_port} "
             f"(phones trust {self.tls_dir / 'ca.crt'})",
             f"  call-taker stand-ins         {TAKER_IP}:{layout.taker_ports[0]}, "
             f"{TAKER_IP}:{layout.taker_ports[1]}",
-            f"  AMI                          tcp {LOOPBACK}:{layout.ami_port}",
-            f"  FastAGI (controller)         tcp {LOOPBACK}:{layout.agi_port}",
+            f"  AMI                          tcp {self.bind}:{layout.ami_port}",
+            f"  FastAGI (controller)         tcp {self.bind}:{layout.agi_port}",
             f"  web / health                 http://{LOOPBACK}:{layout.web_port}/ "
             f"(/healthz is public)",
             f"  web login                    user supervisor, password "
@@ -464,8 +476,8 @@ port = {self.layout.transfer_port}
             *([f"  Kannel sendsms / admin       http://{LOOPBACK}:{layout.sms_ports[2]} / "
                f"{layout.sms_ports[0]} (fake SMSC; MTs in "
                f"{layout.run_dir / 'fakesmsc.log'})",
-               f"  ELS receiver / location link http://{LOOPBACK}:{layout.location_ports[0]}"
-               f"/els (dev-operator, els_secret) / http://{LOOPBACK}:"
+               f"  ELS receiver / location link http://{self.bind}:{layout.location_ports[0]}"
+               f"/els (dev-operator, els_secret) / http://{self.bind}:"
                f"{layout.location_ports[1]}/l/<token>"] if self.runs_kannel else []),
         ])
 

@@ -128,10 +128,9 @@ class HaNode(DevStack):
         # a supervisor who logs in alike on both nodes' screens.
         shutil.copyfile(ha.run_dir / "secrets.json", layout.run_dir / "secrets.json")
         (layout.run_dir / "secrets.json").chmod(0o600)
-        super().__init__(layout)
+        super().__init__(layout, bind=NODE_IPS[index])
         self.ha = ha
         self.index = index
-        self.bind = NODE_IPS[index]
         # No Kannel per node: the two-node stack's SMS gateway is later work (docs/sms.md).
         self.runs_kannel = False
         self.postgres = postgres

@@ -130,9 +130,10 @@ def long_takers(stack: DevStack) -> Iterator[Takers]:
 
 async def caller_with_a_taker(stack: DevStack, number: str, hold_ms: int = ACCEPT_HOLD_MS
                               ) -> tuple[asyncio.Task[SippResult], str]:
-    """A 112 call (key 1) that a call-taker answers; its uniqueid once it is connected."""
+    """A 112 call (key 1) that a call-taker answers; its uniqueid once it is connected.
+    To the stack's own address (tests/two_centers.py binds each center to one)."""
     call = asyncio.create_task(asyncio.to_thread(
-        place_call, f"127.0.0.1:{stack.layout.sip_port}", OPERATOR_IP, 0, digit="1",
+        place_call, f"{stack.bind}:{stack.layout.sip_port}", OPERATOR_IP, 0, digit="1",
         caller=number, digit_delay_ms=hold_ms, timeout=60,
         scenario="caller-dispatch.xml"))
     deadline = time.monotonic() + 20
