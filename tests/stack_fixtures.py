@@ -60,6 +60,11 @@ class Controller:
             time.sleep(0.2)
         raise AssertionError(f"controller not healthy in {timeout} s: {self.log_tail()}")
 
+    def ensure_running(self) -> None:
+        """Started again if an earlier test stopped or killed it."""
+        if self.process is None:
+            self.start()
+
     def kill(self) -> None:
         """SIGKILL, as a crash would: no drain, no flush."""
         if self.process and self.process.poll() is None:
@@ -106,8 +111,7 @@ def controller(stack: DevStack) -> Iterator[Controller]:
 @pytest.fixture
 def running_controller(controller: Controller) -> Controller:
     """The controller, started again if an earlier test stopped it."""
-    if controller.process is None:
-        controller.start()
+    controller.ensure_running()
     return controller
 
 

@@ -271,12 +271,12 @@ def form_login(page: Page, base: str, user: str, password: str) -> None:
 def desk_and_agency_users(stack: DevStack, controller: Any, desk: str, agency_user: str,
                           password: str, agency: str, endpoint: str = "taker-1") -> str:
     """A call-taker tied to `endpoint` and a user of `agency`, added to the stack's users
-    file; the controller (tests/stack_fixtures.py Controller) reads it at start, so it is
-    started again. The web app's base URL."""
+    file while the controller runs (tests/stack_fixtures.py Controller, started if an
+    earlier test stopped it): it reads the file again when it changed, at the next login
+    and the next screen pop (UserStore.refresh), so no restart. The web app's base URL."""
     add_web_user(stack, desk, password, sip_endpoint=endpoint)
     add_web_user(stack, agency_user, password, role="agency", agency=agency)
-    controller.stop()
-    controller.start()
+    controller.ensure_running()
     return f"http://127.0.0.1:{stack.layout.web_port}"
 
 

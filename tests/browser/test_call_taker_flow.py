@@ -51,8 +51,8 @@ PALEMBANG_DID = "1120711"  # regions.palembang.dids: the call is Palembang's, qu
 
 @pytest.fixture(scope="module")
 def flow_users(stack: DevStack, controller: Controller) -> str:
-    """A call-taker tied to taker-1 and the Palembang ambulance service's user; the
-    controller reads the users file at start."""
+    """A call-taker tied to taker-1 and the Palembang ambulance service's user, added to
+    the running controller's users file."""
     return desk_and_agency_users(stack, controller, DESK, AGENCY, PASSWORD,
                                  "palembang-dinkes", ENDPOINT)
 

@@ -38,8 +38,8 @@ HOLD_MS = 45_000  # the caller stays this long after pressing 1, then hangs up
 
 @pytest.fixture(scope="module")
 def connect_users(stack: DevStack, controller: Controller) -> str:
-    """A call-taker tied to taker-1 and the Palembang fire brigade's user; the controller
-    reads the users file at start."""
+    """A call-taker tied to taker-1 and the Palembang fire brigade's user, added to the
+    running controller's users file."""
     return desk_and_agency_users(stack, controller, DESK, AGENCY, PASSWORD,
                                  "palembang-damkar", ENDPOINT)
 

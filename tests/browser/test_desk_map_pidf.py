@@ -32,9 +32,8 @@ SEKAYU = (-2.8893, 103.8512)  # Balai Agung, Sekayu, Musi Banyuasin (illustrativ
 def map_desk(stack: DevStack, controller: Controller) -> Iterator[str]:
     """A call-taker on taker-1 (every other member paused), the controller's routing config
     with the example boundaries; both undone after."""
-    add_web_user(stack, USER, PASSWORD, sip_endpoint=ENDPOINT)
-    controller.stop()  # the controller reads its users file at start
-    controller.start()
+    add_web_user(stack, USER, PASSWORD, sip_endpoint=ENDPOINT)  # read again at the login
+    controller.ensure_running()
     original = stack.routing_file.read_text()
     reload_routing(stack, controller, with_boundaries(original))
     try:

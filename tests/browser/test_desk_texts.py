@@ -38,8 +38,8 @@ SMSC_S = 30.0  # how long an SMS may take through Kannel on a loaded machine
 
 @pytest.fixture(scope="module")
 def texts_users(stack: DevStack, controller: Controller) -> str:
-    """A call-taker on taker-1 and the Palembang ambulance service's user; the controller
-    reads the users file at start."""
+    """A call-taker on taker-1 and the Palembang ambulance service's user, added to the
+    running controller's users file."""
     return desk_and_agency_users(stack, controller, DESK, AGENCY, PASSWORD,
                                  "palembang-dinkes", ENDPOINT)
 

@@ -24,9 +24,8 @@ CALLER = "081298765432"
 def desk_user(stack: DevStack, controller: Controller) -> Iterator[str]:
     """A call-taker tied to taker-1; every other queue member paused, so the queue rings
     taker-1."""
-    add_web_user(stack, USER, PASSWORD, sip_endpoint=ENDPOINT)
-    controller.stop()  # the controller reads its users file at start
-    controller.start()
+    add_web_user(stack, USER, PASSWORD, sip_endpoint=ENDPOINT)  # read again at the login
+    controller.ensure_running()
     with only_this_taker_rings(stack, ENDPOINT):  # and the wrap-up pause lifted after
         yield USER
 

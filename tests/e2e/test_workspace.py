@@ -34,11 +34,11 @@ MUBA = "takers-muba"  # no stand-in is a member: taker-1 can log in to it and ou
 
 @pytest.fixture(scope="module")
 def workspace_users(stack: DevStack, controller: Controller) -> Iterator[None]:
-    """Web users tied to the stand-ins; the controller reads the users file at start."""
+    """Web users tied to the stand-ins, added to the running controller's users file (it
+    reads the file again when it changed: UserStore.refresh)."""
     for name, endpoint in USERS.items():
         add_web_user(stack, name, PASSWORD, sip_endpoint=endpoint)
-    controller.stop()
-    controller.start()
+    controller.ensure_running()
     yield
     # A popped call that ended without a disposition left its call-taker in wrap-up
     # (ntpd_ivr/workspace/wrapup.py): the stand-ins go back as the other tests expect them.
