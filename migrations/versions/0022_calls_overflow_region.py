@@ -3,8 +3,8 @@ node of that center was dead (docs/ha.md, "A second site"): the region the call 
 as the edge of the neighbour (identified by its trunk, never by the header alone) named
 it. And an index, so that the first center's reports read its calls from ours by region.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020"
-down_revision: str | None = "0019"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
