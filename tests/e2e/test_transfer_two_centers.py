@@ -165,7 +165,8 @@ def b_desk_shows(b: Center, ready: threading.Event, expected: Mapping[str, str],
             expect(note).to_be_visible(timeout=40_000)
             expect(note).to_contain_text(f"Dialihkan dari {expected['center']}")
             expect(note).to_contain_text(expected["remote_call_id"])
-            for field in ("category", "kecamatan", "desa", "address", "description"):
+            for field in ("category", "severity", "kecamatan", "desa", "address",
+                          "description"):
                 expect(page.locator(f"#inc-{field}")).to_have_value(expected[field])
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"{shot}.png"))
@@ -192,8 +193,8 @@ def expected_on_b(a: Center, a_uniqueid: str) -> dict[str, str]:
     # The desk names the first center as its EIDO does (issuingElementIdentification: A's
     # domain, the host of its location link page: its address here).
     return {"center": a.ip, "remote_call_id": f"urn:emergency:uid:callid:{a_uniqueid}:",
-            **{k: INCIDENT[k] for k in ("category", "kecamatan", "desa", "address",
-                                         "description")}}
+            **{k: INCIDENT[k] for k in ("category", "severity", "kecamatan", "desa",
+                                         "address", "description")}}
 
 
 async def b_linked(b: Center, number: str, a_uniqueid: str, reference: str) -> dict[str, Any]:
@@ -326,10 +327,10 @@ async def test_a_caller_is_transferred_from_a_to_b_with_the_incident_a_typed(
         centers: tuple[Center, Center], a_takers: Takers) -> None:
     """The transfer itself, against xfer-call's contract: the POST answers 202 ringing
     after the EIDO step; A's Asterisk calls B's trunk with Call-Info and the caller's
-    CallerID; B's call-taker answers and presses 1; A's call-taker drops; the caller talks
-    to B. Steps on A's call: transfer.eido-sent, .ringing, .accepted, .completed."""
+    CallerID; B's call-taker answers through B's queue, hears the announcement and presses
+    1; A's call-taker hands over and drops; the caller stays, talking to B. Steps on A's
+    call: transfer.eido-sent, .ringing, .answered, .accepted, .completed."""
     a, b = centers
-    # B's call-taker answers through B's queue, hears the announcement, presses 1.
     b_phone = Taker(TAKER_IP, b.stack.layout.taker_ports[0], talk_ms=1500,
                     scenario="agency-accept.xml", keys={"digit": "1"})
     try:
@@ -337,33 +338,34 @@ async def test_a_caller_is_transferred_from_a_to_b_with_the_incident_a_typed(
         with only_this_taker_rings(b.stack, "taker-1"):
             number = caller()
             call, uniqueid, user, incident_id = await a_call_with_its_incident(
-                a, number, 25_000)
-            answered = DESKS[user]
+                a, number, 30_000)
             try:
                 shown = await b_desk_live(b, expected_on_b(a, uniqueid),
                                           "two-centers--b-desk-transfer")
                 async with desk(a.stack, user, DESK_PASSWORD) as ct:
-                    status, started = await ct.post(
-                        f"/api/incidents/{incident_id}/transfers",
-                        {"neighbour": "center-b", "call": uniqueid})
-                assert status == 202 and started["state"] == "ringing", started
-                assert started["transfer"], started
-                await shown
+                    path = f"/api/incidents/{incident_id}/transfers"
+                    status, started = await ct.post(path, {"neighbour": "center-b",
+                                                           "call": uniqueid})
+                    assert (status, started["state"]) == (202, "ringing"), started
+                    await steps_until(a, uniqueid, {"transfer.accepted"})
+                    # B's call-taker pressed 1: A's call-taker hands over and drops.
+                    status, handed = await ct.post(f"{path}/{started['transfer']}/hand-over",
+                                                   {"call": uniqueid})
+                    assert status == 202, handed
                 steps = await steps_until(a, uniqueid, {
-                    "transfer.eido-sent", "transfer.ringing", "transfer.accepted",
-                    "transfer.completed"})
-                # A's call-taker dropped, the caller still on the line (with B).
-                assert a_takers.by_name[answered].wait(20).ok
-                assert not call.done()
+                    "transfer.eido-sent", "transfer.ringing", "transfer.answered",
+                    "transfer.accepted", "transfer.completed"})
+                assert not call.done()  # the caller is still on the line, with B
+                await shown
             finally:
                 result = await call
             assert result.ok, result.output[-3000:]  # the caller hung up, never dropped
-            assert b_phone.wait(20).ok
+            assert b_phone.wait(20).ok  # B's call-taker, released when the caller hung up
     finally:
         b_phone.stop()
     assert "transfer.failed" not in {s["kind"] for s in steps}, steps
     [sent] = [s["detail"] for s in steps if s["kind"] == "transfer.eido-sent"]
-    assert sent["neighbour"] == "center-b"
+    assert (sent["neighbour"], sent["reference"]) == ("center-b", started["transfer"]), sent
     b_row = await b_linked(b, number, uniqueid, sent["reference"])
     assert b_row["caller_number"] == (await call_rows(a.stack, [number]))[0]["caller_number"]
 
