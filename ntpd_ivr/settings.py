@@ -321,10 +321,26 @@ class AlertsSettings:
     # both or neither. Empty: not signed.
     signing_key_file: str = ""
     signing_cert_file: str = ""
+    # CAP in, signed: a feed (one of `feeds`) whose alerts must carry an enveloped XML
+    # Signature made with this certificate's key (PEM): comma-separated "<feed URL> <file>"
+    # pairs (a URL has no spaces). The feed's alerts, linked ones too, are refused unsigned
+    # or with a signature that does not verify. A feed not named: signatures not checked.
+    feed_certificates: str = ""
 
 
 def alert_feeds(alerts: AlertsSettings) -> tuple[str, ...]:
     return tuple(u.strip() for u in alerts.feeds.split(",") if u.strip())
+
+
+def feed_certificates(alerts: AlertsSettings) -> dict[str, str]:
+    """`feed_certificates` as feed URL -> certificate file (ValueError: a bad pair)."""
+    found: dict[str, str] = {}
+    for item in filter(None, (i.strip() for i in alerts.feed_certificates.split(","))):
+        url, _, path = item.partition(" ")
+        if not path.strip():
+            raise ValueError(f"{item!r}: give '<feed URL> <certificate file>'")
+        found[url] = path.strip()
+    return found
 
 
 def validate_alerts(alerts: AlertsSettings, where: str) -> None:
@@ -345,6 +361,18 @@ def validate_alerts(alerts: AlertsSettings, where: str) -> None:
         path = getattr(alerts, key)
         if path and not Path(path).is_file():
             raise ConfigError(f"{where}: alerts.{key}: {path} is not a file")
+    try:
+        certificates = feed_certificates(alerts)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: alerts.feed_certificates: {exc}") from None
+    for url, path in certificates.items():
+        if url not in alert_feeds(alerts):
+            raise ConfigError(f"{where}: alerts.feed_certificates: {url} is not one of "
+                              "alerts.feeds")
+        if not Path(path).is_file() or b"-----BEGIN CERTIFICATE-----" not in Path(
+                path).read_bytes():
+            raise ConfigError(f"{where}: alerts.feed_certificates: {path} is not a PEM "
+                              "certificate file")
 
 
 # The [sms] section: Kannel's ports and passwords, the SMSC it talks to, our receiver for

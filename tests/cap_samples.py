@@ -11,6 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from ntpd_ivr.alerts.sign import CapSigner
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "cap"
 RECORDED_AT = datetime(2026, 12, 7, 12, 31, 2, tzinfo=UTC)  # the InaTEWS sample's sent
@@ -75,3 +81,24 @@ class CapServer:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+
+
+def make_signer(tmp: Path, name: str = "NTPD 112 test") -> CapSigner:
+    """A throwaway RSA key and its self-signed certificate, as PEM files in `tmp`
+    (`<name>-key.pem`, `<name>-cert.pem`, spaces as dashes)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    stem = tmp / name.replace(" ", "-")
+    key_file, cert_file = Path(f"{stem}-key.pem"), Path(f"{stem}-cert.pem")
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    signer = CapSigner.from_files(str(key_file), str(cert_file))
+    assert signer is not None
+    return signer
+

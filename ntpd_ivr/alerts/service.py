@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -39,12 +40,13 @@ from ntpd_ivr.alerts.model import (
     places,
     surge_mode,
 )
+from ntpd_ivr.alerts.sign import signed_alert
 from ntpd_ivr.audit.trail import CONTROLLER, Entry, record
 from ntpd_ivr.background import Background
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import Refusal
 from ntpd_ivr.routing.config import RoutingConfig
-from ntpd_ivr.settings import AlertsSettings, alert_feeds
+from ntpd_ivr.settings import AlertsSettings, alert_feeds, feed_certificates
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,9 @@ class AlertService:
         self._version = -1  # the shared row's version this controller last took
         self.db_timeout = SURGE_DB_TIMEOUT
         self._validators: dict[str, _Validator] = {}
+        # feed URL -> the PEM certificate its alerts must be signed with (checked at start)
+        self._certificates = {url: Path(path).read_text(encoding="ascii")
+                              for url, path in feed_certificates(settings).items()}
         self._background = Background("alerts")
         self._surge_wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
@@ -110,11 +115,16 @@ class AlertService:
         self.last_refusal = f"{source}: {reason}"[:500]
         log.warning("CAP document refused: %s: %s", source, reason)
 
-    async def handle(self, data: bytes, source: str) -> int | None:
+    async def handle(self, data: bytes, source: str, certificate: str = "") -> int | None:
         """One CAP alert document: validated, stored, matched. The alert's id, or None
-        when refused (logged and counted). Never raises for the document's faults."""
+        when refused (logged and counted). Never raises for the document's faults. With
+        its feed's `certificate` (PEM), only an alert signed with its key is taken, as
+        signed."""
         try:
             root = cap.parse_xml(data, self.settings.max_bytes)
+            if certificate:
+                data = signed_alert(data, certificate)
+                root = cap.parse_xml(data, self.settings.max_bytes)
             alert = cap.read_alert(root)
         except CapError as exc:
             self.refuse(source, str(exc))
@@ -174,9 +184,10 @@ class AlertService:
         except CapError as exc:
             self.refuse(url, str(exc))
             return
+        certificate = self._certificates.get(url, "")
         links = cap.feed_links(root)
         if links is None:
-            await self.handle(data, url)
+            await self.handle(data, url, certificate)
             return
         origin = urlsplit(url)
         for link in links[:self.settings.max_alerts_per_poll]:
@@ -192,7 +203,7 @@ class AlertService:
                 log.warning("CAP alert %s not read: %s", target, exc)
                 continue
             if body is not None:
-                await self.handle(body, target)
+                await self.handle(body, target, certificate)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

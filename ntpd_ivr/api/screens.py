@@ -138,6 +138,10 @@ CAMPAIGN_BODY = {
         "title": {"type": "string", "minLength": 1, "maxLength": campaign_model.MAX_TEXT},
         "message_text": {"type": "string",
                          "maxLength": campaign_model.MAX_MESSAGE_CHARS},
+        "message_text_regional": {
+            "type": "string", "maxLength": campaign_model.MAX_MESSAGE_CHARS,
+            "description": "The message in the settings' regional language too "
+                           "(warnings.regional_language; refused when none is set)"},
         "kecamatan": _NAMES, "desa": _NAMES, "roles": _NAMES,
         "trunk": {"type": "string", "maxLength": 80,
                   "description": "One of the outbound trunks"},

@@ -11,12 +11,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.alerts.service import AlertService, AuditUnavailable
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.settings import AlertsSettings, DatabaseSettings
@@ -26,6 +28,7 @@ from tests.conftest import RunningPostgres
 from tests.waiting import eventually
 
 SYNC_S = 0.2
+START = datetime(2000, 1, 1, tzinfo=UTC)  # a private database: every entry is this test's
 
 
 @asynccontextmanager
@@ -53,13 +56,13 @@ async def two_controllers(url: str) -> AsyncIterator[tuple[AlertService, AlertSe
             await engine.dispose()
 
 
-async def surge_actions(url: str) -> list[tuple[str, str]]:
+async def surge_actions(url: str, since: datetime) -> list[tuple[str, str]]:
     engine = make_engine(DatabaseSettings(url=url))
     try:
         async with engine.connect() as conn:
             return [(r.action, r.actor) for r in await conn.execute(text(
                 "SELECT action, actor FROM audit_events WHERE subject_type = 'surge' "
-                "ORDER BY id"))]
+                "AND at >= :since ORDER BY id"), {"since": since})]
     finally:
         await engine.dispose()
 
@@ -105,14 +108,18 @@ async def test_surge_mode_through_one_node_reaches_the_other_and_holds_without_t
         assert ended == renewed and a.current() is None
         await eventually(lambda: b.current() is None, "node b sees surge mode off")
         assert news["b"][-1] == "off"
-    assert await surge_actions(private.url) == [
+    assert await surge_actions(private.url, START) == [
         ("surge.on", "spv-a"), ("surge.renewed", "spv-b"), ("surge.off", "spv-a")]
 
 
 async def test_surge_mode_ending_by_itself_is_written_once_for_the_center(
-        postgres_factory: Callable[[], Awaitable[RunningPostgres]]) -> None:
-    private = await postgres_factory()
-    async with two_controllers(private.url) as (a, b, news):
+        db_engine: AsyncEngine, postgres: RunningPostgres) -> None:
+    since = utcnow()
+    async with db_engine.begin() as conn:  # the session's database: surge mode off first
+        await conn.execute(text(
+            "UPDATE surge_state SET version = version + 1, alert_id = NULL, "
+            "started_at = NULL, ends_at = NULL"))
+    async with two_controllers(postgres.url) as (a, b, news):
         alert_id = await a.handle(Replay().body("inatews_gempa_m58.xml"), "test")
         assert alert_id is not None
         alert, _ = await a.alert(alert_id)
@@ -124,6 +131,6 @@ async def test_surge_mode_ending_by_itself_is_written_once_for_the_center(
         await eventually(lambda: news["a"][-1:] == ["expired"] and news["b"][-1:] == [
             "expired"], "both nodes tell the wall it expired")
         await asyncio.sleep(5 * SYNC_S)  # the loser's write would have come by now
-    assert await surge_actions(private.url) == [("surge.on", "rule"),
-                                                ("surge.expired", "controller")]
+    assert await surge_actions(postgres.url, since) == [("surge.on", "rule"),
+                                                        ("surge.expired", "controller")]
 

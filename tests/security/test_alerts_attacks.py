@@ -15,10 +15,12 @@ from aiohttp import ClientResponse, ClientSession, web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.alerts import cap
 from ntpd_ivr.alerts.service import AlertService
+from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.routing.config import load_routing_config
-from ntpd_ivr.settings import AlertsSettings
-from tests.cap_samples import Replay
+from ntpd_ivr.settings import AlertsSettings, validate_alerts
+from tests.cap_samples import Replay, make_signer
 from tests.conftest import RunningPostgres
 from tests.security.api_fixtures import ControllerWeb, serving_controller_web
 
@@ -39,6 +41,28 @@ async def refused(reply: ClientResponse, status: int, error: str) -> dict[str, A
     assert (reply.status, body["error"]) == (status, error), body
     assert body["reason"]
     return dict(body)
+
+
+async def serving(app: web.Application) -> tuple[web.AppRunner, str]:
+    """The hostile server on 127.0.0.1 (a free port), and its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+async def refusals_of_one_poll(service: AlertService, runner: web.AppRunner) -> list[str]:
+    """One poll of every feed, then the server stopped: the refusals in order, each as
+    '<the URL's last part>: <reason>'."""
+    reasons: list[str] = []
+    service.refuse = lambda source, reason: reasons.append(  # type: ignore[method-assign]
+        f"{source.rsplit('/', 1)[-1]}: {reason}")
+    try:
+        await service.poll_once()
+    finally:
+        await service.stop()
+        await runner.cleanup()
+    return reasons
 
 
 @pytest.mark.parametrize(("method", "path"), SURGE_ROUTES)
@@ -114,10 +138,7 @@ async def test_hostile_feeds_are_refused_and_the_poller_reads_on(
     app.router.add_get("/huge.xml", declared_huge)
     app.router.add_get("/moved.xml", moved)
     app.router.add_get("/good.xml", good)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, base = await serving(app)
     async with db_engine.begin() as conn:
         await conn.execute(text("TRUNCATE cap_alerts"))
     feeds = [f"{base}/h/{name}" for name in HOSTILE] + [
@@ -125,14 +146,7 @@ async def test_hostile_feeds_are_refused_and_the_poller_reads_on(
     routing = load_routing_config(EXAMPLE)
     service = AlertService(db_engine, AlertsSettings(feeds=",".join(feeds), max_bytes=65_536),
                            lambda: routing)
-    reasons: list[str] = []
-    service.refuse = lambda source, reason: reasons.append(  # type: ignore[method-assign]
-        f"{source.rsplit('/', 1)[-1]}: {reason}")
-    try:
-        await service.poll_once()
-    finally:
-        await service.stop()
-        await runner.cleanup()
+    reasons = await refusals_of_one_poll(service, runner)
     assert reasons == [
         "laughs.xml: a DTD is not accepted (entity expansion refused)",
         "xxe.xml: a DTD is not accepted (entity expansion refused)",
@@ -145,3 +159,76 @@ async def test_hostile_feeds_are_refused_and_the_poller_reads_on(
     assert service.counters["stored"] == 1  # the good alert after all of them
     async with db_engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM cap_alerts"))).scalar() == 1
+
+
+async def test_a_feed_with_a_certificate_takes_only_alerts_signed_with_its_key(
+        db_engine: AsyncEngine, tmp_path: Path) -> None:
+    """[alerts] feed_certificates: the feed's alerts (a linked one too) are refused unsigned,
+    signed with another key, or changed after signing, each with its reason; a signed one
+    is taken; a feed without a certificate still takes unsigned alerts."""
+    bmkg, stranger = make_signer(tmp_path, "bmkg"), make_signer(tmp_path, "stranger")
+    replay = Replay()
+    quake, nowcast = replay.body("inatews_gempa_m58.xml"), replay.body(
+        "nowcast_CSS20261207003_alert.xml")
+    signed = bmkg.sign(quake)
+    documents = {
+        "signed.xml": signed,
+        "unsigned.xml": quake,
+        "other-key.xml": stranger.sign(quake),
+        "changed.xml": signed.replace(b"tidak berpotensi tsunami",
+                                      b"berpotensi tsunami"),
+        "rss.xml": (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+                    b"<item><link>/linked-unsigned.xml</link></item></channel></rss>"),
+        "linked-unsigned.xml": nowcast,
+        "open.xml": nowcast,
+    }
+    assert b"berpotensi tsunami" in documents["changed.xml"] != signed
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=documents[request.match_info["name"]],
+                            content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_get("/{name}", serve)
+    runner, base = await serving(app)
+    async with db_engine.begin() as conn:
+        await conn.execute(text("TRUNCATE cap_alerts"))
+    checked = ["unsigned.xml", "other-key.xml", "changed.xml", "rss.xml", "signed.xml"]
+    cert = tmp_path / "bmkg-cert.pem"
+    settings = AlertsSettings(
+        feeds=",".join(f"{base}/{name}" for name in [*checked, "open.xml"]),
+        feed_certificates=",".join(f"{base}/{name} {cert}" for name in checked))
+    validate_alerts(settings, "test.toml")
+    service = AlertService(db_engine, settings, lambda: load_routing_config(EXAMPLE))
+    reasons = await refusals_of_one_poll(service, runner)
+    assert reasons[0] == ("unsigned.xml: not signed: this feed's alerts must carry an XML "
+                          "Signature (alerts.feed_certificates)")
+    assert reasons[1].startswith("other-key.xml: signature does not verify with the feed's "
+                                 "certificate")
+    assert reasons[2].startswith("changed.xml: signature does not verify with the feed's "
+                                 "certificate")
+    assert reasons[3].startswith("linked-unsigned.xml: not signed")
+    assert len(reasons) == 4
+    async with db_engine.connect() as conn:
+        stored = (await conn.execute(text(
+            "SELECT source_url, identifier FROM cap_alerts ORDER BY id"))).all()
+    # The signed quake (what its signature covers), and the open feed's unsigned nowcast.
+    assert [(url.rsplit("/", 1)[-1], ident) for url, ident in stored] == [
+        ("signed.xml", cap.read_alert(cap.parse_xml(quake, 1_000_000)).identifier),
+        ("open.xml", "CSS20261207003")]
+
+
+@pytest.mark.parametrize(("certificates", "message"), [
+    ("http://127.0.0.1:9/a.xml", "give '<feed URL> <certificate file>'"),
+    ("http://127.0.0.1:9/other.xml {cert}", "is not one of alerts.feeds"),
+    ("http://127.0.0.1:9/a.xml {key}", "is not a PEM certificate file"),
+    ("http://127.0.0.1:9/a.xml /nonexistent.pem", "is not a PEM certificate file"),
+])
+def test_feed_certificates_are_checked_at_start(tmp_path: Path, certificates: str,
+                                                 message: str) -> None:
+    make_signer(tmp_path, "bmkg")
+    settings = AlertsSettings(feeds="http://127.0.0.1:9/a.xml", feed_certificates=(
+        certificates.format(cert=tmp_path / "bmkg-cert.pem", key=tmp_path / "bmkg-key.pem")))
+    with pytest.raises(ConfigError, match=message) as caught:
+        validate_alerts(settings, "ntpd-ivr.toml")
+    assert "ntpd-ivr.toml: alerts.feed_certificates" in str(caught.value)

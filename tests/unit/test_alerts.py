@@ -7,10 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from signxml.exceptions import InvalidSignature
 
 from ntpd_ivr.alerts import cap
@@ -38,6 +34,7 @@ from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.routing.config import load_routing_config
 from ntpd_ivr.settings import alert_feeds, load_settings
 from tests.boundaries import example_with_boundaries
+from tests.cap_samples import make_signer
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "cap"
 MAX = 1_000_000
@@ -284,25 +281,8 @@ def test_a_campaign_exports_as_cap_that_validates(regions: list[Place]) -> None:
     assert [len(i.findall(f"{{{cap.NS}}}area")) for i in infos] == [1, 1]
 
 
-def _test_signer(tmp: Path) -> CapSigner:
-    """A throwaway RSA key and its self-signed certificate, as PEM files."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "NTPD 112 test")])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
-            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
-    (tmp / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    signer = CapSigner.from_files(str(tmp / "key.pem"), str(tmp / "cert.pem"))
-    assert signer is not None
-    return signer
-
-
 def test_a_signed_export_still_validates_and_its_signature_verifies(tmp_path: Path) -> None:
-    signer = _test_signer(tmp_path)
+    signer = make_signer(tmp_path)
     row = {"id": 3, "title": "Tsunami: menjauh dari pantai", "message_text": "Segera ke "
            "tempat tinggi.", "target": {}, "status": "running",
            "created_at": datetime(2026, 12, 7, 12, 0, tzinfo=UTC),
