@@ -46,9 +46,8 @@ def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], An
             rows = await load_rows(engine, args.start, args.to, args.region)
             dispatches = await commitments.load_dispatches(engine, args.start, args.to,
                                                            region=args.region)
-            texts = (text_figures(await load_text_rows(engine, args.start, args.to,
-                                                       args.region))
-                     if args.format == "table" else None)
+            texts = text_figures(await load_text_rows(engine, args.start, args.to,
+                                                      args.region))
         finally:
             await engine.dispose()
         agencies = commitments.compute(dispatches, routing)

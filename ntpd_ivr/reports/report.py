@@ -40,7 +40,9 @@ def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
     if fmt == "json":
         return json.dumps({"from": start.isoformat(), "to": end.isoformat(),
                            "region": region, **figures.as_dict(),
-                           "agencies": [line.as_dict() for line in agencies]}, indent=2)
+                           "agencies": [line.as_dict() for line in agencies],
+                           **({"texts": dict(texts)} if texts is not None else {})},
+                          indent=2)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -54,6 +56,8 @@ def render(figures: Figures, fmt: str, *, start: datetime, end: datetime,
         for line in agencies:
             for key, value in flat(line.as_dict(), f"agencies.{line.region}.{line.agency}"):
                 writer.writerow([key, "" if value is None else value])
+        for key, value in flat(texts or {}, "texts"):
+            writer.writerow([key, "" if value is None else value])
         return out.getvalue().rstrip("\n")
     lines = [f"112 calls from {start.isoformat()} to {end.isoformat()}"
              + (f", region {region}" if region else ""),

@@ -189,3 +189,22 @@ async def test_bad_report_queries_are_refused(db_engine: AsyncEngine, tmp_path: 
             reply = await client.get("/reports/figures.json", params=query)
             assert reply.status == 400, query
             assert (await reply.json())["error"] == "bad-request"
+
+
+async def test_the_plain_reports_json_and_csv_carry_the_text_figures_too(
+        db_engine: AsyncEngine, tmp_path: Path) -> None:
+    """`ntpd-ivr report` without --by: its table had the text sessions' block, its JSON
+    and CSV did not. All three now carry the same figures."""
+    await seed(db_engine)
+    await seed_texts(db_engine)
+    cli_json, cli_csv = await asyncio.gather(
+        cli_report(db_engine, tmp_path, None, "json"),
+        cli_report(db_engine, tmp_path, None, "csv"))
+    assert json.loads(cli_json)["texts"] == TEXTS
+    rows = dict(csv.reader(io.StringIO(cli_csv)))
+    assert rows["texts.sessions"] == str(TEXTS["sessions"])
+    assert rows["texts.first_reply_p90_seconds"] == (
+        "" if TEXTS["first_reply_p90_seconds"] is None
+        else str(TEXTS["first_reply_p90_seconds"]))
+    for category, count in TEXTS["by_category"].items():  # type: ignore[attr-defined]
+        assert rows[f"texts.by_category.{category}"] == str(count)
