@@ -16,7 +16,8 @@ APT_PACKAGES := python3-venv debootstrap sip-tester espeak-ng sox postgresql-15 
                 baresip openssl chromium
 # kamailio is the SIP edge of `make run-ha` (docs/ha.md); its packaged service is disabled
 # and stopped at once: it would listen on every address with Debian's sample config.
-APT_PACKAGES += kamailio
+# kamailio-tls-modules: its tls module, for call-takers' phones over TLS at the edge.
+APT_PACKAGES += kamailio kamailio-tls-modules
 # kannel is the SMS gateway (bearerbox + smsbox, docs/sms.md) that `make run` and the tests
 # start with their own config; kannel-extras has its fake SMSC. The packaged service (it
 # reads /etc/kannel/kannel.conf, a sample with default passwords) is disabled and stopped.

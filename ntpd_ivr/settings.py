@@ -190,6 +190,10 @@ class EdgeSettings:
     # The other node's settings file: its Asterisk gets the same accounts (includes
     # written into its asterisk.conf_dir, reloaded over its AMI). Empty: this node only.
     peer_settings: str = ""
+    # Where TLS phones register ("ip:port", SIP over TLS): a TLS call-taker's AOR contact
+    # goes there over TLS, so the SDES keys of its SRTP never cross in clear. Empty: the
+    # edge takes no TLS, and a TLS call-taker behind it is refused.
+    tls_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -772,14 +776,18 @@ def _validate_edge(edge: EdgeSettings, where: str) -> None:
             raise ConfigError(f"{where}: edge.address is empty but other edge.* keys are "
                               "set: where do the call-takers' phones register?")
         return
-    host, _, port = edge.address.rpartition(":")
-    try:
-        ipaddress.ip_address(host)
-        valid = 0 < int(port) < 65536
-    except ValueError:
-        valid = False
-    if not valid:
-        raise ConfigError(f"{where}: edge.address must be ip:port, got {edge.address!r}")
+    for key in ("address", "tls_address"):
+        value = getattr(edge, key)
+        if key == "tls_address" and not value:
+            continue
+        host, _, port = value.rpartition(":")
+        try:
+            ipaddress.ip_address(host)
+            valid = 0 < int(port) < 65536
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(f"{where}: edge.{key} must be ip:port, got {value!r}")
 
 
 def validate_feed(feed: FeedSettings, where: str) -> None:

@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -168,9 +169,11 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
     site_line = ""
     try:
         _progress(f"the second site on {site.bind} (its own Asterisk, controller, database)")
-        site.start()
+        with ThreadPoolExecutor(1, thread_name_prefix="second-site") as starting:
+            site_up = starting.submit(site.start)
+            stack.up()
+            site_up.result()
         site.let_standins_take_many()
-        stack.up()
         stack.start_controllers()
         stack.let_standins_take_many()
         stack.wait_node_active(0, True, timeout=10)

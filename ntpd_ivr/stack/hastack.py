@@ -79,6 +79,8 @@ class HaLayout:
     second_site: Node | None = None
     overflow_region: str = ""
     db_ports: PatroniPorts = field(default_factory=PatroniPorts.dev)
+    # SIP over TLS at the edge for the call-takers' phones (0: none).
+    edge_tls_port: int = 0
 
     @classmethod
     def dev(cls, run_dir: Path) -> HaLayout:
@@ -89,7 +91,8 @@ class HaLayout:
                         agi_port=4573, web_port=web, pg_port=5434, taker_ports=(5171, 5172),
                         agency_ports=(5181, 5182, 5183, 5184), sip_tls_port=5061)
             for tag, name, web in (("a", NODE_NAMES[0], 8121), ("b", NODE_NAMES[1], 8122)))
-        return cls("ha", run_dir, edge_port=5160, nodes=(nodes[0], nodes[1]))
+        return cls("ha", run_dir, edge_port=5160, nodes=(nodes[0], nodes[1]),
+                   edge_tls_port=5161)
 
     @classmethod
     def ephemeral(cls, run_dir: Path, name: str, max_expires: int = 60) -> HaLayout:
@@ -99,11 +102,17 @@ class HaLayout:
                          pg_port=first.pg_port, taker_ports=first.taker_ports,
                          agency_ports=first.agency_ports)
         return cls(name, run_dir, edge_port=free_port("udp"), nodes=(first, second),
-                   max_expires=max_expires, db_ports=PatroniPorts.ephemeral())
+                   max_expires=max_expires, db_ports=PatroniPorts.ephemeral(),
+                   edge_tls_port=free_port())
 
     @property
     def edge_address(self) -> str:
         return f"{EDGE_IP}:{self.edge_port}"
+
+    @property
+    def edge_tls_address(self) -> str:
+        """Where TLS phones register ("" when the edge takes no TLS)."""
+        return f"{EDGE_IP}:{self.edge_tls_port}" if self.edge_tls_port else ""
 
     @property
     def state_file(self) -> Path:
@@ -181,12 +190,14 @@ address = "{self.ha.edge_address}"
 credentials_dir = "{self.edge.credentials_dir}"
 ctl_socket = "{self.edge.ctl_socket}"
 peer_settings = "{peer.settings_file}"
+tls_address = "{self.ha.edge_tls_address}"
 """)
 
     def _write_generated(self, etc: Path) -> None:
         super()._write_generated(etc)
         write_includes(AccountStore(self.takers_file).accounts.values(),
-                       str(self.takers_file), etc, via_edge=self.ha.edge_address)
+                       str(self.takers_file), etc, via_edge=self.ha.edge_address,
+                       via_edge_tls=self.ha.edge_tls_address)
         config = load_routing_config(self.routing_file)
         (etc / OPERATORS_NAME).write_text(render_operators(config, edge_ip=EDGE_IP),
                                           encoding="utf-8")
@@ -254,7 +265,8 @@ class HaStack:
         edge = EdgeConfig(EDGE_IP, layout.edge_port, (node_of(layout, 0), node_of(layout, 1)),
                           layout.run_dir / "edge", max_expires=layout.max_expires,
                           second_site=(layout.second_site,) if layout.second_site else (),
-                          overflow_region=layout.overflow_region)
+                          overflow_region=layout.overflow_region,
+                          tls_port=layout.edge_tls_port)
         self.nodes = (HaNode(layout, 0, self.postgres, edge),
                       HaNode(layout, 1, self.postgres, edge))
         self.edge = Kamailio(edge)
@@ -361,6 +373,9 @@ class HaStack:
         lines = [
             f"  SIP edge (Kamailio: operators, call-takers register here)  udp "
             f"{self.layout.edge_address}",
+            *([f"  SIP over TLS at the edge (TLS call-takers)  tls "
+               f"{self.layout.edge_tls_address} (phones trust "
+               f"{self.edge.config.tls_dir / 'ca.crt'})"] if self.layout.edge_tls_port else []),
         ]
         for node, role in ((a, "active"), (b, "standby")):
             lines += [

@@ -34,7 +34,7 @@ def apply(store: AccountStore, settings: Any, nodes: list[tuple[str, Any]], *,
     status = 0
     for label, node in nodes:
         status |= _apply_node(store, node, label, via_edge=settings.edge.address,
-                              reload=reload)
+                              via_edge_tls=settings.edge.tls_address, reload=reload)
     if settings.edge.credentials_dir:
         status |= _apply_edge(store, settings.edge, forget if reload else "")
     return status
@@ -58,14 +58,14 @@ def _nodes(store: AccountStore, settings: Any) -> list[tuple[str, Any]]:
 
 
 def _apply_node(store: AccountStore, settings: Any, label: str, *, via_edge: str,
-                reload: bool) -> int:
+                via_edge_tls: str, reload: bool) -> int:
     prefix = f"{label}: " if label else ""
     conf_dir = Path(settings.asterisk.conf_dir)
     if not conf_dir.is_dir():
         raise ConfigError(f"{settings.source}: asterisk.conf_dir: {conf_dir} is not "
                           "a directory")
     for path in write_includes(store.accounts.values(), str(store.path), conf_dir,
-                               via_edge=via_edge):
+                               via_edge=via_edge, via_edge_tls=via_edge_tls):
         print(f"{prefix}wrote {path}")
     if not reload:
         return 0

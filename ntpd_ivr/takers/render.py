@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.takers.accounts import REALM, TakerAccount
 
 PJSIP_NAME = "pjsip-takers.conf"
@@ -39,11 +40,26 @@ def _ordered(accounts: Iterable[TakerAccount]) -> list[TakerAccount]:
     return sorted(accounts, key=lambda a: a.name)
 
 
-def render_pjsip(accounts: Iterable[TakerAccount], source: str, via_edge: str = "") -> str:
+def _edge_contact(account: TakerAccount, via_edge: str, via_edge_tls: str) -> str:
+    """The AOR's static contact through the edge: over TLS for a TLS call-taker (the SDES
+    keys of its SRTP are in the SDP: never in clear, node to edge either)."""
+    if not via_edge:
+        return ""
+    if account.transport != "tls":
+        return f"contact = sip:{account.name}@{via_edge}\n"
+    if not via_edge_tls:
+        raise ConfigError(f"call-taker {account.name} uses TLS, but the edge takes no TLS "
+                          "(settings: edge.tls_address is empty)")
+    return f"contact = sip:{account.name}@{via_edge_tls};transport=tls\n"
+
+
+def render_pjsip(accounts: Iterable[TakerAccount], source: str, via_edge: str = "",
+                 via_edge_tls: str = "") -> str:
     """`via_edge` ("host:port"): the phones register at the Kamailio edge of the two-node
     stack (docs/ha.md), not here; each AOR then has one static contact through the edge,
     qualified like a registered one (the edge forwards the OPTIONS to the phone, or lets
-    them go unanswered while it is not registered)."""
+    them go unanswered while it is not registered). TLS phones register at `via_edge_tls`,
+    and their contacts go there over TLS."""
     lines = [_HEADER.format(source=source)]
     for a in _ordered(accounts):
         lines.append(
@@ -66,7 +82,7 @@ def render_pjsip(accounts: Iterable[TakerAccount], source: str, via_edge: str = 
             "remove_existing = yes\n"
             f"qualify_frequency = {QUALIFY_FREQUENCY}\n"
             f"qualify_timeout = {QUALIFY_TIMEOUT}\n"
-            + (f"contact = sip:{a.name}@{via_edge}\n" if via_edge else ""))
+            + _edge_contact(a, via_edge, via_edge_tls))
     return "".join(lines)
 
 
@@ -85,11 +101,11 @@ def render_queue_members(accounts: Iterable[TakerAccount], source: str) -> str:
 
 
 def write_includes(accounts: Iterable[TakerAccount], source: str, conf_dir: Path,
-                   via_edge: str = "") -> list[Path]:
+                   via_edge: str = "", via_edge_tls: str = "") -> list[Path]:
     """Write both includes into Asterisk's config directory (atomically, each)."""
     accounts = list(accounts)
     written = []
-    for name, text in ((PJSIP_NAME, render_pjsip(accounts, source, via_edge)),
+    for name, text in ((PJSIP_NAME, render_pjsip(accounts, source, via_edge, via_edge_tls)),
                        (QUEUES_NAME, render_queue_members(accounts, source))):
         path = conf_dir / name
         tmp = path.with_name(path.name + ".tmp")

@@ -50,6 +50,17 @@ def endpoint_state(stack: DevStack, name: str) -> str:
     return match.group(1) if match else out
 
 
+async def leg_security(stack: DevStack, endpoint: str) -> list[str]:
+    """chan_pjsip's CHANNEL() of the live leg to `endpoint`: signalling over a secure
+    transport, audio encrypted ("1", "1" for TLS and SRTP)."""
+    assert stack.asterisk is not None
+    channels = stack.asterisk.cli("core show channels concise")
+    leg = re.search(rf"^(PJSIP/{endpoint}-[0-9a-f]+)!", channels, re.M)
+    assert leg, channels
+    return await channel_values(stack, leg.group(1), "CHANNEL(pjsip,secure)",
+                                "CHANNEL(rtp,secure,audio)")
+
+
 async def channel_values(stack: DevStack, channel: str, *names: str) -> list[str]:
     """Channel variables or functions of a live channel, read over AMI (Getvar)."""
     ami = AmiClient(load_settings(stack.layout.settings_file).ami)
@@ -158,12 +169,7 @@ async def test_a_tls_softphone_registers_and_takes_the_call_with_srtp(
             contacts
         placing, rows = await answered_muba_call(stack, phone)
         # While the call is up: the call-taker's leg is SRTP (Asterisk's own view).
-        channels = stack.asterisk.cli("core show channels concise")
-        leg = re.search(r"^(PJSIP/dina-[0-9a-f]+)!", channels, re.M)
-        assert leg, channels
-        # chan_pjsip's CHANNEL(): signalling over a secure transport, audio encrypted.
-        assert await channel_values(stack, leg.group(1), "CHANNEL(pjsip,secure)",
-                                    "CHANNEL(rtp,secure,audio)") == ["1", "1"]
+        assert await leg_security(stack, "dina") == ["1", "1"]
         phone.command("hangup")
         result = await placing
         assert result.ok, result.output[-3000:]

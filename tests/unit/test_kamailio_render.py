@@ -128,6 +128,28 @@ def test_behind_the_edge_a_call_takers_contact_is_the_edge() -> None:
     assert "contact =" not in render_pjsip([account("citra")], "takers.toml")
 
 
+def test_a_tls_call_takers_contact_is_the_edges_tls_port_and_never_plain() -> None:
+    rani = TakerAccount("rani", "muba", "takers-muba", digest_ha1("rani", "secret"), "tls")
+    text = render_pjsip([account("citra"), rani], "takers.toml", via_edge="127.0.0.1:5160",
+                        via_edge_tls="127.0.0.1:5161")
+    assert "contact = sip:rani@127.0.0.1:5161;transport=tls" in text
+    assert "contact = sip:citra@127.0.0.1:5160\n" in text
+    # An edge without TLS: the TLS call-taker is refused, not reached in clear.
+    with pytest.raises(ConfigError, match="rani uses TLS"):
+        render_pjsip([rani], "takers.toml", via_edge="127.0.0.1:5160")
+
+
+def test_with_tls_the_edge_listens_on_tls_and_keeps_the_phones_connection() -> None:
+    config = EdgeConfig("127.0.0.1", 5160, NODES, Path("/run/edge"), tls_port=5161)
+    text = render(config, [])
+    assert "listen=tls:127.0.0.1:5161" in text and "disable_tcp=no" in text
+    assert '\nloadmodule "tls.so"' in text and "\nenable_tls=yes" in text
+    assert '$(route_uri{uri.port}) == "5161"' in text  # in-dialog Routes via the TLS port
+    plain = render(EdgeConfig("127.0.0.1", 5160, NODES, Path("/run/edge")), [])
+    assert "disable_tcp=yes" in plain and "#listen=tls:" in plain
+    assert '#loadmodule "tls.so"' in plain
+
+
 def test_a_node_takes_requests_only_from_the_edge_and_the_stand_ins() -> None:
     text = render_edge_endpoint("127.0.0.1", ("127.0.0.3",))
     acl = text[text.index("[only-from-the-edge]"):]
