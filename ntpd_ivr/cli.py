@@ -94,7 +94,8 @@ def cmd_bench_failover(args: argparse.Namespace) -> int:
     from ntpd_ivr.bench.failover import bench_failover
 
     return bench_failover(rate=args.rate, seconds=args.seconds, fault_at=args.fault_at,
-                          talk_ms=args.talk_ms, out=args.out, keep=args.keep)
+                          talk_ms=args.talk_ms, out=args.out, keep=args.keep,
+                          faults=args.faults)
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -692,6 +693,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--talk-ms", type=int, default=2000)
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--faults", default="",
+                   help="which faults after the baseline, comma-separated, of node, "
+                        "controller, edge, db (kill -9 the PostgreSQL primary, then a "
+                        "patronictl switchover); default all")
     p.set_defaults(func=cmd_bench_failover)
 
     p = sub.add_parser("bench-prank", help="genuine callers' time to a human: prank policy "

@@ -24,8 +24,12 @@ from pathlib import Path
 
 from ntpd_ivr.bench.load import CallerLoad, LoadResult, TakerPool, caller_prefix, run_tag
 from ntpd_ivr.bench.stack import check_records, open_call_rows
+from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.devstack import TAKER_IP
 from ntpd_ivr.stack.hastack import HaLayout, HaStack
+
+# The faults `make bench-failover` runs after its baseline (BENCH_ARGS="--faults db": some).
+FAULTS = ("node", "controller", "edge", "db")
 
 
 def _progress(message: str) -> None:
@@ -151,12 +155,21 @@ def failover_run(stack: HaStack, name: str, rate: float, seconds: float, fault_a
 
 
 def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int,
-                   out: Path, keep: bool = False) -> int:
+                   out: Path, keep: bool = False, faults: str = "") -> int:
+    """`faults`: comma-separated names of FAULTS to run; empty, all."""
+    from ntpd_ivr.bench.dbfailover import DatabaseFault, database_runs
+
+    wanted = {n.strip() for n in faults.split(",") if n.strip()} or set(FAULTS)
+    if wanted - set(FAULTS):
+        raise StackError(f"--faults: unknown {', '.join(sorted(wanted - set(FAULTS)))}; "
+                         f"choose from {','.join(FAULTS)}")
+
     out.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="ntpd-ivr-bench-ha-"))
     stack = HaStack(HaLayout.ephemeral(run_dir, f"bench-ha-{os.getpid()}"))
     tag = run_tag()
     results: list[FailoverResult] = []
+    database: list[tuple[FailoverResult, DatabaseFault]] = []
     try:
         stack.up()
         stack.start_controllers()
@@ -183,9 +196,10 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
                     time.sleep(0.5)
                 stack.let_standins_take_many()
 
-            results.append(failover_run(
-                stack, "kill -9 active node", rate, seconds, fault_at, kill_node, node_back,
-                caller_prefix("a", tag, 700), talk_ms=talk_ms))
+            if "node" in wanted:
+                results.append(failover_run(
+                    stack, "kill -9 active node", rate, seconds, fault_at, kill_node, node_back,
+                    caller_prefix("a", tag, 700), talk_ms=talk_ms))
 
             def kill_controller() -> Fault:
                 _progress("SIGKILL node-a's controller")
@@ -198,10 +212,11 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
             def controller_back() -> None:
                 stack.controllers[0].start()
 
-            results.append(failover_run(
-                stack, "kill -9 node-a's controller", rate, seconds, fault_at,
-                kill_controller, controller_back, caller_prefix("a", tag, 701),
-                talk_ms=talk_ms))
+            if "controller" in wanted:
+                results.append(failover_run(
+                    stack, "kill -9 node-a's controller", rate, seconds, fault_at,
+                    kill_controller, controller_back, caller_prefix("a", tag, 701),
+                    talk_ms=talk_ms))
 
             def restart_edge() -> Fault:
                 _progress("restarting Kamailio")
@@ -209,9 +224,20 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
                 back = stack.restart_edge()
                 return Fault(struck, back, "edge answering again (restart time)")
 
-            results.append(failover_run(
-                stack, "restart Kamailio", rate, seconds, fault_at, restart_edge,
-                lambda: None, caller_prefix("a", tag, 702), talk_ms=talk_ms))
+            if "edge" in wanted:
+                results.append(failover_run(
+                    stack, "restart Kamailio", rate, seconds, fault_at, restart_edge,
+                    lambda: None, caller_prefix("a", tag, 702), talk_ms=talk_ms))
+            # The PostgreSQL pair (stack/patroni.py): kill -9 the primary, a switchover,
+            # a desk saving incidents throughout (bench/dbfailover.py).
+            if "db" in wanted:
+                database = database_runs(
+                    stack, lambda name, fault, recover, prefix: failover_run(
+                        stack, name, rate, seconds, fault_at, lambda: Fault(*fault()),
+                        recover, prefix, talk_ms=talk_ms),
+                    tag=tag, prefixes=(caller_prefix("a", tag, 703),
+                                       caller_prefix("a", tag, 704)))
+                results += [result for result, _ in database]
         finally:
             takers.stop()
         with (out / "bench-failover.csv").open("w", newline="") as f:
@@ -229,7 +255,8 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
                                  r.duplicated, r.records_open, f"{r.answer_p50_ms:.0f}",
                                  f"{r.answer_p99_ms:.0f}", f"{r.taker_p50_ms:.0f}",
                                  f"{r.taker_p99_ms:.0f}"])
-        summary = "\n".join(r.line(results[0]) for r in results)
+        summary = "\n".join([*(r.line(results[0]) for r in results),
+                             *(fault.line() for _, fault in database)])
         (out / "bench-failover.txt").write_text(summary + "\n")
         print("\n" + summary, flush=True)
         _progress(f"wrote {out}/bench-failover.csv and bench-failover.txt")
@@ -240,4 +267,5 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
         else:
             stack.destroy()
             shutil.rmtree(run_dir, ignore_errors=True)
-    return 0 if all(r.records_lost == 0 and r.failed_new == 0 for r in results) else 1
+    return 0 if all(r.records_lost == 0 and r.failed_new == 0 for r in results) and all(
+        f.saves.lost == 0 and f.saves.duplicated == 0 for _, f in database) else 1
