@@ -678,13 +678,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_warning)
 
     p = sub.add_parser("bench-failover", help="two-node failover under load: node, controller, "
-                                              "Kamailio",
+                                              "Kamailio, PostgreSQL",
                        description="The two-node stack under path-a load through Kamailio: "
                                    "SIGKILL the active node, then a controller, then restart "
-                                   "Kamailio, each after a fault-free baseline run; report "
-                                   "detection time, calls failed (in progress vs new), "
-                                   "fallback-queue calls, records lost, latency percentiles "
-                                   "and their ratios to the baseline.")
+                                   "Kamailio, then SIGKILL the PostgreSQL primary and a "
+                                   "patronictl switchover, each after a fault-free baseline "
+                                   "run; report detection time, calls failed (in progress vs "
+                                   "new), fallback-queue calls, records lost, latency "
+                                   "percentiles and their ratios to the baseline; for the "
+                                   "database, when a desk's saves work again and the "
+                                   "incidents it saved meanwhile that were lost or doubled.")
     p.add_argument("--rate", type=float, default=40.0,
                    help="calls/s (default 40: half path a's top rate, 80, in "
                         "docs/performance.md)")
