@@ -147,7 +147,7 @@ bench-faults: deps venv $(VENV)/.bench-installed ## kill controller / stop Postg
 
 bench-warning: deps venv $(VENV)/.bench-installed ## a warning campaign beside 112 path-a load: p99 ratio, contacts/min; BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench-warning $(BENCH_ARGS)
-bench-failover: deps venv $(VENV)/.bench-installed ## two-node stack under path-a load: kill -9 a node, a controller; restart Kamailio; the whole site dark (to a second site)
+bench-failover: deps venv $(VENV)/.bench-installed ## two-node stack under path-a load: kill -9 a node, a controller, the PostgreSQL primary; restart Kamailio; patronictl switchover; the whole site dark (to a second site)
 	$(PY) -m ntpd_ivr bench-failover $(BENCH_ARGS)
 bench-prank: deps venv $(VENV)/.bench-installed ## prank policy vs plain FIFO: genuine callers' time to a human (SIPp); BENCH_ARGS=...
 	$(PY) -m ntpd_ivr bench-prank $(BENCH_ARGS)

@@ -94,7 +94,8 @@ def cmd_bench_failover(args: argparse.Namespace) -> int:
     from ntpd_ivr.bench.failover import bench_failover
 
     return bench_failover(rate=args.rate, seconds=args.seconds, fault_at=args.fault_at,
-                          talk_ms=args.talk_ms, out=args.out, keep=args.keep)
+                          talk_ms=args.talk_ms, out=args.out, keep=args.keep,
+                          faults=args.faults)
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -699,14 +700,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_warning)
 
     p = sub.add_parser("bench-failover", help="two-node failover under load: node, controller, "
-                                              "Kamailio",
+                                              "Kamailio, PostgreSQL",
                        description="The two-node stack under path-a load through Kamailio: "
                                    "SIGKILL the active node, then a controller, then restart "
-                                   "Kamailio, then the whole site dark (calls to a second "
-                                   "site), each after a fault-free baseline run; report "
-                                   "detection time, calls failed (in progress vs new), "
-                                   "fallback-queue calls, records lost, latency percentiles "
-                                   "and their ratios to the baseline.")
+                                   "Kamailio, then SIGKILL the PostgreSQL primary and a "
+                                   "patronictl switchover, then the whole site dark (calls "
+                                   "to a second site), each after a fault-free baseline "
+                                   "run; report detection time, calls failed (in progress vs "
+                                   "new), fallback-queue calls, records lost, latency "
+                                   "percentiles and their ratios to the baseline; for the "
+                                   "database, when a desk's saves work again and the "
+                                   "incidents it saved meanwhile that were lost or doubled.")
     p.add_argument("--rate", type=float, default=40.0,
                    help="calls/s (default 40: half path a's top rate, 80, in "
                         "docs/performance.md)")
@@ -715,6 +719,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--talk-ms", type=int, default=2000)
     p.add_argument("--out", type=Path, default=Path("build/bench"))
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--faults", default="",
+                   help="which faults after the baseline, comma-separated, of node, "
+                        "controller, edge, db (kill -9 the PostgreSQL primary, then a "
+                        "patronictl switchover), site (the whole site dark: calls to the "
+                        "second site); default all")
     p.set_defaults(func=cmd_bench_failover)
 
     p = sub.add_parser("bench-prank", help="genuine callers' time to a human: prank policy "

@@ -75,7 +75,11 @@ INCIDENT_DRAFT = {
         "description": _text(incident_schemas.MAX_DESCRIPTION_CHARS),
         "people_involved": _whole(0, incident_schemas.MAX_PEOPLE),
         "lat": _degrees(90), "lon": _degrees(180),
-        "call": UNIQUEID | {"description": "The call it is written from (optional)"}},
+        "call": UNIQUEID | {"description": "The call it is written from (optional)"},
+        "save_key": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$",
+                     "description": "The screen's key of this draft (optional): sent again "
+                                    "with the same key, the save answers the incident the "
+                                    "first one made instead of making a second"}},
     "example": {"region": "palembang", "category": "fire", "severity": "high",
                 "kecamatan": "Ilir Barat I", "description": "Rumah terbakar",
                 "people_involved": 3, "lat": -2.9761, "lon": 104.7754}}

@@ -10,12 +10,14 @@ Only to 127.0.0.0/8, bounded in count and time."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from sqlalchemy import func, select
@@ -75,12 +77,14 @@ class Desk:
         Any other answer ends the attempt (it is a refusal, not an outage)."""
         assert self.http is not None
         save = Save(marker, time.time())
+        key = uuid.uuid4().hex   # the draft's key, as the screen sends it (one per draft)
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             wait = RETRY_S
             try:
                 async with self.http.post(f"{self.base}/api/incidents",
-                                          json={**INCIDENT, "description": marker},
+                                          json={**INCIDENT, "description": marker,
+                                                "save_key": key},
                                           headers={"X-CSRF-Token": self.csrf}) as reply:
                     body: dict[str, Any] = await reply.json()
                     if reply.status == 201:
@@ -180,3 +184,85 @@ def desk_of(stack: HaStack, index: int = 0) -> tuple[str, str]:
     """A controller's web base URL and the supervisor's password."""
     node = stack.nodes[index]
     return f"http://127.0.0.1:{node.layout.web_port}", node.secrets["web_supervisor_password"]
+
+
+@dataclass(frozen=True)
+class DatabaseFault:
+    """A PostgreSQL fault's own figures, beside the run's FailoverResult."""
+
+    name: str
+    promoted_s: float | None   # the fault -> the other node answers as primary
+    saves: SavesCheck
+    load_average: tuple[float, float, float]
+
+    def line(self) -> str:
+        promoted = f"{self.promoted_s:.2f} s" if self.promoted_s is not None else "-"
+        back = (f"{self.saves.back_after_s:.2f} s" if self.saves.back_after_s is not None
+                else "never")
+        one, five, fifteen = self.load_average
+        return (f"{self.name}: promotion {promoted}; the desk's saves work again after "
+                f"{back} (goal <= 15 s); incidents saved during the run {self.saves.saved}, "
+                f"lost {self.saves.lost}, duplicated {self.saves.duplicated}, never saved "
+                f"{self.saves.unsaved}, refused {len(self.saves.refused)} "
+                f"{self.saves.refused[:3] if self.saves.refused else ''}; load average "
+                f"{one:.1f} {five:.1f} {fifteen:.1f}")
+
+
+# A fault as the failover bench takes it: (struck at, detected at, how), epoch seconds.
+Struck = tuple[float, float, str]
+R = TypeVar("R")
+
+
+def database_runs(stack: HaStack, run: Callable[[str, Callable[[], Struck],
+                                                 Callable[[], None], str], R],
+                  *, tag: str, prefixes: tuple[str, str]) -> list[tuple[R, DatabaseFault]]:
+    """kill -9 the primary, then a planned switchover, each a `run` of the failover bench
+    (bench/failover.py: the same path-a load as the other faults, its records check) with a
+    desk saving incidents in a loop throughout."""
+    cluster = stack.postgres
+    base, password = desk_of(stack, 0)
+    outcomes: list[tuple[R, DatabaseFault]] = []
+    old: list[int] = []
+    struck: list[Struck] = []
+
+    def kill_primary() -> Struck:
+        leader = cluster.leader()
+        if leader is None:
+            raise RuntimeError("kill -9 the primary: no primary")
+        old.append(leader)
+        killed_at = cluster.kill_node(leader)
+        cluster.wait_leader(60, not_index=leader)
+        struck.append((killed_at, time.time(), "Patroni: the standby took the expired "
+                                                "leader key and promoted itself"))
+        return struck[-1]
+
+    def primary_back() -> None:
+        cluster.start_node(old[-1])
+        cluster.wait_sync_standby(120)   # rewound, streaming, synchronous again
+
+    def switchover() -> Struck:
+        asked_at = time.time()
+        cluster.switchover()
+        struck.append((asked_at, time.time(), "patronictl switchover: the candidate leads"))
+        return struck[-1]
+
+    def standby_back() -> None:
+        cluster.wait_sync_standby(120)
+
+    for (name, fault, recover), prefix in zip((
+            ("kill -9 the PostgreSQL primary", kill_primary, primary_back),
+            ("patronictl switchover", switchover, standby_back)), prefixes, strict=True):
+        cluster.wait_sync_standby(120)
+        desk = IncidentLoop(base, password, f"{tag}-{len(outcomes)}").start()
+        try:
+            result = run(name, fault, recover, prefix)
+        finally:
+            saves = desk.stop()
+        found = asyncio.run(incidents_by_marker(stack.nodes[0].layout.settings_file,
+                                                [s.marker for s in saves]))
+        struck_at, detected_at, _ = struck[-1]
+        outcome = DatabaseFault(name, detected_at - struck_at,
+                                check_saves(saves, found, struck_at), os.getloadavg())
+        print(f"[bench-failover] {outcome.line()}", flush=True)
+        outcomes.append((result, outcome))
+    return outcomes

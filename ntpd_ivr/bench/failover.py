@@ -28,9 +28,13 @@ from pathlib import Path
 from ntpd_ivr.bench.load import CallerLoad, LoadResult, TakerPool, caller_prefix, run_tag
 from ntpd_ivr.bench.site import first_overflow_after
 from ntpd_ivr.bench.stack import check_records, open_call_rows
+from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.devstack import TAKER_IP
 from ntpd_ivr.stack.hastack import HaLayout, HaStack
 from ntpd_ivr.stack.secondsite import FIRST_SITE_REGION, SecondSite, kill_site, restore_site
+
+# The faults `make bench-failover` runs after its baseline (BENCH_ARGS="--faults db": some).
+FAULTS = ("node", "controller", "edge", "db", "site")
 
 
 def _progress(message: str) -> None:
@@ -157,7 +161,15 @@ def failover_run(stack: HaStack, name: str, rate: float, seconds: float, fault_a
 
 
 def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int,
-                   out: Path, keep: bool = False) -> int:
+                   out: Path, keep: bool = False, faults: str = "") -> int:
+    """`faults`: comma-separated names of FAULTS to run; empty, all."""
+    from ntpd_ivr.bench.dbfailover import DatabaseFault, database_runs
+
+    wanted = {n.strip() for n in faults.split(",") if n.strip()} or set(FAULTS)
+    if wanted - set(FAULTS):
+        raise StackError(f"--faults: unknown {', '.join(sorted(wanted - set(FAULTS)))}; "
+                         f"choose from {','.join(FAULTS)}")
+
     out.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="ntpd-ivr-bench-ha-"))
     layout = HaLayout.ephemeral(run_dir, f"bench-ha-{os.getpid()}")
@@ -167,6 +179,7 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
     tag = run_tag()
     results: list[FailoverResult] = []
     site_line = ""
+    database: list[tuple[FailoverResult, DatabaseFault]] = []
     try:
         _progress(f"the second site on {site.bind} (its own Asterisk, controller, database)")
         with ThreadPoolExecutor(1, thread_name_prefix="second-site") as starting:
@@ -198,9 +211,10 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
                     time.sleep(0.5)
                 stack.let_standins_take_many()
 
-            results.append(failover_run(
-                stack, "kill -9 active node", rate, seconds, fault_at, kill_node, node_back,
-                caller_prefix("a", tag, 700), talk_ms=talk_ms))
+            if "node" in wanted:
+                results.append(failover_run(
+                    stack, "kill -9 active node", rate, seconds, fault_at, kill_node, node_back,
+                    caller_prefix("a", tag, 700), talk_ms=talk_ms))
 
             def kill_controller() -> Fault:
                 _progress("SIGKILL node-a's controller")
@@ -213,10 +227,11 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
             def controller_back() -> None:
                 stack.controllers[0].start()
 
-            results.append(failover_run(
-                stack, "kill -9 node-a's controller", rate, seconds, fault_at,
-                kill_controller, controller_back, caller_prefix("a", tag, 701),
-                talk_ms=talk_ms))
+            if "controller" in wanted:
+                results.append(failover_run(
+                    stack, "kill -9 node-a's controller", rate, seconds, fault_at,
+                    kill_controller, controller_back, caller_prefix("a", tag, 701),
+                    talk_ms=talk_ms))
 
             def restart_edge() -> Fault:
                 _progress("restarting Kamailio")
@@ -224,37 +239,49 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
                 back = stack.restart_edge()
                 return Fault(struck, back, "edge answering again (restart time)")
 
-            results.append(failover_run(
-                stack, "restart Kamailio", rate, seconds, fault_at, restart_edge,
-                lambda: None, caller_prefix("a", tag, 702), talk_ms=talk_ms))
+            if "edge" in wanted:
+                results.append(failover_run(
+                    stack, "restart Kamailio", rate, seconds, fault_at, restart_edge,
+                    lambda: None, caller_prefix("a", tag, 702), talk_ms=talk_ms))
+            # The PostgreSQL pair (stack/patroni.py): kill -9 the primary, a switchover,
+            # a desk saving incidents throughout (bench/dbfailover.py).
+            if "db" in wanted:
+                database = database_runs(
+                    stack, lambda name, fault, recover, prefix: failover_run(
+                        stack, name, rate, seconds, fault_at, lambda: Fault(*fault()),
+                        recover, prefix, talk_ms=talk_ms),
+                    tag=tag, prefixes=(caller_prefix("a", tag, 703),
+                                       caller_prefix("a", tag, 704)))
+                results += [result for result, _ in database]
+            # Last: it kills everything of the first site, the database pair too.
+            if "site" in wanted:
+                site_struck: list[float] = []
 
-            site_struck: list[float] = []
+                def kill_whole_site() -> Fault:
+                    _progress("SIGKILL the whole site: both nodes, both controllers, PostgreSQL")
+                    struck = kill_site(stack)
+                    site_struck.append(struck)
+                    detected = max(stack.wait_node_active(i, False, timeout=10) for i in (0, 1))
+                    return Fault(struck, detected, "edge's OPTIONS probes: both nodes inactive")
 
-            def kill_whole_site() -> Fault:
-                _progress("SIGKILL the whole site: both nodes, both controllers, PostgreSQL")
-                struck = kill_site(stack)
-                site_struck.append(struck)
-                detected = max(stack.wait_node_active(i, False, timeout=10) for i in (0, 1))
-                return Fault(struck, detected, "edge's OPTIONS probes: both nodes inactive")
+                def site_back() -> None:
+                    restore_site(stack)
+                    for index in (0, 1):
+                        stack.wait_node_active(index, True, timeout=15)
+                    stack.let_standins_take_many()
 
-            def site_back() -> None:
-                restore_site(stack)
-                for index in (0, 1):
-                    stack.wait_node_active(index, True, timeout=15)
-                stack.let_standins_take_many()
-
-            dark_prefix = caller_prefix("a", tag, 703)
-            dark = failover_run(
-                stack, "whole site dark", rate, seconds, fault_at, kill_whole_site,
-                site_back, dark_prefix, talk_ms=talk_ms,
-                also_records=(site.layout.settings_file,))
-            results.append(dark)
-            reached = first_overflow_after(site.layout.settings_file, dark_prefix,
-                                           site_struck[0]) if site_struck else None
-            site_line = ("\nwhole site dark: the first new call arrived at the second site "
-                         + (f"{reached:.2f} s" if reached is not None else "never")
-                         + " after the kill")
-            _progress(site_line.strip())
+                dark_prefix = caller_prefix("a", tag, 705)
+                dark = failover_run(
+                    stack, "whole site dark", rate, seconds, fault_at, kill_whole_site,
+                    site_back, dark_prefix, talk_ms=talk_ms,
+                    also_records=(site.layout.settings_file,))
+                results.append(dark)
+                reached = first_overflow_after(site.layout.settings_file, dark_prefix,
+                                               site_struck[0]) if site_struck else None
+                site_line = ("\nwhole site dark: the first new call arrived at the second site "
+                             + (f"{reached:.2f} s" if reached is not None else "never")
+                             + " after the kill")
+                _progress(site_line.strip())
         finally:
             takers.stop()
         with (out / "bench-failover.csv").open("w", newline="") as f:
@@ -272,7 +299,8 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
                                  r.duplicated, r.records_open, f"{r.answer_p50_ms:.0f}",
                                  f"{r.answer_p99_ms:.0f}", f"{r.taker_p50_ms:.0f}",
                                  f"{r.taker_p99_ms:.0f}"])
-        summary = "\n".join(r.line(results[0]) for r in results) + site_line
+        summary = "\n".join([*(r.line(results[0]) for r in results),
+                             *(fault.line() for _, fault in database)]) + site_line
         (out / "bench-failover.txt").write_text(summary + "\n")
         print("\n" + summary, flush=True)
         _progress(f"wrote {out}/bench-failover.csv and bench-failover.txt")
@@ -285,4 +313,5 @@ def bench_failover(*, rate: float, seconds: float, fault_at: float, talk_ms: int
             stack.destroy()
             site.destroy()
             shutil.rmtree(run_dir, ignore_errors=True)
-    return 0 if all(r.records_lost == 0 and r.failed_new == 0 for r in results) else 1
+    return 0 if all(r.records_lost == 0 and r.failed_new == 0 for r in results) and all(
+        f.saves.lost == 0 and f.saves.duplicated == 0 for _, f in database) else 1

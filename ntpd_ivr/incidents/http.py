@@ -78,7 +78,8 @@ async def create_incident(request: web.Request) -> web.Response:
     call = schemas.call_uniqueid(body)
     if call is not None:  # the call becomes the incident's first genuine call
         await may_act_on(request, call, "incident")
-    incident = await service.create_incident(draft, _session(request).user, call)
+    incident = await service.create_incident(draft, _session(request).user, call,
+                                             save_key=schemas.save_key(body))
     return json_reply(incident, status=201)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,20 @@ def incident_draft(body: Mapping[str, Any], config: RoutingConfig) -> IncidentDr
         people_involved=whole(body, "people_involved", low=0, high=MAX_PEOPLE, default=0),
         desa=text(body, "desa", required=False), address=text(body, "address", required=False),
         lat=lat, lon=lon)
+
+
+SAVE_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def save_key(body: Mapping[str, Any]) -> str | None:
+    """The screen's key of the draft it saves (optional): a save sent again with the same
+    key finds the incident the first one made (docs/ha.md, "PostgreSQL")."""
+    value = body.get("save_key")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not SAVE_KEY.fullmatch(value):
+        raise BadInput("save_key must be 16-64 characters of A-Z a-z 0-9 _ -")
+    return value
 
 
 def call_uniqueid(body: Mapping[str, Any], key: str = "call") -> str | None:

@@ -25,7 +25,7 @@ from ntpd_ivr.incidents.exceptions import Conflict, NotFound
 from ntpd_ivr.incidents.model import SUGGEST_WINDOW_SECONDS, IncidentDraft, kecamatan_key
 from ntpd_ivr.incidents.repository import incident_row, jsonable
 from ntpd_ivr.incidents.schemas import DispositionRequest
-from ntpd_ivr.incidents.tables import CallDisposition, Incident
+from ntpd_ivr.incidents.tables import CallDisposition, Incident, IncidentSave
 from ntpd_ivr.routing.config import RoutingConfig
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,31 @@ class IncidentService:
     # ---- incidents and dispositions ------------------------------------------------------
 
     async def create_incident(self, draft: IncidentDraft, actor: str,
-                              call: str | None = None) -> dict[str, Any]:
-        """A new open incident; the call it was written from becomes its first genuine call."""
+                              call: str | None = None, *,
+                              save_key: str | None = None) -> dict[str, Any]:
+        """A new open incident; the call it was written from becomes its first genuine call.
+        With the screen's `save_key`, a save sent again (its first answer lost in a
+        database failover) answers the incident the first one made, changing nothing."""
         at = self.clock()
         values = {**asdict(draft), "kecamatan_key": kecamatan_key(draft.kecamatan),
                   "status": "open", "created_at": at, "created_by": actor}
         async with self.engine.begin() as conn:
+            if save_key is not None:
+                made = (await conn.execute(
+                    select(Incident.__table__).join(
+                        IncidentSave, IncidentSave.incident_id == Incident.id).where(
+                        IncidentSave.save_key == save_key))).mappings().first()
+                if made is not None:
+                    log.info("incident %d: save %s sent again by %s, already saved",
+                             made["id"], save_key, actor)
+                    return jsonable(made)
             row = (await conn.execute(sa_insert(Incident).values(**values)
                                       .returning(*Incident.__table__.c))).mappings().one()
+            if save_key is not None:
+                await conn.execute(pg_insert(IncidentSave).values(
+                    save_key=save_key, incident_id=row["id"]).on_conflict_do_update(
+                    index_elements=[IncidentSave.save_key],
+                    set_={"incident_id": row["id"]}))
             incident = jsonable(row)
             await record(conn, Entry(at, actor, "incident.created", "incident",
                                      str(row["id"]), {**asdict(draft), "call": call}))

@@ -37,6 +37,19 @@ class Incident(Base):
     )
 
 
+class IncidentSave(Base):
+    """The key the desk's screen sends with a new incident (one per draft, schemas.save_key),
+    written in the incident's own transaction: a save sent again after an answer that was
+    lost (a database failover, docs/ha.md) finds its incident instead of making a second.
+    No foreign key: a key whose incident is gone is ignored (service.create_incident), and
+    whatever empties or prunes `incidents` need not know of this table."""
+
+    __tablename__ = "incident_saves"
+
+    save_key: Mapped[str] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger)
+
+
 class CallDisposition(Base):
     """What each call was, set by its call-taker; a genuine or duplicate call names its
     incident (one incident, several calls)."""

@@ -408,7 +408,8 @@ port = {self.layout.transfer_port}
         self._install_certificate()
         _progress("rendering prompts (espeak-ng, Bahasa Indonesia)")
         render_prompts(self.asterisk.host_path(prompts_inside))
-        _progress(f"PostgreSQL on {LOOPBACK}:{self.layout.pg_port}")
+        if isinstance(self.postgres, LocalPostgres):  # the HA stack's pair: started already
+            _progress(f"PostgreSQL on {LOOPBACK}:{self.layout.pg_port}")
         self.postgres.init()
         self.postgres.start()
         self.postgres.ensure_runtime_role()

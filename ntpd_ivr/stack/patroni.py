@@ -51,7 +51,7 @@ ETCD = "/usr/bin/etcd"
 SCOPE = "ntpd"
 NODE_NAMES = ("pg1", "pg2")
 # The secrets this cluster adds to the run folder's secrets.json.
-SECRET_KEYS = ("db_superuser_password", "db_replication_password")
+SECRET_KEYS = ("db_superuser_password", "db_replication_password", "db_patroni_rest_password")
 # Patroni's timing (checked: `loop_wait + 2 * retry_timeout <= ttl`). The leader key lives
 # `ttl` seconds: a dead leader is replaced about that long after its last renewal. Lower
 # is faster and, on a loaded machine, risks a failover nobody wanted: measured in
@@ -93,6 +93,10 @@ class PatroniCluster:
         self.runtime_password = secrets["db_runtime_password"]
         self.superuser_password = secrets["db_superuser_password"]
         self.replication_password = secrets["db_replication_password"]
+        # Patroni's REST API: reading the state is open (loopback), changing it
+        # (switchover, restart, reinitialise) needs this password; patronictl reads it
+        # from the same YAML.
+        self.rest_password = secrets["db_patroni_rest_password"]
         self._bin = _bindir()
         self._as_root = os.geteuid() == 0
         self.etcd: subprocess.Popen[bytes] | None = None
@@ -349,7 +353,11 @@ class PatroniCluster:
             "scope": SCOPE, "name": name,
             "log": {"level": "INFO"},
             "restapi": {"listen": f"{host}:{rest_port}", "connect_address":
-                        f"{host}:{rest_port}"},
+                        f"{host}:{rest_port}",
+                        "authentication": {"username": "patroni",
+                                           "password": self.rest_password}},
+            "ctl": {"authentication": {"username": "patroni",
+                                       "password": self.rest_password}},
             "etcd3": {"hosts": f"{host}:{self.ports.etcd_client}"},
             "bootstrap": {
                 "dcs": {"ttl": TTL_S, "loop_wait": LOOP_WAIT_S,

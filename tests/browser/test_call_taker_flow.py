@@ -26,6 +26,7 @@ from sqlalchemy import select
 from ntpd_ivr.ami.client import AmiClient
 from ntpd_ivr.audit.model import AuditEvent
 from ntpd_ivr.db.session import make_engine
+from ntpd_ivr.incidents.tables import Incident
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import OPERATOR_IP, TAKER_IP, DevStack
@@ -212,6 +213,53 @@ def test_a_call_is_written_dispatched_and_followed_live_to_the_report(
     expect(report).to_contain_text("dalam komitmen 30.0 min")
     screenshot(agency, request, "8-report")
     assert errors == []
+
+
+def test_a_save_while_the_database_is_away_says_saving_keeps_the_text_and_lands_after(
+        page: Page, stack: DevStack, desk: str, request: pytest.FixtureRequest) -> None:
+    """The screen during a database failover (docs/ha.md, "PostgreSQL"): here the one
+    PostgreSQL is stopped (the same 503 the API gives while the Patroni pair fails over,
+    tests/e2e/test_failover.py): the save says "saving…", the text stays in the form and
+    the draft, and the incident is saved once, by itself, when the database is back."""
+    form_login(page, desk, DESK, PASSWORD)
+    page.goto(desk + "/workspace")
+    expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
+    number = caller()
+    thread, results = call_in(stack, number)
+    pops(page, number)
+    finish(thread, results)
+    text = f"Pohon tumbang menutup jalan {number[-6:]}"
+    page.select_option("#inc-kecamatan", "Kemuning")
+    page.fill("#inc-description", text)
+    stack.postgres.stop("immediate")
+    try:
+        page.click("#inc-save")
+        expect(page.locator("#incident-status")).to_contain_text("Menyimpan", timeout=15_000)
+        screenshot(page, request, "saving-while-the-database-is-away")
+        expect(page.locator("#inc-description")).to_have_value(text)
+        drafts = page.evaluate("Object.keys(localStorage).filter(k => k.startsWith("
+                               "'ntpd-draft:') && localStorage.getItem(k).includes("
+                               f"{text!r}))")
+        assert len(drafts) == 1, drafts   # kept in the browser until saved
+        time.sleep(3)   # a retry or two meet the outage too
+        expect(page.locator("#incident-status")).to_contain_text("Menyimpan")
+    finally:
+        stack.postgres.start()
+    expect(page.locator("#incident-status")).to_contain_text("tersimpan", timeout=30_000)
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith("
+                         "'ntpd-draft:') && localStorage.getItem(k).includes("
+                         f"{text!r})).length") == 0   # dropped once saved
+
+    async def saved() -> int:
+        engine = make_engine(load_settings(stack.layout.settings_file).database)
+        try:
+            async with engine.connect() as conn:
+                return len((await conn.execute(select(Incident.id).where(
+                    Incident.description == text))).all())
+        finally:
+            await engine.dispose()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, saved()).result(timeout=30) == 1   # once
 
 
 def test_the_wrap_up_pause_holds_until_the_disposition_across_a_restart(

@@ -404,3 +404,25 @@ async def test_a_connect_dispatch_to_a_closed_agency_is_refused_audited_and_list
         proposal = await get(center, "ani", f"/api/incidents/{incident['id']}/proposal")
         assert [a["open"] for a in proposal["agencies"]] == [True]
     await dispatcher.stop()
+
+
+async def test_a_save_sent_again_with_its_key_answers_the_first_incident_and_makes_none(
+        center: Center) -> None:
+    """The screen sends a save again when its answer was lost (a database failover,
+    docs/ha.md): with the draft's save_key, the second answers the first's incident."""
+    key = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+    first = await post(center, "ani", "/api/incidents",
+                       {**FIRE, "call": "1732771200.5", "save_key": key}, 201)
+    again = await post(center, "ani", "/api/incidents",
+                       {**FIRE, "call": "1732771200.5", "save_key": key}, 201)
+    assert again == first
+    assert await count(center.engine, "incidents") == 1
+    assert await count(center.engine, "audit_events WHERE action = 'incident.created'") == 1
+    other = await post(center, "ani", "/api/incidents", {**FIRE, "save_key": "k" * 16}, 201)
+    assert other["id"] != first["id"]      # another draft, another incident
+    without = await post(center, "ani", "/api/incidents", FIRE, 201)
+    assert without["id"] not in (first["id"], other["id"])   # no key: as before
+    for bad in ("short", "x" * 65, "spaces are not ok!", 12345678901234567):
+        refused = await post(center, "ani", "/api/incidents", {**FIRE, "save_key": bad}, 400)
+        assert "save_key" in refused["reason"], refused
+    assert await count(center.engine, "incidents") == 3

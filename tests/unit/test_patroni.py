@@ -17,7 +17,8 @@ from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.patroni import LOOP_WAIT_S, RETRY_TIMEOUT_S, TTL_S, PatroniCluster, PatroniPorts
 
 SECRETS = {"db_password": "owner-pw", "db_runtime_password": "app-pw",
-           "db_superuser_password": "super-pw", "db_replication_password": "repl-pw"}
+           "db_superuser_password": "super-pw", "db_replication_password": "repl-pw",
+           "db_patroni_rest_password": "rest-pw"}
 PORTS = PatroniPorts(2389, 2390, (5434, 5435), (8131, 8132))
 
 
@@ -49,6 +50,8 @@ def test_each_node_is_on_loopback_synchronous_with_scram_and_its_own_ports(
         assert all(line.endswith("127.0.0.1/32 scram-sha-256")
                    for line in config["bootstrap"]["pg_hba"])
         assert config["postgresql"]["authentication"]["superuser"]["password"] == "super-pw"
+        # Only with the password may anyone on the machine switch over or restart a node.
+        assert config["restapi"]["authentication"]["password"] == "rest-pw"
     # Patroni's own rule: the leader key outlives a loop and two retries.
     assert LOOP_WAIT_S + 2 * RETRY_TIMEOUT_S <= TTL_S
 

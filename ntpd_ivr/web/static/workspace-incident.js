@@ -20,6 +20,9 @@
   const FINAL = new Set(["resolved", "refused", "timed-out", "cancelled", "failed"]);
   let call = null; // {uniqueid, ...} the call the form is for
   let incidentId = null;
+  // This draft's key, sent with its save: a save sent again (its answer lost while the
+  // database failed over) finds the incident the first one made (docs/ha.md).
+  let saveKey = "";
   let placeFromMap = false; // the kecamatan/desa shown came from the map's look-up
   let wrapupTimer = null;
   const dispatchRows = new Map(); // agency -> <tr>
@@ -107,9 +110,15 @@
     return parts.join(" · ");
   }
 
+  function newSaveKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16)); // also outside HTTPS
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   function startForm(popped) {
     call = popped;
     incidentId = null;
+    saveKey = newSaveKey();
     placeFromMap = false;
     dispatchRows.clear();
     form.reset();
@@ -183,7 +192,7 @@
   function keepDraft() {
     if (!call || incidentId !== null) return;
     const kept = { region: $("inc-region").value, kecamatan: placeValue("inc-kecamatan"),
-      desa: placeValue("inc-desa") };
+      desa: placeValue("inc-desa"), save_key: saveKey };
     for (const [key, id] of KEPT) kept[key] = $(id).value;
     try { localStorage.setItem(draftKey(), JSON.stringify(kept)); } catch (error) {
       console.warn("draft:", error);
@@ -200,6 +209,7 @@
       kept = null;
     }
     if (!kept) return;
+    if (typeof kept.save_key === "string" && kept.save_key) saveKey = kept.save_key;
     if (config.regions[kept.region]) {
       $("inc-region").value = kept.region;
       fillKecamatan(kept.kecamatan || undefined);
@@ -212,7 +222,7 @@
   form.addEventListener("change", keepDraft);
 
   function draft() {
-    const body = { call: call.uniqueid };
+    const body = { call: call.uniqueid, save_key: saveKey };
     for (const [key, id] of [["category", "inc-category"], ["severity", "inc-severity"],
       ["region", "inc-region"], ["address", "inc-address"], ["lat", "inc-lat"], ["lon", "inc-lon"],
       ["description", "inc-description"]]) {
