@@ -21,6 +21,7 @@ window.ntpdDesk = {
     if (!reply.ok) {
       const error = new Error(data.reason || data.error || String(reply.status));
       error.code = data.error; // the refusal's id ("agency-closed", ...)
+      error.data = data; // all of it (a transfer's reason code and its words)
       throw error;
     }
     return data;
