@@ -184,8 +184,8 @@ class TransferCaller:
             self._background.spawn(self._on_key(event), f"transfer-{event.transfer}-key")
         elif isinstance(event, ConfbridgeLeave):
             transfer = next((t for t in self.live.values() if t.state == "accepted"
-                             and event.channel in (t.taker_channel, t.neighbour_channel)),
-                            None)
+                             and event.channel in (t.taker_channel, t.neighbour_channel,
+                                                   t.caller_channel)), None)
             if transfer is not None:
                 self._background.spawn(self._after_leave(transfer, event),
                                        f"transfer-{transfer.reference}-leave")
@@ -227,7 +227,8 @@ class TransferCaller:
         await self._advance(event.transfer, "accepted", at, {
             "conference": conference_name(room), "neighbour_channel": event.channel,
             "taker_channel": pair.taker_channel},
-            taker_channel=pair.taker_channel, neighbour_channel=event.channel)
+            taker_channel=pair.taker_channel, neighbour_channel=event.channel,
+            caller_channel=pair.caller_channel)
         log.info("transfer %s: caller, call-taker %s and the other center %s in %s",
                  event.transfer, pair.taker_channel, event.channel, conference_name(room),
                  extra={"call_id": event.caller})
@@ -237,6 +238,9 @@ class TransferCaller:
         if event.channel == transfer.taker_channel:
             await self._advance(transfer.reference, "completed", at,
                                 {"conference": event.conference})
+        elif event.channel == transfer.caller_channel:  # the others are released with it
+            await self._fail(transfer.reference, "caller-gone", at,
+                             {"conference": event.conference})
         else:  # the other center left first: the caller is still with our call-taker
             await self._fail(transfer.reference, "hung-up", at,
                              {"conference": event.conference})

@@ -71,6 +71,7 @@ class Transfer:
     state: str = "ringing"
     reason: str | None = None
     taker_channel: str | None = None     # our call-taker's leg (found at the accept)
+    caller_channel: str | None = None    # the caller's (found at the accept)
     neighbour_channel: str | None = None  # the neighbour's leg (its key event names it)
 
     @property

@@ -272,6 +272,20 @@ async def test_the_neighbour_leaving_before_the_hand_over_fails_it() -> None:
     assert h.states()[-1] == ("failed", "hung-up")
 
 
+async def test_the_caller_hanging_up_in_the_conference_is_no_hand_over() -> None:
+    h = Harness()
+    h.answer(await h.start())
+    h.key("accept")
+    await h.until("ringing", "answered", "accepted")
+    # The caller (the marked user) leaves: the call-taker and the neighbour are released
+    # after it; the call-taker's leave that follows completes nothing.
+    h.leave("PJSIP/operator-local-01")
+    h.leave("PJSIP/taker-1-02")
+    await h.until("ringing", "answered", "accepted", "failed")
+    assert h.states()[-1] == ("failed", "caller-gone")
+    assert "transfer.completed" not in h.kinds()
+
+
 async def test_what_cannot_start_is_refused_before_anything_is_sent() -> None:
     h = Harness()
     with pytest.raises(TransferRefused) as refused:
