@@ -15,12 +15,15 @@ import pytest
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.events import ConfbridgeLeave, OriginateResponse, TransferKey
 from ntpd_ivr.calls.values import CallStep
+from ntpd_ivr.errors import ConfigError
 from ntpd_ivr.numbers import E164, INTERNATIONAL, NATIONAL
 from ntpd_ivr.routing.config import RoutingConfig, load_routing_config
 from ntpd_ivr.transfer import outbound
 from ntpd_ivr.transfer.call import TransferCaller
 from ntpd_ivr.transfer.config import Neighbour
 from ntpd_ivr.transfer.outbound import Transfer, TransferRefused
+from tests.transfer_fixtures import NEIGHBOURS as FIXTURE_NEIGHBOURS
+from tests.transfer_fixtures import routing_with_neighbours
 from tests.unit.test_dialplan_contract import without_comments
 from tests.unit.test_dispatch_service import CALLER, TAKER, FakeAsterisk
 from tests.waiting import eventually
@@ -29,6 +32,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml
 REFERENCE = "0123456789abcdef" * 2
 URL = f"https://banyuasin.example/eido/transfers/{REFERENCE}"
 CALL_INFO = f"<{URL}>;purpose=EmergencyCallData.eido"
+NEIGHBOURS_WITH_FORMAT = FIXTURE_NEIGHBOURS.replace(
+    'token_file = "secrets/banyuasin.token" }',
+    'token_file = "secrets/banyuasin.token", number_format = "NUMBER_FORMAT" }')
 NEIGHBOUR = Neighbour("banyuasin", "Banyuasin Siaga 112", "kabupaten", "center-banyuasin",
                       "address", ("127.0.0.52",), "", "", "https://banyuasin.example/eido",
                       "/nonexistent", "sip:127.0.0.52:5060")
@@ -306,3 +312,14 @@ async def test_a_key_after_a_restart_still_joins_the_caller() -> None:
     await eventually(lambda: len(h.asterisk.named("Redirect")) == 2, "both redirects")
     assert h.kinds() == ["transfer.accepted"]
     assert h.audit.entries == []  # no incident known: the call's record has it
+
+
+def test_a_neighbours_number_format_writes_the_caller_id_on_its_trunk(tmp_path: Path) -> None:
+    national = NEIGHBOURS_WITH_FORMAT.replace("NUMBER_FORMAT", "national")
+    routing = routing_with_neighbours(tmp_path, national)
+    assert routing.number_format_of("center-banyuasin", E164) == NATIONAL
+    assert routing.number_format_of("center-musi-rawas", E164) == E164  # not said
+    assert routing.stated_number_formats()["center-banyuasin"] == NATIONAL
+    with pytest.raises(ConfigError, match=r"banyuasin\.number_format: one of e164, "):
+        routing_with_neighbours(tmp_path, NEIGHBOURS_WITH_FORMAT.replace(
+            "NUMBER_FORMAT", "+62"))
