@@ -31,6 +31,14 @@ EXTEN_DISPATCH_BRIDGE: Final = "bridge"            # agency leg: into the confer
 EXTEN_DISPATCH_CALLER_GONE: Final = "caller-gone"  # agency leg: notice, then hang up
 EXTEN_DISPATCH_CLOSED: Final = "closed"            # agency leg: dispatch no longer live
 CONFERENCE_PREFIX: Final = "ntpd-dispatch-"        # ConfBridge name: prefix + dispatch id
+# Transfer to a neighbouring 112 center (dialplan/ntpd-transfer.conf, ntpd_ivr/transfer/
+# call.py): reached only by the controller's Originate of the neighbour's leg; caller and
+# call-taker join [ntpd-dispatch-conference] as caller-t<reference>, taker-t<reference>.
+CONTEXT_TRANSFER_NEIGHBOUR: Final = "ntpd-transfer-neighbour"  # announcement, key 1
+TRANSFER_ROOM_PREFIX: Final = "t"   # conference ntpd-dispatch-t<reference>
+EXTEN_TRANSFER_CALLER_GONE: Final = "caller-gone"  # neighbour leg: notice, then hang up
+# Controller-only contexts: no endpoint, include or jump leads into them.
+CONTROLLER_CONTEXTS: Final = DISPATCH_CONTEXTS | {CONTEXT_TRANSFER_NEIGHBOUR}
 LABEL_EMERGENCY_QUEUE: Final = "queue"  # [ntpd-emergency] s: Queue(${NTPD_QUEUE})
 
 # --- Channel variables the dialplan sets before AGI -------------------------------------
@@ -73,6 +81,21 @@ VAR_DISPATCH_WAIT: Final = "NTPD_DISPATCH_WAIT"        # after key 1: wait for t
 DISPATCH_ORIGINATE_VARIABLES: Final = frozenset({
     VAR_DISPATCH, VAR_DISPATCH_CALLER, VAR_DISPATCH_ANNOUNCE, VAR_DISPATCH_KEY_SECONDS,
     VAR_DISPATCH_WAIT})
+
+# --- Channel variables the controller's Originate sets on a transfer's neighbour leg -------
+VAR_TRANSFER: Final = "NTPD_TRANSFER"                  # the transfer (EIDO reference)
+VAR_TRANSFER_CALLER: Final = "NTPD_TRANSFER_CALLER"    # the caller's uniqueid
+VAR_TRANSFER_ANNOUNCE: Final = "NTPD_TRANSFER_ANNOUNCE"  # prompt files, joined by &
+VAR_TRANSFER_KEY_SECONDS: Final = "NTPD_TRANSFER_KEY_SECONDS"  # wait for a key, per round
+VAR_TRANSFER_ROUNDS: Final = "NTPD_TRANSFER_ROUNDS"    # rounds of the announcement
+VAR_TRANSFER_WAIT: Final = "NTPD_TRANSFER_WAIT"        # after key 1: wait for the controller
+TRANSFER_ORIGINATE_VARIABLES: Final = frozenset({
+    VAR_TRANSFER, VAR_TRANSFER_CALLER, VAR_TRANSFER_ANNOUNCE, VAR_TRANSFER_KEY_SECONDS,
+    VAR_TRANSFER_ROUNDS, VAR_TRANSFER_WAIT})
+# The header the neighbour leg's INVITE carries (RFC 7852 style), set by the Originate on
+# the outgoing PJSIP channel before it is called (res_pjsip_header_funcs).
+FUNC_TRANSFER_CALL_INFO: Final = "PJSIP_HEADER(add,Call-Info)"
+USEREVENT_TRANSFER_KEY: Final = "NTPDTransferKey"  # Transfer, Caller, Result
 
 # --- AMI UserEvent the agency dialplan sends after each trunk attempt ---------------------
 USEREVENT_TRUNK_ATTEMPT: Final = "NTPDTrunkAttempt"
@@ -124,7 +147,8 @@ CALLBACK_ORIGINATE_VARIABLES: Final = frozenset({VAR_CENTER_CALLBACK, VAR_CALLBA
 USEREVENT_CALLBACK_RESULT: Final = "NTPDCallbackResult"
 # Every variable a controller's Originate sets for the dialplan to read.
 ORIGINATE_SET_VARIABLES: Final = (DISPATCH_ORIGINATE_VARIABLES | WARNING_ORIGINATE_VARIABLES
-                                   | CALLBACK_ORIGINATE_VARIABLES)
+                                   | CALLBACK_ORIGINATE_VARIABLES
+                                   | TRANSFER_ORIGINATE_VARIABLES)
 
 # --- Recordings (ntpd_ivr/recordings/) -----------------------------------------------------
 # Global: the folder MixMonitor writes <UNIQUEID>.wav into, as Asterisk sees it; empty

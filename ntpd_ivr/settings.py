@@ -507,9 +507,20 @@ class TransferSettings:
     host: str = "127.0.0.1"
     port: int = 13092
     rate_per_minute: int = 60  # requests per minute per client address
+    # Sending a caller (docs/eido.md, "Sending a transfer"), whether or not the listener
+    # runs: how long the other center's trunk rings, and how long after it answers its
+    # call-taker has to press 1 before the caller stays with ours.
+    ring_seconds: int = 30
+    accept_seconds: int = 60
 
 
 def validate_transfer(transfer: TransferSettings, where: str) -> None:
+    if not 5 <= transfer.ring_seconds <= 120:
+        raise ConfigError(f"{where}: transfer.ring_seconds must be 5-120, got "
+                          f"{transfer.ring_seconds}")
+    if not 10 <= transfer.accept_seconds <= 300:
+        raise ConfigError(f"{where}: transfer.accept_seconds must be 10-300, got "
+                          f"{transfer.accept_seconds}")
     if not transfer.enabled:
         return
     if not 0 < transfer.port < 65536:

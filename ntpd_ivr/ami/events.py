@@ -239,6 +239,18 @@ class DispatchKey(AmiEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TransferKey(AmiEvent):
+    """The transfer dialplan's UserEvent (dialplan_contract USEREVENT_TRANSFER_KEY): what
+    the neighbouring 112 center answered to the announcement of a transfer."""
+
+    uniqueid: str  # the neighbour leg's channel
+    channel: str
+    transfer: str  # the transfer's reference (32 hex digits)
+    caller: str  # the caller's uniqueid the transfer is for
+    result: str  # accept, refuse, no-input or hangup
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfbridgeLeave(AmiEvent):
     """Someone left a ConfBridge (a connect dispatch's conference: ntpd_ivr/dispatch/)."""
 
@@ -443,6 +455,9 @@ _SPECS: dict[str, tuple[type[AmiEvent], tuple[_Field, ...]]] = {
         _req("uniqueid", "Uniqueid"), _req("channel", "Channel"),
         _req("dispatch", "Dispatch", convert=int), _req("caller", "Caller"),
         _req("result", "Result"))),
+    "UserEvent:" + dp.USEREVENT_TRANSFER_KEY: (TransferKey, (
+        _req("uniqueid", "Uniqueid"), _req("channel", "Channel"),
+        _req("transfer", "Transfer"), _req("caller", "Caller"), _req("result", "Result"))),
     "ConfbridgeLeave": (ConfbridgeLeave, (
         _req("uniqueid", "Uniqueid"), _req("channel", "Channel"),
         _req("conference", "Conference"))),

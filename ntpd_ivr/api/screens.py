@@ -125,6 +125,10 @@ PRESENCE_BODY = {
                    "reason": {"enum": list(PAUSE_REASONS),
                               "description": "action pause: why"}},
     "example": {"action": "pause", "reason": "break"}}
+HAND_OVER_BODY = {
+    "type": "object", "required": ["call"],
+    "properties": {"call": UNIQUEID | {"description": "The call transferred (yours)"}},
+    "additionalProperties": False}
 CALLBACK_BODY = {
     "type": "object",
     "properties": {"endpoint": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$",
@@ -172,6 +176,8 @@ UNBLOCK_BODY = {"type": "object", "required": ["number"],
                                           "description": "A caller number, e.g. 0812..."}}}
 
 ID = Param("id", "Id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "path")
+REFERENCE = Param("reference", "The transfer (the other center's reference)",
+                  {"type": "string", "pattern": r"^[0-9a-f]{32}$"}, "path")
 CALL = Param("uniqueid", "The call's unique id", UNIQUEID, "path")
 TEXT_SESSION = Param("uniqueid", "A text session's id (sms-<n>)",
                      {"type": "string", "pattern": r"^sms-[0-9]{1,19}$", "maxLength": 23},
@@ -220,6 +226,24 @@ def _op(summary: str, roles: str, given: tuple[Param, ...] = (),
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": body}}}
+    return op
+
+
+# A transfer's refusal (409 transfer-refused, 502 transfer-failed) says why twice: `code`
+# (docs/eido.md's reasons) and `text` (its words in the user's language).
+TRANSFER_PROBLEM = {"type": "object", "required": ["error", "reason", "code", "text"],
+                    "additionalProperties": False,
+                    "properties": {key: {"type": "string"}
+                                   for key in ("error", "reason", "code", "text")}}
+
+
+def _transfer(op: dict[str, Any]) -> dict[str, Any]:
+    """409 and 502 are a Problem, or a transfer's refusal with its code and text."""
+    for code in ("409", "502"):
+        if code in op["responses"]:
+            op["responses"][code]["content"]["application/json"]["schema"] = {"anyOf": [
+                {"$ref": "#/components/schemas/Problem"},
+                {"$ref": "#/components/schemas/TransferProblem"}]}
     return op
 
 
@@ -309,10 +333,15 @@ def document() -> dict[str, Any]:
                 "Escalate to a voice callback to the same number",
                 "calltaker and above (the session's owner)", (TEXT_SESSION,), ok="202",
                 codes=(*_CHANGE, "503"))},
-            "/api/incidents/{id}/transfers": {"post": _op(
-                "Send the incident's EIDO to a neighbouring 112 center for a transfer",
-                "calltaker and above (their own call)", (ID,), TRANSFER_BODY,
-                codes=(*_CHANGE, "502"))},
+            "/api/incidents/{id}/transfers": {"post": _transfer(_op(
+                "Transfer the live caller to a neighbouring 112 center: the incident's "
+                "EIDO, then the call (202 ringing; the rest on the desk's socket)",
+                "calltaker and above (their own call)", (ID,), TRANSFER_BODY, "202",
+                codes=(*_CHANGE, "502")))},
+            "/api/incidents/{id}/transfers/{reference}/hand-over": {"post": _transfer(_op(
+                "Hand the caller over once the other center accepted: the call-taker's "
+                "leg leaves the conference", "calltaker and above (their own call)",
+                (ID, REFERENCE), HAND_OVER_BODY, "202", _CHANGE))},
             "/api/wall": {"get": _op("The supervisor's wall", "supervisor")},
             "/api/callbacks": {"get": _op("The callback list", "calltaker and above")},
             "/api/callbacks/{id}/call": {"post": _op(
@@ -354,7 +383,8 @@ def document() -> dict[str, Any]:
                                            codes=(*_SESSION, "503"))},
         },
         "components": {
-            "schemas": {"Problem": PROBLEM, "BadCsv": BAD_CSV},
+            "schemas": {"Problem": PROBLEM, "BadCsv": BAD_CSV,
+                        "TransferProblem": TRANSFER_PROBLEM},
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "ntpd_session"}},
         },

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ntpd_ivr import dialplan_contract as dp
-from ntpd_ivr.dispatch.model import LEG_PREFIX, BridgedPair
+from ntpd_ivr.ami.originator import originate_leg
+from ntpd_ivr.dispatch.model import LEG_PREFIX
 
 CALLER_ID = '"NTPD 112" <112>'  # what the agency's phone shows
 
@@ -19,19 +20,8 @@ def action_id(dispatch_id: int, attempt: int) -> str:
 
 def originate(dispatch_id: int, attempt: int, trunk: str, ring_seconds: int,
               variables: Mapping[str, str]) -> dict[str, str]:
-    # Originate splits Variable on commas (manager.c astman_get_variables_order): the
-    # values must have none; they are ids, numbers and prompt paths joined by &.
-    for name, value in variables.items():
-        if "," in value or "\n" in value:
-            raise ValueError(f"{name} may not hold a comma or a newline: {value!r}")
-    # ChannelId: the agency leg's uniqueid is known before it exists, so its Hangup event
-    # (with the Q.850 cause: busy, no answer...) can be matched to the attempt.
-    return {"Action": "Originate", "ActionID": action_id(dispatch_id, attempt),
-            "ChannelId": action_id(dispatch_id, attempt), "Channel": f"PJSIP/{trunk}",
-            "Context": dp.CONTEXT_DISPATCH_AGENCY, "Exten": "s",
-            "Priority": "1", "Timeout": str(ring_seconds * 1000), "Async": "true",
-            "CallerID": CALLER_ID,
-            "Variable": ",".join(f"{name}={value}" for name, value in variables.items())}
+    return originate_leg(action_id(dispatch_id, attempt), f"PJSIP/{trunk}",
+                         dp.CONTEXT_DISPATCH_AGENCY, ring_seconds, CALLER_ID, variables)
 
 
 def leg_variables(dispatch_id: int, caller: str, prompts_dir: str, prompts: Sequence[str],
@@ -40,19 +30,6 @@ def leg_variables(dispatch_id: int, caller: str, prompts_dir: str, prompts: Sequ
             dp.VAR_DISPATCH_ANNOUNCE: "&".join(f"{prompts_dir}/{p}" for p in prompts),
             dp.VAR_DISPATCH_KEY_SECONDS: str(key_seconds),
             dp.VAR_DISPATCH_WAIT: str(wait_seconds)}
-
-
-def redirect_pair(dispatch_id: int, pair: BridgedPair) -> dict[str, str]:
-    """Caller and call-taker out of their bridge, together, into the conference. With
-    ExtraChannel Asterisk moves both without hanging up either when the bridge breaks.
-    A caller without a call-taker (waiting in a queue again) goes alone."""
-    context = dp.CONTEXT_DISPATCH_CONFERENCE
-    action = {"Action": "Redirect", "Channel": pair.caller_channel, "Context": context,
-              "Exten": f"caller-{dispatch_id}", "Priority": "1"}
-    if pair.taker_channel is not None:
-        action.update({"ExtraChannel": pair.taker_channel, "ExtraContext": context,
-                       "ExtraExten": f"taker-{dispatch_id}", "ExtraPriority": "1"})
-    return action
 
 
 def agency_bridge(dispatch_id: int, conference_dispatch: int) -> str:

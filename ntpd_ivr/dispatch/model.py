@@ -185,8 +185,9 @@ def failure_reason(outcomes: Sequence[Outcome]) -> str:
     return "unreachable"
 
 
-def conference_name(dispatch_id: int) -> str:
-    return f"{dp.CONFERENCE_PREFIX}{dispatch_id}"
+def conference_name(room: int | str) -> str:
+    """The ConfBridge of a dispatch (its id) or of a transfer (`t<reference>`)."""
+    return f"{dp.CONFERENCE_PREFIX}{room}"
 
 
 @dataclass(frozen=True)
@@ -279,3 +280,17 @@ def caller_left_alone(members: Sequence[ConfbridgeList], leaving: str
     if len(staying) == 1 and staying[0].marked:
         return staying[0]
     return None
+
+
+def redirect_pair(room: int | str, pair: BridgedPair) -> dict[str, str]:
+    """Caller and call-taker out of their bridge, together, into the conference `room`
+    (a dispatch's id; a transfer's `t<reference>`, ntpd_ivr/transfer/call.py). With
+    ExtraChannel Asterisk moves both without hanging up either when the bridge breaks.
+    A caller without a call-taker (waiting in a queue again) goes alone."""
+    context = dp.CONTEXT_DISPATCH_CONFERENCE
+    action = {"Action": "Redirect", "Channel": pair.caller_channel, "Context": context,
+              "Exten": f"caller-{room}", "Priority": "1"}
+    if pair.taker_channel is not None:
+        action.update({"ExtraChannel": pair.taker_channel, "ExtraContext": context,
+                       "ExtraExten": f"taker-{room}", "ExtraPriority": "1"})
+    return action

@@ -18,7 +18,6 @@ or a controller restart leaves them talking as they were.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -32,9 +31,8 @@ from ntpd_ivr.ami.events import (
     ConfbridgeList,
     CoreShowChannel,
     DispatchKey,
-    Hangup,
-    OriginateResponse,
 )
+from ntpd_ivr.ami.originator import ANSWER_MARGIN_SECONDS, Originator
 from ntpd_ivr.background import Background
 from ntpd_ivr.calls.values import CallStep
 from ntpd_ivr.clock import event_datetime, utcnow
@@ -53,14 +51,14 @@ from ntpd_ivr.dispatch.model import (
     dispatch_of_leg,
     failure_reason,
     next_trunk,
-    originate_outcome,
+    redirect_pair,
     trunk_of_channel,
     trunks_of,
 )
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.incidents.exceptions import Conflict, NotFound
 from ntpd_ivr.incidents.schemas import BadInput
-from ntpd_ivr.originate import Outcome, needs_cause
+from ntpd_ivr.originate import Outcome
 from ntpd_ivr.routing.config import Agency, RoutingConfig
 
 log = logging.getLogger(__name__)
@@ -73,10 +71,6 @@ KIND_CONFERENCE = "dispatch.conference"  # the caller's call step when the agenc
 KIND_BACK_TO_QUEUE = "dispatch.back-to-queue"  # ... when left alone in the conference
 KEY_SECONDS = 5          # wait for a key after each round of the announcement
 WAIT_SECONDS = 10        # after key 1, the agency leg waits this long for the controller
-ANSWER_MARGIN_SECONDS = 5.0  # past ring_seconds, an OriginateResponse that never comes
-# A failed attempt's Hangup event (its cause) may come just after the OriginateResponse:
-# the two take different paths through Asterisk.
-CAUSE_WAIT_SECONDS = 0.5
 
 
 class DispatchRecords(Protocol):
@@ -121,9 +115,7 @@ class ConnectDispatcher:
         self.prompts = prompts if prompts is not None else AnnouncementPrompts.load()
         self.key_seconds = key_seconds
         self.wait_seconds = wait_seconds
-        self.answer_margin_seconds = answer_margin_seconds
-        self._originates: dict[str, asyncio.Future[OriginateResponse]] = {}
-        self._hangups: dict[str, asyncio.Future[int]] = {}  # agency leg uniqueid -> cause
+        self.originator = Originator(ami_client, answer_margin_seconds=answer_margin_seconds)
         self._background = Background("dispatch")
         self._tasks = self._background.tasks  # the live set of its tasks
         self._dialing: set[int] = set()  # dispatches this controller is dialling now
@@ -229,38 +221,9 @@ class ConnectDispatcher:
                          variables: Mapping[str, str], caller: str
                          ) -> tuple[Outcome, datetime]:
         action = ami.originate(dispatch_id, attempt, trunk, ring_seconds, variables)
-        key = action["ActionID"]
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[OriginateResponse] = loop.create_future()
-        hangup: asyncio.Future[int] = loop.create_future()
-        self._originates[key] = answer
-        self._hangups[action["ChannelId"]] = hangup
-        try:
-            await self.ami.action(action)
-            async with asyncio.timeout(ring_seconds + self.answer_margin_seconds):
-                response = await answer
-            cause = None
-            if needs_cause(response.response, response.reason):
-                try:
-                    async with asyncio.timeout(CAUSE_WAIT_SECONDS):
-                        cause = await hangup
-                except TimeoutError:
-                    pass
-        except AmiError as exc:
-            log.warning("dispatch %d: Originate to %s refused: %s", dispatch_id, trunk, exc,
-                        extra={"call_id": caller})
-            return "failed", utcnow()
-        except TimeoutError:
-            log.warning("dispatch %d: no OriginateResponse for %s within %g s", dispatch_id,
-                        trunk, ring_seconds + self.answer_margin_seconds,
-                        extra={"call_id": caller})
-            return "failed", utcnow()
-        finally:
-            self._originates.pop(key, None)
-            self._hangups.pop(action["ChannelId"], None)
-        log.debug("dispatch %d: OriginateResponse %s reason %d cause %s for %s", dispatch_id,
-                  response.response, response.reason, cause, trunk, extra={"call_id": caller})
-        return originate_outcome(response, cause), event_datetime(response)
+        done = await self.originator.originate(action, ring_seconds,
+                                               what=f"dispatch {dispatch_id}", call_id=caller)
+        return done.outcome, done.at
 
     # --- after a restart ----------------------------------------------------------------------
 
@@ -294,15 +257,8 @@ class ConnectDispatcher:
 
     def on_event(self, event: AmiEvent) -> None:
         """Every AMI event, in order, from the AMI consumer; never waits."""
-        if isinstance(event, OriginateResponse):
-            answer = self._originates.get(event.action_id)
-            if answer is not None and not answer.done():
-                answer.set_result(event)
-        elif isinstance(event, Hangup):
-            hangup = self._hangups.get(event.uniqueid)
-            if hangup is not None and not hangup.done():
-                hangup.set_result(event.cause)
-        elif isinstance(event, DispatchKey):
+        self.originator.on_event(event)
+        if isinstance(event, DispatchKey):
             self._background.spawn(self._on_key(event), f"dispatch-{event.dispatch}-key")
         elif (isinstance(event, ConfbridgeLeave)
               and event.conference.startswith(dp.CONFERENCE_PREFIX)):
@@ -367,7 +323,7 @@ class ConnectDispatcher:
         try:
             pair = await self.find_pair(caller, unbridged_ok=True)
             if pair.conference is None:
-                await self.ami.action(ami.redirect_pair(event.dispatch, pair))
+                await self.ami.action(redirect_pair(event.dispatch, pair))
         except (NotConnected, AmiError) as exc:
             log.info("dispatch %d accepted, but the caller is gone: %s", event.dispatch, exc,
                      extra={"call_id": caller})

@@ -55,7 +55,8 @@ CODE_KEYS: Mapping[str, str] = {
     "outcome": "warnings.outcome.",         # campaigns/model.py OUTCOMES
     "taker": "wall.state.",                 # wall/model.py TAKER_STATES
     "route": "code.route.",                 # routing/engine.py reasons
-    "transfer-reason": "desk.transfer.reason.",  # transfer/send.py REASONS
+    # transfer/send.py REASONS, transfer/outbound.py CALL_REASONS
+    "transfer-reason": "desk.transfer.reason.",
 }
 # Agency route reasons carry the agency's key (routing/engine.choose_agency).
 _AFTER_HOURS_VIA_TAKER = "after-hours-call-taker ("

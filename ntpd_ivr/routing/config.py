@@ -101,12 +101,18 @@ class RoutingConfig:
         for agency in self.agencies.values():
             if agency.number_format and endpoint in (agency.primary_trunk, agency.backup_trunk):
                 return agency.number_format
+        for neighbours in self.neighbours.values():  # a transfer's caller ID (issue 23)
+            for neighbour in neighbours.values():
+                if neighbour.number_format and neighbour.trunk == endpoint:
+                    return neighbour.number_format
         return default
 
     def stated_number_formats(self) -> dict[str, str]:
         """Every trunk that says how numbers are written on it: endpoint -> format."""
         stated = {t: a.number_format for a in self.agencies.values() if a.number_format
                   for t in (a.primary_trunk, a.backup_trunk) if t}
+        stated.update({n.trunk: n.number_format for neighbours in self.neighbours.values()
+                       for n in neighbours.values() if n.number_format})
         stated.update(self.outbound_trunks)
         stated.update({k: o.number_format for k, o in self.operators.items() if o.number_format})
         return dict(sorted(stated.items()))

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from ntpd_ivr.configfile import ConfigReader
 from ntpd_ivr.errors import ConfigError
+from ntpd_ivr.numbers import NUMBER_FORMATS
 
 _KEY = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _ENDPOINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -62,6 +63,8 @@ class Neighbour:
     eido_url: str               # where its center takes an EIDO document (POST)
     token_file: str             # absolute path of the file holding the bearer token
     contact: str = ""           # sip:host[:port] our transfer's INVITE goes to ('' none)
+    number_format: str = ""     # how its trunk writes numbers (the caller ID we send);
+                                # '' not said: +62… (numbers.E164)
 
     def token(self) -> str:
         """The bearer token, read when it is needed (a rotated file is picked up)."""
@@ -185,9 +188,14 @@ def parse_neighbour(reader: ConfigReader, key: str, origin: str) -> Neighbour:
     name = reader.get("name", str, key)
     if not name.isprintable() or not name.strip() or len(name) > 80:
         raise reader.fail("name", f"one line of at most 80 characters, got {name!r}")
+    number_format = reader.get("number_format", str, "")
+    if number_format and number_format not in NUMBER_FORMATS:
+        raise reader.fail("number_format", f"one of {', '.join(NUMBER_FORMATS)} (+62812…, "
+                          f"62812…, 0812…), got {number_format!r}")
     neighbour = Neighbour(key, name, level, trunk, identify_by, match, username,
                           password_file, _eido_url(reader),
-                          _secret_file(reader, "token_file", origin), _contact(reader))
+                          _secret_file(reader, "token_file", origin), _contact(reader),
+                          number_format)
     reader.finish()
     return neighbour
 
@@ -219,9 +227,9 @@ def check_neighbours(regions: Mapping[str, Mapping[str, Neighbour]],
             if seen is not None:
                 other_region, other = seen
                 if (other.key, other.match, other.username, other.eido_url,
-                        other.contact) != (neighbour.key, neighbour.match,
-                                           neighbour.username, neighbour.eido_url,
-                                           neighbour.contact):
+                        other.contact, other.number_format) != (
+                            neighbour.key, neighbour.match, neighbour.username,
+                            neighbour.eido_url, neighbour.contact, neighbour.number_format):
                     raise ConfigError(f"{where}.trunk: {neighbour.trunk!r} is already "
                                       f"regions.{other_region}.neighbours.{other.key}, "
                                       "with other settings: one trunk is one center")

@@ -6,10 +6,19 @@
 Role calltaker (a supervisor too); the call must be one the call-taker's own phone answered
 (incidents' `may_act_on`, the rule of a connect dispatch: another's call is 403
 `not-your-call`, a supervisor's act on another's call is audited). The incident is saved
-first: the desk sends its id. 200 with the neighbour's reference, url and the Call-Info the
-transfer's INVITE carries; 502 `transfer-failed` when the neighbour did not take the EIDO
-(the caller stays with the call-taker): `reason` (English, with the detail), `code` (send.py
-REASONS) and `text` (the code's words in the user's language, `desk.transfer.reason.*`).
+first: the desk sends its id. 202 {"transfer": <the reference>, "state": "ringing"} with the
+neighbour's reference, url and the Call-Info the transfer's INVITE carries, once the EIDO is
+kept and the neighbour's trunk is being dialled (the rest comes on the desk's socket as
+`transfer.state`); 502 `transfer-failed` when the neighbour did not take the EIDO, 409
+`transfer-refused` when the call cannot go (no `contact`, the caller not with a call-taker):
+the caller stays with the call-taker. Both carry `reason` (English, with the detail), `code`
+(send.py REASONS, outbound.py CALL_REASONS) and `text` (the code's words in the user's
+language, `desk.transfer.reason.*`).
+
+    POST /api/incidents/{id}/transfers/{reference}/hand-over  {"call": <uniqueid>}
+
+The desk's "hand over" once the other center accepted: our call-taker's leg leaves the
+conference (the leave completes the transfer): 202, or 409 `transfer-refused`.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from aiohttp import web
 
 from ntpd_ivr.incidents import schemas
 from ntpd_ivr.incidents.schemas import BadInput
+from ntpd_ivr.transfer.outbound import TransferRefused
 from ntpd_ivr.transfer.sender import TransferFailed, TransferSender
 from ntpd_ivr.web.app import checked_fields, json_reply, path_id, protect
 from ntpd_ivr.web.auth import Session
@@ -43,16 +53,37 @@ async def create_transfer(request: web.Request) -> web.Response:
     await request.app[MAY_ACT_ON](request, call, "transfer")
     session: Session = request[SESSION_KEY]
     try:
-        result = await request.app[SENDER].send_eido(incident_id, neighbour, call,
-                                                     session.user)
+        result = await request.app[SENDER].transfer(incident_id, neighbour, call,
+                                                    session.user)
     except TransferFailed as exc:
-        # What the desk shows: the reason's words in the user's language, and the detail.
-        return json_reply({"error": exc.error, "reason": exc.reason,
-                           "code": exc.failure_reason,
-                           "text": translator(request).code("transfer-reason",
-                                                            exc.failure_reason)},
-                          status=exc.status)
-    return json_reply(result)
+        return _failed(request, exc.error, exc.reason, exc.failure_reason, exc.status)
+    return json_reply(result, status=202)
+
+
+def _failed(request: web.Request, error: str, reason: str, code: str, status: int
+            ) -> web.Response:
+    """What the desk shows: the reason's words in the user's language, and the detail."""
+    return json_reply({"error": error, "reason": reason, "code": code,
+                       "text": translator(request).code("transfer-reason", code)},
+                      status=status)
+
+
+async def hand_over(request: web.Request) -> web.Response:
+    path_id(request)
+    reference = request.match_info["reference"]
+    body = await checked_fields(request)
+    call = schemas.call_uniqueid(body)
+    if call is None:
+        raise BadInput("call is required: the uniqueid of the caller transferred")
+    await request.app[MAY_ACT_ON](request, call, "transfer")
+    caller = request.app[SENDER].caller
+    assert caller is not None
+    try:
+        transfer = await caller.hand_over(reference, call)
+    except TransferRefused as exc:
+        return _failed(request, "transfer-refused", str(exc), exc.reason, 409)
+    return json_reply({"transfer": transfer.reference, "state": transfer.state},
+                      status=202)
 
 
 def add_routes(app: web.Application, sender: TransferSender, may_act_on: MayActOn) -> None:
@@ -61,3 +92,6 @@ def add_routes(app: web.Application, sender: TransferSender, may_act_on: MayActO
     app.router.add_post(r"/api/incidents/{id:\d+}/transfers", create_transfer,
                         name="transfer-create")
     protect(app, "transfer-create", "calltaker")
+    app.router.add_post(r"/api/incidents/{id:\d+}/transfers/{reference:[0-9a-f]{32}}/hand-over",
+                        hand_over, name="transfer-hand-over")
+    protect(app, "transfer-hand-over", "calltaker")

@@ -20,6 +20,13 @@ ROUTE_REASON = "transfer"
 PURPOSE = "emergencycalldata.eido"     # RFC 7852 style purpose, compared case-insensitively
 REFERENCE = re.compile(r"^[0-9a-f]{32}$")  # ours (uuid4 hex), handed to the sender
 MAX_CALL_INFO_CHARS = 2048
+# Why a transfer did not happen, as the desk says it (desk.transfer.reason.<reason>): the
+# EIDO step's (send.py) and the call's (outbound.py); and the call's states (outbound.py).
+EIDO_REASONS = ("too-large", "timeout", "unreachable", "unauthorized", "refused", "busy",
+                "unavailable", "bad-answer", "no-token")
+CALL_REASONS = ("no-contact", "not-connected", "no-answer", "busy", "unreachable",
+                "refused", "no-input", "timeout", "hung-up", "caller-gone", "error")
+STATES = ("ringing", "answered", "accepted", "completed", "failed")
 _ENTRY = re.compile(r"<([^<>]{1,1024})>\s*((?:;[^,<]*)?)")
 
 

@@ -7,6 +7,7 @@ dialplan/ntpd-neighbour.conf (docs/eido.md)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -17,9 +18,11 @@ from ntpd_ivr.eido.plugin import EIDO
 from ntpd_ivr.incidents import http as incidents_http
 from ntpd_ivr.ivr.plugin import TRANSFER_LINK
 from ntpd_ivr.transfer import http
+from ntpd_ivr.transfer.call import TransferCaller
 from ntpd_ivr.transfer.receive import TransferReceiver, TransferStore, transfer_app
 from ntpd_ivr.transfer.sender import TransferSender
 from ntpd_ivr.web.listener import Listener
+from ntpd_ivr.workspace.model import TOPIC as WORKSPACE_TOPIC
 from ntpd_ivr.workspace.plugin import POP_TRANSFER
 
 log = logging.getLogger(__name__)
@@ -39,15 +42,28 @@ def load(core: Core) -> Plugin:
         return facts.region, export(facts, subscriptions.center(facts.region))
 
     # Sending (item 2): the desk's transfer, whether or not this controller takes EIDOs.
-    sender = TransferSender(incident_eido, core.routing, core.audit, core.records.submit)
+    settings = core.settings.transfer
+
+    def to_desk(kind: str, data: Mapping[str, Any], user: str) -> None:
+        core.hub.publish(WORKSPACE_TOPIC, kind, data, user=user)
+
+    caller = TransferCaller(core.ami, core.routing, core.records.submit, core.audit, to_desk,
+                            prompts_dir=core.settings.ivr.prompts_dir,
+                            ring_seconds=settings.ring_seconds,
+                            accept_seconds=settings.accept_seconds)
+    sender = TransferSender(incident_eido, core.routing, core.audit, core.records.submit,
+                            caller=caller)
+
+    async def stop_sending() -> None:
+        await caller.stop()
+        await sender.stop()
 
     def add_routes(app: web.Application) -> None:
         http.add_routes(app, sender, incidents_http.may_act_on)
 
-    settings = core.settings.transfer
     if not settings.enabled:
-        return Plugin("transfer", routes=add_routes, stop=sender.stop,
-                      stop_phase=Stop.OUTBOUND)
+        return Plugin("transfer", routes=add_routes, stop=stop_sending,
+                      stop_phase=Stop.OUTBOUND, on_ami_event=caller.on_event)
     receiver = TransferReceiver(store.store, core.routing, rate_per_minute=settings.rate_per_minute)
     listener = Listener(transfer_app(receiver), settings.host, settings.port)
 
@@ -61,7 +77,8 @@ def load(core: Core) -> Plugin:
 
     async def stop() -> None:
         await listener.stop()
-        await sender.stop()
+        await stop_sending()
 
     return Plugin("transfer", routes=add_routes, start=start, stop=stop,
-                  start_phase=Start.SERVICES, stop_phase=Stop.WEB, health=health)
+                  start_phase=Start.SERVICES, stop_phase=Stop.WEB, health=health,
+                  on_ami_event=caller.on_event)

@@ -29,7 +29,7 @@ import aiohttp
 
 from ntpd_ivr.eido.model import MAX_EIDO_BYTES, to_json
 from ntpd_ivr.transfer.config import Neighbour, url_problem
-from ntpd_ivr.transfer.model import REFERENCE, reference_of
+from ntpd_ivr.transfer.model import EIDO_REASONS, REFERENCE, reference_of
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,8 @@ TIMEOUT_SECONDS = 5.0        # connect, send and answer, all of it
 MAX_ANSWER_BYTES = 4096      # a 201's {"reference", "url"}, or a refusal's reason
 MAX_URL_CHARS = 1024         # receive.py reads at most this much inside <...>
 MAX_DETAIL_CHARS = 300
-# Why a POST failed: the desk shows `transfer.failed.<reason>` (i18n).
-REASONS = ("too-large", "timeout", "unreachable", "unauthorized", "refused", "busy",
-           "unavailable", "bad-answer", "no-token")
+# Why a POST failed: the desk shows `desk.transfer.reason.<reason>` (i18n).
+REASONS = EIDO_REASONS
 
 
 class EidoPostFailed(Exception):

@@ -12,8 +12,10 @@ to the neighbour the call-taker picked, recorded on the call and in the audit tr
 4. refused, timed out or unreachable: a `transfer.failed` step and audit entry with the
    reason and its detail, and TransferFailed (502 `transfer-failed`, the reason for the
    desk's `transfer.failed.<reason>`): the caller stays with the call-taker.
-The attended transfer itself (the Originate to the neighbour's trunk with that Call-Info,
-the accept key, the call-taker dropping) is the next step (docs/eido.md, "Not done yet").
+`TransferSender.transfer(...)` is the desk's whole action: the caller checked first (the
+neighbour has a `contact`, the caller is in a call with a call-taker: else 409
+`transfer-refused` and a `transfer.failed` step, no EIDO sent), then the EIDO as above, then
+the attended transfer of the call (call.py, TransferCaller.start): `transfer.ringing`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from ntpd_ivr.errors import Refusal
 from ntpd_ivr.incidents.exceptions import NotFound
 from ntpd_ivr.incidents.schemas import BadInput
 from ntpd_ivr.routing.config import RoutingConfig
+from ntpd_ivr.transfer.call import TransferCaller
 from ntpd_ivr.transfer.config import Neighbour
+from ntpd_ivr.transfer.outbound import TransferRefused
 from ntpd_ivr.transfer.send import TIMEOUT_SECONDS, EidoPostFailed, Posted, post_eido
 
 log = logging.getLogger(__name__)
@@ -50,15 +54,26 @@ class TransferFailed(Refusal):
     error = "transfer-failed"
     pages = False
 
-    def __init__(self, failure: EidoPostFailed, neighbour: Neighbour) -> None:
+    def __init__(self, failure: EidoPostFailed | TransferRefused, neighbour: Neighbour
+                 ) -> None:
         super().__init__(f"{neighbour.name}: {failure.reason}: {failure.detail}")
         self.failure_reason = failure.reason
+
+
+class TransferNotStarted(TransferFailed):
+    """The caller cannot be transferred now (the neighbour has no contact, the caller is
+    not in a call with a call-taker): no EIDO sent, the caller stays."""
+
+    status = 409
+    error = "transfer-refused"
 
 
 class TransferSender:
     def __init__(self, incident_eido: IncidentEido, routing: Callable[[], RoutingConfig],
                  audit: AuditWriter, steps: StepSink, *,
-                 seconds: float = TIMEOUT_SECONDS) -> None:
+                 seconds: float = TIMEOUT_SECONDS, caller: TransferCaller | None = None
+                 ) -> None:
+        self.caller = caller  # the call's half (call.py); None: the EIDO alone
         self.incident_eido = incident_eido
         self.routing = routing
         self.audit = audit
@@ -83,13 +98,39 @@ class TransferSender:
                            "transfer to (routing config neighbours)")
         return neighbour
 
-    async def send_eido(self, incident_id: int, neighbour_key: str, call: str,
-                        actor: str) -> dict[str, Any]:
+    async def transfer(self, incident_id: int, neighbour_key: str, call: str,
+                       actor: str) -> dict[str, Any]:
+        """The desk's transfer: the caller checked, the EIDO sent, the call dialled to the
+        neighbour (`ringing`); the rest comes as `transfer.state` on the desk."""
+        assert self.caller is not None, "the transfer plugin gives the sender its caller"
+        region, document = await self._found(incident_id)
+        neighbour = self.neighbour(region, neighbour_key)
+        try:
+            shown = await self.caller.check(neighbour, call)
+        except TransferRefused as refused:
+            await self._record(KIND_FAILED, incident_id, call, actor, {
+                "neighbour": neighbour.key, "reason": refused.reason,
+                "detail": refused.detail})
+            raise TransferNotStarted(refused, neighbour) from None
+        sent = await self._send(incident_id, neighbour, document, call, actor)
+        started = await self.caller.start(incident_id, neighbour, call, actor, shown,
+                                          sent["call_info"], sent["reference"])
+        return {**sent, "transfer": started.reference, "state": started.state}
+
+    async def _found(self, incident_id: int) -> tuple[str, dict[str, Any]]:
         found = await self.incident_eido(incident_id)
         if found is None:
             raise NotFound(f"no incident {incident_id}")
-        region, document = found
-        neighbour = self.neighbour(region, neighbour_key)
+        return found
+
+    async def send_eido(self, incident_id: int, neighbour_key: str, call: str,
+                        actor: str) -> dict[str, Any]:
+        region, document = await self._found(incident_id)
+        return await self._send(incident_id, self.neighbour(region, neighbour_key),
+                                document, call, actor)
+
+    async def _send(self, incident_id: int, neighbour: Neighbour, document: dict[str, Any],
+                    call: str, actor: str) -> dict[str, Any]:
         try:
             posted = await post_eido(self._client(), neighbour, document,
                                      seconds=self.seconds)

@@ -12,6 +12,7 @@ from ntpd_ivr.i18n import Translator
 from ntpd_ivr.incidents.model import DISPOSITIONS, SEVERITIES, WITH_INCIDENT
 from ntpd_ivr.location.model import map_config
 from ntpd_ivr.routing.config import RoutingConfig
+from ntpd_ivr.transfer.model import CALL_REASONS, EIDO_REASONS, STATES
 from ntpd_ivr.workspace.wrapup import DISPOSED, EXPIRED, FAILED, RELEASED
 
 Text = Callable[..., str]
@@ -24,7 +25,8 @@ _SCRIPT_KEYS = ("incident.saved", "incident.saving", "incident.failed", "suggest
                 "dispatch.connect", "dispatch.notify", "dispatch.no_answer",
                 "dispatch.failed", "dispatch.refused", "dispatch.closed",
                 "dispatch.closed_mark", "incident.choose", "incident.other",
-                "map.outside", "map.outside_unknown", "map.fix", "map.point")
+                "map.outside", "map.outside_unknown", "map.fix", "map.point",
+                "transfer.no-contact", *(f"transfer.state.{s}" for s in ("sending", *STATES)))
 FIX_SOURCES = ("network", "aml", "els", "link", "call-taker")  # static/map.js, a fix's source
 
 
@@ -39,6 +41,8 @@ def desk_config(routing: RoutingConfig, t: Translator, tile_url: str = "",
                                                                    FAILED)})
     labels.update({f"status.{s}": t.code("dispatch", s) for s in STATUSES})
     labels.update({f"map.source.{s}": t(f"desk.map.source.{s}") for s in FIX_SOURCES})
+    labels.update({f"transfer.reason.{r}": t.code("transfer-reason", r)
+                   for r in (*EIDO_REASONS, *CALL_REASONS)})
     return {
         "default_region": routing.default_region,
         "regions": {key: {"name": r.name, "places": {k: list(v) for k, v in r.places.items()}}
@@ -46,6 +50,11 @@ def desk_config(routing: RoutingConfig, t: Translator, tile_url: str = "",
         "categories": [c for c in routing.categories],
         "severities": list(SEVERITIES),
         "agencies": {key: a.name for key, a in routing.agencies.items()},
+        # The centers each region may transfer a caller to; one without a contact cannot
+        # be called (calls come from it only): shown, not offered.
+        "neighbours": {region: [{"key": n.key, "name": n.name, "callable": bool(n.contact)}
+                                for n in neighbours.values()]
+                       for region, neighbours in routing.neighbours.items()},
         "map": map_config(routing.regions.values(), tile_url, attribution),
         "labels": labels,
     }
@@ -53,5 +62,5 @@ def desk_config(routing: RoutingConfig, t: Translator, tile_url: str = "",
 
 def _template(t: Text, key: str) -> str:
     """A message with its {placeholders} kept, for the script to fill in."""
-    names = ("id", "n", "agency", "reason", "region", "other", "source", "radius")
+    names = ("id", "n", "agency", "reason", "region", "other", "source", "radius", "center")
     return t(key, **{name: "{" + name + "}" for name in names})

@@ -171,14 +171,15 @@ async def dispatch_until(api: Api, dispatch: dict[str, Any], statuses: set[str],
         await asyncio.sleep(0.2)
 
 
-def conference(stack: DevStack, dispatch_id: int) -> list[str]:
-    """The channels in the dispatch's ConfBridge, as Asterisk lists them."""
+def conference(stack: DevStack, dispatch_id: int | str) -> list[str]:
+    """The channels in the dispatch's ConfBridge (or a transfer's, room t<reference>), as
+    Asterisk lists them."""
     assert stack.asterisk is not None
     shown = stack.asterisk.cli(f"confbridge list ntpd-dispatch-{dispatch_id}")
     return [line.split()[0] for line in shown.splitlines() if line.startswith("PJSIP/")]
 
 
-async def members_until(stack: DevStack, dispatch_id: int, count: int,
+async def members_until(stack: DevStack, dispatch_id: int | str, count: int,
                         within: float) -> list[str]:
     deadline = time.monotonic() + within
     while True:

@@ -35,6 +35,7 @@ from ntpd_ivr.ami.events import (
     QueueEntry,
     QueueMember,
     QueueSummary,
+    TransferKey,
     WarningOutcome,
     parse_event,
     parse_response,
@@ -176,6 +177,13 @@ CASES: list[tuple[str, AmiEvent]] = [
      DispatchKey(name="UserEvent", received_at=AT, uniqueid="ntpd-dispatch-3-1",
                  channel="PJSIP/agency-damkar-plg-00000002", dispatch=3,
                  caller="1700000000.7", result="accept")),
+    ("Event: UserEvent\nPrivilege: user,all\nChannel: PJSIP/center-banyuasin-00000004\n"
+     "Uniqueid: ntpd-transfer-" + "ab" * 16 + "\nContext: ntpd-transfer-neighbour\n"
+     "UserEvent: NTPDTransferKey\nTransfer: " + "ab" * 16 + "\nCaller: 1700000000.7\n"
+     "Result: refuse",
+     TransferKey(name="UserEvent", received_at=AT, uniqueid="ntpd-transfer-" + "ab" * 16,
+                 channel="PJSIP/center-banyuasin-00000004", transfer="ab" * 16,
+                 caller="1700000000.7", result="refuse")),
     ("Event: ConfbridgeLeave\nPrivilege: call,all\nConference: ntpd-dispatch-3\n"
      "BridgeUniqueid: 4c72\nBridgeType: base\nChannel: PJSIP/taker-1-00000001\n"
      "Uniqueid: 1700000000.8\nAdmin: No",

@@ -64,7 +64,8 @@ def test_ami_event_filter_lets_through_every_event_the_controller_follows() -> N
                     "ActionResponse", "ConfbridgeList"}
     # Typed by their UserEvent header, they arrive as Event: UserEvent.
     user_events = {"AgencyTrunkAttempt": "UserEvent", "DispatchKey": "UserEvent",
-                   "WarningOutcome": "UserEvent", "CallbackResult": "UserEvent"}
+                   "WarningOutcome": "UserEvent", "CallbackResult": "UserEvent",
+                   "TransferKey": "UserEvent"}
     typed = {user_events.get(cls.__name__, cls.__name__) for cls in vars(events).values()
              if isinstance(cls, type) and issubclass(cls, events.AmiEvent)
              and cls not in (events.AmiEvent, events.OtherEvent)}
@@ -113,7 +114,8 @@ def reachable(start: set[str]) -> set[str]:
 
 def test_no_caller_or_call_taker_can_reach_the_dispatch_contexts() -> None:
     graph = contexts()
-    assert dp.DISPATCH_CONTEXTS <= set(graph), "the dispatch contexts are in dialplan/"
+    assert dp.CONTROLLER_CONTEXTS <= set(graph), "the dispatch and transfer contexts are in " \
+        "dialplan/"
     # Where SIP endpoints land (operators, call-takers, agency trunks), and all they reach.
     endpoint_contexts = set(re.findall(
         r"^context\s*=\s*([a-z][a-z0-9-]*)", "\n".join(
@@ -123,11 +125,11 @@ def test_no_caller_or_call_taker_can_reach_the_dispatch_contexts() -> None:
     assert dp.CONTEXT_FROM_OPERATOR in endpoint_contexts
     from_outside = reachable(entry)
     assert dp.CONTEXT_EMERGENCY in from_outside and dp.CONTEXT_AGENCY_DIAL in from_outside
-    assert not from_outside & dp.DISPATCH_CONTEXTS, from_outside & dp.DISPATCH_CONTEXTS
+    assert not from_outside & dp.CONTROLLER_CONTEXTS, from_outside & dp.CONTROLLER_CONTEXTS
     # And nothing else names them: only the controller's Originate and Redirect do.
     for name, body in graph.items():
-        if name not in dp.DISPATCH_CONTEXTS:
-            assert not any(c in body for c in dp.DISPATCH_CONTEXTS), name
+        if name not in dp.CONTROLLER_CONTEXTS:
+            assert not any(c in body for c in dp.CONTROLLER_CONTEXTS), name
 
 
 def test_the_reachability_check_sees_a_jump() -> None:

@@ -21,6 +21,7 @@ from ntpd_ivr.dispatch.model import (
     failure_reason,
     next_trunk,
     originate_outcome,
+    redirect_pair,
     trunk_of_channel,
 )
 
@@ -153,8 +154,9 @@ def _pattern(exten: str) -> re.Pattern[str]:
     """An Asterisk extension pattern (the subset our dialplan uses) as a regex."""
     body = exten.removeprefix("_")
     out = ""
-    for char in body:
-        out += {"X": "[0-9]", "!": ".*", ".": ".+"}.get(char, re.escape(char))
+    for part in re.findall(r"\[[^]]*\]|.", body):  # a [...] class is one part, as is
+        out += part if part.startswith("[") and len(part) > 1 else {  # in Asterisk
+            "X": "[0-9]", "!": ".*", ".": ".+"}.get(part, re.escape(part))
     return re.compile(out)
 
 
@@ -169,9 +171,11 @@ def test_the_redirect_extensions_exist_in_the_dispatch_dialplan() -> None:
     conference, agency = (section(dp.CONTEXT_DISPATCH_CONFERENCE),
                           section(dp.CONTEXT_DISPATCH_AGENCY))
     patterns = [_pattern(e) for e in re.findall(r"^exten => ([^,]+),1,", conference, re.M)]
-    action = ami.redirect_pair(7, BridgedPair("PJSIP/op-1", "PJSIP/taker-1-2", "1.2"))
-    for exten in (action["Exten"], action["ExtraExten"], ami.redirect_pair(
-            12345, BridgedPair("a", "b", "c"))["Exten"]):
+    action = redirect_pair(7, BridgedPair("PJSIP/op-1", "PJSIP/taker-1-2", "1.2"))
+    transfer = redirect_pair("t" + "0a" * 16, BridgedPair("a", "b", "c"))
+    for exten in (action["Exten"], action["ExtraExten"], redirect_pair(
+            12345, BridgedPair("a", "b", "c"))["Exten"], transfer["Exten"],
+                  transfer["ExtraExten"]):
         assert any(p.fullmatch(exten) for p in patterns if p.pattern != "i"), exten
     agency_extens = set(re.findall(r"^exten => ([^,]+),1,", agency, re.M))
     for exten in (dp.EXTEN_DISPATCH_BRIDGE, dp.EXTEN_DISPATCH_CALLER_GONE,
@@ -220,7 +224,7 @@ def test_a_caller_in_no_bridge_is_a_pair_without_a_call_taker_only_when_asked() 
         bridged_pair([channel("1.1", "PJSIP/operator-local-01", "b"),
                       channel("1.2", "PJSIP/taker-1-02", "b"),
                       channel("1.3", "PJSIP/agency-x-03", "b")], "1.1", unbridged_ok=True)
-    assert "ExtraChannel" not in ami.redirect_pair(3, BridgedPair("PJSIP/op-1", None, None))
+    assert "ExtraChannel" not in redirect_pair(3, BridgedPair("PJSIP/op-1", None, None))
 
 
 

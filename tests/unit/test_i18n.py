@@ -34,6 +34,7 @@ from ntpd_ivr.i18n.tools import TEMPLATE, missing, template
 from ntpd_ivr.i18n.tools import used_ids as extract_used_ids
 from ntpd_ivr.incidents import model as incidents
 from ntpd_ivr.ivr import surge
+from ntpd_ivr.transfer.outbound import CALL_REASONS
 from ntpd_ivr.transfer.send import REASONS as TRANSFER_REASONS
 from ntpd_ivr.wall.model import TAKER_STATES
 from ntpd_ivr.workspace.model import PAUSE_REASONS
@@ -63,7 +64,7 @@ CODES: dict[str, tuple[str, ...]] = {
     "outcome": campaigns.OUTCOMES,
     "taker": TAKER_STATES,
     "route": ROUTE_REASONS,
-    "transfer-reason": TRANSFER_REASONS,
+    "transfer-reason": TRANSFER_REASONS + CALL_REASONS,
 }
 
 

@@ -36,7 +36,7 @@ def test_ami_events_reach_dispatch_first_then_the_recorder_then_the_screens(
         service: Service) -> None:
     owners = [p.name for p in service.domains if p.on_ami_event is not None]
     assert owners == ["dispatch", "calls", "workspace", "warnings", "prank", "wall",
-                      "callbacks"]
+                      "callbacks", "transfer"]
 
 
 def test_topics_and_health_keys(service: Service) -> None:

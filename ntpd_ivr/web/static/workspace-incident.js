@@ -26,6 +26,7 @@
   let placeFromMap = false; // the kecamatan/desa shown came from the map's look-up
   let wrapupTimer = null;
   const dispatchRows = new Map(); // agency -> <tr>
+  let transfer = null; // {transfer, name, state} the transfer of this call in progress
   const me = document.querySelector(".who")?.dataset.user ?? "";
 
   function say(key, values = {}) {
@@ -130,6 +131,8 @@
     form.hidden = false;
     $("suggestions").hidden = true;
     $("dispatch-panel").hidden = true;
+    $("transfer-panel").hidden = true;
+    transfer = null;
     $("disposition-panel").hidden = false;
     showDisposition("", "");
     showError("incident-error", "");
@@ -246,6 +249,7 @@
       form.hidden = true;
       $("suggestions").hidden = true;
       showDisposition("genuine", say("incident.saved", { id: incident.id }));
+      showTransfers(incident.region);
       await showProposal(incident.id);
     } catch (error) {
       showError("incident-error", `${labels["incident.failed"]}: ${error.message}`);
@@ -460,6 +464,98 @@
     }
   }
 
+  // --- transfer to another 112 center (docs/eido.md, "Sending a transfer") ------------------
+
+  // The saved incident's region's centers, one button each; a center without a contact
+  // (calls come from it, none go to it) is shown disabled, with why. A text session has no
+  // voice channel to hand over.
+  function showTransfers(region) {
+    const centers = config.neighbours?.[region] ?? [];
+    const list = $("transfer-centers");
+    list.replaceChildren();
+    $("transfer-panel").hidden = !centers.length || call?.medium === "sms";
+    showTransferState(null);
+    for (const center of centers) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.neighbour = center.key;
+      button.textContent = center.name;
+      if (!center.callable) {
+        button.disabled = true;
+        button.title = say("transfer.no-contact", { center: center.name });
+      }
+      button.addEventListener("click", () => startTransfer(center));
+      list.append(button);
+    }
+  }
+
+  function transferButtons(enabled) {
+    for (const button of $("transfer-centers").querySelectorAll("button")) {
+      const center = (config.neighbours?.[$("inc-region").value] ?? [])
+        .find((c) => c.key === button.dataset.neighbour);
+      button.disabled = !enabled || (center !== undefined && !center.callable);
+    }
+  }
+
+  // One line for where the transfer is; a failure also as an alert with its reason.
+  function showTransferState(data) {
+    const line = $("transfer-state");
+    line.hidden = !data;
+    line.dataset.state = data?.state ?? "";
+    $("transfer-hand-over").hidden = data?.state !== "accepted";
+    showError("transfer-alert", "");
+    if (!data) return;
+    const values = { center: data.name };
+    if (data.state === "failed") {
+      values.reason = data.text ?? labels[`transfer.reason.${data.reason}`] ?? data.reason;
+      showError("transfer-alert", say("transfer.state.failed", values));
+      line.hidden = true;
+    } else {
+      line.textContent = say(`transfer.state.${data.state}`, values);
+    }
+    transferButtons(data.state === "failed");
+  }
+
+  async function startTransfer(center) {
+    transfer = { transfer: null, name: center.name, state: "sending" };
+    showTransferState(transfer);
+    try {
+      const started = await api("POST", `/api/incidents/${incidentId}/transfers`,
+                                { neighbour: center.key, call: call.uniqueid });
+      // The socket may have told a later state already: only move forward.
+      if (transfer.state === "sending") {
+        transfer = { ...transfer, transfer: started.transfer, state: started.state };
+        showTransferState(transfer);
+      } else {
+        transfer.transfer = started.transfer;
+      }
+    } catch (error) {
+      transfer = { transfer: null, name: center.name, state: "failed",
+                   reason: error.data?.code, text: error.data?.text ?? error.message };
+      showTransferState(transfer);
+    }
+  }
+
+  function transferChanged(data) {
+    if (!call || data.call !== call.uniqueid) return;
+    if (transfer && transfer.transfer && transfer.transfer !== data.transfer) return;
+    transfer = { ...(transfer ?? {}), ...data, name: transfer?.name ?? data.name, text: undefined };
+    showTransferState(transfer);
+  }
+
+  $("transfer-hand-over").addEventListener("click", async () => {
+    if (!transfer?.transfer) return;
+    $("transfer-hand-over").disabled = true;
+    try {
+      await api("POST", `/api/incidents/${incidentId}/transfers/${transfer.transfer}/hand-over`,
+                { call: call.uniqueid });
+    } catch (error) {
+      showError("transfer-alert", error.data?.text ?? error.message);
+    } finally {
+      $("transfer-hand-over").disabled = false;
+    }
+  });
+
   // --- what the socket brings -------------------------------------------------------------
 
   // A dispatch of this desk's incident: by its incident, or by a dispatch id on screen.
@@ -485,6 +581,7 @@
         showWrapup(data);
       }
       else if (kind === "wrapup.ended" && call && data.uniqueid === call.uniqueid) wrapupEnded(data);
+      else if (kind === "transfer.state") transferChanged(data);
       return;
     }
     if (kind === "call.disposition" && call && data.call === call.uniqueid) {

@@ -22,6 +22,7 @@ window.ntpdDesk = {
       const error = new Error(data.reason || data.error || String(reply.status));
       error.code = data.error; // the refusal's id ("agency-closed", ...)
       error.retryAfter = Number(reply.headers.get("Retry-After")) || 0;
+      error.data = data; // all of it (a transfer's reason code and its words)
       throw error;
     }
     return data;
