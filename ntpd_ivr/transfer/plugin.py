@@ -19,7 +19,12 @@ from ntpd_ivr.incidents import http as incidents_http
 from ntpd_ivr.ivr.plugin import TRANSFER_LINK
 from ntpd_ivr.transfer import http
 from ntpd_ivr.transfer.call import TransferCaller
-from ntpd_ivr.transfer.receive import TransferReceiver, TransferStore, transfer_app
+from ntpd_ivr.transfer.receive import (
+    TransferReceiver,
+    TransferStore,
+    neighbours_of,
+    transfer_app,
+)
 from ntpd_ivr.transfer.sender import TransferSender
 from ntpd_ivr.web.listener import Listener
 from ntpd_ivr.workspace.model import TOPIC as WORKSPACE_TOPIC
@@ -33,7 +38,18 @@ def load(core: Core) -> Plugin:
     # A call on a neighbour's trunk is linked to the EIDO its center sent, and popped with
     # it, whether or not this controller takes EIDOs itself (the other node may).
     core.services.provide(TRANSFER_LINK, store)
-    core.services.provide(POP_TRANSFER, store.for_call)
+
+    async def pop_transfer(uniqueid: str) -> dict[str, Any] | None:
+        """The pop names the sending center as our routing config does for the neighbour
+        its token proved (`neighbour_name`), never as its EIDO calls itself."""
+        found = await store.for_call(uniqueid)
+        if found is not None:
+            known = neighbours_of(core.routing()).get(found["neighbour"])
+            found["neighbour_name"] = known.name if known is not None else found["neighbour"]
+        return found
+
+    core.services.provide(POP_TRANSFER, pop_transfer)
+
     async def incident_eido(incident_id: int) -> tuple[str, dict[str, Any]] | None:
         subscriptions = core.services[EIDO]  # the eido plugin's: its source, our domain
         facts = await subscriptions.source.facts(incident_id)

@@ -35,7 +35,9 @@ def transferred_pop(uniqueid: str) -> dict[str, Any]:
             "caller_number": "+6281170001234", "region": "muba", "category": "fire",
             "ivr_digit": "", "arrived_at": "2026-12-07T05:00:00+00:00", "wait_seconds": 1,
             "state": "connected", "history": [], "history_complete": True,
-            "location": None, "transfer": {"neighbour": "banyuasin", "form": form}}
+            "location": None, "transfer": {"neighbour": "banyuasin",
+                                                        "neighbour_name": "Banyuasin Siaga 112",
+                                                        "form": form}}
 
 
 def test_the_desk_shows_the_incident_the_first_center_sent(
@@ -50,7 +52,8 @@ def test_the_desk_shows_the_incident_the_first_center_sent(
     assert web.publish("workspace", "call.ringing", transferred_pop(uniqueid)) == 1
     web.answered(uniqueid, "taker-1")
     expect(page.locator("#inc-transfer")).to_be_visible()
-    expect(page.locator("#inc-transfer")).to_contain_text("Dialihkan dari")
+    # Named as our config names the neighbour, not as the EIDO names its sender.
+    expect(page.locator("#inc-transfer")).to_contain_text("Dialihkan dari Banyuasin Siaga 112")
     expect(page.locator("#inc-transfer")).to_contain_text(REMOTE_CALL_ID)
     expect(page.locator("#inc-category")).to_have_value("fire")
     expect(page.locator("#inc-severity")).to_have_value("critical")

@@ -167,7 +167,8 @@
     note.hidden = !incoming;
     if (!incoming) return;
     note.textContent = (note.dataset.label ?? "")
-      .replace("{center}", incoming.source ?? transfer.neighbour ?? "")
+      // Who sent it is who the token proved (our config's name), not what the EIDO claims.
+      .replace("{center}", transfer.neighbour_name ?? transfer.neighbour ?? "")
       .replace("{call}", incoming.remote_call_id ?? "-");
     if (config.categories.includes(incoming.category)) $("inc-category").value = incoming.category;
     if (incoming.severity && [...$("inc-severity").options].some((o) => o.value === incoming.severity)) {
