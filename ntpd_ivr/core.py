@@ -295,9 +295,10 @@ def web_deps(core: Core, health: Callable[[], tuple[bool, dict[str, Any]]]) -> W
     """The web app's own parts: sessions in PostgreSQL, login limits, password checks off
     the loop (issue 19)."""
     settings = core.settings.web
+    sessions = Sessions(DbSessionStore(core.engine), core.users, hours=settings.session_hours)
+    core.hub.prefetch = sessions.prefetch  # the live sockets' rechecks: one query for all
     return WebDeps(
-        health=health, users=core.users, keys=core.keys,
-        sessions=Sessions(DbSessionStore(core.engine), core.users, hours=settings.session_hours),
+        health=health, users=core.users, keys=core.keys, sessions=sessions,
         recent_calls=CallsRepository(core.engine).recent, hub=core.hub,
         login_limiter=LoginLimiter(LoginLimits(
             per_user_address=settings.login_failures_per_user_address,

@@ -548,6 +548,11 @@ def summary_lines(steps: Sequence[ScreensStep]) -> list[str]:
     off, on = [s for s in steps if s.mode == "off"], [s for s in steps if s.mode == "on"]
     if not off or not on:
         return []
+
+    def total(attr: str) -> str:
+        """A hub counter over the on steps; n/a when the controller did not say."""
+        values = [getattr(s, attr) for s in on]
+        return "n/a" if any(v < 0 for v in values) else str(sum(values))
     probe_off = statistics.median(pooled("off", "probe_p99_ms"))
     probe_on = statistics.median(pooled("on", "probe_p99_ms"))
     cpu_off = statistics.median(pooled("off", "controller_cpu_ms_per_call"))
@@ -565,10 +570,10 @@ def summary_lines(steps: Sequence[ScreensStep]) -> list[str]:
         f"controller CPU per call: with screens {cpu_on:.2f} ms, without {cpu_off:.2f} ms "
         f"(+{cpu_on - cpu_off:.2f} ms = x{cpu_on / cpu_off:.2f})" if cpu_off > 0 else
         "controller CPU per call: n/a",
-        f"dropped for slowness: {sum(s.sockets_dropped for s in on)} socket(s), "
-        f"{sum(s.messages_dropped for s in on)} message(s) lost with them; wall states "
-        f"coalesced {sum(s.wall_states_coalesced for s in on)}; closed by the server "
-        f"(seen by the fast clients) {sum(s.closed_by_server for s in on)}",
+        f"dropped for slowness: {total('sockets_dropped')} socket(s), "
+        f"{total('messages_dropped')} message(s) lost with them; wall states coalesced "
+        f"{total('wall_states_coalesced')}; closed by the server (seen by the fast "
+        f"clients) {sum(s.closed_by_server for s in on)}",
         f"records: {sum(s.records_missing for s in steps)} missing, "
         f"{sum(s.records_duplicated for s in steps)} duplicated over all steps"]
 

@@ -30,7 +30,7 @@ from ntpd_ivr.web.hub import LiveHub
 
 log = logging.getLogger(__name__)
 
-PUSH_DELAY_SECONDS = 0.2  # changes within this time go out as one push
+PUSH_DELAY_SECONDS = 0.2  # at most one push per this long; changes meanwhile go as one
 MIN_REFRESH_SECONDS = 3.0  # figures and incidents are read again at most this often
 
 
@@ -77,6 +77,7 @@ class WallService:
         self.incidents: list[dict[str, Any]] = []
         self.dispatches: list[dict[str, Any]] = []
         self._push: asyncio.TimerHandle | None = None
+        self._pushed_at = float("-inf")  # loop time of the last push
         # Events that arrive while a rebuild waits for Asterisk's lists: applied again, in
         # order, over the rebuilt state (the lists were taken somewhere among them).
         self._replay: list[AmiEvent] | None = None
@@ -108,7 +109,12 @@ class WallService:
             self.on_change()
             return
         if self._push is None and self.watched():
-            self._push = asyncio.get_running_loop().call_later(PUSH_DELAY_SECONDS, self._flush)
+            # A change after a quiet spell goes out as soon as the events read with it are
+            # applied (delay 0: after this AMI block); during a burst, PUSH_DELAY_SECONDS
+            # after the last push. Before issue 26 every change waited the whole delay.
+            loop = asyncio.get_running_loop()
+            wait = max(0.0, self._pushed_at + PUSH_DELAY_SECONDS - loop.time())
+            self._push = loop.call_later(wait, self._flush)
 
     def alerts_changed(self) -> None:
         """An alert for the center arrived, or surge mode changed: on the wall at once."""
@@ -122,6 +128,7 @@ class WallService:
 
     def _flush(self) -> None:
         self._push = None
+        self._pushed_at = asyncio.get_running_loop().time()
         # A whole state: a wall that has not yet been sent the last one gets this instead.
         self.hub.publish(TOPIC, "state", self.snapshot(), latest=True)
 

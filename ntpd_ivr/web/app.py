@@ -510,7 +510,8 @@ async def live(request: web.Request) -> web.StreamResponse:
     if origin is not None and urlsplit(origin).netloc != request.host:
         return problem(403, "bad-origin", f"WebSocket from origin {origin} refused")
     return await request.app[DEPS].hub.serve(request, request[SESSION_KEY],
-                                             recheck=lambda: current_session(request))
+                                             recheck=lambda: current_session(request),
+                                             token=session_id(request))
 
 
 async def notices(request: web.Request) -> web.Response:

@@ -126,6 +126,9 @@ class Socket(Protocol):
 
 RECHECK_SECONDS = 5.0
 Recheck = Callable[[], Awaitable[Session | None]]
+# Reads the sessions of many cookies at once (web/sessions.py Sessions.prefetch), so that
+# the rechecks that follow ask the store nothing.
+Prefetch = Callable[[list[str]], Awaitable[None]]
 
 
 Latest = tuple[str, str]  # (topic, kind) of a whole state, queued as a place-holder
@@ -141,6 +144,8 @@ class LiveClient:
     # The newest text of each whole state whose place-holder is in the queue.
     latest: dict[Latest, str] = field(default_factory=dict)
     sending: bool = False  # a message is out of the queue, its send not finished
+    recheck: Recheck | None = None  # the session as it stands now (None: it ended)
+    token: str = ""                 # its cookie, for the prefetch
 
     def label(self) -> str:
         return f"{self.session.user} ({self.session.role})"
@@ -161,6 +166,8 @@ class LiveHub:
         self.sockets_dropped = 0   # for slowness: a full queue or a stalled send
         self.messages_dropped = 0  # queued for those sockets and never sent
         self.coalesced = 0         # whole states replaced by a newer one before their send
+        self.prefetch: Prefetch | None = None
+        self._rechecks: asyncio.Task[None] | None = None
 
     def state(self) -> dict[str, int]:
         return {"sockets": len(self.clients), "sockets_dropped": self.sockets_dropped,
@@ -281,20 +288,22 @@ class LiveHub:
         self._offer(client, result(command.id))
 
     async def serve(self, request: web.Request, session: Session,
-                    recheck: Recheck | None = None) -> web.WebSocketResponse:
+                    recheck: Recheck | None = None, token: str = "") -> web.WebSocketResponse:
         """`recheck`: the session as it stands now (None: it ended), asked every
-        RECHECK_SECONDS, so a logout, a removed user or a new role closes the socket."""
+        RECHECK_SECONDS, so a logout, a removed user or a new role closes the socket;
+        `token`: its cookie, so that one `prefetch` reads every socket's session first."""
         socket = web.WebSocketResponse(heartbeat=self.heartbeat_seconds,
                                        max_msg_size=MAX_COMMAND_BYTES)
         await socket.prepare(request)
         bound_send_buffer(request)
         client = self.attach(socket, session)
+        client.recheck, client.token = recheck, token
         # A session ends at its expiry even on a socket that stays open.
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, session.expires - time.time()),
             lambda: self.drop(client, "session expired", WSCloseCode.POLICY_VIOLATION))
-        checker = (asyncio.create_task(self._recheck(client, recheck))
-                   if recheck is not None else None)
+        if recheck is not None and (self._rechecks is None or self._rechecks.done()):
+            self._rechecks = asyncio.create_task(self._recheck_all())
         try:
             async for message in socket:
                 if message.type == WSMsgType.TEXT:
@@ -305,24 +314,39 @@ class LiveHub:
                     break
         finally:
             expiry.cancel()
-            if checker is not None:
-                checker.cancel()
             self.detach(client)
         return socket
 
-    async def _recheck(self, client: LiveClient, recheck: Recheck) -> None:
-        while client in self.clients:
+    async def _recheck_all(self) -> None:
+        """Every RECHECK_SECONDS, every socket's session as it stands now: first all of
+        them in one read (`prefetch`), then each compared. One task and one query for all
+        the screens, where a task and a query per socket cost 10 % of the controller's
+        busy time with 50 screens open (docs/performance.md, bench-screens)."""
+        while any(c.recheck is not None for c in self.clients):
             await asyncio.sleep(RECHECK_SECONDS)
-            try:
-                now = await recheck()
-            except SessionsUnavailable as exc:  # the store is down: keep the socket
-                log.warning("live socket of %s: session not rechecked: %s",
-                            client.label(), exc)
-                continue
-            if now is None or (now.role, now.agency) != (client.session.role,
-                                                         client.session.agency):
-                self.drop(client, "session ended or changed: log in again")
-                return
+            clients = [c for c in self.clients if c.recheck is not None]
+            if self.prefetch is not None and clients:
+                try:
+                    await self.prefetch([c.token for c in clients])
+                except SessionsUnavailable as exc:  # the store is down: keep the sockets
+                    log.warning("live sockets: sessions not rechecked: %s", exc)
+                    continue
+            for client in clients:
+                if client in self.clients and client.recheck is not None:
+                    await self._recheck(client, client.recheck)
+
+    async def _recheck(self, client: LiveClient, recheck: Recheck) -> None:
+        try:
+            now = await recheck()
+        except SessionsUnavailable as exc:  # the store is down: keep the socket
+            log.warning("live socket of %s: session not rechecked: %s", client.label(), exc)
+            return
+        except Exception:  # one socket's bug must not end the rechecks of the others
+            log.exception("live socket of %s: recheck failed", client.label())
+            return
+        if now is None or (now.role, now.agency) != (client.session.role,
+                                                     client.session.agency):
+            self.drop(client, "session ended or changed: log in again")
 
     def watching(self, topic: str, user: str) -> bool:
         """Whether `user` has a socket subscribed to `topic` (nothing to look up if not)."""
@@ -330,6 +354,8 @@ class LiveHub:
 
     async def close_all(self) -> None:
         """At shutdown: every socket gets a Going Away close, then the hub is empty."""
+        if self._rechecks is not None:
+            self._rechecks.cancel()
         for client in list(self.clients):
             self.drop(client, "server shutting down", WSCloseCode.GOING_AWAY)
         if self._closing:

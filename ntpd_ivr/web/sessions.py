@@ -23,7 +23,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -61,6 +61,8 @@ class SessionStore(Protocol):
 
     async def get(self, key: str) -> StoredSession | None: ...
 
+    async def get_many(self, keys: Sequence[str]) -> dict[str, StoredSession]: ...
+
     async def remove(self, key: str, audit: Entry | None) -> None: ...
 
     async def audit(self, entry: Entry) -> None: ...
@@ -89,6 +91,14 @@ class DbSessionStore:
                 .where(WebSession.id_hash == key))).first()
         return StoredSession(*row) if row is not None else None
 
+    async def get_many(self, keys: Sequence[str]) -> dict[str, StoredSession]:
+        """The rows of many sessions in one query (the live sockets' recheck)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(WebSession.id_hash, WebSession.user_name, WebSession.password_stamp,
+                       WebSession.expires_at).where(WebSession.id_hash.in_(keys)))).all()
+        return {row[0]: StoredSession(*row[1:]) for row in rows}
+
     async def remove(self, key: str, audit: Entry | None) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(delete(WebSession).where(WebSession.id_hash == key))
@@ -114,6 +124,9 @@ class MemorySessionStore:
 
     async def get(self, key: str) -> StoredSession | None:
         return self.rows.get(key)
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, StoredSession]:
+        return {k: self.rows[k] for k in keys if k in self.rows}
 
     async def remove(self, key: str, audit: Entry | None) -> None:
         self.rows.pop(key, None)
@@ -180,6 +193,23 @@ class Sessions:
         if user is None or password_stamp(user) != stored.password_stamp:
             return None
         return Session(user.name, user.role, int(stored.expires.timestamp()), user.agency)
+
+    async def prefetch(self, tokens: Iterable[str]) -> None:
+        """Read the sessions of many cookies in one query into memory, so that resolving
+        each of them next asks the store nothing: the live sockets' recheck (issue 26),
+        one query every few seconds for all the screens instead of one per screen. Raises
+        SessionsUnavailable when the store cannot say."""
+        now = self._clock()
+        keys = sorted({_key(t) for t in tokens if t} - {
+            k for k, (_, at) in self._cache.items() if now - at < self.cache_seconds})
+        if not keys:
+            return
+        try:
+            found = await self.store.get_many(keys)
+        except (SQLAlchemyError, OSError) as exc:
+            raise SessionsUnavailable(f"cannot read the sessions: {exc}") from exc
+        for key in keys:  # one not found is forgotten: resolving it asks (and ends it)
+            self._remember(key, found.get(key), now)
 
     def _remember(self, key: str, stored: StoredSession | None, now: float) -> None:
         if stored is None:

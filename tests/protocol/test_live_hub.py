@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from ntpd_ivr.web import hub as hub_module
 from ntpd_ivr.web.hub import LiveHub
+from ntpd_ivr.web.sessions import MemorySessionStore, StoredSession
 from tests.protocol.webtools import log_in, serving_web
 from tests.waiting import eventually
 
@@ -173,3 +174,37 @@ async def test_a_logout_closes_the_sessions_live_socket(
     closed = await ws.receive(timeout=STEP)
     assert closed.type == WSMsgType.CLOSE and closed.data == WSCloseCode.POLICY_VIOLATION
     assert hub.publish("notices", "notice", {"text": "after logout"}) == 0
+
+
+class CountingStore(MemorySessionStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = self.reads = 0
+
+    async def get(self, key: str) -> StoredSession | None:
+        self.gets += 1
+        return await super().get(key)
+
+    async def get_many(self, keys: Any) -> dict[str, StoredSession]:
+        self.reads += 1
+        return await super().get_many(keys)
+
+
+async def test_the_sockets_sessions_are_rechecked_in_one_read_for_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every few seconds each socket's session is checked again (a logout closes it):
+    one read of the store for all the sockets, not one per socket."""
+    monkeypatch.setattr(hub_module, "RECHECK_SECONDS", 0.05)
+    store, hub = CountingStore(), LiveHub(TOPICS)
+    async with serving_web(tmp_path, hub=hub, store=store) as client:
+        await log_in(client, "ani")
+        sockets = [await client.ws_connect("/ws") for _ in range(5)]
+        await eventually(lambda: len(hub.clients) == 5, "five sockets")
+        store.gets = store.reads = 0
+        await eventually(lambda: store.reads >= 4, "four rounds of rechecks")
+        assert store.gets == 0 and len(hub.clients) == 5
+        store.rows.clear()  # the session ends (as a logout elsewhere): every socket closes
+        for ws in sockets:  # once the controller's 2 s memory of the session has passed
+            closed = await ws.receive(timeout=10 * STEP)
+            assert closed.type == WSMsgType.CLOSE and closed.data == WSCloseCode.POLICY_VIOLATION
+        assert not hub.clients

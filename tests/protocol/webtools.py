@@ -45,6 +45,7 @@ async def serving_web(tmp_path: Path, *, hub: LiveHub | None = None,
                       limiter: LoginLimiter | None = None,
                       extend: Callable[[web.Application], None] | None = None,
                       domains: Callable[[UserStore, LiveHub], Domains] | None = None,
+                      store: MemorySessionStore | None = None,
                       ) -> AsyncIterator[Client]:
     """`extend`: what the composition root adds to the app (a domain's add_routes); with
     it come the agency users. `domains`: the domains' add_routes, made from the users and
@@ -56,10 +57,12 @@ async def serving_web(tmp_path: Path, *, hub: LiveHub | None = None,
         users.put(name, "agency", PASSWORDS[name], agency)
     deps = WebDeps(health=lambda: (True, {"status": "ok"}), users=users,
                    keys=SecretKeys("test-secret"),
-                   sessions=Sessions(MemorySessionStore(), users), recent_calls=recent_calls,
+                   sessions=Sessions(store or MemorySessionStore(), users),
+                   recent_calls=recent_calls,
                    hub=hub or LiveHub(),
                    login_limiter=limiter or LoginLimiter(LoginLimits(refusal_delay_seconds=0)),
                    audit=MemoryAudit())
+    deps.hub.prefetch = deps.sessions.prefetch  # as the composition root (core.web_deps)
     app = init(deps, domains(users, deps.hub) if domains is not None else ())
     if extend is not None:
         extend(app)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,31 @@ async def test_presence_changes_go_to_both_nodes_reads_and_the_rest_stay_local()
         await MirroredActions(Node(fails=True), other, "node-b").action(
             {"Action": "QueuePause", "Interface": "PJSIP/citra"})
     assert other.sent == []
+
+
+async def test_the_wall_pushes_a_change_after_a_quiet_spell_at_once_and_bursts_at_most_5_a_second(
+        ) -> None:
+    """Throttled, not delayed: the first change goes out as soon as the loop is free (not
+    PUSH_DELAY_SECONDS later, as before issue 26); changes during a burst wait for the
+    delay after the last push and go out as one."""
+    from ntpd_ivr.wall.service import PUSH_DELAY_SECONDS
+
+    service = wall()
+    sent: list[float] = []
+
+    class Watcher:
+        def __init__(self) -> None:
+            self.topics = {"wall"}
+
+    service.hub.clients.add(Watcher())  # type: ignore[arg-type]
+    service.hub.publish = lambda *a, **k: sent.append(asyncio.get_running_loop().time()) or 1  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    service.changed()
+    await asyncio.sleep(0.02)
+    assert len(sent) == 1 and sent[0] - start < PUSH_DELAY_SECONDS / 2
+    for _ in range(10):  # a burst right after it: one more push, the delay after the first
+        service.changed()
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(PUSH_DELAY_SECONDS + 0.05)
+    assert len(sent) == 2 and sent[1] - sent[0] >= PUSH_DELAY_SECONDS - 0.01
