@@ -57,14 +57,19 @@ class Desk:
     async def __aenter__(self) -> Desk:
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
                                           timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S))
-        async with self.http.get(f"{self.base}/api/csrf") as reply:
-            token = (await reply.json())["csrf_token"]
-        async with self.http.post(f"{self.base}/login", json={
-                "user": "supervisor", "password": self.password},
-                headers={"X-CSRF-Token": token}) as reply:
-            if reply.status != 200:
-                raise RuntimeError(f"login as supervisor: {reply.status} {await reply.text()}")
-            self.csrf = (await reply.json())["csrf_token"]
+        try:
+            async with self.http.get(f"{self.base}/api/csrf") as reply:
+                token = (await reply.json())["csrf_token"]
+            async with self.http.post(f"{self.base}/login", json={
+                    "user": "supervisor", "password": self.password},
+                    headers={"X-CSRF-Token": token}) as reply:
+                if reply.status != 200:
+                    raise RuntimeError(f"login as supervisor: {reply.status} "
+                                       f"{await reply.text()}")
+                self.csrf = (await reply.json())["csrf_token"]
+        except BaseException:
+            await self.http.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -112,6 +117,7 @@ class IncidentLoop:
     def __init__(self, base: str, password: str, tag: str, every_s: float = 1.0) -> None:
         self.base, self.password, self.tag, self.every_s = base, password, tag, every_s
         self.saves: list[Save] = []
+        self.login_failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
         self._error: BaseException | None = None
@@ -122,11 +128,23 @@ class IncidentLoop:
 
     async def _run(self) -> None:
         try:
-            async with Desk(self.base, self.password) as desk:
-                while not self._stop.is_set():
-                    began = time.monotonic()
-                    self.saves.append(await desk.save_incident(marker(self.tag)))
-                    await asyncio.sleep(max(0.0, self.every_s - (time.monotonic() - began)))
+            # A login that meets no answer (the controller down or saturated) is tried
+            # again, as a screen's user would; the loop's saves then say what was missed.
+            while not self._stop.is_set():
+                try:
+                    desk = await Desk(self.base, self.password).__aenter__()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    self.login_failures.append(f"{time.time():.1f} {exc!r}")
+                    await asyncio.sleep(RETRY_S)
+                    continue
+                try:
+                    while not self._stop.is_set():
+                        began = time.monotonic()
+                        self.saves.append(await desk.save_incident(marker(self.tag)))
+                        await asyncio.sleep(
+                            max(0.0, self.every_s - (time.monotonic() - began)))
+                finally:
+                    await desk.__aexit__(None, None, None)
         except BaseException as exc:  # reported by stop()
             self._error = exc
 
@@ -194,6 +212,7 @@ class DatabaseFault:
     promoted_s: float | None   # the fault -> the other node answers as primary
     saves: SavesCheck
     load_average: tuple[float, float, float]
+    login_failures: int = 0   # the desk's logins that met no answer (controller away)
 
     def line(self) -> str:
         promoted = f"{self.promoted_s:.2f} s" if self.promoted_s is not None else "-"
@@ -204,7 +223,8 @@ class DatabaseFault:
                 f"{back} (goal <= 15 s); incidents saved during the run {self.saves.saved}, "
                 f"lost {self.saves.lost}, duplicated {self.saves.duplicated}, never saved "
                 f"{self.saves.unsaved}, refused {len(self.saves.refused)} "
-                f"{self.saves.refused[:3] if self.saves.refused else ''}; load average "
+                f"{self.saves.refused[:3] if self.saves.refused else ''}; desk logins "
+                f"without an answer {self.login_failures}; load average "
                 f"{one:.1f} {five:.1f} {fifteen:.1f}")
 
 
@@ -262,7 +282,8 @@ def database_runs(stack: HaStack, run: Callable[[str, Callable[[], Struck],
                                                 [s.marker for s in saves]))
         struck_at, detected_at, _ = struck[-1]
         outcome = DatabaseFault(name, detected_at - struck_at,
-                                check_saves(saves, found, struck_at), os.getloadavg())
+                                check_saves(saves, found, struck_at), os.getloadavg(),
+                                len(desk.login_failures))
         print(f"[bench-failover] {outcome.line()}", flush=True)
         outcomes.append((result, outcome))
     return outcomes
