@@ -31,9 +31,9 @@ from ntpd_ivr.stack.controller import health
 
 
 def window(pid: int, seconds: float, during: Callable[[], object] | None = None
-           ) -> tuple[float, str]:
-    """The process's CPU ms per second over `seconds` (or while `during` runs), and the
-    load average at the end."""
+           ) -> tuple[float, float, str]:
+    """The process's CPU ms per second over `seconds` (or while `during` runs), its CPU
+    seconds in all, and the load average at the end."""
     before = proc_sample(pid)
     if during is None:
         time.sleep(seconds)
@@ -43,7 +43,8 @@ def window(pid: int, seconds: float, during: Callable[[], object] | None = None
     if before is None or after is None:
         raise StackError(f"process {pid} ended during the window")
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    return 1000 * (after.cpu_s - before.cpu_s) / (after.at - before.at), load
+    cpu_s = after.cpu_s - before.cpu_s
+    return 1000 * cpu_s / (after.at - before.at), cpu_s, load
 
 
 class _Poller:
@@ -67,7 +68,8 @@ class _Poller:
 def _path_b(stack: BenchStack, rate: float, seconds: float, talk_ms: int
             ) -> Callable[[], object]:
     """What runs during a window at load: SIPp callers on path b (pure dialplan), so the
-    controller only sees their AMI events, as it sees path a's."""
+    controller only sees their AMI events, as it sees path a's. The window lasts until
+    the last call ends: the rate's seconds, then the talk time and SIPp's tail."""
     tag = run_tag()
     step = iter(range(1, 1000))
 
@@ -95,15 +97,17 @@ def _windows(stack: BenchStack, args: argparse.Namespace,
             time.sleep(args.settle)
             poller = _Poller(stack.controller.health_url) if poll else None
             try:
-                ms, load = window(pid, args.seconds, during)
+                ms, cpu_s, load = window(pid, args.seconds, during)
             finally:
                 if poller is not None:
                     poller.stop()
             name = (f"@{args.baseline_rev}" if baseline else "this tree") + (
                 " +healthz" if poll else "")
             results.setdefault(name, []).append(ms)
-            print(f"[idle] round {round_no + 1} {name}: {ms:.2f} ms CPU/s; load {load}",
-                  flush=True)
+            per_call = (f" = {1000 * cpu_s / round(args.path_b_rate * args.seconds):.2f} ms "
+                        "per call offered" if during is not None else "")
+            print(f"[idle] round {round_no + 1} {name}: {ms:.2f} ms CPU/s{per_call}; "
+                  f"load {load}", flush=True)
     return results
 
 
