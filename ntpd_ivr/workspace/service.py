@@ -27,6 +27,7 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.background import Background
 from ntpd_ivr.errors import AmiError
+from ntpd_ivr.ivr.overflow import desk_note
 from ntpd_ivr.location.model import DeskFix, best_first
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.web.auth import UserStore
@@ -279,6 +280,9 @@ class WorkspaceService:
         pop = pop_of(called, row, history, time.time(), fixes)
         if transferred is not None:
             pop["transfer"] = transferred
+        overflow = desk_note(self.routing(), row)
+        if overflow is not None:  # another center's edge sent it here: that center is dark
+            pop["overflow"] = overflow
         pop.update({key: placeholder[key] for key in ("state", "wait_seconds")
                     if key in placeholder})
         if self.pops.get(endpoint) is placeholder:
