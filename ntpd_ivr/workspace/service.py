@@ -27,7 +27,6 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.background import Background
 from ntpd_ivr.errors import AmiError
-from ntpd_ivr.ivr.overflow import desk_note
 from ntpd_ivr.location.model import DeskFix, best_first
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.web.auth import UserStore
@@ -49,6 +48,7 @@ from ntpd_ivr.workspace.model import (
     caller_of,
     endpoint_of,
     has_history,
+    overflow_note,
     pop_of,
     presence_from_members,
 )
@@ -280,7 +280,7 @@ class WorkspaceService:
         pop = pop_of(called, row, history, time.time(), fixes)
         if transferred is not None:
             pop["transfer"] = transferred
-        overflow = desk_note(self.routing(), row)
+        overflow = overflow_note(self.routing(), row)
         if overflow is not None:  # another center's edge sent it here: that center is dark
             pop["overflow"] = overflow
         pop.update({key: placeholder[key] for key in ("state", "wait_seconds")

@@ -1,6 +1,6 @@
 """A call another center's edge overflowed here (docs/ha.md, "A second site"), on the desk in
 Chromium: the pop the workspace pushes for it (ntpd_ivr/workspace/service.py, its
-`overflow` from ntpd_ivr/ivr/overflow.py `desk_note`) shows the call-taker the region it was
+`overflow` from ntpd_ivr/workspace/model.py `overflow_note`) shows the call-taker the region it was
 for and the dark center; the next call, not overflowed, shows nothing of it."""
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ntpd_ivr.ivr.overflow import desk_note
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
+from ntpd_ivr.workspace.model import overflow_note
 from ntpd_ivr.workspace.service import WorkspaceService
 from tests.transfer_fixtures import routing_with_neighbours
 from tests.unit.test_workspace import QUEUES, TOPICS, called, watch
@@ -22,21 +22,21 @@ def test_the_note_names_the_region_and_the_dark_center_from_our_config(
     routing = routing_with_neighbours(tmp_path)
     row = {"uniqueid": "9.1", "trunk": "center-banyuasin", "overflow_region": "muba"}
     banyuasin = routing.neighbours["muba"]["banyuasin"]
-    assert desk_note(routing, row) == {
+    assert overflow_note(routing, row) == {
         "region": "muba", "region_name": "Kabupaten Musi Banyuasin",
         "neighbour": "banyuasin", "neighbour_name": banyuasin.name}
     # A region our config does not have: its key, as the neighbour named it.
-    assert desk_note(routing, {**row, "overflow_region": "pali"})["region_name"] == "pali"
+    assert overflow_note(routing, {**row, "overflow_region": "pali"})["region_name"] == "pali"
 
 
 def test_no_note_without_a_region_or_a_neighbours_trunk(tmp_path: Path) -> None:
     routing = routing_with_neighbours(tmp_path)
-    assert desk_note(routing, None) is None
-    assert desk_note(routing, {"trunk": "center-banyuasin", "overflow_region": None}) is None
+    assert overflow_note(routing, None) is None
+    assert overflow_note(routing, {"trunk": "center-banyuasin", "overflow_region": None}) is None
     # The header alone never names a center: a trunk no neighbour's (an operator's, or a
     # neighbour removed by a reload since) gets no note.
-    assert desk_note(routing, {"trunk": "operator-local", "overflow_region": "muba"}) is None
-    assert desk_note(routing, {"trunk": "", "overflow_region": "muba"}) is None
+    assert overflow_note(routing, {"trunk": "operator-local", "overflow_region": "muba"}) is None
+    assert overflow_note(routing, {"trunk": "", "overflow_region": "muba"}) is None
 
 
 async def test_an_overflowed_calls_pop_carries_the_note(tmp_path: Path) -> None:
