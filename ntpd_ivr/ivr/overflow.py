@@ -70,3 +70,4 @@ def overflow_decision(decision: Decision, overflow: Overflow, routing: RoutingCo
     agency, agency_reason = choose_agency(region, decision.category, routing, at)
     return replace(decision, region=region.key, region_match=REGION_MATCH, queue=queue,
                    queue_reason=queue_reason, agency=agency, agency_reason=agency_reason)
+

@@ -34,6 +34,8 @@ def cmd_report(args: argparse.Namespace, load: Callable[[argparse.Namespace], An
     if args.to <= args.start:
         print("ntpd-ivr: --to must be after --from", file=sys.stderr)
         return 2
+    if args.from_peer is not None:
+        return _peer_report(args)
     settings = load(args)
     routing = (load_routing_config(settings.ivr.routing_config) if settings.ivr.routing_config
                else RoutingConfig.minimal(settings.ivr.default_queue))
@@ -83,6 +85,28 @@ def _grouped_report(args: argparse.Namespace, settings: Any, routing: Any) -> in
     return 0
 
 
+def _peer_report(args: argparse.Namespace) -> int:
+    """The calls another center took for our region while we were dark, from its API
+    (docs/ha.md, "A second site"): the same figures as our own report."""
+    from ntpd_ivr.reports.model import compute_figures
+    from ntpd_ivr.reports.peer import PeerError, overflow_rows, read_token
+    from ntpd_ivr.reports.report import render
+
+    if args.token_file is None or args.region is None or args.by is not None:
+        print("ntpd-ivr: --from-peer needs --token-file and --region (the region the peer "
+              "took calls for), and takes no --by", file=sys.stderr)
+        return 2
+    try:
+        rows = asyncio.run(overflow_rows(args.from_peer, read_token(args.token_file),
+                                         args.region, args.start, args.to))
+    except PeerError as exc:
+        print(f"ntpd-ivr: {exc}", file=sys.stderr)
+        return 1
+    print(render(compute_figures(rows), args.format, start=args.start, end=args.to,
+                 region=args.region))
+    return 0
+
+
 def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None],
                  load: Callable[[argparse.Namespace], Any]) -> None:
     p = sub.add_parser("report", help="answer-time figures over all offered 112 calls",
@@ -104,6 +128,12 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], None
                         "region, category, agency or call-taker, then the total: offered, "
                         "answered within N s, abandon rate, prank and ghost shares, "
                         "dispatches within the commitments (the /reports page's figures)")
+    p.add_argument("--from-peer", metavar="URL", default=None,
+                   help="instead of our database: the calls another center (the second "
+                        "site) took for --region while we were dark, read from its API "
+                        "(GET /api/v1/calls?overflow_region=), with --token-file")
+    p.add_argument("--token-file", type=Path, metavar="FILE", default=None,
+                   help="with --from-peer: a file holding the peer's API token for us")
     p.add_argument("--within", type=int, default=DEFAULT_WITHIN, metavar="N",
                    help="with --by: the N of 'answered within N s' (default %(default)s)")
     p.set_defaults(func=lambda a: cmd_report(a, load))

@@ -48,6 +48,7 @@ from ntpd_ivr.workspace.model import (
     caller_of,
     endpoint_of,
     has_history,
+    overflow_note,
     pop_of,
     presence_from_members,
 )
@@ -279,6 +280,9 @@ class WorkspaceService:
         pop = pop_of(called, row, history, time.time(), fixes)
         if transferred is not None:
             pop["transfer"] = transferred
+        overflow = overflow_note(self.routing(), row)
+        if overflow is not None:  # another center's edge sent it here: that center is dark
+            pop["overflow"] = overflow
         pop.update({key: placeholder[key] for key in ("state", "wait_seconds")
                     if key in placeholder})
         if self.pops.get(endpoint) is placeholder:

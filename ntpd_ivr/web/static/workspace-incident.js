@@ -156,6 +156,7 @@
       $("inc-address").value = [location.civic.RD, location.civic.HNO].filter(Boolean).join(" ");
     }
     transferred(popped.transfer);
+    overflowed(popped.overflow);
     restoreDraft(); // after the transfer's prefill: what the call-taker typed wins
   }
 
@@ -183,6 +184,17 @@
       $("inc-lat").value = incoming.lat;
       $("inc-lon").value = incoming.lon;
     }
+  }
+
+  // A call another center's edge sent here because every node there is dead (docs/ha.md,
+  // "A second site"): the region it was for, and that center as our config names it.
+  function overflowed(overflow) {
+    const note = $("inc-overflow");
+    note.hidden = !overflow;
+    if (!overflow) return;
+    note.textContent = (note.dataset.label ?? "")
+      .replace("{region}", overflow.region_name ?? overflow.region ?? "")
+      .replace("{center}", overflow.neighbour_name ?? overflow.neighbour ?? "");
   }
 
   // --- the draft (localStorage; a browser without it just keeps none) --------------------
