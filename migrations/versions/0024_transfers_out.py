@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("reference", sa.Text(), nullable=False),
         sa.Column("incident_id", sa.BigInteger()),
         sa.Column("call_uniqueid", sa.Text(), nullable=False),
+        sa.Column("node", sa.Text(), nullable=False),
         sa.Column("actor", sa.Text(), nullable=False),
         sa.Column("neighbour", sa.Text(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),

@@ -7,6 +7,11 @@ statement timeout). A database that fails or is slow never holds the transfer: c
 goes on from memory and logs the row that was not written (no retry: the next state's
 write carries the whole row again, so one missed write is mended by the next).
 The row and the state's audit entry are one transaction: both or neither.
+
+Each row names the controller that follows it (`node`: settings ami_peer.local_name,
+"local" with one node): with two controllers (docs/ha.md) each follows its own node's
+calls over AMI, so each resumes only its own transfers; the other's would never get an
+event here, and a timer or a colliding channel name would end them wrongly.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ def _transfer(row: Any) -> Transfer:
 
 
 class TransferOutStore:
-    def __init__(self, engine: AsyncEngine, *, seconds: float = DB_SECONDS) -> None:
+    def __init__(self, engine: AsyncEngine, *, node: str = "local",
+                 seconds: float = DB_SECONDS) -> None:
         self.engine = engine
+        self.node = node
         self.seconds = seconds
 
     async def save(self, transfer: Transfer, at: datetime, action: str | None = None,
@@ -50,7 +57,8 @@ class TransferOutStore:
         given, its audit entry on the incident, in one transaction. Raises on failure."""
         values = {f: getattr(transfer, f) for f in _FIELDS}
         statement = insert(TransferOut).values(
-            reference=transfer.reference, call_uniqueid=transfer.caller, created_at=at,
+            reference=transfer.reference, call_uniqueid=transfer.caller, node=self.node,
+            created_at=at,
             updated_at=at, **values)
         statement = statement.on_conflict_do_update(
             index_elements=[TransferOut.reference],
@@ -68,11 +76,12 @@ class TransferOutStore:
         return _transfer(row) if row is not None else None
 
     async def in_progress(self, now: datetime) -> list[Transfer]:
-        """The transfers not ended, moved on within RESUME_WINDOW, oldest first."""
+        """This node's transfers not ended, moved on within RESUME_WINDOW, oldest first."""
         async with asyncio.timeout(self.seconds), self.engine.connect() as conn:
             rows = (await conn.execute(
                 select(ROW)
-                .where(TransferOut.state.not_in(sorted(FINAL)),
+                .where(TransferOut.node == self.node,
+                       TransferOut.state.not_in(sorted(FINAL)),
                        TransferOut.updated_at >= now - RESUME_WINDOW)
                 .order_by(TransferOut.created_at))).all()
         return [_transfer(row) for row in rows]

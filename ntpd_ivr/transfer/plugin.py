@@ -68,7 +68,8 @@ def load(core: Core) -> Plugin:
                             prompts_dir=core.settings.ivr.prompts_dir,
                             ring_seconds=settings.ring_seconds,
                             accept_seconds=settings.accept_seconds,
-                            rows=TransferOutStore(core.engine))
+                            rows=TransferOutStore(core.engine,
+                                                  node=core.settings.ami_peer.local_name))
     sender = TransferSender(incident_eido, core.routing, core.audit, core.records.submit,
                             caller=caller)
 

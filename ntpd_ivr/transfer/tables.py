@@ -42,6 +42,7 @@ class TransferOut(Base):
     reference: Mapped[str] = mapped_column(primary_key=True)  # the neighbour's, 32 hex
     incident_id: Mapped[int | None] = mapped_column(BigInteger)
     call_uniqueid: Mapped[str]             # the caller's
+    node: Mapped[str]                      # the controller following it (ami_peer.local_name)
     actor: Mapped[str]                     # the call-taker who started it
     neighbour: Mapped[str]                 # its key in the routing config
     name: Mapped[str]                      # its name, as the desk showed it

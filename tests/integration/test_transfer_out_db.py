@@ -150,9 +150,14 @@ async def test_only_recent_unended_transfers_are_resumed(engine: AsyncEngine) ->
                                   state=state), now)
     await store.save(Transfer("f" * 32, INCIDENT, "banyuasin", "B", "call-old", "ani"),
                      now - RESUME_WINDOW - timedelta(seconds=1))
+    # The other controller's (two nodes, docs/ha.md): never resumed here.
+    await TransferOutStore(engine, node="node-b").save(
+        Transfer("e" * 32, INCIDENT, "banyuasin", "B", "node-b-1.1", "ani"), now)
     found = await store.in_progress(now)
     assert [(t.reference, t.state) for t in found] == [(f"{0:032x}", "ringing"),
                                                        (f"{1:032x}", "accepted")]
+    assert [t.reference for t in await TransferOutStore(
+        engine, node="node-b").in_progress(now)] == ["e" * 32]
 
 
 async def test_a_write_the_database_holds_is_given_up_within_the_bound(
