@@ -179,6 +179,7 @@ ID = Param("id", "Id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "pa
 REFERENCE = Param("reference", "The transfer (the other center's reference)",
                   {"type": "string", "pattern": r"^[0-9a-f]{32}$"}, "path")
 CALL = Param("uniqueid", "The call's unique id", UNIQUEID, "path")
+OF_CALL = Param("call", "The caller's unique id", UNIQUEID)
 TEXT_SESSION = Param("uniqueid", "A text session's id (sms-<n>)",
                      {"type": "string", "pattern": r"^sms-[0-9]{1,19}$", "maxLength": 23},
                      "path")
@@ -342,6 +343,9 @@ def document() -> dict[str, Any]:
                 "Hand the caller over once the other center accepted: the call-taker's "
                 "leg leaves the conference", "calltaker and above (their own call)",
                 (ID, REFERENCE), HAND_OVER_BODY, "202", _CHANGE))},
+            "/api/transfers": {"get": _op(
+                "The call's latest transfer to another center (a reloaded desk's panel), "
+                "or null", "calltaker and above (their own call)", (OF_CALL,))},
             "/api/wall": {"get": _op("The supervisor's wall", "supervisor")},
             "/api/callbacks": {"get": _op("The callback list", "calltaker and above")},
             "/api/callbacks/{id}/call": {"post": _op(

@@ -21,9 +21,13 @@ bound: timeout), the other center hung up (hung-up), our caller hung up (caller-
 Each state is a `transfer.<state>` step on the caller's call record and an audit entry on
 the incident, and goes to the call-taker's screen (workspace topic, `transfer.state`).
 
-Transfers in flight are kept in memory. A controller started again mid-transfer still
-honours a key 1 (the event carries the transfer and the caller, as a dispatch's does);
-what it no longer knows (the neighbour's name, the call-taker) is left out of the records.
+Transfers in flight are followed in memory and kept in PostgreSQL (persist.py, table
+transfers_out): each state's row is written with its audit entry, in one transaction,
+bounded in time. A controller started again mid-transfer reads the transfers in progress
+back (`resume`) and finishes them with their incident and call-taker; one it still does
+not know when its key comes is looked up by its reference. A database that fails or is
+slow never holds the transfer: it goes on from memory, and the row or entry not written
+is logged.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.ami.events import (
@@ -71,12 +75,27 @@ GRACE_SECONDS = 10.0  # past the dialplan's own rounds, before the controller gi
 ENDED_KEPT = 500      # ended transfers remembered, so that a late key moves nobody
 
 
+class TransferRows(Protocol):
+    """Where transfers are kept (persist.TransferOutStore); each call bounded in time."""
+
+    async def save(self, transfer: Transfer, at: datetime, action: str | None = None,
+                   detail: Mapping[str, Any] | None = None) -> None: ...
+
+    async def get(self, reference: str) -> Transfer | None: ...
+
+    async def in_progress(self, now: datetime) -> list[Transfer]: ...
+
+    async def of_call(self, uniqueid: str) -> Transfer | None: ...
+
+
 class TransferCaller:
     def __init__(self, ami_client: AmiActions, routing: Callable[[], RoutingConfig],
                  steps: StepSink, audit: AuditWriter, publish: Publish, *,
                  prompts_dir: str, ring_seconds: int, accept_seconds: int,
-                 grace_seconds: float = GRACE_SECONDS) -> None:
+                 grace_seconds: float = GRACE_SECONDS,
+                 rows: TransferRows | None = None) -> None:
         self.ami = ami_client
+        self.rows = rows  # None: memory alone (the records are the steps and the audit)
         self.routing = routing
         self.steps = steps
         self.audit = audit
@@ -92,6 +111,73 @@ class TransferCaller:
 
     async def stop(self) -> None:
         await self._background.stop()
+
+    # --- a controller started again ----------------------------------------------------------
+
+    async def resume(self) -> int:
+        """The transfers in progress when the last controller stopped, back in memory, each
+        bounded as a new one would be (a neighbour's leg gone meanwhile never keys).
+        Returns how many; a database that cannot say is logged, and none are resumed."""
+        if self.rows is None:
+            return 0
+        try:
+            found = await self.rows.in_progress(utcnow())
+        except Exception:
+            log.exception("transfers in progress not read back: a key for one of them is "
+                          "looked up when it comes")
+            return 0
+        for transfer in found:
+            if transfer.reference in self.live or transfer.reference in self.ended:
+                continue
+            self.live[transfer.reference] = transfer
+            if transfer.state in ("ringing", "answered"):
+                self._background.spawn(self._bound(transfer.reference),
+                                       f"transfer-{transfer.reference}-resumed")
+            log.info("transfer %s to %s resumed (%s, incident %s, %s)", transfer.reference,
+                     transfer.neighbour, transfer.state, transfer.incident_id,
+                     transfer.actor, extra={"call_id": transfer.caller})
+        return len(found)
+
+    async def _bound(self, reference: str) -> None:
+        """A resumed transfer not yet accepted ends as timed out after the whole ring and
+        accept time, as one this controller dialled would."""
+        await asyncio.sleep(self.ring_seconds + self.accept_seconds + self.grace_seconds)
+        if self._state(reference) in ("ringing", "answered"):
+            await self._fail(reference, "timeout", utcnow(), {"resumed": True})
+
+    async def _known(self, reference: str) -> Transfer | None:
+        """A transfer this controller does not follow, from its row (None: none, or the
+        database cannot say now)."""
+        if self.rows is None:
+            return None
+        try:
+            found = await self.rows.get(reference)
+        except Exception:
+            log.exception("transfer %s not looked up", reference)
+            return None
+        if found is None:
+            return None
+        if found.final:
+            self.ended[reference] = found.state
+            return None
+        self.live.setdefault(reference, found)
+        return self.live[reference]
+
+    async def of_call(self, call: str) -> dict[str, Any] | None:
+        """What a reloaded desk shows of this call's latest transfer: the one in progress
+        in memory, else its row (ended or not); None when there is none or the database
+        cannot say now."""
+        live = [t for t in self.live.values() if t.caller == call]
+        if live:
+            return live[-1].desk()
+        if self.rows is None:
+            return None
+        try:
+            found = await self.rows.of_call(call)
+        except Exception:
+            log.exception("transfer of %s not read", call, extra={"call_id": call})
+            return None
+        return found.desk() if found is not None else None
 
     # --- the call-taker asks ----------------------------------------------------------------
 
@@ -192,12 +278,14 @@ class TransferCaller:
 
     async def _on_key(self, event: TransferKey) -> None:
         at = event_datetime(event)
+        if event.transfer not in self.live and event.transfer not in self.ended:
+            await self._known(event.transfer)  # a controller started again meanwhile
         if event.transfer in self.ended:  # failed meanwhile (timed out): nobody moves
             if event.result == "accept":
                 await self._send(outbound.redirect_leg(
                     event.channel, dp.EXTEN_TRANSFER_CALLER_GONE), event.transfer)
             return
-        if event.transfer not in self.live:  # a controller started again meanwhile
+        if event.transfer not in self.live:  # started again, and no row: what the event says
             self.live[event.transfer] = Transfer(event.transfer, None, "", "", event.caller,
                                                  "system", state="answered")
         elif self._state(event.transfer) == "ringing":  # the key came before the answer
@@ -296,7 +384,13 @@ class TransferCaller:
             self.steps(CallStep(transfer.caller, at.timestamp(), kind, data))
         except (ValueError, RuntimeError):  # unstorable, or the record keeper is stopping
             log.exception("call step %s not recorded", kind, extra={"call_id": transfer.caller})
-        if transfer.incident_id is not None:
+        if self.rows is not None:  # the row and its audit entry: one transaction
+            try:
+                await self.rows.save(transfer, at, kind, {"call": transfer.caller, **data})
+            except Exception:  # the step above is on record; the transfer goes on
+                log.exception("transfer %s: row and audit entry %s not written",
+                              transfer.reference, kind, extra={"call_id": transfer.caller})
+        elif transfer.incident_id is not None:
             try:
                 await self.audit.write(transfer.actor, kind, "incident",
                                        str(transfer.incident_id),

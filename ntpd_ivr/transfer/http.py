@@ -19,6 +19,13 @@ language, `desk.transfer.reason.*`).
 
 The desk's "hand over" once the other center accepted: our call-taker's leg leaves the
 conference (the leave completes the transfer): 202, or 409 `transfer-refused`.
+
+    GET /api/transfers?call=<uniqueid>
+
+What a reloaded desk shows: {"transfer": the call's latest transfer ({transfer,
+incident_id, call, neighbour, name, state, reason}, as `transfer.state` carries it) or
+null}, from memory or the transfers_out row (null too when the database cannot say now).
+The same role and own-call rule.
 """
 
 from __future__ import annotations
@@ -86,6 +93,16 @@ async def hand_over(request: web.Request) -> web.Response:
                       status=202)
 
 
+async def of_call(request: web.Request) -> web.Response:
+    call = schemas.call_uniqueid(request.query)
+    if call is None:
+        raise BadInput("call is required: the uniqueid of the caller")
+    await request.app[MAY_ACT_ON](request, call, "transfer-view")
+    caller = request.app[SENDER].caller
+    found = await caller.of_call(call) if caller is not None else None
+    return json_reply({"transfer": found})
+
+
 def add_routes(app: web.Application, sender: TransferSender, may_act_on: MayActOn) -> None:
     app[SENDER] = sender
     app[MAY_ACT_ON] = may_act_on
@@ -95,3 +112,5 @@ def add_routes(app: web.Application, sender: TransferSender, may_act_on: MayActO
     app.router.add_post(r"/api/incidents/{id:\d+}/transfers/{reference:[0-9a-f]{32}}/hand-over",
                         hand_over, name="transfer-hand-over")
     protect(app, "transfer-hand-over", "calltaker")
+    app.router.add_get("/api/transfers", of_call, name="transfer-of-call")
+    protect(app, "transfer-of-call", "calltaker")

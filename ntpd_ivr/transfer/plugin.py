@@ -19,6 +19,7 @@ from ntpd_ivr.incidents import http as incidents_http
 from ntpd_ivr.ivr.plugin import TRANSFER_LINK
 from ntpd_ivr.transfer import http
 from ntpd_ivr.transfer.call import TransferCaller
+from ntpd_ivr.transfer.persist import TransferOutStore
 from ntpd_ivr.transfer.receive import (
     TransferReceiver,
     TransferStore,
@@ -66,7 +67,9 @@ def load(core: Core) -> Plugin:
     caller = TransferCaller(core.ami, core.routing, core.records.submit, core.audit, to_desk,
                             prompts_dir=core.settings.ivr.prompts_dir,
                             ring_seconds=settings.ring_seconds,
-                            accept_seconds=settings.accept_seconds)
+                            accept_seconds=settings.accept_seconds,
+                            rows=TransferOutStore(core.engine,
+                                                  node=core.settings.ami_peer.local_name))
     sender = TransferSender(incident_eido, core.routing, core.audit, core.records.submit,
                             caller=caller)
 
@@ -77,13 +80,20 @@ def load(core: Core) -> Plugin:
     def add_routes(app: web.Application) -> None:
         http.add_routes(app, sender, incidents_http.may_act_on)
 
+    async def resume() -> None:  # bounded, and never fails the start (persist.py)
+        resumed = await caller.resume()
+        if resumed:
+            log.info("%d transfer(s) in progress resumed", resumed)
+
     if not settings.enabled:
-        return Plugin("transfer", routes=add_routes, stop=stop_sending,
-                      stop_phase=Stop.OUTBOUND, on_ami_event=caller.on_event)
+        return Plugin("transfer", routes=add_routes, start=resume, stop=stop_sending,
+                      start_phase=Start.SERVICES, stop_phase=Stop.OUTBOUND,
+                      on_ami_event=caller.on_event)
     receiver = TransferReceiver(store.store, core.routing, rate_per_minute=settings.rate_per_minute)
     listener = Listener(transfer_app(receiver), settings.host, settings.port)
 
     async def start() -> None:
+        await resume()
         await listener.start()
         log.info("transfer EIDO listener on http://%s:%d", listener.host, listener.port)
 

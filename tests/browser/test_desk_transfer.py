@@ -20,8 +20,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from ntpd_ivr.clock import utcnow
 from ntpd_ivr.eido.model import read
 from ntpd_ivr.transfer.config import Neighbour
+from ntpd_ivr.transfer.outbound import Transfer
+from ntpd_ivr.transfer.persist import TransferOutStore
 from tests.browser.conftest import RunningWeb, log_in, screenshot
 from tests.browser.test_desk_dispatch_alerts import POP
 from tests.transfer_fixtures import REMOTE_CALL_ID, eido_bytes
@@ -144,16 +147,21 @@ def test_the_desk_transfers_a_caller_and_follows_it(
     assert errors == []
 
 
-def test_a_failed_transfer_says_why_and_offers_the_centers_again(
-        page: Page, web: RunningWeb, with_neighbours: None) -> None:
+def saved_on_the_desk(page: Page, web: RunningWeb, uniqueid: str) -> None:
+    """eka's desk with the call popped, answered on taker-1, and its incident saved."""
     log_in(page, web, "eka")
     page.goto(web.url("/workspace"))
     expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
-    uniqueid = "1795970100.32"
     web.publish("workspace", "call.ringing", {**POP, "uniqueid": uniqueid})
     web.answered(uniqueid, "taker-1")
     page.fill("#inc-description", "Kebakaran di perbatasan")
     page.click("#inc-save")
+
+
+def test_a_failed_transfer_says_why_and_offers_the_centers_again(
+        page: Page, web: RunningWeb, with_neighbours: None) -> None:
+    uniqueid = "1795970100.32"
+    saved_on_the_desk(page, web, uniqueid)
     expect(page.locator("#transfer-panel")).to_be_visible()
     transfer = {"transfer": "cd" * 16, "incident_id": None, "call": uniqueid,
                 "neighbour": "banyuasin", "name": "Banyuasin Siaga 112"}
@@ -166,3 +174,31 @@ def test_a_failed_transfer_says_why_and_offers_the_centers_again(
         "tetap dengan Anda.")
     expect(page.locator("#transfer-state")).to_be_hidden()
     expect(page.locator("button[data-neighbour=banyuasin]")).to_be_enabled()
+
+
+def test_a_reloaded_desk_shows_the_transfer_in_progress(
+        page: Page, web: RunningWeb, with_neighbours: None) -> None:
+    """The transfer's row (transfers_out) read back by GET /api/transfers after a reload:
+    the saved incident, the state line and the hand-over button as before."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    uniqueid = "1795970100.33"
+    saved_on_the_desk(page, web, uniqueid)
+    card = page.locator("#incident")
+    expect(card).to_have_attribute("data-incident", re.compile(r"^[0-9]+$"))
+    incident_id = int(card.get_attribute("data-incident") or "0")
+    reference = "ef" * 16
+    web.run(TransferOutStore(web.service.engine).save(
+        Transfer(reference, incident_id, "banyuasin", "Banyuasin Siaga 112", uniqueid, "eka",
+                 state="accepted", taker_channel="PJSIP/taker-1-00000001"), utcnow()))
+    page.reload()
+    expect(page.locator("#workspace")).to_have_attribute("data-live", "yes")
+    expect(page.locator("#transfer-panel")).to_be_hidden()
+    web.publish("workspace", "call.ringing", {**POP, "uniqueid": uniqueid})  # its pop again
+    state = page.locator("#transfer-state")
+    expect(state).to_have_text("Banyuasin Siaga 112 menerima. Serahkan penelepon, lalu tutup.")
+    expect(page.locator("#transfer-hand-over")).to_be_visible()
+    expect(page.locator("button[data-neighbour=banyuasin]")).to_be_disabled()
+    expect(page.locator("#incident-status")).to_contain_text("tersimpan")
+    expect(card).to_have_attribute("data-incident", str(incident_id))
+    assert errors == []

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from ntpd_ivr.stack.devstack import DevStack
 from ntpd_ivr.stack.sipp import Taker
 from ntpd_ivr.transfer.model import reference_of
-from ntpd_ivr.transfer.tables import TransferIn
+from ntpd_ivr.transfer.tables import TransferIn, TransferOut
 from tests.security.rights_fixtures import audit_since, desk, last_audit_id, new_user, rows
 from tests.transfer_fixtures import OTHER_TOKEN, TOKEN
 
@@ -195,6 +195,13 @@ async def test_a_refusal_then_key_1_and_the_caller_stays_with_the_other_center(
             members = await members_until(stack, room, 3, 8)
             assert {m.rpartition("-")[0].removeprefix("PJSIP/") for m in members} - {
                 "taker-1", "taker-2"} == {"operator-local", "center-banyuasin"}, members
+            # A reloaded desk reads the transfer in progress (memory, or transfers_out).
+            async with ct.http.get(f"{ct.base}/api/transfers",
+                                   params={"call": uniqueid}) as reply:
+                assert reply.status == 200, await reply.text()
+                shown = (await reply.json())["transfer"]
+            assert (shown["transfer"], shown["state"], shown["incident_id"]) == (
+                sent["reference"], "accepted", live.incident["id"]), shown
             # The call-taker hands over: their leg leaves, the caller stays with Banyuasin.
             status, handed = await ct.post(f"{live.path}/{sent['reference']}/hand-over",
                                            {"call": uniqueid})
@@ -225,6 +232,12 @@ async def test_a_refusal_then_key_1_and_the_caller_stays_with_the_other_center(
     assert kept["neighbour"] == "banyuasin"
     assert kept["remote_call_id"].startswith(f"urn:emergency:uid:callid:{uniqueid}:")
     assert kept["form"]["description"].startswith("Rumah terbakar")
+    # The transfer's own row (migration 0024), ended, with the incident and call-taker.
+    [out] = await rows(stack, select(TransferOut.__table__).where(
+        TransferOut.reference == sent["reference"]))
+    assert (out["state"], out["incident_id"], out["actor"], out["call_uniqueid"],
+            out["neighbour"]) == ("completed", live.incident["id"], live.user, uniqueid,
+                                  "banyuasin"), out
     # Every step on the call's record, and in the audit trail on our incident.
     _, steps = await record(stack, number, kinds=frozenset(STEPS))
     done = [(s["kind"], s["detail"].get("reason")) for s in steps

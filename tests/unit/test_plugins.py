@@ -11,7 +11,7 @@ from ntpd_ivr.app import Service
 from ntpd_ivr.settings import load_settings
 
 START = ["records", "prank", "calls", "fastagi", "confirmations", "ami", "web", "warnings",
-         "wall", "callbacks", "recordings", "loop"]
+         "wall", "callbacks", "recordings", "transfer", "loop"]  # transfer: its resume
 STOP = ["fastagi", "web", "eido", "dispatch", "warnings", "transfer", "tasks", "ami", "prank",
         "confirmations", "records", "database", "loop"]
 

@@ -158,6 +158,25 @@
     transferred(popped.transfer);
     overflowed(popped.overflow);
     restoreDraft(); // after the transfer's prefill: what the call-taker typed wins
+    resumeTransfer(popped.uniqueid);
+  }
+
+  // A reloaded desk: this call's transfer to another center, if one is in progress
+  // (GET /api/transfers, from the controller's memory or the transfers_out row), shown
+  // with its saved incident as before the reload.
+  async function resumeTransfer(uniqueid) {
+    let found = null;
+    try {
+      found = (await api("GET", `/api/transfers?call=${encodeURIComponent(uniqueid)}`)).transfer;
+    } catch (error) {
+      return; // nothing to resume, or the controller cannot say now: the desk as it is
+    }
+    if (!found || !call || call.uniqueid !== uniqueid || transfer
+        || ["completed", "failed"].includes(found.state) || found.incident_id == null) return;
+    showSaved(found.incident_id);
+    showTransfers($("inc-region").value);
+    transfer = found;
+    showTransferState(transfer);
   }
 
   // A caller another 112 center transferred (ntpd_ivr/transfer): the incident its
@@ -250,18 +269,23 @@
     return body;
   }
 
+  // The card of a saved incident (after its save, or a reload during its transfer).
+  function showSaved(id) {
+    incidentId = id;
+    dropDraft();
+    card.dataset.incident = String(id);
+    form.hidden = true;
+    $("suggestions").hidden = true;
+    showDisposition("genuine", say("incident.saved", { id }));
+  }
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!call) return;
     $("inc-save").disabled = true;
     try {
       const incident = await save("POST", "/api/incidents", draft());
-      incidentId = incident.id;
-      dropDraft();
-      card.dataset.incident = String(incident.id);
-      form.hidden = true;
-      $("suggestions").hidden = true;
-      showDisposition("genuine", say("incident.saved", { id: incident.id }));
+      showSaved(incident.id);
       showTransfers(incident.region);
       await showProposal(incident.id);
     } catch (error) {
