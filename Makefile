@@ -94,10 +94,8 @@ call: venv ## place a test 112 call (DIGIT=1; DIGIT= none) into the running serv
 call-ha: venv ## the same through the Kamailio edge of `make run-ha`
 	$(PY) -m ntpd_ivr call --run-dir $(RUN_DIR)/ha --digit '$(DIGIT)'
 
-# Two workers: the live stack's tests (browser, end-to-end, the attacks on the stack) on one,
-# in their usual order; the other tests beside them (tests/conftest.py FREE).
 test: deps venv ## all tests: unit, protocol, integration, browser, security (attacks), end-to-end (Asterisk, PostgreSQL, SIPp, baresip)
-	$(PY) -m pytest -n 2 --dist loadscope
+	$(PY) -m pytest
 
 test-unit: venv ## fast tests only (no Asterisk, no PostgreSQL)
 	$(PY) -m pytest tests/unit tests/protocol

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -29,48 +28,6 @@ from ntpd_ivr.stack.postgres import LocalPostgres
 # The live stack's fixtures (stack, controller, running_controller, takers), defined once
 # here so that tests/e2e and tests/browser share one Asterisk and one controller.
 from tests.stack_fixtures import controller, running_controller, stack, takers  # noqa: F401
-
-# `make test` runs two pytest-xdist workers (`-n 2 --dist loadscope`, with the scopes below).
-# Every test of the live stack (one Asterisk, its PostgreSQL, Kannel and controller; the
-# browser tests' Chromium; the HA stacks) is in one scope: one worker runs them all, in the
-# order a plain `pytest` runs them, so they share the stack as before. The tests in FREE
-# (each with its own servers on free ports; each worker has its own PostgreSQL from the
-# fixtures below) run on the other worker meanwhile, a module at a time, so that a module's
-# fixtures are set up once. The scheduler sees only test ids, so FREE is a list of paths;
-# a test there that uses the live stack fails at its setup (pytest_runtest_setup).
-LIVE_SCOPE = "live-stack"
-FREE = ("tests/unit/", "tests/protocol/", "tests/integration/",
-        "tests/security/test_alerts_attacks.py", "tests/security/test_api_errors.py",
-        "tests/security/test_api_fuzz.py", "tests/security/test_eido_attacks.py",
-        "tests/security/test_els_receiver.py", "tests/security/test_location_link.py",
-        "tests/security/test_transfer_receiver.py")
-
-
-def _scope(nodeid: str) -> str:
-    module = nodeid.split("::", 1)[0]
-    return module if module.startswith(FREE) else LIVE_SCOPE
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    if config.getoption("dist") != "loadscope":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class LiveStackScheduling(LoadScopeScheduling):  # type: ignore[misc]
-        def _split_scope(self, nodeid: str) -> str:
-            return _scope(nodeid)
-
-    return LiveStackScheduling(config, log)
-
-
-@pytest.hookimpl(tryfirst=True)  # before the fixtures: the live stack is not started
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if (hasattr(item.config, "workerinput") and "stack" in item.fixturenames
-            and _scope(item.nodeid) != LIVE_SCOPE):
-        pytest.fail(f"{item.nodeid} uses the live stack but its module is in tests/conftest.py "
-                    "FREE: take it out of FREE, so it runs on the live stack's worker",
-                    pytrace=False)
 
 
 @dataclass(frozen=True)
