@@ -97,9 +97,14 @@ async def of_call(request: web.Request) -> web.Response:
     call = schemas.call_uniqueid(request.query)
     if call is None:
         raise BadInput("call is required: the uniqueid of the caller")
-    await request.app[MAY_ACT_ON](request, call, "transfer-view")
     caller = request.app[SENDER].caller
     found = await caller.of_call(call) if caller is not None else None
+    # The desk asks at every pop, ringing included, when the call is not yet on this
+    # call-taker's phone: a call with no transfer answers null to anyone (nothing to
+    # show, nothing refused or audited); one with a transfer only to who may act on it.
+    if found is None:
+        return json_reply({"transfer": None})
+    await request.app[MAY_ACT_ON](request, call, "transfer-view")
     return json_reply({"transfer": found})
 
 

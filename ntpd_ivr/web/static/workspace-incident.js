@@ -158,7 +158,9 @@
     transferred(popped.transfer);
     overflowed(popped.overflow);
     restoreDraft(); // after the transfer's prefill: what the call-taker typed wins
-    resumeTransfer(popped.uniqueid);
+    // Only a call already answered can have a transfer: its pop seen again after a reload
+    // or a reconnect. A ringing pop asks nothing (screens are pushed to, never polling).
+    if (popped.state === "connected") resumeTransfer(popped.uniqueid);
   }
 
   // A reloaded desk: this call's transfer to another center, if one is in progress
