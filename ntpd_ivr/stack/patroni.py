@@ -152,6 +152,7 @@ class PatroniCluster:
         leader = self.wait_leader(timeout)
         self.wait_sync_standby(timeout)
         self._ensure_owner()
+        self._wait_replayed(1 - leader, timeout)
         log.info("PostgreSQL pair running: leader %s, synchronous standby %s",
                  NODE_NAMES[leader], NODE_NAMES[1 - leader])
 
@@ -275,9 +276,11 @@ class PatroniCluster:
                    "--force"], timeout=timeout)
         return self.wait_leader(timeout, not_index=old), asked_at
 
-    def psql(self, script: str, *, database: str = "postgres") -> str:
-        """Run `script` on the leader as the PostgreSQL superuser (TCP, its password)."""
-        leader = self.leader()
+    def psql(self, script: str, *, database: str = "postgres",
+             node: int | None = None) -> str:
+        """Run `script` on the leader (or on `node`) as the PostgreSQL superuser (TCP, its
+        password)."""
+        leader = self.leader() if node is None else node
         if leader is None:
             raise StackError("psql: no PostgreSQL leader")
         env = {"PGPASSWORD": self.superuser_password, "PATH": "/usr/bin:/bin",
@@ -424,6 +427,25 @@ class PatroniCluster:
                   f"{_quote_literal(self.database)}) AS found \\gset\n"
                   f"\\if :found\n\\else\nCREATE DATABASE {_quote_ident(self.database)} "
                   f"OWNER {role};\n\\endif\n")
+
+    def _wait_replayed(self, standby: int, timeout: float) -> None:
+        """Until the standby has replayed the database's creation. Synchronous replication
+        waits for the standby's flush, not its replay; and asyncpg, given both hosts, stops
+        at the first one that answers "database does not exist" instead of trying the
+        next: a client whose first host is a fresh standby would fail at bootstrap."""
+        deadline = time.monotonic() + timeout
+        probe = (f"SELECT count(*) FROM pg_database WHERE datname = "
+                 f"{_quote_literal(self.database)}")
+        while True:
+            try:
+                if self.psql(probe, node=standby).strip() == "1":
+                    return
+            except StackError:
+                pass
+            if time.monotonic() > deadline:
+                raise StackError(f"{NODE_NAMES[standby]} did not replay the database "
+                                 f"{self.database!r} within {timeout:g} s")
+            time.sleep(0.2)
 
     def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         """A process of its own group (killed as a whole), as the server user when root."""
