@@ -41,7 +41,14 @@ from sqlalchemy import URL
 
 from ntpd_ivr.errors import StackError
 from ntpd_ivr.stack.ports import free_port
-from ntpd_ivr.stack.postgres import SERVER_USER, _bindir, _quote_ident, _quote_literal
+from ntpd_ivr.stack.postgres import (
+    RUNTIME_ROLE_LIMITS,
+    SERVER_USER,
+    _bindir,
+    _quote_ident,
+    _quote_literal,
+    ensure_role_script,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +164,8 @@ class PatroniCluster:
                  NODE_NAMES[leader], NODE_NAMES[1 - leader])
 
     def ensure_runtime_role(self) -> None:
-        role, password = _quote_ident(self.runtime_user), _quote_literal(self.runtime_password)
-        self.psql(f"SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-                  f"{_quote_literal(self.runtime_user)}) AS found \\gset\n"
-                  f"\\if :found\nALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB "
-                  f"NOCREATEROLE PASSWORD {password};\n"
-                  f"\\else\nCREATE ROLE {role} LOGIN PASSWORD {password};\n\\endif\n")
+        self.psql(ensure_role_script(self.runtime_user, self.runtime_password,
+                                     alter=RUNTIME_ROLE_LIMITS))
 
     def running(self) -> bool:
         return any(self._alive(i) for i in (0, 1))
@@ -418,12 +421,9 @@ class PatroniCluster:
         raise StackError(f"etcd not healthy within 30 s; see {self.base_dir / 'etcd.log'}")
 
     def _ensure_owner(self) -> None:
-        role, password = _quote_ident(self.user), _quote_literal(self.password)
-        self.psql(f"SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-                  f"{_quote_literal(self.user)}) AS found \\gset\n"
-                  f"\\if :found\nALTER ROLE {role} LOGIN PASSWORD {password};\n"
-                  f"\\else\nCREATE ROLE {role} LOGIN PASSWORD {password};\n\\endif\n"
-                  f"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = "
+        role = _quote_ident(self.user)
+        self.psql(ensure_role_script(self.user, self.password)
+                  + f"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = "
                   f"{_quote_literal(self.database)}) AS found \\gset\n"
                   f"\\if :found\n\\else\nCREATE DATABASE {_quote_ident(self.database)} "
                   f"OWNER {role};\n\\endif\n")

@@ -68,6 +68,22 @@ def _quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def ensure_role_script(name: str, password: str, *, alter: str = "") -> str:
+    """psql: create the login role `name` with `password`, or set its password again (and
+    `alter`'s attributes, e.g. "NOSUPERUSER NOCREATEDB NOCREATEROLE") when it exists."""
+    role, secret = _quote_ident(name), _quote_literal(password)
+    attributes = f" {alter}" if alter else ""
+    return (f"SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+            f"{_quote_literal(name)}) AS found \\gset\n"
+            f"\\if :found\nALTER ROLE {role} LOGIN{attributes} PASSWORD {secret};\n"
+            f"\\else\nCREATE ROLE {role} LOGIN PASSWORD {secret};\n\\endif\n")
+
+
+# The runtime role may read and write rows, nothing more (its table rights come after the
+# migrations).
+RUNTIME_ROLE_LIMITS = "NOSUPERUSER NOCREATEDB NOCREATEROLE"
+
+
 class LocalPostgres:
     def __init__(self, data_dir: Path, port: int, password: str, host: str = "127.0.0.1",
                  user: str = "ntpd", database: str = "ntpd", *,
@@ -117,13 +133,8 @@ class LocalPostgres:
         `ntpd_ivr.db.migrate.grant_runtime`, after the migrations."""
         if self.runtime_user is None or self.runtime_password is None:
             return
-        role, password = _quote_ident(self.runtime_user), _quote_literal(self.runtime_password)
-        script = ("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-                  f"{_quote_literal(self.runtime_user)}) AS found \\gset\n"
-                  f"\\if :found\nALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                  f"PASSWORD {password};\n"
-                  f"\\else\nCREATE ROLE {role} LOGIN PASSWORD {password};\n\\endif\n")
-        self._psql_as_superuser(script)
+        self._psql_as_superuser(ensure_role_script(
+            self.runtime_user, self.runtime_password, alter=RUNTIME_ROLE_LIMITS))
 
     def _psql_as_superuser(self, script: str) -> None:
         """Run `script` in the `postgres` database over the Unix socket (peer auth)."""
