@@ -238,20 +238,28 @@ def log_in(page: Page, web: RunningWeb, user: str, password: str | None = None) 
 
 @contextlib.contextmanager
 def only_this_taker_rings(stack: DevStack, endpoint: str | None) -> Iterator[None]:
-    """Every other queue member paused, so that the queues ring `endpoint` (None: nobody);
-    everyone unpaused after (a wrap-up pause left by a test included). No pause reason:
+    """Every other queue member paused and `endpoint` unpaused, so that the queues ring
+    `endpoint` (None: nobody); everyone unpaused after (a wrap-up pause left by a test
+    included: one that began after an earlier test's exit unpaused everyone would keep
+    `endpoint` from ringing, as in the two-center transfer test's CI failure). No pause reason:
     Asterisk's CLI takes `reason R` only after `queue Q`, and answers `queue pause member
     X reason R` with its usage text, pausing nobody; the queue's round robin then rang
     whoever was next (why the screen-pop test failed after tests/e2e/test_workspace.py)."""
     assert stack.asterisk is not None
     members = set(re.findall(r"\((PJSIP/[\w.-]+)", stack.asterisk.cli("queue show")))
-    others = members - {f"PJSIP/{endpoint}"}
+    ringing = {f"PJSIP/{endpoint}"} & members
+    others = members - ringing
     for interface in others:
         stack.asterisk.cli(f"queue pause member {interface}")
+    for interface in ringing:  # a wrap-up pause an earlier test's call left on it
+        stack.asterisk.cli(f"queue unpause member {interface}")
     shown = stack.asterisk.cli("queue show")
     for interface in others:
         lines = [line for line in shown.splitlines() if f"({interface})" in line]
         assert lines and all("paused" in line for line in lines), shown
+    for interface in ringing:
+        lines = [line for line in shown.splitlines() if f"({interface})" in line]
+        assert lines and not any("paused" in line for line in lines), shown
     try:
         yield
     finally:
