@@ -15,12 +15,15 @@ whole module.
   not answer (B's controller stopped: A gives up after its 5 s): 502 with the reason on
   A's desk, the steps on A's call, and the caller stays with A's call-taker.
 - A malformed EIDO posted to B's listener: a 4xx with a clear reason, nothing kept.
+- B's call-taker refusing the attended transfer with key 2: A's call fails the transfer
+  with `refused`, its reloaded desk reads why, the caller stays with A's call-taker.
 - The whole transfer from A's desk (`POST /api/incidents/{id}/transfers`, the attended
   transfer of the live call, B's call-taker pressing 1, A's call-taker dropping)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -320,6 +323,58 @@ def started_again_if_stalled(center: Center) -> None:
     center.controller.start(90.0)
 
 
+@contextlib.contextmanager
+def b_taker_pressing(b: Center, digit: str) -> Iterator[Taker]:
+    """B's call-taker stand-in on taker-1, the one phone B's queues ring: it answers,
+    hears the announcement for 1.5 s and presses `digit`, then stays until released."""
+    phone = Taker(TAKER_IP, b.stack.layout.taker_ports[0], talk_ms=1500,
+                  scenario="agency-accept.xml", keys={"digit": digit})
+    try:
+        standing_by(phone)
+        with only_this_taker_rings(b.stack, "taker-1"):
+            yield phone
+    finally:
+        phone.stop()
+
+
+async def test_b_refusing_with_a_key_other_than_1_leaves_the_caller_with_as_call_taker(
+        centers: tuple[Center, Center], a_takers: Takers) -> None:
+    """The attended transfer refused on the call itself: B's call-taker answers through
+    B's queue, hears the announcement and presses 2. A's neighbour leg is released, the
+    transfer fails with `refused` (the step on A's call, and what A's reloaded desk reads),
+    nobody was moved: the caller is still talking to A's call-taker until they hang up."""
+    a, b = centers
+    with b_taker_pressing(b, "2") as b_phone:
+        number = caller()
+        # Long enough for the refusal (about 5 s after the POST), no longer.
+        call, uniqueid, user, incident_id = await a_call_with_its_incident(
+            a, number, 15_000)
+        try:
+            async with desk(a.stack, user, DESK_PASSWORD) as ct:
+                status, started = await ct.post(
+                    f"/api/incidents/{incident_id}/transfers",
+                    {"neighbour": "center-b", "call": uniqueid})
+                assert (status, started["state"]) == (202, "ringing"), started
+                steps = await steps_until(a, uniqueid, {"transfer.failed"})
+                async with ct.http.get(f"{ct.base}/api/transfers",
+                                       params={"call": uniqueid}) as reply:
+                    assert reply.status == 200, await reply.text()
+                    shown = (await reply.json())["transfer"]
+            assert (shown["transfer"], shown["state"], shown["reason"]) == (
+                started["transfer"], "failed", "refused"), shown
+            assert not call.done()  # nobody moved: still with A's call-taker
+        finally:
+            result = await call
+        assert result.ok, result.output[-3000:]  # the caller hung up, never dropped
+        assert b_phone.wait(20).ok  # B's call-taker pressed 2 and was released
+    kinds = [s["kind"] for s in steps]
+    assert "transfer.answered" in kinds and "transfer.accepted" not in kinds, steps
+    [failed] = [s["detail"] for s in steps if s["kind"] == "transfer.failed"]
+    assert (failed["neighbour"], failed["reason"]) == ("center-b", "refused"), failed
+    (row,) = await call_rows(a.stack, [number])
+    assert row["answered_by"] == DESKS[user]  # the caller's call stayed A's call-taker's
+
+
 async def test_a_caller_is_transferred_from_a_to_b_with_the_incident_a_typed(
         centers: tuple[Center, Center], a_takers: Takers) -> None:
     """The transfer itself, against xfer-call's contract: the POST answers 202 ringing
@@ -328,38 +383,32 @@ async def test_a_caller_is_transferred_from_a_to_b_with_the_incident_a_typed(
     1; A's call-taker hands over and drops; the caller stays, talking to B. Steps on A's
     call: transfer.eido-sent, .ringing, .answered, .accepted, .completed."""
     a, b = centers
-    b_phone = Taker(TAKER_IP, b.stack.layout.taker_ports[0], talk_ms=1500,
-                    scenario="agency-accept.xml", keys={"digit": "1"})
-    try:
-        standing_by(b_phone)
-        with only_this_taker_rings(b.stack, "taker-1"):
-            number = caller()
-            call, uniqueid, user, incident_id = await a_call_with_its_incident(
-                a, number, 30_000)
-            try:
-                shown = await b_desk_live(b, expected_on_b(a, uniqueid),
-                                          "two-centers--b-desk-transfer")
-                async with desk(a.stack, user, DESK_PASSWORD) as ct:
-                    path = f"/api/incidents/{incident_id}/transfers"
-                    status, started = await ct.post(path, {"neighbour": "center-b",
-                                                           "call": uniqueid})
-                    assert (status, started["state"]) == (202, "ringing"), started
-                    await steps_until(a, uniqueid, {"transfer.accepted"})
-                    # B's call-taker pressed 1: A's call-taker hands over and drops.
-                    status, handed = await ct.post(f"{path}/{started['transfer']}/hand-over",
-                                                   {"call": uniqueid})
-                    assert status == 202, handed
-                steps = await steps_until(a, uniqueid, {
-                    "transfer.eido-sent", "transfer.ringing", "transfer.answered",
-                    "transfer.accepted", "transfer.completed"})
-                assert not call.done()  # the caller is still on the line, with B
-                await shown
-            finally:
-                result = await call
-            assert result.ok, result.output[-3000:]  # the caller hung up, never dropped
-            assert b_phone.wait(20).ok  # B's call-taker, released when the caller hung up
-    finally:
-        b_phone.stop()
+    with b_taker_pressing(b, "1") as b_phone:
+        number = caller()
+        call, uniqueid, user, incident_id = await a_call_with_its_incident(
+            a, number, 30_000)
+        try:
+            shown = await b_desk_live(b, expected_on_b(a, uniqueid),
+                                      "two-centers--b-desk-transfer")
+            async with desk(a.stack, user, DESK_PASSWORD) as ct:
+                path = f"/api/incidents/{incident_id}/transfers"
+                status, started = await ct.post(path, {"neighbour": "center-b",
+                                                       "call": uniqueid})
+                assert (status, started["state"]) == (202, "ringing"), started
+                await steps_until(a, uniqueid, {"transfer.accepted"})
+                # B's call-taker pressed 1: A's call-taker hands over and drops.
+                status, handed = await ct.post(f"{path}/{started['transfer']}/hand-over",
+                                               {"call": uniqueid})
+                assert status == 202, handed
+            steps = await steps_until(a, uniqueid, {
+                "transfer.eido-sent", "transfer.ringing", "transfer.answered",
+                "transfer.accepted", "transfer.completed"})
+            assert not call.done()  # the caller is still on the line, with B
+            await shown
+        finally:
+            result = await call
+        assert result.ok, result.output[-3000:]  # the caller hung up, never dropped
+        assert b_phone.wait(20).ok  # B's call-taker, released when the caller hung up
     assert "transfer.failed" not in {s["kind"] for s in steps}, steps
     [sent] = [s["detail"] for s in steps if s["kind"] == "transfer.eido-sent"]
     assert (sent["neighbour"], sent["reference"]) == ("center-b", started["transfer"]), sent
