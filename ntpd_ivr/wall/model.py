@@ -269,8 +269,13 @@ class WallState:
         return changed
 
     def _call_json(self, call: LiveCall) -> dict[str, Any]:
+        """The call as pushed; `overflow` only on an overflowed call (the wall's frames go
+        to every wall up to 5 times a second: nothing for the others)."""
+        shown = call.to_json()
         note = self.overflowed.get(call.uniqueid)
-        return {**call.to_json(), "overflow": dict(note) if note is not None else None}
+        if note is not None:
+            shown["overflow"] = dict(note)
+        return shown
 
     def to_json(self) -> dict[str, Any]:
         calls = sorted(self.calls.values(), key=lambda c: (c.since, c.uniqueid))
