@@ -26,6 +26,7 @@ from ntpd_ivr.calls.values import CallStep, CallUpdate, RecordSink
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AgiError, AgiHangup
 from ntpd_ivr.ivr import surge as surge_rules
+from ntpd_ivr.ivr.events import CallOverflowed
 from ntpd_ivr.ivr.overflow import overflow_decision, overflow_of
 from ntpd_ivr.ivr.surge import SurgeAudio, SurgeView
 from ntpd_ivr.location.service import from_dialplan, record_fields
@@ -130,8 +131,10 @@ class EmergencyIvr:
                  prank: PrankCheck | None = None,
                  surge: Callable[[], SurgeView | None] | None = None,
                  surge_audio: SurgeAudio | None = None,
-                 transfer: Callable[[], TransferLink | None] = lambda: None) -> None:
+                 transfer: Callable[[], TransferLink | None] = lambda: None,
+                 overflowed: Callable[[CallOverflowed], None] = lambda _: None) -> None:
         self.settings = settings
+        self.overflowed = overflowed  # told of each overflow call (the bus: the wall)
         # Surge mode (ntpd_ivr/alerts), read at call time: the alerts domain loads after us.
         self._surge = surge or (lambda: None)
         self.surge_audio = surge_audio
@@ -343,6 +346,11 @@ class EmergencyIvr:
             self._step(channel, "overflow.received", **overflow.detail())
             if overflow.overflow_region:
                 self._record(channel, overflow_region=overflow.overflow_region)
+                try:
+                    self.overflowed(CallOverflowed(request.uniqueid, trunk,
+                                                   overflow.overflow_region))
+                except Exception:  # the wall's mark: never the caller's problem
+                    channel.log.exception("overflow not told to the other domains")
         elif neighbour_of(routing, trunk) is not None:
             await self._transferred(channel, routing, trunk, _call_info(request.args))
             return

@@ -42,7 +42,8 @@ def load(core: Core) -> Plugin:
     ivr = EmergencyIvr(settings, AgiRecords(core.records), core.routing, core.queue_monitor,
                        prank=PrankGate(core.services[PRANK], settings.prompts_dir),
                        surge=surge, surge_audio=audio,
-                       transfer=lambda: core.services.get(TRANSFER_LINK))
+                       transfer=lambda: core.services.get(TRANSFER_LINK),
+                       overflowed=core.bus.publish)
     # No stop of its own: a render in flight is bounded (speech.py's timeouts) and the
     # loop's shutdown cancels its task.
     return Plugin("ivr", agi_scripts=build_routes(ivr))

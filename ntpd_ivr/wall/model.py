@@ -39,6 +39,7 @@ AVAILABLE, RINGING, ON_CALL, WRAP_UP = "available", "ringing", "on-call", "wrap-
 PAUSED, UNREACHABLE, LOGGED_OUT = "paused", "unreachable", "logged-out"
 TAKER_STATES = (AVAILABLE, RINGING, ON_CALL, WRAP_UP, PAUSED, UNREACHABLE, LOGGED_OUT)
 WRAP_UP_REASON = "wrap-up"  # the workspace's pause reason of that name shows as wrap-up
+MAX_OVERFLOW_MARKS = 10_000  # overflow marks kept for calls whose Hangup was missed
 # AST_DEVICE_* of a queue member (QueueStatus Status).
 _DEVICE_RINGING = frozenset({6, 7})
 _DEVICE_BUSY = frozenset({2, 3, 8})
@@ -183,6 +184,17 @@ class WallState:
         self.wrapup_seconds = wrapup_seconds
         self.calls: dict[str, LiveCall] = {}
         self.takers: dict[str, Taker] = {}
+        # Calls another center's edge overflowed here (uniqueid -> overflow_note), told by
+        # the IVR, which may come before the call's first AMI event: kept until its Hangup.
+        self.overflowed: dict[str, Mapping[str, str]] = {}
+
+    def mark_overflow(self, uniqueid: str, note: Mapping[str, str]) -> bool:
+        """The call came from a dark center's edge (ivr/overflow.py `overflow_note`):
+        whether a live call on the wall shows it now."""
+        self.overflowed[uniqueid] = note
+        while len(self.overflowed) > MAX_OVERFLOW_MARKS:  # Hangups lost with AMI: bounded
+            del self.overflowed[next(iter(self.overflowed))]
+        return uniqueid in self.calls
 
     def apply(self, event: AmiEvent) -> tuple[bool, EndedCall | None]:
         """One AMI event: whether the wall changed, and the call it ended, if any."""
@@ -199,6 +211,7 @@ class WallState:
         uniqueid = event.uniqueid
         before_call = self.calls.get(uniqueid)
         if isinstance(event, Hangup):
+            self.overflowed.pop(uniqueid, None)
             if before_call is None:
                 return changed, None
             del self.calls[uniqueid]
@@ -255,13 +268,22 @@ class WallState:
         self.takers = takers
         return changed
 
+    def _call_json(self, call: LiveCall) -> dict[str, Any]:
+        """The call as pushed; `overflow` only on an overflowed call (the wall's frames go
+        to every wall up to 5 times a second: nothing for the others)."""
+        shown = call.to_json()
+        note = self.overflowed.get(call.uniqueid)
+        if note is not None:
+            shown["overflow"] = dict(note)
+        return shown
+
     def to_json(self) -> dict[str, Any]:
         calls = sorted(self.calls.values(), key=lambda c: (c.since, c.uniqueid))
         queues: dict[str, list[dict[str, Any]]] = {}
         for call in calls:
             if call.state == QUEUE:
-                queues.setdefault(call.queue, []).append(call.to_json())
-        return {"ivr": [c.to_json() for c in calls if c.state == IVR],
+                queues.setdefault(call.queue, []).append(self._call_json(call))
+        return {"ivr": [self._call_json(c) for c in calls if c.state == IVR],
                 "queues": dict(sorted(queues.items())),
-                "talking": [c.to_json() for c in calls if c.state == TALKING],
+                "talking": [self._call_json(c) for c in calls if c.state == TALKING],
                 "takers": [t.to_json() for _, t in sorted(self.takers.items())]}

@@ -10,6 +10,8 @@ from ntpd_ivr.callbacks.events import CallbacksChanged
 from ntpd_ivr.core import Core, Key, Plugin
 from ntpd_ivr.dispatch.events import DispatchFailed
 from ntpd_ivr.incidents.events import IncidentsChanged
+from ntpd_ivr.ivr.events import CallOverflowed
+from ntpd_ivr.ivr.overflow import overflow_note
 from ntpd_ivr.texts.events import TextsChanged
 from ntpd_ivr.wall import http
 from ntpd_ivr.wall.events import WallCallEnded
@@ -53,6 +55,8 @@ def load(core: Core) -> Plugin:
     bus.subscribe(CallbacksChanged, lambda _: wall.changed())
     bus.subscribe(TextsChanged, lambda _: wall.changed())
     bus.subscribe(AlertsChanged, lambda _: wall.alerts_changed())
+    bus.subscribe(CallOverflowed, lambda event: wall.overflowed(event.uniqueid, overflow_note(
+        core.routing(), {"trunk": event.trunk, "overflow_region": event.overflow_region})))
 
     async def start() -> None:
         wall.start()

@@ -116,6 +116,12 @@ class WallService:
             wait = max(0.0, self._pushed_at + PUSH_DELAY_SECONDS - loop.time())
             self._push = loop.call_later(wait, self._flush)
 
+    def overflowed(self, uniqueid: str, note: Mapping[str, str] | None) -> None:
+        """A call another center's edge overflowed here (the IVR told the bus): marked on
+        the wall while it is live; a note our config cannot name (None) marks nothing."""
+        if note is not None and self.state.mark_overflow(uniqueid, note):
+            self.changed()
+
     def alerts_changed(self) -> None:
         """An alert for the center arrived, or surge mode changed: on the wall at once."""
         if self.on_change is not None:

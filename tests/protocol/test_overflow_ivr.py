@@ -12,6 +12,7 @@ from pathlib import Path
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.calls.values import CallUpdate
 from ntpd_ivr.ivr.emergency import EmergencyIvr
+from ntpd_ivr.ivr.events import CallOverflowed
 from ntpd_ivr.settings import IvrSettings
 from ntpd_ivr.transfer.model import TRANSFER_PRIORITY
 from tests.transfer_fixtures import routing_with_neighbours
@@ -24,11 +25,14 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-async def place(dial: Dial, tmp_path: Path, trunk: str,
-                header: str) -> tuple[ScriptedAsterisk, Records]:
+async def place(dial: Dial, tmp_path: Path, trunk: str, header: str,
+                told: list[CallOverflowed] | None = None
+                ) -> tuple[ScriptedAsterisk, Records]:
+    """`told`: what the IVR told the other domains (the bus: the wall) of the call."""
     records = Records()
     ivr = EmergencyIvr(IvrSettings(prompts_dir="/prompts"), records,
-                       routing_with_neighbours(tmp_path))
+                       routing_with_neighbours(tmp_path),
+                       overflowed=(told if told is not None else []).append)
     args = ("112", trunk, "", "", "", b64(header))
     async with serving({dp.SCRIPT_EMERGENCY_IVR: ivr}, call_budget_seconds=5.0) as server:
         asterisk = ScriptedAsterisk(await dial(server.port, args=args),
@@ -39,7 +43,9 @@ async def place(dial: Dial, tmp_path: Path, trunk: str,
 
 async def test_an_overflowed_call_hears_the_menu_and_is_queued_where_the_neighbour_is_listed(
         dial: Dial, tmp_path: Path) -> None:
-    asterisk, records = await place(dial, tmp_path, "center-banyuasin", "banyuasin")
+    told: list[CallOverflowed] = []
+    asterisk, records = await place(dial, tmp_path, "center-banyuasin", "banyuasin", told)
+    assert [(t.trunk, t.overflow_region) for t in told] == [("center-banyuasin", "banyuasin")]
     assert [p for p, _ in asterisk.prompts] == ["id/menu"]
     assert (asterisk.variables[dp.VAR_QUEUE], asterisk.variables[dp.VAR_CATEGORY],
             asterisk.variables[dp.VAR_ROUTE_REASON]) == ("takers-muba", "fire", "menu")
@@ -58,7 +64,10 @@ async def test_an_overflowed_call_hears_the_menu_and_is_queued_where_the_neighbo
 
 async def test_a_malformed_overflow_header_still_overflows_without_a_region(
         dial: Dial, tmp_path: Path) -> None:
-    asterisk, records = await place(dial, tmp_path, "center-banyuasin", "Banyuasin; drop")
+    told: list[CallOverflowed] = []
+    asterisk, records = await place(dial, tmp_path, "center-banyuasin", "Banyuasin; drop",
+                                    told)
+    assert told == []  # no region to name: the wall marks nothing
     assert asterisk.variables[dp.VAR_QUEUE] == "takers-muba"
     [step] = records.steps("overflow.received")
     assert (step.detail["header"], step.detail["overflow_region"]) == ("malformed", "")
@@ -68,9 +77,10 @@ async def test_a_malformed_overflow_header_still_overflows_without_a_region(
 async def test_an_operators_call_with_the_overflow_header_is_an_ordinary_call(
         dial: Dial, tmp_path: Path) -> None:
     """Only a neighbour's trunk makes an overflow: a header any caller can send does not."""
-    asterisk, records = await place(dial, tmp_path, "operator-local", "banyuasin")
+    told: list[CallOverflowed] = []
+    asterisk, records = await place(dial, tmp_path, "operator-local", "banyuasin", told)
     assert [p for p, _ in asterisk.prompts] == ["id/menu"]
-    assert records.steps("overflow.received") == []
+    assert told == [] and records.steps("overflow.received") == []
     assert not any(isinstance(r, CallUpdate) and r.overflow_region for r in records.kept)
     [decision] = records.steps("route.decision")
     assert decision.detail["region_match"] != "overflow"

@@ -7,9 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ntpd_ivr.app import Service
+from ntpd_ivr.ivr.events import CallOverflowed
+from ntpd_ivr.ivr.overflow import overflow_note
+from ntpd_ivr.settings import load_settings
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
-from ntpd_ivr.workspace.model import overflow_note
 from ntpd_ivr.workspace.service import WorkspaceService
 from tests.transfer_fixtures import routing_with_neighbours
 from tests.unit.test_workspace import QUEUES, TOPICS, called, watch
@@ -64,3 +67,21 @@ async def test_an_overflowed_calls_pop_carries_the_note(tmp_path: Path) -> None:
     assert "overflow" not in pops[1]
     await service.stop()
     await hub.close_all()
+
+
+def test_the_ivrs_overflow_reaches_the_wall_through_the_bus_named_by_our_config(
+        tmp_path: Path) -> None:
+    """The wiring (ivr and wall plugins): what the IVR publishes marks the wall's call with
+    the same note as the desk's pop; a call on a trunk our config does not know is not
+    marked, whatever region it names."""
+    routing_with_neighbours(tmp_path)
+    settings = load_settings(None, environ={}, overrides={
+        "ami": {"secret": "not-used"},
+        "database": {"url": "postgresql+asyncpg://nobody@127.0.0.1:9/none"},
+        "ivr": {"routing_config": str(tmp_path / "routing.toml")}})
+    service = Service(settings)  # nothing started: no connection is made
+    service.core.bus.publish(CallOverflowed("9.1", "center-banyuasin", "muba"))
+    service.core.bus.publish(CallOverflowed("9.2", "operator-local", "muba"))
+    assert service.wall.state.overflowed == {"9.1": overflow_note(
+        service.routing, {"trunk": "center-banyuasin", "overflow_region": "muba"})}
+    assert service.wall.state.overflowed["9.1"]["neighbour"] == "banyuasin"

@@ -248,3 +248,33 @@ def test_events_replayed_over_a_rebuild_land_where_they_would_have() -> None:
         wall.apply(event)
     call = wall.calls[U]
     assert (call.state, call.taker, call.since) == (TALKING, "taker-1", 301.0)
+
+
+NOTE = {"region": "muba", "region_name": "Kabupaten Musi Banyuasin",
+        "neighbour": "muba-center", "neighbour_name": "Muba Siaga 112"}
+
+
+def test_an_overflowed_call_carries_its_note_until_it_hangs_up() -> None:
+    """The IVR may tell the wall before the call's Newchannel is read: the mark waits for
+    it, shows on the call in every state, and goes with the Hangup."""
+    state = WallState()
+    assert state.mark_overflow(U, NOTE) is False  # not on the wall yet: nothing to push
+    state.apply(new(context="from-neighbour"))
+    [shown] = state.to_json()["ivr"]
+    assert shown["overflow"] == NOTE
+    state.apply(join())
+    [queued] = state.to_json()["queues"]["takers-palembang"]
+    assert queued["overflow"] == NOTE
+    assert state.mark_overflow(U, NOTE) is True  # live: the wall is pushed again
+    state.apply(hangup())
+    assert state.overflowed == {} and state.calls == {}
+
+
+def test_other_calls_carry_no_overflow_and_lost_hangups_are_bounded() -> None:
+    state = WallState()
+    state.apply(new())
+    assert "overflow" not in state.to_json()["ivr"][0]
+    for n in range(10_005):  # their Hangups never came (an AMI outage)
+        state.mark_overflow(f"1700000001.{n}", NOTE)
+    assert len(state.overflowed) == 10_000
+    assert "1700000001.0" not in state.overflowed and "1700000001.10004" in state.overflowed

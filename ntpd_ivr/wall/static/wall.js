@@ -47,7 +47,16 @@
     tr.dataset.uniqueid = call.uniqueid;
     tr.dataset.state = call.state;
     tr.dataset.caller = call.caller_number;
-    cell(tr, call.caller_number, "caller");
+    const caller = cell(tr, call.caller_number, "caller");
+    if (call.overflow) {
+      // Another center's edge sent it: that center is dark (docs/ha.md, "A second site").
+      tr.dataset.overflow = call.overflow.region;
+      const note = document.createElement("div");
+      note.className = "overflow";
+      note.textContent = t("wall.overflow", { region: call.overflow.region_name,
+                                              center: call.overflow.neighbour_name });
+      caller.append(note);
+    }
     cell(tr, seconds(call.since), "wait").dataset.since = call.since;
     if (call.state === "talking") cell(tr, call.taker, "taker");
     if (call.node) { tr.dataset.node = call.node; cell(tr, call.node, "node muted"); }
