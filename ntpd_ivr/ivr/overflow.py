@@ -15,10 +15,8 @@ queued in the region that lists the neighbour (its call-takers answer for the da
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.routing.engine import Decision, LiveState, choose_agency, choose_queue
@@ -73,23 +71,3 @@ def overflow_decision(decision: Decision, overflow: Overflow, routing: RoutingCo
     return replace(decision, region=region.key, region_match=REGION_MATCH, queue=queue,
                    queue_reason=queue_reason, agency=agency, agency_reason=agency_reason)
 
-
-def overflow_note(routing: RoutingConfig, row: Mapping[str, Any] | None) -> dict[str, str] | None:
-    """What the call-taker's screen pop and the supervisor's wall say of a call another
-    center's edge overflowed here (docs/workspace.md; docs/ha.md, "A second site"; one rule
-    for both screens): the region it was for and the dark
-    center, or None for any other call. The center is named as OUR config names the
-    neighbour whose trunk the call came on (the trunk proved it); the header only says the
-    region, so a call on a trunk no neighbour's any more (the config was reloaded since)
-    gets no note rather than a name the header made up. The region's name is ours when our
-    config has that region (a province center lists its regencies), its key otherwise."""
-    if not row or not row.get("overflow_region"):
-        return None
-    found = neighbour_of(routing, row.get("trunk") or "")
-    if found is None:
-        return None
-    _, neighbour = found
-    key = str(row["overflow_region"])
-    region = routing.regions.get(key)
-    return {"region": key, "region_name": region.name if region is not None else key,
-            "neighbour": neighbour.key, "neighbour_name": neighbour.name}

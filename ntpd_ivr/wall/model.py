@@ -189,7 +189,7 @@ class WallState:
         self.overflowed: dict[str, Mapping[str, str]] = {}
 
     def mark_overflow(self, uniqueid: str, note: Mapping[str, str]) -> bool:
-        """The call came from a dark center's edge (ivr/overflow.py `overflow_note`):
+        """The call came from a dark center's edge (workspace/model.py `overflow_note`):
         whether a live call on the wall shows it now."""
         self.overflowed[uniqueid] = note
         while len(self.overflowed) > MAX_OVERFLOW_MARKS:  # Hangups lost with AMI: bounded

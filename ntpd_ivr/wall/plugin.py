@@ -11,13 +11,13 @@ from ntpd_ivr.core import Core, Key, Plugin
 from ntpd_ivr.dispatch.events import DispatchFailed
 from ntpd_ivr.incidents.events import IncidentsChanged
 from ntpd_ivr.ivr.events import CallOverflowed
-from ntpd_ivr.ivr.overflow import overflow_note
 from ntpd_ivr.texts.events import TextsChanged
 from ntpd_ivr.wall import http
 from ntpd_ivr.wall.events import WallCallEnded
 from ntpd_ivr.wall.model import TOPICS, EndedCall
 from ntpd_ivr.wall.service import WallService
 from ntpd_ivr.wall.store import WallStore
+from ntpd_ivr.workspace.model import overflow_note
 
 WALL = Key("wall", WallService)
 # The callback list's summary on the wall, read when the wall is pushed (callbacks/plugin).

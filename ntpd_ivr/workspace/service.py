@@ -27,7 +27,6 @@ from ntpd_ivr.ami.events import (
 )
 from ntpd_ivr.background import Background
 from ntpd_ivr.errors import AmiError
-from ntpd_ivr.ivr.overflow import overflow_note
 from ntpd_ivr.location.model import DeskFix, best_first
 from ntpd_ivr.routing.config import RoutingConfig
 from ntpd_ivr.web.auth import UserStore
@@ -49,6 +48,7 @@ from ntpd_ivr.workspace.model import (
     caller_of,
     endpoint_of,
     has_history,
+    overflow_note,
     pop_of,
     presence_from_members,
 )

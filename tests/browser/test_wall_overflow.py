@@ -1,6 +1,6 @@
 """A call another center's edge overflowed here (docs/ha.md, "A second site"), on the
 supervisor's wall in Chromium: the wall service (the IVR tells it through the bus, with the
-names our routing config gives: ivr/overflow.py `overflow_note`) marks the live call, and
+names our routing config gives: workspace/model.py `overflow_note`) marks the live call, and
 wall.js says the region it was for and the dark center under the caller's number; the
 center's own call beside it carries no note."""
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from ntpd_ivr.app import Service
 from ntpd_ivr.ivr.events import CallOverflowed
-from ntpd_ivr.ivr.overflow import overflow_note
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.web.auth import UserStore
 from ntpd_ivr.web.hub import LiveHub
+from ntpd_ivr.workspace.model import overflow_note
 from ntpd_ivr.workspace.service import WorkspaceService
 from tests.transfer_fixtures import routing_with_neighbours
 from tests.unit.test_workspace import QUEUES, TOPICS, called, watch
