@@ -254,12 +254,15 @@ def only_this_taker_rings(stack: DevStack, endpoint: str | None) -> Iterator[Non
     for interface in ringing:  # a wrap-up pause an earlier test's call left on it
         stack.asterisk.cli(f"queue unpause member {interface}")
     shown = stack.asterisk.cli("queue show")
+
+    def paused(interface: str) -> list[bool]:
+        """Whether `interface` is paused, in each queue `queue show` lists it in."""
+        return ["paused" in line for line in shown.splitlines() if f"({interface})" in line]
+
     for interface in others:
-        lines = [line for line in shown.splitlines() if f"({interface})" in line]
-        assert lines and all("paused" in line for line in lines), shown
+        assert paused(interface) and all(paused(interface)), shown
     for interface in ringing:
-        lines = [line for line in shown.splitlines() if f"({interface})" in line]
-        assert lines and not any("paused" in line for line in lines), shown
+        assert paused(interface) and not any(paused(interface)), shown
     try:
         yield
     finally:
