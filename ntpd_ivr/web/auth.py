@@ -26,6 +26,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ class UserStore:
         self.path = path
         self.users: dict[str, User] = {}
         self._loaded_stamp: tuple[int, int, int] | None = None
+        self._checked_at = float("-inf")  # monotonic time of the last stat
         if path is not None and path.exists():
             self._loaded_stamp = self._stamp(path)
             self.users = self._load(path)
@@ -110,12 +112,21 @@ class UserStore:
             return None
         return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
-    def refresh(self) -> None:
+    def refresh(self, *, not_within: float = 0.0) -> None:
         """Read the file again if it changed since (`ntpd-ivr user add` on a running
         service): a new user can log in without a restart. A file that became unreadable
-        or invalid is logged and the users read before are kept."""
+        or invalid is logged and the users read before are kept.
+
+        `not_within`: skip the check when the last one is younger than this many seconds.
+        For the AMI event path (a screen pop per call-taker event, dozens a second under
+        load), never for a web request: a removed user or a changed password must hold
+        at that user's very next request."""
         if self.path is None:
             return
+        now = time.monotonic()
+        if not_within and now - self._checked_at < not_within:
+            return
+        self._checked_at = now
         stamp = self._stamp(self.path)
         if stamp is None or stamp == self._loaded_stamp:
             return

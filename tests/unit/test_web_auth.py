@@ -74,6 +74,32 @@ def test_a_user_added_by_the_cli_logs_in_without_a_restart(
     assert len(errors) == 1 and "users.budi.role" in errors[0].getMessage()
 
 
+def test_the_event_paths_check_of_the_users_file_is_spaced_and_a_web_requests_is_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """refresh(not_within=s) (the workspace's screen pops, at every call-taker event)
+    looks at the file at most once in s seconds; refresh() (every web request) always."""
+    path = tmp_path / "users.toml"
+    UserStore(path).put("budi", "supervisor", "s3cret-pass")
+    running = UserStore(path)
+    clock = [1000.0]
+    monkeypatch.setattr("ntpd_ivr.web.auth.time.monotonic", lambda: clock[0])
+    stats: list[Path] = []
+    monkeypatch.setattr(running, "_stamp", lambda p: stats.append(p) or UserStore._stamp(p))
+
+    running.refresh(not_within=1.0)
+    UserStore(path).put("citra", "calltaker", "citra-pass", sip_endpoint="taker-1")
+    clock[0] += 0.5
+    running.refresh(not_within=1.0)  # within the second: not looked at
+    assert len(stats) == 1 and "citra" not in running.users
+    clock[0] += 0.6
+    running.refresh(not_within=1.0)  # a second on: read again
+    assert len(stats) == 2 and running.users["citra"].sip_endpoint == "taker-1"
+
+    UserStore(path).remove("citra")  # the CLI
+    running.refresh()  # a web request, right after: the removal holds at once
+    assert len(stats) == 3 and "citra" not in running.users
+
+
 def test_user_remove_by_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "users.toml"
     UserStore(path).put("budi", "supervisor", "s3cret-pass")
