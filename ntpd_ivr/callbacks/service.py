@@ -2,8 +2,9 @@
 
 - `sweep()` takes the abandoned calls from `calls` (the records the spool never loses)
   into the list, and clears the callbacks of callers who got through by themselves. It
-  runs soon after a 112 call ends, every `sweep_seconds`, and at start: a controller that
-  was down or a database that was away loses no abandoned caller.
+  runs soon after a 112 call ends (1.5 s after it, and at most once in 5 s), every
+  `sweep_seconds`, and at start: a controller that was down or a database that was away
+  loses no abandoned caller.
 - `call_back()` rings the call-taker's phone first (AMI Originate, asynchronous), then the
   dialplan's [ntpd-callback] dials the caller on the callback line, marked as a center
   callback (NTPD_CENTER_CALLBACK=1, `Priority: psap-callback`). The outcome comes back as
@@ -55,6 +56,11 @@ log = logging.getLogger(__name__)
 
 LOOKBACK = timedelta(days=1)  # abandoned calls older than this are not taken in any more
 SWEEP_DELAY_SECONDS = 1.5  # after a call ends: its record is on its way through the spool
+# Sweeps that calls' ends ask for start at least this long after the one before: under
+# load a call ends every few milliseconds, and a sweep every 1.5 s (six statements) was
+# 2.5 % of path a's CPU at 40 calls/s (docs/performance.md). An abandoned caller is on
+# the list 1.5-5 s after the call ended, as before a surge 1.5 s.
+SWEEP_SPACING_SECONDS = 5.0
 MAX_LIST = 200
 
 
@@ -448,7 +454,9 @@ class CallbackService:
         self._background.spawn(self._loop(), "callbacks")
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            swept_at = loop.time()
             try:
                 await self.sweep()
                 if self.settings.trunk:
@@ -458,7 +466,8 @@ class CallbackService:
             try:
                 async with asyncio.timeout(self.settings.sweep_seconds):
                     await self._sweep_wanted.wait()
-                await asyncio.sleep(SWEEP_DELAY_SECONDS)
+                await asyncio.sleep(max(SWEEP_DELAY_SECONDS,
+                                        swept_at + SWEEP_SPACING_SECONDS - loop.time()))
             except TimeoutError:
                 pass
             self._sweep_wanted.clear()
