@@ -109,6 +109,38 @@ def test_spool_reads_in_order_and_resumes_from_the_committed_cursor(tmp_path: Pa
     spool.close()
 
 
+def test_the_cursor_file_is_rewritten_at_most_once_a_second_and_at_close(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit every 0.1 s under load rewrote cursor.json every 0.1 s; now at most once a
+    second (a cursor a crash takes back only makes records apply again, harmlessly), at
+    close, and at once (durably) when a segment goes."""
+    clock = [100.0]
+    monkeypatch.setattr("ntpd_ivr.calls.spool.time.monotonic", lambda: clock[0])
+
+    def on_file() -> dict[str, int]:
+        return dict(json.loads((tmp_path / "cursor.json").read_text()))
+
+    spool, _ = open_spool(tmp_path)
+    spool.append(b"".join(encode_line(update(n)) for n in range(4)))
+    first, second = spool.read(1).end, spool.read(2).end
+    spool.commit(first)
+    assert on_file() == first._asdict()
+    clock[0] += 0.5
+    spool.commit(second)  # within the second: in memory only
+    assert spool.cursor == second and on_file() == first._asdict()
+    assert [u.uniqueid for u in spool.read(10).updates] == ["1700000000.2", "1700000000.3"]
+    clock[0] += 0.6
+    third = spool.read(1).end
+    spool.commit(third)  # a second after the last write: written
+    assert on_file() == third._asdict()
+    clock[0] += 0.1
+    spool.commit(spool.read(10).end)
+    spool.close()  # what memory held goes to the file
+    spool, pending = open_spool(tmp_path)
+    assert pending == 0
+    spool.close()
+
+
 def test_torn_last_line_is_skipped_with_a_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     spool, _ = open_spool(tmp_path)
