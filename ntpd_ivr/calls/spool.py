@@ -17,8 +17,8 @@ import json
 import logging
 import os
 import re
-import time
 from pathlib import Path
+from time import monotonic
 from typing import Any, NamedTuple
 
 import orjson
@@ -175,7 +175,7 @@ class Spool:
     def commit(self, end: Position) -> None:
         """Everything before `end` is applied: move the cursor, drop what is behind it."""
         behind = [s for s in self.segments if s < end.segment]
-        if behind or time.monotonic() - self._cursor_written_at >= CURSOR_WRITE_SECONDS:
+        if behind or monotonic() - self._cursor_written_at >= CURSOR_WRITE_SECONDS:
             # Durable before a segment goes, so that no cursor ever points at a deleted one.
             self._write_cursor(end, durable=bool(behind))
         else:
@@ -230,7 +230,7 @@ class Spool:
         temporary.replace(self.directory / "cursor.json")
         if durable:
             _fsync_dir(self.directory)
-        self._cursor_written_at = time.monotonic()
+        self._cursor_written_at = monotonic()
         self._cursor_unwritten = False
 
     def _end_torn_line(self, segment: int) -> None:

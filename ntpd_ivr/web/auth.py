@@ -26,10 +26,10 @@ import logging
 import os
 import secrets
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from time import monotonic
 
 from ntpd_ivr.configfile import named_tables
 from ntpd_ivr.errors import ConfigError
@@ -123,7 +123,7 @@ class UserStore:
         at that user's very next request."""
         if self.path is None:
             return
-        now = time.monotonic()
+        now = monotonic()
         if not_within and now - self._checked_at < not_within:
             return
         self._checked_at = now

@@ -115,7 +115,7 @@ def test_the_cursor_file_is_rewritten_at_most_once_a_second_and_at_close(
     second (a cursor a crash takes back only makes records apply again, harmlessly), at
     close, and at once (durably) when a segment goes."""
     clock = [100.0]
-    monkeypatch.setattr("ntpd_ivr.calls.spool.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("ntpd_ivr.calls.spool.monotonic", lambda: clock[0])
 
     def on_file() -> dict[str, int]:
         return dict(json.loads((tmp_path / "cursor.json").read_text()))

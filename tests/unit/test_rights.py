@@ -21,7 +21,7 @@ from ntpd_ivr.incidents.rights import CallRights
 from ntpd_ivr.web.auth import Session, UserStore
 from ntpd_ivr.web.hub import LiveHub
 from ntpd_ivr.workspace.model import TOPICS
-from ntpd_ivr.workspace.service import WorkspaceService
+from ntpd_ivr.workspace.service import USERS_CHECK_SECONDS, WorkspaceService
 from tests.waiting import eventually
 from tests.workspace_fakes import FakeQueues, FakeStore
 
@@ -129,15 +129,22 @@ async def test_the_workspace_knows_who_answered_from_ami_then_from_the_calls_row
     assert await service.answered_by("5.5") is None  # offered to two: nobody's yet
 
 
-async def test_a_user_added_while_running_gets_the_next_pop(tmp_path: Path,
-                                                           hub: LiveHub) -> None:
+async def test_a_user_added_while_running_gets_the_pops_from_a_second_later(
+        tmp_path: Path, hub: LiveHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The users file is looked at from call-taker events at most once a second
+    (USERS_CHECK_SECONDS), not at every event: a user added gets the pops after that."""
+    clock = [500.0]
+    monkeypatch.setattr("ntpd_ivr.web.auth.monotonic", lambda: clock[0])
     users = users_file(tmp_path)
     service = WorkspaceService(FakeQueues(), FakeStore(), users, hub, lambda: (),
                                lookup_seconds=0.1)
+    service.users_of("taker-1")  # an event a moment before: the file was just looked at
     cttwo = watch(hub, "cttwo")
     # `ntpd-ivr user add cttwo --sip-endpoint taker-1`, another process, while it runs.
     UserStore(users.path).put("cttwo", "calltaker", "cttwo-password", sip_endpoint="taker-1")
     os.utime(users.path, ns=(3, 3))
+    assert service.users_of("taker-1") == ("ani",), "looked at again within the second"
+    clock[0] += USERS_CHECK_SECONDS
     service.on_event(called())
     await eventually(lambda: cttwo.sent, "the pop on cttwo's screen")
     assert [m["kind"] for m in cttwo.sent] == ["call.ringing"]

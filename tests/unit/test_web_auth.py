@@ -82,7 +82,7 @@ def test_the_event_paths_check_of_the_users_file_is_spaced_and_a_web_requests_is
     UserStore(path).put("budi", "supervisor", "s3cret-pass")
     running = UserStore(path)
     clock = [1000.0]
-    monkeypatch.setattr("ntpd_ivr.web.auth.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("ntpd_ivr.web.auth.monotonic", lambda: clock[0])
     stats: list[Path] = []
     monkeypatch.setattr(running, "_stamp", lambda p: stats.append(p) or UserStore._stamp(p))
 
