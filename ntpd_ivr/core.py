@@ -168,8 +168,20 @@ class AmiFanOut:
     events: list[AmiEventHandler] = field(default_factory=list)
     logins: list[AmiLoginHandler] = field(default_factory=list)
 
-    async def on_event(self, event: AmiEvent) -> None:
-        for handler in self.events:
+    def on_event(self, event: AmiEvent) -> Awaitable[None] | None:
+        """Every handler in turn. All of them return None (they never wait) in the
+        normal case, and so does this: no coroutine per AMI event (the AMI consumer
+        awaits only what is returned). A handler that returns an awaitable is awaited
+        before the next handler gets the event, as the order promises."""
+        for index, handler in enumerate(self.events):
+            result = handler(event)
+            if result is not None:
+                return self._finish(result, index + 1, event)
+        return None
+
+    async def _finish(self, pending: Awaitable[None], start: int, event: AmiEvent) -> None:
+        await pending
+        for handler in self.events[start:]:
             result = handler(event)
             if result is not None:
                 await result

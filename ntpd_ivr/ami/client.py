@@ -39,7 +39,8 @@ from ntpd_ivr.settings import AmiSettings
 
 log = logging.getLogger(__name__)
 
-EventHandler = Callable[[AmiEvent], Awaitable[None]]
+# None: handled, nothing to wait for (the common case: no coroutine per event).
+EventHandler = Callable[[AmiEvent], Awaitable[None] | None]
 LoginHandler = Callable[[], Awaitable[None]]
 
 
@@ -370,7 +371,9 @@ class AmiClient:
                     if self._on_login is not None:
                         await self._on_login()
                 elif self._on_event is not None:
-                    await self._on_event(event)
+                    pending = self._on_event(event)
+                    if pending is not None:
+                        await pending
             except Exception:
                 what = "on_login" if event is None else f"on_event({event.name})"
                 log.exception("AMI %s handler failed; carrying on", what,

@@ -49,7 +49,8 @@ class CallRecorder:
         # resync at the next login and from the CDR.
         self.records.submit(record).add_done_callback(_report_spool_failure)
 
-    async def on_event(self, event: AmiEvent) -> None:
+    def on_event(self, event: AmiEvent) -> None:
+        """Never waits: records are queued for the spool (submit), not awaited."""
         if isinstance(event, FullyBooted):
             if event.uptime is not None and self.reconciler is not None:
                 self.reconciler.node_started(

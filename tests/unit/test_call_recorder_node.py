@@ -48,13 +48,13 @@ def recorder() -> tuple[CallRecorder, FakeReconciler]:
 
 async def test_fullybooted_with_uptime_gives_the_node_start_less_a_margin() -> None:
     rec, reconciler = recorder()
-    await rec.on_event(FullyBooted(name="FullyBooted", received_at=1000.0, uptime=12))
+    rec.on_event(FullyBooted(name="FullyBooted", received_at=1000.0, uptime=12))
     assert reconciler.started == [1000.0 - 12 - BOOT_MARGIN_SECONDS]
 
 
 async def test_fullybooted_without_uptime_starts_nothing() -> None:
     rec, reconciler = recorder()
-    await rec.on_event(FullyBooted(name="FullyBooted", received_at=1000.0))
+    rec.on_event(FullyBooted(name="FullyBooted", received_at=1000.0))
     assert reconciler.started == []
 
 
