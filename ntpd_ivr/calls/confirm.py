@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ntpd_ivr.agi.protocol import AgiRequest
-from ntpd_ivr.calls.values import UNCONFIRMED, CallStep, CallUpdate, RecordSink
+from ntpd_ivr.calls.values import UNCONFIRMED, CallStep, CallUpdate, RecordSink, WaitedSink
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class AmiView(Protocol):
 class AgiRecords:
     """The IVR's record sink: the record keeper, minus the caller's identity."""
 
-    def __init__(self, records: RecordSink) -> None:
+    def __init__(self, records: WaitedSink) -> None:
         self.records = records
 
     def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]:
@@ -71,6 +71,9 @@ class AgiRecords:
             update = dataclasses.replace(update, caller_number=None, trunk=None,
                                          linkedid=None)
         return self.records.submit(update)
+
+    def urge(self) -> None:
+        self.records.urge()
 
 
 def _remember(memory: OrderedDict[str, None], key: str) -> None:

@@ -16,6 +16,7 @@ over ``FRESH_MAX``). Either way the applier applies exactly what lies after the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -44,6 +45,13 @@ APPLY_GATHER_SECONDS = 0.1
 # Likewise, records queued within this long share one write and fsync: under load that is
 # many calls' records per fsync, and it holds a caller no longer than one more fsync would.
 FLUSH_GATHER_SECONDS = 0.005
+# Records nobody waits for (those from AMI events, submitted and not awaited) gather up to
+# this long, or until somebody waits (urge(): the IVR before the dialplan acts on its
+# decision), before a write: at 40 calls/s the spool wrote and fdatasync'd about every
+# 5 ms, each write also a round trip to the spool's thread (docs/performance.md). A crash
+# can take at most this much more of them than before; the login's resync and the CDR
+# bring their calls back (calls/recorder.py), as they did for the 5 ms.
+LAZY_GATHER_SECONDS = 0.05
 
 
 class _Fresh(NamedTuple):
@@ -71,6 +79,7 @@ class RecordKeeper:
         self._fresh: deque[_Fresh] = deque()
         self._fresh_records = 0
         self._queued = asyncio.Event()  # record() queued a line for the flusher
+        self._urged = asyncio.Event()  # somebody waits for what is queued
         self._spooled = asyncio.Event()  # the flusher made lines durable for the applier
         self._flush_task: asyncio.Task[None] | None = None
         self._apply_task: asyncio.Task[None] | None = None
@@ -87,6 +96,7 @@ class RecordKeeper:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="record-spool")
         self._closing = False
         self._queued, self._spooled = asyncio.Event(), asyncio.Event()
+        self._urged = asyncio.Event()
         self._pending = await self._io(self._spool.open)
         if self._pending:
             log.info("%d call record updates in the spool await the database", self._pending)
@@ -107,10 +117,17 @@ class RecordKeeper:
         self._queued.set()
         return future
 
+    def urge(self) -> None:
+        """Somebody waits for what is queued: the next write goes now, not after
+        LAZY_GATHER_SECONDS."""
+        self._urged.set()
+
     async def record(self, update: CallUpdate | CallStep) -> None:
         """Return once `update` (a CallUpdate or a CallStep) is durable in the spool; it
         reaches PostgreSQL later, in spool order."""
-        await self.submit(update)
+        durable = self.submit(update)
+        self.urge()
+        await durable
         if log.isEnabledFor(logging.DEBUG):
             CallLogger(log, update.uniqueid).debug(
                 "record spooled: %s", update.changes() if isinstance(update, CallUpdate)
@@ -125,6 +142,7 @@ class RecordKeeper:
         deadline = loop.time() + timeout
         self._closing = True
         self._queued.set()
+        self._urged.set()
         await asyncio.wait([self._flush_task], timeout=timeout)
         tasks = [self._flush_task]
         if self._apply_task is not None:
@@ -158,8 +176,8 @@ class RecordKeeper:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def _flush_loop(self) -> None:
-        # Group commit: every record() that arrives while a write+fsync is under way
-        # goes into the next single write+fsync.
+        # Group commit: every record that arrives while a write+fsync is under way goes
+        # into the next single write+fsync; records nobody waits for gather longer.
         while self._queue or not self._closing:
             if not self._queue:
                 self._queued.clear()
@@ -167,6 +185,11 @@ class RecordKeeper:
                 if not self._closing:
                     await asyncio.sleep(FLUSH_GATHER_SECONDS)
                 continue
+            if not self._urged.is_set() and not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(LAZY_GATHER_SECONDS):
+                        await self._urged.wait()
+            self._urged.clear()  # this write takes all that is queued, the urged included
             self._writing, self._queue = self._queue, []
             try:
                 start, end = await self._io(self._spool.append,

@@ -68,6 +68,15 @@ class RecordSink(Protocol):
         """Queue a record for the spool, in order; the future resolves once it is durable."""
 
 
+class WaitedSink(RecordSink, Protocol):
+    """A RecordSink whose user sometimes waits for what it queued (the IVR, before the
+    dialplan acts on its decision)."""
+
+    def urge(self) -> None:
+        """Somebody waits for what is queued: write it now, not after the gathering that
+        records nobody waits for get (calls/keeper.py LAZY_GATHER_SECONDS)."""
+
+
 def disposition_of(*, answered: bool, reached_queue: bool) -> str:
     """How a 112 call ended, the one rule for AMI tracking and CDR reconciliation alike:
     a call-taker (or agency) answered; or the caller gave up in the queue; or before it."""

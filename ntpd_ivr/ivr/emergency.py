@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from ntpd_ivr import dialplan_contract as dp
 from ntpd_ivr.agi.channel import AgiChannel
 from ntpd_ivr.alerts.model import SurgeMode
-from ntpd_ivr.calls.values import CallStep, CallUpdate, RecordSink
+from ntpd_ivr.calls.values import CallStep, CallUpdate, WaitedSink
 from ntpd_ivr.clock import utcnow
 from ntpd_ivr.errors import AgiError, AgiHangup
 from ntpd_ivr.ivr import surge as surge_rules
@@ -125,7 +125,7 @@ class _SurgeOutcome:
 
 
 class EmergencyIvr:
-    def __init__(self, settings: IvrSettings, records: RecordSink,
+    def __init__(self, settings: IvrSettings, records: WaitedSink,
                  routing: RoutingConfig | Callable[[], RoutingConfig] | None = None,
                  live: LiveStateSource | None = None,
                  prank: PrankCheck | None = None,
@@ -181,6 +181,8 @@ class EmergencyIvr:
         last = self._last_record.pop(channel.request.uniqueid, None)
         if last is None:
             return
+        if not last.done():
+            self.records.urge()  # written now, not after the gathering of the others
         # asyncio.wait, not wait_for: a timeout must not cancel the spool's own future.
         done, _ = await asyncio.wait({last}, timeout=RECORD_WAIT_SECONDS)
         if not done:

@@ -119,6 +119,7 @@ class Records:
         self.kept: list[CallUpdate | CallStep] = []
         self.writes = writes
         self._hanging: list[asyncio.Future[None]] = []
+        self.urged = 0  # how often the IVR said it waits for what it queued
 
     def submit(self, update: CallUpdate | CallStep) -> asyncio.Future[None]:
         self.kept.append(update)
@@ -130,6 +131,9 @@ class Records:
         else:
             durable.set_result(None)
         return durable
+
+    def urge(self) -> None:
+        self.urged += 1
 
     def release(self) -> None:
         for durable in self._hanging:
@@ -260,3 +264,5 @@ async def test_record_writes_that_hang_or_fail_do_not_hold_the_caller(
     routed_as(call, "3", "police", "menu", 8)
     assert any(logged in r.getMessage() and r.call_id == "1732771200.1"  # type: ignore[attr-defined]
                for r in caplog.records)
+    if writes == "hangs":  # it said it waits, so the keeper writes now, not after gathering
+        assert call.records.urged >= 1

@@ -38,6 +38,9 @@ class Sink:
         future.set_result(None)
         return future
 
+    def urge(self) -> None:
+        pass
+
 
 def request(uniqueid: str) -> AgiRequest:
     return parse_request(["agi_network_script: emergency-ivr", f"agi_uniqueid: {uniqueid}",

@@ -308,6 +308,47 @@ async def test_concurrent_records_share_one_write_and_fsync(
     assert len(spooled_lines(tmp_path / "spool")) == 200
 
 
+async def test_records_nobody_waits_for_gather_and_one_that_is_waited_for_goes_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AMI consumer's records (submitted, not awaited) share writes over
+    LAZY_GATHER_SECONDS; urge() (the IVR waiting for its decision) writes at once."""
+    monkeypatch.setattr("ntpd_ivr.calls.keeper.LAZY_GATHER_SECONDS", 0.3)
+    appends: list[int] = []
+    real_append = Spool.append
+
+    def counting_append(self: Spool, data: bytes) -> tuple[Position, Position]:
+        appends.append(data.count(b"\n"))
+        return real_append(self, data)
+
+    monkeypatch.setattr(Spool, "append", counting_append)
+    keeper = RecordKeeper(settings(tmp_path), None)
+    await keeper.start()
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        trickle = []
+        for n in range(10):  # one every 10 ms, as AMI events come
+            trickle.append(keeper.submit(update(n)))
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*trickle)
+        # 5 ms apart they would have been 10 writes; gathered they are one or two.
+        assert sum(appends) == 10 and len(appends) <= 2, appends
+        assert loop.time() - started >= 0.25
+
+        appends.clear()
+        waited = keeper.submit(update(10))
+        keeper.urge()
+        started = loop.time()
+        await waited
+        assert loop.time() - started < 0.2, "an urged record waited for the gathering"
+        assert appends == [1]
+        started = loop.time()
+        await keeper.record(update(11))  # record() urges by itself
+        assert loop.time() - started < 0.2
+    finally:
+        await keeper.stop()
+
+
 async def test_submit_never_waits_for_the_disk_and_keeps_order(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_append = Spool.append
