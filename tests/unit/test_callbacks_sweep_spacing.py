@@ -14,19 +14,26 @@ from ntpd_ivr.callbacks.service import CallbackService
 from ntpd_ivr.settings import CallbackSettings
 
 
-async def test_sweeps_asked_for_by_a_stream_of_call_ends_are_spaced(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(callbacks_service, "SWEEP_DELAY_SECONDS", 0.02)
-    monkeypatch.setattr(callbacks_service, "SWEEP_SPACING_SECONDS", 0.25)
+def sweeping_service(monkeypatch: pytest.MonkeyPatch, *, delay: float, spacing: float
+                     ) -> tuple[CallbackService, list[float]]:
+    """A callback service whose sweeps only note their loop time (no database)."""
+    monkeypatch.setattr(callbacks_service, "SWEEP_DELAY_SECONDS", delay)
+    monkeypatch.setattr(callbacks_service, "SWEEP_SPACING_SECONDS", spacing)
     service = CallbackService(engine=None, ami=None, settings=CallbackSettings())  # type: ignore[arg-type]
-    loop = asyncio.get_running_loop()
     sweeps: list[float] = []
 
     async def sweep(now: Any = None) -> int:
-        sweeps.append(loop.time())
+        sweeps.append(asyncio.get_running_loop().time())
         return 0
 
     monkeypatch.setattr(service, "sweep", sweep)
+    return service, sweeps
+
+
+async def test_sweeps_asked_for_by_a_stream_of_call_ends_are_spaced(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    service, sweeps = sweeping_service(monkeypatch, delay=0.02, spacing=0.25)
+    loop = asyncio.get_running_loop()
     service.start()
     try:
         ends = loop.time() + 1.0
@@ -45,17 +52,8 @@ async def test_sweeps_asked_for_by_a_stream_of_call_ends_are_spaced(
 
 async def test_a_call_end_after_a_quiet_spell_is_swept_after_the_short_delay(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(callbacks_service, "SWEEP_DELAY_SECONDS", 0.05)
-    monkeypatch.setattr(callbacks_service, "SWEEP_SPACING_SECONDS", 0.25)
-    service = CallbackService(engine=None, ami=None, settings=CallbackSettings())  # type: ignore[arg-type]
+    service, sweeps = sweeping_service(monkeypatch, delay=0.05, spacing=0.25)
     loop = asyncio.get_running_loop()
-    sweeps: list[float] = []
-
-    async def sweep(now: Any = None) -> int:
-        sweeps.append(loop.time())
-        return 0
-
-    monkeypatch.setattr(service, "sweep", sweep)
     service.start()
     try:
         await asyncio.sleep(0.5)  # the start's sweep, then quiet past the spacing

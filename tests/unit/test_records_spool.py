@@ -289,16 +289,22 @@ async def test_disabled_database_keeps_every_update_spooled(tmp_path: Path) -> N
         [f"1700000000.{n}" for n in range(11)]
 
 
-async def test_concurrent_records_share_one_write_and_fsync(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    appends: list[int] = []
+@pytest.fixture
+def appends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many lines each of the spool's writes (one fdatasync each) carried."""
+    counted: list[int] = []
     real_append = Spool.append
 
     def counting_append(self: Spool, data: bytes) -> tuple[Position, Position]:
-        appends.append(data.count(b"\n"))
+        counted.append(data.count(b"\n"))
         return real_append(self, data)
 
     monkeypatch.setattr(Spool, "append", counting_append)
+    return counted
+
+
+async def test_concurrent_records_share_one_write_and_fsync(
+        tmp_path: Path, appends: list[int]) -> None:
     keeper = RecordKeeper(settings(tmp_path), None)
     await keeper.start()
     await asyncio.gather(*(keeper.record(update(n)) for n in range(200)))
@@ -309,18 +315,10 @@ async def test_concurrent_records_share_one_write_and_fsync(
 
 
 async def test_records_nobody_waits_for_gather_and_one_that_is_waited_for_goes_at_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, appends: list[int]) -> None:
     """The AMI consumer's records (submitted, not awaited) share writes over
     LAZY_GATHER_SECONDS; urge() (the IVR waiting for its decision) writes at once."""
     monkeypatch.setattr("ntpd_ivr.calls.keeper.LAZY_GATHER_SECONDS", 0.3)
-    appends: list[int] = []
-    real_append = Spool.append
-
-    def counting_append(self: Spool, data: bytes) -> tuple[Position, Position]:
-        appends.append(data.count(b"\n"))
-        return real_append(self, data)
-
-    monkeypatch.setattr(Spool, "append", counting_append)
     keeper = RecordKeeper(settings(tmp_path), None)
     await keeper.start()
     loop = asyncio.get_running_loop()
