@@ -168,23 +168,23 @@ class AmiFanOut:
     events: list[AmiEventHandler] = field(default_factory=list)
     logins: list[AmiLoginHandler] = field(default_factory=list)
 
-    def on_event(self, event: AmiEvent) -> Awaitable[None] | None:
-        """Every handler in turn. All of them return None (they never wait) in the
-        normal case, and so does this: no coroutine per AMI event (the AMI consumer
-        awaits only what is returned). A handler that returns an awaitable is awaited
-        before the next handler gets the event, as the order promises."""
-        for index, handler in enumerate(self.events):
-            result = handler(event)
+    def on_event(self, event: AmiEvent, start: int = 0) -> Awaitable[None] | None:
+        """Every handler from `start` on, in turn. All of them return None (they never
+        wait) in the normal case, and so does this: no coroutine per AMI event (the AMI
+        consumer awaits only what is returned). A handler that returns an awaitable is
+        awaited before the next handler gets the event, as the order promises."""
+        for index in range(start, len(self.events)):
+            result = self.events[index](event)
             if result is not None:
-                return self._finish(result, index + 1, event)
+                return self._then_the_rest(result, index + 1, event)
         return None
 
-    async def _finish(self, pending: Awaitable[None], start: int, event: AmiEvent) -> None:
+    async def _then_the_rest(self, pending: Awaitable[None], start: int,
+                             event: AmiEvent) -> None:
         await pending
-        for handler in self.events[start:]:
-            result = handler(event)
-            if result is not None:
-                await result
+        rest = self.on_event(event, start)
+        if rest is not None:
+            await rest
 
     async def on_login(self) -> None:
         pending = [result for handler in self.logins if (result := handler()) is not None]
