@@ -57,7 +57,7 @@ from tests.browser.conftest import (
     desk_login,
     only_this_taker_rings,
 )
-from tests.security.rights_fixtures import desk
+from tests.security.rights_fixtures import Desk, desk
 from tests.stack_fixtures import Takers
 from tests.transfer_fixtures import eido_bytes
 from tests.two_centers import DESK_PASSWORD, DESKS, REGION, Center, two_centers, write_token
@@ -323,6 +323,14 @@ def started_again_if_stalled(center: Center) -> None:
     center.controller.start(90.0)
 
 
+async def transfer_to_b(ct: Desk, incident_id: int, uniqueid: str) -> dict[str, Any]:
+    """A's call-taker transfers the call to center B: the route answers 202 ringing."""
+    status, started = await ct.post(f"/api/incidents/{incident_id}/transfers",
+                                    {"neighbour": "center-b", "call": uniqueid})
+    assert (status, started["state"]) == (202, "ringing"), started
+    return started
+
+
 @contextlib.contextmanager
 def b_taker_pressing(b: Center, digit: str) -> Iterator[Taker]:
     """B's call-taker stand-in on taker-1, the one phone B's queues ring: it answers,
@@ -351,10 +359,7 @@ async def test_b_refusing_with_a_key_other_than_1_leaves_the_caller_with_as_call
             a, number, 15_000)
         try:
             async with desk(a.stack, user, DESK_PASSWORD) as ct:
-                status, started = await ct.post(
-                    f"/api/incidents/{incident_id}/transfers",
-                    {"neighbour": "center-b", "call": uniqueid})
-                assert (status, started["state"]) == (202, "ringing"), started
+                started = await transfer_to_b(ct, incident_id, uniqueid)
                 steps = await steps_until(a, uniqueid, {"transfer.failed"})
                 async with ct.http.get(f"{ct.base}/api/transfers",
                                        params={"call": uniqueid}) as reply:
@@ -391,14 +396,12 @@ async def test_a_caller_is_transferred_from_a_to_b_with_the_incident_a_typed(
             shown = await b_desk_live(b, expected_on_b(a, uniqueid),
                                       "two-centers--b-desk-transfer")
             async with desk(a.stack, user, DESK_PASSWORD) as ct:
-                path = f"/api/incidents/{incident_id}/transfers"
-                status, started = await ct.post(path, {"neighbour": "center-b",
-                                                       "call": uniqueid})
-                assert (status, started["state"]) == (202, "ringing"), started
+                started = await transfer_to_b(ct, incident_id, uniqueid)
                 await steps_until(a, uniqueid, {"transfer.accepted"})
                 # B's call-taker pressed 1: A's call-taker hands over and drops.
-                status, handed = await ct.post(f"{path}/{started['transfer']}/hand-over",
-                                               {"call": uniqueid})
+                status, handed = await ct.post(
+                    f"/api/incidents/{incident_id}/transfers/{started['transfer']}/hand-over",
+                    {"call": uniqueid})
                 assert status == 202, handed
             steps = await steps_until(a, uniqueid, {
                 "transfer.eido-sent", "transfer.ringing", "transfer.answered",
