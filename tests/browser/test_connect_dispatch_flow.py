@@ -27,7 +27,7 @@ from tests.browser.conftest import (
 )
 from tests.e2e.conftest import caller
 from tests.stack_fixtures import Controller
-from tests.waiting import standing_by
+from tests.waiting import held_reachable, standing_by
 
 pytestmark = pytest.mark.e2e
 DESK, AGENCY, PASSWORD = "connect-ani", "connect-damkar", "connect-flow-password"
@@ -52,6 +52,7 @@ def phones(stack: DevStack, connect_users: str) -> Iterator[tuple[str, Taker]]:
     damkar = Taker(AGENCY_IP, stack.layout.agency_port("agency-damkar-plg"), talk_ms=1500,
                    calls=1, scenario="agency-accept.xml", keys={"digit": "1"})
     standing_by(taker, damkar)
+    held_reachable(stack.asterisk, "agency-damkar-plg")  # its trunk is dialled
     try:
         with only_this_taker_rings(stack, ENDPOINT):
             yield connect_users, damkar

@@ -28,7 +28,7 @@ from ntpd_ivr.stack.devstack import CALLBACK_IP, OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
 from tests.browser.conftest import only_this_taker_rings, screenshot
 from tests.stack_fixtures import Controller, Takers
-from tests.waiting import standing_by
+from tests.waiting import held_reachable, standing_by
 
 pytestmark = pytest.mark.e2e
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
@@ -184,10 +184,11 @@ def test_an_abandoned_caller_appears_on_the_wall_and_is_called_back_from_it(
     taker = Taker(TAKER_IP, stack.layout.taker_ports[0], talk_ms=2500)
     phone = Taker(CALLBACK_IP, stack.layout.callback_port, scenario="callback-answer.xml")
     try:
-        # Both stand-ins bound and qualified before the callback dials them (the callback
-        # e2e tests do the same): a contact Asterisk does not yet hold reachable fails the
+        # Asterisk holds both stand-ins' contacts reachable before the callback dials them
+        # (as the callback e2e tests wait): a contact it holds unavailable fails the
         # callback's call and the row stays on the open list (this test's CI flake).
         standing_by(taker, phone)
+        held_reachable(stack.asterisk, "taker-1", "callback-line")
         row.locator("select").select_option("taker-1")
         row.locator("button").click()
         # Called back and reached: off the open list.

@@ -29,7 +29,7 @@ from ntpd_ivr.recordings.service import RecordingService
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import CALLBACK_IP, OPERATOR_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import Taker, place_call
-from tests.waiting import standing_by
+from tests.waiting import held_reachable, standing_by
 
 from .conftest import Controller, Takers, call_rows, caller, dial, record
 
@@ -73,7 +73,8 @@ def called_back_phone(stack: DevStack) -> Taker:
 @pytest.fixture
 def called_back(stack: DevStack) -> Iterator[Taker]:
     phone = called_back_phone(stack)
-    standing_by(phone)  # qualified, also right after another test's config reload
+    standing_by(phone)
+    held_reachable(stack.asterisk, "callback-line")  # also right after a config reload
     yield phone
     phone.stop()
 

@@ -20,7 +20,7 @@ import pytest
 
 from ntpd_ivr.stack.devstack import AGENCY_IP, OPERATOR_IP, DevStack
 from ntpd_ivr.stack.sipp import SippResult, Taker, place_call
-from tests.waiting import standing_by
+from tests.waiting import held_reachable, standing_by
 
 from .conftest import Controller, Takers, call_rows, caller, record
 from .test_config_reload import config_reload
@@ -80,6 +80,7 @@ class Agencies:
         taker = Taker(AGENCY_IP, self.stack.layout.agency_port(trunk), talk_ms=talk_ms,
                       scenario=scenario, keys=keys)
         self.started.append(taker)
+        held_reachable(self.stack.asterisk, trunk)  # the trunk is dialled
         return taker
 
     def stop(self) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from ntpd_ivr.stack.devstack import AGENCY_IP, OPERATOR_IP, DevStack
 from ntpd_ivr.stack.sipp import SCENARIOS, Taker
+from tests.waiting import held_reachable
 
 from .conftest import Controller, Takers, caller, dial, record
 from .test_first_call import who_answered
@@ -35,6 +36,7 @@ def agencies(stack: DevStack) -> Iterator[dict[str, Any]]:
     def start(trunk: str, scenario: str) -> Taker:
         started[trunk] = Taker(AGENCY_IP, stack.layout.agency_port(trunk), talk_ms=1000,
                                scenario=scenario)
+        held_reachable(stack.asterisk, trunk)  # the trunk is dialled
         return started[trunk]
 
     holder: dict[str, Any] = {"start": start}

@@ -17,7 +17,7 @@ from ntpd_ivr.callbacks.tables import Callback, CallbackAttempt
 from ntpd_ivr.numbers import canonical_caller
 from ntpd_ivr.stack.devstack import AGENCY_IP, TAKER_IP, DevStack
 from ntpd_ivr.stack.sipp import Taker
-from tests.waiting import standing_by
+from tests.waiting import held_reachable, standing_by
 
 from .conftest import Controller, caller, dial, record
 from .test_callbacks_recordings import (
@@ -66,7 +66,8 @@ async def test_a_callback_dials_the_number_as_the_callback_line_writes_it(
     phone = called_back_phone(stack)
     taker = Taker(TAKER_IP, stack.layout.taker_ports[0], talk_ms=2500)
     try:
-        standing_by(phone, taker)  # both qualified again after the reload
+        standing_by(phone, taker)
+        held_reachable(stack.asterisk, "callback-line", "taker-1")  # after the reload
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             token = await supervisor_session(stack, http)
             status, body = await call_back(stack, http, token, listed[0]["id"])
@@ -95,6 +96,7 @@ async def test_a_direct_agency_gets_the_caller_as_its_trunk_writes_numbers(
     damkar = Taker(AGENCY_IP, stack.layout.agency_port("agency-damkar-plg"), talk_ms=1000,
                    scenario="agency-answer.xml", trace_messages=True)
     try:
+        held_reachable(stack.asterisk, "agency-damkar-plg")  # again after the reload
         number = caller("0711")  # Palembang: fire goes straight to Damkar
         await dial(stack, number, "2")
         result = await asyncio.to_thread(damkar.wait, 10)

@@ -30,7 +30,7 @@ from ntpd_ivr.db.session import make_engine
 from ntpd_ivr.settings import load_settings
 from ntpd_ivr.stack.devstack import WARNING_IP, DevStack
 from ntpd_ivr.stack.sipp import Taker
-from tests.waiting import standing_by
+from tests.waiting import held_reachable, standing_by
 
 from .conftest import Controller
 
@@ -143,6 +143,7 @@ def stand_in(stack: DevStack) -> Iterator[Taker]:
     phones = Taker(WARNING_IP, stack.layout.warning_port, calls=10_000,
                    scenario="warning-contacts.xml", extra=("-trace_msg",))
     standing_by(phones)
+    held_reachable(stack.asterisk, "warning-trunk")  # the trunk is dialled
     yield phones
     phones.stop()
 
