@@ -245,7 +245,8 @@ class CallbackService:
     async def reload(self, now: datetime | None = None) -> None:
         now = now or utcnow()
         self.open = await self.listing(open_only=True)
-        since = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        # Today: since midnight of `now`'s day where this machine is (the center's zone).
+        since = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
         cb = Callback.__table__
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(cb.c.status, cb.c.abandoned_at,
