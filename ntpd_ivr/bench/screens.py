@@ -144,12 +144,16 @@ class Screen:
 
 def first_seen_latencies(frame: dict[str, Any], received: float, since_floor: float,
                          seen: set[tuple[str, str]]) -> list[float]:
-    """The wall's state frame: for each call state not seen before by this client (and
-    entered after `since_floor`, the client's subscription), received - since, in ms."""
+    """A wall frame, whole ("state") or "changes": for each call state not seen before by
+    this client (and entered after `since_floor`, the client's subscription),
+    received - since, in ms."""
     data = frame.get("data") or {}
-    calls = list(data.get("ivr") or []) + list(data.get("talking") or [])
-    for queued in (data.get("queues") or {}).values():
-        calls += list(queued)
+    if frame.get("kind") == "changes":
+        calls = list(data.get("calls") or [])
+    else:
+        calls = list(data.get("ivr") or []) + list(data.get("talking") or [])
+        for queued in (data.get("queues") or {}).values():
+            calls += list(queued)
     out: list[float] = []
     for call in calls:
         key = (str(call.get("uniqueid")), str(call.get("state")))
@@ -227,7 +231,8 @@ class Screens:
                     r.frames += 1
                     r.bytes += len(message.data)
                     frame = json.loads(message.data)
-                    if frame.get("topic") == "wall" and frame.get("kind") == "state":
+                    if (frame.get("topic") == "wall"
+                            and frame.get("kind") in ("state", "changes")):
                         r.push_ms += first_seen_latencies(frame, received, since_floor, seen)
                         as_of = (frame.get("data") or {}).get("as_of")
                         if isinstance(as_of, (int, float)) and as_of >= since_floor:

@@ -287,3 +287,34 @@ class WallState:
                 "queues": dict(sorted(queues.items())),
                 "talking": [self._call_json(c) for c in calls if c.state == TALKING],
                 "takers": [t.to_json() for _, t in sorted(self.takers.items())]}
+
+
+# --- what a wall is sent ----------------------------------------------------------------
+
+CALL_LISTS = ("ivr", "queues", "talking")  # a whole state's calls, by where they are
+
+
+def call_key(call: Mapping[str, Any]) -> str:
+    """A pushed call's name on the wall: its node (two nodes) and its uniqueid, since two
+    Asterisks can give the same uniqueid. wall.js names calls the same way."""
+    return f"{call.get('node', '')}/{call['uniqueid']}"
+
+
+def calls_by_key(state: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """A whole state's calls (WallState.to_json(), or merged with the other node's)."""
+    calls = [*state["ivr"], *state["talking"],
+             *(call for queued in state["queues"].values() for call in queued)]
+    return {call_key(call): call for call in calls}
+
+
+def wall_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """What turns the whole state `before` into `after` on a wall: every other key whose
+    value changed, the calls new or changed (`calls`, each as in a whole state, with its
+    `state` and `queue`), and the keys of the calls gone (`gone`). A wall draws its lists
+    again from its calls: by `state`, then by queue, in order of `since`."""
+    changes = {key: value for key, value in after.items()
+               if key not in CALL_LISTS and (key not in before or before[key] != value)}
+    old, new = calls_by_key(before), calls_by_key(after)
+    changes["calls"] = [call for key, call in new.items() if old.get(key) != call]
+    changes["gone"] = [key for key in old if key not in new]
+    return changes

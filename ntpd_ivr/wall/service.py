@@ -1,5 +1,6 @@
 """The wall's service: keeps WallState from AMI, adds today's figures, open incidents and
-the callback list, and pushes the whole picture to supervisors' walls on the hub.
+the callback list, and pushes the picture to supervisors' walls on the hub: whole to a wall
+that just subscribed, then only what changed (wall_changes).
 
 `on_event` is on the call path (every AMI event, see docs/performance.md): one pure
 transition of a dict entry and, when something changed and a wall is open, one timer.
@@ -25,7 +26,7 @@ from ntpd_ivr.ami.events import (
 from ntpd_ivr.background import Background
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.settings import WallSettings
-from ntpd_ivr.wall.model import TARGETS, TOPIC, EndedCall, WallState
+from ntpd_ivr.wall.model import TARGETS, TOPIC, EndedCall, WallState, wall_changes
 from ntpd_ivr.web.hub import LiveHub
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class WallService:
         self.incidents: list[dict[str, Any]] = []
         self.dispatches: list[dict[str, Any]] = []
         self._push: asyncio.TimerHandle | None = None
+        self._pushed: dict[str, Any] | None = None  # the last whole state pushed
+        self._seq = 0  # its number
         self._pushed_at = float("-inf")  # loop time of the last push
         # Events that arrive while a rebuild waits for Asterisk's lists: applied again, in
         # order, over the rebuilt state (the lists were taken somewhere among them).
@@ -135,8 +138,12 @@ class WallService:
     def _flush(self) -> None:
         self._push = None
         self._pushed_at = asyncio.get_running_loop().time()
-        # A whole state: a wall that has not yet been sent the last one gets this instead.
-        self.hub.publish(TOPIC, "state", self.snapshot(), latest=True)
+        # A wall that holds the last state gets only what changed; any other, the whole.
+        whole = self.snapshot()
+        changes = wall_changes(self._pushed, whole) if self._pushed is not None else {}
+        self._seq += 1
+        self.hub.publish_changes(TOPIC, self._seq, whole, changes)
+        self._pushed = whole
 
     def snapshot(self) -> dict[str, Any]:
         live = self.state.to_json()

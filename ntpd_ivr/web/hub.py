@@ -144,6 +144,9 @@ class LiveClient:
     # The newest text of each whole state whose place-holder is in the queue.
     latest: dict[Latest, str] = field(default_factory=dict)
     sending: bool = False  # a message is out of the queue, its send not finished
+    # Of each topic pushed as changes (publish_changes): the number of the last state
+    # queued to this socket, whole or as changes.
+    versions: dict[str, int] = field(default_factory=dict)
     recheck: Recheck | None = None  # the session as it stands now (None: it ended)
     token: str = ""                 # its cookie, for the prefetch
 
@@ -190,6 +193,41 @@ class LiveHub:
             if (topic in client.topics and _sees(client.session, agency)
                     and (user is None or client.session.user == user)
                     and self._offer(client, text, (topic, kind) if latest else None)):
+                queued += 1
+        return queued
+
+    def publish_changes(self, topic: str, seq: int, whole: Mapping[str, Any],
+                        changes: Mapping[str, Any]) -> int:
+        """A topic whose state goes out as changes (the wall: at a surge a whole state is
+        ~95 kB, five times a second, to every wall). `seq` numbers the states, each one
+        more than the last; `changes` turns state seq-1 into state seq. A socket that was
+        queued state seq-1 (whole or as changes), has no whole state of the topic still
+        waiting and a queue less than half full gets `changes` (kind "changes"); any other
+        (a new subscriber, one whose whole state still waits, one falling behind) gets
+        `whole` (kind "state"), in place of the one waiting: so a wall that reads slower
+        than the states come is never dropped for a backlog of changes, as it was never
+        dropped for whole states before. Both carry `seq`, so a screen can tell a gap.
+        Each text is encoded once, and only if some socket gets it. Returns how many
+        sockets got it queued."""
+        if topic not in self.topics:
+            raise ValueError(f"unknown topic {topic!r}; known: {', '.join(self.topics)}")
+        state: Latest = (topic, "state")
+        texts: dict[str, str] = {}
+        queued = 0
+        for client in list(self.clients):
+            if topic not in client.topics:
+                continue
+            if (client.versions.get(topic) == seq - 1 and state not in client.latest
+                    and client.queue.qsize() < self.queue_size // 2):
+                if "changes" not in texts:
+                    texts["changes"] = Event(topic, "changes", {**changes, "seq": seq}).encode()
+                offered = self._offer(client, texts["changes"])
+            else:
+                if "state" not in texts:
+                    texts["state"] = Event(topic, "state", {**whole, "seq": seq}).encode()
+                offered = self._offer(client, texts["state"], state)
+            if offered:
+                client.versions[topic] = seq
                 queued += 1
         return queued
 
@@ -285,6 +323,7 @@ class LiveHub:
             client.topics.add(command.topic)
         else:
             client.topics.discard(command.topic)
+        client.versions.pop(command.topic, None)  # its next state goes whole
         self._offer(client, result(command.id))
 
     async def serve(self, request: web.Request, session: Session,

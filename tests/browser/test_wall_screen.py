@@ -7,6 +7,7 @@ recording, and the playback is audited."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -63,6 +64,9 @@ def test_the_wall_shows_a_live_call_move_from_ivr_to_queue_to_talking(
     page.on("request", lambda r: fetched.append(r))
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    kinds: list[str] = []  # of the wall's frames, in order, over every socket the page opens
+    page.on("websocket", lambda socket: socket.on("framereceived", lambda payload: kinds.append(
+        json.loads(payload).get("kind", "") if isinstance(payload, str) else "binary")))
     page.goto(base + "/wall")
     wall = page.locator("#wall")
     expect(wall).to_have_attribute("data-live", "yes")
@@ -115,6 +119,11 @@ def test_the_wall_shows_a_live_call_move_from_ivr_to_queue_to_talking(
     ws = base.replace("http", "ws")
     assert [r.url for r in fetched[requests_before:] if not r.url.startswith(ws)] == []
     assert errors == [] or all("WebSocket" in e for e in errors), errors
+    # Each socket's first state is whole, then only what changed: the moves above were
+    # drawn from "changes" frames (wall.js applyChanges).
+    wall_kinds = [k for k in kinds if k in ("state", "changes")]
+    assert wall_kinds[0] == "state" and wall_kinds.count("state") >= 2, wall_kinds
+    assert wall_kinds.count("changes") >= 3, wall_kinds
 
 
 async def played_by(stack: DevStack, uniqueid: str) -> list[str]:

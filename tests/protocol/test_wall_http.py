@@ -114,5 +114,14 @@ async def test_the_page_renders_the_state_and_the_socket_pushes_changes(
         assert pushed["kind"] == "state"
         assert [c["uniqueid"] for c in pushed["data"]["queues"]["takers-palembang"]] == ["1.1"]
         assert pushed["data"]["ivr"] == []
+        # Then only what changed: the new call, not the one waiting as it was.
+        fx.service.on_event(Newchannel(
+            name="Newchannel", received_at=at + 3, uniqueid="1.2", linkedid="1.2",
+            channel="PJSIP/operator-local-02", caller_number="+6281235", context="from-operator",
+            exten="112"))
+        changes = json.loads(await socket.receive_str(timeout=5))
+        assert (changes["kind"], changes["data"]["seq"]) == ("changes", pushed["data"]["seq"] + 1)
+        assert [(c["uniqueid"], c["state"]) for c in changes["data"]["calls"]] == [("1.2", "ivr")]
+        assert changes["data"]["gone"] == [] and "queues" not in changes["data"]
     state = await (await client.get("/api/wall")).json()
     assert state["queues"]["takers-palembang"][0]["since"] == at + 2

@@ -22,6 +22,11 @@ def test_each_call_state_is_timed_once_from_its_event_and_only_after_subscribing
     # The same states again: nothing new; a new state of a known call: timed.
     frame["data"]["talking"] = [{"uniqueid": "1", "state": "talking", "since": 100.9}]
     assert first_seen_latencies(frame, 101.2, 95.0, seen) == pytest.approx([300.0])
+    # A "changes" frame carries only the calls that changed.
+    changes = {"kind": "changes", "data": {"calls": [
+        {"uniqueid": "2", "state": "talking", "since": 101.0},
+        {"uniqueid": "3", "state": "ivr", "since": 101.1}], "gone": ["/1"]}}
+    assert first_seen_latencies(changes, 101.5, 95.0, seen) == pytest.approx([500.0, 400.0])
 
 
 def test_off_and_on_alternate_which_runs_first() -> None:

@@ -227,7 +227,8 @@ async def test_the_wall_pushes_a_change_after_a_quiet_spell_at_once_and_bursts_a
             self.topics = {"wall"}
 
     service.hub.clients.add(Watcher())  # type: ignore[arg-type]
-    service.hub.publish = lambda *a, **k: sent.append(asyncio.get_running_loop().time()) or 1  # type: ignore[method-assign]
+    service.hub.publish_changes = (  # type: ignore[method-assign]
+        lambda *a, **k: sent.append(asyncio.get_running_loop().time()) or 1)
     loop = asyncio.get_running_loop()
     start = loop.time()
     service.changed()

@@ -189,6 +189,81 @@ async def test_a_whole_state_replaces_the_one_still_queued_and_keeps_its_place()
     await hub.close_all()
 
 
+async def test_a_wall_that_holds_the_last_state_gets_the_changes_and_a_new_one_the_whole(
+        ) -> None:
+    hub = LiveHub({"wall": "supervisor"}, queue_size=8, send_timeout_seconds=30.0)
+    old, slow = FakeSocket(), FakeSocket(stalled=True)
+    for socket in (old, slow):
+        hub.attach(socket, Session("sari", "supervisor", 2**40)).topics.add("wall")
+    hub.publish_changes("wall", 1, {"n": 1}, {"d": 1})
+    await settle()  # old has state 1; slow's send of it has begun, and stalls
+    hub.publish_changes("wall", 2, {"n": 2}, {"d": 2})
+    hub.publish_changes("wall", 3, {"n": 3}, {"d": 3})
+    new = FakeSocket()
+    newcomer = hub.attach(new, Session("budi", "supervisor", 2**40))
+    newcomer.topics.add("wall")
+    hub.publish_changes("wall", 4, {"n": 4}, {"d": 4})
+    await eventually(lambda: len(old.sent) == 4 and len(new.sent) == 1, "the frames")
+    frames = {name: [(json.loads(t)["kind"], json.loads(t)["data"]) for t in socket.sent]
+              for name, socket in (("old", old), ("new", new))}
+    assert frames == {
+        "old": [("state", {"n": 1, "seq": 1}), ("changes", {"d": 2, "seq": 2}),
+                ("changes", {"d": 3, "seq": 3}), ("changes", {"d": 4, "seq": 4})],
+        "new": [("state", {"n": 4, "seq": 4})],  # it never had a state to change
+    }
+    slow.reading.set()  # slow held state 1 and was queued changes 2-4, in order
+    await eventually(lambda: len(slow.sent) == 4, "the slow wall's four frames")
+    assert [json.loads(t)["data"]["seq"] for t in slow.sent] == [1, 2, 3, 4]
+    assert hub.state()["sockets_dropped"] == 0
+    await hub.close_all()
+
+
+async def test_a_whole_state_still_queued_is_replaced_by_the_next_whole_not_followed_by_changes(
+        ) -> None:
+    hub = LiveHub({"wall": "supervisor", "notices": "calltaker"}, queue_size=8,
+                  send_timeout_seconds=30.0)
+    busy = FakeSocket(stalled=True)
+    client = hub.attach(busy, Session("sari", "supervisor", 2**40))
+    client.topics.update({"notices", "wall"})
+    hub.publish("notices", "notice", {"text": "first"})
+    await settle()  # that send stalls: the wall's first state waits in the queue
+    for seq in range(1, 6):
+        hub.publish_changes("wall", seq, {"n": seq}, {"d": seq})
+    busy.reading.set()
+    await eventually(lambda: len(busy.sent) == 2, "the notice and one whole state")
+    assert json.loads(busy.sent[1]) == {"type": "event", "topic": "wall", "kind": "state",
+                                        "data": {"n": 5, "seq": 5}}
+    hub.publish_changes("wall", 6, {"n": 6}, {"d": 6})  # now it holds 5: changes
+    await eventually(lambda: len(busy.sent) == 3, "the changes after it")
+    assert json.loads(busy.sent[2])["kind"] == "changes"
+    # Subscribing again starts from a whole state.
+    client.topics.discard("wall")
+    hub.handle(client, json.dumps({"id": 1, "type": "subscribe", "topic": "wall"}))
+    hub.publish_changes("wall", 7, {"n": 7}, {"d": 7})
+    await eventually(lambda: len(busy.sent) == 5, "the result and a whole state")
+    assert json.loads(busy.sent[4])["kind"] == "state"
+    await hub.close_all()
+
+
+async def test_a_wall_falling_behind_gets_one_whole_state_after_its_changes_not_dropped(
+        ) -> None:
+    hub = LiveHub({"wall": "supervisor"}, queue_size=8, send_timeout_seconds=30.0)
+    wall = FakeSocket(stalled=True)
+    client = hub.attach(wall, Session("sari", "supervisor", 2**40))
+    client.topics.add("wall")
+    hub.publish_changes("wall", 1, {"n": 1}, {"d": 1})
+    await settle()  # its send stalls: the socket reads nothing for a while
+    for seq in range(2, 40):  # far more than its queue holds
+        hub.publish_changes("wall", seq, {"n": seq}, {"d": seq})
+    wall.reading.set()
+    await eventually(lambda: len(wall.sent) == 6, "the wall's frames")
+    assert [(json.loads(t)["kind"], json.loads(t)["data"]["seq"]) for t in wall.sent] == [
+        ("state", 1), ("changes", 2), ("changes", 3), ("changes", 4), ("changes", 5),
+        ("state", 39)]  # changes until its queue was half full, then the newest whole
+    assert client in hub.clients and hub.state()["sockets_dropped"] == 0
+    await hub.close_all()
+
+
 async def test_a_send_that_stalls_past_the_timeout_drops_the_socket() -> None:
     hub = LiveHub(queue_size=64, send_timeout_seconds=0.05)
     slow = FakeSocket(stalled=True)

@@ -9,6 +9,10 @@
   const text = JSON.parse($("wall-text").textContent);
   const csrf = document.querySelector("meta[name=csrf-token]").content;
   let state = JSON.parse($("wall-initial").textContent);
+  // The live calls by name (wall/model.py call_key); the lists are drawn from them. After a
+  // whole state the controller sends only what changed ("changes", numbered by `seq`).
+  let calls = new Map();
+  let seq = null;
   let clockOffset = 0; // server time minus this browser's
   let nextId = 1;
   let delay = 1000;
@@ -60,6 +64,36 @@
     cell(tr, seconds(call.since), "wait").dataset.since = call.since;
     if (call.state === "talking") cell(tr, call.taker, "taker");
     if (call.node) { tr.dataset.node = call.node; cell(tr, call.node, "node muted"); }
+  }
+
+  const callKey = (call) => `${call.node || ""}/${call.uniqueid}`;
+  const order = (a, b) => a.since - b.since || (a.uniqueid < b.uniqueid ? -1 : a.uniqueid > b.uniqueid ? 1 : 0);
+
+  function indexCalls() {
+    calls = new Map();
+    for (const call of [...state.ivr, ...state.talking, ...Object.values(state.queues).flat()]) {
+      calls.set(callKey(call), call);
+    }
+  }
+
+  // The lists as wall_changes (wall/model.py) says a wall draws them: by state, then by
+  // queue (in the queues' order), each in order of `since`.
+  function listCalls() {
+    const all = [...calls.values()].sort(order);
+    const queues = {};
+    for (const call of all) if (call.state === "queue") (queues[call.queue] ??= []).push(call);
+    state.ivr = all.filter((call) => call.state === "ivr");
+    state.talking = all.filter((call) => call.state === "talking");
+    state.queues = Object.fromEntries(Object.keys(queues).sort().map((q) => [q, queues[q]]));
+  }
+
+  function applyChanges(changes) {
+    for (const [key, value] of Object.entries(changes)) {
+      if (key !== "calls" && key !== "gone") state[key] = value;
+    }
+    for (const key of changes.gone) calls.delete(key);
+    for (const call of changes.calls) calls.set(callKey(call), call);
+    listCalls();
   }
 
   function drawCalls() {
@@ -296,9 +330,21 @@
         else console.error("wall:", data.error);
         return;
       }
-      if (data.type === "event" && data.kind === "state") { state = data.data; draw(); }
+      if (data.type !== "event") return;
+      if (data.kind === "state") {
+        state = data.data; seq = state.seq; indexCalls(); listCalls(); draw();
+      } else if (data.kind === "changes") {
+        if (seq === null || data.data.seq !== seq + 1) {
+          // A gap (never sent by the controller): a new socket starts from a whole state.
+          console.error("wall: changes", data.data.seq, "after", seq);
+          socket.close();
+          return;
+        }
+        seq = data.data.seq; applyChanges(data.data); draw();
+      }
     });
     socket.addEventListener("close", () => {
+      seq = null;
       wall.dataset.live = "no";
       $("wall-offline").hidden = false;
       freshness();
@@ -308,6 +354,7 @@
   }
 
   $("wall-surge-off").addEventListener("click", (e) => post("/api/surge/off", e.target));
+  indexCalls();
   draw();
   setInterval(tick, 1000);
   connect();
