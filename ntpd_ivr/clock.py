@@ -12,6 +12,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def local_midnight(now: datetime) -> datetime:
+    """Midnight of `now`'s day where this machine is (the center's zone): where "today"
+    starts for the wall's figures and the callbacks' (`now` aware, in any zone)."""
+    return now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 class Timed(Protocol):
     """An AMI event: when Asterisk says it happened (if it says), and when we read it."""
     @property

@@ -46,7 +46,7 @@ from ntpd_ivr.callbacks.model import (
 from ntpd_ivr.callbacks.tables import Callback, CallbackAttempt, CallbackCall
 from ntpd_ivr.calls import repository as calls_repository
 from ntpd_ivr.calls.values import KIND_TRUNK_ATTEMPT
-from ntpd_ivr.clock import utcnow
+from ntpd_ivr.clock import local_midnight, utcnow
 from ntpd_ivr.errors import AmiError
 from ntpd_ivr.numbers import E164, trunk_number
 from ntpd_ivr.routing.config import RoutingConfig
@@ -245,8 +245,7 @@ class CallbackService:
     async def reload(self, now: datetime | None = None) -> None:
         now = now or utcnow()
         self.open = await self.listing(open_only=True)
-        # Today: since midnight of `now`'s day where this machine is (the center's zone).
-        since = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        since = local_midnight(now)  # today, where this machine is
         cb = Callback.__table__
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(cb.c.status, cb.c.abandoned_at,

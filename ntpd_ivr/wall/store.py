@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ntpd_ivr.clock import local_midnight
 from ntpd_ivr.dispatch.tables import Dispatch
 from ntpd_ivr.incidents.repository import jsonable
 from ntpd_ivr.incidents.tables import Incident
@@ -20,17 +21,12 @@ WAITING_STATUSES = ("dialing", "answered", "notified")
 MAX_ROWS = 50
 
 
-def start_of_day(now: datetime) -> datetime:
-    """Midnight of `now`'s day, in its own time zone (the center's local day)."""
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 class WallStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     async def figures_today(self, now: datetime) -> dict[str, Any]:
-        rows = await load_rows(self.engine, start_of_day(now), now)
+        rows = await load_rows(self.engine, local_midnight(now), now)
         return compute_figures(rows).as_dict()
 
     async def open_incidents(self) -> list[dict[str, Any]]:

@@ -10,11 +10,12 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntpd_ivr.calls.tables import Call
+from ntpd_ivr.clock import local_midnight
 from ntpd_ivr.dispatch.records import DispatchService
 from ntpd_ivr.incidents.model import IncidentDraft
 from ntpd_ivr.incidents.service import IncidentService
 from ntpd_ivr.routing.config import load_routing_config
-from ntpd_ivr.wall.store import WallStore, start_of_day
+from ntpd_ivr.wall.store import WallStore
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
 
@@ -24,7 +25,7 @@ async def test_the_walls_reads(db_engine: AsyncEngine) -> None:
         await conn.execute(text("TRUNCATE dispatches, call_dispositions, incidents, "
                                 "audit_events RESTART IDENTITY"))
     now = datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0)
-    midnight = start_of_day(now)
+    midnight = local_midnight(now)
     async with db_engine.begin() as conn:
         for uniqueid, arrived, answer_s, disposition in (
                 ("5.1", now - timedelta(hours=1), 8, "answered"),
