@@ -185,8 +185,7 @@ class LiveHub:
         `latest`: the event is a whole state that makes the previous one of its topic and
         kind useless: one still waiting in a socket's queue is replaced, not followed.
         Call it from the event loop's thread; it never waits."""
-        if topic not in self.topics:
-            raise ValueError(f"unknown topic {topic!r}; known: {', '.join(self.topics)}")
+        self._check_topic(topic)
         text = Event(topic, kind, data).encode()
         queued = 0
         for client in list(self.clients):
@@ -209,8 +208,7 @@ class LiveHub:
         dropped for whole states before. Both carry `seq`, so a screen can tell a gap.
         Each text is encoded once, and only if some socket gets it. Returns how many
         sockets got it queued."""
-        if topic not in self.topics:
-            raise ValueError(f"unknown topic {topic!r}; known: {', '.join(self.topics)}")
+        self._check_topic(topic)
         state: Latest = (topic, "state")
         texts: dict[str, str] = {}
         queued = 0
@@ -230,6 +228,10 @@ class LiveHub:
                 client.versions[topic] = seq
                 queued += 1
         return queued
+
+    def _check_topic(self, topic: str) -> None:
+        if topic not in self.topics:
+            raise ValueError(f"unknown topic {topic!r}; known: {', '.join(self.topics)}")
 
     def _offer(self, client: LiveClient, text: str, latest: Latest | None = None) -> bool:
         if latest is not None and latest in client.latest:
