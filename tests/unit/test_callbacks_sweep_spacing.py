@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,9 +16,11 @@ from ntpd_ivr.callbacks.service import CallbackService
 from ntpd_ivr.settings import CallbackSettings
 
 
-def sweeping_service(monkeypatch: pytest.MonkeyPatch, *, delay: float, spacing: float
-                     ) -> tuple[CallbackService, list[float]]:
-    """A callback service whose sweeps only note their loop time (no database)."""
+@contextlib.asynccontextmanager
+async def sweeping_service(monkeypatch: pytest.MonkeyPatch, *, delay: float, spacing: float
+                           ) -> AsyncIterator[tuple[CallbackService, list[float]]]:
+    """A started callback service whose sweeps only note their loop time (no database);
+    stopped on leaving."""
     monkeypatch.setattr(callbacks_service, "SWEEP_DELAY_SECONDS", delay)
     monkeypatch.setattr(callbacks_service, "SWEEP_SPACING_SECONDS", spacing)
     service = CallbackService(engine=None, ami=None, settings=CallbackSettings())  # type: ignore[arg-type]
@@ -27,22 +31,22 @@ def sweeping_service(monkeypatch: pytest.MonkeyPatch, *, delay: float, spacing: 
         return 0
 
     monkeypatch.setattr(service, "sweep", sweep)
-    return service, sweeps
+    service.start()
+    try:
+        yield service, sweeps
+    finally:
+        await service.stop()
 
 
 async def test_sweeps_asked_for_by_a_stream_of_call_ends_are_spaced(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    service, sweeps = sweeping_service(monkeypatch, delay=0.02, spacing=0.25)
     loop = asyncio.get_running_loop()
-    service.start()
-    try:
+    async with sweeping_service(monkeypatch, delay=0.02, spacing=0.25) as (service, sweeps):
         ends = loop.time() + 1.0
         while loop.time() < ends:  # a call ends every 10 ms for a second
             service.call_ended()
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)
-    finally:
-        await service.stop()
     gaps = [later - earlier for earlier, later in itertools.pairwise(sweeps)]
     # At start, then one each 0.25 s: 5 at most in 1.3 s; back to back (0.02 s apart)
     # would be dozens.
@@ -52,15 +56,11 @@ async def test_sweeps_asked_for_by_a_stream_of_call_ends_are_spaced(
 
 async def test_a_call_end_after_a_quiet_spell_is_swept_after_the_short_delay(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    service, sweeps = sweeping_service(monkeypatch, delay=0.05, spacing=0.25)
     loop = asyncio.get_running_loop()
-    service.start()
-    try:
+    async with sweeping_service(monkeypatch, delay=0.05, spacing=0.25) as (service, sweeps):
         await asyncio.sleep(0.5)  # the start's sweep, then quiet past the spacing
         ended = loop.time()
         service.call_ended()
         await asyncio.sleep(0.3)
-    finally:
-        await service.stop()
     assert len(sweeps) == 2, sweeps
     assert 0.04 <= sweeps[1] - ended <= 0.2, sweeps[1] - ended
